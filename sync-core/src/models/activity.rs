@@ -1,0 +1,118 @@
+//! Activities: services (服务), cultural events (文化) and policy outreach (宣传).
+
+use autosurgeon::Reconcile;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocId, ItemId, ResidentId, UserId};
+use crate::record::{Place, Record, RecordKind};
+use crate::string_enum;
+use crate::time::Timestamp;
+use crate::validate::{ValidationContext, Violations};
+
+string_enum! {
+    /// What kind of activity.
+    pub enum ActivityKind {
+        /// Service activity (志愿服务, 上门服务).
+        Service = "service",
+        /// Cultural event (邻里宴, 广场舞, 读书会).
+        Cultural = "cultural",
+        /// Policy outreach (政策宣传).
+        Outreach = "outreach",
+    }
+}
+
+string_enum! {
+    /// How outreach reached people.
+    pub enum OutreachForm {
+        /// 群众会.
+        GroupMeeting = "group_meeting",
+        /// 院坝会.
+        CourtyardMeeting = "courtyard_meeting",
+        /// 入户宣传.
+        DoorToDoor = "door_to_door",
+        /// 微信群.
+        WechatGroup = "wechat_group",
+    }
+}
+
+/// A named participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    /// Identity of the entry.
+    #[key]
+    pub id: ItemId,
+    /// Name.
+    pub name: String,
+    /// Their household record, if any.
+    #[serde(default)]
+    pub household: Option<DocId>,
+    /// The resident within it, if known.
+    #[serde(default)]
+    pub resident: Option<ResidentId>,
+}
+
+/// An activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Activity {
+    /// The record id.
+    pub id: DocId,
+    /// Community and grid.
+    pub place: Place,
+    /// Service, cultural or outreach.
+    pub activity_kind: ActivityKind,
+    /// For outreach: the form.
+    #[serde(default)]
+    pub outreach_form: Option<OutreachForm>,
+    /// Title.
+    pub title: String,
+    /// When.
+    pub at: Timestamp,
+    /// Where.
+    #[serde(default)]
+    pub location: String,
+    /// Who organised it.
+    pub organizer: UserId,
+    /// Named participants.
+    #[serde(default)]
+    pub participants: Vec<Participant>,
+    /// Head count (at least the number of named participants).
+    pub head_count: u32,
+    /// What happened.
+    #[serde(default)]
+    pub summary: String,
+}
+
+impl Record for Activity {
+    const KIND: RecordKind = RecordKind::Activity;
+    fn id(&self) -> &DocId {
+        &self.id
+    }
+    fn place(&self) -> &Place {
+        &self.place
+    }
+    fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
+        v.text("title", &self.title, 200);
+        v.max_len("location", &self.location, 200);
+        v.max_len("summary", &self.summary, 4000);
+        match (self.activity_kind, self.outreach_form) {
+            (ActivityKind::Outreach, None) => {
+                v.push("outreach_form", "is required for outreach");
+            }
+            (ActivityKind::Service | ActivityKind::Cultural, Some(_)) => {
+                v.push("outreach_form", "is only for outreach");
+            }
+            _ => {}
+        }
+        if (self.head_count as usize) < self.participants.len() {
+            v.push(
+                "head_count",
+                "must be at least the number of named participants",
+            );
+        }
+        for (i, p) in self.participants.iter().enumerate() {
+            v.text(format_args!("participants[{i}].name"), &p.name, 50);
+        }
+    }
+}

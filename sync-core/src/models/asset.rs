@@ -1,0 +1,144 @@
+//! Collective assets (三资: funds, fixed assets, resources) with their leases and ledger.
+//! Money is kept in fen (1/100 yuan) as integers.
+
+use std::collections::BTreeSet;
+
+use autosurgeon::Reconcile;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocId, ItemId, UserId};
+use crate::record::{Place, Record, RecordKind};
+use crate::string_enum;
+use crate::time::Date;
+use crate::validate::{ValidationContext, Violations};
+
+string_enum! {
+    /// The three kinds of collective assets.
+    pub enum AssetKind {
+        /// 资金.
+        Fund = "fund",
+        /// 资产 (buildings, storefronts, parking lots).
+        FixedAsset = "fixed_asset",
+        /// 资源 (land, an idle farm).
+        Resource = "resource",
+    }
+}
+
+string_enum! {
+    /// Money in or out.
+    pub enum LedgerDirection { Income = "income", Expense = "expense" }
+}
+
+/// A lease of the asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Lease {
+    /// Identity of the lease.
+    #[key]
+    pub id: ItemId,
+    /// Tenant (person or company).
+    pub tenant: String,
+    /// First day.
+    pub start: Date,
+    /// Last day.
+    pub end: Date,
+    /// Yearly rent in fen.
+    pub rent_fen_per_year: i64,
+}
+
+/// A ledger entry; the ledger is append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    /// Identity of the entry.
+    #[key]
+    pub id: ItemId,
+    /// Day of the transaction.
+    pub on: Date,
+    /// Income or expense.
+    pub direction: LedgerDirection,
+    /// Amount in fen, positive.
+    pub amount_fen: i64,
+    /// What for.
+    pub note: String,
+    /// Who recorded it.
+    pub recorded_by: UserId,
+}
+
+/// A collective asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Asset {
+    /// The record id.
+    pub id: DocId,
+    /// Community and grid.
+    pub place: Place,
+    /// Fund, fixed asset or resource.
+    pub asset_kind: AssetKind,
+    /// Name (社区超市, 停车场).
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Book value in fen.
+    pub value_fen: i64,
+    /// Leases.
+    #[serde(default)]
+    pub leases: Vec<Lease>,
+    /// Ledger entries.
+    #[serde(default)]
+    pub ledger: Vec<LedgerEntry>,
+}
+
+impl Record for Asset {
+    const KIND: RecordKind = RecordKind::Asset;
+    fn id(&self) -> &DocId {
+        &self.id
+    }
+    fn place(&self) -> &Place {
+        &self.place
+    }
+    fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
+        v.text("name", &self.name, 200);
+        v.max_len("description", &self.description, 4000);
+        if self.value_fen < 0 {
+            v.push("value_fen", "must not be negative");
+        }
+        for (i, l) in self.leases.iter().enumerate() {
+            v.text(format_args!("leases[{i}].tenant"), &l.tenant, 200);
+            v.ordered(
+                format_args!("leases[{i}].end"),
+                Some(&l.start),
+                Some(&l.end),
+                "start",
+            );
+            if l.rent_fen_per_year < 0 {
+                v.push(
+                    format!("leases[{i}].rent_fen_per_year"),
+                    "must not be negative",
+                );
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for (i, e) in self.ledger.iter().enumerate() {
+            if !ids.insert(&e.id) {
+                v.push(format!("ledger[{i}].id"), "is used by two entries");
+            }
+            if e.amount_fen <= 0 {
+                v.push(format!("ledger[{i}].amount_fen"), "must be positive");
+            }
+            v.text(format_args!("ledger[{i}].note"), &e.note, 500);
+        }
+    }
+    fn check_update(before: &Self, after: &Self, v: &mut Violations) {
+        for old in &before.ledger {
+            if !after.ledger.iter().any(|e| e == old) {
+                v.push(
+                    "ledger",
+                    "an entry was removed or edited; the ledger is append-only",
+                );
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Cases: appeals (诉求), disputes (矛盾纠纷) and hazards (安全隐患), one record type with a kind.
+//!
+//! A case's state is never stored: it is a fold over the append-only `events` log
+//! (see [`crate::workflow`]). Events are only ever appended at the end of the list, and are
+//! never edited or removed ([`Record::check_update`] enforces it on every merge).
+
+use std::collections::BTreeSet;
+
+use autosurgeon::Reconcile;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocId, ItemId, ResidentId, UserId};
+use crate::record::{Place, Record, RecordKind, RecordMeta, Role};
+use crate::string_enum;
+use crate::time::{Date, Timestamp};
+use crate::validate::{ValidationContext, Violations};
+
+string_enum! {
+    /// What a case is about.
+    pub enum CaseKind {
+        /// 诉求: a resident's need or difficulty.
+        Appeal = "appeal",
+        /// 矛盾纠纷: a dispute to mediate.
+        Dispute = "dispute",
+        /// 安全隐患: a safety hazard to rectify.
+        Hazard = "hazard",
+    }
+}
+
+string_enum! {
+    /// How fast the case must move.
+    pub enum Urgency { Normal = "normal", Urgent = "urgent", Critical = "critical" }
+}
+
+string_enum! {
+    /// A party's part in the case.
+    pub enum PartyRole {
+        /// Raised the appeal or complaint.
+        Complainant = "complainant",
+        /// The other side of a dispute.
+        Respondent = "respondent",
+        /// Reported a hazard without being affected.
+        Reporter = "reporter",
+        /// Affected by the case.
+        Affected = "affected",
+        /// Any other part.
+        Other = "other",
+    }
+}
+
+string_enum! {
+    /// An entry of the case's event log. Which actions are legal in which state, and for
+    /// which role, is decided by [`crate::workflow`].
+    pub enum CaseAction {
+        /// Grid worker files a draft (DRAFT -> REPORTED).
+        Submit = "submit",
+        /// Community supervisor accepts (REPORTED -> ACCEPTED).
+        Accept = "accept",
+        /// Community supervisor refuses to file, with a reason (REPORTED -> NOT_FILED).
+        Reject = "reject",
+        /// Community supervisor sends the case to someone to handle (ACCEPTED -> IN_PROGRESS).
+        Dispatch = "dispatch",
+        /// The handler reports it solved (IN_PROGRESS -> RESOLVED).
+        Resolve = "resolve",
+        /// Solved on the spot (即办件) (DRAFT/REPORTED -> RESOLVED).
+        QuickResolve = "quick_resolve",
+        /// Verified on site as solved (RESOLVED -> CLOSED).
+        VerifyPass = "verify_pass",
+        /// Verified on site as not solved, sent back (回退) (RESOLVED -> IN_PROGRESS).
+        VerifyFail = "verify_fail",
+        /// Closed by the community supervisor (RESOLVED -> CLOSED).
+        Close = "close",
+        /// Paused (any open state -> SUSPENDED); the deadline clock stops.
+        Suspend = "suspend",
+        /// Resumed to the state before the suspension.
+        Resume = "resume",
+        /// Cancelled by a supervisor, with a reason.
+        Cancel = "cancel",
+        /// Raised to the street level (REPORTED).
+        Escalate = "escalate",
+        /// The handler asks for more working days.
+        RequestDelay = "request_delay",
+        /// A supervisor grants the pending delay request.
+        ApproveDelay = "approve_delay",
+        /// A supervisor refuses the pending delay request.
+        DenyDelay = "deny_delay",
+        /// A street supervisor raises the supervision level (督办).
+        Supervise = "supervise",
+        /// A free note on the timeline; changes nothing.
+        Comment = "comment",
+    }
+}
+
+string_enum! {
+    /// Supervision level (督办) set by the street.
+    pub enum SupervisionLevel { Yellow = "yellow", Red = "red" }
+}
+
+string_enum! {
+    /// How a mediation session ended.
+    pub enum MediationOutcome {
+        /// Both sides agreed.
+        Agreed = "agreed",
+        /// Partly agreed.
+        Partial = "partial",
+        /// No agreement.
+        Failed = "failed",
+        /// Another session is planned.
+        Continuing = "continuing",
+    }
+}
+
+string_enum! {
+    /// The result of re-checking a rectified hazard.
+    pub enum RecheckResult { Passed = "passed", Failed = "failed" }
+}
+
+/// Someone the case concerns: a resident, a household, or a named outsider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct CaseParty {
+    /// Identity of this entry.
+    #[key]
+    pub id: ItemId,
+    /// Their part in the case.
+    pub role: PartyRole,
+    /// The household record, if they have one.
+    #[serde(default)]
+    pub household: Option<DocId>,
+    /// The resident within that household, if known.
+    #[serde(default)]
+    pub resident: Option<ResidentId>,
+    /// The name as told (for people without a record).
+    pub name: String,
+}
+
+/// One entry of the append-only event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct CaseEvent {
+    /// Identity of the event.
+    #[key]
+    pub id: ItemId,
+    /// Who acted.
+    pub actor: UserId,
+    /// Their role when acting.
+    pub role: Role,
+    /// What they did.
+    pub action: CaseAction,
+    /// Reason, instructions or remarks.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The acting device's clock.
+    pub at: Timestamp,
+    /// For `dispatch`: who is to handle the case.
+    #[serde(default)]
+    pub assignee: Option<UserId>,
+    /// For `request_delay`: how many working days more.
+    #[serde(default)]
+    pub delay_days: Option<u32>,
+    /// For `supervise`: the new supervision level.
+    #[serde(default)]
+    pub level: Option<SupervisionLevel>,
+}
+
+/// One mediation session of a dispute (调解).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct MediationSession {
+    /// Identity of the session.
+    #[key]
+    pub id: ItemId,
+    /// When it took place.
+    pub at: Timestamp,
+    /// Who mediated.
+    pub mediators: Vec<String>,
+    /// Who took part.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// What was said and agreed.
+    pub summary: String,
+    /// How it ended.
+    pub outcome: MediationOutcome,
+}
+
+/// The re-check of a rectified hazard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Recheck {
+    /// When it was re-checked.
+    pub at: Timestamp,
+    /// Who re-checked.
+    pub by: UserId,
+    /// Passed or failed.
+    pub result: RecheckResult,
+    /// Remarks.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// How a hazard is being rectified (整改).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Rectification {
+    /// The measure to take.
+    pub measure: String,
+    /// Who is responsible (person or unit).
+    pub responsible: String,
+    /// Day by which it must be done.
+    #[serde(default)]
+    pub due: Option<Date>,
+    /// The re-check, once done.
+    #[serde(default)]
+    pub recheck: Option<Recheck>,
+}
+
+/// A case record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// The record id.
+    pub id: DocId,
+    /// Appeal, dispute or hazard.
+    pub case_kind: CaseKind,
+    /// Category within the kind (`neighbour_noise`, `fire_exit_blocked`, ...); deadlines may
+    /// depend on it.
+    pub category: String,
+    /// One-line subject.
+    pub subject: String,
+    /// What happened.
+    #[serde(default)]
+    pub description: String,
+    /// Community and grid.
+    pub place: Place,
+    /// Where exactly, in words.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The household the case is about, if any.
+    #[serde(default)]
+    pub household: Option<DocId>,
+    /// Who the case concerns.
+    #[serde(default)]
+    pub parties: Vec<CaseParty>,
+    /// How urgent it is.
+    pub urgency: Urgency,
+    /// Confidential cases are shown to supervisors only.
+    #[serde(default)]
+    pub confidential: bool,
+    /// Who opened the case.
+    pub opened_by: UserId,
+    /// When it was opened (device clock).
+    pub opened_at: Timestamp,
+    /// The append-only event log.
+    #[serde(default)]
+    pub events: Vec<CaseEvent>,
+    /// Mediation sessions (disputes only).
+    #[serde(default)]
+    pub mediation: Vec<MediationSession>,
+    /// Rectification (hazards only).
+    #[serde(default)]
+    pub rectification: Option<Rectification>,
+}
+
+impl Record for Case {
+    const KIND: RecordKind = RecordKind::Case;
+
+    fn id(&self) -> &DocId {
+        &self.id
+    }
+
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    fn meta(&self) -> RecordMeta {
+        RecordMeta {
+            id: self.id.clone(),
+            kind: Self::KIND,
+            place: self.place.clone(),
+            liaison_group: None,
+            confidential: self.confidential,
+        }
+    }
+
+    fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
+        v.text("category", &self.category, 60);
+        v.text("subject", &self.subject, 200);
+        v.max_len("description", &self.description, 8000);
+        if let Some(location) = &self.location {
+            v.max_len("location", location, 200);
+        }
+        for (i, p) in self.parties.iter().enumerate() {
+            v.text(format_args!("parties[{i}].name"), &p.name, 50);
+            if p.resident.is_some() && p.household.is_none() {
+                v.push(
+                    format!("parties[{i}].household"),
+                    "is required when a resident is named",
+                );
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if !ids.insert(&e.id) {
+                v.push(format!("events[{i}].id"), "is used by two events");
+            }
+            if let Some(note) = &e.note {
+                v.max_len(format_args!("events[{i}].note"), note, 2000);
+            }
+            check_event_payload(i, e, v);
+        }
+        if self.case_kind != CaseKind::Dispute && !self.mediation.is_empty() {
+            v.push("mediation", "is only for disputes");
+        }
+        for (i, m) in self.mediation.iter().enumerate() {
+            v.text(format_args!("mediation[{i}].summary"), &m.summary, 4000);
+            if m.mediators.is_empty() {
+                v.push(
+                    format!("mediation[{i}].mediators"),
+                    "must name at least one mediator",
+                );
+            }
+        }
+        match (&self.rectification, self.case_kind) {
+            (Some(_), CaseKind::Appeal | CaseKind::Dispute) => {
+                v.push("rectification", "is only for hazards");
+            }
+            (Some(r), CaseKind::Hazard) => {
+                v.text("rectification.measure", &r.measure, 2000);
+                v.text("rectification.responsible", &r.responsible, 100);
+            }
+            (None, _) => {}
+        }
+    }
+
+    fn check_update(before: &Self, after: &Self, v: &mut Violations) {
+        // The log is append-only: every earlier event is still there, unchanged.
+        for old in &before.events {
+            match after.events.iter().find(|e| e.id == old.id) {
+                None => {
+                    v.push("events", "an event was removed; the log is append-only");
+                    return;
+                }
+                Some(new) if new != old => {
+                    v.push("events", "an event was edited; the log is append-only");
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+        if before.case_kind != after.case_kind {
+            v.push("case_kind", "never changes once the case exists");
+        }
+    }
+}
+
+/// Payload fields must match the action: a dispatch names an assignee, a delay request its
+/// days, a supervision its level, a rejection or cancellation its reason.
+fn check_event_payload(i: usize, e: &CaseEvent, v: &mut Violations) {
+    let at = |field: &str| format!("events[{i}].{field}");
+    let needs_note = matches!(
+        e.action,
+        CaseAction::Reject | CaseAction::Cancel | CaseAction::VerifyFail | CaseAction::DenyDelay
+    );
+    if needs_note && e.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        v.push(at("note"), format!("a reason is required for {}", e.action));
+    }
+    match (e.action, &e.assignee) {
+        (CaseAction::Dispatch, None) => v.push(at("assignee"), "is required for dispatch"),
+        (CaseAction::Dispatch, Some(_)) | (_, None) => {}
+        (_, Some(_)) => v.push(at("assignee"), "is only for dispatch"),
+    }
+    match (e.action, e.delay_days) {
+        (CaseAction::RequestDelay, None) => {
+            v.push(at("delay_days"), "is required for request_delay");
+        }
+        (CaseAction::RequestDelay, Some(days)) if !(1..=60).contains(&days) => {
+            v.push(at("delay_days"), "must be 1 to 60 working days");
+        }
+        (CaseAction::RequestDelay, Some(_)) | (_, None) => {}
+        (_, Some(_)) => v.push(at("delay_days"), "is only for request_delay"),
+    }
+    match (e.action, e.level) {
+        (CaseAction::Supervise, None) => v.push(at("level"), "is required for supervise"),
+        (CaseAction::Supervise, Some(_)) | (_, None) => {}
+        (_, Some(_)) => v.push(at("level"), "is only for supervise"),
+    }
+}

@@ -1,0 +1,299 @@
+//! The household's living archive (活档案): address, residents, special groups.
+
+use std::collections::BTreeSet;
+
+use autosurgeon::Reconcile;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocId, ItemId, LiaisonGroupId, ResidentId};
+use crate::record::{Place, Record, RecordKind, RecordMeta};
+use crate::string_enum;
+use crate::time::Date;
+use crate::validate::{ValidationContext, Violations};
+
+string_enum! {
+    /// Whether the household still lives at the address.
+    pub enum HouseholdStatus {
+        /// Lives here.
+        Active = "active",
+        /// Left the address; the archive is kept.
+        MovedOut = "moved_out",
+        /// Merged into another household record (see `merged_into`).
+        Merged = "merged",
+    }
+}
+
+string_enum! {
+    /// A resident's gender as recorded on the ID card.
+    pub enum Gender { Male = "male", Female = "female" }
+}
+
+string_enum! {
+    /// Relation to the head of the household (与户主关系).
+    pub enum Relation {
+        /// 户主.
+        Head = "head",
+        /// 配偶.
+        Spouse = "spouse",
+        /// 子女.
+        Child = "child",
+        /// 父母.
+        Parent = "parent",
+        /// 孙辈.
+        Grandchild = "grandchild",
+        /// 兄弟姐妹.
+        Sibling = "sibling",
+        /// 其他亲属.
+        OtherRelative = "other_relative",
+        /// 租户.
+        Tenant = "tenant",
+        /// 其他.
+        Other = "other",
+    }
+}
+
+string_enum! {
+    /// Whether a resident still lives in the household. Residents are never deleted.
+    pub enum ResidentStatus {
+        /// Lives here.
+        Present = "present",
+        /// Moved away (see `moved_out`).
+        MovedOut = "moved_out",
+        /// Died.
+        Deceased = "deceased",
+    }
+}
+
+/// The address within the community (小区 / 楼栋 / 单元 / 房号).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    /// Compound (小区), e.g. 乌江水岸.
+    pub compound: String,
+    /// Building (楼栋).
+    pub building: String,
+    /// Unit (单元).
+    pub unit: String,
+    /// Room (房号).
+    pub room: String,
+}
+
+/// A resident's membership of a special group (特殊人群).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialGroup {
+    /// Identity of this membership within the household.
+    #[key]
+    pub id: ItemId,
+    /// The group's code, from the configured catalogue (`dibao`, `elderly_alone`, ...).
+    pub group: String,
+    /// Whether a worker has checked the supporting documents.
+    pub verified: bool,
+    /// First day the membership applies.
+    #[serde(default)]
+    pub valid_from: Option<Date>,
+    /// Last day the membership applies.
+    #[serde(default)]
+    pub valid_until: Option<Date>,
+}
+
+/// A person in the household. Residents are never removed: moving out sets the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Resident {
+    /// Identity of the resident within the household.
+    #[key]
+    pub id: ResidentId,
+    /// Full name.
+    pub name: String,
+    /// Gender.
+    pub gender: Gender,
+    /// Birth date.
+    #[serde(default)]
+    pub birth_date: Option<Date>,
+    /// Relation to the head of the household.
+    pub relation: Relation,
+    /// Resident ID number (GB 11643). Personal data: masked in every view but the phone's.
+    #[serde(default)]
+    pub id_number: Option<String>,
+    /// Phone number. Personal data.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Present, moved out or deceased.
+    pub status: ResidentStatus,
+    /// Day the resident moved in.
+    #[serde(default)]
+    pub moved_in: Option<Date>,
+    /// Day the resident moved out.
+    #[serde(default)]
+    pub moved_out: Option<Date>,
+    /// Special groups the resident belongs to.
+    #[serde(default)]
+    pub special_groups: Vec<SpecialGroup>,
+}
+
+/// A household's living archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Household {
+    /// The record id.
+    pub id: DocId,
+    /// Community and grid.
+    pub place: Place,
+    /// Address within the community.
+    pub address: Address,
+    /// The household liaison's group (联户), if assigned.
+    #[serde(default)]
+    pub liaison_group: Option<LiaisonGroupId>,
+    /// Active, moved out or merged.
+    pub status: HouseholdStatus,
+    /// The household this one was merged into, when `status` is `merged`.
+    #[serde(default)]
+    pub merged_into: Option<DocId>,
+    /// Free tags (`rental`, `party_member_home`, ...).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Everyone who lives or lived here.
+    #[serde(default)]
+    pub residents: Vec<Resident>,
+    /// Free notes of the grid worker.
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl Household {
+    /// A new active household with no residents yet.
+    pub fn new(place: Place, address: Address) -> Self {
+        Self {
+            id: DocId::new(),
+            place,
+            address,
+            liaison_group: None,
+            status: HouseholdStatus::Active,
+            merged_into: None,
+            tags: Vec::new(),
+            residents: Vec::new(),
+            notes: String::new(),
+        }
+    }
+
+    /// The resident with this id.
+    pub fn resident(&self, id: &ResidentId) -> Option<&Resident> {
+        self.residents.iter().find(|r| &r.id == id)
+    }
+
+    /// The resident with this id, for editing.
+    pub fn resident_mut(&mut self, id: &ResidentId) -> Option<&mut Resident> {
+        self.residents.iter_mut().find(|r| &r.id == id)
+    }
+}
+
+impl Record for Household {
+    const KIND: RecordKind = RecordKind::Household;
+
+    fn id(&self) -> &DocId {
+        &self.id
+    }
+
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    fn meta(&self) -> RecordMeta {
+        RecordMeta {
+            id: self.id.clone(),
+            kind: Self::KIND,
+            place: self.place.clone(),
+            liaison_group: self.liaison_group.clone(),
+            confidential: false,
+        }
+    }
+
+    fn check(&self, ctx: &ValidationContext, v: &mut Violations) {
+        v.text("address.compound", &self.address.compound, 100);
+        v.max_len("address.building", &self.address.building, 50);
+        v.max_len("address.unit", &self.address.unit, 50);
+        v.text("address.room", &self.address.room, 50);
+        v.max_len("notes", &self.notes, 4000);
+        match (self.status, &self.merged_into) {
+            (HouseholdStatus::Merged, None) => {
+                v.push("merged_into", "is required when status is merged");
+            }
+            (HouseholdStatus::Merged, Some(target)) if target == &self.id => {
+                v.push("merged_into", "must name another household");
+            }
+            (HouseholdStatus::Active | HouseholdStatus::MovedOut, Some(_)) => {
+                v.push("merged_into", "is only allowed when status is merged");
+            }
+            _ => {}
+        }
+        let mut tags = BTreeSet::new();
+        for (i, tag) in self.tags.iter().enumerate() {
+            v.text(format_args!("tags[{i}]"), tag, 40);
+            if !tags.insert(tag.as_str()) {
+                v.push(format!("tags[{i}]"), "is listed twice");
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for (i, r) in self.residents.iter().enumerate() {
+            if !ids.insert(&r.id) {
+                v.push(format!("residents[{i}].id"), "is used by two residents");
+            }
+            check_resident(i, r, ctx, v);
+        }
+    }
+
+    fn check_update(before: &Self, after: &Self, v: &mut Violations) {
+        for r in &before.residents {
+            if after.resident(&r.id).is_none() {
+                v.push(
+                    "residents",
+                    "a resident was deleted; set status to moved_out instead",
+                );
+                break;
+            }
+        }
+    }
+}
+
+fn check_resident(i: usize, r: &Resident, ctx: &ValidationContext, v: &mut Violations) {
+    let at = |field: &str| format!("residents[{i}].{field}");
+    v.text(at("name"), &r.name, 50);
+    if let Some(id_number) = &r.id_number {
+        v.id_number(at("id_number"), id_number, r.birth_date.as_ref());
+    }
+    if let Some(phone) = &r.phone {
+        v.phone(at("phone"), phone);
+    }
+    v.ordered(
+        at("moved_out"),
+        r.moved_in.as_ref(),
+        r.moved_out.as_ref(),
+        "moved_in",
+    );
+    if r.status == ResidentStatus::MovedOut && r.moved_out.is_none() {
+        v.push(at("moved_out"), "is required when status is moved_out");
+    }
+    if r.status == ResidentStatus::Present && r.moved_out.is_some() {
+        v.push(
+            at("moved_out"),
+            "must be empty while the resident is present",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (j, g) in r.special_groups.iter().enumerate() {
+        let gat = |field: &str| format!("residents[{i}].special_groups[{j}].{field}");
+        if !ctx.special_groups.contains(&g.group) {
+            v.push(gat("group"), "is not a configured special group");
+        }
+        if !seen.insert(&g.id) {
+            v.push(gat("id"), "is used twice");
+        }
+        v.ordered(
+            gat("valid_until"),
+            g.valid_from.as_ref(),
+            g.valid_until.as_ref(),
+            "valid_from",
+        );
+    }
+}

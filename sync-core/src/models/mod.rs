@@ -1,0 +1,80 @@
+//! The record types. Each is one Automerge document; [`AnyRecord`] dispatches on the kind.
+
+pub mod activity;
+pub mod asset;
+pub mod case;
+pub mod household;
+pub mod party;
+pub mod patrol;
+pub mod visit;
+
+pub use activity::Activity;
+pub use asset::Asset;
+pub use case::Case;
+pub use household::Household;
+pub use party::PartyRegistration;
+pub use patrol::Patrol;
+pub use visit::Visit;
+
+use crate::doc::{Document, check_record, check_transition};
+use crate::record::{Record, RecordKind, RecordMeta};
+use crate::validate::{RecordInvalid, ValidationContext};
+
+macro_rules! any_record {
+    ($($variant:ident($ty:ty)),+ $(,)?) => {
+        /// A record of any kind, read from a [`Document`].
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum AnyRecord {
+            $(
+                #[doc = concat!("A ", stringify!($variant), ".")]
+                $variant($ty)
+            ),+
+        }
+
+        impl AnyRecord {
+            /// Reads the typed record the document holds.
+            pub fn read(doc: &Document) -> Result<Self, RecordInvalid> {
+                match doc.kind() {
+                    $(RecordKind::$variant => doc.read_unchecked_kind::<$ty>().map(AnyRecord::$variant)),+
+                }
+            }
+
+            /// Scope facts.
+            pub fn meta(&self) -> RecordMeta {
+                match self {
+                    $(AnyRecord::$variant(r) => r.meta()),+
+                }
+            }
+
+            /// Every rule of the record's kind.
+            pub fn check(&self, ctx: &ValidationContext) -> Result<(), RecordInvalid> {
+                match self {
+                    $(AnyRecord::$variant(r) => check_record(r, ctx)),+
+                }
+            }
+
+            /// The update rules between two versions of the same record.
+            pub fn check_update(before: &Self, after: &Self) -> Result<(), RecordInvalid> {
+                match (before, after) {
+                    $((AnyRecord::$variant(b), AnyRecord::$variant(a)) => check_transition(b, a),)+
+                    _ => Err(RecordInvalid::single(
+                        Some(before.meta().id),
+                        Some(before.meta().kind),
+                        "kind",
+                        "a record's kind never changes",
+                    )),
+                }
+            }
+        }
+    };
+}
+
+any_record! {
+    Household(Household),
+    Case(Case),
+    Visit(Visit),
+    Patrol(Patrol),
+    Activity(Activity),
+    PartyRegistration(PartyRegistration),
+    Asset(Asset),
+}

@@ -1,0 +1,109 @@
+//! Patrols, e.g. the red-armband night patrol (party member + grid worker + volunteer).
+
+use autosurgeon::Reconcile;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocId, ItemId, UserId};
+use crate::record::{Place, Record, RecordKind};
+use crate::string_enum;
+use crate::time::Timestamp;
+use crate::validate::{ValidationContext, Violations};
+
+string_enum! {
+    /// A patrol member's part.
+    pub enum PatrolRole {
+        /// 党员.
+        PartyMember = "party_member",
+        /// 网格员.
+        GridWorker = "grid_worker",
+        /// 志愿者.
+        Volunteer = "volunteer",
+        /// 民警 / 辅警.
+        Police = "police",
+        /// Anyone else.
+        Other = "other",
+    }
+}
+
+/// One member of the patrol team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct PatrolMember {
+    /// Identity of the entry.
+    #[key]
+    pub id: ItemId,
+    /// Name.
+    pub name: String,
+    /// Part in the patrol.
+    pub role: PatrolRole,
+    /// The user, when the member has an account.
+    #[serde(default)]
+    pub user: Option<UserId>,
+}
+
+/// Something the patrol found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct PatrolFinding {
+    /// Identity of the finding.
+    #[key]
+    pub id: ItemId,
+    /// When.
+    pub at: Timestamp,
+    /// What.
+    pub note: String,
+    /// The case opened for it, if any.
+    #[serde(default)]
+    pub case: Option<DocId>,
+}
+
+/// A patrol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Patrol {
+    /// The record id.
+    pub id: DocId,
+    /// Community and grid.
+    pub place: Place,
+    /// Who patrolled.
+    pub team: Vec<PatrolMember>,
+    /// Start.
+    pub started_at: Timestamp,
+    /// End, once finished.
+    #[serde(default)]
+    pub ended_at: Option<Timestamp>,
+    /// The route, in words.
+    #[serde(default)]
+    pub route: String,
+    /// What was found; appended from several phones.
+    #[serde(default)]
+    pub findings: Vec<PatrolFinding>,
+}
+
+impl Record for Patrol {
+    const KIND: RecordKind = RecordKind::Patrol;
+    fn id(&self) -> &DocId {
+        &self.id
+    }
+    fn place(&self) -> &Place {
+        &self.place
+    }
+    fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
+        if self.team.is_empty() {
+            v.push("team", "must name at least one member");
+        }
+        for (i, m) in self.team.iter().enumerate() {
+            v.text(format_args!("team[{i}].name"), &m.name, 50);
+        }
+        v.ordered(
+            "ended_at",
+            Some(&self.started_at),
+            self.ended_at.as_ref(),
+            "started_at",
+        );
+        v.max_len("route", &self.route, 500);
+        for (i, f) in self.findings.iter().enumerate() {
+            v.text(format_args!("findings[{i}].note"), &f.note, 2000);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Visits (走访): a grid worker at a household's door.
+
+use autosurgeon::Reconcile;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocId, UserId};
+use crate::record::{Place, Record, RecordKind};
+use crate::string_enum;
+use crate::time::Timestamp;
+use crate::validate::{ValidationContext, Violations};
+
+string_enum! {
+    /// How the household was reached.
+    pub enum VisitMethod {
+        /// 入户走访.
+        DoorToDoor = "door_to_door",
+        /// By phone.
+        Phone = "phone",
+        /// By WeChat.
+        Wechat = "wechat",
+        /// Met elsewhere.
+        Elsewhere = "elsewhere",
+    }
+}
+
+/// One visit to one household.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Visit {
+    /// The record id.
+    pub id: DocId,
+    /// Community and grid.
+    pub place: Place,
+    /// The household visited.
+    pub household: DocId,
+    /// The grid worker who visited.
+    pub worker: UserId,
+    /// When.
+    pub at: Timestamp,
+    /// How.
+    pub method: VisitMethod,
+    /// What was found.
+    pub summary: String,
+    /// Cases this visit opened.
+    #[serde(default)]
+    pub opened_cases: Vec<DocId>,
+}
+
+impl Record for Visit {
+    const KIND: RecordKind = RecordKind::Visit;
+    fn id(&self) -> &DocId {
+        &self.id
+    }
+    fn place(&self) -> &Place {
+        &self.place
+    }
+    fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
+        v.text("summary", &self.summary, 4000);
+        if self.household == self.id {
+            v.push("household", "must name a household record");
+        }
+    }
+}

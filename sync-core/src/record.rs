@@ -1,0 +1,108 @@
+//! What every record type shares: its kind, where it belongs, and the checks it must pass.
+
+use std::fmt::Debug;
+
+use autosurgeon::Reconcile;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::ids::{CommunityId, DocId, GridId, LiaisonGroupId};
+use crate::string_enum;
+use crate::validate::{ValidationContext, Violations};
+
+string_enum! {
+    /// The type of a record. Stored at the document root as `"kind"`; it never changes.
+    pub enum RecordKind {
+        /// A household's living archive (活档案) with its residents.
+        Household = "household",
+        /// An appeal, dispute or hazard with its event log.
+        Case = "case",
+        /// A door-to-door visit (走访).
+        Visit = "visit",
+        /// A patrol, e.g. the red-armband night patrol.
+        Patrol = "patrol",
+        /// A service, cultural or outreach activity.
+        Activity = "activity",
+        /// A party member or organisation registering to serve where they live (双报到).
+        PartyRegistration = "party_registration",
+        /// A collective asset with its leases and ledger (三资).
+        Asset = "asset",
+    }
+}
+
+string_enum! {
+    /// What a signed-in user is. The server decides scope from this and the place hierarchy.
+    pub enum Role {
+        /// 网格员: keeps the records of one grid.
+        GridWorker = "grid_worker",
+        /// 联户长: reads the households of their liaison group.
+        Liaison = "liaison",
+        /// Community staff: reviews and moves the cases of one community.
+        CommunitySupervisor = "community_supervisor",
+        /// Street staff: escalations and supervision across the street.
+        StreetSupervisor = "street_supervisor",
+        /// Maintains places and users.
+        Admin = "admin",
+    }
+}
+
+/// Where a record belongs in the place hierarchy (street → community → grid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Reconcile)]
+#[serde(deny_unknown_fields)]
+pub struct Place {
+    /// The community (社区).
+    pub community: CommunityId,
+    /// The grid (网格) within the community.
+    pub grid: GridId,
+}
+
+/// The facts about a record that scope checks and storage indexes need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// The record's id.
+    pub id: DocId,
+    /// Its type.
+    pub kind: RecordKind,
+    /// Where it belongs.
+    pub place: Place,
+    /// The liaison group of a household (liaisons may read their group's households).
+    pub liaison_group: Option<LiaisonGroupId>,
+    /// Confidential cases are hidden from liaisons and shown to supervisors only.
+    pub confidential: bool,
+}
+
+/// A typed record stored as one Automerge document.
+///
+/// Implementors are plain data (serde for reading and the JSON view, autosurgeon `Reconcile`
+/// for writing minimal changes). Type-level rules (required fields, enum values, date formats)
+/// come from serde; [`Record::check`] adds the rules types cannot express, and
+/// [`Record::check_update`] the rules about what a change may alter.
+pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
+    /// The kind stored at the document root.
+    const KIND: RecordKind;
+
+    /// The record's id (also stored at the root as `"id"`).
+    fn id(&self) -> &DocId;
+
+    /// Where the record belongs.
+    fn place(&self) -> &Place;
+
+    /// Scope facts for the server. The default suits records without liaison group or secrecy.
+    fn meta(&self) -> RecordMeta {
+        RecordMeta {
+            id: self.id().clone(),
+            kind: Self::KIND,
+            place: self.place().clone(),
+            liaison_group: None,
+            confidential: false,
+        }
+    }
+
+    /// Rules beyond the types, each failure pushed with the path of its field.
+    fn check(&self, ctx: &ValidationContext, violations: &mut Violations);
+
+    /// Rules about how `after` may differ from `before` (append-only logs, people never
+    /// deleted). The id is checked by the caller.
+    fn check_update(before: &Self, after: &Self, violations: &mut Violations) {
+        let _ = (before, after, violations);
+    }
+}

@@ -353,6 +353,19 @@ impl Record for Case {
     }
 }
 
+impl Case {
+    /// Events in `after` that are not in `before` (all of them for a new case).
+    pub fn new_events<'a>(
+        before: Option<&Case>,
+        after: &'a Case,
+    ) -> impl Iterator<Item = &'a CaseEvent> {
+        let known: BTreeSet<&ItemId> = before
+            .map(|b| b.events.iter().map(|e| &e.id).collect())
+            .unwrap_or_default();
+        after.events.iter().filter(move |e| !known.contains(&e.id))
+    }
+}
+
 /// Payload fields must match the action: a dispatch names an assignee, a delay request its
 /// days, a supervision its level, a rejection or cancellation its reason.
 fn check_event_payload(i: usize, e: &CaseEvent, v: &mut Violations) {

@@ -227,12 +227,10 @@ impl Record for Household {
             }
             _ => {}
         }
-        let mut tags = BTreeSet::new();
+        // Duplicate tags are not an error: two phones adding the same tag offline is a
+        // normal merge, and a merge must never make a record unacceptable.
         for (i, tag) in self.tags.iter().enumerate() {
             v.text(format_args!("tags[{i}]"), tag, 40);
-            if !tags.insert(tag.as_str()) {
-                v.push(format!("tags[{i}]"), "is listed twice");
-            }
         }
         let mut ids = BTreeSet::new();
         for (i, r) in self.residents.iter().enumerate() {

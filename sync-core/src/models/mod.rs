@@ -17,7 +17,8 @@ pub use patrol::Patrol;
 pub use visit::Visit;
 
 use crate::doc::{Document, check_record, check_transition};
-use crate::record::{Record, RecordKind, RecordMeta};
+use crate::ids::UserId;
+use crate::record::{Record, RecordKind, RecordMeta, Role};
 use crate::validate::{RecordInvalid, ValidationContext};
 
 macro_rules! any_record {
@@ -51,6 +52,33 @@ macro_rules! any_record {
                 match self {
                     $(AnyRecord::$variant(r) => check_record(r, ctx)),+
                 }
+            }
+
+            /// Checks that what a caller added speaks only for the caller: every case event new in
+            /// `after` must carry the caller's user id and role. The server runs this on every
+            /// pushed document, so a phone can never write an event in someone else's name.
+            pub fn check_authorship(
+                before: Option<&Self>,
+                after: &Self,
+                user: &UserId,
+                role: Role,
+            ) -> Result<(), RecordInvalid> {
+                let AnyRecord::Case(case) = after else { return Ok(()) };
+                let before = match before {
+                    Some(AnyRecord::Case(b)) => Some(b),
+                    _ => None,
+                };
+                for event in Case::new_events(before, case) {
+                    if &event.actor != user || event.role != role {
+                        return Err(RecordInvalid::single(
+                            Some(case.id.clone()),
+                            Some(RecordKind::Case),
+                            "events",
+                            "a new event names another user or role than the caller",
+                        ));
+                    }
+                }
+                Ok(())
             }
 
             /// The update rules between two versions of the same record.

@@ -86,7 +86,7 @@ pub fn device_of_actor(actor: &ActorId) -> Option<DeviceId> {
 pub enum DocumentError {
     /// The bytes are not an Automerge document.
     #[error("not a valid Automerge document: {0}")]
-    Corrupt(#[source] AutomergeError),
+    Corrupt(#[source] Box<AutomergeError>),
     /// The root lacks a readable `kind` or `id`.
     #[error("document header is invalid: {0}")]
     Header(&'static str),
@@ -105,7 +105,13 @@ pub enum DocumentError {
     Invalid(#[from] RecordInvalid),
     /// Automerge refused an operation.
     #[error("automerge: {0}")]
-    Automerge(#[from] AutomergeError),
+    Automerge(#[source] Box<AutomergeError>),
+}
+
+impl From<AutomergeError> for DocumentError {
+    fn from(e: AutomergeError) -> Self {
+        Self::Automerge(Box::new(e))
+    }
 }
 
 /// One record as one Automerge document.
@@ -144,7 +150,7 @@ impl Document {
 
     /// Opens a document from the bytes of [`Document::save`] (or any Automerge save).
     pub fn load(bytes: &[u8]) -> Result<Self, DocumentError> {
-        let am = Automerge::load(bytes).map_err(DocumentError::Corrupt)?;
+        let am = Automerge::load(bytes).map_err(|e| DocumentError::Corrupt(Box::new(e)))?;
         Self::from_automerge(am)
     }
 
@@ -193,7 +199,7 @@ impl Document {
     /// The merged record as JSON, including the header (`kind`, `schema`). Where concurrent
     /// writes conflict, Automerge's deterministic winner is shown; see [`crate::conflicts`].
     pub fn json(&self) -> Value {
-        serde_json::to_value(automerge::AutoSerde::from(&self.am)).unwrap_or(Value::Null)
+        crate::json::object_to_json(&self.am, &ROOT, automerge::ObjType::Map)
     }
 
     /// The typed record. Only type-level rules are applied; see [`Document::validate`].
@@ -352,7 +358,8 @@ fn read_header(am: &Automerge) -> Result<(DocId, RecordKind), DocumentError> {
 }
 
 /// serde messages quote the offending value (`invalid type: string "13800001111"`), which may
-/// be personal data. Keep the part before the quoted value.
+/// be personal data. Quoted parts are replaced by `…`, except in messages that quote a field or
+/// enum name rather than a value.
 fn scrub_serde_message(message: &str) -> String {
     const KEEP: [&str; 4] = [
         "missing field",
@@ -363,8 +370,22 @@ fn scrub_serde_message(message: &str) -> String {
     if KEEP.iter().any(|k| message.starts_with(k)) {
         return message.to_owned();
     }
-    match message.find(['"', '`']) {
-        Some(pos) => message[..pos].trim_end().trim_end_matches(':').to_owned(),
-        None => message.to_owned(),
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            None if c == '"' || c == '`' => {
+                open = Some(c);
+                out.push(c);
+                out.push('…');
+            }
+            None => out.push(c),
+            Some(quote) if c == quote => {
+                open = None;
+                out.push(c);
+            }
+            Some(_) => {}
+        }
     }
+    out
 }

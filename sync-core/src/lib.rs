@@ -40,9 +40,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod conflicts;
 pub mod doc;
 pub mod enums;
+pub mod history;
 pub mod ids;
+pub mod json;
 pub mod models;
 pub mod record;
 pub mod time;

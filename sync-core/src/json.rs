@@ -1,0 +1,65 @@
+//! JSON renderings of parts of an Automerge document (the winning values where they conflict).
+
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use base64::Engine;
+use serde_json::{Map, Number, Value as Json};
+
+/// The JSON of a scalar.
+pub fn scalar_to_json(value: &ScalarValue) -> Json {
+    match value {
+        ScalarValue::Str(s) => Json::String(s.to_string()),
+        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Json::Number((*i).into()),
+        ScalarValue::Uint(u) => Json::Number((*u).into()),
+        ScalarValue::F64(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        ScalarValue::Counter(c) => Json::Number(i64::from(c).into()),
+        ScalarValue::Boolean(b) => Json::Bool(*b),
+        ScalarValue::Bytes(b) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        ScalarValue::Unknown { .. } | ScalarValue::Null => Json::Null,
+    }
+}
+
+/// The JSON of a value found at some property: a scalar, or the object `id` of type `value`.
+pub fn value_to_json<R: ReadDoc>(doc: &R, value: &Value<'_>, id: &ObjId) -> Json {
+    match value {
+        Value::Scalar(s) => scalar_to_json(s),
+        Value::Object(kind) => object_to_json(doc, id, *kind),
+    }
+}
+
+/// The JSON of a whole object.
+pub fn object_to_json<R: ReadDoc>(doc: &R, obj: &ObjId, kind: ObjType) -> Json {
+    match kind {
+        ObjType::Map | ObjType::Table => {
+            let mut map = Map::new();
+            for key in doc.keys(obj) {
+                if let Ok(Some((value, id))) = doc.get(obj, key.as_str()) {
+                    map.insert(key, value_to_json(doc, &value, &id));
+                }
+            }
+            Json::Object(map)
+        }
+        ObjType::List => Json::Array(
+            (0..doc.length(obj))
+                .filter_map(|i| doc.get(obj, i).ok().flatten())
+                .map(|(value, id)| value_to_json(doc, &value, &id))
+                .collect(),
+        ),
+        ObjType::Text => Json::String(doc.text(obj).unwrap_or_default()),
+    }
+}
+
+/// Converts JSON into a scalar, when it is one (numbers become `Int` when integral).
+pub fn json_to_scalar(value: &Json) -> Option<ScalarValue> {
+    Some(match value {
+        Json::Null => ScalarValue::Null,
+        Json::Bool(b) => ScalarValue::Boolean(*b),
+        Json::String(s) => ScalarValue::Str(s.as_str().into()),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => ScalarValue::Int(i),
+            (None, Some(u), _) => ScalarValue::Uint(u),
+            (None, None, Some(f)) => ScalarValue::F64(f),
+            _ => return None,
+        },
+        Json::Array(_) | Json::Object(_) => return None,
+    })
+}

@@ -1,0 +1,805 @@
+//! Records as Automerge documents: typed editing, validation errors, merge, conflicts, history.
+
+use automerge::ReadDoc;
+use automerge::transaction::Transactable;
+use serde_json::json;
+use sync_core::conflicts::{self, FieldPath, PathSegment, ResolveError};
+use sync_core::doc::{Author, Document, DocumentError, actor_for_device, device_of_actor};
+use sync_core::history::{self, EditKind};
+use sync_core::ids::{DeviceId, DocId, ItemId, ResidentId, UserId};
+use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
+use sync_core::models::household::{
+    Address, Gender, Household, HouseholdStatus, Relation, Resident, ResidentStatus, SpecialGroup,
+};
+use sync_core::models::visit::{Visit, VisitMethod};
+use sync_core::models::{Activity, AnyRecord};
+use sync_core::record::{Place, Role};
+use sync_core::time::{Date, Timestamp};
+use sync_core::validate::{ValidationContext, id_number_check_char};
+
+fn ctx() -> ValidationContext {
+    ValidationContext::default()
+}
+
+fn place() -> Place {
+    Place {
+        community: "dzk".parse().unwrap(),
+        grid: "dzk-01".parse().unwrap(),
+    }
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn phone(time: &str) -> Author {
+    Author::new(actor_for_device(&DeviceId::new()), at(time))
+}
+
+fn id_number(born: &str) -> String {
+    let first17 = format!("520627{born}123");
+    let check = id_number_check_char(&first17).unwrap();
+    format!("{first17}{check}")
+}
+
+fn resident(name: &str, born: &str) -> Resident {
+    Resident {
+        id: ResidentId::new(),
+        name: name.into(),
+        gender: Gender::Female,
+        birth_date: Some(
+            format!("{}-{}-{}", &born[..4], &born[4..6], &born[6..])
+                .parse()
+                .unwrap(),
+        ),
+        relation: Relation::Head,
+        id_number: Some(id_number(born)),
+        phone: Some("13800001234".into()),
+        status: ResidentStatus::Present,
+        moved_in: None,
+        moved_out: None,
+        special_groups: vec![],
+    }
+}
+
+fn household() -> Household {
+    let mut h = Household::new(
+        place(),
+        Address {
+            compound: "乌江水岸".into(),
+            building: "3".into(),
+            unit: "1".into(),
+            room: "402".into(),
+        },
+    );
+    h.residents.push(resident("王芳", "19560312"));
+    h
+}
+
+fn first_error(err: DocumentError) -> (String, String) {
+    match err {
+        DocumentError::Invalid(inv) => {
+            let e = inv.errors.into_iter().next().unwrap();
+            (e.field, e.message)
+        }
+        other => panic!("expected a validation error, got {other}"),
+    }
+}
+
+#[test]
+fn a_created_household_reads_back_and_its_json_view_has_the_header() {
+    let h = household();
+    let doc = Document::create(&h, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    assert_eq!(doc.read::<Household>().unwrap(), h);
+    let json = doc.json();
+    assert_eq!(json["kind"], "household");
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["id"], h.id.as_str());
+    assert_eq!(json["residents"][0]["name"], "王芳");
+    let reopened = Document::load(&doc.save()).unwrap();
+    assert_eq!(reopened.read::<Household>().unwrap(), h);
+    assert!(matches!(
+        doc.read::<Visit>(),
+        Err(DocumentError::WrongKind { .. })
+    ));
+}
+
+#[test]
+fn an_edit_writes_only_the_fields_that_changed() {
+    let mut doc = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let before = doc.heads();
+    let hash = doc
+        .update(
+            &phone("2026-03-02T02:00:00Z"),
+            &ctx(),
+            |h: &mut Household| {
+                h.notes = "独居".into();
+                Ok::<_, DocumentError>(())
+            },
+        )
+        .unwrap()
+        .expect("a change was made");
+    let changes = doc.automerge().get_changes(&before);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].hash(), hash);
+    assert_eq!(changes[0].len(), 1, "one op: the notes field");
+    // An edit that changes nothing makes no change.
+    let none = doc
+        .update(
+            &phone("2026-03-02T03:00:00Z"),
+            &ctx(),
+            |_: &mut Household| Ok::<_, DocumentError>(()),
+        )
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+#[test]
+fn concurrent_edits_of_different_fields_and_list_inserts_all_survive_the_merge() {
+    let mut a = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let mut b = a.clone();
+    let mut c = a.clone();
+    a.update(
+        &phone("2026-03-02T02:00:00Z"),
+        &ctx(),
+        |h: &mut Household| {
+            h.notes = "老人独居".into();
+            h.residents.push(resident("李强", "19800101"));
+            Ok::<_, DocumentError>(())
+        },
+    )
+    .unwrap();
+    b.update(
+        &phone("2026-03-02T02:01:00Z"),
+        &ctx(),
+        |h: &mut Household| {
+            h.liaison_group = Some("dzk-01-l3".parse().unwrap());
+            h.residents.push(resident("张丽", "19900505"));
+            h.tags.push("rental".into());
+            Ok::<_, DocumentError>(())
+        },
+    )
+    .unwrap();
+    c.update(
+        &phone("2026-03-02T02:02:00Z"),
+        &ctx(),
+        |h: &mut Household| {
+            h.residents[0].phone = Some("13900005678".into());
+            h.tags.push("elderly".into());
+            Ok::<_, DocumentError>(())
+        },
+    )
+    .unwrap();
+    a.automerge_mut().merge(b.automerge_mut()).unwrap();
+    a.automerge_mut().merge(c.automerge_mut()).unwrap();
+    c.automerge_mut().merge(a.automerge_mut()).unwrap();
+    assert_eq!(a.heads(), c.heads());
+    assert_eq!(a.json(), c.json());
+    let merged: Household = a.read().unwrap();
+    assert_eq!(merged.notes, "老人独居");
+    assert_eq!(merged.liaison_group.unwrap().as_str(), "dzk-01-l3");
+    assert_eq!(merged.residents[0].phone.as_deref(), Some("13900005678"));
+    let mut names: Vec<_> = merged.residents.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["张丽", "李强", "王芳"]);
+    let mut tags = merged.tags.clone();
+    tags.sort();
+    assert_eq!(tags, ["elderly", "rental"]);
+    assert!(conflicts::conflicts(&a).is_empty());
+    a.validate(&ctx()).unwrap();
+}
+
+#[test]
+fn concurrent_writes_of_one_field_are_listed_with_who_and_when_and_can_be_resolved() {
+    let base = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let device_a = DeviceId::new();
+    let device_b = DeviceId::new();
+    let mut a = base.clone();
+    let mut b = base.clone();
+    let author_a = Author::new(actor_for_device(&device_a), at("2026-03-03T02:00:00Z"));
+    let author_b = Author::new(actor_for_device(&device_b), at("2026-03-03T03:00:00Z"));
+    a.update(&author_a, &ctx(), |h: &mut Household| {
+        h.residents[0].phone = Some("13911112222".into());
+        Ok::<_, DocumentError>(())
+    })
+    .unwrap();
+    b.update(&author_b, &ctx(), |h: &mut Household| {
+        h.residents[0].phone = Some("13733334444".into());
+        Ok::<_, DocumentError>(())
+    })
+    .unwrap();
+    a.automerge_mut().merge(b.automerge_mut()).unwrap();
+
+    let found = conflicts::conflicts(&a);
+    assert_eq!(found.len(), 1);
+    let conflict = &found[0];
+    assert_eq!(conflict.field, "residents[0].phone");
+    assert_eq!(conflict.values.len(), 2);
+    assert!(conflict.values[0].shown && !conflict.values[1].shown);
+    let mut seen: Vec<(String, DeviceId, Timestamp)> = conflict
+        .values
+        .iter()
+        .map(|v| {
+            (
+                v.value.as_str().unwrap().to_owned(),
+                v.written_by.device.clone().unwrap(),
+                v.written_by.at.unwrap(),
+            )
+        })
+        .collect();
+    seen.sort_by_key(|s| s.2);
+    assert_eq!(
+        seen,
+        [
+            (
+                "13911112222".to_owned(),
+                device_a,
+                at("2026-03-03T02:00:00Z")
+            ),
+            (
+                "13733334444".to_owned(),
+                device_b,
+                at("2026-03-03T03:00:00Z")
+            ),
+        ]
+    );
+
+    // A supervisor picks the older number; the choice is an ordinary change.
+    let supervisor = Author::new(
+        actor_for_device(&DeviceId::new()),
+        at("2026-03-04T01:00:00Z"),
+    );
+    let hash = conflicts::resolve(
+        &mut a,
+        &supervisor,
+        &ctx(),
+        &conflict.path,
+        &json!("13911112222"),
+    )
+    .unwrap();
+    assert!(conflicts::conflicts(&a).is_empty());
+    assert_eq!(
+        a.read::<Household>().unwrap().residents[0].phone.as_deref(),
+        Some("13911112222")
+    );
+    // The resolution reaches a replica that still has the conflict and ends it there too.
+    let resolution = a.automerge().get_change_by_hash(&hash).unwrap();
+    b.automerge_mut().apply_changes([resolution]).unwrap();
+    let mut other = base.clone();
+    other.automerge_mut().merge(a.automerge_mut()).unwrap();
+    assert!(conflicts::conflicts(&other).is_empty());
+
+    // Resolving again, or with a value that breaks the schema, is refused.
+    assert!(matches!(
+        conflicts::resolve(&mut a, &supervisor, &ctx(), &conflict.path, &json!("x")),
+        Err(ResolveError::NotInConflict(_))
+    ));
+}
+
+#[test]
+fn resolving_with_an_invalid_value_writes_nothing() {
+    let base = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let mut a = base.clone();
+    let mut b = base.clone();
+    for (doc, number) in [(&mut a, "13911112222"), (&mut b, "13733334444")] {
+        doc.update(
+            &phone("2026-03-03T02:00:00Z"),
+            &ctx(),
+            |h: &mut Household| {
+                h.residents[0].phone = Some(number.into());
+                Ok::<_, DocumentError>(())
+            },
+        )
+        .unwrap();
+    }
+    a.automerge_mut().merge(b.automerge_mut()).unwrap();
+    let heads = a.heads();
+    let path = FieldPath(vec![
+        PathSegment::Key("residents".into()),
+        PathSegment::Index(0),
+        PathSegment::Key("phone".into()),
+    ]);
+    let err = conflicts::resolve(
+        &mut a,
+        &phone("2026-03-04T00:00:00Z"),
+        &ctx(),
+        &path,
+        &json!("not a phone"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ResolveError::Invalid(_)), "{err}");
+    assert_eq!(a.heads(), heads);
+    let missing = FieldPath(vec![PathSegment::Key("nope".into())]);
+    assert!(matches!(
+        conflicts::resolve(
+            &mut a,
+            &phone("2026-03-04T00:00:00Z"),
+            &ctx(),
+            &missing,
+            &json!(1)
+        ),
+        Err(ResolveError::NoSuchField(_))
+    ));
+}
+
+#[test]
+fn history_lists_each_change_with_device_time_message_and_fields() {
+    let device = DeviceId::new();
+    let actor = actor_for_device(&device);
+    assert_eq!(device_of_actor(&actor), Some(device.clone()));
+    let create = Author::new(actor.clone(), at("2026-03-02T01:00:00Z"))
+        .with_message("建档 create household");
+    let mut doc = Document::create(&household(), &create, &ctx()).unwrap();
+    let edit = Author::new(actor, at("2026-03-05T08:30:00Z")).with_message("update phone");
+    doc.update(&edit, &ctx(), |h: &mut Household| {
+        h.residents[0].phone = Some("13900001111".into());
+        h.notes = "visited".into();
+        Ok::<_, DocumentError>(())
+    })
+    .unwrap();
+    let entries = history::history(&doc);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].message.as_deref(), Some("建档 create household"));
+    assert!(entries[0].edits.iter().any(|e| e.field == "kind"));
+    assert!(
+        entries[0]
+            .edits
+            .iter()
+            .any(|e| e.field == "residents[0]" && e.edit == EditKind::Insert)
+    );
+    let last = &entries[1];
+    assert_eq!(last.by.device, Some(device));
+    assert_eq!(last.by.at, Some(at("2026-03-05T08:30:00Z")));
+    assert_eq!(last.message.as_deref(), Some("update phone"));
+    assert_eq!(last.deps, vec![entries[0].change.clone()]);
+    let mut fields: Vec<_> = last
+        .edits
+        .iter()
+        .map(|e| (e.field.as_str(), e.edit))
+        .collect();
+    fields.sort_unstable_by_key(|f| f.0);
+    assert_eq!(
+        fields,
+        [
+            ("notes", EditKind::Set),
+            ("residents[0].phone", EditKind::Set)
+        ]
+    );
+    assert_eq!(
+        last.edits
+            .iter()
+            .find(|e| e.field == "notes")
+            .unwrap()
+            .value,
+        Some(json!("visited"))
+    );
+}
+
+#[test]
+fn a_resident_id_number_failing_the_check_digit_is_rejected_naming_the_field() {
+    let mut h = household();
+    let mut bad = id_number("19560312");
+    let last = if bad.ends_with('0') { '1' } else { '0' };
+    bad.pop();
+    bad.push(last);
+    h.residents[0].id_number = Some(bad);
+    let err = Document::create(&h, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(h.id.as_str()), "names the record: {text}");
+    assert_eq!(
+        first_error(err),
+        (
+            "residents[0].id_number".into(),
+            "fails the GB 11643 check digit".into()
+        )
+    );
+}
+
+#[test]
+fn every_household_rule_names_its_field() {
+    type Edit = fn(&mut Household);
+    let cases: Vec<(Edit, &str, &str)> = vec![
+        (
+            |h| h.address.compound = " ".into(),
+            "address.compound",
+            "must not be empty",
+        ),
+        (
+            |h| h.address.room = String::new(),
+            "address.room",
+            "must not be empty",
+        ),
+        (
+            |h| h.residents[0].name = String::new(),
+            "residents[0].name",
+            "must not be empty",
+        ),
+        (
+            |h| h.residents[0].id_number = Some("12345".into()),
+            "residents[0].id_number",
+            "must be 17 digits followed by a digit or X",
+        ),
+        (
+            |h| h.residents[0].birth_date = Some(Date::from_ymd(1957, 3, 12).unwrap()),
+            "residents[0].id_number",
+            "birth date in the ID number differs from birth_date",
+        ),
+        (
+            |h| h.residents[0].phone = Some("call me".into()),
+            "residents[0].phone",
+            "is not a phone number",
+        ),
+        (
+            |h| h.residents[0].status = ResidentStatus::MovedOut,
+            "residents[0].moved_out",
+            "is required when status is moved_out",
+        ),
+        (
+            |h| {
+                h.residents[0].moved_in = Some(Date::from_ymd(2020, 1, 1).unwrap());
+                h.residents[0].moved_out = Some(Date::from_ymd(2019, 1, 1).unwrap());
+                h.residents[0].status = ResidentStatus::MovedOut;
+            },
+            "residents[0].moved_out",
+            "must not be before moved_in",
+        ),
+        (
+            |h| {
+                h.residents[0].special_groups.push(SpecialGroup {
+                    id: ItemId::new(),
+                    group: "unicorn".into(),
+                    verified: false,
+                    valid_from: None,
+                    valid_until: None,
+                })
+            },
+            "residents[0].special_groups[0].group",
+            "is not a configured special group",
+        ),
+        (
+            |h| h.status = HouseholdStatus::Merged,
+            "merged_into",
+            "is required when status is merged",
+        ),
+        (
+            |h| h.merged_into = Some(DocId::new()),
+            "merged_into",
+            "is only allowed when status is merged",
+        ),
+        (
+            |h| h.tags.push(String::new()),
+            "tags[0]",
+            "must not be empty",
+        ),
+        (
+            |h| h.notes = "字".repeat(4001),
+            "notes",
+            "must be at most 4000 characters",
+        ),
+    ];
+    for (edit, field, message) in cases {
+        let mut doc =
+            Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+        let heads = doc.heads();
+        let err = doc
+            .update(
+                &phone("2026-03-02T02:00:00Z"),
+                &ctx(),
+                |h: &mut Household| {
+                    edit(h);
+                    Ok::<_, DocumentError>(())
+                },
+            )
+            .unwrap_err();
+        assert_eq!(first_error(err), (field.to_owned(), message.to_owned()));
+        assert_eq!(doc.heads(), heads, "a refused edit writes nothing");
+    }
+}
+
+#[test]
+fn a_configured_special_group_is_accepted() {
+    let mut ctx = ctx();
+    ctx.special_groups.insert("returned_migrant".into());
+    let mut h = household();
+    h.residents[0].special_groups.push(SpecialGroup {
+        id: ItemId::new(),
+        group: "returned_migrant".into(),
+        verified: true,
+        valid_from: Some(Date::from_ymd(2026, 1, 1).unwrap()),
+        valid_until: Some(Date::from_ymd(2026, 12, 31).unwrap()),
+    });
+    Document::create(&h, &phone("2026-03-02T01:00:00Z"), &ctx).unwrap();
+    assert!(
+        Document::create(
+            &h,
+            &phone("2026-03-02T01:00:00Z"),
+            &ValidationContext::default()
+        )
+        .is_err()
+    );
+}
+
+/// Writes raw values into a household document, as a buggy or hostile client could.
+fn raw_household_with(
+    edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
+) -> Document {
+    let mut doc = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let am = doc.automerge_mut();
+    let (_, resident) = am.get(automerge::ROOT, "residents").unwrap().unwrap();
+    let (_, first) = am.get(&resident, 0).unwrap().unwrap();
+    let mut tx = am.transaction();
+    edit(&mut tx, &first);
+    tx.commit();
+    doc
+}
+
+#[test]
+fn type_level_errors_in_a_document_name_the_field() {
+    let cases: Vec<(Document, &str, &str)> = vec![
+        (
+            raw_household_with(|tx, r| {
+                tx.put(r, "gender", "unknown").unwrap();
+            }),
+            "residents[0].gender",
+            "unknown value `unknown`, expected one of: male, female",
+        ),
+        (
+            raw_household_with(|tx, r| {
+                tx.put(r, "birth_date", "1956/03/12").unwrap();
+            }),
+            "residents[0].birth_date",
+            "expected a date as YYYY-MM-DD",
+        ),
+        (
+            raw_household_with(|tx, r| {
+                tx.put(r, "name", 42_i64).unwrap();
+            }),
+            "residents[0].name",
+            "invalid type: integer `…`, expected a string",
+        ),
+        (
+            raw_household_with(|tx, r| {
+                tx.delete(r, "relation").unwrap();
+            }),
+            "residents[0]",
+            "missing field `relation`",
+        ),
+        (
+            raw_household_with(|tx, r| {
+                tx.put(r, "nickname", "x").unwrap();
+            }),
+            "residents[0].nickname",
+            "unknown field `nickname`, expected one of `id`, `name`",
+        ),
+    ];
+    for (doc, field, message) in cases {
+        let err = doc.validate(&ctx()).unwrap_err();
+        assert_eq!(err.record.as_ref(), Some(doc.id()));
+        let e = &err.errors[0];
+        assert_eq!(e.field, field);
+        assert!(
+            e.message.starts_with(message),
+            "{} does not start with {message}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn type_errors_never_echo_a_string_value() {
+    let doc = raw_household_with(|tx, r| {
+        tx.put(r, "moved_in", 5_i64).unwrap();
+        tx.put(r, "phone", 13800001234_i64).unwrap();
+    });
+    let err = doc.validate(&ctx()).unwrap_err();
+    assert!(!err.to_string().contains("13800001234"), "{err}");
+}
+
+#[test]
+fn residents_are_never_deleted_only_moved_out() {
+    let mut doc = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let err = doc
+        .update(
+            &phone("2026-03-02T02:00:00Z"),
+            &ctx(),
+            |h: &mut Household| {
+                h.residents.clear();
+                Ok::<_, DocumentError>(())
+            },
+        )
+        .unwrap_err();
+    assert_eq!(first_error(err).0, "residents");
+    doc.update(
+        &phone("2026-03-02T02:00:00Z"),
+        &ctx(),
+        |h: &mut Household| {
+            h.residents[0].status = ResidentStatus::MovedOut;
+            h.residents[0].moved_out = Some(Date::from_ymd(2026, 3, 1).unwrap());
+            Ok::<_, DocumentError>(())
+        },
+    )
+    .unwrap();
+    assert_eq!(doc.read::<Household>().unwrap().residents.len(), 1);
+}
+
+fn case() -> Case {
+    let worker = UserId::new();
+    Case {
+        id: DocId::new(),
+        case_kind: CaseKind::Hazard,
+        category: "fire_exit_blocked".into(),
+        subject: "楼道堆放杂物 stairwell blocked".into(),
+        description: String::new(),
+        place: place(),
+        location: None,
+        household: None,
+        parties: vec![],
+        urgency: Urgency::Urgent,
+        confidential: false,
+        opened_by: worker.clone(),
+        opened_at: at("2026-03-02T01:00:00Z"),
+        events: vec![CaseEvent {
+            id: ItemId::new(),
+            actor: worker,
+            role: Role::GridWorker,
+            action: CaseAction::Submit,
+            note: None,
+            at: at("2026-03-02T01:00:00Z"),
+            assignee: None,
+            delay_days: None,
+            level: None,
+        }],
+        mediation: vec![],
+        rectification: None,
+    }
+}
+
+#[test]
+fn case_events_are_append_only_and_payloads_must_match_the_action() {
+    let mut doc = Document::create(&case(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let err = doc
+        .update(&phone("2026-03-02T02:00:00Z"), &ctx(), |c: &mut Case| {
+            c.events[0].note = Some("rewritten".into());
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap_err();
+    assert_eq!(
+        first_error(err),
+        (
+            "events".into(),
+            "an event was edited; the log is append-only".into()
+        )
+    );
+    let err = doc
+        .update(&phone("2026-03-02T02:00:00Z"), &ctx(), |c: &mut Case| {
+            c.events.clear();
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap_err();
+    assert_eq!(
+        first_error(err).1,
+        "an event was removed; the log is append-only"
+    );
+    let err = doc
+        .update(&phone("2026-03-02T02:00:00Z"), &ctx(), |c: &mut Case| {
+            let mut e = c.events[0].clone();
+            e.id = ItemId::new();
+            e.action = CaseAction::Dispatch;
+            c.events.push(e);
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap_err();
+    assert_eq!(
+        first_error(err),
+        (
+            "events[1].assignee".into(),
+            "is required for dispatch".into()
+        )
+    );
+    let err = doc
+        .update(&phone("2026-03-02T02:00:00Z"), &ctx(), |c: &mut Case| {
+            let mut e = c.events[0].clone();
+            e.id = ItemId::new();
+            e.action = CaseAction::Reject;
+            c.events.push(e);
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap_err();
+    assert_eq!(
+        first_error(err),
+        (
+            "events[1].note".into(),
+            "a reason is required for reject".into()
+        )
+    );
+    let err = doc
+        .update(&phone("2026-03-02T02:00:00Z"), &ctx(), |c: &mut Case| {
+            c.mediation.push(sync_core::models::case::MediationSession {
+                id: ItemId::new(),
+                at: at("2026-03-02T02:00:00Z"),
+                mediators: vec!["调解员".into()],
+                participants: vec![],
+                summary: "谈话".into(),
+                outcome: sync_core::models::case::MediationOutcome::Agreed,
+            });
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap_err();
+    assert_eq!(
+        first_error(err),
+        ("mediation".into(), "is only for disputes".into())
+    );
+}
+
+#[test]
+fn authorship_of_new_events_must_be_the_callers() {
+    let c = case();
+    let worker = c.opened_by.clone();
+    let doc = Document::create(&c, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let record = AnyRecord::read(&doc).unwrap();
+    AnyRecord::check_authorship(None, &record, &worker, Role::GridWorker).unwrap();
+    let err =
+        AnyRecord::check_authorship(None, &record, &UserId::new(), Role::GridWorker).unwrap_err();
+    assert_eq!(err.errors[0].field, "events");
+    assert!(
+        AnyRecord::check_authorship(None, &record, &worker, Role::CommunitySupervisor).is_err()
+    );
+    // Events already present before are not the caller's responsibility.
+    AnyRecord::check_authorship(Some(&record), &record, &UserId::new(), Role::Admin).unwrap();
+}
+
+#[test]
+fn other_record_kinds_validate_their_own_rules() {
+    let visit = Visit {
+        id: DocId::new(),
+        place: place(),
+        household: DocId::new(),
+        worker: UserId::new(),
+        at: at("2026-03-02T01:00:00Z"),
+        method: VisitMethod::DoorToDoor,
+        summary: String::new(),
+        opened_cases: vec![],
+    };
+    let err = Document::create(&visit, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap_err();
+    assert_eq!(
+        first_error(err),
+        ("summary".into(), "must not be empty".into())
+    );
+
+    let activity = Activity {
+        id: DocId::new(),
+        place: place(),
+        activity_kind: sync_core::models::activity::ActivityKind::Outreach,
+        outreach_form: None,
+        title: "反诈宣传 anti-fraud outreach".into(),
+        at: at("2026-03-02T01:00:00Z"),
+        location: "院坝".into(),
+        organizer: UserId::new(),
+        participants: vec![],
+        head_count: 30,
+        summary: String::new(),
+    };
+    let err = Document::create(&activity, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap_err();
+    assert_eq!(
+        first_error(err),
+        ("outreach_form".into(), "is required for outreach".into())
+    );
+}
+
+#[test]
+fn a_document_without_a_valid_header_is_refused() {
+    let mut am = automerge::Automerge::new();
+    let mut tx = am.transaction();
+    tx.put(automerge::ROOT, "kind", "spaceship").unwrap();
+    tx.put(automerge::ROOT, "id", DocId::new().as_str())
+        .unwrap();
+    tx.commit();
+    assert!(matches!(
+        Document::from_automerge(am),
+        Err(DocumentError::Header(_))
+    ));
+    assert!(matches!(
+        Document::load(b"garbage"),
+        Err(DocumentError::Corrupt(_))
+    ));
+}

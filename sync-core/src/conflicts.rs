@@ -16,8 +16,10 @@ use serde_json::Value as Json;
 use crate::doc::{Author, Document, device_of_actor};
 use crate::ids::DeviceId;
 use crate::json::{json_to_scalar, value_to_json};
+use crate::models::Case;
 use crate::time::Timestamp;
 use crate::validate::{RecordInvalid, ValidationContext};
+use crate::workflow::{self, IllegalEvent};
 
 /// One step of a path into a record: a map key or a list index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +118,35 @@ pub struct Conflict {
     pub field: String,
     /// Every value, the shown one first.
     pub values: Vec<ConflictValue>,
+}
+
+/// Everything in one record that a person must look at: fields holding competing values, and
+/// case events that stopped being legal once concurrent edits were merged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictReport {
+    /// Fields with more than one concurrently written value.
+    pub fields: Vec<Conflict>,
+    /// Case events kept in the log but skipped by the workflow fold (cases only).
+    pub illegal_events: Vec<IllegalEvent>,
+}
+
+impl ConflictReport {
+    /// True when there is nothing to look at.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.illegal_events.is_empty()
+    }
+}
+
+/// The conflict report of a record (the conflict inbox's unit).
+pub fn report(doc: &Document) -> ConflictReport {
+    let illegal_events = match doc.read::<Case>() {
+        Ok(case) => workflow::fold(&case).illegal,
+        Err(_) => Vec::new(),
+    };
+    ConflictReport {
+        fields: conflicts(doc),
+        illegal_events,
+    }
 }
 
 /// Every conflicted field of the document, in document order.

@@ -1,6 +1,6 @@
 //! Closed sets of values stored as strings (`"moved_out"`, `"hazard"`).
 //!
-//! [`string_enum!`] defines such an enum once and derives everything from that one list: the
+//! [`string_enum!`](crate::string_enum) defines such an enum once and derives everything from that one list: the
 //! text form used in documents, JSON and the wire, parsing with an error that names the allowed
 //! values, and the autosurgeon mapping. An unknown value in a document is a validation error,
 //! never a panic.

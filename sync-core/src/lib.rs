@@ -40,13 +40,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod client;
 pub mod conflicts;
+pub mod deadline;
 pub mod doc;
 pub mod enums;
 pub mod history;
 pub mod ids;
 pub mod json;
 pub mod models;
+pub mod protocol;
 pub mod record;
+pub mod server;
 pub mod time;
 pub mod validate;
+pub mod workflow;

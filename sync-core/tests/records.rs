@@ -803,3 +803,57 @@ fn a_document_without_a_valid_header_is_refused() {
         Err(DocumentError::Corrupt(_))
     ));
 }
+
+#[test]
+fn the_conflict_report_of_a_case_lists_events_made_illegal_by_a_merge() {
+    use sync_core::workflow::{append_event, new_event};
+    let c = case();
+    let worker = c.opened_by.clone();
+    let supervisor = UserId::new();
+    let mut base = Document::create(&c, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    append_event(
+        &mut base,
+        &phone("2026-03-02T02:00:00Z"),
+        &ctx(),
+        new_event(
+            supervisor.clone(),
+            Role::CommunitySupervisor,
+            CaseAction::Accept,
+            at("2026-03-02T02:00:00Z"),
+        ),
+    )
+    .unwrap();
+    // Two devices of the supervisor act offline and both dispatch the case to the same worker.
+    // After the merge, whichever dispatch comes second in the log names the current assignee
+    // again and is illegal.
+    let mut phone_copy = base.clone();
+    let mut office_copy = base.clone();
+    for (copy, minute) in [(&mut phone_copy, "03:00"), (&mut office_copy, "03:05")] {
+        copy.set_actor(actor_for_device(&DeviceId::new()));
+        let t = at(&format!("2026-03-02T{minute}:00Z"));
+        append_event(
+            copy,
+            &phone(&t.to_string()),
+            &ctx(),
+            new_event(
+                supervisor.clone(),
+                Role::CommunitySupervisor,
+                CaseAction::Dispatch,
+                t,
+            )
+            .with_assignee(worker.clone()),
+        )
+        .unwrap();
+    }
+    phone_copy
+        .automerge_mut()
+        .merge(office_copy.automerge_mut())
+        .unwrap();
+    let report = conflicts::report(&phone_copy);
+    assert!(report.fields.is_empty());
+    assert_eq!(report.illegal_events.len(), 1, "{report:?}");
+    assert!(!report.is_empty());
+    // A household never has illegal events.
+    let h = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    assert!(conflicts::report(&h).is_empty());
+}

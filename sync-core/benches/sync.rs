@@ -1,1 +1,218 @@
-fn main() {}
+//! Criterion benchmarks of sync-core's sync logic on one phone's grid sync:
+//! 300 household documents, 20 offline edits each (6,000 changes).
+//!
+//! * `server_apply_grid_sync`: the server side (`apply_push`) for every document of the
+//!   request: parse and check the changes, merge on a fork, validate the merged record, check
+//!   scope and authorship, and compute each document's answer.
+//! * `bare_automerge_apply`: the floor, Automerge alone applying the same change bytes to
+//!   copies of the same stored documents (copies made outside the timing).
+//! * `bare_automerge_fork_and_apply`: the same with the fork inside the timing, since the
+//!   server must merge on a copy to be able to refuse a push.
+//! * `client_build_and_encode_request`: the phone building the request and encoding it as JSON.
+//!
+//! Run with `cargo bench -p gridbook-sync-core --bench sync`; figures in docs/BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use sync_core::client::Replica;
+use sync_core::ids::{DeviceId, DocId, ItemId, ResidentId, UserId};
+use sync_core::models::household::{
+    Address, Gender, Household, Relation, Resident, ResidentStatus, SpecialGroup,
+};
+use sync_core::protocol::{SyncRequest, encode_request};
+use sync_core::record::{Place, Role};
+use sync_core::server::{Caller, GridScope, MemoryServer, StoredRecord, apply_push};
+use sync_core::time::{Date, Timestamp};
+use sync_core::validate::{ValidationContext, id_number_check_char};
+
+const DOCS: usize = 300;
+const EDITS_PER_DOC: usize = 20;
+
+struct Fixture {
+    caller: Caller,
+    scope: GridScope,
+    server: MemoryServer,
+    phone: Replica,
+    request: SyncRequest,
+}
+
+fn resident(i: usize, j: usize) -> Resident {
+    let born = format!("{}0{}1{}", 1950 + (i % 50), 1 + j % 9, j % 10);
+    let first17 = format!("520627{born}{:03}", i % 1000);
+    let check = id_number_check_char(&first17).expect("17 digits");
+    Resident {
+        id: ResidentId::new(),
+        name: format!("居民{i}-{j}"),
+        gender: if j % 2 == 0 {
+            Gender::Female
+        } else {
+            Gender::Male
+        },
+        birth_date: Some(
+            format!("{}-{}-{}", &born[..4], &born[4..6], &born[6..])
+                .parse()
+                .expect("date"),
+        ),
+        relation: if j == 0 {
+            Relation::Head
+        } else {
+            Relation::Child
+        },
+        id_number: Some(format!("{first17}{check}")),
+        phone: Some(format!("138{:08}", i * 10 + j)),
+        status: ResidentStatus::Present,
+        moved_in: Some(Date::from_ymd(2010, 5, 1).expect("date")),
+        moved_out: None,
+        special_groups: Vec::new(),
+    }
+}
+
+fn fixture() -> Fixture {
+    let ctx = ValidationContext::default();
+    let place = Place {
+        community: "dzk".parse().expect("code"),
+        grid: "dzk-01".parse().expect("code"),
+    };
+    let user = UserId::new();
+    let device = DeviceId::new();
+    let caller = Caller {
+        user: user.clone(),
+        device: device.clone(),
+        role: Role::GridWorker,
+    };
+    let scope = GridScope {
+        role: Role::GridWorker,
+        grids: [place.grid.clone()].into(),
+    };
+    let mut server = MemoryServer::new(ctx.clone());
+    server.add_user(user, Role::GridWorker, [place.grid.clone()]);
+    let mut phone = Replica::new(device, ctx);
+    let t0 = Timestamp::from_millis(1_772_000_000_000);
+
+    let mut ids: Vec<DocId> = Vec::with_capacity(DOCS);
+    for i in 0..DOCS {
+        let mut h = Household::new(
+            place.clone(),
+            Address {
+                compound: "乌江水岸".into(),
+                building: format!("{}", 1 + i / 40),
+                unit: format!("{}", 1 + (i / 10) % 4),
+                room: format!("{}0{}", 1 + (i % 10) / 2, 1 + i % 2),
+            },
+        );
+        h.residents = (0..3).map(|j| resident(i, j)).collect();
+        ids.push(phone.create(&h, t0).expect("valid household"));
+    }
+    let first = phone.build_request();
+    let response = server.sync(&caller, &first).expect("first sync");
+    phone.apply_response(&first, &response).expect("apply");
+    assert!(phone.pending().is_empty());
+
+    // A field day offline: 20 edits on every household.
+    for (i, id) in ids.iter().enumerate() {
+        for e in 0..EDITS_PER_DOC {
+            let at = t0.plus_millis(((i * EDITS_PER_DOC + e) as i64 + 1) * 60_000);
+            phone
+                .update(id, at, |h: &mut Household| match e % 5 {
+                    0 => h.notes = format!("第{e}次走访：老人身体状况良好，需关注用电安全"),
+                    1 => h.residents[e % 3].phone = Some(format!("139{:08}", i * 100 + e)),
+                    2 => h.tags.push(format!("tag-{e}")),
+                    3 => h.residents[0].special_groups.push(SpecialGroup {
+                        id: ItemId::new(),
+                        group: "elderly_alone".into(),
+                        verified: e % 2 == 0,
+                        valid_from: Some(Date::from_ymd(2026, 1, 1).expect("date")),
+                        valid_until: None,
+                    }),
+                    _ => h.address.room = format!("{e}{:02}", i % 100),
+                })
+                .expect("valid edit");
+        }
+    }
+    let request = phone.build_request();
+    assert_eq!(request.docs.len(), DOCS);
+    Fixture {
+        caller,
+        scope,
+        server,
+        phone,
+        request,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    let ctx = ValidationContext::default();
+    let stored: Vec<_> = f
+        .request
+        .docs
+        .iter()
+        .map(|push| StoredRecord::new(f.server.document(&push.id).expect("stored").clone()))
+        .collect();
+    let changes: usize = f
+        .request
+        .docs
+        .iter()
+        .map(|p| {
+            sync_core::protocol::split_changes(p.changes.as_slice())
+                .expect("valid")
+                .len()
+        })
+        .sum();
+    assert_eq!(changes, DOCS * EDITS_PER_DOC);
+
+    let mut group = c.benchmark_group("grid_sync_300x20");
+    group.sample_size(20);
+
+    group.bench_function("server_apply_grid_sync", |b| {
+        b.iter(|| {
+            for (push, doc) in f.request.docs.iter().zip(&stored) {
+                let outcome = apply_push(Some(doc), push, &f.caller, &f.scope, &ctx);
+                assert!(outcome.is_accepted());
+                black_box(outcome);
+            }
+        });
+    });
+
+    group.bench_function("bare_automerge_apply", |b| {
+        b.iter_batched(
+            || {
+                stored
+                    .iter()
+                    .map(|d| d.doc.automerge().clone())
+                    .collect::<Vec<_>>()
+            },
+            |mut docs| {
+                for (push, am) in f.request.docs.iter().zip(docs.iter_mut()) {
+                    am.load_incremental(push.changes.as_slice())
+                        .expect("applies");
+                }
+                docs
+            },
+            BatchSize::PerIteration,
+        );
+    });
+
+    group.bench_function("bare_automerge_fork_and_apply", |b| {
+        b.iter(|| {
+            for (push, doc) in f.request.docs.iter().zip(&stored) {
+                let mut am = doc.doc.automerge().fork();
+                am.load_incremental(push.changes.as_slice())
+                    .expect("applies");
+                black_box(am);
+            }
+        });
+    });
+
+    group.bench_function("client_build_and_encode_request", |b| {
+        b.iter(|| {
+            let request = f.phone.build_request();
+            black_box(encode_request(&request))
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(sync_benches, benches);
+criterion_main!(sync_benches);

@@ -20,7 +20,7 @@ use crate::validate::{RecordInvalid, ValidationContext, Violations};
 pub const SCHEMA_VERSION: u64 = 1;
 
 /// Root keys that belong to the document header rather than to the typed record.
-const HEADER_KEYS: [&str; 2] = ["kind", "schema"];
+pub(crate) const HEADER_KEYS: [&str; 2] = ["kind", "schema"];
 
 /// Who makes a change and when: the Automerge actor, the client time and a short message.
 #[derive(Debug, Clone)]
@@ -199,7 +199,7 @@ impl Document {
     /// The merged record as JSON, including the header (`kind`, `schema`). Where concurrent
     /// writes conflict, Automerge's deterministic winner is shown; see [`crate::conflicts`].
     pub fn json(&self) -> Value {
-        crate::json::object_to_json(&self.am, &ROOT, automerge::ObjType::Map)
+        crate::json::hydrated_to_json(&self.am.hydrate(None))
     }
 
     /// The typed record. Only type-level rules are applied; see [`Document::validate`].
@@ -215,12 +215,24 @@ impl Document {
     }
 
     pub(crate) fn read_unchecked_kind<R: Record>(&self) -> Result<R, RecordInvalid> {
+        self.record_from_json(&self.record_json())
+    }
+
+    /// The record's fields as JSON: [`Document::json`] without the header (`kind`, `schema`).
+    /// This is the record's projection for queries.
+    pub fn record_json(&self) -> Value {
         let mut json = self.json();
         if let Some(root) = json.as_object_mut() {
             for key in HEADER_KEYS {
                 root.remove(key);
             }
         }
+        json
+    }
+
+    /// The typed record from its JSON (as given by [`Document::record_json`], possibly kept up
+    /// to date incrementally by the caller).
+    pub(crate) fn record_from_json<R: Record>(&self, json: &Value) -> Result<R, RecordInvalid> {
         let record: R = serde_path_to_error::deserialize(json).map_err(|e| {
             let field = e.path().to_string();
             RecordInvalid::single(

@@ -19,10 +19,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, PatchLog, ReadDoc};
 
-use crate::doc::{Document, device_of_actor};
+use crate::doc::{Document, HEADER_KEYS, device_of_actor};
 use crate::ids::{DeviceId, DocId, GridId, UserId};
+use crate::json::apply_patches;
 use crate::models::AnyRecord;
 use crate::protocol::{
     Bytes, ChangeBytesError, DocPush, DocResult, DocStatus, DocUpdate, GridCursor,
@@ -52,6 +53,43 @@ pub trait Access {
     fn may_write(&self, meta: &RecordMeta) -> bool;
 }
 
+/// A stored record as the server keeps it in memory: the document, the typed record read from
+/// it (when readable) and its scope facts. Reading a record costs about as much as applying a
+/// small push, so the server caches this rather than the bare document.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// The merged document.
+    pub doc: Document,
+    /// The record's fields as JSON ([`Document::record_json`]): the projection for queries.
+    pub json: serde_json::Value,
+    /// The typed record, unless a merge left it unreadable (see the module docs).
+    pub record: Option<AnyRecord>,
+    /// Scope facts; `None` only when even the place cannot be read.
+    pub meta: Option<RecordMeta>,
+}
+
+impl StoredRecord {
+    /// Reads the record and its scope facts from a document.
+    pub fn new(doc: Document) -> Self {
+        let json = doc.record_json();
+        let record = AnyRecord::from_json(&doc, &json).ok();
+        Self::with_record(doc, json, record)
+    }
+
+    fn with_record(doc: Document, json: serde_json::Value, record: Option<AnyRecord>) -> Self {
+        let meta = match &record {
+            Some(r) => Some(r.meta()),
+            None => record_meta(&doc),
+        };
+        Self {
+            doc,
+            json,
+            record,
+            meta,
+        }
+    }
+}
+
 /// What to do with one pushed document.
 #[derive(Debug)]
 pub enum PushOutcome {
@@ -67,8 +105,8 @@ pub enum PushOutcome {
 /// An accepted push: what to persist and what to answer.
 #[derive(Debug)]
 pub struct AcceptedPush {
-    /// The stored document merged with the push.
-    pub document: Document,
+    /// The stored record merged with the push (document, typed record, scope facts).
+    pub stored: StoredRecord,
     /// The pushed changes the store did not have, dependencies first. Empty on a retry.
     pub new_changes: Vec<Change>,
     /// Scope facts of the merged record.
@@ -115,7 +153,7 @@ type Refusal = Box<DocResult>;
 ///    or, failing that, the device's own view does (`invalid_record`, see the module docs);
 /// 8. the caller may write the merged record (`forbidden`: a record can't leave one's scope).
 pub fn apply_push(
-    stored: Option<&Document>,
+    stored: Option<&StoredRecord>,
     push: &DocPush,
     caller: &Caller,
     access: &dyn Access,
@@ -134,7 +172,8 @@ fn rejected(push: &DocPush, code: &str, message: impl Into<String>) -> Refusal {
     ))
 }
 
-fn need_full(push: &DocPush, stored: Option<&Document>, known: &[ChangeHash]) -> Refusal {
+fn need_full(push: &DocPush, stored: Option<&StoredRecord>, known: &[ChangeHash]) -> Refusal {
+    let stored = stored.map(|s| &s.doc);
     Box::new(DocResult {
         id: push.id.clone(),
         status: DocStatus::NeedFull,
@@ -150,7 +189,7 @@ fn need_full(push: &DocPush, stored: Option<&Document>, known: &[ChangeHash]) ->
 }
 
 fn decide(
-    stored: Option<&Document>,
+    stored_record: Option<&StoredRecord>,
     push: &DocPush,
     caller: &Caller,
     access: &dyn Access,
@@ -174,27 +213,29 @@ fn decide(
     let pushed = split_changes(push.changes.as_slice())
         .map_err(|e: ChangeBytesError| rejected(push, codes::CORRUPT, e.to_string()))?;
     let pushed_hashes: Vec<ChangeHash> = pushed.iter().map(Change::hash).collect();
+    let stored = stored_record.map(|s| &s.doc);
 
     // 2. Kind and scope of the stored record.
-    let new_changes: Vec<Change> = match stored {
-        Some(doc) => pushed
-            .iter()
-            .filter(|c| !contains(doc.automerge(), &[c.hash()]))
-            .cloned()
-            .collect(),
-        None => pushed.clone(),
-    };
-    if let Some(doc) = stored {
-        if doc.kind() != push.kind {
+    let mut seen_new = HashSet::new();
+    let new_changes: Vec<Change> = pushed
+        .iter()
+        .filter(|c| {
+            stored.is_none_or(|doc| !contains(doc.automerge(), &[c.hash()]))
+                && seen_new.insert(c.hash())
+        })
+        .cloned()
+        .collect();
+    if let Some(record) = stored_record {
+        if record.doc.kind() != push.kind {
             return Err(rejected(
                 push,
                 codes::WRONG_KIND,
-                format!("the record is a {}, not a {}", doc.kind(), push.kind),
+                format!("the record is a {}, not a {}", record.doc.kind(), push.kind),
             ));
         }
-        let allowed = match record_meta(doc) {
-            Some(meta) if new_changes.is_empty() => access.may_read(&meta),
-            Some(meta) => access.may_write(&meta),
+        let allowed = match &record.meta {
+            Some(meta) if new_changes.is_empty() => access.may_read(meta),
+            Some(meta) => access.may_write(meta),
             None => false,
         };
         if !allowed {
@@ -219,7 +260,7 @@ fn decide(
         .copied()
         .collect();
     if !base_known {
-        return Err(need_full(push, stored, &known));
+        return Err(need_full(push, stored_record, &known));
     }
 
     // 4. Authorship of new changes.
@@ -235,21 +276,21 @@ fn decide(
     }
 
     // 5. Nothing new: a retry, or a fetch.
-    match stored {
-        Some(doc) if new_changes.is_empty() => {
-            let meta = record_meta(doc).ok_or_else(|| {
+    match stored_record {
+        Some(record) if new_changes.is_empty() => {
+            let meta = record.meta.clone().ok_or_else(|| {
                 rejected(push, codes::FORBIDDEN, "the record is outside your scope")
             })?;
             Ok(PushOutcome::Accepted(Box::new(AcceptedPush {
-                document: doc.clone(),
+                stored: record.clone(),
                 new_changes: Vec::new(),
                 meta,
                 merged_invalid: None,
-                result: ok_result(push, doc, &push.base_heads, &pushed_hashes),
+                result: ok_result(push, &record.doc, &push.base_heads, &pushed_hashes),
             })))
         }
         _ => merge_and_check(
-            stored,
+            stored_record,
             push,
             pushed,
             new_changes,
@@ -263,7 +304,7 @@ fn decide(
 
 #[allow(clippy::too_many_arguments)]
 fn merge_and_check(
-    stored: Option<&Document>,
+    stored_record: Option<&StoredRecord>,
     push: &DocPush,
     pushed: Vec<Change>,
     new_changes: Vec<Change>,
@@ -272,7 +313,7 @@ fn merge_and_check(
     access: &dyn Access,
     ctx: &ValidationContext,
 ) -> Result<PushOutcome, Refusal> {
-    if stored.is_none() && new_changes.is_empty() {
+    if stored_record.is_none() && new_changes.is_empty() {
         return Err(rejected(
             push,
             codes::NOT_FOUND,
@@ -280,31 +321,54 @@ fn merge_and_check(
         ));
     }
     let pushed_hashes: Vec<ChangeHash> = pushed.iter().map(Change::hash).collect();
+    let stored = stored_record.map(|s| &s.doc);
 
     // 6. Merge on a fork; the store is untouched until the caller persists.
     let mut merged_am = match stored {
         Some(doc) => doc.automerge().fork(),
         None => Automerge::new(),
     };
-    apply_all(&mut merged_am, &new_changes)
+    let mut patch_log = PatchLog::active();
+    apply_all(&mut merged_am, &new_changes, &mut patch_log)
         .map_err(|reason| rejected(push, codes::CORRUPT, reason))?;
     if !merged_am.get_missing_deps(&[]).is_empty() {
-        return Err(need_full(push, stored, known));
+        return Err(need_full(push, stored_record, known));
     }
+    // The record's JSON, brought up to date from the stored one with the merge's patches
+    // (rendering the whole document again costs more than the merge itself).
+    let json = match stored_record {
+        Some(before) => {
+            let mut json = before.json.clone();
+            let patches = merged_am.make_patches(&mut patch_log);
+            if apply_patches(&mut json, &patches, &HEADER_KEYS) {
+                Some(json)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
     let merged = open_as(merged_am, push)?;
+    let json = json.unwrap_or_else(|| merged.record_json());
+    debug_assert_eq!(json, merged.record_json(), "incremental JSON diverged");
 
     // 7. Validation: the merged record, or failing that the device's own view.
-    let (meta, merged_invalid) = match check_view(stored, &merged, caller, ctx) {
-        Ok(meta) => (meta, None),
+    let before = stored_record.and_then(|s| s.record.as_ref());
+    let (meta, record, merged_invalid) = match check_view(before, &merged, &json, caller, ctx) {
+        Ok((meta, record)) => (meta, Some(record), None),
         Err(merged_problem) => {
             let own = stored
                 .ok_or_else(|| merged_problem.clone())
                 .and_then(|doc| device_view_check(doc, push, &pushed, &new_changes, caller, ctx));
             match own {
-                Ok(own_meta) => (
-                    record_meta(&merged).unwrap_or(own_meta),
-                    Some(merged_problem),
-                ),
+                Ok((own_meta, _)) => {
+                    let record = AnyRecord::from_json(&merged, &json).ok();
+                    let meta = match &record {
+                        Some(r) => r.meta(),
+                        None => record_meta(&merged).unwrap_or(own_meta),
+                    };
+                    (meta, record, Some(merged_problem))
+                }
                 Err(own_problem) => {
                     return Err(Box::new(DocResult::rejected(
                         push.id.clone(),
@@ -324,11 +388,9 @@ fn merge_and_check(
         ));
     }
 
-    let stored_heads = stored.map(Document::heads).unwrap_or_default();
-    let new_changes = merged.automerge().get_changes(&stored_heads);
     let result = ok_result(push, &merged, &push.base_heads, &pushed_hashes);
     Ok(PushOutcome::Accepted(Box::new(AcceptedPush {
-        document: merged,
+        stored: StoredRecord::with_record(merged, json, record),
         new_changes,
         meta,
         merged_invalid,
@@ -337,9 +399,9 @@ fn merge_and_check(
 }
 
 /// Applies changes to a document, refusing (instead of panicking) on hostile ones.
-fn apply_all(am: &mut Automerge, changes: &[Change]) -> Result<(), String> {
+fn apply_all(am: &mut Automerge, changes: &[Change], log: &mut PatchLog) -> Result<(), String> {
     guard(|| {
-        am.apply_changes(changes.to_vec())
+        am.apply_changes_log_patches(changes.to_vec(), log)
             .map_err(|e| e.to_string())
     })
     .unwrap_or_else(|| Err("the changes could not be applied".to_owned()))
@@ -386,19 +448,19 @@ fn open_as(am: Automerge, push: &DocPush) -> Result<Document, Refusal> {
 /// Every rule for `after` as a successor of `before`: the kind's rules, the update rules and
 /// the authorship of new case events.
 fn check_view(
-    before: Option<&Document>,
+    before: Option<&AnyRecord>,
     after: &Document,
+    after_json: &serde_json::Value,
     caller: &Caller,
     ctx: &ValidationContext,
-) -> Result<RecordMeta, RecordInvalid> {
-    let after_rec = AnyRecord::read(after)?;
+) -> Result<(RecordMeta, AnyRecord), RecordInvalid> {
+    let after_rec = AnyRecord::from_json(after, after_json)?;
     after_rec.check(ctx)?;
-    let before_rec = before.map(AnyRecord::read).transpose()?;
-    if let Some(before_rec) = &before_rec {
+    if let Some(before_rec) = before {
         AnyRecord::check_update(before_rec, &after_rec)?;
     }
-    AnyRecord::check_authorship(before_rec.as_ref(), &after_rec, &caller.user, caller.role)?;
-    Ok(after_rec.meta())
+    AnyRecord::check_authorship(before, &after_rec, &caller.user, caller.role)?;
+    Ok((after_rec.meta(), after_rec))
 }
 
 /// Checks the device's own view: the part of the stored document the device built on (every
@@ -410,7 +472,7 @@ fn device_view_check(
     new_changes: &[Change],
     caller: &Caller,
     ctx: &ValidationContext,
-) -> Result<RecordMeta, RecordInvalid> {
+) -> Result<(RecordMeta, AnyRecord), RecordInvalid> {
     let am = stored.automerge();
     let mut seen = HashSet::new();
     let tips: Vec<ChangeHash> = push
@@ -438,10 +500,13 @@ fn device_view_check(
         Some(am.fork_at(&tips).map_err(|_| unreadable("base"))?)
     };
     let mut own_am = base_am.clone().unwrap_or_default();
-    apply_all(&mut own_am, new_changes).map_err(|_| unreadable("view"))?;
+    apply_all(&mut own_am, new_changes, &mut PatchLog::inactive())
+        .map_err(|_| unreadable("view"))?;
     let own = Document::from_automerge(own_am).map_err(|_| unreadable("view"))?;
-    let base = base_am.and_then(|am| Document::from_automerge(am).ok());
-    check_view(base.as_ref(), &own, caller, ctx)
+    let base = base_am
+        .and_then(|am| Document::from_automerge(am).ok())
+        .and_then(|doc| AnyRecord::read(&doc).ok());
+    check_view(base.as_ref(), &own, &own.record_json(), caller, ctx)
 }
 
 fn ok_result(
@@ -468,6 +533,10 @@ fn contains(am: &Automerge, hashes: &[ChangeHash]) -> bool {
 /// Every change of `doc` that is not an ancestor of `known`, as concatenated raw chunks.
 /// Hashes in `known` that the document lacks are ignored.
 pub fn changes_since(doc: &Document, known: &[ChangeHash]) -> Bytes {
+    // The common answer: the device already has everything (its heads cover ours).
+    if doc.heads().iter().all(|h| known.contains(h)) {
+        return Bytes::default();
+    }
     let known: Vec<ChangeHash> = known
         .iter()
         .filter(|h| contains(doc.automerge(), &[**h]))
@@ -592,7 +661,7 @@ impl Access for GridScope {
 
 #[derive(Debug, Clone)]
 struct StoredDoc {
-    doc: Document,
+    record: StoredRecord,
     meta: RecordMeta,
     merged_invalid: Option<RecordInvalid>,
 }
@@ -656,7 +725,7 @@ impl MemoryServer {
 
     /// A stored document.
     pub fn document(&self, id: &DocId) -> Option<&Document> {
-        self.docs.get(id).map(|s| &s.doc)
+        self.docs.get(id).map(|s| &s.record.doc)
     }
 
     /// Every stored document's id.
@@ -713,12 +782,12 @@ impl MemoryServer {
         let mut results = Vec::with_capacity(request.docs.len());
         let mut accepted = BTreeSet::new();
         for push in &request.docs {
-            let stored = self.docs.get(&push.id).map(|s| &s.doc);
+            let stored = self.docs.get(&push.id).map(|s| &s.record);
             let outcome = apply_push(stored, push, caller, &scope, &self.ctx);
             match outcome {
                 PushOutcome::Accepted(a) => {
                     let AcceptedPush {
-                        document,
+                        stored: document,
                         new_changes,
                         meta,
                         merged_invalid,
@@ -744,7 +813,7 @@ impl MemoryServer {
 
     fn store(
         &mut self,
-        document: Document,
+        record: StoredRecord,
         new_changes: Vec<Change>,
         meta: RecordMeta,
         merged_invalid: Option<RecordInvalid>,
@@ -752,7 +821,7 @@ impl MemoryServer {
         if new_changes.is_empty() {
             return;
         }
-        let id = document.id().clone();
+        let id = record.doc.id().clone();
         let moved = self
             .docs
             .get(&id)
@@ -760,7 +829,8 @@ impl MemoryServer {
         // A record that enters a grid is announced there whole: devices of that grid have
         // none of its earlier changes, which were logged under the old grid.
         let hashes = if moved {
-            document
+            record
+                .doc
                 .automerge()
                 .get_changes(&[])
                 .iter()
@@ -780,7 +850,7 @@ impl MemoryServer {
         self.docs.insert(
             id,
             StoredDoc {
-                doc: document,
+                record,
                 meta,
                 merged_invalid,
             },
@@ -846,12 +916,12 @@ impl MemoryServer {
                 let changes: Vec<Change> = hashes[id]
                     .iter()
                     .filter(|h| seen.insert(**h))
-                    .filter_map(|h| stored.doc.automerge().get_change_by_hash(h))
+                    .filter_map(|h| stored.record.doc.automerge().get_change_by_hash(h))
                     .collect();
                 updates.push(DocUpdate {
                     id: id.clone(),
-                    kind: stored.doc.kind(),
-                    heads: stored.doc.heads(),
+                    kind: stored.record.doc.kind(),
+                    heads: stored.record.doc.heads(),
                     changes: Bytes::from_changes(&changes),
                 });
             }

@@ -13,7 +13,7 @@ use sync_core::protocol::{
     SyncRequest, SyncResponse, codes, split_changes,
 };
 use sync_core::record::{Place, RecordKind, Role};
-use sync_core::server::{Caller, MemoryServer, PushOutcome, SyncError, apply_push};
+use sync_core::server::{Caller, MemoryServer, PushOutcome, StoredRecord, SyncError, apply_push};
 use sync_core::time::{Date, Timestamp};
 use sync_core::validate::ValidationContext;
 
@@ -659,7 +659,7 @@ fn merge_that_breaks_a_rule_is_accepted_when_each_side_was_valid() {
         h.residents[0].moved_in = Date::from_ymd(2026, 5, 1)
     });
     a.sync(&mut server);
-    let stored = server.document(&id).unwrap().clone();
+    let stored = StoredRecord::new(server.document(&id).unwrap().clone());
     let push = b.replica.build_request().docs.remove(0);
 
     let outcome = apply_push(

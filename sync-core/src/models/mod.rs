@@ -40,6 +40,13 @@ macro_rules! any_record {
                 }
             }
 
+            /// Reads the typed record from the record's JSON (see [`Document::record_json`]).
+            pub fn from_json(doc: &Document, json: &serde_json::Value) -> Result<Self, RecordInvalid> {
+                match doc.kind() {
+                    $(RecordKind::$variant => doc.record_from_json::<$ty>(json).map(AnyRecord::$variant)),+
+                }
+            }
+
             /// Scope facts.
             pub fn meta(&self) -> RecordMeta {
                 match self {

@@ -44,7 +44,7 @@ fn resident(i: usize, j: usize) -> Resident {
     Resident {
         id: ResidentId::new(),
         name: format!("居民{i}-{j}"),
-        gender: if j % 2 == 0 {
+        gender: if j.is_multiple_of(2) {
             Gender::Female
         } else {
             Gender::Male
@@ -121,7 +121,7 @@ fn fixture() -> Fixture {
                     3 => h.residents[0].special_groups.push(SpecialGroup {
                         id: ItemId::new(),
                         group: "elderly_alone".into(),
-                        verified: e % 2 == 0,
+                        verified: e.is_multiple_of(2),
                         valid_from: Some(Date::from_ymd(2026, 1, 1).expect("date")),
                         valid_until: None,
                     }),

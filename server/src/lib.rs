@@ -1,4 +1,15 @@
-//! Gridbook server: axum + sqlx persistence of merged records, JWT-authenticated sync and the
-//! supervisors' review API.
+//! Gridbook server: persists merged records with sqlx (SQLite by default, PostgreSQL for real
+//! deployments), serves JWT-authenticated sync (`POST /v1/sync`) and the supervisors' API.
 //!
-//! This crate is a placeholder until the server issue lands; see `docs/ARCHITECTURE.md`.
+//! Map: [`config`] (settings), [`app`] (state, middleware, serving), [`routes`] (handlers),
+//! [`auth`] (tokens, callers), [`scope`] (who may read and write what), [`cache`] (bounded
+//! record cache), [`db`] (all SQL), [`error`] (the one error type).
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod scope;

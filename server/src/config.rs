@@ -1,0 +1,189 @@
+//! Settings: defaults that run out of the box, overridden by environment variables and flags.
+//!
+//! This is the only module that reads the environment (through clap's `env` attributes).
+//! Secrets are never printed: `Debug` of [`Settings`] redacts them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where the data lives.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://FILE` (created if missing) or `postgres://...`.
+    #[arg(
+        long,
+        env = "GRIDBOOK_DATABASE_URL",
+        default_value = "sqlite://gridbook.db"
+    )]
+    pub database_url: String,
+}
+
+/// How to log.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `gridbook serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "GRIDBOOK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// JWT signing keys as `kid=secret[,kid=secret...]`; the first signs, all verify. Without
+    /// it the server generates a key and keeps it in the database.
+    #[arg(long, env = "GRIDBOOK_JWT_KEYS", hide_env_values = true)]
+    pub jwt_keys: Option<String>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "GRIDBOOK_ACCESS_TTL_SECS", default_value_t = 900)]
+    pub access_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in days.
+    #[arg(long, env = "GRIDBOOK_REFRESH_TTL_DAYS", default_value_t = 30)]
+    pub refresh_ttl_days: u64,
+    /// Largest request body accepted, in bytes, after decompression.
+    #[arg(long, env = "GRIDBOOK_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// How many documents the in-memory cache holds.
+    #[arg(long, env = "GRIDBOOK_DOC_CACHE", default_value_t = 4096)]
+    pub doc_cache: usize,
+    /// Log format.
+    #[arg(long, env = "GRIDBOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Load the demo street (Heping Street) first if the database has no places yet.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// A JWT key: its id (the `kid` header) and secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtKey {
+    /// Key id.
+    pub kid: String,
+    /// HMAC secret.
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JwtKey({}, <redacted>)", self.kid)
+    }
+}
+
+/// The server's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Database URL.
+    pub database_url: String,
+    /// Listening address.
+    pub listen: SocketAddr,
+    /// Configured JWT keys, signing key first; empty means "generate and store one".
+    pub jwt_keys: Vec<JwtKey>,
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_ttl: Duration,
+    /// Body size limit.
+    pub max_body_bytes: usize,
+    /// Document cache capacity.
+    pub doc_cache: usize,
+}
+
+impl Settings {
+    /// Settings for a test or an embedding program: everything default but the database.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            jwt_keys: Vec::new(),
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(30 * 86_400),
+            max_body_bytes: 32 * 1024 * 1024,
+            doc_cache: 4096,
+        }
+    }
+}
+
+/// A malformed setting.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct SettingError {
+    name: &'static str,
+    reason: &'static str,
+}
+
+impl TryFrom<&ServeArgs> for Settings {
+    type Error = SettingError;
+
+    fn try_from(args: &ServeArgs) -> Result<Self, Self::Error> {
+        let jwt_keys = match &args.jwt_keys {
+            None => Vec::new(),
+            Some(text) => parse_jwt_keys(text)?,
+        };
+        if args.doc_cache == 0 {
+            return Err(SettingError {
+                name: "doc_cache",
+                reason: "must be at least 1",
+            });
+        }
+        Ok(Self {
+            database_url: args.database.database_url.clone(),
+            listen: args.listen,
+            jwt_keys,
+            access_ttl: Duration::from_secs(args.access_ttl_secs.max(1)),
+            refresh_ttl: Duration::from_secs(args.refresh_ttl_days.max(1) * 86_400),
+            max_body_bytes: args.max_body_bytes,
+            doc_cache: args.doc_cache,
+        })
+    }
+}
+
+/// Parses `kid=secret,kid=secret`; secrets must be at least 32 bytes.
+pub fn parse_jwt_keys(text: &str) -> Result<Vec<JwtKey>, SettingError> {
+    let bad = |reason| SettingError {
+        name: "GRIDBOOK_JWT_KEYS",
+        reason,
+    };
+    let mut keys = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kid, secret) = part.split_once('=').ok_or(bad("expected kid=secret"))?;
+        if kid.is_empty() {
+            return Err(bad("empty key id"));
+        }
+        if secret.len() < 32 {
+            return Err(bad("secrets must be at least 32 characters"));
+        }
+        keys.push(JwtKey {
+            kid: kid.to_owned(),
+            secret: secret.as_bytes().to_vec(),
+        });
+    }
+    if keys.is_empty() {
+        return Err(bad("no keys given"));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_keys_parse_and_debug_hides_secrets() {
+        let keys = parse_jwt_keys(
+            "k2=0123456789abcdef0123456789abcdef, k1=abcdefghijabcdefghijabcdefghijab",
+        )
+        .unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].kid, "k2");
+        assert!(!format!("{keys:?}").contains("0123456789"));
+        assert!(parse_jwt_keys("short=abc").is_err());
+        assert!(parse_jwt_keys("nokey").is_err());
+    }
+}

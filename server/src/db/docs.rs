@@ -1,0 +1,306 @@
+//! Records: the append-only change log, compacted snapshots and JSON projections.
+
+use std::collections::BTreeMap;
+
+use automerge::{Change, ChangeHash};
+use sqlx::Row;
+use sync_core::doc::{Document, device_of_actor};
+use sync_core::ids::{DocId, GridId};
+use sync_core::record::RecordMeta;
+use sync_core::server::StoredRecord;
+use sync_core::validate::RecordInvalid;
+
+use super::{Backend, Db, Tx, now_millis, on_db, on_tx};
+
+/// A record loaded from the database.
+#[derive(Debug, Clone)]
+pub struct LoadedDoc {
+    /// Document, typed record, projection, scope facts.
+    pub record: StoredRecord,
+    /// Write counter, for optimistic concurrency between server nodes.
+    pub version: i64,
+    /// Grid sequence number of the last write.
+    pub seq: i64,
+}
+
+/// The stored snapshot could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Database failure.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// The snapshot is not a readable document (storage corruption).
+    #[error("stored snapshot of {id} is unreadable: {reason}")]
+    Corrupt {
+        /// The record.
+        id: DocId,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn decode_loaded(
+    id: &DocId,
+    snapshot: &[u8],
+    version: i64,
+    seq: i64,
+) -> Result<LoadedDoc, LoadError> {
+    let doc = Document::load(snapshot).map_err(|e| LoadError::Corrupt {
+        id: id.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(LoadedDoc {
+        record: StoredRecord::new(doc),
+        version,
+        seq,
+    })
+}
+
+/// Loads a record outside any transaction.
+pub async fn load(db: &Db, id: &DocId) -> Result<Option<LoadedDoc>, LoadError> {
+    let row = on_db!(db, pool => sqlx::query("SELECT snapshot, version, seq FROM docs WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await
+        .and_then(|r| r.map(|r| Ok::<_, sqlx::Error>((
+            r.try_get::<Vec<u8>, _>("snapshot")?,
+            r.try_get::<i64, _>("version")?,
+            r.try_get::<i64, _>("seq")?,
+        ))).transpose()))?;
+    row.map(|(snapshot, version, seq)| decode_loaded(id, &snapshot, version, seq))
+        .transpose()
+}
+
+/// Loads a record inside a writing transaction, locking its row on PostgreSQL.
+pub async fn load_for_update(tx: &mut Tx, id: &DocId) -> Result<Option<LoadedDoc>, LoadError> {
+    let sql = match tx.backend() {
+        Backend::Sqlite => "SELECT snapshot, version, seq FROM docs WHERE id = $1",
+        Backend::Postgres => "SELECT snapshot, version, seq FROM docs WHERE id = $1 FOR UPDATE",
+    };
+    let row = on_tx!(tx, conn => sqlx::query(sql)
+        .bind(id.as_str())
+        .fetch_optional(conn)
+        .await
+        .and_then(|r| r.map(|r| Ok::<_, sqlx::Error>((
+            r.try_get::<Vec<u8>, _>("snapshot")?,
+            r.try_get::<i64, _>("version")?,
+            r.try_get::<i64, _>("seq")?,
+        ))).transpose()))?;
+    row.map(|(snapshot, version, seq)| decode_loaded(id, &snapshot, version, seq))
+        .transpose()
+}
+
+/// The current write counter of a record (`None` if absent), locking its row on PostgreSQL.
+pub async fn version_for_update(tx: &mut Tx, id: &DocId) -> Result<Option<i64>, sqlx::Error> {
+    let sql = match tx.backend() {
+        Backend::Sqlite => "SELECT version FROM docs WHERE id = $1",
+        Backend::Postgres => "SELECT version FROM docs WHERE id = $1 FOR UPDATE",
+    };
+    on_tx!(tx, conn => sqlx::query_scalar(sql).bind(id.as_str()).fetch_optional(conn).await)
+}
+
+/// Bumps a grid's sequence counter and returns the new value. On PostgreSQL the grid's row
+/// stays locked until the transaction ends, so writers of one grid commit in sequence order and
+/// a cursor never skips a change. `None` when the grid does not exist.
+pub async fn bump_grid_seq(tx: &mut Tx, grid: &GridId) -> Result<Option<i64>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar("UPDATE grids SET seq = seq + 1 WHERE id = $1 RETURNING seq")
+        .bind(grid.as_str())
+        .fetch_optional(conn)
+        .await)
+}
+
+/// Appends changes to the log ("insert if absent": a retried push inserts nothing).
+pub async fn insert_changes(
+    tx: &mut Tx,
+    doc: &DocId,
+    changes: &[Change],
+    grid: &GridId,
+    seq: i64,
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    for (idx, change) in changes.iter().enumerate() {
+        let device = device_of_actor(change.actor_id()).map(|d| d.to_string());
+        on_tx!(tx, conn => sqlx::query(
+            "INSERT INTO changes (doc_id, hash, bytes, device_id, grid_id, seq, idx, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (doc_id, hash) DO NOTHING",
+        )
+        .bind(doc.as_str())
+        .bind(change.hash().to_string())
+        .bind(change.raw_bytes())
+        .bind(device)
+        .bind(grid.as_str())
+        .bind(seq)
+        .bind(idx as i64)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Moves every change of a record to another grid's log at `seq`: devices of the new grid have
+/// none of its history, so it is announced there whole.
+pub async fn retag_changes(
+    tx: &mut Tx,
+    doc: &DocId,
+    grid: &GridId,
+    seq: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("UPDATE changes SET grid_id = $1, seq = $2 WHERE doc_id = $3")
+        .bind(grid.as_str())
+        .bind(seq)
+        .bind(doc.as_str())
+        .execute(conn)
+        .await
+        .map(|_| ()))
+}
+
+/// Writes a record's row: snapshot, projection, heads and scope columns.
+pub async fn upsert(
+    tx: &mut Tx,
+    record: &StoredRecord,
+    meta: &RecordMeta,
+    version: i64,
+    seq: i64,
+    merged_invalid: Option<&RecordInvalid>,
+) -> Result<(), sqlx::Error> {
+    let doc = &record.doc;
+    let heads = heads_text(&doc.heads());
+    let snapshot = doc.save();
+    let projection = record.json.to_string();
+    let change_count = doc.automerge().get_changes(&[]).len() as i64;
+    let invalid = merged_invalid.map(|e| e.to_string());
+    let now = now_millis();
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential, heads,
+                           snapshot, projection, version, seq, change_count, merged_invalid,
+                           created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+         ON CONFLICT (id) DO UPDATE SET
+             community_id = excluded.community_id, grid_id = excluded.grid_id,
+             liaison_group = excluded.liaison_group, confidential = excluded.confidential,
+             heads = excluded.heads, snapshot = excluded.snapshot,
+             projection = excluded.projection, version = excluded.version, seq = excluded.seq,
+             change_count = excluded.change_count, merged_invalid = excluded.merged_invalid,
+             updated_at = excluded.updated_at",
+    )
+    .bind(doc.id().as_str())
+    .bind(doc.kind().as_str())
+    .bind(meta.place.community.as_str())
+    .bind(meta.place.grid.as_str())
+    .bind(meta.liaison_group.as_ref().map(|g| g.as_str()))
+    .bind(meta.confidential)
+    .bind(heads)
+    .bind(snapshot)
+    .bind(projection)
+    .bind(version)
+    .bind(seq)
+    .bind(change_count)
+    .bind(invalid)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ()))
+}
+
+/// Heads as stored: sorted lowercase hex, comma separated.
+pub fn heads_text(heads: &[ChangeHash]) -> String {
+    let mut hex: Vec<String> = heads.iter().map(ToString::to_string).collect();
+    hex.sort_unstable();
+    hex.join(",")
+}
+
+/// Parses [`heads_text`].
+pub fn parse_heads(text: &str) -> Vec<ChangeHash> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// The current sequence numbers of some grids (0 for a grid never written).
+pub async fn grid_seqs(
+    tx: &mut Tx,
+    grids: &[GridId],
+) -> Result<BTreeMap<GridId, i64>, sqlx::Error> {
+    let mut seqs = BTreeMap::new();
+    for grid in grids {
+        let seq: Option<i64> = on_tx!(tx, conn => sqlx::query_scalar("SELECT seq FROM grids WHERE id = $1")
+            .bind(grid.as_str())
+            .fetch_optional(conn)
+            .await)?;
+        seqs.insert(grid.clone(), seq.unwrap_or(0));
+    }
+    Ok(seqs)
+}
+
+/// One logged change with the scope facts of its record.
+#[derive(Debug)]
+pub struct LoggedChange {
+    /// The record.
+    pub doc: DocId,
+    /// Its kind, as stored.
+    pub kind: String,
+    /// The record's current heads (as of the reading transaction).
+    pub heads: String,
+    /// Liaison group of a household.
+    pub liaison_group: Option<String>,
+    /// Confidential case.
+    pub confidential: bool,
+    /// Grid sequence number of the write that brought the change.
+    pub seq: i64,
+    /// The raw change chunk.
+    pub bytes: Vec<u8>,
+}
+
+/// The changes logged in `grid` after `after` up to `upto`, in write order.
+pub async fn changes_in_grid(
+    tx: &mut Tx,
+    grid: &GridId,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<LoggedChange>, sqlx::Error> {
+    let rows = on_tx!(tx, conn => sqlx::query(
+        "SELECT c.doc_id, c.seq, c.bytes, d.kind, d.heads, d.liaison_group, d.confidential
+         FROM changes c JOIN docs d ON d.id = c.doc_id
+         WHERE c.grid_id = $1 AND c.seq > $2 AND c.seq <= $3
+         ORDER BY c.seq, c.doc_id, c.idx",
+    )
+    .bind(grid.as_str())
+    .bind(after)
+    .bind(upto)
+    .fetch_all(conn)
+    .await
+    .and_then(|rows| rows.iter().map(|r| Ok((
+        r.try_get::<String, _>("doc_id")?,
+        r.try_get::<i64, _>("seq")?,
+        r.try_get::<Vec<u8>, _>("bytes")?,
+        r.try_get::<String, _>("kind")?,
+        r.try_get::<String, _>("heads")?,
+        r.try_get::<Option<String>, _>("liaison_group")?,
+        r.try_get::<bool, _>("confidential")?,
+    ))).collect::<Result<Vec<_>, sqlx::Error>>()))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(doc, seq, bytes, kind, heads, liaison_group, confidential)| {
+                Some(LoggedChange {
+                    doc: doc.parse().ok()?,
+                    kind,
+                    heads,
+                    liaison_group,
+                    confidential,
+                    seq,
+                    bytes,
+                })
+            },
+        )
+        .collect())
+}
+
+/// How many records are stored (all kinds).
+pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM docs").fetch_one(pool).await)
+}

@@ -1,0 +1,141 @@
+//! The place hierarchy: street → community → grid.
+
+use sqlx::Row;
+use sync_core::ids::{CommunityId, GridId, StreetId};
+
+use super::{Db, on_db};
+
+/// A place row, as listed for administrators and scope decisions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlaceRow {
+    /// The place's code.
+    pub id: String,
+    /// Its parent's code (none for a street).
+    pub parent: Option<String>,
+    /// Display name (Chinese).
+    pub name: String,
+}
+
+/// Creates or renames a street.
+pub async fn upsert_street(db: &Db, id: &StreetId, name: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO streets (id, name) VALUES ($1, $2)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+    )
+    .bind(id.as_str())
+    .bind(name)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// Creates or renames a community of a street.
+pub async fn upsert_community(
+    db: &Db,
+    id: &CommunityId,
+    street: &StreetId,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO communities (id, street_id, name) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET street_id = excluded.street_id, name = excluded.name",
+    )
+    .bind(id.as_str())
+    .bind(street.as_str())
+    .bind(name)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// Creates or renames a grid of a community.
+pub async fn upsert_grid(
+    db: &Db,
+    id: &GridId,
+    community: &CommunityId,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO grids (id, community_id, name) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET community_id = excluded.community_id, name = excluded.name",
+    )
+    .bind(id.as_str())
+    .bind(community.as_str())
+    .bind(name)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// The community a grid belongs to.
+pub async fn community_of_grid(db: &Db, grid: &GridId) -> Result<Option<CommunityId>, sqlx::Error> {
+    let row: Option<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT community_id FROM grids WHERE id = $1",
+    )
+    .bind(grid.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.and_then(|s| s.parse().ok()))
+}
+
+/// The street a community belongs to.
+pub async fn street_of_community(
+    db: &Db,
+    community: &CommunityId,
+) -> Result<Option<StreetId>, sqlx::Error> {
+    let row: Option<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT street_id FROM communities WHERE id = $1",
+    )
+    .bind(community.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.and_then(|s| s.parse().ok()))
+}
+
+/// Every grid of a community.
+pub async fn grids_of_community(
+    db: &Db,
+    community: &CommunityId,
+) -> Result<Vec<GridId>, sqlx::Error> {
+    let rows: Vec<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT id FROM grids WHERE community_id = $1 ORDER BY id",
+    )
+    .bind(community.as_str())
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows.into_iter().filter_map(|s| s.parse().ok()).collect())
+}
+
+/// Every grid of a street.
+pub async fn grids_of_street(db: &Db, street: &StreetId) -> Result<Vec<GridId>, sqlx::Error> {
+    let rows: Vec<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT g.id FROM grids g JOIN communities c ON c.id = g.community_id
+         WHERE c.street_id = $1 ORDER BY g.id",
+    )
+    .bind(street.as_str())
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows.into_iter().filter_map(|s| s.parse().ok()).collect())
+}
+
+/// How many grids exist (0 on a fresh database).
+pub async fn count_grids(db: &Db) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM grids").fetch_one(pool).await)
+}
+
+/// The whole hierarchy: streets, communities and grids with their parents.
+pub async fn list_places(db: &Db) -> Result<Vec<PlaceRow>, sqlx::Error> {
+    let rows = on_db!(db, pool => sqlx::query(
+        "SELECT id, NULL AS parent, name FROM streets
+         UNION ALL SELECT id, street_id, name FROM communities
+         UNION ALL SELECT id, community_id, name FROM grids",
+    )
+    .fetch_all(pool)
+    .await
+    .and_then(|rows| rows.iter().map(|r| Ok(PlaceRow {
+        id: r.try_get("id")?,
+        parent: r.try_get("parent")?,
+        name: r.try_get("name")?,
+    })).collect::<Result<Vec<_>, sqlx::Error>>()))?;
+    Ok(rows)
+}

@@ -1,0 +1,393 @@
+//! `POST /v1/sync`: the whole exchange of `docs/sync-protocol.md`.
+//!
+//! 1. Authenticate (token → user, device; role and scope from the database).
+//! 2. Decide every pushed document with `sync_core::server::apply_push` against the stored
+//!    record (from the cache or the database), on a blocking thread: it is CPU work.
+//! 3. Persist the accepted documents that brought new changes in one writing transaction:
+//!    bump each touched grid's sequence counter first (a row lock on PostgreSQL, the write
+//!    lock on SQLite, so cursors are commit-ordered), re-check each record's version (another
+//!    node may have written it meanwhile: then decide again on the fresh copy), append the
+//!    changes ("insert if absent"), write snapshot and projection.
+//! 4. Read, in one consistent snapshot, everything in the caller's scope logged after their
+//!    cursor, and answer.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use sync_core::ids::{DocId, GridId};
+use sync_core::protocol::{
+    self, Bytes as WireBytes, DecodeError, DocPush, DocResult, DocUpdate, GridCursor,
+    MAX_UPDATES_PER_RESPONSE, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
+use sync_core::record::{RecordKind, Role};
+use sync_core::server::{Caller, PushOutcome, apply_push};
+use sync_core::validate::ValidationContext;
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::docs::{self, LoadedDoc};
+use crate::db::users;
+use crate::error::{ApiError, ApiResult};
+use crate::scope::Scope;
+
+/// Reads a request body, answering 413 past the size limit and 400 for a broken stream.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner
+                .body_text()
+                .to_ascii_lowercase()
+                .contains("length limit") =>
+        {
+            ApiError::too_large("payload_too_large", "the request body is too large")
+        }
+        other => ApiError::bad_request(
+            "malformed",
+            format!("could not read the body: {}", other.body_text()),
+        ),
+    })
+}
+
+/// `POST /v1/sync`.
+pub async fn sync(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<SyncResponse>> {
+    let body = body_bytes(body)?;
+    let request = protocol::decode_request(&body).map_err(decode_error)?;
+    if request.device != caller.device {
+        return Err(ApiError::forbidden(
+            "device_mismatch",
+            "the request names another device than the access token",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = request.docs.iter().find(|p| !seen.insert(&p.id)) {
+        return Err(ApiError::bad_request(
+            "duplicate_doc",
+            format!("document {} appears twice in the request", dup.id),
+        ));
+    }
+    let cursor = match &request.cursor {
+        Some(c) => {
+            GridCursor::decode(c).map_err(|e| ApiError::bad_request("bad_cursor", e.to_string()))?
+        }
+        None => GridCursor::default(),
+    };
+    if caller.role == Role::Admin {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "administrators do not sync records",
+        ));
+    }
+    let user = users::get_user(&app.db, &caller.user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let scope = Scope::of_user(&app.db, &user).await?;
+    let caller = Caller {
+        user: caller.user,
+        device: caller.device,
+        role: caller.role,
+    };
+
+    let request = Arc::new(request);
+    let stored = load_stored(&app, &request.docs).await?;
+    let outcomes = decide_all(&app, &caller, &scope, &request, &stored).await?;
+    let (results, thresholds) = persist(&app, &caller, &scope, &request, stored, outcomes).await?;
+    let (updates, next, more) = read_updates(&app, &scope, &cursor, &thresholds).await?;
+    Ok(Json(SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        cursor: next.encode(),
+        docs: results,
+        updates,
+        more,
+    }))
+}
+
+fn decode_error(e: DecodeError) -> ApiError {
+    match e {
+        DecodeError::Json { .. } => ApiError::bad_request("malformed", e.to_string()),
+        DecodeError::UnsupportedVersion(_) => {
+            ApiError::bad_request("unsupported_protocol", e.to_string())
+        }
+        DecodeError::TooManyDocs { .. } => ApiError::too_large("too_many_docs", e.to_string()),
+    }
+}
+
+/// The stored record of every pushed document, from the cache or the database.
+async fn load_stored(app: &AppState, pushes: &[DocPush]) -> ApiResult<Vec<Option<Arc<LoadedDoc>>>> {
+    let mut stored = Vec::with_capacity(pushes.len());
+    for push in pushes {
+        let doc = match app.cache.get(&push.id) {
+            Some(hit) => Some(hit),
+            None => match docs::load(&app.db, &push.id).await {
+                Ok(Some(loaded)) => {
+                    let loaded = Arc::new(loaded);
+                    app.cache.put(loaded.clone());
+                    Some(loaded)
+                }
+                Ok(None) => None,
+                Err(docs::LoadError::Sqlx(e)) => return Err(e.into()),
+                Err(e @ docs::LoadError::Corrupt { .. }) => return Err(ApiError::internal(e)),
+            },
+        };
+        stored.push(doc);
+    }
+    Ok(stored)
+}
+
+/// Runs `apply_push` for every document on a blocking thread.
+async fn decide_all(
+    app: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    request: &Arc<SyncRequest>,
+    stored: &[Option<Arc<LoadedDoc>>],
+) -> ApiResult<Vec<PushOutcome>> {
+    let request = request.clone();
+    let stored = stored.to_vec();
+    let caller = caller.clone();
+    let scope = scope.clone();
+    let ctx: Arc<ValidationContext> = app.validation.clone();
+    tokio::task::spawn_blocking(move || {
+        request
+            .docs
+            .iter()
+            .zip(&stored)
+            .map(|(push, doc)| {
+                apply_push(
+                    doc.as_deref().map(|d| &d.record),
+                    push,
+                    &caller,
+                    &scope,
+                    &ctx,
+                )
+            })
+            .collect()
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+/// Per document: the grid sequence number up to which its `DocResult` already told the device
+/// everything. Updates for that document start after it instead of after the cursor.
+type Thresholds = HashMap<DocId, i64>;
+
+/// Writes what was accepted; returns every document's result and the thresholds.
+async fn persist(
+    app: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    request: &SyncRequest,
+    stored: Vec<Option<Arc<LoadedDoc>>>,
+    outcomes: Vec<PushOutcome>,
+) -> ApiResult<(Vec<DocResult>, Thresholds)> {
+    let mut results: Vec<Option<DocResult>> = Vec::with_capacity(outcomes.len());
+    let mut thresholds = Thresholds::new();
+    let mut writes = Vec::new();
+    for (i, (outcome, before)) in outcomes.into_iter().zip(stored).enumerate() {
+        match outcome {
+            PushOutcome::Refused { result } => results.push(Some(result)),
+            PushOutcome::Accepted(accepted) if accepted.new_changes.is_empty() => {
+                if let Some(before) = &before {
+                    thresholds.insert(request.docs[i].id.clone(), before.seq);
+                }
+                results.push(Some(accepted.result));
+            }
+            PushOutcome::Accepted(accepted) => {
+                results.push(None);
+                writes.push((i, before, accepted));
+            }
+        }
+    }
+    if writes.is_empty() {
+        return Ok((results.into_iter().flatten().collect(), thresholds));
+    }
+
+    let mut tx = app.db.begin_write().await?;
+    // Lock the grids in a fixed order (no deadlocks between two writers) and take one
+    // sequence number per grid for this request.
+    let grids: BTreeSet<GridId> = writes
+        .iter()
+        .map(|(_, _, a)| a.meta.place.grid.clone())
+        .collect();
+    let mut seqs = BTreeMap::new();
+    for grid in grids {
+        let seq = docs::bump_grid_seq(&mut tx, &grid)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("grid {grid} is not in the database")))?;
+        seqs.insert(grid, seq);
+    }
+    let mut written = Vec::with_capacity(writes.len());
+    for (i, before, accepted) in writes {
+        let push = &request.docs[i];
+        let expected = before.as_ref().map(|b| b.version);
+        let current = docs::version_for_update(&mut tx, &push.id).await?;
+        let (accepted, version_before) = if current == expected {
+            (accepted, current)
+        } else {
+            // Another request or node wrote this record since we read it: decide again on
+            // the fresh copy, under the lock.
+            let fresh = docs::load_for_update(&mut tx, &push.id)
+                .await
+                .map_err(|e| match e {
+                    docs::LoadError::Sqlx(e) => ApiError::from(e),
+                    other => ApiError::internal(other),
+                })?;
+            app.cache.remove(&push.id);
+            let version = fresh.as_ref().map(|f| f.version);
+            match apply_push(
+                fresh.as_ref().map(|f| &f.record),
+                push,
+                caller,
+                scope,
+                &app.validation,
+            ) {
+                PushOutcome::Refused { result } => {
+                    results[i] = Some(result);
+                    continue;
+                }
+                PushOutcome::Accepted(again) if again.new_changes.is_empty() => {
+                    if let Some(f) = &fresh {
+                        thresholds.insert(push.id.clone(), f.seq);
+                    }
+                    results[i] = Some(again.result);
+                    continue;
+                }
+                PushOutcome::Accepted(again) => (again, version),
+            }
+        };
+        let grid = accepted.meta.place.grid.clone();
+        let Some(&seq) = seqs.get(&grid) else {
+            // The fresh decision moved the record to a grid not locked above: refuse to
+            // guess; the device retries.
+            return Err(ApiError::conflict(
+                "retry",
+                "the record changed while syncing; retry",
+            ));
+        };
+        let moved = before
+            .as_ref()
+            .and_then(|b| b.record.meta.as_ref())
+            .is_some_and(|m| m.place.grid != grid);
+        docs::insert_changes(&mut tx, &push.id, &accepted.new_changes, &grid, seq).await?;
+        if moved {
+            docs::retag_changes(&mut tx, &push.id, &grid, seq).await?;
+        }
+        let version = version_before.unwrap_or(0) + 1;
+        docs::upsert(
+            &mut tx,
+            &accepted.stored,
+            &accepted.meta,
+            version,
+            seq,
+            accepted.merged_invalid.as_ref(),
+        )
+        .await?;
+        thresholds.insert(push.id.clone(), seq);
+        results[i] = Some(accepted.result.clone());
+        written.push(LoadedDoc {
+            record: accepted.stored,
+            version,
+            seq,
+        });
+    }
+    tx.commit().await?;
+    for doc in written {
+        app.cache.put(Arc::new(doc));
+    }
+    Ok((results.into_iter().flatten().collect(), thresholds))
+}
+
+/// Everything in the caller's scope logged after their cursor (or after a pushed document's
+/// threshold), grouped by document, and the new cursor.
+async fn read_updates(
+    app: &AppState,
+    scope: &Scope,
+    cursor: &GridCursor,
+    thresholds: &Thresholds,
+) -> ApiResult<(Vec<DocUpdate>, GridCursor, bool)> {
+    let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
+    let mut tx = app.db.begin_read().await?;
+    let seqs = docs::grid_seqs(&mut tx, &grids).await?;
+    let mut updates: Vec<DocUpdate> = Vec::new();
+    let mut index: HashMap<DocId, usize> = HashMap::new();
+    let mut next = GridCursor::default();
+    let mut more = false;
+    for grid in &grids {
+        let upto = seqs.get(grid).copied().unwrap_or(0);
+        let mut from = i64::try_from(cursor.get(grid)).unwrap_or(i64::MAX);
+        if from > upto {
+            // A cursor from the future: the database was restored from a backup. Send the
+            // whole grid rather than miss what the backup lacks.
+            from = 0;
+        }
+        if more || from == upto {
+            next.0
+                .insert(grid.clone(), u64::try_from(from).unwrap_or(0));
+            continue;
+        }
+        let rows = docs::changes_in_grid(&mut tx, grid, from, upto).await?;
+        let mut last = from;
+        let mut start = 0;
+        while start < rows.len() {
+            let seq = rows[start].seq;
+            let end = rows[start..]
+                .iter()
+                .position(|r| r.seq != seq)
+                .map_or(rows.len(), |n| start + n);
+            let group = &rows[start..end];
+            let new_docs = group.iter().map(|r| &r.doc).collect::<BTreeSet<_>>().len();
+            if !updates.is_empty() && updates.len() + new_docs > MAX_UPDATES_PER_RESPONSE {
+                more = true;
+                break;
+            }
+            add_group(&mut updates, &mut index, group, scope, thresholds);
+            last = seq;
+            start = end;
+        }
+        next.0
+            .insert(grid.clone(), u64::try_from(last).unwrap_or(0));
+    }
+    tx.commit().await?;
+    Ok((updates, next, more))
+}
+
+/// Adds one write's changes to the updates, merging with earlier entries of the same document.
+fn add_group(
+    updates: &mut Vec<DocUpdate>,
+    index: &mut HashMap<DocId, usize>,
+    group: &[docs::LoggedChange],
+    scope: &Scope,
+    thresholds: &Thresholds,
+) {
+    for row in group {
+        if thresholds.get(&row.doc).is_some_and(|t| row.seq <= *t) {
+            continue;
+        }
+        let Ok(kind) = row.kind.parse::<RecordKind>() else {
+            continue;
+        };
+        let liaison_group = row.liaison_group.as_deref().and_then(|g| g.parse().ok());
+        if !scope.may_read_in_grid(kind, liaison_group.as_ref(), row.confidential) {
+            continue;
+        }
+        match index.get(&row.doc) {
+            Some(&i) => updates[i].changes.0.extend_from_slice(&row.bytes),
+            None => {
+                index.insert(row.doc.clone(), updates.len());
+                updates.push(DocUpdate {
+                    id: row.doc.clone(),
+                    kind,
+                    heads: docs::parse_heads(&row.heads),
+                    changes: WireBytes(row.bytes.clone()),
+                });
+            }
+        }
+    }
+}

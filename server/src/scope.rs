@@ -1,0 +1,92 @@
+//! What a signed-in user may read and write, decided from their role and the place hierarchy.
+
+use std::collections::BTreeSet;
+
+use sync_core::ids::{GridId, LiaisonGroupId};
+use sync_core::record::{RecordKind, RecordMeta, Role};
+use sync_core::server::Access;
+
+use crate::db::users::UserRow;
+use crate::db::{Db, places};
+
+/// A user's scope.
+///
+/// * grid worker: reads and writes every record of their grid;
+/// * household liaison: reads the households of their liaison group in their grid (not
+///   confidential records), writes nothing;
+/// * community supervisor: reads every record of the community's grids, writes cases (the
+///   workflow's events, each checked to name its author) and nothing else through sync;
+/// * street supervisor: the same across the street;
+/// * admin: maintains places and users; no records through sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The role.
+    pub role: Role,
+    /// The grids the user reads.
+    pub grids: BTreeSet<GridId>,
+    /// A liaison's group.
+    pub liaison_group: Option<LiaisonGroupId>,
+}
+
+impl Scope {
+    /// The scope of a user, from the place hierarchy as stored now.
+    pub async fn of_user(db: &Db, user: &UserRow) -> Result<Self, sqlx::Error> {
+        let grids: BTreeSet<GridId> = match user.role {
+            Role::GridWorker | Role::Liaison => user.grid.iter().cloned().collect(),
+            Role::CommunitySupervisor => match &user.community {
+                Some(c) => places::grids_of_community(db, c)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => BTreeSet::new(),
+            },
+            Role::StreetSupervisor => match &user.street {
+                Some(s) => places::grids_of_street(db, s).await?.into_iter().collect(),
+                None => BTreeSet::new(),
+            },
+            Role::Admin => BTreeSet::new(),
+        };
+        Ok(Self {
+            role: user.role,
+            grids,
+            liaison_group: user.liaison_group.clone(),
+        })
+    }
+}
+
+impl Scope {
+    /// May the user read a record of one of their grids with these facts?
+    pub fn may_read_in_grid(
+        &self,
+        kind: RecordKind,
+        liaison_group: Option<&LiaisonGroupId>,
+        confidential: bool,
+    ) -> bool {
+        match self.role {
+            Role::Liaison => {
+                kind == RecordKind::Household
+                    && !confidential
+                    && self.liaison_group.is_some()
+                    && liaison_group == self.liaison_group.as_ref()
+            }
+            Role::Admin => false,
+            Role::GridWorker | Role::CommunitySupervisor | Role::StreetSupervisor => true,
+        }
+    }
+}
+
+impl Access for Scope {
+    fn may_read(&self, meta: &RecordMeta) -> bool {
+        self.grids.contains(&meta.place.grid)
+            && self.may_read_in_grid(meta.kind, meta.liaison_group.as_ref(), meta.confidential)
+    }
+
+    fn may_write(&self, meta: &RecordMeta) -> bool {
+        self.grids.contains(&meta.place.grid)
+            && match self.role {
+                Role::GridWorker => true,
+                Role::CommunitySupervisor | Role::StreetSupervisor => meta.kind == RecordKind::Case,
+                Role::Liaison | Role::Admin => false,
+            }
+    }
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use sync_core::validate::ValidationContext;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -18,6 +18,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::throttle::LoginThrottle;
 use crate::auth::{self, jwt::Keys};
 use crate::cache::DocCache;
 use crate::config::Settings;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub cache: Arc<DocCache>,
     /// Record validation configuration.
     pub validation: Arc<ValidationContext>,
+    /// Failed sign-in counts (per process; replace it to change the policy).
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             keys: Arc::new(keys),
             settings: Arc::new(settings),
             validation: Arc::new(ValidationContext::default()),
+            throttle: Arc::new(LoginThrottle::default()),
         })
     }
 }
@@ -73,10 +77,52 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
+        .layer(axum::middleware::map_response(json_errors))
 }
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+/// Gives every error response the JSON error shape, including those made by layers and the
+/// router itself (405, 408, 413, 415): clients never have to parse plain text.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => ("malformed", "the request is malformed"),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "authentication required"),
+        StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
+        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed here"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "unsupported content type or content encoding (use application/json, gzip or zstd)",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests"),
+        s if s.is_server_error() => ("internal", "internal server error"),
+        _ => ("error", "the request failed"),
+    };
+    let mut fixed = (
+        status,
+        axum::Json(serde_json::json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response();
+    if let Some(retry) = response.headers().get(header::RETRY_AFTER) {
+        fixed
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry.clone());
+    }
+    fixed
 }
 
 /// A server running in this process.
@@ -113,9 +159,13 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
     let app = router(state.clone());
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
+        // With the peer's address, for sign-in throttling.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await
     });
     tracing::info!(%addr, backend = ?state.db.backend(), "listening");
     Ok(Running {

@@ -2,14 +2,17 @@
 //! deployments), serves JWT-authenticated sync (`POST /v1/sync`) and the supervisors' API.
 //!
 //! Map: [`config`] (settings), [`app`] (state, middleware, serving), [`routes`] (handlers),
-//! [`auth`] (tokens, callers), [`scope`] (who may read and write what), [`cache`] (bounded
-//! record cache), [`db`] (all SQL), [`error`] (the one error type).
+//! [`accounts`] (creating users, passwords), [`auth`] (tokens, sign-in throttling, callers),
+//! [`scope`] (who may read and write what), [`cache`] (bounded record cache), [`db`] (all
+//! SQL), [`error`] (the one error type).
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod routes;
 pub mod scope;

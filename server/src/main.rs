@@ -3,15 +3,21 @@
 //! ```text
 //! gridbook serve [--demo]     serve sync and the API (SQLite in the working folder by default)
 //! gridbook migrate            create or update the database schema
-//! gridbook demo               load the demo street (Heping Street) into the database
+//! gridbook demo [--small]     load the demo street (Heping Street) into an empty database
 //! gridbook user add ...       add a user
 //! gridbook user disable ...   disable a user (they can no longer sign in, refresh or sync)
+//! gridbook user enable ...    enable a disabled user again
 //! ```
 
 use clap::{Parser, Subcommand};
+use gridbook_server::accounts::{self, NewUser};
 use gridbook_server::app::{self, AppState};
 use gridbook_server::config::{DatabaseArgs, LogFormat, ServeArgs, Settings};
-use gridbook_server::db::Db;
+use gridbook_server::db::{Db, places, users};
+use gridbook_server::demo::{self, DemoProgress, DemoSize};
+use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
+use sync_core::record::Role;
+use sync_core::time::Timestamp;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -31,6 +37,71 @@ enum Command {
     Serve(ServeArgs),
     /// Create or update the database schema.
     Migrate(DatabaseArgs),
+    /// Load the demo street (Heping Street 和平街道: 68 grids, 17,000 households, 5,000
+    /// cases, users for every role) into an empty database.
+    Demo(DemoArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Load the small demo (4 grids) instead of the whole street.
+    #[arg(long)]
+    small: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user (the database is created and migrated if needed).
+    Add(UserAddArgs),
+    /// Disable a user: they can no longer sign in, refresh or sync.
+    Disable(UserLoginArgs),
+    /// Enable a disabled user again.
+    Enable(UserLoginArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct UserAddArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Login name.
+    #[arg(long)]
+    login: String,
+    /// Name shown to people.
+    #[arg(long)]
+    name: String,
+    /// Role: grid_worker, liaison, community_supervisor, street_supervisor or admin.
+    #[arg(long)]
+    role: Role,
+    /// Initial password, at least 8 characters (prefer the environment variable: command
+    /// lines are visible to other users of the machine).
+    #[arg(long, env = "GRIDBOOK_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Street code (street supervisors and admins).
+    #[arg(long)]
+    street: Option<StreetId>,
+    /// Community code (community supervisors).
+    #[arg(long)]
+    community: Option<CommunityId>,
+    /// Grid code (grid workers and liaisons).
+    #[arg(long)]
+    grid: Option<GridId>,
+    /// Liaison group code (liaisons).
+    #[arg(long)]
+    liaison_group: Option<LiaisonGroupId>,
+}
+
+#[derive(clap::Args, Debug)]
+struct UserLoginArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Login name.
+    #[arg(long)]
+    login: String,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -51,6 +122,14 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(args.log_format);
             let settings = Settings::try_from(&args)?;
             let state = AppState::new(settings).await?;
+            if args.demo {
+                if places::count_grids(&state.db).await? == 0 {
+                    load_demo(&state.db, DemoSize::Full).await?;
+                } else {
+                    println!("The database already has places; not loading the demo again.");
+                    println!("{}", demo_login_hint());
+                }
+            }
             let running = app::start(state).await?;
             println!("Gridbook is listening on http://{}", running.addr);
             shutdown_signal().await;
@@ -63,7 +142,89 @@ async fn main() -> anyhow::Result<()> {
             db.migrate().await?;
             println!("database is up to date");
         }
+        Command::Demo(args) => {
+            init_tracing(LogFormat::Text);
+            let db = Db::connect(&args.database.database_url).await?;
+            db.migrate().await?;
+            let size = if args.small {
+                DemoSize::Small
+            } else {
+                DemoSize::Full
+            };
+            load_demo(&db, size).await?;
+            db.close().await;
+        }
+        Command::User(command) => {
+            init_tracing(LogFormat::Text);
+            user_command(command).await?;
+        }
     }
+    Ok(())
+}
+
+/// Loads the demo with progress on the terminal, then prints how to sign in.
+async fn load_demo(db: &Db, size: DemoSize) -> anyhow::Result<()> {
+    use std::io::Write;
+    println!("Loading the demo street (和平街道 Heping Street)...");
+    let now = Timestamp::from_millis(chrono::Utc::now().timestamp_millis());
+    let mut last = std::time::Instant::now();
+    let summary = demo::load(db, size, now, &mut |progress| {
+        let done = matches!(progress, DemoProgress::Done { .. });
+        if done || last.elapsed() >= std::time::Duration::from_millis(250) {
+            last = std::time::Instant::now();
+            print!("\r  {progress}\x1b[K");
+            let _ = std::io::stdout().flush();
+        }
+    })
+    .await?;
+    println!();
+    println!("{}", summary.login_help());
+    Ok(())
+}
+
+fn demo_login_hint() -> String {
+    format!(
+        "Demo logins (if this database holds the demo): admin, street, dzk-sup, dzk-01 ...; password {}",
+        demo::DEMO_PASSWORD
+    )
+}
+
+async fn user_command(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add(args) => {
+            let db = Db::connect(&args.database.database_url).await?;
+            db.migrate().await?;
+            let new = NewUser {
+                login: args.login,
+                display_name: args.name,
+                password: args.password,
+                role: args.role,
+                street: args.street,
+                community: args.community,
+                grid: args.grid,
+                liaison_group: args.liaison_group,
+            };
+            let result = accounts::create_user(&db, new).await;
+            db.close().await;
+            let user = result?;
+            println!("added user {} ({}), id {}", user.login, user.role, user.id);
+        }
+        UserCommand::Disable(args) => set_disabled(&args, true).await?,
+        UserCommand::Enable(args) => set_disabled(&args, false).await?,
+    }
+    Ok(())
+}
+
+async fn set_disabled(args: &UserLoginArgs, disabled: bool) -> anyhow::Result<()> {
+    let db = Db::connect(&args.database.database_url).await?;
+    db.migrate().await?;
+    let found = users::set_disabled(&db, &args.login, disabled).await;
+    db.close().await;
+    if !found? {
+        anyhow::bail!("no user has the login {}", args.login);
+    }
+    let state = if disabled { "disabled" } else { "enabled" };
+    println!("user {} is {state}", args.login);
     Ok(())
 }
 

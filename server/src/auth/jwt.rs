@@ -85,20 +85,38 @@ impl Keys {
         })
     }
 
-    /// Issues an access token; returns it and its lifetime.
+    /// The id of the signing key.
+    pub fn signing_kid(&self) -> &str {
+        &self.signing_kid
+    }
+
+    /// Issues an access token valid for `ttl`.
     pub fn issue(
         &self,
         user: &UserId,
         device: &DeviceId,
         ttl: Duration,
     ) -> Result<String, TokenError> {
-        let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        self.issue_at(user, device, 0, ttl)
+    }
+
+    /// Issues an access token as if issued `offset_secs` from now (negative: in the past),
+    /// valid for `ttl_secs` from then. Tests use it for expired tokens.
+    pub fn issue_at(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        offset_secs: i64,
+        ttl_secs: i64,
+    ) -> Result<String, TokenError> {
+        let iat = chrono::Utc::now().timestamp().saturating_add(offset_secs);
         let claims = Claims {
             sub: user.to_string(),
             dev: device.to_string(),
             iss: ISSUER.to_owned(),
-            iat: now,
-            exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            iat,
+            exp: iat.saturating_add(ttl_secs),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing_kid.clone());

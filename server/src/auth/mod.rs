@@ -1,7 +1,10 @@
-//! Authentication: access tokens ([`jwt`]), the signed-in caller of a request ([`AuthUser`]),
-//! and the signing keys' origin.
+//! Authentication: access tokens ([`jwt`]), refresh tokens ([`refresh`]), sign-in throttling
+//! ([`throttle`]), the signed-in caller of a request ([`AuthUser`]), and the signing keys'
+//! origin.
 
 pub mod jwt;
+pub mod refresh;
+pub mod throttle;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;

@@ -304,3 +304,8 @@ pub async fn changes_in_grid(
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM docs").fetch_one(pool).await)
 }
+
+/// How many changes the log holds (all records).
+pub async fn count_changes(db: &Db) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM changes").fetch_one(pool).await)
+}

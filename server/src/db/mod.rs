@@ -1,10 +1,11 @@
 //! Storage on SQLite (the embedded default) or PostgreSQL.
 //!
 //! [`Db`] holds a pool of either backend. Most SQL is the same text on both (numbered `$1`
-//! parameters work on both), so queries are written once inside [`on_db!`] / [`on_tx!`], which
+//! parameters work on both), so queries are written once inside `on_db!` / `on_tx!`, which
 //! expand the body once per backend; where the dialects differ the body matches on the backend.
 //! This is the only module tree that knows SQL.
 
+pub mod bulk;
 pub mod docs;
 pub mod places;
 pub mod users;

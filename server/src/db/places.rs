@@ -139,3 +139,105 @@ pub async fn list_places(db: &Db) -> Result<Vec<PlaceRow>, sqlx::Error> {
     })).collect::<Result<Vec<_>, sqlx::Error>>()))?;
     Ok(rows)
 }
+
+/// Does this street exist?
+pub async fn street_exists(db: &Db, street: &StreetId) -> Result<bool, sqlx::Error> {
+    let row: Option<i64> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT CAST(1 AS BIGINT) FROM streets WHERE id = $1",
+    )
+    .bind(street.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.is_some())
+}
+
+/// Has any record been stored in this grid? (A grid with records keeps its community: the
+/// records name both.)
+pub async fn grid_has_records(db: &Db, grid: &GridId) -> Result<bool, sqlx::Error> {
+    let row: Option<i64> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT CAST(1 AS BIGINT) FROM docs WHERE grid_id = $1 LIMIT 1",
+    )
+    .bind(grid.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.is_some())
+}
+
+/// A street as listed for administrators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StreetRow {
+    /// Code.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A community as listed for administrators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommunityRow {
+    /// Code.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The street's code.
+    pub street: String,
+}
+
+/// A grid as listed for administrators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GridRow {
+    /// Code.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The community's code.
+    pub community: String,
+}
+
+/// The whole hierarchy, each level ordered by code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Hierarchy {
+    /// Streets.
+    pub streets: Vec<StreetRow>,
+    /// Communities.
+    pub communities: Vec<CommunityRow>,
+    /// Grids.
+    pub grids: Vec<GridRow>,
+}
+
+/// Every street, community and grid.
+pub async fn hierarchy(db: &Db) -> Result<Hierarchy, sqlx::Error> {
+    let streets: Vec<(String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT id, name FROM streets ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await)?;
+    let communities: Vec<(String, String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT id, name, street_id FROM communities ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await)?;
+    let grids: Vec<(String, String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT id, name, community_id FROM grids ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(Hierarchy {
+        streets: streets
+            .into_iter()
+            .map(|(id, name)| StreetRow { id, name })
+            .collect(),
+        communities: communities
+            .into_iter()
+            .map(|(id, name, street)| CommunityRow { id, name, street })
+            .collect(),
+        grids: grids
+            .into_iter()
+            .map(|(id, name, community)| GridRow {
+                id,
+                name,
+                community,
+            })
+            .collect(),
+    })
+}

@@ -1,9 +1,9 @@
-//! Users (and, with the auth module, their devices and refresh tokens).
+//! Users, their devices and their refresh tokens.
 
-use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId, UserId};
+use sync_core::ids::{CommunityId, DeviceId, GridId, LiaisonGroupId, StreetId, UserId};
 use sync_core::record::Role;
 
-use super::{Db, now_millis, on_db};
+use super::{Db, now_millis, on_db, on_tx};
 
 /// A user as stored. The password hash is argon2id (PHC string).
 #[derive(Debug, Clone)]
@@ -117,4 +117,238 @@ pub async fn set_disabled(db: &Db, login: &str, disabled: bool) -> Result<bool, 
         .execute(pool)
         .await
         .map(|r| r.rows_affected() > 0))
+}
+
+/// One app installation of a user (a phone, or a supervisor's browser session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Id (chosen by the device, or by the server at first sign-in).
+    pub id: DeviceId,
+    /// Its owner.
+    pub user: UserId,
+    /// A name people recognise ("Wang's phone").
+    pub name: String,
+    /// A revoked device can neither refresh nor use its access tokens.
+    pub revoked: bool,
+}
+
+/// The device with this id.
+pub async fn get_device(db: &Db, id: &DeviceId) -> Result<Option<DeviceRow>, sqlx::Error> {
+    let raw: Option<(String, String, String, Option<i64>)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT id, user_id, name, revoked_at FROM devices WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    raw.map(|(id, user, name, revoked_at)| {
+        Ok(DeviceRow {
+            id: id.parse().map_err(|_| bad_column("id"))?,
+            user: user.parse().map_err(|_| bad_column("user_id"))?,
+            name,
+            revoked: revoked_at.is_some(),
+        })
+    })
+    .transpose()
+}
+
+/// Registers a device for a user unless a device with this id exists already (whoever owns
+/// it: read it back with [`get_device`] to check). Safe against concurrent sign-ins.
+pub async fn insert_device_if_absent(
+    db: &Db,
+    id: &DeviceId,
+    user: &UserId,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO devices (id, user_id, name, created_at, last_seen_at)
+         VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(user.as_str())
+    .bind(name)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// Notes that a device signed in or refreshed, and renames it when a name is given.
+pub async fn touch_device(db: &Db, id: &DeviceId, name: Option<&str>) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "UPDATE devices SET last_seen_at = $1, name = COALESCE($2, name) WHERE id = $3",
+    )
+    .bind(now_millis())
+    .bind(name)
+    .bind(id.as_str())
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// Revokes a device and every refresh token issued to it, in one transaction. Revoking a
+/// revoked device changes nothing. Returns false when there is no such device.
+pub async fn revoke_device(db: &Db, id: &DeviceId) -> Result<bool, sqlx::Error> {
+    let now = now_millis();
+    let mut tx = db.begin_write().await?;
+    let found = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id.as_str())
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() > 0))?;
+    if found {
+        on_tx!(&mut tx, conn => sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    }
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// A refresh token as stored: only its SHA-256, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRow {
+    /// SHA-256 of the token, lowercase hex.
+    pub token_hash: String,
+    /// The family: every token descending by rotation from one sign-in.
+    pub family: String,
+    /// The device it was issued to.
+    pub device: DeviceId,
+    /// The user it was issued to.
+    pub user: UserId,
+    /// Issued at, milliseconds since the epoch.
+    pub issued_at: i64,
+    /// Expires at, milliseconds since the epoch.
+    pub expires_at: i64,
+    /// When it was exchanged for its successor.
+    pub rotated_at: Option<i64>,
+    /// When it (or its family, or its device) was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// Binds a [`RefreshTokenRow`] to [`INSERT_REFRESH_TOKEN`] (a macro: the query type differs
+/// per backend).
+macro_rules! bind_refresh_token {
+    ($query:expr, $token:expr) => {
+        $query
+            .bind($token.token_hash.as_str())
+            .bind($token.family.as_str())
+            .bind($token.device.as_str())
+            .bind($token.user.as_str())
+            .bind($token.issued_at)
+            .bind($token.expires_at)
+            .bind($token.rotated_at)
+            .bind($token.revoked_at)
+    };
+}
+
+/// Stores a new refresh token.
+pub async fn insert_refresh_token(db: &Db, token: &RefreshTokenRow) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), token)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens
+    (token_hash, family_id, device_id, user_id, issued_at, expires_at, rotated_at, revoked_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The refresh token with this hash.
+pub async fn find_refresh_token(
+    db: &Db,
+    token_hash: &str,
+) -> Result<Option<RefreshTokenRow>, sqlx::Error> {
+    type Raw = (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    );
+    let raw: Option<Raw> = on_db!(db, pool => sqlx::query_as(
+        "SELECT token_hash, family_id, device_id, user_id, issued_at, expires_at, rotated_at,
+                revoked_at
+         FROM refresh_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await)?;
+    raw.map(
+        |(token_hash, family, device, user, issued_at, expires_at, rotated_at, revoked_at)| {
+            Ok(RefreshTokenRow {
+                token_hash,
+                family,
+                device: device.parse().map_err(|_| bad_column("device_id"))?,
+                user: user.parse().map_err(|_| bad_column("user_id"))?,
+                issued_at,
+                expires_at,
+                rotated_at,
+                revoked_at,
+            })
+        },
+    )
+    .transpose()
+}
+
+/// Exchanges a live refresh token for its successor in one transaction: marks the old one
+/// rotated only if it is neither rotated nor revoked yet, and then stores the new one. Returns
+/// false (and stores nothing) when the old token was no longer live, e.g. because a concurrent
+/// request rotated it first.
+pub async fn rotate_refresh_token(
+    db: &Db,
+    old_hash: &str,
+    successor: &RefreshTokenRow,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let live = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = $1
+         WHERE token_hash = $2 AND rotated_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(successor.issued_at)
+    .bind(old_hash)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1))?;
+    if !live {
+        // Dropping the transaction rolls it back; nothing was written.
+        return Ok(false);
+    }
+    on_tx!(&mut tx, conn => bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), successor)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Revokes every live token of a family. Returns how many were revoked.
+pub async fn revoke_token_family(db: &Db, family: &str) -> Result<u64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now_millis())
+    .bind(family)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))
+}
+
+fn bad_column(col: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: col.to_owned(),
+        source: "unreadable value".into(),
+    }
 }

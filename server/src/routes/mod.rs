@@ -1,11 +1,14 @@
 //! HTTP routes. Handlers are thin: they authenticate, decode, call sync-core or the store, and
 //! map errors through [`crate::error::ApiError`].
 
+pub mod admin;
+pub mod auth;
 pub mod health;
+pub mod json;
 pub mod sync;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::app::AppState;
 
@@ -15,4 +18,19 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/v1/sync", post(sync::sync))
+        .route("/v1/auth/login", post(auth::sign_in))
+        .route("/v1/auth/refresh", post(auth::refresh_tokens))
+        .route("/v1/auth/logout", post(auth::sign_out))
+        .route("/v1/auth/me", get(auth::get_me))
+        .route(
+            "/v1/auth/devices/{device_id}/revoke",
+            post(auth::revoke_device),
+        )
+        .route("/v1/admin/places", get(admin::list_places))
+        .route("/v1/admin/streets/{id}", put(admin::put_street))
+        .route("/v1/admin/communities/{id}", put(admin::put_community))
+        .route("/v1/admin/grids/{id}", put(admin::put_grid))
+        .route("/v1/admin/users", post(admin::create_user))
+        .route("/v1/admin/users/{login}/disable", post(admin::disable_user))
+        .route("/v1/admin/users/{login}/enable", post(admin::enable_user))
 }

@@ -1,0 +1,290 @@
+//! Administration: places and users, `/v1/admin/*`, for the admin role only (others: 403).
+//!
+//! * `GET /v1/admin/places`: `{"streets": [...], "communities": [...], "grids": [...]}`.
+//! * `PUT /v1/admin/streets/{id}` `{"name"}`, `PUT /v1/admin/communities/{id}`
+//!   `{"name", "street"}`, `PUT /v1/admin/grids/{id}` `{"name", "community"}`: create or
+//!   update; 200 with the place. Unknown parent: 422 `unknown_place`. A grid that holds
+//!   records keeps its community (409 `conflict`): its records name both.
+//! * `POST /v1/admin/users`: 201 with the user; 409 `conflict` for a taken login; 422 for
+//!   anything else invalid (see [`create_user_error`]).
+//! * `POST /v1/admin/users/{login}/disable` and `/enable`: 204; 404 for an unknown login.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
+use sync_core::record::Role;
+
+use crate::accounts::{self, CreateUserError, NewUser, UserView};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::places::{self, CommunityRow, GridRow, Hierarchy, StreetRow};
+use crate::db::users;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::json::{ApiJson, ApiPath};
+
+/// Longest place name, in characters.
+const MAX_PLACE_NAME_CHARS: usize = 100;
+
+/// A caller with the admin role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = AuthUser::from_request_parts(parts, state).await?;
+        if caller.role != Role::Admin {
+            return Err(ApiError::forbidden("forbidden", "administrators only"));
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// `GET /v1/admin/places`.
+pub async fn list_places(
+    State(app): State<AppState>,
+    _admin: AdminUser,
+) -> ApiResult<ApiJson<Hierarchy>> {
+    Ok(ApiJson(places::hierarchy(&app.db).await?))
+}
+
+/// The body of `PUT /v1/admin/streets/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreetBody {
+    /// Display name.
+    pub name: String,
+}
+
+/// The body of `PUT /v1/admin/communities/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunityBody {
+    /// Display name.
+    pub name: String,
+    /// The street's code.
+    pub street: StreetId,
+}
+
+/// The body of `PUT /v1/admin/grids/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridBody {
+    /// Display name.
+    pub name: String,
+    /// The community's code.
+    pub community: CommunityId,
+}
+
+fn place_code<T: std::str::FromStr<Err = sync_core::ids::InvalidId>>(text: &str) -> ApiResult<T> {
+    text.parse()
+        .map_err(|e: sync_core::ids::InvalidId| ApiError::bad_request("malformed", e.to_string()))
+}
+
+fn place_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_PLACE_NAME_CHARS {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "the name must be 1 to 100 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// `PUT /v1/admin/streets/{id}`.
+pub async fn put_street(
+    State(app): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<StreetBody>,
+) -> ApiResult<ApiJson<StreetRow>> {
+    let id: StreetId = place_code(&id)?;
+    let name = place_name(&body.name)?;
+    places::upsert_street(&app.db, &id, &name).await?;
+    Ok(ApiJson(StreetRow {
+        id: id.to_string(),
+        name,
+    }))
+}
+
+/// `PUT /v1/admin/communities/{id}`.
+pub async fn put_community(
+    State(app): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CommunityBody>,
+) -> ApiResult<ApiJson<CommunityRow>> {
+    let id: CommunityId = place_code(&id)?;
+    let name = place_name(&body.name)?;
+    if !places::street_exists(&app.db, &body.street).await? {
+        return Err(ApiError::unprocessable("unknown_place", "no such street"));
+    }
+    places::upsert_community(&app.db, &id, &body.street, &name).await?;
+    Ok(ApiJson(CommunityRow {
+        id: id.to_string(),
+        name,
+        street: body.street.to_string(),
+    }))
+}
+
+/// `PUT /v1/admin/grids/{id}`.
+pub async fn put_grid(
+    State(app): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<GridBody>,
+) -> ApiResult<ApiJson<GridRow>> {
+    let id: GridId = place_code(&id)?;
+    let name = place_name(&body.name)?;
+    if places::street_of_community(&app.db, &body.community)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::unprocessable(
+            "unknown_place",
+            "no such community",
+        ));
+    }
+    let current = places::community_of_grid(&app.db, &id).await?;
+    if current.is_some_and(|c| c != body.community)
+        && places::grid_has_records(&app.db, &id).await?
+    {
+        return Err(ApiError::conflict(
+            "conflict",
+            "the grid holds records, which name its community: it cannot move",
+        ));
+    }
+    places::upsert_grid(&app.db, &id, &body.community, &name).await?;
+    Ok(ApiJson(GridRow {
+        id: id.to_string(),
+        name,
+        community: body.community.to_string(),
+    }))
+}
+
+/// The body of `POST /v1/admin/users`. Its `Debug` hides the password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Login name.
+    pub login: String,
+    /// Name shown to people.
+    pub display_name: String,
+    /// Initial password (at least 8 characters).
+    pub password: String,
+    /// Role.
+    pub role: Role,
+    /// Street (street supervisors, admins).
+    #[serde(default)]
+    pub street: Option<StreetId>,
+    /// Community (community supervisors).
+    #[serde(default)]
+    pub community: Option<CommunityId>,
+    /// Grid (grid workers, liaisons).
+    #[serde(default)]
+    pub grid: Option<GridId>,
+    /// Liaison group (liaisons).
+    #[serde(default)]
+    pub liaison_group: Option<LiaisonGroupId>,
+}
+
+impl std::fmt::Debug for CreateUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUserRequest")
+            .field("login", &self.login)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v1/admin/users`.
+pub async fn create_user(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
+    let new = NewUser {
+        login: req.login,
+        display_name: req.display_name,
+        password: req.password,
+        role: req.role,
+        street: req.street,
+        community: req.community,
+        grid: req.grid,
+        liaison_group: req.liaison_group,
+    };
+    let user = accounts::create_user(&app.db, new)
+        .await
+        .map_err(create_user_error)?;
+    tracing::info!(user = %user.id, role = %user.role, by = %admin.user, "user created");
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(accounts::user_view(&app.db, &user).await?),
+    ))
+}
+
+/// The answer to a failed user creation: 409 `conflict` for a taken login; 422 with
+/// `invalid_login`, `invalid_display_name`, `weak_password`, `missing_place`,
+/// `unexpected_place`, `unknown_place` or `place_mismatch` otherwise.
+pub fn create_user_error(e: CreateUserError) -> ApiError {
+    let code = match e {
+        CreateUserError::LoginTaken => return ApiError::conflict("conflict", e.to_string()),
+        CreateUserError::Database(db) => return db.into(),
+        CreateUserError::Hashing => return ApiError::internal(e),
+        CreateUserError::InvalidLogin => "invalid_login",
+        CreateUserError::InvalidDisplayName => "invalid_display_name",
+        CreateUserError::WeakPassword => "weak_password",
+        CreateUserError::InvalidPasswordHash => "invalid_password_hash",
+        CreateUserError::MissingPlace { .. } => "missing_place",
+        CreateUserError::UnexpectedPlace { .. } => "unexpected_place",
+        CreateUserError::UnknownPlace { .. } => "unknown_place",
+        CreateUserError::PlaceMismatch { .. } => "place_mismatch",
+    };
+    ApiError::unprocessable(code, e.to_string())
+}
+
+/// `POST /v1/admin/users/{login}/disable`.
+pub async fn disable_user(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(login): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let own = users::get_user(&app.db, &admin.user).await?;
+    if own.is_some_and(|u| u.login == login) {
+        return Err(ApiError::conflict(
+            "conflict",
+            "administrators cannot disable themselves",
+        ));
+    }
+    set_disabled(&app, &admin, &login, true).await
+}
+
+/// `POST /v1/admin/users/{login}/enable`.
+pub async fn enable_user(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiPath(login): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    set_disabled(&app, &admin, &login, false).await
+}
+
+async fn set_disabled(
+    app: &AppState,
+    admin: &AuthUser,
+    login: &str,
+    disabled: bool,
+) -> ApiResult<StatusCode> {
+    if !users::set_disabled(&app.db, login, disabled).await? {
+        return Err(ApiError::not_found("no such user"));
+    }
+    tracing::info!(disabled, by = %admin.user, "user access changed");
+    Ok(StatusCode::NO_CONTENT)
+}

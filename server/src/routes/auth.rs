@@ -1,0 +1,307 @@
+//! Signing in and out: `/v1/auth/*`.
+//!
+//! * `POST /v1/auth/login`: login + password (+ device) → access token, refresh token, user.
+//!   Wrong login, wrong password and disabled user all answer the same
+//!   `401 invalid_credentials`; repeated failures are throttled (`429 rate_limited` with
+//!   `Retry-After`, see [`crate::auth::throttle`]).
+//! * `POST /v1/auth/refresh`: refresh token → new access token and new refresh token.
+//! * `POST /v1/auth/logout`: revokes the refresh token's family; always 204.
+//! * `GET /v1/auth/me`: the caller's user and device.
+//! * `POST /v1/auth/devices/{device_id}/revoke`: one's own device, or any device for admins.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sync_core::ids::DeviceId;
+use sync_core::record::Role;
+
+use crate::accounts::{self, MAX_LOGIN_CHARS, MAX_PASSWORD_CHARS, UserView};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::auth::refresh::{self, RefreshError};
+use crate::db::users::{self, UserRow};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::json::{ApiJson, ApiPath};
+
+/// The one message for every failed sign-in, so it does not tell which logins exist.
+const INVALID_CREDENTIALS: &str = "wrong login or password";
+/// The name of a device that did not say.
+const DEFAULT_DEVICE_NAME: &str = "unnamed device";
+/// Longest device name kept, in characters (longer ones are cut).
+const MAX_DEVICE_NAME_CHARS: usize = 100;
+
+/// The body of `POST /v1/auth/login`. Its `Debug` hides the password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub login: String,
+    /// Password.
+    pub password: String,
+    /// The device signing in: absent for a new installation (the server makes an id).
+    #[serde(default)]
+    pub device_id: Option<DeviceId>,
+    /// A name for the device ("Wang's phone").
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// The body of `POST /v1/auth/refresh` and `POST /v1/auth/logout`. Its `Debug` hides the
+/// token.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("login", &self.login)
+            .field("password", &"<redacted>")
+            .field("device_id", &self.device_id)
+            .field("device_name", &self.device_name)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshRequest(<redacted>)")
+    }
+}
+
+/// The answer of a sign-in or a refresh.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The JWT access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime of the access token, in seconds.
+    pub expires_in: u64,
+    /// The refresh token (shown once; the server keeps only its hash).
+    pub refresh_token: String,
+    /// The device the tokens are bound to.
+    pub device_id: DeviceId,
+    /// The signed-in user.
+    pub user: UserView,
+}
+
+/// The answer of `GET /v1/auth/me`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeResponse {
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The device of the access token.
+    pub device_id: DeviceId,
+}
+
+/// The client's address, when the server was started with connect info (see `app::start`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
+    }
+}
+
+/// A failed sign-in: an API error, or the deliberately vague `401 invalid_credentials`.
+#[derive(Debug)]
+pub enum SignInError {
+    /// Wrong login, wrong password or disabled user.
+    InvalidCredentials,
+    /// Anything else.
+    Api(ApiError),
+}
+
+impl From<ApiError> for SignInError {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<sqlx::Error> for SignInError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+impl IntoResponse for SignInError {
+    fn into_response(self) -> Response {
+        match self {
+            // Same shape as every ApiError, with its own code.
+            Self::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({
+                    "error": { "code": "invalid_credentials", "message": INVALID_CREDENTIALS }
+                })),
+            )
+                .into_response(),
+            Self::Api(e) => e.into_response(),
+        }
+    }
+}
+
+/// `POST /v1/auth/login`.
+pub async fn sign_in(
+    State(app): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<ApiJson<TokenResponse>, SignInError> {
+    // No account has such a login or password: refuse before hashing megabytes.
+    if req.login.chars().count() > MAX_LOGIN_CHARS
+        || req.password.chars().count() > MAX_PASSWORD_CHARS
+    {
+        return Err(SignInError::InvalidCredentials);
+    }
+    let attempt = app.throttle.begin(&req.login, addr).map_err(|t| {
+        tracing::info!(ip = ?addr, "sign-in throttled");
+        ApiError::too_many_requests(
+            "too many failed sign-ins; retry later",
+            t.retry_after_secs(),
+        )
+    })?;
+    let user = users::find_user_by_login(&app.db, &req.login).await?;
+    let password_ok = accounts::verify_login_password(user.as_ref(), &req.password).await;
+    let user = match user {
+        Some(user) if password_ok && !user.disabled => user,
+        _ => {
+            attempt.failed();
+            return Err(SignInError::InvalidCredentials);
+        }
+    };
+    attempt.succeeded();
+    let device = claim_device(&app, &user, req.device_id, req.device_name.as_deref()).await?;
+    let refresh_token =
+        refresh::issue(&app.db, &user.id, &device, app.settings.refresh_ttl).await?;
+    tracing::info!(user = %user.id, %device, "signed in");
+    Ok(ApiJson(
+        token_response(&app, &user, device, refresh_token).await?,
+    ))
+}
+
+/// The device of a sign-in: a new one, or the given one if it is the user's and not revoked
+/// (an unknown id is registered for the user).
+async fn claim_device(
+    app: &AppState,
+    user: &UserRow,
+    id: Option<DeviceId>,
+    name: Option<&str>,
+) -> ApiResult<DeviceId> {
+    let name: Option<String> = name
+        .map(|n| n.trim().chars().take(MAX_DEVICE_NAME_CHARS).collect())
+        .filter(|n: &String| !n.is_empty());
+    let id = id.unwrap_or_else(DeviceId::new);
+    let initial_name = name.as_deref().unwrap_or(DEFAULT_DEVICE_NAME);
+    users::insert_device_if_absent(&app.db, &id, &user.id, initial_name).await?;
+    let device = users::get_device(&app.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a device vanished right after its insertion"))?;
+    if device.user != user.id {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "the device belongs to another user",
+        ));
+    }
+    if device.revoked {
+        return Err(ApiError::unauthorized("the device has been revoked"));
+    }
+    users::touch_device(&app.db, &id, name.as_deref()).await?;
+    Ok(id)
+}
+
+async fn token_response(
+    app: &AppState,
+    user: &UserRow,
+    device: DeviceId,
+    refresh_token: String,
+) -> ApiResult<TokenResponse> {
+    let access_token = app
+        .keys
+        .issue(&user.id, &device, app.settings.access_ttl)
+        .map_err(ApiError::internal)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: app.settings.access_ttl.as_secs(),
+        refresh_token,
+        device_id: device,
+        user: accounts::user_view(&app.db, user).await?,
+    })
+}
+
+/// `POST /v1/auth/refresh`.
+pub async fn refresh_tokens(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<ApiJson<TokenResponse>> {
+    let rotated = refresh::rotate(&app.db, &req.refresh_token, app.settings.refresh_ttl)
+        .await
+        .map_err(|e| match e {
+            RefreshError::Database(e) => e.into(),
+            other => ApiError::unauthorized(other.to_string()),
+        })?;
+    users::touch_device(&app.db, &rotated.device, None).await?;
+    Ok(ApiJson(
+        token_response(&app, &rotated.user, rotated.device, rotated.token).await?,
+    ))
+}
+
+/// `POST /v1/auth/logout`.
+pub async fn sign_out(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<StatusCode> {
+    refresh::revoke_family_of(&app.db, &req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/auth/me`.
+pub async fn get_me(
+    State(app): State<AppState>,
+    caller: AuthUser,
+) -> ApiResult<ApiJson<MeResponse>> {
+    let user = users::get_user(&app.db, &caller.user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    Ok(ApiJson(MeResponse {
+        user: accounts::user_view(&app.db, &user).await?,
+        device_id: caller.device,
+    }))
+}
+
+/// `POST /v1/auth/devices/{device_id}/revoke`.
+pub async fn revoke_device(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiPath(device_id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let no_such = || ApiError::not_found("no such device");
+    let id: DeviceId = device_id.parse().map_err(|_| no_such())?;
+    let device = users::get_device(&app.db, &id).await?.ok_or_else(no_such)?;
+    if device.user != caller.user && caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "only the device's user or an administrator may revoke it",
+        ));
+    }
+    users::revoke_device(&app.db, &id).await?;
+    tracing::info!(device = %id, by = %caller.user, "device revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

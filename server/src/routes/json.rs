@@ -1,0 +1,135 @@
+//! [`ApiJson`]: axum's `Json` with the API's error shape.
+//!
+//! axum answers a bad JSON body with a plain-text 400, 415 or 422. Every route of this API
+//! answers `{"error": {"code", "message"}}` instead: a body that is not JSON, is missing a
+//! field, has an unknown field (with `#[serde(deny_unknown_fields)]`) or a wrong type is
+//! `400 malformed`; a missing or wrong `Content-Type` is `400 malformed` too (saying what was
+//! expected); a body past the size limit is `413 payload_too_large`.
+//!
+//! [`ApiPath`] does the same for path parameters (`400 malformed`).
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body (as an extractor) or response body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// The API error for a rejected JSON body.
+pub fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::bad_request(
+            "malformed",
+            "expected a JSON body with Content-Type: application/json",
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request("malformed", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed", e.body_text()),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::too_large("payload_too_large", "the request body is too large")
+        }
+        other => ApiError::bad_request(
+            "malformed",
+            format!("could not read the body: {}", other.body_text()),
+        ),
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A path parameter (as an extractor) whose rejection has the API's error shape.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_rejection(&rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: &PathRejection) -> ApiError {
+    match rejection {
+        PathRejection::MissingPathParams(_) => ApiError::internal(rejection.body_text()),
+        other => ApiError::bad_request("malformed", other.body_text()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::header::CONTENT_TYPE;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body1 {
+        name: String,
+    }
+
+    async fn extract(content_type: Option<&str>, body: &str) -> Result<String, ApiError> {
+        let mut req = Request::builder().method("POST").uri("/");
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        let req = req.body(Body::from(body.to_owned())).unwrap();
+        ApiJson::<Body1>::from_request(req, &())
+            .await
+            .map(|ApiJson(b)| b.name)
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_are_400_malformed() {
+        let json = Some("application/json");
+        assert_eq!(extract(json, r#"{"name":"a"}"#).await.unwrap(), "a");
+        for (ct, body) in [
+            (json, "{not json"),
+            (json, "{}"),
+            (json, r#"{"name":"a","extra":1}"#),
+            (json, r#"{"name":1}"#),
+            (None, r#"{"name":"a"}"#),
+            (Some("text/plain"), r#"{"name":"a"}"#),
+        ] {
+            let e = extract(ct, body).await.unwrap_err();
+            assert_eq!(
+                (e.status(), e.code()),
+                (StatusCode::BAD_REQUEST, "malformed"),
+                "{body}"
+            );
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The demo data set: loaded into a fresh SQLite file, every record re-opened from storage and
+//! checked, and synced by a phone afterwards.
+//!
+//! The Full-size test is ignored by default; run it by hand in release:
+//! `cargo test --release -p gridbook-server --test demo -- --ignored --nocapture`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use argon2::PasswordVerifier;
+use automerge::{Automerge, Change};
+use gridbook_server::app::{self, AppState};
+use gridbook_server::config::{JwtKey, Settings};
+use gridbook_server::db::{Db, docs, places, users};
+use gridbook_server::demo::{self, DEMO_PASSWORD, DemoProgress, DemoSize, DemoSummary};
+use sync_core::client::Replica;
+use sync_core::doc::device_of_actor;
+use sync_core::ids::{DocId, GridId};
+use sync_core::models::case::CaseKind;
+use sync_core::models::{AnyRecord, Household};
+use sync_core::protocol::{SyncResponse, encode_request};
+use sync_core::record::{RecordKind, Role};
+use sync_core::time::Timestamp;
+use sync_core::validate::ValidationContext;
+use sync_core::workflow::{self, CaseState};
+
+/// A fixed "now": 2026-03-04 18:12 in China.
+fn now() -> Timestamp {
+    "2026-03-04T10:12:00Z".parse().expect("valid time")
+}
+
+async fn fresh_sqlite() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let db = Db::connect(&url).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    (dir, db)
+}
+
+async fn load(db: &Db, size: DemoSize) -> (DemoSummary, Vec<DemoProgress>) {
+    let mut seen = Vec::new();
+    let summary = demo::load(db, size, now(), &mut |p| seen.push(p))
+        .await
+        .expect("demo loads");
+    (summary, seen)
+}
+
+/// What the database holds, read back through the storage API the sync route uses.
+#[derive(Debug, Default)]
+struct Stored {
+    records: BTreeMap<RecordKind, usize>,
+    cases: BTreeMap<(CaseKind, CaseState), usize>,
+    docs: usize,
+    changes: usize,
+}
+
+/// Re-opens every record of every grid from its snapshot and checks it against its change log.
+async fn read_back(db: &Db, ctx: &ValidationContext) -> Stored {
+    let grids: Vec<GridId> = places::list_places(db)
+        .await
+        .expect("places")
+        .into_iter()
+        .filter(|p| p.parent.as_deref().is_some_and(|parent| parent != "heping"))
+        .map(|p| p.id.parse().expect("grid code"))
+        .collect();
+    let mut stored = Stored::default();
+    let mut devices_seen = BTreeSet::new();
+    for grid in &grids {
+        let mut tx = db.begin_read().await.expect("read tx");
+        let seq = docs::grid_seqs(&mut tx, std::slice::from_ref(grid))
+            .await
+            .expect("seqs")[grid];
+        assert!(seq > 0, "grid {grid} was never written");
+        let logged = docs::changes_in_grid(&mut tx, grid, 0, seq)
+            .await
+            .expect("changes");
+        tx.commit().await.expect("commit");
+        let mut by_doc: HashMap<DocId, Vec<Vec<u8>>> = HashMap::new();
+        for c in logged {
+            assert_eq!(c.seq, seq, "one write per grid");
+            by_doc.entry(c.doc).or_default().push(c.bytes);
+        }
+        for (id, changes) in by_doc {
+            let loaded = docs::load(db, &id)
+                .await
+                .expect("load")
+                .expect("row exists");
+            assert_eq!(loaded.version, 1);
+            assert_eq!(loaded.seq, seq);
+            let doc = &loaded.record.doc;
+            let meta = doc
+                .validate(ctx)
+                .unwrap_or_else(|e| panic!("stored record does not validate: {e}"));
+            assert_eq!(&meta.place.grid, grid);
+            // A phone rebuilding the record from the log gets the stored document.
+            let mut rebuilt = Automerge::new();
+            let parsed: Vec<Change> = changes
+                .iter()
+                .map(|b| Change::from_bytes(b.clone()).expect("change parses"))
+                .collect();
+            for c in &parsed {
+                let device = device_of_actor(c.actor_id()).expect("made by a device");
+                devices_seen.insert(device);
+            }
+            stored.changes += parsed.len();
+            rebuilt.apply_changes(parsed).expect("changes apply");
+            let mut heads = rebuilt.get_heads();
+            let mut want = doc.heads();
+            heads.sort();
+            want.sort();
+            assert_eq!(heads, want, "the change log rebuilds record {id}");
+            *stored.records.entry(doc.kind()).or_insert(0) += 1;
+            stored.docs += 1;
+            if let Some(AnyRecord::Case(case)) = &loaded.record.record {
+                let status = workflow::fold(case);
+                assert!(
+                    status.illegal.is_empty(),
+                    "case {id} has illegal events: {:?}",
+                    status.illegal
+                );
+                *stored
+                    .cases
+                    .entry((case.case_kind, status.state))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(
+        docs::count(db).await.expect("count") as usize,
+        stored.docs,
+        "every stored record has logged changes"
+    );
+    for device in devices_seen {
+        let row = users::get_device(db, &device)
+            .await
+            .expect("device")
+            .expect("every change comes from a registered device");
+        assert_eq!(row.name, demo::DEMO_DEVICE_NAME);
+        assert!(
+            users::get_user(db, &row.user)
+                .await
+                .expect("user")
+                .is_some()
+        );
+    }
+    stored
+}
+
+#[tokio::test]
+async fn small_demo_loads_valid_records_in_every_state() {
+    let (_dir, db) = fresh_sqlite().await;
+    let (summary, progress) = load(&db, DemoSize::Small).await;
+
+    // Places: 1 street, 2 communities, 2 grids each.
+    let places = places::list_places(&db).await.expect("places");
+    assert_eq!(places.iter().filter(|p| p.parent.is_none()).count(), 1);
+    assert_eq!(places.len(), 1 + 2 + 4);
+    assert_eq!(summary.communities, 2);
+    assert_eq!(summary.grids, 4);
+    assert_eq!(summary.liaison_groups, 8);
+    assert_eq!(summary.records_of(RecordKind::Household), 120);
+    assert_eq!(summary.records_of(RecordKind::Case), 40);
+    for kind in RecordKind::ALL {
+        assert!(summary.records_of(*kind) > 0, "no {kind} records");
+    }
+    assert!(matches!(
+        progress.first(),
+        Some(DemoProgress::Places { .. })
+    ));
+    assert!(matches!(progress.last(), Some(DemoProgress::Done { .. })));
+    assert_eq!(
+        progress
+            .iter()
+            .filter(|p| matches!(p, DemoProgress::Grid { .. }))
+            .count(),
+        4
+    );
+
+    // Every record re-opens, validates and is rebuilt by its change log; cases are legal.
+    let ctx = ValidationContext::default();
+    let stored = read_back(&db, &ctx).await;
+    assert_eq!(stored.records, summary.records);
+    assert_eq!(stored.cases, summary.cases);
+    assert_eq!(stored.changes, summary.changes);
+    for state in CaseState::ALL {
+        assert!(
+            summary.cases_in_state(*state) > 0,
+            "no case is {state}: {:?}",
+            summary.cases
+        );
+    }
+    for kind in CaseKind::ALL {
+        assert!(summary.cases_of_kind(*kind) > 0, "no {kind} case");
+    }
+
+    // Logins for every role, all with the demo password.
+    for (login, role) in [
+        ("admin", Role::Admin),
+        ("street", Role::StreetSupervisor),
+        ("dzk-sup", Role::CommunitySupervisor),
+        ("lq-sup", Role::CommunitySupervisor),
+        ("dzk-01", Role::GridWorker),
+        ("lq-02", Role::GridWorker),
+        ("dzk-01-l01", Role::Liaison),
+        ("lq-02-l02", Role::Liaison),
+    ] {
+        let user = users::find_user_by_login(&db, login)
+            .await
+            .expect("user")
+            .unwrap_or_else(|| panic!("no login {login}"));
+        assert_eq!(user.role, role, "{login}");
+        let hash = argon2::PasswordHash::new(&user.password_hash).expect("PHC string");
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(DEMO_PASSWORD.as_bytes(), &hash)
+                .is_ok(),
+            "{login} signs in with the demo password"
+        );
+    }
+    assert_eq!(summary.users[&Role::Liaison], 8);
+    assert_eq!(summary.users[&Role::GridWorker], 4);
+    assert_eq!(summary.devices, summary.users.values().sum::<usize>());
+    let help = summary.login_help();
+    assert!(help.contains(DEMO_PASSWORD) && help.contains("dzk-sup") && help.contains("联户长"));
+
+    // Loading twice is refused.
+    let again = demo::load(&db, DemoSize::Small, now(), &mut |_| {}).await;
+    let err = again.expect_err("a second load is refused");
+    assert!(err.to_string().contains("already has places"), "{err}");
+
+    // The same size and "now" give the same data.
+    let (_dir2, db2) = fresh_sqlite().await;
+    let (summary2, _) = load(&db2, DemoSize::Small).await;
+    assert_eq!(summary, summary2);
+    let a = users::find_user_by_login(&db, "dzk-01")
+        .await
+        .unwrap()
+        .unwrap();
+    let b = users::find_user_by_login(&db2, "dzk-01")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.id, a.display_name), (b.id, b.display_name));
+}
+
+/// Syncs a replica until it needs no further round trip.
+async fn sync_all(http: &reqwest::Client, base: &str, replica: &mut Replica, token: &str) {
+    for _ in 0..20 {
+        let request = replica.build_request();
+        let response = http
+            .post(format!("{base}/v1/sync"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(encode_request(&request))
+            .send()
+            .await
+            .expect("sync request");
+        assert!(response.status().is_success(), "{}", response.status());
+        let response: SyncResponse = response.json().await.expect("sync response");
+        let report = replica
+            .apply_response(&request, &response)
+            .expect("response applies");
+        if !report.sync_again {
+            return;
+        }
+    }
+    panic!("still syncing after 20 round trips");
+}
+
+#[tokio::test]
+async fn phones_sync_the_demo_afterwards() {
+    let (dir, db) = fresh_sqlite().await;
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (summary, _) = load(&db, DemoSize::Small).await;
+    db.close().await;
+
+    let mut settings = Settings::for_database(url);
+    settings.jwt_keys = vec![JwtKey {
+        kid: "demo-test".into(),
+        secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+    }];
+    let state = AppState::new(settings).await.expect("state");
+    let running = app::start(state).await.expect("server");
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+
+    let login = |name: &str| {
+        summary
+            .logins
+            .iter()
+            .find(|l| l.login == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no login {name}"))
+    };
+
+    // The grid worker of dzk-01 receives every record of the grid, on the demo device.
+    let worker = login("dzk-01");
+    let token = running
+        .state
+        .keys
+        .issue(&worker.user, &worker.device, Duration::from_secs(600))
+        .expect("token");
+    let mut phone = Replica::new(worker.device.clone(), ValidationContext::default());
+    sync_all(&http, &base, &mut phone, &token).await;
+    let grid_docs = summary.total_records() / 4;
+    assert!(
+        phone.doc_ids().len() > grid_docs / 2,
+        "the worker's phone got {} records",
+        phone.doc_ids().len()
+    );
+    let households: Vec<DocId> = phone
+        .doc_ids()
+        .into_iter()
+        .filter(|id| {
+            phone
+                .document(id)
+                .is_some_and(|d| d.kind() == RecordKind::Household)
+        })
+        .collect();
+    assert_eq!(households.len(), 30);
+
+    // An edit on the phone goes back to the server.
+    let target = households[0].clone();
+    phone
+        .update(&target, now().plus_millis(60_000), |h: &mut Household| {
+            h.tags.push("demo_edit".into());
+        })
+        .expect("edit");
+    sync_all(&http, &base, &mut phone, &token).await;
+    let stored = docs::load(&running.state.db, &target)
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(stored.version, 2);
+    assert!(stored.record.json.to_string().contains("demo_edit"));
+
+    // A liaison receives only the households of their group.
+    let liaison = login("dzk-01-l01");
+    let token = running
+        .state
+        .keys
+        .issue(&liaison.user, &liaison.device, Duration::from_secs(600))
+        .expect("token");
+    let mut phone = Replica::new(liaison.device.clone(), ValidationContext::default());
+    sync_all(&http, &base, &mut phone, &token).await;
+    assert_eq!(phone.doc_ids().len(), 15);
+    running.stop().await.expect("stop");
+}
+
+/// The Small demo on a fresh PostgreSQL database, when `GRIDBOOK_TEST_POSTGRES_URL` names a
+/// server where databases may be created (skipped otherwise).
+#[tokio::test]
+async fn small_demo_loads_on_postgres() {
+    let Ok(admin_url) = std::env::var("GRIDBOOK_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED on PostgreSQL: GRIDBOOK_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("gridbook_demo_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    let db = Db::connect(&format!("{base}/{name}"))
+        .await
+        .expect("connect");
+    db.migrate().await.expect("migrate");
+    let (summary, _) = load(&db, DemoSize::Small).await;
+    let stored = read_back(&db, &ValidationContext::default()).await;
+    assert_eq!(stored.records, summary.records);
+    assert_eq!(stored.cases, summary.cases);
+    assert!(
+        demo::load(&db, DemoSize::Small, now(), &mut |_| {})
+            .await
+            .is_err()
+    );
+    db.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .expect("drop database");
+    admin.close().await;
+}
+
+#[tokio::test]
+#[ignore = "Full size: run by hand in release (cargo test --release -p gridbook-server --test demo -- --ignored)"]
+async fn full_demo_has_the_shape_of_heping_street() {
+    let (_dir, db) = fresh_sqlite().await;
+    let started = std::time::Instant::now();
+    let (summary, _) = load(&db, DemoSize::Full).await;
+    eprintln!(
+        "Full demo loaded in {:.1} s: {} records, {} changes",
+        started.elapsed().as_secs_f64(),
+        summary.total_records(),
+        summary.changes
+    );
+    assert_eq!(summary.grids, 68);
+    let households = summary.records_of(RecordKind::Household);
+    assert!((16_000..=18_000).contains(&households), "{households}");
+    assert_eq!(summary.records_of(RecordKind::Case), 5000);
+    assert_eq!(summary.liaison_groups, 652);
+    assert_eq!(summary.records_of(RecordKind::PartyRegistration), 2682 + 6);
+    for state in CaseState::ALL {
+        assert!(summary.cases_in_state(*state) > 0, "no case is {state}");
+    }
+    assert!(summary.cases_overdue > 0);
+    assert_eq!(places::count_grids(&db).await.expect("grids"), 68);
+    assert_eq!(
+        docs::count(&db).await.expect("docs") as usize,
+        summary.total_records()
+    );
+    eprintln!("{}", summary.login_help());
+}

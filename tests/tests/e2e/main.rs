@@ -1,0 +1,5 @@
+//! End-to-end tests: the real server on port 0, real databases, real HTTP, phones built on
+//! sync-core. Every scenario runs on SQLite and, when configured, on PostgreSQL.
+
+mod support;
+mod sync;

@@ -23,6 +23,7 @@ on_both_backends!(
     bad_tokens_are_refused,
     malformed_truncated_and_oversized_bodies_are_refused_and_change_nothing,
     a_restart_between_syncs_loses_nothing,
+    responses_are_compressed_and_compressed_requests_accepted,
 );
 
 /// Every phone holds the same heads and JSON for `id`, equal to the server's projection.
@@ -466,5 +467,52 @@ async fn a_restart_between_syncs_loses_nothing(mut app: TestApp) -> anyhow::Resu
             a.replica.document(&id).expect("held").heads()
         );
     }
+    app.stop().await
+}
+
+async fn responses_are_compressed_and_compressed_requests_accepted(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let mut phone = app.phone(&li).await?;
+    for room in 0..30 {
+        phone
+            .replica
+            .create(&household(&app.grid_a(), &format!("{room}")), at(room))?;
+    }
+    let body = sync_core::protocol::encode_request(&phone.replica.build_request());
+    // A client that does not decompress by itself, to see the wire.
+    let raw = reqwest::Client::builder().no_gzip().build()?;
+    for (encoding, compressed) in [("gzip", gzip(&body)?), ("identity", body.clone())] {
+        let response = raw
+            .post(app.url("/v1/sync"))
+            .bearer_auth(&phone.session.access_token)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .header("accept-encoding", "gzip")
+            .body(compressed)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200, "{encoding}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some("gzip")
+        );
+    }
+    let response = raw
+        .post(app.url("/v1/sync"))
+        .bearer_auth(&phone.session.access_token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "br-unknown")
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 415);
+    let error: Value = response.json().await?;
+    assert_eq!(error["error"]["code"], "unsupported_media_type");
+    assert_eq!(app.change_count().await?, 30);
     app.stop().await
 }

@@ -66,7 +66,8 @@ use sync_core::workflow::{self, CaseState};
 
 use crate::db::bulk::{self, ChangeRow, DeviceRow, DocRow};
 use crate::db::users::{self, UserRow};
-use crate::db::{Db, docs, places};
+use crate::db::{Db, docs, index as index_db, now_millis, places};
+use crate::index::{self, IndexRow};
 
 /// The one password of every demo user.
 pub const DEMO_PASSWORD: &str = "gridbook-demo";
@@ -477,6 +478,7 @@ async fn write_grid(db: &Db, out: &GridOut) -> anyhow::Result<()> {
         .with_context(|| format!("grid {} is not in the database", out.grid))?;
     bulk::insert_changes(&mut tx, &out.changes, &out.grid, seq).await?;
     bulk::upsert_docs(&mut tx, &out.docs, 1, seq).await?;
+    index_db::upsert_rows(&mut tx, &out.index, now_millis()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1132,6 +1134,8 @@ impl Stats {
 struct GridOut {
     grid: GridId,
     docs: Vec<DocRow>,
+    /// Query-index rows of the same records.
+    index: Vec<IndexRow>,
     changes: Vec<ChangeRow>,
     stats: Stats,
 }
@@ -1585,6 +1589,7 @@ impl<'a> GridGen<'a> {
             out: GridOut {
                 grid: grid.id.clone(),
                 docs: Vec::new(),
+                index: Vec::new(),
                 changes: Vec::new(),
                 stats: Stats::default(),
             },
@@ -1677,6 +1682,9 @@ impl<'a> GridGen<'a> {
             .clone()
             .context("a generated record has no place")?;
         let (row, changes) = DocRow::with_changes(&stored, &meta);
+        if let Some(index_row) = index::row_of(&stored, self.now) {
+            self.out.index.push(index_row);
+        }
         *self.out.stats.records.entry(meta.kind).or_insert(0) += 1;
         self.out.stats.changes += changes.len();
         self.out.docs.push(row);

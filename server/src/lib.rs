@@ -8,11 +8,14 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod index;
+pub mod mask;
 pub mod routes;
 pub mod scope;

@@ -302,6 +302,26 @@ impl TestApp {
         Ok(request.send().await?)
     }
 
+    /// `GET path` with a bearer token (if any): the status and the JSON body (`Null` when the
+    /// body is not JSON).
+    pub async fn get_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await?;
+        Ok((
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
     /// The stored projection (record JSON) of a record, as the server has it.
     pub async fn projection(&self, id: &DocId) -> anyhow::Result<Option<serde_json::Value>> {
         Ok(docs::load(self.db(), id).await?.map(|d| d.record.json))

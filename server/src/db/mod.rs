@@ -5,8 +5,10 @@
 //! expand the body once per backend; where the dialects differ the body matches on the backend.
 //! This is the only module tree that knows SQL.
 
+pub mod audit;
 pub mod bulk;
 pub mod docs;
+pub mod index;
 pub mod places;
 pub mod users;
 

@@ -22,6 +22,7 @@ use sync_core::record::Role;
 
 use crate::accounts::{self, MAX_LOGIN_CHARS, MAX_PASSWORD_CHARS, UserView};
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
 use crate::auth::refresh::{self, RefreshError};
 use crate::db::users::{self, UserRow};
@@ -181,8 +182,18 @@ pub async fn sign_in(
     let password_ok = accounts::verify_login_password(user.as_ref(), &req.password).await;
     let user = match user {
         Some(user) if password_ok && !user.disabled => user,
-        _ => {
+        other => {
             attempt.failed();
+            // The login tried and the user it names, if any; never the password.
+            audit::record(
+                &app.db,
+                AuditEntry {
+                    actor: other.map(|u| u.id),
+                    address: addr,
+                    ..AuditEntry::new(AuditAction::LoginFailed, &req.login)
+                },
+            )
+            .await?;
             return Err(SignInError::InvalidCredentials);
         }
     };
@@ -190,6 +201,16 @@ pub async fn sign_in(
     let device = claim_device(&app, &user, req.device_id, req.device_name.as_deref()).await?;
     let refresh_token =
         refresh::issue(&app.db, &user.id, &device, app.settings.refresh_ttl).await?;
+    audit::record(
+        &app.db,
+        AuditEntry {
+            actor: Some(user.id.clone()),
+            device: Some(device.clone()),
+            address: addr,
+            ..AuditEntry::new(AuditAction::Login, &user.login)
+        },
+    )
+    .await?;
     tracing::info!(user = %user.id, %device, "signed in");
     Ok(ApiJson(
         token_response(&app, &user, device, refresh_token).await?,

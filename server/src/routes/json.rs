@@ -6,10 +6,11 @@
 //! `400 malformed`; a missing or wrong `Content-Type` is `400 malformed` too (saying what was
 //! expected); a body past the size limit is `413 payload_too_large`.
 //!
-//! [`ApiPath`] does the same for path parameters (`400 malformed`).
+//! [`ApiPath`] does the same for path parameters (`400 malformed`), and [`ApiQuery`] for query
+//! strings (with `#[serde(deny_unknown_fields)]`, an unknown parameter is `400 malformed` too).
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -85,6 +86,25 @@ fn path_rejection(rejection: &PathRejection) -> ApiError {
     match rejection {
         PathRejection::MissingPathParams(_) => ApiError::internal(rejection.body_text()),
         other => ApiError::bad_request("malformed", other.body_text()),
+    }
+}
+
+/// A query string (as an extractor) whose rejection has the API's error shape.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request("malformed", rejection.body_text())),
+        }
     }
 }
 

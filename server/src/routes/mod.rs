@@ -5,6 +5,8 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod json;
+pub mod record_detail;
+pub mod records;
 pub mod sync;
 
 use axum::Router;
@@ -18,6 +20,16 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/v1/sync", post(sync::sync))
+        .route("/v1/households", get(records::list_households))
+        .route("/v1/cases", get(records::list_cases))
+        .route("/v1/visits", get(records::list_visits))
+        .route("/v1/patrols", get(records::list_patrols))
+        .route("/v1/activities", get(records::list_activities))
+        .route(
+            "/v1/party-registrations",
+            get(records::list_party_registrations),
+        )
+        .route("/v1/assets", get(records::list_assets))
         .route("/v1/auth/login", post(auth::sign_in))
         .route("/v1/auth/refresh", post(auth::refresh_tokens))
         .route("/v1/auth/logout", post(auth::sign_out))
@@ -33,4 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/users", post(admin::create_user))
         .route("/v1/admin/users/{login}/disable", post(admin::disable_user))
         .route("/v1/admin/users/{login}/enable", post(admin::enable_user))
+        .route("/v1/records/{id}", get(record_detail::get_record))
+        .route("/v1/records/{id}/reveal", post(record_detail::reveal))
+        .route("/v1/records/{id}/history", get(record_detail::get_history))
+        .route("/v1/admin/audit", get(record_detail::list_audit))
 }

@@ -289,6 +289,7 @@ async fn persist(
             accepted.merged_invalid.as_ref(),
         )
         .await?;
+        crate::db::index::upsert(&mut tx, &accepted.stored).await?;
         thresholds.insert(push.id.clone(), seq);
         results[i] = Some(accepted.result.clone());
         written.push(LoadedDoc {

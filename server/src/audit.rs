@@ -1,0 +1,167 @@
+//! The audit log: who signed in (or failed to), who revealed which masked field of which
+//! record and why, who exported what, who moved which case.
+//!
+//! Rows are appended with [`record`] and never changed. Passwords are never logged; a failed
+//! sign-in keeps only the login tried. Routes that hand out personal data write their audit row
+//! *before* answering, and fail if it cannot be written.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use sync_core::ids::{DeviceId, DocId, UserId};
+
+use crate::db::Db;
+use crate::db::audit as store;
+
+sync_core::string_enum! {
+    /// What an audited action was.
+    pub enum AuditAction {
+        /// A successful sign-in.
+        Login = "login",
+        /// A refused sign-in (wrong login, wrong password, disabled user).
+        LoginFailed = "login_failed",
+        /// A masked field shown unmasked.
+        Reveal = "reveal",
+        /// A list exported.
+        Export = "export",
+        /// A case moved by a supervisor.
+        CaseAction = "case_action",
+    }
+}
+
+/// Longest login kept for a failed sign-in, in characters.
+const MAX_LOGIN_CHARS: usize = 100;
+
+/// One audited action, as recorded.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    /// The acting user, when known (not for a failed sign-in with an unknown login).
+    pub actor: Option<UserId>,
+    /// The acting user's login (or the login tried).
+    pub actor_login: String,
+    /// The device acting.
+    pub device: Option<DeviceId>,
+    /// What happened.
+    pub action: AuditAction,
+    /// The record concerned.
+    pub record: Option<DocId>,
+    /// The field concerned (`residents[1].id_number`).
+    pub field: Option<String>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// More, as JSON (never personal data values).
+    pub detail: Option<serde_json::Value>,
+    /// The client's address.
+    pub address: Option<IpAddr>,
+}
+
+impl AuditEntry {
+    /// An entry with only the action and actor login set.
+    pub fn new(action: AuditAction, actor_login: &str) -> Self {
+        Self {
+            actor: None,
+            actor_login: actor_login.chars().take(MAX_LOGIN_CHARS).collect(),
+            device: None,
+            action,
+            record: None,
+            field: None,
+            reason: None,
+            detail: None,
+            address: None,
+        }
+    }
+}
+
+/// Appends an entry to the audit log, timed now.
+pub async fn record(db: &Db, entry: AuditEntry) -> Result<(), sqlx::Error> {
+    let row = store::AuditRow {
+        id: uuid::Uuid::now_v7().hyphenated().to_string(),
+        at: crate::db::now_millis(),
+        actor_id: entry.actor.map(|a| a.to_string()),
+        actor_login: entry.actor_login,
+        device_id: entry.device.map(|d| d.to_string()),
+        action: entry.action.as_str().to_owned(),
+        record_id: entry.record.map(|r| r.to_string()),
+        field: entry.field,
+        reason: entry.reason,
+        detail: entry.detail.map(|d| d.to_string()),
+        address: entry.address.map(|a| a.to_string()),
+    };
+    store::insert(db, &row).await
+}
+
+/// Which entries to list. Every filter is optional; `from`/`to` are milliseconds since the
+/// epoch (inclusive, exclusive).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The actor's user id or login.
+    pub actor: Option<String>,
+    /// The action.
+    pub action: Option<AuditAction>,
+    /// The record.
+    pub record: Option<String>,
+    /// At or after.
+    pub from: Option<i64>,
+    /// Before.
+    pub to: Option<i64>,
+}
+
+/// One entry as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditItem {
+    /// Id.
+    pub id: String,
+    /// When, milliseconds since the epoch.
+    pub at: i64,
+    /// When, RFC 3339.
+    pub at_text: String,
+    /// The acting user.
+    pub actor_id: Option<String>,
+    /// Their login (or the login tried).
+    pub actor_login: String,
+    /// The device.
+    pub device_id: Option<String>,
+    /// What happened.
+    pub action: String,
+    /// The record.
+    pub record_id: Option<String>,
+    /// The field.
+    pub field: Option<String>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// More, as JSON.
+    pub detail: Option<serde_json::Value>,
+    /// The client's address.
+    pub address: Option<String>,
+}
+
+/// One page of entries, newest first, and how many match in all.
+pub async fn query(
+    db: &Db,
+    filter: &AuditFilter,
+    page: u32,
+    per_page: u32,
+) -> Result<(Vec<AuditItem>, i64), sqlx::Error> {
+    let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+    let (rows, total) = store::list(db, filter, i64::from(per_page), offset).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| AuditItem {
+            at_text: chrono::DateTime::from_timestamp_millis(r.at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default(),
+            id: r.id,
+            at: r.at,
+            actor_id: r.actor_id,
+            actor_login: r.actor_login,
+            device_id: r.device_id,
+            action: r.action,
+            record_id: r.record_id,
+            field: r.field,
+            reason: r.reason,
+            detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
+            address: r.address,
+        })
+        .collect();
+    Ok((items, total))
+}

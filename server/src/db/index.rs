@@ -1,0 +1,463 @@
+//! The query indexes (`household_index`, `case_index`, `activity_index`): written at every
+//! record write from [`crate::index`] rows, and read by the supervisors' list routes.
+
+use sqlx::Row;
+use sync_core::server::StoredRecord;
+use sync_core::time::Timestamp;
+
+use super::{Db, Tx, now_millis, on_db, on_tx};
+use crate::index::{self, ActivityRow, CaseRow, HouseholdRow, IndexRow};
+
+/// Rows per bulk `INSERT` (at most 24 bound parameters each: well under SQLite's 32,766).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Computes and writes the index row of one record, in the record's writing transaction.
+pub async fn upsert(tx: &mut Tx, record: &StoredRecord) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    match index::row_of(record, Timestamp::from_millis(now)) {
+        Some(row) => upsert_rows(tx, std::slice::from_ref(&row), now).await,
+        None => Ok(()),
+    }
+}
+
+/// Writes index rows (insert, or replace the record's row), in a few statements per table.
+pub async fn upsert_rows(tx: &mut Tx, rows: &[IndexRow], now: i64) -> Result<(), sqlx::Error> {
+    let mut households = Vec::new();
+    let mut cases = Vec::new();
+    let mut activities = Vec::new();
+    for row in rows {
+        match row {
+            IndexRow::Household(h) => households.push(h),
+            IndexRow::Case(c) => cases.push(c),
+            IndexRow::Activity(a) => activities.push(a),
+        }
+    }
+    for chunk in households.chunks(ROWS_PER_INSERT) {
+        upsert_households(tx, chunk, now).await?;
+    }
+    for chunk in cases.chunks(ROWS_PER_INSERT) {
+        upsert_cases(tx, chunk, now).await?;
+    }
+    for chunk in activities.chunks(ROWS_PER_INSERT) {
+        upsert_activities(tx, chunk, now).await?;
+    }
+    Ok(())
+}
+
+async fn upsert_households(
+    tx: &mut Tx,
+    rows: &[&HouseholdRow],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO household_index (id, community_id, grid_id, liaison_group, status,
+                compound, building, unit, room, search, residents, special_groups, tags,
+                updated_at) ",
+        );
+        qb.push_values(rows, |mut b, r| {
+            b.push_bind(r.id.clone())
+                .push_bind(r.community_id.clone())
+                .push_bind(r.grid_id.clone())
+                .push_bind(r.liaison_group.clone())
+                .push_bind(r.status.clone())
+                .push_bind(r.compound.clone())
+                .push_bind(r.building.clone())
+                .push_bind(r.unit.clone())
+                .push_bind(r.room.clone())
+                .push_bind(r.search.clone())
+                .push_bind(r.residents)
+                .push_bind(r.special_groups.clone())
+                .push_bind(r.tags.clone())
+                .push_bind(now);
+        });
+        qb.push(
+            " ON CONFLICT (id) DO UPDATE SET
+                community_id = excluded.community_id, grid_id = excluded.grid_id,
+                liaison_group = excluded.liaison_group, status = excluded.status,
+                compound = excluded.compound, building = excluded.building,
+                unit = excluded.unit, room = excluded.room, search = excluded.search,
+                residents = excluded.residents, special_groups = excluded.special_groups,
+                tags = excluded.tags, updated_at = excluded.updated_at",
+        );
+        qb.build().execute(conn).await.map(|_| ())
+    })
+}
+
+async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO case_index (id, community_id, grid_id, case_kind, category, state,
+                escalated, supervision, assignee, opened_by, opened_at, resolved_at, closed_at,
+                step, started_at, yellow_at, due_at, paused, paused_level, reopened,
+                illegal_events, confidential, subject, updated_at) ",
+        );
+        qb.push_values(rows, |mut b, r| {
+            b.push_bind(r.id.clone())
+                .push_bind(r.community_id.clone())
+                .push_bind(r.grid_id.clone())
+                .push_bind(r.case_kind.clone())
+                .push_bind(r.category.clone())
+                .push_bind(r.state.clone())
+                .push_bind(r.escalated)
+                .push_bind(r.supervision.clone())
+                .push_bind(r.assignee.clone())
+                .push_bind(r.opened_by.clone())
+                .push_bind(r.opened_at)
+                .push_bind(r.resolved_at)
+                .push_bind(r.closed_at)
+                .push_bind(r.step.clone())
+                .push_bind(r.started_at)
+                .push_bind(r.yellow_at)
+                .push_bind(r.due_at)
+                .push_bind(r.paused)
+                .push_bind(r.paused_level.clone())
+                .push_bind(r.reopened)
+                .push_bind(r.illegal_events)
+                .push_bind(r.confidential)
+                .push_bind(r.subject.clone())
+                .push_bind(now);
+        });
+        qb.push(
+            " ON CONFLICT (id) DO UPDATE SET
+                community_id = excluded.community_id, grid_id = excluded.grid_id,
+                case_kind = excluded.case_kind, category = excluded.category,
+                state = excluded.state, escalated = excluded.escalated,
+                supervision = excluded.supervision, assignee = excluded.assignee,
+                opened_by = excluded.opened_by, opened_at = excluded.opened_at,
+                resolved_at = excluded.resolved_at, closed_at = excluded.closed_at,
+                step = excluded.step, started_at = excluded.started_at,
+                yellow_at = excluded.yellow_at, due_at = excluded.due_at,
+                paused = excluded.paused, paused_level = excluded.paused_level,
+                reopened = excluded.reopened, illegal_events = excluded.illegal_events,
+                confidential = excluded.confidential, subject = excluded.subject,
+                updated_at = excluded.updated_at",
+        );
+        qb.build().execute(conn).await.map(|_| ())
+    })
+}
+
+async fn upsert_activities(
+    tx: &mut Tx,
+    rows: &[&ActivityRow],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO activity_index (id, kind, community_id, grid_id, at, subtype, household,
+                worker, head_count, label, updated_at) ",
+        );
+        qb.push_values(rows, |mut b, r| {
+            b.push_bind(r.id.clone())
+                .push_bind(r.kind)
+                .push_bind(r.community_id.clone())
+                .push_bind(r.grid_id.clone())
+                .push_bind(r.at)
+                .push_bind(r.subtype.clone())
+                .push_bind(r.household.clone())
+                .push_bind(r.worker.clone())
+                .push_bind(r.head_count)
+                .push_bind(r.label.clone())
+                .push_bind(now);
+        });
+        qb.push(
+            " ON CONFLICT (id) DO UPDATE SET
+                kind = excluded.kind, community_id = excluded.community_id,
+                grid_id = excluded.grid_id, at = excluded.at, subtype = excluded.subtype,
+                household = excluded.household, worker = excluded.worker,
+                head_count = excluded.head_count, label = excluded.label,
+                updated_at = excluded.updated_at",
+        );
+        qb.build().execute(conn).await.map(|_| ())
+    })
+}
+
+/// Rows of `docs` read per batch by [`rebuild`].
+const REBUILD_BATCH: i64 = 500;
+
+/// Recomputes every index row from the stored snapshots (after a change of the index rules,
+/// or to repair). Reads `docs` in batches by id; each batch is written in its own transaction.
+/// Returns how many records were indexed.
+pub async fn rebuild(db: &Db) -> Result<u64, sqlx::Error> {
+    let mut after = String::new();
+    let mut indexed = 0u64;
+    loop {
+        let batch: Vec<(String, Vec<u8>)> = on_db!(db, pool => sqlx::query(
+            "SELECT id, snapshot FROM docs WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(REBUILD_BATCH)
+        .fetch_all(pool)
+        .await
+        .and_then(|rows| rows
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<Vec<u8>, _>("snapshot")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()))?;
+        let Some((last, _)) = batch.last() else {
+            break;
+        };
+        after = last.clone();
+        let now = now_millis();
+        let rows: Vec<IndexRow> = tokio::task::spawn_blocking(move || {
+            batch
+                .iter()
+                .filter_map(
+                    |(id, snapshot)| match sync_core::doc::Document::load(snapshot) {
+                        Ok(doc) => {
+                            index::row_of(&StoredRecord::new(doc), Timestamp::from_millis(now))
+                        }
+                        Err(e) => {
+                            tracing::warn!(id, error = %e, "reindex: unreadable snapshot skipped");
+                            None
+                        }
+                    },
+                )
+                .collect()
+        })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("reindex worker: {e}")))?;
+        indexed += rows.len() as u64;
+        let mut tx = db.begin_write().await?;
+        upsert_rows(&mut tx, &rows, now).await?;
+        tx.commit().await?;
+    }
+    Ok(indexed)
+}
+
+// --- reading ---------------------------------------------------------------------------------
+
+/// A bound parameter of a list query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+}
+
+/// The `WHERE` clause of a list query, built from fixed SQL fragments (column names chosen by
+/// the code, never by the caller) and bound parameters (`$1`, `$2`, ... on both backends).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Filter {
+    /// Adds a parameter; returns its placeholder.
+    pub fn arg(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// Adds a clause (a fixed SQL fragment, with placeholders from [`Filter::arg`]).
+    pub fn clause(&mut self, sql: impl Into<String>) {
+        self.clauses.push(sql.into());
+    }
+
+    /// `column = value`.
+    pub fn eq(&mut self, column: &'static str, value: &str) {
+        let p = self.arg(Arg::Text(value.to_owned()));
+        self.clause(format!("{column} = {p}"));
+    }
+
+    /// `column IN (values)`; no values matches nothing.
+    pub fn within(&mut self, column: &'static str, values: &[String]) {
+        if values.is_empty() {
+            self.clause("1 = 0");
+            return;
+        }
+        let ps: Vec<String> = values
+            .iter()
+            .map(|v| self.arg(Arg::Text(v.clone())))
+            .collect();
+        self.clause(format!("{column} IN ({})", ps.join(", ")));
+    }
+
+    /// `column LIKE '%text%'`, with `%`, `_` and `\` in `text` matched literally.
+    pub fn contains(&mut self, column: &'static str, text: &str) {
+        let p = self.arg(Arg::Text(format!("%{}%", like_escape(text))));
+        self.clause(format!("{column} LIKE {p} ESCAPE '\\'"));
+    }
+
+    /// `column op value` for an integer column (`op` is fixed by the caller's code).
+    pub fn compare(&mut self, column: &'static str, op: &'static str, value: i64) {
+        let p = self.arg(Arg::Int(value));
+        self.clause(format!("{column} {op} {p}"));
+    }
+
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// Escapes LIKE's wildcards and the escape character itself.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One page: `ORDER BY` (a fixed fragment), limit and offset.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// A fixed `ORDER BY` list.
+    pub order_by: &'static str,
+    /// Rows per page.
+    pub limit: i64,
+    /// Rows skipped.
+    pub offset: i64,
+}
+
+/// Runs `SELECT {columns} FROM {table} {filter} ORDER BY .. LIMIT .. OFFSET ..` and the count,
+/// decoding each row with `decode`.
+macro_rules! list_query {
+    ($db:expr, $table:literal, $columns:expr, $filter:expr, $page:expr, $row:ident => $decode:expr) => {{
+        let filter: &Filter = $filter;
+        let page: Page = $page;
+        let where_sql = filter.where_sql();
+        let count_sql = format!("SELECT COUNT(*) FROM {}{}", $table, where_sql);
+        let n = filter.args.len();
+        let list_sql = format!(
+            "SELECT {} FROM {}{} ORDER BY {} LIMIT ${} OFFSET ${}",
+            $columns,
+            $table,
+            where_sql,
+            page.order_by,
+            n + 1,
+            n + 2
+        );
+        on_db!($db, pool => {
+            let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
+            for a in &filter.args {
+                count = match a {
+                    Arg::Text(s) => count.bind(s.clone()),
+                    Arg::Int(i) => count.bind(*i),
+                };
+            }
+            let total = count.fetch_one(pool).await?;
+            let mut list = sqlx::query(sqlx::AssertSqlSafe(list_sql));
+            for a in &filter.args {
+                list = match a {
+                    Arg::Text(s) => list.bind(s.clone()),
+                    Arg::Int(i) => list.bind(*i),
+                };
+            }
+            let rows = list
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(pool)
+                .await?;
+            let items = rows
+                .iter()
+                .map(|$row| $decode)
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok::<_, sqlx::Error>((items, total))
+        })
+    }};
+}
+
+/// A listed row and when its index row was last written (ms).
+pub type Listed<T> = (T, i64);
+
+/// Households matching `filter`: one page and the total.
+pub async fn list_households(
+    db: &Db,
+    filter: &Filter,
+    page: Page,
+) -> Result<(Vec<Listed<HouseholdRow>>, i64), sqlx::Error> {
+    list_query!(db, "household_index",
+        "id, community_id, grid_id, liaison_group, status, compound, building, unit, room,
+         residents, special_groups, tags, updated_at",
+        filter, page, r => Ok((HouseholdRow {
+            id: r.try_get("id")?,
+            community_id: r.try_get("community_id")?,
+            grid_id: r.try_get("grid_id")?,
+            liaison_group: r.try_get("liaison_group")?,
+            status: r.try_get("status")?,
+            compound: r.try_get("compound")?,
+            building: r.try_get("building")?,
+            unit: r.try_get("unit")?,
+            room: r.try_get("room")?,
+            search: String::new(),
+            residents: r.try_get("residents")?,
+            special_groups: r.try_get("special_groups")?,
+            tags: r.try_get("tags")?,
+        }, r.try_get::<i64, _>("updated_at")?)))
+}
+
+/// Cases matching `filter`: one page and the total.
+pub async fn list_cases(
+    db: &Db,
+    filter: &Filter,
+    page: Page,
+) -> Result<(Vec<Listed<CaseRow>>, i64), sqlx::Error> {
+    list_query!(db, "case_index",
+        "id, community_id, grid_id, case_kind, category, state, escalated, supervision,
+         assignee, opened_by, opened_at, resolved_at, closed_at, step, started_at, yellow_at,
+         due_at, paused, paused_level, reopened, illegal_events, confidential, subject,
+         updated_at",
+        filter, page, r => Ok((CaseRow {
+            id: r.try_get("id")?,
+            community_id: r.try_get("community_id")?,
+            grid_id: r.try_get("grid_id")?,
+            case_kind: r.try_get("case_kind")?,
+            category: r.try_get("category")?,
+            state: r.try_get("state")?,
+            escalated: r.try_get("escalated")?,
+            supervision: r.try_get("supervision")?,
+            assignee: r.try_get("assignee")?,
+            opened_by: r.try_get("opened_by")?,
+            opened_at: r.try_get("opened_at")?,
+            resolved_at: r.try_get("resolved_at")?,
+            closed_at: r.try_get("closed_at")?,
+            step: r.try_get("step")?,
+            started_at: r.try_get("started_at")?,
+            yellow_at: r.try_get("yellow_at")?,
+            due_at: r.try_get("due_at")?,
+            paused: r.try_get("paused")?,
+            paused_level: r.try_get("paused_level")?,
+            reopened: r.try_get("reopened")?,
+            illegal_events: r.try_get("illegal_events")?,
+            confidential: r.try_get("confidential")?,
+            subject: r.try_get("subject")?,
+        }, r.try_get::<i64, _>("updated_at")?)))
+}
+
+/// Visits, patrols, activities, party registrations or assets matching `filter` (which must
+/// name the kind): one page and the total.
+pub async fn list_activities(
+    db: &Db,
+    filter: &Filter,
+    page: Page,
+) -> Result<(Vec<Listed<ActivityRow>>, i64), sqlx::Error> {
+    list_query!(db, "activity_index",
+        "id, kind, community_id, grid_id, at, subtype, household, worker, head_count, label,
+         updated_at",
+        filter, page, r => Ok((ActivityRow {
+            id: r.try_get("id")?,
+            kind: static_kind(&r.try_get::<String, _>("kind")?),
+            community_id: r.try_get("community_id")?,
+            grid_id: r.try_get("grid_id")?,
+            at: r.try_get("at")?,
+            subtype: r.try_get("subtype")?,
+            household: r.try_get("household")?,
+            worker: r.try_get("worker")?,
+            head_count: r.try_get("head_count")?,
+            label: r.try_get("label")?,
+        }, r.try_get::<i64, _>("updated_at")?)))
+}
+
+fn static_kind(kind: &str) -> &'static str {
+    kind.parse::<sync_core::record::RecordKind>()
+        .map_or("unknown", |k| k.as_str())
+}

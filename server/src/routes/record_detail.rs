@@ -1,0 +1,521 @@
+//! One record for supervisors, with personal data masked; revealing one field; the record's
+//! history; the audit log.
+//!
+//! * `GET /v1/records/{id}`: the merged record as JSON (ID numbers and phones masked, see
+//!   [`crate::mask`]), its heads, its conflict report (competing values masked too), the case
+//!   status folded from the event log (cases) and the problem of an invalid merge, if any.
+//! * `POST /v1/records/{id}/reveal` `{"field": "residents[1].id_number", "reason": "..."}`:
+//!   one masked value in clear, for community and street supervisors only, with a reason of
+//!   4–500 characters; written to the audit log before the answer.
+//! * `GET /v1/records/{id}/history`: every change with its device mapped to the user, and the
+//!   fields it touched (values under masked keys masked).
+//! * `GET /v1/admin/audit`: the audit log for administrators, filtered and paginated.
+//!
+//! Scope: the caller's [`Scope`] must allow reading the stored record (`403 forbidden`
+//! otherwise); an unknown or malformed id is `404 not_found`. Administrators read no records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use sync_core::conflicts::{FieldPath, PathSegment};
+use sync_core::history::{self, HistoryEntry};
+use sync_core::ids::{DeviceId, DocId};
+use sync_core::models::AnyRecord;
+use sync_core::record::Role;
+use sync_core::server::Access;
+use sync_core::workflow;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEntry, AuditFilter};
+use crate::auth::AuthUser;
+use crate::db::audit::{self as store, DeviceOwner};
+use crate::db::docs::{self, LoadedDoc};
+use crate::db::users::{self, UserRow};
+use crate::error::{ApiError, ApiResult};
+use crate::mask;
+use crate::routes::auth::ClientAddr;
+use crate::routes::json::{ApiJson, ApiPath, ApiQuery};
+use crate::scope::Scope;
+
+/// Shortest reason for a reveal, in characters.
+pub const MIN_REASON_CHARS: usize = 4;
+/// Longest reason for a reveal, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+/// Default page size of the audit log.
+pub const DEFAULT_PER_PAGE: u32 = 50;
+/// Largest page size of the audit log.
+pub const MAX_PER_PAGE: u32 = 500;
+
+/// The body of `POST /v1/records/{id}/reveal`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequest {
+    /// The field, e.g. `residents[1].id_number`.
+    pub field: String,
+    /// Why (required; 4–500 characters). Optional here so a missing reason is a 422, not a
+    /// malformed body.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A record the caller may read, with the caller's user row.
+struct Readable {
+    loaded: Arc<LoadedDoc>,
+    user: UserRow,
+}
+
+/// Loads record `id` for `caller`: 403 for administrators and out-of-scope records, 404 for
+/// unknown or malformed ids.
+async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Readable> {
+    if caller.role == Role::Admin {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "administrators do not read records",
+        ));
+    }
+    let no_such = || ApiError::not_found("no such record");
+    let id: DocId = id.parse().map_err(|_| no_such())?;
+    let loaded = load(app, &id).await?.ok_or_else(no_such)?;
+    let user = users::get_user(&app.db, &caller.user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let scope = Scope::of_user(&app.db, &user).await?;
+    let in_scope = loaded
+        .record
+        .meta
+        .as_ref()
+        .is_some_and(|meta| scope.may_read(meta));
+    if !in_scope {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "the record is outside your scope",
+        ));
+    }
+    Ok(Readable { loaded, user })
+}
+
+/// A stored record, from the cache or the database.
+async fn load(app: &AppState, id: &DocId) -> ApiResult<Option<Arc<LoadedDoc>>> {
+    if let Some(hit) = app.cache.get(id) {
+        return Ok(Some(hit));
+    }
+    match docs::load(&app.db, id).await {
+        Ok(Some(loaded)) => {
+            let loaded = Arc::new(loaded);
+            app.cache.put(loaded.clone());
+            Ok(Some(loaded))
+        }
+        Ok(None) => Ok(None),
+        Err(docs::LoadError::Sqlx(e)) => Err(e.into()),
+        Err(e @ docs::LoadError::Corrupt { .. }) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Runs CPU work (walking a document) on a blocking thread.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// `GET /v1/records/{id}`.
+pub async fn get_record(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Json>> {
+    let Readable { loaded, .. } = readable(&app, &caller, &id).await?;
+    let doc_id = loaded.record.doc.id().clone();
+    let merged_invalid = store::merged_invalid(&app.db, &doc_id).await?;
+    let body = blocking(move || {
+        let stored = &loaded.record;
+        let mut record = stored.json.clone();
+        mask::mask_json(&mut record);
+        let mut conflicts = sync_core::conflicts::report(&stored.doc);
+        for conflict in &mut conflicts.fields {
+            let leaf = conflict.path.leaf_key();
+            for value in &mut conflict.values {
+                mask::mask_at(leaf, &mut value.value);
+            }
+        }
+        let case_status = match &stored.record {
+            Some(AnyRecord::Case(case)) => Some(workflow::fold(case)),
+            _ => None,
+        };
+        let mut heads: Vec<String> = stored.doc.heads().iter().map(ToString::to_string).collect();
+        heads.sort_unstable();
+        json!({
+            "id": stored.doc.id(),
+            "kind": stored.doc.kind(),
+            "heads": heads,
+            "record": record,
+            "conflicts": conflicts,
+            "case_status": case_status,
+            "merged_invalid": merged_invalid,
+        })
+    })
+    .await?;
+    Ok(ApiJson(body))
+}
+
+/// The answer of a reveal.
+#[derive(Debug, Serialize)]
+pub struct RevealResponse {
+    /// The field, normalised.
+    pub field: String,
+    /// Its value, unmasked.
+    pub value: Json,
+}
+
+/// `POST /v1/records/{id}/reveal`.
+pub async fn reveal(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ClientAddr(addr): ClientAddr,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RevealRequest>,
+) -> ApiResult<ApiJson<RevealResponse>> {
+    if !matches!(
+        caller.role,
+        Role::CommunitySupervisor | Role::StreetSupervisor
+    ) {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "only community and street supervisors may reveal personal data",
+        ));
+    }
+    let Readable { loaded, user } = readable(&app, &caller, &id).await?;
+    let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
+    let reason_chars = reason.chars().count();
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&reason_chars) {
+        return Err(ApiError::unprocessable(
+            "reason_required",
+            format!(
+                "a reason of {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters is required to reveal personal data"
+            ),
+        ));
+    }
+    let path = parse_field(&req.field).ok_or_else(|| {
+        ApiError::unprocessable(
+            "bad_field",
+            "expected a field such as residents[1].id_number",
+        )
+    })?;
+    match path.0.last() {
+        Some(PathSegment::Key(key)) if mask::is_masked_key(key) => {}
+        _ => {
+            return Err(ApiError::unprocessable(
+                "not_masked",
+                format!(
+                    "only masked fields can be revealed (fields named {})",
+                    mask::MASKED_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    let value = lookup(&loaded.record.json, &path)
+        .filter(|v| v.is_string() || v.is_number())
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("the record has no value at this field"))?;
+    let field = path.to_string();
+    // Logged before the value leaves the server; no log, no value.
+    audit::record(
+        &app.db,
+        AuditEntry {
+            actor: Some(user.id.clone()),
+            device: Some(caller.device.clone()),
+            record: Some(loaded.record.doc.id().clone()),
+            field: Some(field.clone()),
+            reason: Some(reason.to_owned()),
+            address: addr,
+            ..AuditEntry::new(AuditAction::Reveal, &user.login)
+        },
+    )
+    .await?;
+    tracing::info!(user = %user.id, record = %loaded.record.doc.id(), field, "personal data revealed");
+    Ok(ApiJson(RevealResponse { field, value }))
+}
+
+/// Parses `residents[1].id_number` (keys of letters, digits and `_`; indexes in brackets).
+pub fn parse_field(text: &str) -> Option<FieldPath> {
+    let mut segments = Vec::new();
+    let mut rest = text;
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut expect_key = true;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('[') {
+            let end = inner.find(']')?;
+            let digits = &inner[..end];
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || expect_key {
+                return None;
+            }
+            segments.push(PathSegment::Index(digits.parse().ok()?));
+            rest = &inner[end + 1..];
+        } else {
+            if !expect_key {
+                rest = rest.strip_prefix('.')?;
+            }
+            let end = rest.find(|c| !is_key_char(c)).unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            segments.push(PathSegment::Key(rest[..end].to_owned()));
+            rest = &rest[end..];
+            expect_key = false;
+        }
+    }
+    (!segments.is_empty()).then_some(FieldPath(segments))
+}
+
+/// The value at `path` in `json`.
+fn lookup<'a>(json: &'a Json, path: &FieldPath) -> Option<&'a Json> {
+    path.0.iter().try_fold(json, |here, seg| match seg {
+        PathSegment::Key(k) => here.as_object()?.get(k),
+        PathSegment::Index(i) => here.as_array()?.get(*i),
+    })
+}
+
+/// The user behind a change's device.
+#[derive(Debug, Serialize)]
+pub struct HistoryUser {
+    /// User id.
+    pub id: String,
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: String,
+}
+
+/// One change of a record's history, attributed.
+#[derive(Debug, Serialize)]
+pub struct HistoryItem {
+    /// The change (hash, actor, device, device time, message, deps, edits).
+    #[serde(flatten)]
+    pub entry: HistoryEntry,
+    /// The device's name, when the device is known.
+    pub device_name: Option<String>,
+    /// The device's user, when the device is known.
+    pub user: Option<HistoryUser>,
+    /// One line for people: "测试 li (li, grid_worker), test phone, 2026-03-02T02:00:00.000Z:
+    /// set `residents[1].phone`".
+    pub summary: String,
+}
+
+/// `GET /v1/records/{id}/history`.
+pub async fn get_history(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Json>> {
+    let Readable { loaded, .. } = readable(&app, &caller, &id).await?;
+    let doc_id = loaded.record.doc.id().clone();
+    let kind = loaded.record.doc.kind();
+    let mut entries = blocking(move || history::history(&loaded.record.doc)).await?;
+    let mut owners: BTreeMap<DeviceId, Option<DeviceOwner>> = BTreeMap::new();
+    for device in entries.iter().filter_map(|e| e.by.device.as_ref()) {
+        if !owners.contains_key(device) {
+            let owner = store::device_owner(&app.db, device).await?;
+            owners.insert(device.clone(), owner);
+        }
+    }
+    let items: Vec<HistoryItem> = entries
+        .drain(..)
+        .map(|mut entry| {
+            for edit in &mut entry.edits {
+                if let Some(value) = &mut edit.value {
+                    mask::mask_at(edit.path.leaf_key(), value);
+                }
+            }
+            let owner = entry
+                .by
+                .device
+                .as_ref()
+                .and_then(|d| owners.get(d))
+                .and_then(Option::as_ref);
+            HistoryItem {
+                summary: summary(&entry, owner),
+                device_name: owner.map(|o| o.device_name.clone()),
+                user: owner.map(|o| HistoryUser {
+                    id: o.user_id.clone(),
+                    login: o.login.clone(),
+                    display_name: o.display_name.clone(),
+                    role: o.role.clone(),
+                }),
+                entry,
+            }
+        })
+        .collect();
+    Ok(ApiJson(
+        json!({ "id": doc_id, "kind": kind, "entries": items }),
+    ))
+}
+
+/// Most edits named in a summary line.
+const SUMMARY_EDITS: usize = 8;
+
+fn summary(entry: &HistoryEntry, owner: Option<&DeviceOwner>) -> String {
+    let who = match owner {
+        Some(o) => format!(
+            "{} ({}, {}), {}",
+            o.display_name, o.login, o.role, o.device_name
+        ),
+        None => match &entry.by.device {
+            Some(d) => format!("unknown device {d}"),
+            None => format!("actor {}", entry.by.actor),
+        },
+    };
+    let when = entry
+        .by
+        .at
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "unknown time".to_owned());
+    let mut what: Vec<String> = entry
+        .edits
+        .iter()
+        .take(SUMMARY_EDITS)
+        .map(|e| {
+            let verb = serde_json::to_value(e.edit)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{verb} {}", e.field)
+        })
+        .collect();
+    if entry.edits.len() > SUMMARY_EDITS {
+        what.push(format!("and {} more", entry.edits.len() - SUMMARY_EDITS));
+    }
+    format!("{who}, {when}: {}", what.join(", "))
+}
+
+/// The query of `GET /v1/admin/audit`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// User id or login.
+    pub actor: Option<String>,
+    /// `login`, `login_failed`, `reveal`, `export`, `case_action`.
+    pub action: Option<String>,
+    /// Record id.
+    pub record: Option<String>,
+    /// At or after: milliseconds since the epoch or RFC 3339.
+    pub from: Option<String>,
+    /// Before: milliseconds since the epoch or RFC 3339.
+    pub to: Option<String>,
+    /// Page, from 1.
+    pub page: Option<String>,
+    /// Entries per page (1–500, default 50).
+    pub per_page: Option<String>,
+}
+
+/// `GET /v1/admin/audit`.
+pub async fn list_audit(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> ApiResult<ApiJson<Json>> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "only administrators read the audit log",
+        ));
+    }
+    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let bad = |what: &str| ApiError::bad_request("bad_filter", format!("invalid {what}"));
+    let action = nonempty(params.action)
+        .map(|a| a.parse::<AuditAction>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request("bad_filter", e.to_string()))?;
+    let time = |v: Option<String>, what: &str| -> ApiResult<Option<i64>> {
+        nonempty(v)
+            .map(|s| parse_time(&s).ok_or_else(|| bad(what)))
+            .transpose()
+    };
+    let number = |v: Option<String>, what: &str, default: u32, max: u32| -> ApiResult<u32> {
+        match nonempty(v) {
+            None => Ok(default),
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| bad(what)),
+        }
+    };
+    let filter = AuditFilter {
+        actor: nonempty(params.actor),
+        action,
+        record: nonempty(params.record),
+        from: time(params.from, "from")?,
+        to: time(params.to, "to")?,
+    };
+    let page = number(params.page, "page", 1, 1_000_000)?;
+    let per_page = number(params.per_page, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+    let (items, total) = audit::query(&app.db, &filter, page, per_page).await?;
+    Ok(ApiJson(json!({
+        "items": items,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    })))
+}
+
+/// Milliseconds since the epoch, or an RFC 3339 time.
+fn parse_time(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_parse_and_print_back() {
+        for ok in [
+            "residents[1].id_number",
+            "phone",
+            "residents[0].phone",
+            "a.b[2][3].c",
+        ] {
+            assert_eq!(parse_field(ok).map(|p| p.to_string()).as_deref(), Some(ok));
+        }
+        for bad in [
+            "",
+            "[1]",
+            "residents[",
+            "residents[x].phone",
+            "residents[].phone",
+            "residents..phone",
+            ".phone",
+            "residents[1]phone",
+            "phone.",
+            "res idents",
+            "a[-1]",
+        ] {
+            assert!(parse_field(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lookup_follows_keys_and_indexes() {
+        let v = json!({"residents": [{"phone": "1"}, {"phone": "2"}]});
+        let path = parse_field("residents[1].phone").unwrap_or_default();
+        assert_eq!(lookup(&v, &path), Some(&json!("2")));
+        let path = parse_field("residents[2].phone").unwrap_or_default();
+        assert_eq!(lookup(&v, &path), None);
+    }
+
+    #[test]
+    fn times_are_millis_or_rfc3339() {
+        assert_eq!(parse_time("1000"), Some(1000));
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}

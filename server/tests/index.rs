@@ -1,0 +1,75 @@
+//! The query indexes the demo loader writes are the ones [`db::index::rebuild`] recomputes
+//! from the stored snapshots (the sync route's `upsert` shares the row computation).
+
+use gridbook_server::db::{Db, index};
+use gridbook_server::demo::{self, DemoSize};
+use sync_core::time::Timestamp;
+
+type Rows = Vec<Vec<Option<String>>>;
+
+/// Every index row as text, without `updated_at` (and without the deadline instants of
+/// suspended cases, which are computed as if resumed at indexing time).
+async fn snapshot(db: &Db) -> Rows {
+    let Db::Sqlite(pool) = db else {
+        unreachable!("SQLite only")
+    };
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT id, community_id, grid_id, liaison_group, status, compound, building, unit, room,
+                search, CAST(residents AS TEXT), special_groups, tags
+         FROM household_index ORDER BY id",
+        "SELECT id, grid_id, case_kind, category, state, CAST(escalated AS TEXT), supervision,
+                assignee, CAST(opened_at AS TEXT), CAST(resolved_at AS TEXT),
+                CAST(closed_at AS TEXT), step, CAST(started_at AS TEXT),
+                CASE WHEN paused THEN NULL ELSE CAST(yellow_at AS TEXT) END,
+                CASE WHEN paused THEN NULL ELSE CAST(due_at AS TEXT) END,
+                paused_level, CAST(reopened AS TEXT), CAST(illegal_events AS TEXT), subject
+         FROM case_index ORDER BY id",
+        "SELECT id, kind, grid_id, CAST(at AS TEXT), subtype, household, worker,
+                CAST(head_count AS TEXT), label
+         FROM activity_index ORDER BY id",
+    ] {
+        let rows = sqlx::query(sql).fetch_all(pool).await.expect("select");
+        for row in rows {
+            use sqlx::Row;
+            out.push(
+                (0..row.len())
+                    .map(|i| row.try_get::<Option<String>, _>(i).expect("text"))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_demo_fills_the_indexes_as_rebuild_computes_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let db = Db::connect(&url).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    let now: Timestamp = "2026-03-04T10:12:00Z".parse().expect("time");
+    let summary = demo::load(&db, DemoSize::Small, now, &mut |_| {})
+        .await
+        .expect("demo loads");
+    let loaded = snapshot(&db).await;
+    assert_eq!(loaded.len(), summary.total_records(), "one row per record");
+
+    let Db::Sqlite(pool) = &db else {
+        unreachable!("SQLite only")
+    };
+    for table in ["household_index", "case_index", "activity_index"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(pool)
+            .await
+            .expect("delete");
+    }
+    let indexed = index::rebuild(&db).await.expect("rebuild");
+    assert_eq!(indexed as usize, summary.total_records());
+    let rebuilt = snapshot(&db).await;
+    assert_eq!(loaded.len(), rebuilt.len());
+    for (a, b) in loaded.iter().zip(&rebuilt) {
+        assert_eq!(a, b);
+    }
+    db.close().await;
+}

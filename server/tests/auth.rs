@@ -298,14 +298,45 @@ async fn reusing_a_rotated_refresh_token_revokes_its_family() {
     let first = app.sign_in("wang").await;
     let other_session = app.sign_in("wang").await;
     let (_, second) = app.refresh(&first["refresh_token"]).await;
+    // The holder of `second` uses it: from now on `first` can only be a stolen copy.
+    let (status, third) = app.refresh(&second["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK);
 
     let (status, _) = app.refresh(&first["refresh_token"]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "reuse is refused");
-    let (status, _) = app.refresh(&second["refresh_token"]).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the newer token died too");
+    let (status, _) = app.refresh(&third["refresh_token"]).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the newest token died too"
+    );
     // Another sign-in is another family.
     let (status, _) = app.refresh(&other_session["refresh_token"]).await;
     assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_retried_after_a_lost_response_is_reissued_once() {
+    let app = TestApp::spawn().await;
+    app.add_user("wang", Role::GridWorker).await;
+    let first = app.sign_in("wang").await;
+    // The phone's refresh reached the server but the answer was lost on the way back.
+    let (status, lost) = app.refresh(&first["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK);
+    // It retries with the token it still holds, within the leeway: a new token, and the one
+    // it never received is dead.
+    let (status, retried) = app.refresh(&first["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(retried["refresh_token"], lost["refresh_token"]);
+    let (status, _) = app.refresh(&lost["refresh_token"]).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the lost token was revoked"
+    );
+    let (status, _) = app.refresh(&retried["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK, "the phone stays signed in");
     app.stop().await;
 }
 

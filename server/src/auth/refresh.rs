@@ -6,6 +6,12 @@
 //! successor in the same family. A rotated token presented again means two parties hold the
 //! family (one of them stole a token), so the whole family is revoked and both must sign in
 //! again.
+//!
+//! One exception keeps phones on poor networks signed in: a phone whose refresh response was
+//! lost retries with the token it still holds. Within [`REUSE_LEEWAY_MS`] of the rotation, and
+//! only while the successor issued then has never been used, the retry is answered with a new
+//! successor and the unused one is revoked. Outside that window, or once the successor has
+//! been used, reuse revokes the family as above.
 
 use std::time::Duration;
 
@@ -16,6 +22,9 @@ use sync_core::ids::{DeviceId, UserId};
 
 use crate::db::users::{self, RefreshTokenRow, UserRow};
 use crate::db::{Db, now_millis};
+
+/// How long after a rotation a retry with the rotated token is taken for a lost response.
+pub const REUSE_LEEWAY_MS: i64 = 30_000;
 
 /// A freshly made refresh token: the text for the client and the hash for the database.
 #[derive(Clone, PartialEq, Eq)]
@@ -123,14 +132,20 @@ pub async fn rotate(db: &Db, presented: &str, ttl: Duration) -> Result<Rotated, 
     let stored = users::find_refresh_token(db, &hash_token(presented))
         .await?
         .ok_or(RefreshError::Unknown)?;
-    if stored.rotated_at.is_some() {
-        revoke_reused_family(db, &stored).await?;
-        return Err(RefreshError::Reused);
-    }
+    let now = now_millis();
+    let retry_of_lost_response = match stored.rotated_at {
+        Some(rotated_at) if now - rotated_at <= REUSE_LEEWAY_MS && stored.revoked_at.is_none() => {
+            Some(rotated_at)
+        }
+        Some(_) => {
+            revoke_reused_family(db, &stored).await?;
+            return Err(RefreshError::Reused);
+        }
+        None => None,
+    };
     if stored.revoked_at.is_some() {
         return Err(RefreshError::Revoked);
     }
-    let now = now_millis();
     if stored.expires_at <= now {
         return Err(RefreshError::Expired);
     }
@@ -153,6 +168,19 @@ pub async fn rotate(db: &Db, presented: &str, ttl: Duration) -> Result<Rotated, 
         rotated_at: None,
         revoked_at: None,
     };
+    if let Some(rotated_at) = retry_of_lost_response {
+        if users::replace_unused_successor(db, &stored.family, rotated_at, &successor).await? {
+            tracing::info!(device = %stored.device, "refresh retried after a lost response; reissued");
+            return Ok(Rotated {
+                token: new.token,
+                user,
+                device: stored.device,
+            });
+        }
+        // The successor was used already: this is a second holder, not a retry.
+        revoke_reused_family(db, &stored).await?;
+        return Err(RefreshError::Reused);
+    }
     if !users::rotate_refresh_token(db, &stored.token_hash, &successor).await? {
         // Rotated or revoked between the read and the write: a concurrent use of one token.
         let latest = users::find_refresh_token(db, &stored.token_hash).await?;

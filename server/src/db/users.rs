@@ -334,6 +334,37 @@ pub async fn rotate_refresh_token(
     Ok(true)
 }
 
+/// For a retry after a lost refresh response: revokes the successor issued at `issued_at` in
+/// `family` if it was never used, and inserts `replacement`, in one transaction. Returns
+/// false (and writes nothing) when there is no such unused successor.
+pub async fn replace_unused_successor(
+    db: &Db,
+    family: &str,
+    issued_at: i64,
+    replacement: &RefreshTokenRow,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let revoked = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1
+         WHERE family_id = $2 AND issued_at = $3 AND rotated_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(replacement.issued_at)
+    .bind(family)
+    .bind(issued_at)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() == 1))?;
+    if !revoked {
+        return Ok(false);
+    }
+    on_tx!(&mut tx, conn => bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), replacement)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Revokes every live token of a family. Returns how many were revoked.
 pub async fn revoke_token_family(db: &Db, family: &str) -> Result<u64, sqlx::Error> {
     on_db!(db, pool => sqlx::query(

@@ -26,6 +26,8 @@ sync_core::string_enum! {
         Export = "export",
         /// A case moved by a supervisor.
         CaseAction = "case_action",
+        /// A conflict resolved by a supervisor.
+        ConflictResolved = "conflict_resolved",
     }
 }
 

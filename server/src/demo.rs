@@ -479,6 +479,7 @@ async fn write_grid(db: &Db, out: &GridOut) -> anyhow::Result<()> {
     bulk::insert_changes(&mut tx, &out.changes, &out.grid, seq).await?;
     bulk::upsert_docs(&mut tx, &out.docs, 1, seq).await?;
     index_db::upsert_rows(&mut tx, &out.index, now_millis()).await?;
+    index_db::upsert_conflict_rows(&mut tx, &out.conflicts, now_millis()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1136,6 +1137,9 @@ struct GridOut {
     docs: Vec<DocRow>,
     /// Query-index rows of the same records.
     index: Vec<IndexRow>,
+    /// Conflict inbox rows (none for records generated legally by one author; kept so the
+    /// loader writes every index the sync route writes).
+    conflicts: Vec<index_db::ConflictRow>,
     changes: Vec<ChangeRow>,
     stats: Stats,
 }
@@ -1590,6 +1594,7 @@ impl<'a> GridGen<'a> {
                 grid: grid.id.clone(),
                 docs: Vec::new(),
                 index: Vec::new(),
+                conflicts: Vec::new(),
                 changes: Vec::new(),
                 stats: Stats::default(),
             },
@@ -1684,6 +1689,9 @@ impl<'a> GridGen<'a> {
         let (row, changes) = DocRow::with_changes(&stored, &meta);
         if let Some(index_row) = index::row_of(&stored, self.now) {
             self.out.index.push(index_row);
+        }
+        if let Some(conflict_row) = index_db::ConflictRow::of(&stored, &meta, false) {
+            self.out.conflicts.push(conflict_row);
         }
         *self.out.stats.records.entry(meta.kind).or_insert(0) += 1;
         self.out.stats.changes += changes.len();

@@ -84,6 +84,9 @@ pub struct CaseRow {
     pub resolved_at: Option<i64>,
     /// When it reached a terminal state (closed, not filed, cancelled).
     pub closed_at: Option<i64>,
+    /// While resolved (or closed after resolution): whether the step that ended at the
+    /// resolution (handle, or accept) stayed within its budget. A quick resolution is on time.
+    pub resolved_on_time: Option<bool>,
     /// The running step.
     pub step: Option<String>,
     /// When the running step started.
@@ -321,6 +324,7 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
     } else {
         None
     };
+    let resolved_on_time = resolved_at.map(|_| resolved_within_budget(c, &status, &calendar));
     CaseRow {
         id: c.id.to_string(),
         community_id: c.place.community.to_string(),
@@ -335,6 +339,7 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
         opened_at: c.opened_at.millis(),
         resolved_at,
         closed_at,
+        resolved_on_time,
         step: due.as_ref().map(|d| d.step.as_str().to_owned()),
         started_at: due.as_ref().map(|d| d.started_at.millis()),
         yellow_at,
@@ -346,6 +351,28 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
         confidential: c.confidential,
         subject: label(&c.subject),
     }
+}
+
+/// Whether the step that ended when the case was (last) resolved, the one before the last
+/// verify step, used no more than its budget. Without such a step (a quick resolution), true.
+fn resolved_within_budget(
+    c: &Case,
+    status: &workflow::CaseStatus,
+    calendar: &WorkCalendar,
+) -> bool {
+    let Some(verify) = status
+        .steps
+        .iter()
+        .rposition(|s| s.step == workflow::Step::Verify)
+    else {
+        return true;
+    };
+    let Some(before) = verify.checked_sub(1).and_then(|i| status.steps.get(i)) else {
+        return true;
+    };
+    let limits = DeadlinePolicy::default().limits_for(c);
+    let end = before.ended_at.unwrap_or(status.steps[verify].started_at);
+    deadline::span_elapsed_ms(before, calendar, end) <= deadline::span_budget_ms(before, &limits)
 }
 
 /// The instant the running step's clock reached `threshold` working-day ms, found by
@@ -575,6 +602,8 @@ mod tests {
         assert_eq!(row.state, "closed");
         assert_eq!(row.resolved_at, Some(monday().millis()));
         assert_eq!(row.closed_at, Some(monday().millis() + HOUR));
+        assert_eq!(row.resolved_on_time, Some(true));
+        assert_eq!(case_row(&draft, monday()).resolved_on_time, None);
         assert_eq!((row.due_at, level_at(&row, 0)), (None, None));
         // An illegal event after the merge is counted.
         closed.events.push(event(

@@ -802,9 +802,21 @@ async fn login_and_refresh_work_on_postgres() {
         assert_eq!(first["user"]["community"], COMMUNITY);
         let (status, second) = app.refresh(&first["refresh_token"]).await;
         assert_eq!(status, StatusCode::OK, "{second}");
+        // A retry right after a lost response is reissued once...
+        let (status, retried) = app.refresh(&first["refresh_token"]).await;
+        assert_eq!(status, StatusCode::OK, "{retried}");
+        let (status, _) = app.refresh(&second["refresh_token"]).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "the lost token was revoked"
+        );
+        // ...but once its successor has been used, reuse revokes the family.
+        let (status, third) = app.refresh(&retried["refresh_token"]).await;
+        assert_eq!(status, StatusCode::OK, "{third}");
         let (status, _) = app.refresh(&first["refresh_token"]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, _) = app.refresh(&second["refresh_token"]).await;
+        let (status, _) = app.refresh(&third["refresh_token"]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, body) = app.login("wang", "wrong password").await;
         assert_eq!(

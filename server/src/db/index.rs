@@ -2,13 +2,14 @@
 //! record write from [`crate::index`] rows, and read by the supervisors' list routes.
 
 use sqlx::Row;
+use sync_core::record::RecordMeta;
 use sync_core::server::StoredRecord;
 use sync_core::time::Timestamp;
 
 use super::{Db, Tx, now_millis, on_db, on_tx};
 use crate::index::{self, ActivityRow, CaseRow, HouseholdRow, IndexRow};
 
-/// Rows per bulk `INSERT` (at most 24 bound parameters each: well under SQLite's 32,766).
+/// Rows per bulk `INSERT` (at most 25 bound parameters each: well under SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 1000;
 
 /// Computes and writes the index row of one record, in the record's writing transaction.
@@ -90,7 +91,7 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
             "INSERT INTO case_index (id, community_id, grid_id, case_kind, category, state,
                 escalated, supervision, assignee, opened_by, opened_at, resolved_at, closed_at,
                 step, started_at, yellow_at, due_at, paused, paused_level, reopened,
-                illegal_events, confidential, subject, updated_at) ",
+                illegal_events, confidential, subject, updated_at, resolved_on_time) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -116,7 +117,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 .push_bind(r.illegal_events)
                 .push_bind(r.confidential)
                 .push_bind(r.subject.clone())
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(r.resolved_on_time);
         });
         qb.push(
             " ON CONFLICT (id) DO UPDATE SET
@@ -131,7 +133,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 paused = excluded.paused, paused_level = excluded.paused_level,
                 reopened = excluded.reopened, illegal_events = excluded.illegal_events,
                 confidential = excluded.confidential, subject = excluded.subject,
-                updated_at = excluded.updated_at",
+                updated_at = excluded.updated_at,
+                resolved_on_time = excluded.resolved_on_time",
         );
         qb.build().execute(conn).await.map(|_| ())
     })
@@ -405,7 +408,7 @@ pub async fn list_cases(
         "id, community_id, grid_id, case_kind, category, state, escalated, supervision,
          assignee, opened_by, opened_at, resolved_at, closed_at, step, started_at, yellow_at,
          due_at, paused, paused_level, reopened, illegal_events, confidential, subject,
-         updated_at",
+         updated_at, resolved_on_time",
         filter, page, r => Ok((CaseRow {
             id: r.try_get("id")?,
             community_id: r.try_get("community_id")?,
@@ -420,6 +423,7 @@ pub async fn list_cases(
             opened_at: r.try_get("opened_at")?,
             resolved_at: r.try_get("resolved_at")?,
             closed_at: r.try_get("closed_at")?,
+            resolved_on_time: r.try_get("resolved_on_time")?,
             step: r.try_get("step")?,
             started_at: r.try_get("started_at")?,
             yellow_at: r.try_get("yellow_at")?,
@@ -460,4 +464,120 @@ pub async fn list_activities(
 fn static_kind(kind: &str) -> &'static str {
     kind.parse::<sync_core::record::RecordKind>()
         .map_or("unknown", |k| k.as_str())
+}
+
+// --- the conflict inbox ----------------------------------------------------------------------
+
+/// One row of `conflict_index`: a record with something for a supervisor to look at.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConflictRow {
+    /// The record.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Community.
+    pub community_id: String,
+    /// Grid.
+    pub grid_id: String,
+    /// Fields holding more than one concurrently written value.
+    pub fields: i64,
+    /// Case events made illegal by a merge.
+    pub illegal_events: i64,
+    /// The merged record breaks a rule.
+    pub merged_invalid: bool,
+}
+
+impl ConflictRow {
+    /// The inbox row of a record, or `None` when it has nothing to look at.
+    pub fn of(record: &StoredRecord, meta: &RecordMeta, merged_invalid: bool) -> Option<Self> {
+        let report = sync_core::conflicts::report(&record.doc);
+        let row = Self {
+            id: record.doc.id().to_string(),
+            kind: record.doc.kind().as_str().to_owned(),
+            community_id: meta.place.community.to_string(),
+            grid_id: meta.place.grid.to_string(),
+            fields: i64::try_from(report.fields.len()).unwrap_or(i64::MAX),
+            illegal_events: i64::try_from(report.illegal_events.len()).unwrap_or(i64::MAX),
+            merged_invalid,
+        };
+        row.is_conflicted().then_some(row)
+    }
+
+    /// True when there is anything to look at.
+    pub fn is_conflicted(&self) -> bool {
+        self.fields > 0 || self.illegal_events > 0 || self.merged_invalid
+    }
+}
+
+/// Writes (or deletes) a record's conflict inbox row, in the record's writing transaction.
+pub async fn upsert_conflicts(
+    tx: &mut Tx,
+    record: &StoredRecord,
+    meta: &RecordMeta,
+    merged_invalid: bool,
+) -> Result<(), sqlx::Error> {
+    match ConflictRow::of(record, meta, merged_invalid) {
+        Some(row) => upsert_conflict_rows(tx, std::slice::from_ref(&row), now_millis()).await,
+        None => {
+            on_tx!(tx, conn => sqlx::query("DELETE FROM conflict_index WHERE id = $1")
+                .bind(record.doc.id().as_str())
+                .execute(conn)
+                .await
+                .map(|_| ()))
+        }
+    }
+}
+
+/// Writes conflict inbox rows (insert, or replace the record's row).
+pub async fn upsert_conflict_rows(
+    tx: &mut Tx,
+    rows: &[ConflictRow],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        on_tx!(tx, conn => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO conflict_index (id, kind, community_id, grid_id, fields,
+                    illegal_events, merged_invalid, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id.clone())
+                    .push_bind(r.kind.clone())
+                    .push_bind(r.community_id.clone())
+                    .push_bind(r.grid_id.clone())
+                    .push_bind(r.fields)
+                    .push_bind(r.illegal_events)
+                    .push_bind(r.merged_invalid)
+                    .push_bind(now);
+            });
+            qb.push(
+                " ON CONFLICT (id) DO UPDATE SET
+                    kind = excluded.kind, community_id = excluded.community_id,
+                    grid_id = excluded.grid_id, fields = excluded.fields,
+                    illegal_events = excluded.illegal_events,
+                    merged_invalid = excluded.merged_invalid, updated_at = excluded.updated_at",
+            );
+            qb.build().execute(conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// Records in the conflict inbox matching `filter`: one page and the total.
+pub async fn list_conflicts(
+    db: &Db,
+    filter: &Filter,
+    page: Page,
+) -> Result<(Vec<Listed<ConflictRow>>, i64), sqlx::Error> {
+    list_query!(db, "conflict_index",
+        "id, kind, community_id, grid_id, fields, illegal_events, merged_invalid, updated_at",
+        filter, page, r => Ok((ConflictRow {
+            id: r.try_get("id")?,
+            kind: r.try_get("kind")?,
+            community_id: r.try_get("community_id")?,
+            grid_id: r.try_get("grid_id")?,
+            fields: r.try_get("fields")?,
+            illegal_events: r.try_get("illegal_events")?,
+            merged_invalid: r.try_get("merged_invalid")?,
+        }, r.try_get::<i64, _>("updated_at")?)))
 }

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod bulk;
 pub mod docs;
+pub mod figures;
 pub mod index;
 pub mod places;
 pub mod users;

@@ -1,8 +1,12 @@
 //! HTTP routes. Handlers are thin: they authenticate, decode, call sync-core or the store, and
 //! map errors through [`crate::error::ApiError`].
 
+pub mod actions;
 pub mod admin;
 pub mod auth;
+pub mod conflicts;
+pub mod exports;
+pub mod figures;
 pub mod health;
 pub mod json;
 pub mod record_detail;
@@ -30,6 +34,8 @@ pub fn router() -> Router<AppState> {
             get(records::list_party_registrations),
         )
         .route("/v1/assets", get(records::list_assets))
+        .route("/v1/figures", get(figures::get_figures))
+        .route("/v1/exports/{file}", get(exports::export))
         .route("/v1/auth/login", post(auth::sign_in))
         .route("/v1/auth/refresh", post(auth::refresh_tokens))
         .route("/v1/auth/logout", post(auth::sign_out))
@@ -49,4 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/records/{id}/reveal", post(record_detail::reveal))
         .route("/v1/records/{id}/history", get(record_detail::get_history))
         .route("/v1/admin/audit", get(record_detail::list_audit))
+        .route("/v1/cases/{id}/actions", post(actions::case_action))
+        .route("/v1/conflicts", get(conflicts::list_conflicts))
+        .route("/v1/conflicts/{id}", get(conflicts::get_conflict))
+        .route("/v1/conflicts/{id}/resolve", post(conflicts::resolve))
 }

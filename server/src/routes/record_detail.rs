@@ -62,14 +62,18 @@ pub struct RevealRequest {
 }
 
 /// A record the caller may read, with the caller's user row.
-struct Readable {
-    loaded: Arc<LoadedDoc>,
-    user: UserRow,
+pub(crate) struct Readable {
+    /// The stored record.
+    pub(crate) loaded: Arc<LoadedDoc>,
+    /// The caller.
+    pub(crate) user: UserRow,
+    /// The caller's scope.
+    pub(crate) scope: Scope,
 }
 
 /// Loads record `id` for `caller`: 403 for administrators and out-of-scope records, 404 for
 /// unknown or malformed ids.
-async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Readable> {
+pub(crate) async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Readable> {
     if caller.role == Role::Admin {
         return Err(ApiError::forbidden(
             "forbidden",
@@ -94,11 +98,15 @@ async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Read
             "the record is outside your scope",
         ));
     }
-    Ok(Readable { loaded, user })
+    Ok(Readable {
+        loaded,
+        user,
+        scope,
+    })
 }
 
 /// A stored record, from the cache or the database.
-async fn load(app: &AppState, id: &DocId) -> ApiResult<Option<Arc<LoadedDoc>>> {
+pub(crate) async fn load(app: &AppState, id: &DocId) -> ApiResult<Option<Arc<LoadedDoc>>> {
     if let Some(hit) = app.cache.get(id) {
         return Ok(Some(hit));
     }
@@ -115,7 +123,9 @@ async fn load(app: &AppState, id: &DocId) -> ApiResult<Option<Arc<LoadedDoc>>> {
 }
 
 /// Runs CPU work (walking a document) on a blocking thread.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(ApiError::internal)
@@ -187,7 +197,7 @@ pub async fn reveal(
             "only community and street supervisors may reveal personal data",
         ));
     }
-    let Readable { loaded, user } = readable(&app, &caller, &id).await?;
+    let Readable { loaded, user, .. } = readable(&app, &caller, &id).await?;
     let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
     let reason_chars = reason.chars().count();
     if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&reason_chars) {

@@ -41,16 +41,19 @@ const MAX_Q_CHARS: usize = 100;
 /// Largest `page` (keeps offsets far from overflow).
 const MAX_PAGE: u32 = 1_000_000;
 
-fn malformed(message: impl Into<String>) -> ApiError {
+pub(crate) fn malformed(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("malformed", message)
 }
 
 /// A non-empty parameter value.
-fn given(value: Option<&String>) -> Option<&str> {
+pub(crate) fn given(value: Option<&String>) -> Option<&str> {
     value.map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
-fn parse<T: std::str::FromStr>(name: &str, value: Option<&String>) -> ApiResult<Option<T>>
+pub(crate) fn parse<T: std::str::FromStr>(
+    name: &str,
+    value: Option<&String>,
+) -> ApiResult<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -85,7 +88,11 @@ fn page_of(order_by: &'static str, page: u32, per_page: u32) -> Page {
 
 /// A time bound: an RFC 3339 instant, or a day (`YYYY-MM-DD`, China time). As a lower bound a
 /// day means its first instant; as an upper bound its last.
-fn time_bound(name: &str, value: Option<&String>, upper: bool) -> ApiResult<Option<i64>> {
+pub(crate) fn time_bound(
+    name: &str,
+    value: Option<&String>,
+    upper: bool,
+) -> ApiResult<Option<i64>> {
     let Some(v) = given(value) else {
         return Ok(None);
     };
@@ -106,18 +113,20 @@ fn rfc3339(ms: i64) -> String {
     Timestamp::from_millis(ms).to_string()
 }
 
-fn codes(list: &str) -> Vec<&str> {
+pub(crate) fn codes(list: &str) -> Vec<&str> {
     list.split(',').filter(|s| !s.is_empty()).collect()
 }
 
 /// The caller's scope, refusing administrators, and the grids a list may read given the
 /// requested `grid` / `community`: 403 when either lies outside the scope.
-struct Reader {
-    scope: Scope,
-    grids: Vec<String>,
+pub(crate) struct Reader {
+    /// The caller's scope.
+    pub scope: Scope,
+    /// The grids read.
+    pub grids: Vec<String>,
 }
 
-async fn reader(
+pub(crate) async fn reader(
     app: &AppState,
     caller: &AuthUser,
     grid: Option<&String>,
@@ -166,7 +175,7 @@ async fn reader(
 
 impl Reader {
     /// Refuses a liaison a list of anything but households.
-    fn only_supervisors_and_workers(&self, what: &str) -> ApiResult<()> {
+    pub(crate) fn only_supervisors_and_workers(&self, what: &str) -> ApiResult<()> {
         if self.scope.role == Role::Liaison {
             return Err(ApiError::forbidden(
                 "forbidden",
@@ -195,8 +204,8 @@ pub struct HouseholdQuery {
     liaison_group: Option<String>,
     q: Option<String>,
     sort: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
+    pub(crate) page: Option<u32>,
+    pub(crate) per_page: Option<u32>,
 }
 
 /// `GET /v1/households?grid=&community=&status=&special_group=&tag=&liaison_group=&q=&sort=&page=&per_page=`
@@ -209,6 +218,19 @@ pub async fn list_households(
     ApiQuery(p): ApiQuery<HouseholdQuery>,
 ) -> ApiResult<ApiJson<Value>> {
     let (page, per_page) = paging(p.page, p.per_page)?;
+    let (f, order_by) = household_filter(&app, &caller, &p).await?;
+    let (rows, total) =
+        idx::list_households(&app.db, &f, page_of(order_by, page, per_page)).await?;
+    let items = rows.iter().map(household_item).collect();
+    Ok(answer(items, page, per_page, total))
+}
+
+/// The filter and order of a household list (also used by its export).
+pub(crate) async fn household_filter(
+    app: &AppState,
+    caller: &AuthUser,
+    p: &HouseholdQuery,
+) -> ApiResult<(Filter, &'static str)> {
     let order_by = match given(p.sort.as_ref()).unwrap_or("address") {
         "address" => "compound, building, unit, room, id",
         "-address" => "compound DESC, building DESC, unit DESC, room DESC, id DESC",
@@ -225,7 +247,7 @@ pub async fn list_households(
     if q.as_ref().is_some_and(|q| q.chars().count() > MAX_Q_CHARS) {
         return Err(malformed(format!("q: at most {MAX_Q_CHARS} characters")));
     }
-    let r = reader(&app, &caller, p.grid.as_ref(), p.community.as_ref()).await?;
+    let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     let mut f = Filter::default();
     f.within("grid_id", &r.grids);
     if r.scope.role == Role::Liaison {
@@ -249,10 +271,7 @@ pub async fn list_households(
     if let Some(q) = &q {
         f.contains("search", q);
     }
-    let (rows, total) =
-        idx::list_households(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    let items = rows.iter().map(household_item).collect();
-    Ok(answer(items, page, per_page, total))
+    Ok((f, order_by))
 }
 
 fn household_item((h, updated_at): &(HouseholdRow, i64)) -> Value {
@@ -288,8 +307,8 @@ pub struct CaseQuery {
     opened_to: Option<String>,
     escalated: Option<bool>,
     sort: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
+    pub(crate) page: Option<u32>,
+    pub(crate) per_page: Option<u32>,
 }
 
 /// `GET /v1/cases?kind=&state=&level=&grid=&community=&assignee=&opened_from=&opened_to=&escalated=&sort=&page=&per_page=`
@@ -304,6 +323,20 @@ pub async fn list_cases(
     ApiQuery(p): ApiQuery<CaseQuery>,
 ) -> ApiResult<ApiJson<Value>> {
     let (page, per_page) = paging(p.page, p.per_page)?;
+    let now = now_millis();
+    let (f, order_by) = case_filter(&app, &caller, &p, now).await?;
+    let (rows, total) = idx::list_cases(&app.db, &f, page_of(order_by, page, per_page)).await?;
+    let items = rows.iter().map(|row| case_item(row, now)).collect();
+    Ok(answer(items, page, per_page, total))
+}
+
+/// The filter and order of a case list at `now` (also used by its export).
+pub(crate) async fn case_filter(
+    app: &AppState,
+    caller: &AuthUser,
+    p: &CaseQuery,
+    now: i64,
+) -> ApiResult<(Filter, &'static str)> {
     let order_by = match given(p.sort.as_ref()).unwrap_or("-opened_at") {
         "opened_at" => "opened_at, id",
         "-opened_at" => "opened_at DESC, id DESC",
@@ -330,7 +363,7 @@ pub async fn list_cases(
     };
     let from = time_bound("opened_from", p.opened_from.as_ref(), false)?;
     let to = time_bound("opened_to", p.opened_to.as_ref(), true)?;
-    let r = reader(&app, &caller, p.grid.as_ref(), p.community.as_ref()).await?;
+    let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers("cases")?;
     let mut f = Filter::default();
     f.within("grid_id", &r.grids);
@@ -356,7 +389,6 @@ pub async fn list_cases(
             "escalated = FALSE"
         });
     }
-    let now = now_millis();
     if let Some(level) = level {
         let n = f.arg(idx::Arg::Int(now));
         let running = match level {
@@ -369,9 +401,7 @@ pub async fn list_cases(
             "((paused = FALSE AND {running}) OR (paused = TRUE AND paused_level = {frozen}))"
         ));
     }
-    let (rows, total) = idx::list_cases(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    let items = rows.iter().map(|row| case_item(row, now)).collect();
-    Ok(answer(items, page, per_page, total))
+    Ok((f, order_by))
 }
 
 fn case_item((c, updated_at): &(CaseRow, i64), now: i64) -> Value {
@@ -414,8 +444,8 @@ pub struct ActivityQuery {
     from: Option<String>,
     to: Option<String>,
     sort: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
+    pub(crate) page: Option<u32>,
+    pub(crate) per_page: Option<u32>,
 }
 
 /// The name of `subtype` in a kind's items.
@@ -437,6 +467,22 @@ async fn list_of(
     what: &str,
 ) -> ApiResult<ApiJson<Value>> {
     let (page, per_page) = paging(p.page, p.per_page)?;
+    let (f, order_by) = activity_filter(&app, &caller, &p, kind, what).await?;
+    let (rows, total) =
+        idx::list_activities(&app.db, &f, page_of(order_by, page, per_page)).await?;
+    let items = rows.iter().map(|row| activity_item(row, kind)).collect();
+    Ok(answer(items, page, per_page, total))
+}
+
+/// The filter and order of a list of visits, patrols, activities, party registrations or
+/// assets (also used by its export).
+pub(crate) async fn activity_filter(
+    app: &AppState,
+    caller: &AuthUser,
+    p: &ActivityQuery,
+    kind: RecordKind,
+    what: &str,
+) -> ApiResult<(Filter, &'static str)> {
     let dated = kind != RecordKind::Asset;
     let order_by = match (given(p.sort.as_ref()), dated) {
         (None | Some("-at"), true) => "at DESC, id DESC",
@@ -451,7 +497,7 @@ async fn list_of(
     if !dated && (from.is_some() || to.is_some()) {
         return Err(malformed("from, to: assets have no date"));
     }
-    let r = reader(&app, &caller, p.grid.as_ref(), p.community.as_ref()).await?;
+    let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers(what)?;
     let mut f = Filter::default();
     f.eq("kind", kind.as_str());
@@ -462,10 +508,7 @@ async fn list_of(
     if let Some(to) = to {
         f.compare("at", "<=", to);
     }
-    let (rows, total) =
-        idx::list_activities(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    let items = rows.iter().map(|row| activity_item(row, kind)).collect();
-    Ok(answer(items, page, per_page, total))
+    Ok((f, order_by))
 }
 
 fn activity_item((a, updated_at): &(ActivityRow, i64), kind: RecordKind) -> Value {

@@ -21,10 +21,10 @@ use axum::extract::rejection::BytesRejection;
 use sync_core::ids::{DocId, GridId};
 use sync_core::protocol::{
     self, Bytes as WireBytes, DecodeError, DocPush, DocResult, DocUpdate, GridCursor,
-    MAX_UPDATES_PER_RESPONSE, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+    MAX_UPDATES_PER_RESPONSE, PROTOCOL_VERSION, SyncResponse,
 };
 use sync_core::record::{RecordKind, Role};
-use sync_core::server::{Caller, PushOutcome, apply_push};
+use sync_core::server::{Access, Caller, PushOutcome, apply_push};
 use sync_core::validate::ValidationContext;
 
 use crate::app::AppState;
@@ -95,10 +95,9 @@ pub async fn sync(
         role: caller.role,
     };
 
-    let request = Arc::new(request);
-    let stored = load_stored(&app, &request.docs).await?;
-    let outcomes = decide_all(&app, &caller, &scope, &request, &stored).await?;
-    let (results, thresholds) = persist(&app, &caller, &scope, &request, stored, outcomes).await?;
+    let mut request = request;
+    let pushes = std::mem::take(&mut request.docs);
+    let (results, thresholds) = decide_and_persist(&app, &caller, &scope, pushes).await?;
     let (updates, next, more) = read_updates(&app, &scope, &cursor, &thresholds).await?;
     Ok(Json(SyncResponse {
         protocol: PROTOCOL_VERSION,
@@ -117,6 +116,37 @@ fn decode_error(e: DecodeError) -> ApiError {
         }
         DecodeError::TooManyDocs { .. } => ApiError::too_large("too_many_docs", e.to_string()),
     }
+}
+
+/// Decides and persists pushed documents as `caller` with `access`: the sync route's steps 2
+/// and 3, for any source of changes. The supervisors' API (case actions, conflict
+/// resolutions) writes its server-authored changes through here, so they are checked, logged
+/// and sequenced exactly like a phone's.
+pub(crate) async fn push_docs<A>(
+    app: &AppState,
+    caller: &Caller,
+    access: &A,
+    pushes: Vec<DocPush>,
+) -> ApiResult<Vec<DocResult>>
+where
+    A: Access + Clone + Send + Sync + 'static,
+{
+    Ok(decide_and_persist(app, caller, access, pushes).await?.0)
+}
+
+async fn decide_and_persist<A>(
+    app: &AppState,
+    caller: &Caller,
+    access: &A,
+    pushes: Vec<DocPush>,
+) -> ApiResult<(Vec<DocResult>, Thresholds)>
+where
+    A: Access + Clone + Send + Sync + 'static,
+{
+    let pushes = Arc::new(pushes);
+    let stored = load_stored(app, &pushes).await?;
+    let outcomes = decide_all(app, caller, access, &pushes, &stored).await?;
+    persist(app, caller, access, &pushes, stored, outcomes).await
 }
 
 /// The stored record of every pushed document, from the cache or the database.
@@ -142,21 +172,23 @@ async fn load_stored(app: &AppState, pushes: &[DocPush]) -> ApiResult<Vec<Option
 }
 
 /// Runs `apply_push` for every document on a blocking thread.
-async fn decide_all(
+async fn decide_all<A>(
     app: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    request: &Arc<SyncRequest>,
+    access: &A,
+    pushes: &Arc<Vec<DocPush>>,
     stored: &[Option<Arc<LoadedDoc>>],
-) -> ApiResult<Vec<PushOutcome>> {
-    let request = request.clone();
+) -> ApiResult<Vec<PushOutcome>>
+where
+    A: Access + Clone + Send + Sync + 'static,
+{
+    let pushes = pushes.clone();
     let stored = stored.to_vec();
     let caller = caller.clone();
-    let scope = scope.clone();
+    let access = access.clone();
     let ctx: Arc<ValidationContext> = app.validation.clone();
     tokio::task::spawn_blocking(move || {
-        request
-            .docs
+        pushes
             .iter()
             .zip(&stored)
             .map(|(push, doc)| {
@@ -164,7 +196,7 @@ async fn decide_all(
                     doc.as_deref().map(|d| &d.record),
                     push,
                     &caller,
-                    &scope,
+                    &access,
                     &ctx,
                 )
             })
@@ -182,8 +214,8 @@ type Thresholds = HashMap<DocId, i64>;
 async fn persist(
     app: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    request: &SyncRequest,
+    access: &(dyn Access + Sync),
+    pushes: &[DocPush],
     stored: Vec<Option<Arc<LoadedDoc>>>,
     outcomes: Vec<PushOutcome>,
 ) -> ApiResult<(Vec<DocResult>, Thresholds)> {
@@ -195,7 +227,7 @@ async fn persist(
             PushOutcome::Refused { result } => results.push(Some(result)),
             PushOutcome::Accepted(accepted) if accepted.new_changes.is_empty() => {
                 if let Some(before) = &before {
-                    thresholds.insert(request.docs[i].id.clone(), before.seq);
+                    thresholds.insert(pushes[i].id.clone(), before.seq);
                 }
                 results.push(Some(accepted.result));
             }
@@ -225,7 +257,7 @@ async fn persist(
     }
     let mut written = Vec::with_capacity(writes.len());
     for (i, before, accepted) in writes {
-        let push = &request.docs[i];
+        let push = &pushes[i];
         let expected = before.as_ref().map(|b| b.version);
         let current = docs::version_for_update(&mut tx, &push.id).await?;
         let (accepted, version_before) = if current == expected {
@@ -245,7 +277,7 @@ async fn persist(
                 fresh.as_ref().map(|f| &f.record),
                 push,
                 caller,
-                scope,
+                access,
                 &app.validation,
             ) {
                 PushOutcome::Refused { result } => {
@@ -290,6 +322,13 @@ async fn persist(
         )
         .await?;
         crate::db::index::upsert(&mut tx, &accepted.stored).await?;
+        crate::db::index::upsert_conflicts(
+            &mut tx,
+            &accepted.stored,
+            &accepted.meta,
+            accepted.merged_invalid.is_some(),
+        )
+        .await?;
         thresholds.insert(push.id.clone(), seq);
         results[i] = Some(accepted.result.clone());
         written.push(LoadedDoc {

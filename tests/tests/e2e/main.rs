@@ -1,7 +1,9 @@
 //! End-to-end tests: the real server on port 0, real databases, real HTTP, phones built on
 //! sync-core. Every scenario runs on SQLite and, when configured, on PostgreSQL.
 
+mod actions;
 mod detail;
+mod figures;
 mod review;
 mod support;
 mod sync;

@@ -1,0 +1,444 @@
+//! The conflict inbox, for community and street supervisors.
+//!
+//! * `GET /v1/conflicts?grid=&community=&kind=&page=&per_page=`: records in the caller's scope
+//!   with fields holding concurrently written values, case events made illegal by a merge, or
+//!   a merge that broke a rule; from `conflict_index`, kept up to date at every write.
+//! * `GET /v1/conflicts/{id}`: the record's report: each conflicted field with its competing
+//!   values (masked by the field's last key, see [`crate::mask`]), numbered by `choice`, with
+//!   who (user and device) wrote each and when; the illegal case events; the merge problem.
+//! * `POST /v1/conflicts/{id}/resolve` `{"field": "residents[0].phone", "choice": 1}` or
+//!   `{"field": ..., "value": <plain JSON value>}`: writes the chosen value as an ordinary
+//!   change by the supervisor's device through the sync pipeline, so the phones converge on it
+//!   at their next sync. `choice` picks a competing value as listed without revealing it. A
+//!   field no longer in conflict is `409 not_in_conflict`; a bad choice or value `422`. The
+//!   resolution is written to the audit log (never the value).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::State;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value as Json, json};
+use sync_core::conflicts::{self, ResolveError};
+use sync_core::ids::{CommunityId, DeviceId, GridId, UserId};
+use sync_core::record::{RecordKind, RecordMeta, Role};
+use sync_core::server::Access;
+use sync_core::time::Timestamp;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEntry};
+use crate::auth::AuthUser;
+use crate::db::audit::{self as store, DeviceOwner};
+use crate::db::docs::LoadedDoc;
+use crate::db::index::{self as idx, Filter, Page};
+use crate::db::{places, users};
+use crate::error::{ApiError, ApiResult};
+use crate::mask;
+use crate::routes::actions::{author_of, authored_push, push_one, supervisors_only};
+use crate::routes::auth::ClientAddr;
+use crate::routes::json::{ApiJson, ApiPath, ApiQuery};
+use crate::routes::record_detail::{self, Readable, parse_field};
+use crate::scope::Scope;
+
+/// Largest `per_page`.
+pub const MAX_PER_PAGE: u32 = 200;
+/// `per_page` when absent.
+pub const DEFAULT_PER_PAGE: u32 = 50;
+
+/// What a supervisor may write when resolving a conflict: any record of their scope (through
+/// sync they write only cases; resolving is their job whatever the kind).
+#[derive(Debug, Clone)]
+pub struct Resolver(pub Scope);
+
+impl Access for Resolver {
+    fn may_read(&self, meta: &RecordMeta) -> bool {
+        self.0.may_read(meta)
+    }
+
+    fn may_write(&self, meta: &RecordMeta) -> bool {
+        matches!(
+            self.0.role,
+            Role::CommunitySupervisor | Role::StreetSupervisor
+        ) && self.0.may_read(meta)
+    }
+}
+
+/// `GET /v1/conflicts` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictQuery {
+    grid: Option<String>,
+    community: Option<String>,
+    kind: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+fn malformed(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("malformed", message)
+}
+
+fn given(value: Option<&String>) -> Option<&str> {
+    value.map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &str, value: Option<&String>) -> ApiResult<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    given(value)
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|e| malformed(format!("{name}: {e}")))
+        })
+        .transpose()
+}
+
+async fn caller_scope(app: &AppState, caller: &AuthUser) -> ApiResult<Scope> {
+    let user = users::get_user(&app.db, &caller.user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    Ok(Scope::of_user(&app.db, &user).await?)
+}
+
+/// `GET /v1/conflicts`.
+pub async fn list_conflicts(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(q): ApiQuery<ConflictQuery>,
+) -> ApiResult<ApiJson<Json>> {
+    supervisors_only(&caller, "read the conflict inbox")?;
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if !(1..=1_000_000).contains(&page) {
+        return Err(malformed("page must be 1 to 1000000"));
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(malformed(format!("per_page must be 1 to {MAX_PER_PAGE}")));
+    }
+    let grid: Option<GridId> = parse("grid", q.grid.as_ref())?;
+    let community: Option<CommunityId> = parse("community", q.community.as_ref())?;
+    let kind: Option<RecordKind> = parse("kind", q.kind.as_ref())?;
+    let scope = caller_scope(&app, &caller).await?;
+    let mut grids: BTreeSet<GridId> = scope.grids.clone();
+    if let Some(community) = community {
+        let of: BTreeSet<GridId> = places::grids_of_community(&app.db, &community)
+            .await?
+            .into_iter()
+            .collect();
+        if of.is_empty() || !of.is_subset(&scope.grids) {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                format!("community {community} is outside your scope"),
+            ));
+        }
+        grids = of;
+    }
+    if let Some(grid) = grid {
+        if !grids.contains(&grid) {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                format!("grid {grid} is outside your scope"),
+            ));
+        }
+        grids = BTreeSet::from([grid]);
+    }
+    let mut f = Filter::default();
+    let grids: Vec<String> = grids.iter().map(ToString::to_string).collect();
+    f.within("grid_id", &grids);
+    if let Some(kind) = kind {
+        f.eq("kind", kind.as_str());
+    }
+    let (rows, total) = idx::list_conflicts(
+        &app.db,
+        &f,
+        Page {
+            order_by: "updated_at DESC, id",
+            limit: i64::from(per_page),
+            offset: i64::from(page - 1) * i64::from(per_page),
+        },
+    )
+    .await?;
+    let items: Vec<Json> = rows
+        .into_iter()
+        .map(|(r, updated_at)| {
+            json!({
+                "id": r.id,
+                "kind": r.kind,
+                "community": r.community_id,
+                "grid": r.grid_id,
+                "fields": r.fields,
+                "illegal_events": r.illegal_events,
+                "merged_invalid": r.merged_invalid,
+                "updated_at": Timestamp::from_millis(updated_at).to_string(),
+            })
+        })
+        .collect();
+    Ok(ApiJson(json!({
+        "items": items,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    })))
+}
+
+/// `GET /v1/conflicts/{id}`.
+pub async fn get_conflict(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Json>> {
+    supervisors_only(&caller, "read the conflict inbox")?;
+    let Readable { loaded, .. } = record_detail::readable(&app, &caller, &id).await?;
+    Ok(ApiJson(report_json(&app, loaded).await?))
+}
+
+/// The report of a stored record as the inbox shows it: values masked, writers named.
+async fn report_json(app: &AppState, loaded: std::sync::Arc<LoadedDoc>) -> ApiResult<Json> {
+    let doc_id = loaded.record.doc.id().clone();
+    let merged_invalid = store::merged_invalid(&app.db, &doc_id).await?;
+    let kept = loaded.clone();
+    let report = record_detail::blocking(move || conflicts::report(&kept.record.doc)).await?;
+    let mut owners: BTreeMap<DeviceId, Option<DeviceOwner>> = BTreeMap::new();
+    for device in report
+        .fields
+        .iter()
+        .flat_map(|c| &c.values)
+        .filter_map(|v| v.written_by.device.as_ref())
+    {
+        if !owners.contains_key(device) {
+            owners.insert(device.clone(), store::device_owner(&app.db, device).await?);
+        }
+    }
+    let mut actors: BTreeMap<UserId, Json> = BTreeMap::new();
+    for event in &report.illegal_events {
+        if !actors.contains_key(&event.actor) {
+            let user = users::get_user(&app.db, &event.actor).await?;
+            actors.insert(
+                event.actor.clone(),
+                user.map_or(
+                    Json::Null,
+                    |u| json!({"id": u.id, "login": u.login, "display_name": u.display_name}),
+                ),
+            );
+        }
+    }
+    let fields: Vec<Json> = report
+        .fields
+        .into_iter()
+        .map(|conflict| {
+            let leaf = conflict.path.leaf_key().map(str::to_owned);
+            let values: Vec<Json> = conflict
+                .values
+                .into_iter()
+                .enumerate()
+                .map(|(choice, mut v)| {
+                    mask::mask_at(leaf.as_deref(), &mut v.value);
+                    let owner = v
+                        .written_by
+                        .device
+                        .as_ref()
+                        .and_then(|d| owners.get(d))
+                        .and_then(Option::as_ref);
+                    json!({
+                        "choice": choice,
+                        "value": v.value,
+                        "shown": v.shown,
+                        "actor": v.written_by.actor,
+                        "device": v.written_by.device,
+                        "device_name": owner.map(|o| o.device_name.clone()),
+                        "user": owner.map(|o| json!({
+                            "id": o.user_id,
+                            "login": o.login,
+                            "display_name": o.display_name,
+                            "role": o.role,
+                        })),
+                        "at": v.written_by.at,
+                        "change": v.written_by.change,
+                    })
+                })
+                .collect();
+            json!({ "field": conflict.field, "values": values })
+        })
+        .collect();
+    let illegal: Vec<Json> = report
+        .illegal_events
+        .iter()
+        .map(|e| {
+            let mut item = serde_json::to_value(e).unwrap_or(Json::Null);
+            if let Some(map) = item.as_object_mut() {
+                map.insert(
+                    "user".to_owned(),
+                    actors.get(&e.actor).cloned().unwrap_or(Json::Null),
+                );
+            }
+            item
+        })
+        .collect();
+    let meta = loaded.record.meta.as_ref();
+    Ok(json!({
+        "id": doc_id,
+        "kind": loaded.record.doc.kind(),
+        "community": meta.map(|m| m.place.community.to_string()),
+        "grid": meta.map(|m| m.place.grid.to_string()),
+        "fields": fields,
+        "illegal_events": illegal,
+        "merged_invalid": merged_invalid,
+    }))
+}
+
+/// Keeps an explicit `null` as `Some(Null)` (choosing "no value" is a valid resolution).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
+}
+
+/// The body of `POST /v1/conflicts/{id}/resolve`: the field and exactly one of `choice` (an
+/// index into the competing values as listed) or `value`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// The field, e.g. `residents[0].phone`.
+    pub field: String,
+    /// A value typed by the supervisor (a plain JSON scalar or one of the competing values).
+    #[serde(default, deserialize_with = "present")]
+    pub value: Option<Json>,
+    /// The position of one of the competing values as listed by `GET /v1/conflicts/{id}`.
+    #[serde(default)]
+    pub choice: Option<usize>,
+}
+
+/// `POST /v1/conflicts/{id}/resolve`.
+pub async fn resolve(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ClientAddr(addr): ClientAddr,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ResolveRequest>,
+) -> ApiResult<ApiJson<Json>> {
+    supervisors_only(&caller, "resolve conflicts")?;
+    let Readable {
+        loaded,
+        user,
+        scope,
+    } = record_detail::readable(&app, &caller, &id).await?;
+    let path = parse_field(&req.field).ok_or_else(|| {
+        ApiError::unprocessable("bad_field", "expected a field such as residents[0].phone")
+    })?;
+    let field = path.to_string();
+    let not_in_conflict = || {
+        ApiError::conflict(
+            "not_in_conflict",
+            format!("the field {field} is not in conflict"),
+        )
+    };
+    let kept = loaded.clone();
+    let competing = record_detail::blocking(move || conflicts::conflicts(&kept.record.doc)).await?;
+    let conflict = competing
+        .into_iter()
+        .find(|c| c.path == path)
+        .ok_or_else(not_in_conflict)?;
+    let chosen = match (&req.value, req.choice) {
+        (Some(value), None) => value.clone(),
+        (None, Some(choice)) => conflict
+            .values
+            .get(choice)
+            .map(|v| v.value.clone())
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "bad_choice",
+                    format!(
+                        "choice must be 0 to {} (the competing values as listed)",
+                        conflict.values.len() - 1
+                    ),
+                )
+            })?,
+        _ => {
+            return Err(ApiError::unprocessable(
+                "bad_choice",
+                "give exactly one of choice and value",
+            ));
+        }
+    };
+    let author = author_of(&caller, format!("resolve conflict at {field}"));
+    let mut doc = loaded.record.doc.clone();
+    let ctx = app.validation.clone();
+    let at = path.clone();
+    let doc = record_detail::blocking(move || {
+        conflicts::resolve(&mut doc, &author, &ctx, &at, &chosen).map(|_| doc)
+    })
+    .await?
+    .map_err(|e| match e {
+        ResolveError::NoSuchField(_) | ResolveError::NotInConflict(_) => not_in_conflict(),
+        ResolveError::UnsupportedValue(_) => ApiError::unprocessable("bad_value", e.to_string()),
+        ResolveError::Invalid(_) => ApiError::unprocessable("invalid_value", e.to_string()),
+        ResolveError::Automerge(e) => ApiError::internal(e),
+    })?;
+    push_one(
+        &app,
+        &caller,
+        &Resolver(scope),
+        authored_push(&loaded, &doc),
+    )
+    .await?;
+    audit::record(
+        &app.db,
+        AuditEntry {
+            actor: Some(user.id.clone()),
+            device: Some(caller.device.clone()),
+            record: Some(loaded.record.doc.id().clone()),
+            field: Some(field.clone()),
+            detail: Some(json!({
+                "kind": loaded.record.doc.kind(),
+                "choice": req.choice,
+                "typed_value": req.value.is_some(),
+                "competing": conflict.values.len(),
+            })),
+            address: addr,
+            ..AuditEntry::new(AuditAction::ConflictResolved, &user.login)
+        },
+    )
+    .await?;
+    let stored = record_detail::load(&app, loaded.record.doc.id())
+        .await?
+        .ok_or_else(|| ApiError::internal("the record vanished"))?;
+    Ok(ApiJson(report_json(&app, stored).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resolution_body_keeps_an_explicit_null() {
+        let r: Result<ResolveRequest, _> =
+            serde_json::from_value(json!({"field": "a", "value": null}));
+        assert_eq!(r.ok().map(|r| r.value), Some(Some(Json::Null)));
+        let r: Result<ResolveRequest, _> =
+            serde_json::from_value(json!({"field": "a", "choice": 1}));
+        assert_eq!(r.ok().map(|r| (r.value, r.choice)), Some((None, Some(1))));
+    }
+
+    #[test]
+    fn resolvers_write_any_kind_in_scope_only_as_supervisors() {
+        let meta = |kind, grid: &str| RecordMeta {
+            id: sync_core::ids::DocId::new(),
+            kind,
+            place: sync_core::record::Place {
+                community: "ca".parse().unwrap_or_else(|_| unreachable!()),
+                grid: grid.parse().unwrap_or_else(|_| unreachable!()),
+            },
+            liaison_group: None,
+            confidential: false,
+        };
+        let scope = |role| Scope {
+            role,
+            grids: BTreeSet::from(["ca-1".parse().unwrap_or_else(|_| unreachable!())]),
+            liaison_group: None,
+        };
+        let sup = Resolver(scope(Role::CommunitySupervisor));
+        assert!(sup.may_write(&meta(RecordKind::Household, "ca-1")));
+        assert!(!sup.may_write(&meta(RecordKind::Household, "ca-2")));
+        assert!(!scope(Role::CommunitySupervisor).may_write(&meta(RecordKind::Household, "ca-1")));
+        let liaison = Resolver(scope(Role::Liaison));
+        assert!(!liaison.may_write(&meta(RecordKind::Household, "ca-1")));
+    }
+}

@@ -1,0 +1,479 @@
+//! Figures (`GET /v1/figures`) and exports (`GET /v1/exports/{list}.{csv|xlsx}`) end to end:
+//! records written by phones through sync, counted and exported from the query indexes.
+
+use std::io::Read;
+
+use gridbook_tests::{Phone, TestApp, TestUser};
+use serde_json::Value;
+use sync_core::ids::{DocId, UserId};
+use sync_core::models::activity::{Activity, ActivityKind};
+use sync_core::models::case::{Case, CaseAction, CaseKind};
+use sync_core::models::household::HouseholdStatus;
+use sync_core::models::visit::{Visit, VisitMethod};
+use sync_core::record::{Place, Role};
+use sync_core::time::Timestamp;
+
+use crate::support::{at, case, event, household, on_both_backends};
+
+on_both_backends!(
+    figures_match_hand_counts_per_grid_and_in_total,
+    exports_follow_the_lists_filters_scope_and_are_audited,
+);
+
+fn now() -> Timestamp {
+    Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    )
+}
+
+async fn get(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<(u16, Value)> {
+    app.get_json(path, Some(&phone.session.access_token)).await
+}
+
+async fn get_ok(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<Value> {
+    let (status, body) = get(app, phone, path).await?;
+    anyhow::ensure!(status == 200, "{path}: {status} {body}");
+    Ok(body)
+}
+
+/// `GET path`: status, headers and raw body.
+async fn get_raw(
+    app: &TestApp,
+    phone: &Phone,
+    path: &str,
+) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
+    let response = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(&phone.session.access_token)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    Ok((status, headers, response.bytes().await?.to_vec()))
+}
+
+/// A case of `kind` in `place` opened at `t` with the given events (by the worker).
+fn case_with(
+    place: &Place,
+    worker: &UserId,
+    kind: CaseKind,
+    t: Timestamp,
+    actions: &[CaseAction],
+) -> Case {
+    let mut c = case(place, worker);
+    c.case_kind = kind;
+    c.opened_at = t;
+    c.events = actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            event(
+                worker,
+                Role::GridWorker,
+                *a,
+                t.plus_millis(i as i64 * 60_000),
+            )
+        })
+        .collect();
+    c
+}
+
+async fn households(
+    app: &TestApp,
+    phone: &mut Phone,
+    place: &Place,
+    n: usize,
+) -> anyhow::Result<Vec<DocId>> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let h = household(place, &format!("{}", 101 + i));
+        out.push(phone.replica.create(&h, at(i as i64))?);
+    }
+    phone.sync(app).await?;
+    Ok(out)
+}
+
+fn figure(set: &Value, name: &str) -> i64 {
+    set[name].as_i64().unwrap_or(-1)
+}
+
+fn find<'a>(list: &'a Value, id: &str) -> &'a Value {
+    list.as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let ma = app.user("ma", Role::GridWorker, app.grid_a2()).await?;
+    let zhao = app.user("zhao", Role::GridWorker, app.grid_b()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let street = app
+        .user("street", Role::StreetSupervisor, app.grid_a())
+        .await?;
+    let admin = app.user("root", Role::Admin, app.grid_a()).await?;
+    let t = now().plus_millis(-3 * 3_600_000);
+
+    // ca-1: 4 households, 3 visits to 2 of them, a mediated dispute, a rectified hazard, an
+    // appeal resolved on time, an appeal overdue since 2020, a service activity.
+    let mut w1 = app.phone(&li).await?;
+    let h1 = households(&app, &mut w1, &app.grid_a(), 4).await?;
+    for (i, h) in [&h1[0], &h1[0], &h1[1]].into_iter().enumerate() {
+        w1.replica.create(
+            &Visit {
+                id: DocId::new(),
+                place: app.grid_a(),
+                household: h.clone(),
+                worker: li.id.clone(),
+                at: t.plus_millis(i as i64 * 60_000),
+                method: VisitMethod::DoorToDoor,
+                summary: "上门走访".into(),
+                opened_cases: Vec::new(),
+            },
+            t,
+        )?;
+    }
+    let quick = [CaseAction::QuickResolve];
+    let closed = [CaseAction::QuickResolve, CaseAction::VerifyPass];
+    let a = app.grid_a();
+    w1.replica
+        .create(&case_with(&a, &li.id, CaseKind::Dispute, t, &quick), t)?;
+    w1.replica
+        .create(&case_with(&a, &li.id, CaseKind::Hazard, t, &closed), t)?;
+    w1.replica
+        .create(&case_with(&a, &li.id, CaseKind::Appeal, t, &quick), t)?;
+    let old: Timestamp = "2020-06-01T09:00:00+08:00".parse()?;
+    w1.replica.create(
+        &case_with(&a, &li.id, CaseKind::Appeal, old, &[CaseAction::Submit]),
+        t,
+    )?;
+    w1.replica.create(
+        &Activity {
+            id: DocId::new(),
+            place: app.grid_a(),
+            activity_kind: ActivityKind::Service,
+            outreach_form: None,
+            title: "助餐服务".into(),
+            at: t,
+            location: String::new(),
+            organizer: li.id.clone(),
+            participants: Vec::new(),
+            head_count: 12,
+            summary: String::new(),
+        },
+        t,
+    )?;
+    w1.sync(&app).await?;
+
+    // ca-2: 2 households, a hazard found and not yet rectified.
+    let mut w2 = app.phone(&ma).await?;
+    households(&app, &mut w2, &app.grid_a2(), 2).await?;
+    w2.replica.create(
+        &case_with(
+            &app.grid_a2(),
+            &ma.id,
+            CaseKind::Hazard,
+            t,
+            &[CaseAction::Submit],
+        ),
+        t,
+    )?;
+    w2.sync(&app).await?;
+
+    // cb-1: 1 household, a mediated dispute.
+    let mut w3 = app.phone(&zhao).await?;
+    households(&app, &mut w3, &app.grid_b(), 1).await?;
+    w3.replica.create(
+        &case_with(&app.grid_b(), &zhao.id, CaseKind::Dispute, t, &quick),
+        t,
+    )?;
+    w3.sync(&app).await?;
+
+    let sup = app.phone(&boss).await?;
+    let f = get_ok(&app, &sup, "/v1/figures").await?;
+    assert!(f["period"]["from"].is_string() && f["period"]["to"].is_string());
+    let g1 = find(&f["grids"], "ca-1");
+    for (name, want) in [
+        ("disputes_mediated", 1),
+        ("hazards_found", 1),
+        ("hazards_rectified", 1),
+        ("appeals_resolved", 1),
+        ("appeals_resolved_on_time", 1),
+        ("overdue_cases", 1),
+        ("households", 4),
+        ("households_visited", 2),
+        ("visits", 3),
+        ("patrols", 0),
+        ("service_activities", 1),
+        ("cultural_activities", 0),
+        ("party_members_registered", 0),
+    ] {
+        assert_eq!(figure(g1, name), want, "ca-1 {name}: {g1}");
+    }
+    assert_eq!(g1["visit_coverage"].as_f64(), Some(0.5));
+    assert_eq!(g1["community"], "ca");
+    let g2 = find(&f["grids"], "ca-2");
+    assert_eq!(
+        [
+            figure(g2, "hazards_found"),
+            figure(g2, "hazards_rectified"),
+            figure(g2, "households"),
+            figure(g2, "households_visited"),
+        ],
+        [1, 0, 2, 0]
+    );
+    assert_eq!(g2["visit_coverage"].as_f64(), Some(0.0));
+    assert!(find(&f["grids"], "cb-1").is_null(), "another community");
+    let totals = &f["totals"];
+    assert_eq!(figure(totals, "hazards_found"), 2);
+    assert_eq!(figure(totals, "households"), 6);
+    assert_eq!(figure(totals, "disputes_mediated"), 1);
+    let coverage = totals["visit_coverage"].as_f64().unwrap_or(-1.0);
+    assert!((coverage - 2.0 / 6.0).abs() < 1e-9, "{coverage}");
+    let communities = f["communities"].as_array().map_or(0, Vec::len);
+    assert_eq!(communities, 1);
+    assert_eq!(find(&f["communities"], "ca")["households"], 6);
+
+    // One grid; an older period (overdue is "now", whatever the period).
+    let one = get_ok(&app, &sup, "/v1/figures?grid=ca-2").await?;
+    assert_eq!(one["grids"].as_array().map_or(0, Vec::len), 1);
+    assert_eq!(figure(&one["totals"], "households"), 2);
+    let past = get_ok(&app, &sup, "/v1/figures?from=2020-01-01&to=2020-12-31").await?;
+    assert_eq!(figure(&past["totals"], "disputes_mediated"), 0);
+    assert_eq!(figure(&past["totals"], "visits"), 0);
+    assert_eq!(figure(&past["totals"], "overdue_cases"), 1);
+
+    // The street sees both communities.
+    let st = app.phone(&street).await?;
+    let all = get_ok(&app, &st, "/v1/figures").await?;
+    assert_eq!(figure(&all["totals"], "disputes_mediated"), 2);
+    assert_eq!(figure(&all["totals"], "households"), 7);
+    assert_eq!(all["communities"].as_array().map_or(0, Vec::len), 2);
+    assert_eq!(
+        figure(find(&all["communities"], "cb"), "disputes_mediated"),
+        1
+    );
+
+    // A grid worker: their grid only.
+    let mine = get_ok(&app, &w1, "/v1/figures").await?;
+    assert_eq!(mine["grids"].as_array().map_or(0, Vec::len), 1);
+    assert_eq!(figure(&mine["totals"], "visits"), 3);
+
+    // Scope and roles.
+    for (phone, path) in [
+        (&w1, "/v1/figures?grid=ca-2"),
+        (&w1, "/v1/figures?community=ca"),
+        (&sup, "/v1/figures?community=cb"),
+        (&sup, "/v1/figures?grid=cb-1"),
+    ] {
+        let (status, body) = get(&app, phone, path).await?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{path}"
+        );
+    }
+    let root = app.phone(&admin).await?;
+    assert_eq!(get(&app, &root, "/v1/figures").await?.0, 403);
+    let liaison = liaison_phone(&app).await?;
+    assert_eq!(get(&app, &liaison, "/v1/figures").await?.0, 403);
+
+    // Bad parameters: 400 JSON.
+    for path in [
+        "/v1/figures?from=yesterday",
+        "/v1/figures?to=2026-13-01",
+        "/v1/figures?from=2026-03-01&to=2026-01-01",
+        "/v1/figures?color=red",
+        "/v1/figures?grid=bad%20id",
+    ] {
+        let (status, body) = get(&app, &sup, path).await?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("malformed")),
+            "{path}"
+        );
+    }
+    Ok(())
+}
+
+async fn liaison_phone(app: &TestApp) -> anyhow::Result<Phone> {
+    let user: TestUser = app
+        .user_in_group("lian", Role::Liaison, app.grid_a(), Some("g1".parse()?))
+        .await?;
+    app.phone(&user).await
+}
+
+/// Data lines of a CSV export (after the BOM and the header line).
+fn csv_lines(body: &[u8]) -> anyhow::Result<(String, Vec<String>)> {
+    let text = std::str::from_utf8(body)?;
+    let text = text
+        .strip_prefix('\u{feff}')
+        .ok_or_else(|| anyhow::anyhow!("no BOM"))?;
+    let mut lines = text.lines().map(str::to_owned);
+    let header = lines.next().unwrap_or_default();
+    Ok((header, lines.collect()))
+}
+
+async fn exports_follow_the_lists_filters_scope_and_are_audited(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let zhao = app.user("zhao", Role::GridWorker, app.grid_b()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let admin = app.user("root", Role::Admin, app.grid_a()).await?;
+    let mut w1 = app.phone(&li).await?;
+    let mut made = Vec::new();
+    for (i, room) in ["101", "102", "103", "104", "105"].iter().enumerate() {
+        let mut h = household(&app.grid_a(), room);
+        if *room == "105" {
+            h.status = HouseholdStatus::MovedOut;
+        }
+        made.push(w1.replica.create(&h, at(i as i64))?);
+    }
+    let t = now().plus_millis(-3_600_000);
+    w1.replica.create(
+        &case_with(
+            &app.grid_a(),
+            &li.id,
+            CaseKind::Dispute,
+            t,
+            &[CaseAction::Submit],
+        ),
+        t,
+    )?;
+    w1.replica.create(&case(&app.grid_a(), &li.id), t)?;
+    w1.sync(&app).await?;
+    let mut w3 = app.phone(&zhao).await?;
+    households(&app, &mut w3, &app.grid_b(), 2).await?;
+
+    let sup = app.phone(&boss).await?;
+    // CSV: headers in Chinese, rows as the list, no ID or phone numbers.
+    let (status, headers, body) = get_raw(&app, &sup, "/v1/exports/households.csv").await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        headers[reqwest::header::CONTENT_TYPE]
+            .to_str()?
+            .starts_with("text/csv")
+    );
+    let disposition = headers[reqwest::header::CONTENT_DISPOSITION].to_str()?;
+    assert!(
+        disposition.starts_with("attachment; filename=\"households-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let (header, rows) = csv_lines(&body)?;
+    for col in ["编号", "社区", "网格", "小区", "房号", "状态", "在住人数"] {
+        assert!(header.split(',').any(|h| h == col), "{col} in {header}");
+    }
+    let list = get_ok(&app, &sup, "/v1/households").await?;
+    assert_eq!(rows.len() as i64, list["total"].as_i64().unwrap_or(-1));
+    assert_eq!(rows.len(), 5);
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("520627") && !text.contains("13800001111"));
+    for id in &made {
+        assert!(text.contains(&id.to_string()));
+    }
+    // The list's filters and sort.
+    let path = "/v1/exports/households.csv?status=active&sort=-address";
+    let (status, _, body) = get_raw(&app, &sup, path).await?;
+    assert_eq!(status, 200);
+    let (_, rows) = csv_lines(&body)?;
+    let list = get_ok(&app, &sup, "/v1/households?status=active&sort=-address").await?;
+    assert_eq!(rows.len() as i64, list["total"].as_i64().unwrap_or(-1));
+    assert_eq!(rows.len(), 4);
+    let first_id = list["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(rows[0].starts_with(&first_id), "{} vs {first_id}", rows[0]);
+    let (status, _, body) = get_raw(&app, &sup, "/v1/exports/cases.csv?kind=dispute").await?;
+    assert_eq!(status, 200);
+    let (header, rows) = csv_lines(&body)?;
+    assert!(header.contains("事由") && header.contains("状态"));
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].contains("矛盾纠纷"), "{}", rows[0]);
+
+    // XLSX: a zip whose sheet has the header row and one row per household.
+    let (status, headers, body) = get_raw(&app, &sup, "/v1/exports/households.xlsx").await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        headers[reqwest::header::CONTENT_TYPE]
+            .to_str()?
+            .contains("spreadsheetml")
+    );
+    assert!(body.starts_with(b"PK\x03\x04"), "zip signature");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body))?;
+    let mut sheet = String::new();
+    zip.by_name("xl/worksheets/sheet1.xml")?
+        .read_to_string(&mut sheet)?;
+    assert_eq!(sheet.matches("<row ").count(), 6, "header + 5 rows");
+    assert!(sheet.contains("小区") && sheet.contains("乌江水岸"));
+
+    // Scope: a grid worker exports their grid only; out of scope and administrators 403.
+    let (status, _, body) = get_raw(&app, &w3, "/v1/exports/households.csv").await?;
+    assert_eq!(status, 200);
+    assert_eq!(csv_lines(&body)?.1.len(), 2);
+    for (phone, path) in [
+        (&sup, "/v1/exports/households.csv?community=cb"),
+        (&w1, "/v1/exports/visits.xlsx?grid=cb-1"),
+    ] {
+        let (status, body) = get(&app, phone, path).await?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{path}"
+        );
+    }
+    let root = app.phone(&admin).await?;
+    assert_eq!(get(&app, &root, "/v1/exports/households.csv").await?.0, 403);
+    let liaison = liaison_phone(&app).await?;
+    assert_eq!(get(&app, &liaison, "/v1/exports/cases.csv").await?.0, 403);
+
+    // Bad parameters: 400 JSON; unknown lists and formats: 404 JSON.
+    for path in [
+        "/v1/exports/households.csv?page=2",
+        "/v1/exports/households.xlsx?per_page=10",
+        "/v1/exports/households.csv?status=gone",
+        "/v1/exports/cases.csv?level=purple",
+        "/v1/exports/assets.csv?from=2026-01-01",
+        "/v1/exports/visits.csv?colour=red",
+    ] {
+        let (status, body) = get(&app, &sup, path).await?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("malformed")),
+            "{path}"
+        );
+    }
+    for path in ["/v1/exports/people.csv", "/v1/exports/households.pdf"] {
+        let (status, body) = get(&app, &sup, path).await?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+
+    // The audit log shows each export with its list, format and filters.
+    let log = get_ok(&app, &root, "/v1/admin/audit?action=export&per_page=100").await?;
+    let items = log["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 5, "{log}");
+    assert!(items.iter().all(|i| i["action"] == "export"));
+    let filtered = items
+        .iter()
+        .find(|i| i["detail"]["filters"]["status"] == "active")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(filtered["detail"]["list"], "households");
+    assert_eq!(filtered["detail"]["format"], "csv");
+    assert_eq!(filtered["detail"]["filters"]["sort"], "-address");
+    assert_eq!(filtered["actor_login"], "boss");
+    Ok(())
+}

@@ -329,23 +329,29 @@ pub async fn verify_login_password(user: Option<&UserRow>, password: &str) -> bo
 
 /// A user as clients see it: in the sign-in answer, `GET /v1/auth/me` and the admin API.
 /// Places above the role's level are filled in from the hierarchy; absent ones are `null`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Id.
+    #[schema(value_type = String)]
     pub id: UserId,
     /// Login name.
     pub login: String,
     /// Display name.
     pub display_name: String,
     /// Role.
+    #[schema(value_type = String, example = "grid_worker")]
     pub role: Role,
     /// Street.
+    #[schema(value_type = Option<String>)]
     pub street: Option<StreetId>,
     /// Community.
+    #[schema(value_type = Option<String>)]
     pub community: Option<CommunityId>,
     /// Grid.
+    #[schema(value_type = Option<String>)]
     pub grid: Option<GridId>,
     /// Liaison group.
+    #[schema(value_type = Option<String>)]
     pub liaison_group: Option<LiaisonGroupId>,
 }
 

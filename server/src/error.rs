@@ -7,6 +7,25 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// The JSON body of every error answer, `{"error": {"code", "message"}}` (for the OpenAPI
+/// document; [`ApiError`] writes the same shape).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code: `malformed`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `rate_limited`, `internal`, `unavailable`, or a route's own code.
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// A message for people.
+    pub message: String,
+}
+
 /// An error answered to a client.
 #[derive(Debug)]
 pub struct ApiError {

@@ -4,7 +4,7 @@
 //! Map: [`config`] (settings), [`app`] (state, middleware, serving), [`routes`] (handlers),
 //! [`accounts`] (creating users, passwords), [`auth`] (tokens, sign-in throttling, callers),
 //! [`scope`] (who may read and write what), [`cache`] (bounded record cache), [`db`] (all
-//! SQL), [`error`] (the one error type).
+//! SQL), [`error`] (the one error type), [`openapi`] (the OpenAPI document).
 
 pub mod accounts;
 pub mod app;
@@ -17,5 +17,6 @@ pub mod demo;
 pub mod error;
 pub mod index;
 pub mod mask;
+pub mod openapi;
 pub mod routes;
 pub mod scope;

@@ -164,7 +164,7 @@ pub async fn grid_has_records(db: &Db, grid: &GridId) -> Result<bool, sqlx::Erro
 }
 
 /// A street as listed for administrators.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StreetRow {
     /// Code.
     pub id: String,
@@ -173,7 +173,7 @@ pub struct StreetRow {
 }
 
 /// A community as listed for administrators.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CommunityRow {
     /// Code.
     pub id: String,
@@ -184,7 +184,7 @@ pub struct CommunityRow {
 }
 
 /// A grid as listed for administrators.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct GridRow {
     /// Code.
     pub id: String,
@@ -195,7 +195,7 @@ pub struct GridRow {
 }
 
 /// The whole hierarchy, each level ordered by code.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Hierarchy {
     /// Streets.
     pub streets: Vec<StreetRow>,

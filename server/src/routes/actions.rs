@@ -41,7 +41,7 @@ use crate::routes::sync::push_docs;
 pub const MAX_NOTE_CHARS: usize = 2000;
 
 /// The body of `POST /v1/cases/{id}/actions`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     /// The action (`accept`, `reject`, `dispatch`, ...).
@@ -193,6 +193,25 @@ pub fn supervisors_only(caller: &AuthUser, what: &str) -> ApiResult<()> {
 }
 
 /// `POST /v1/cases/{id}/actions`.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/actions",
+    tag = "cases",
+    params(
+        ("id" = String, Path, description = "Case id"),
+    ),
+    request_body = ActionRequest,
+    responses(
+        (status = 200, description = "The action's result", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn case_action(
     State(app): State<AppState>,
     caller: AuthUser,

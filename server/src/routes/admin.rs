@@ -47,6 +47,17 @@ impl FromRequestParts<AppState> for AdminUser {
 }
 
 /// `GET /v1/admin/places`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/places",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Streets, communities and grids", body = Hierarchy),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_places(
     State(app): State<AppState>,
     _admin: AdminUser,
@@ -55,7 +66,7 @@ pub async fn list_places(
 }
 
 /// The body of `PUT /v1/admin/streets/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreetBody {
     /// Display name.
@@ -63,22 +74,24 @@ pub struct StreetBody {
 }
 
 /// The body of `PUT /v1/admin/communities/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommunityBody {
     /// Display name.
     pub name: String,
     /// The street's code.
+    #[schema(value_type = String)]
     pub street: StreetId,
 }
 
 /// The body of `PUT /v1/admin/grids/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GridBody {
     /// Display name.
     pub name: String,
     /// The community's code.
+    #[schema(value_type = String)]
     pub community: CommunityId,
 }
 
@@ -100,6 +113,23 @@ fn place_name(name: &str) -> ApiResult<String> {
 }
 
 /// `PUT /v1/admin/streets/{id}`.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/streets/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "Street code"),
+    ),
+    request_body = StreetBody,
+    responses(
+        (status = 200, description = "The street", body = StreetRow),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put_street(
     State(app): State<AppState>,
     _admin: AdminUser,
@@ -116,6 +146,23 @@ pub async fn put_street(
 }
 
 /// `PUT /v1/admin/communities/{id}`.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/communities/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "Community code"),
+    ),
+    request_body = CommunityBody,
+    responses(
+        (status = 200, description = "The community", body = CommunityRow),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put_community(
     State(app): State<AppState>,
     _admin: AdminUser,
@@ -136,6 +183,24 @@ pub async fn put_community(
 }
 
 /// `PUT /v1/admin/grids/{id}`.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/grids/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "Grid code"),
+    ),
+    request_body = GridBody,
+    responses(
+        (status = 200, description = "The grid", body = GridRow),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn put_grid(
     State(app): State<AppState>,
     _admin: AdminUser,
@@ -171,7 +236,7 @@ pub async fn put_grid(
 }
 
 /// The body of `POST /v1/admin/users`. Its `Debug` hides the password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Login name.
@@ -181,18 +246,23 @@ pub struct CreateUserRequest {
     /// Initial password (at least 8 characters).
     pub password: String,
     /// Role.
+    #[schema(value_type = String, example = "grid_worker")]
     pub role: Role,
     /// Street (street supervisors, admins).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub street: Option<StreetId>,
     /// Community (community supervisors).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub community: Option<CommunityId>,
     /// Grid (grid workers, liaisons).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub grid: Option<GridId>,
     /// Liaison group (liaisons).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub liaison_group: Option<LiaisonGroupId>,
 }
 
@@ -206,6 +276,21 @@ impl std::fmt::Debug for CreateUserRequest {
 }
 
 /// `POST /v1/admin/users`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users",
+    tag = "admin",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The user", body = UserView),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create_user(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -252,6 +337,22 @@ pub fn create_user_error(e: CreateUserError) -> ApiError {
 }
 
 /// `POST /v1/admin/users/{login}/disable`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{login}/disable",
+    tag = "admin",
+    params(
+        ("login" = String, Path, description = "Login name"),
+    ),
+    responses(
+        (status = 204, description = "Done"),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn disable_user(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -268,6 +369,21 @@ pub async fn disable_user(
 }
 
 /// `POST /v1/admin/users/{login}/enable`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{login}/enable",
+    tag = "admin",
+    params(
+        ("login" = String, Path, description = "Login name"),
+    ),
+    responses(
+        (status = 204, description = "Done"),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn enable_user(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,

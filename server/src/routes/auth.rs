@@ -37,7 +37,7 @@ const DEFAULT_DEVICE_NAME: &str = "unnamed device";
 const MAX_DEVICE_NAME_CHARS: usize = 100;
 
 /// The body of `POST /v1/auth/login`. Its `Debug` hides the password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login name.
@@ -46,6 +46,7 @@ pub struct LoginRequest {
     pub password: String,
     /// The device signing in: absent for a new installation (the server makes an id).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub device_id: Option<DeviceId>,
     /// A name for the device ("Wang's phone").
     #[serde(default)]
@@ -54,7 +55,7 @@ pub struct LoginRequest {
 
 /// The body of `POST /v1/auth/refresh` and `POST /v1/auth/logout`. Its `Debug` hides the
 /// token.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token.
@@ -79,29 +80,32 @@ impl std::fmt::Debug for RefreshRequest {
 }
 
 /// The answer of a sign-in or a refresh.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The JWT access token.
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Lifetime of the access token, in seconds.
     pub expires_in: u64,
     /// The refresh token (shown once; the server keeps only its hash).
     pub refresh_token: String,
     /// The device the tokens are bound to.
+    #[schema(value_type = String)]
     pub device_id: DeviceId,
     /// The signed-in user.
     pub user: UserView,
 }
 
 /// The answer of `GET /v1/auth/me`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MeResponse {
     /// The user.
     #[serde(flatten)]
     pub user: UserView,
     /// The device of the access token.
+    #[schema(value_type = String)]
     pub device_id: DeviceId,
 }
 
@@ -160,6 +164,19 @@ impl IntoResponse for SignInError {
 }
 
 /// `POST /v1/auth/login`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "invalid_credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limited (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+)]
 pub async fn sign_in(
     State(app): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -268,6 +285,17 @@ async fn token_response(
 }
 
 /// `POST /v1/auth/refresh`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+    ),
+)]
 pub async fn refresh_tokens(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -285,6 +313,16 @@ pub async fn refresh_tokens(
 }
 
 /// `POST /v1/auth/logout`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Done"),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+    ),
+)]
 pub async fn sign_out(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -294,6 +332,16 @@ pub async fn sign_out(
 }
 
 /// `GET /v1/auth/me`.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The caller", body = MeResponse),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_me(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -308,6 +356,21 @@ pub async fn get_me(
 }
 
 /// `POST /v1/auth/devices/{device_id}/revoke`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/devices/{device_id}/revoke",
+    tag = "auth",
+    params(
+        ("device_id" = String, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 204, description = "Done"),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn revoke_device(
     State(app): State<AppState>,
     caller: AuthUser,

@@ -63,7 +63,8 @@ impl Access for Resolver {
 }
 
 /// `GET /v1/conflicts` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictQuery {
     grid: Option<String>,
@@ -101,6 +102,21 @@ async fn caller_scope(app: &AppState, caller: &AuthUser) -> ApiResult<Scope> {
 }
 
 /// `GET /v1/conflicts`.
+#[utoipa::path(
+    get,
+    path = "/v1/conflicts",
+    tag = "conflicts",
+    params(
+        ConflictQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of records in conflict", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_conflicts(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -182,6 +198,21 @@ pub async fn list_conflicts(
 }
 
 /// `GET /v1/conflicts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/conflicts/{id}",
+    tag = "conflicts",
+    params(
+        ("id" = String, Path, description = "Record id"),
+    ),
+    responses(
+        (status = 200, description = "The record's conflict report", body = serde_json::Value),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_conflict(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -293,13 +324,14 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
 
 /// The body of `POST /v1/conflicts/{id}/resolve`: the field and exactly one of `choice` (an
 /// index into the competing values as listed) or `value`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// The field, e.g. `residents[0].phone`.
     pub field: String,
     /// A value typed by the supervisor (a plain JSON scalar or one of the competing values).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub value: Option<Json>,
     /// The position of one of the competing values as listed by `GET /v1/conflicts/{id}`.
     #[serde(default)]
@@ -307,6 +339,25 @@ pub struct ResolveRequest {
 }
 
 /// `POST /v1/conflicts/{id}/resolve`.
+#[utoipa::path(
+    post,
+    path = "/v1/conflicts/{id}/resolve",
+    tag = "conflicts",
+    params(
+        ("id" = String, Path, description = "Record id"),
+    ),
+    request_body = ResolveRequest,
+    responses(
+        (status = 200, description = "The resolution's result", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn resolve(
     State(app): State<AppState>,
     caller: AuthUser,

@@ -409,6 +409,23 @@ fn aborted() -> std::io::Error {
 }
 
 /// `GET /v1/exports/{list}.{csv|xlsx}?<the list's filters>`
+#[utoipa::path(
+    get,
+    path = "/v1/exports/{file}",
+    tag = "exports",
+    description = "Takes the list route's filters and sort as query parameters, without page or per_page.",
+    params(
+        ("file" = String, Path, description = "`{list}.csv` or `{list}.xlsx`; list is households, cases, visits, patrols, activities, party-registrations or assets"),
+    ),
+    responses(
+        (status = 200, description = "The list as a file (streamed)", content((String = "text/csv"), (crate::openapi::BinaryFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn export(
     State(app): State<AppState>,
     caller: AuthUser,

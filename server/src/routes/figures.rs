@@ -33,7 +33,8 @@ use sync_core::time::Timestamp;
 const DEFAULT_PERIOD_MS: i64 = 365 * 86_400_000;
 
 /// `GET /v1/figures` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FiguresQuery {
     community: Option<String>,
@@ -69,6 +70,21 @@ fn figures_json(c: &GridCounts) -> serde_json::Map<String, Value> {
 }
 
 /// `GET /v1/figures?community=&grid=&from=&to=`
+#[utoipa::path(
+    get,
+    path = "/v1/figures",
+    tag = "figures",
+    params(
+        FiguresQuery,
+    ),
+    responses(
+        (status = 200, description = "Figures for the place and period", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_figures(
     State(app): State<AppState>,
     caller: AuthUser,

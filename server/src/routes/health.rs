@@ -8,11 +8,28 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 
 /// `GET /health`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "The process answers", body = crate::openapi::Status),
+    ),
+)]
 pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /ready`: the database answers too.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers too", body = crate::openapi::Status),
+        (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody),
+    ),
+)]
 pub async fn ready(State(app): State<AppState>) -> ApiResult<Json<Value>> {
     app.db.ping().await.map_err(ApiError::unavailable)?;
     Ok(Json(json!({ "status": "ready" })))

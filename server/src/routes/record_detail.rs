@@ -50,7 +50,7 @@ pub const DEFAULT_PER_PAGE: u32 = 50;
 pub const MAX_PER_PAGE: u32 = 500;
 
 /// The body of `POST /v1/records/{id}/reveal`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevealRequest {
     /// The field, e.g. `residents[1].id_number`.
@@ -132,6 +132,21 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// `GET /v1/records/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/records/{id}",
+    tag = "records",
+    params(
+        ("id" = String, Path, description = "Record id"),
+    ),
+    responses(
+        (status = 200, description = "The record, masked, with heads and conflict report", body = serde_json::Value),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_record(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -172,15 +187,34 @@ pub async fn get_record(
 }
 
 /// The answer of a reveal.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RevealResponse {
     /// The field, normalised.
     pub field: String,
     /// Its value, unmasked.
+    #[schema(value_type = serde_json::Value)]
     pub value: Json,
 }
 
 /// `POST /v1/records/{id}/reveal`.
+#[utoipa::path(
+    post,
+    path = "/v1/records/{id}/reveal",
+    tag = "records",
+    params(
+        ("id" = String, Path, description = "Record id"),
+    ),
+    request_body = RevealRequest,
+    responses(
+        (status = 200, description = "The value in clear", body = RevealResponse),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn reveal(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -317,6 +351,21 @@ pub struct HistoryItem {
 }
 
 /// `GET /v1/records/{id}/history`.
+#[utoipa::path(
+    get,
+    path = "/v1/records/{id}/history",
+    tag = "records",
+    params(
+        ("id" = String, Path, description = "Record id"),
+    ),
+    responses(
+        (status = 200, description = "The record's changes, attributed", body = serde_json::Value),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get_history(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -403,7 +452,8 @@ fn summary(entry: &HistoryEntry, owner: Option<&DeviceOwner>) -> String {
 }
 
 /// The query of `GET /v1/admin/audit`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// User id or login.
@@ -423,6 +473,21 @@ pub struct AuditParams {
 }
 
 /// `GET /v1/admin/audit`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    tag = "admin",
+    params(
+        AuditParams,
+    ),
+    responses(
+        (status = 200, description = "A page of the audit log", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_audit(
     State(app): State<AppState>,
     caller: AuthUser,

@@ -193,7 +193,8 @@ fn answer(items: Vec<Value>, page: u32, per_page: u32, total: i64) -> ApiJson<Va
 // --- households ---------------------------------------------------------------------------------
 
 /// `GET /v1/households` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdQuery {
     grid: Option<String>,
@@ -212,6 +213,21 @@ pub struct HouseholdQuery {
 ///
 /// `q` matches a part of the address or of a resident's name (case-insensitive); `sort` is
 /// `address` (default), `-address`, `updated_at` or `-updated_at`.
+#[utoipa::path(
+    get,
+    path = "/v1/households",
+    tag = "records",
+    params(
+        HouseholdQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of households", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_households(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -294,7 +310,8 @@ fn household_item((h, updated_at): &(HouseholdRow, i64)) -> Value {
 // --- cases ----------------------------------------------------------------------------------------
 
 /// `GET /v1/cases` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseQuery {
     kind: Option<String>,
@@ -317,6 +334,21 @@ pub struct CaseQuery {
 /// the current time; cases without a running step (draft, closed, not filed, cancelled) have
 /// no level. `sort` is `opened_at`, `-opened_at` (default), `due_at`, `-due_at`, `updated_at`
 /// or `-updated_at`; cases without a deadline sort last by `due_at`.
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "records",
+    params(
+        CaseQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of cases", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_cases(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -436,7 +468,8 @@ fn case_item((c, updated_at): &(CaseRow, i64), now: i64) -> Value {
 // --- visits, patrols, activities, party registrations, assets -----------------------------------
 
 /// Parameters of the other lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
     grid: Option<String>,
@@ -549,6 +582,21 @@ fn activity_item((a, updated_at): &(ActivityRow, i64), kind: RecordKind) -> Valu
 }
 
 /// `GET /v1/visits?grid=&community=&from=&to=&sort=at|-at&page=&per_page=`
+#[utoipa::path(
+    get,
+    path = "/v1/visits",
+    tag = "records",
+    params(
+        ActivityQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of visits", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_visits(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -558,6 +606,21 @@ pub async fn list_visits(
 }
 
 /// `GET /v1/patrols?grid=&community=&from=&to=&sort=at|-at&page=&per_page=`
+#[utoipa::path(
+    get,
+    path = "/v1/patrols",
+    tag = "records",
+    params(
+        ActivityQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of patrols", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_patrols(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -567,6 +630,21 @@ pub async fn list_patrols(
 }
 
 /// `GET /v1/activities?grid=&community=&from=&to=&sort=at|-at&page=&per_page=`
+#[utoipa::path(
+    get,
+    path = "/v1/activities",
+    tag = "records",
+    params(
+        ActivityQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of activities", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_activities(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -577,6 +655,21 @@ pub async fn list_activities(
 
 /// `GET /v1/party-registrations?grid=&community=&from=&to=&sort=at|-at&page=&per_page=`
 /// (`at` is the registration day).
+#[utoipa::path(
+    get,
+    path = "/v1/party-registrations",
+    tag = "records",
+    params(
+        ActivityQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of party registrations", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_party_registrations(
     State(app): State<AppState>,
     caller: AuthUser,
@@ -593,6 +686,21 @@ pub async fn list_party_registrations(
 }
 
 /// `GET /v1/assets?grid=&community=&sort=label|-label&page=&per_page=` (assets have no date).
+#[utoipa::path(
+    get,
+    path = "/v1/assets",
+    tag = "records",
+    params(
+        ActivityQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of assets", body = crate::openapi::ListPage),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list_assets(
     State(app): State<AppState>,
     caller: AuthUser,

@@ -10,7 +10,7 @@ use sync_core::models::household::Household;
 use sync_core::record::Role;
 use sync_core::workflow::{self, CaseState};
 
-use crate::support::{at, case, event, household, on_both_backends};
+use crate::support::{Answer, at, case, event, get, household, on_both_backends, post};
 
 on_both_backends!(
     a_case_moves_supervisor_phone_supervisor_through_sync,
@@ -19,48 +19,6 @@ on_both_backends!(
     a_conflict_is_resolved_by_choice_and_the_phones_converge,
     an_event_made_illegal_by_a_merge_is_in_the_inbox,
 );
-
-struct Answer {
-    status: u16,
-    text: String,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-}
-
-async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
-    let status = response.status().as_u16();
-    let text = response.text().await?;
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok(Answer { status, text, body })
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .get(app.url(path))
-            .bearer_auth(token)
-            .send()
-            .await?,
-    )
-    .await
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .post(app.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?,
-    )
-    .await
-}
 
 async fn act(app: &TestApp, token: &str, id: &DocId, body: Value) -> anyhow::Result<Answer> {
     post(app, token, &format!("/v1/cases/{id}/actions"), &body).await

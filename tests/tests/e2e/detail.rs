@@ -8,7 +8,7 @@ use sync_core::ids::DocId;
 use sync_core::models::household::Household;
 use sync_core::record::Role;
 
-use crate::support::{at, case, household, on_both_backends, resident};
+use crate::support::{answer, at, case, get, household, on_both_backends, post, resident};
 
 on_both_backends!(
     a_supervisor_reads_masked_data_and_reveals_one_field_with_an_audited_reason,
@@ -17,49 +17,6 @@ on_both_backends!(
     sign_ins_and_failed_sign_ins_are_audited,
     unknown_and_malformed_ids_are_json_errors,
 );
-
-/// An answer: status, raw body text, and the body as JSON (`Null` when not JSON).
-struct Answer {
-    status: u16,
-    text: String,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-}
-
-async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
-    let status = response.status().as_u16();
-    let text = response.text().await?;
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok(Answer { status, text, body })
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .get(app.url(path))
-            .bearer_auth(token)
-            .send()
-            .await?,
-    )
-    .await
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .post(app.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?,
-    )
-    .await
-}
 
 /// The personal data a fixture household holds: ID numbers and phones in clear.
 struct Fixture {

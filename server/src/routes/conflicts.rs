@@ -13,7 +13,7 @@
 //!   field no longer in conflict is `409 not_in_conflict`; a bad choice or value `422`. The
 //!   resolution is written to the audit log (never the value).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use serde::{Deserialize, Deserializer};
@@ -30,13 +30,14 @@ use crate::auth::AuthUser;
 use crate::db::audit::{self as store, DeviceOwner};
 use crate::db::docs::LoadedDoc;
 use crate::db::index::{self as idx, Filter, Page};
-use crate::db::{places, users};
+use crate::db::users;
 use crate::error::{ApiError, ApiResult};
 use crate::mask;
 use crate::routes::actions::{author_of, authored_push, push_one, supervisors_only};
 use crate::routes::auth::ClientAddr;
 use crate::routes::json::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::record_detail::{self, Readable, parse_field};
+use crate::routes::records;
 use crate::scope::Scope;
 
 /// Largest `per_page`.
@@ -135,29 +136,7 @@ pub async fn list_conflicts(
     let community: Option<CommunityId> = parse("community", q.community.as_ref())?;
     let kind: Option<RecordKind> = parse("kind", q.kind.as_ref())?;
     let scope = caller_scope(&app, &caller).await?;
-    let mut grids: BTreeSet<GridId> = scope.grids.clone();
-    if let Some(community) = community {
-        let of: BTreeSet<GridId> = places::grids_of_community(&app.db, &community)
-            .await?
-            .into_iter()
-            .collect();
-        if of.is_empty() || !of.is_subset(&scope.grids) {
-            return Err(ApiError::forbidden(
-                "forbidden",
-                format!("community {community} is outside your scope"),
-            ));
-        }
-        grids = of;
-    }
-    if let Some(grid) = grid {
-        if !grids.contains(&grid) {
-            return Err(ApiError::forbidden(
-                "forbidden",
-                format!("grid {grid} is outside your scope"),
-            ));
-        }
-        grids = BTreeSet::from([grid]);
-    }
+    let grids = records::narrow_grids(&app, &scope, community, grid).await?;
     let mut f = Filter::default();
     let grids: Vec<String> = grids.iter().map(ToString::to_string).collect();
     f.within("grid_id", &grids);
@@ -456,6 +435,8 @@ pub async fn resolve(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]

@@ -126,24 +126,14 @@ pub(crate) struct Reader {
     pub grids: Vec<String>,
 }
 
-pub(crate) async fn reader(
+/// The grids of `scope` a request may read, narrowed to the requested `community` and then
+/// `grid`: 403 when either lies outside the scope (an unknown community counts as outside).
+pub(crate) async fn narrow_grids(
     app: &AppState,
-    caller: &AuthUser,
-    grid: Option<&String>,
-    community: Option<&String>,
-) -> ApiResult<Reader> {
-    if caller.role == Role::Admin {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "administrators do not read records",
-        ));
-    }
-    let grid: Option<GridId> = parse("grid", grid)?;
-    let community: Option<CommunityId> = parse("community", community)?;
-    let user = users::get_user(&app.db, &caller.user)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
-    let scope = Scope::of_user(&app.db, &user).await?;
+    scope: &Scope,
+    community: Option<CommunityId>,
+    grid: Option<GridId>,
+) -> ApiResult<BTreeSet<GridId>> {
     let mut grids: BTreeSet<GridId> = scope.grids.clone();
     if let Some(community) = community {
         let of: BTreeSet<GridId> = places::grids_of_community(&app.db, &community)
@@ -167,6 +157,28 @@ pub(crate) async fn reader(
         }
         grids = BTreeSet::from([grid]);
     }
+    Ok(grids)
+}
+
+pub(crate) async fn reader(
+    app: &AppState,
+    caller: &AuthUser,
+    grid: Option<&String>,
+    community: Option<&String>,
+) -> ApiResult<Reader> {
+    if caller.role == Role::Admin {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "administrators do not read records",
+        ));
+    }
+    let grid: Option<GridId> = parse("grid", grid)?;
+    let community: Option<CommunityId> = parse("community", community)?;
+    let user = users::get_user(&app.db, &caller.user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let scope = Scope::of_user(&app.db, &user).await?;
+    let grids = narrow_grids(app, &scope, community, grid).await?;
     Ok(Reader {
         scope,
         grids: grids.iter().map(ToString::to_string).collect(),

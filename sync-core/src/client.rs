@@ -315,6 +315,35 @@ impl Replica {
         })?)
     }
 
+    /// Writes `value` as the record's new state as its editor saw it at `base` (see
+    /// [`Document::replace_at`]); `None` for `base` means the current version. Returns the
+    /// change's hash, or `None` when nothing changed.
+    pub fn replace<R: Record>(
+        &mut self,
+        value: &R,
+        base: Option<&[ChangeHash]>,
+        at: Timestamp,
+    ) -> Result<Option<ChangeHash>, EditError> {
+        let author = Author::new(self.actor.clone(), at);
+        let id = value.id();
+        let Some(LocalDoc {
+            content: Content::Open(doc),
+            ..
+        }) = self.docs.get_mut(id)
+        else {
+            return Err(EditError::UnknownDoc(id.clone()));
+        };
+        let heads;
+        let base = match base {
+            Some(base) => base,
+            None => {
+                heads = doc.heads();
+                &heads
+            }
+        };
+        Ok(doc.replace_at(&author, &self.ctx, base, value)?)
+    }
+
     /// A document, if this device has it whole.
     pub fn document(&self, id: &DocId) -> Option<&Document> {
         match &self.docs.get(id)?.content {

@@ -103,6 +103,9 @@ pub enum DocumentError {
     /// The record breaks its schema.
     #[error(transparent)]
     Invalid(#[from] RecordInvalid),
+    /// The version an edit was based on is not (or no longer) known to this document.
+    #[error("record {0} has no such version")]
+    UnknownVersion(DocId),
     /// Automerge refused an operation.
     #[error("automerge: {0}")]
     Automerge(#[source] Box<AutomergeError>),
@@ -281,6 +284,56 @@ impl Document {
         if let Err(e) = autosurgeon::reconcile(&mut tx, &after) {
             tx.rollback();
             return Err(DocumentError::from(reconcile_failed(&self.id, self.kind, e)).into());
+        }
+        let (hash, _) = tx.commit_with(author.commit_options());
+        Ok(hash)
+    }
+
+    /// The typed record as it was at `heads` (a version this document holds).
+    pub fn read_at<R: Record>(&self, heads: &[ChangeHash]) -> Result<R, DocumentError> {
+        if R::KIND != self.kind {
+            return Err(DocumentError::WrongKind {
+                id: self.id.clone(),
+                expected: R::KIND,
+                found: self.kind,
+            });
+        }
+        if !self.am.get_missing_deps(heads).is_empty() {
+            return Err(DocumentError::UnknownVersion(self.id.clone()));
+        }
+        let mut json = crate::json::hydrated_to_json(&self.am.hydrate(Some(heads)));
+        if let Some(root) = json.as_object_mut() {
+            for key in HEADER_KEYS {
+                root.remove(key);
+            }
+        }
+        Ok(self.record_from_json(&json)?)
+    }
+
+    /// Writes `value` as the record's new state *as its editor saw it at `base`*: the
+    /// difference between the record at `base` and `value` becomes one change that depends on
+    /// `base`. Changes merged in since `base` (by a sync while a form was open) are kept
+    /// wherever the editor left the field as it was; where both wrote, the field holds both
+    /// values as a conflict. Validated like [`Document::update`]; returns `None` when `value`
+    /// equals the record at `base`.
+    pub fn replace_at<R: Record>(
+        &mut self,
+        author: &Author,
+        ctx: &ValidationContext,
+        base: &[ChangeHash],
+        value: &R,
+    ) -> Result<Option<ChangeHash>, DocumentError> {
+        let before: R = self.read_at(base)?;
+        check_record(value, ctx)?;
+        check_transition(&before, value)?;
+        self.am.set_actor(author.actor.clone());
+        let mut tx = self
+            .am
+            .transaction_at(automerge::PatchLog::inactive(), base)
+            .map_err(|_| DocumentError::UnknownVersion(self.id.clone()))?;
+        if let Err(e) = autosurgeon::reconcile(&mut tx, value) {
+            tx.rollback();
+            return Err(reconcile_failed(&self.id, self.kind, e).into());
         }
         let (hash, _) = tx.commit_with(author.commit_options());
         Ok(hash)

@@ -857,3 +857,75 @@ fn the_conflict_report_of_a_case_lists_events_made_illegal_by_a_merge() {
     let h = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
     assert!(conflicts::report(&h).is_empty());
 }
+
+#[test]
+fn an_edit_based_on_an_older_version_keeps_what_was_merged_in_since() {
+    let mut doc = Document::create(&household(), &phone("2026-03-01T08:00:00Z"), &ctx()).unwrap();
+    // A form opens at this version and the worker edits the notes and the first resident's phone.
+    let base = doc.heads();
+    let mut edited: Household = doc.read().unwrap();
+    edited.notes = "door code 1234".into();
+    edited.residents[0].phone = Some("13900002222".into());
+
+    // Meanwhile a sync merges another phone's edit of the tags and of the same phone number.
+    let mut other = doc.clone();
+    other
+        .update(
+            &phone("2026-03-01T09:00:00Z"),
+            &ctx(),
+            |h: &mut Household| {
+                h.tags.push("rental".into());
+                h.residents[0].phone = Some("13700003333".into());
+                Ok::<_, DocumentError>(())
+            },
+        )
+        .unwrap();
+    doc.automerge_mut().merge(other.automerge_mut()).unwrap();
+
+    let hash = doc
+        .replace_at(&phone("2026-03-01T10:00:00Z"), &ctx(), &base, &edited)
+        .unwrap();
+    assert!(hash.is_some());
+    let merged: Household = doc.read().unwrap();
+    assert_eq!(merged.notes, "door code 1234");
+    assert_eq!(
+        merged.tags,
+        ["rental"],
+        "the merged-in tag is kept, not reverted"
+    );
+    let conflicts = conflicts::conflicts(&doc);
+    assert_eq!(
+        conflicts.len(),
+        1,
+        "both phone numbers are kept: {conflicts:?}"
+    );
+    assert_eq!(conflicts[0].field, "residents[0].phone");
+
+    // Writing back an unchanged value is no change; an unknown version is refused.
+    let mut fresh = Document::create(&household(), &phone("2026-03-01T08:00:00Z"), &ctx()).unwrap();
+    let unchanged: Household = fresh.read().unwrap();
+    let heads = fresh.heads();
+    assert_eq!(
+        fresh
+            .replace_at(&phone("2026-03-01T11:00:00Z"), &ctx(), &heads, &unchanged)
+            .unwrap(),
+        None
+    );
+    let stranger = Document::create(&household(), &phone("2026-03-01T08:00:00Z"), &ctx()).unwrap();
+    let mut removed: Household = doc.read().unwrap();
+    let err = doc
+        .replace_at(
+            &phone("2026-03-01T11:00:00Z"),
+            &ctx(),
+            &stranger.heads(),
+            &removed,
+        )
+        .unwrap_err();
+    assert!(matches!(err, DocumentError::UnknownVersion(_)), "{err}");
+    // The update rules apply against the version the edit was based on.
+    removed.residents.clear();
+    let err = doc
+        .replace_at(&phone("2026-03-01T11:00:00Z"), &ctx(), &base, &removed)
+        .unwrap_err();
+    assert_eq!(first_error(err).0, "residents");
+}

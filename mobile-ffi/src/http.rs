@@ -1,0 +1,130 @@
+//! The library's own HTTP client for the blocking calls (`login`, `refresh`, `logout`,
+//! `sync`): ureq, blocking and small, with gzip both ways. Apps with their own networking use
+//! `build_sync_request` / `apply_sync_response` instead and never reach this module.
+
+#![deny(unsafe_code)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde::Deserialize;
+
+use crate::error::GridbookError;
+
+/// Longest response body read (a sync response is capped far below this by the server).
+const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+/// Request bodies at least this large are sent gzip-compressed.
+const GZIP_FROM_BYTES: usize = 1024;
+
+/// An HTTP answer: status and (decompressed) body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The server's error, as the library's error (for any non-2xx status).
+    pub fn error(&self) -> GridbookError {
+        #[derive(Deserialize)]
+        struct Body {
+            error: Inner,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            code: String,
+            message: String,
+        }
+        let (code, message) = match serde_json::from_slice::<Body>(&self.body) {
+            Ok(b) => (b.error.code, b.error.message),
+            Err(_) => (String::new(), format!("HTTP {}", self.status)),
+        };
+        let text = if code.is_empty() {
+            message
+        } else {
+            format!("{code}: {message}")
+        };
+        match self.status {
+            401 => GridbookError::unauthorized(text),
+            403 => GridbookError::forbidden(text),
+            404 => GridbookError::not_found(text),
+            409 => GridbookError::conflict(text),
+            408 | 429 | 500..=599 => GridbookError::network(text),
+            _ => GridbookError::protocol(text),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A blocking client for one server.
+#[derive(Debug)]
+pub(crate) struct Http {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Http {
+    /// A client for the server at `base` (`https://gridbook.example.cn`).
+    pub fn new(base: &str) -> Result<Self, GridbookError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(GridbookError::protocol(
+                "the server address must start with http:// or https://",
+            ));
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Ok(Self { agent, base })
+    }
+
+    /// The server address.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs a JSON body (gzip-compressed when large) and reads the answer.
+    pub fn post_json(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+    ) -> Result<Answer, GridbookError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
+        if let Some(token) = bearer {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let result = if body.len() >= GZIP_FROM_BYTES {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+            encoder
+                .write_all(body)
+                .and_then(|()| encoder.finish())
+                .map_err(|e| GridbookError::protocol(format!("cannot compress: {e}")))
+                .map(|gz| request.header("Content-Encoding", "gzip").send(&gz[..]))?
+        } else {
+            request.send(body)
+        };
+        let mut response = result.map_err(|e| GridbookError::network(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| GridbookError::network(format!("reading the answer: {e}")))?;
+        Ok(Answer { status, body })
+    }
+}

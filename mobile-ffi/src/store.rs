@@ -1,0 +1,305 @@
+//! The phone's durable local store: one SQLite file.
+//!
+//! * `meta`: the device id, the cursor, the server address and the signed-in session.
+//! * `docs`: every record as its saved Automerge document with what the server last confirmed
+//!   of it (base heads, need-full flag, last refusal), plus a small projection (kind, grid,
+//!   title, search text, pending and conflict flags) for lists and search without loading
+//!   documents.
+//! * `requests`: sync requests built for apps that move the bytes themselves, so a response
+//!   that arrives after the app was killed and relaunched can still be applied.
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so a transaction that returned is on
+//! disk; every local edit is one transaction, and each applied sync response (its documents and
+//! the new cursor) is one transaction. A process killed at any point leaves the last committed
+//! state, never a torn one.
+
+#![deny(unsafe_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sync_core::client::SavedDoc;
+use sync_core::protocol::Cursor;
+
+use crate::error::GridbookError;
+
+/// The layout version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS docs (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    saved      TEXT NOT NULL,   -- the SavedDoc as JSON (document bytes base64)
+    grid       TEXT,
+    title      TEXT NOT NULL,
+    search     TEXT NOT NULL,   -- lower-cased text that search matches
+    pending    INTEGER NOT NULL,
+    conflicts  INTEGER NOT NULL,
+    rejected   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS docs_kind_title ON docs (kind, title);
+CREATE TABLE IF NOT EXISTS requests (
+    id         TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    body       BLOB NOT NULL
+) STRICT;
+";
+
+/// Requests kept for apps that move the bytes themselves; older ones are dropped (applying
+/// a response to a newer request makes them useless anyway).
+const KEPT_REQUESTS: i64 = 8;
+
+/// What lists and search need of one record, computed when it is saved.
+#[derive(Debug, Clone)]
+pub(crate) struct Projection {
+    pub grid: Option<String>,
+    pub title: String,
+    pub search: String,
+    pub pending: bool,
+    pub conflicts: bool,
+    pub rejected: bool,
+}
+
+/// One row of a list.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub id: String,
+    pub kind: String,
+    pub grid: Option<String>,
+    pub title: String,
+    pub pending: bool,
+    pub conflicts: bool,
+    pub rejected: bool,
+    pub updated_at: i64,
+}
+
+/// The open SQLite file.
+#[derive(Debug)]
+pub(crate) struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, GridbookError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(GridbookError::storage(format!(
+                "the store cannot use write-ahead logging (journal mode {mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(GridbookError::storage(format!(
+                "the store was written by a newer app (layout {version}, this app knows {SCHEMA_VERSION})"
+            )));
+        }
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        tx.commit()?;
+        Ok(Self { conn })
+    }
+
+    /// A value of `meta`.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, GridbookError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets (or, with `None`, removes) a value of `meta`.
+    pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), GridbookError> {
+        match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    /// Every saved document.
+    pub fn load_docs(&self) -> Result<Vec<SavedDoc>, GridbookError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, saved FROM docs ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut docs = Vec::new();
+        for row in rows {
+            let (id, saved) = row?;
+            let doc: SavedDoc = serde_json::from_str(&saved).map_err(|e| {
+                GridbookError::storage(format!("saved record {id} does not read: {e}"))
+            })?;
+            docs.push(doc);
+        }
+        Ok(docs)
+    }
+
+    /// Writes documents (and, when given, the new cursor) in one transaction.
+    pub fn save_docs(
+        &mut self,
+        docs: &[(SavedDoc, Projection)],
+        cursor: Option<&Cursor>,
+        now_ms: i64,
+    ) -> Result<(), GridbookError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO docs (id, kind, saved, grid, title, search, pending, conflicts,
+                                   rejected, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (id) DO UPDATE SET
+                    kind = excluded.kind, saved = excluded.saved, grid = excluded.grid,
+                    title = excluded.title, search = excluded.search,
+                    pending = excluded.pending, conflicts = excluded.conflicts,
+                    rejected = excluded.rejected, updated_at = excluded.updated_at",
+            )?;
+            for (doc, p) in docs {
+                let saved = serde_json::to_string(doc)
+                    .map_err(|e| GridbookError::storage(format!("cannot encode a record: {e}")))?;
+                stmt.execute(params![
+                    doc.id.as_str(),
+                    doc.kind.as_str(),
+                    saved,
+                    p.grid,
+                    p.title,
+                    p.search,
+                    p.pending,
+                    p.conflicts,
+                    p.rejected,
+                    now_ms,
+                ])?;
+            }
+        }
+        if let Some(cursor) = cursor {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('cursor', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [cursor.as_str()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Lists records, optionally of one kind and matching `text` (lower-cased, any part).
+    pub fn list(
+        &self,
+        kind: Option<&str>,
+        text: Option<&str>,
+        only_pending: bool,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Row>, GridbookError> {
+        let pattern = text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kind, grid, title, pending, conflicts, rejected, updated_at FROM docs
+             WHERE (?1 IS NULL OR kind = ?1)
+               AND (?2 IS NULL OR search LIKE ?2 ESCAPE '\\')
+               AND (?3 = 0 OR pending = 1)
+             ORDER BY kind, title, id
+             LIMIT ?4 OFFSET ?5",
+        )?;
+        let rows = stmt.query_map(params![kind, pattern, only_pending, limit, offset], |r| {
+            Ok(Row {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                grid: r.get(2)?,
+                title: r.get(3)?,
+                pending: r.get(4)?,
+                conflicts: r.get(5)?,
+                rejected: r.get(6)?,
+                updated_at: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps a built sync request until its response is applied.
+    pub fn put_request(&self, id: &str, body: &[u8], now_ms: i64) -> Result<(), GridbookError> {
+        self.conn.execute(
+            "INSERT INTO requests (id, created_at, body) VALUES (?1, ?2, ?3)",
+            params![id, now_ms, body],
+        )?;
+        self.conn.execute(
+            "DELETE FROM requests WHERE id NOT IN
+                (SELECT id FROM requests ORDER BY created_at DESC, id DESC LIMIT ?1)",
+            [KEPT_REQUESTS],
+        )?;
+        Ok(())
+    }
+
+    /// A kept request's body.
+    pub fn request(&self, id: &str) -> Result<Option<Vec<u8>>, GridbookError> {
+        Ok(self
+            .conn
+            .query_row("SELECT body FROM requests WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Forgets a kept request.
+    pub fn drop_request(&self, id: &str) -> Result<(), GridbookError> {
+        self.conn
+            .execute("DELETE FROM requests WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// SQLite's own consistency check of the file (`ok` when sound).
+    pub fn integrity_check(&self) -> Result<String, GridbookError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn a_store_from_a_newer_app_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(conn);
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, GridbookError::Storage { .. }), "{err}");
+    }
+}

@@ -1,0 +1,266 @@
+//! The phone library's Rust API against the real server: sessions (expiry, revocation),
+//! refusals, retries, and being offline. The Python end-to-end run is in
+//! `python_bindings.rs`; killing a process mid-write is in `crash.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridbook_mobile::{GridbookError, Phone};
+use gridbook_tests::{Backend, PASSWORD, TestApp, TestUser};
+use sync_core::models::household::{Address, Household};
+use sync_core::record::{Place, Role};
+
+/// A server on its own runtime, so the phone's blocking calls can run on the test thread.
+struct Server {
+    rt: tokio::runtime::Runtime,
+    app: Option<TestApp>,
+}
+
+impl Server {
+    fn start(backend: Backend, access_ttl: Option<Duration>) -> Option<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = rt
+            .block_on(TestApp::spawn_with(backend, |s| {
+                if let Some(ttl) = access_ttl {
+                    s.access_ttl = ttl;
+                }
+            }))
+            .unwrap()?;
+        Some(Self { rt, app: Some(app) })
+    }
+
+    fn app(&self) -> &TestApp {
+        self.app.as_ref().unwrap()
+    }
+
+    fn url(&self) -> String {
+        self.app().url("")
+    }
+
+    fn user(&self, login: &str, role: Role, place: Place) -> TestUser {
+        self.rt
+            .block_on(self.app().user(login, role, place))
+            .unwrap()
+    }
+
+    fn change_count(&self) -> i64 {
+        self.rt.block_on(self.app().change_count()).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            let _ = self.rt.block_on(app.stop());
+        }
+    }
+}
+
+fn open(dir: &tempfile::TempDir, name: &str) -> Arc<Phone> {
+    Phone::open(dir.path().join(name).to_string_lossy().into_owned()).unwrap()
+}
+
+fn household(place: Place, room: &str) -> Household {
+    Household::new(
+        place,
+        Address {
+            compound: "乌江水岸".into(),
+            building: "3".into(),
+            unit: "1".into(),
+            room: room.into(),
+        },
+    )
+}
+
+fn signed_in(server: &Server, dir: &tempfile::TempDir, login: &str) -> Arc<Phone> {
+    let phone = open(dir, &format!("{login}.db"));
+    phone
+        .login(
+            server.url(),
+            login.into(),
+            PASSWORD.into(),
+            Some("test".into()),
+        )
+        .unwrap();
+    phone
+}
+
+fn on_both(test: impl Fn(Backend)) {
+    test(Backend::Sqlite);
+    test(Backend::Postgres);
+}
+
+#[test]
+fn an_expiring_access_token_is_refreshed_before_sync_and_kept_across_restarts() {
+    on_both(|backend| {
+        let Some(server) = Server::start(backend, Some(Duration::from_secs(2))) else {
+            return;
+        };
+        server.user("w", Role::GridWorker, server.app().grid_a());
+        let dir = tempfile::tempdir().unwrap();
+        let phone = signed_in(&server, &dir, "w");
+        let first = phone.access_token().unwrap();
+        phone
+            .create_household(household(server.app().grid_a(), "101"))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2100));
+        let summary = phone.sync().unwrap();
+        assert_eq!(summary.accepted, 1);
+        let second = phone.access_token().unwrap();
+        assert_ne!(first, second, "the token was rotated");
+        // A reopened store keeps the session and syncs without signing in again.
+        drop(phone);
+        let phone = open(&dir, "w.db");
+        assert_eq!(phone.account().unwrap().login, "w");
+        assert_eq!(phone.sync().unwrap().pending, 0);
+    });
+}
+
+#[test]
+fn a_revoked_device_is_signed_out_and_keeps_its_unsynced_records() {
+    on_both(|backend| {
+        let Some(server) = Server::start(backend, None) else {
+            return;
+        };
+        server.user("w", Role::GridWorker, server.app().grid_a());
+        let dir = tempfile::tempdir().unwrap();
+        let phone = signed_in(&server, &dir, "w");
+        let token = phone.access_token().unwrap();
+        let revoke = server.rt.block_on(
+            server
+                .app()
+                .http
+                .post(
+                    server
+                        .app()
+                        .url(&format!("/v1/auth/devices/{}/revoke", phone.device_id())),
+                )
+                .bearer_auth(&token)
+                .send(),
+        );
+        assert!(revoke.unwrap().status().is_success());
+        phone
+            .create_household(household(server.app().grid_a(), "102"))
+            .unwrap();
+        let err = phone.sync().unwrap_err();
+        assert!(matches!(err, GridbookError::Unauthorized { .. }), "{err}");
+        assert!(phone.account().is_none(), "the dead session is forgotten");
+        assert_eq!(phone.pending_count(), 1, "the unsynced record stays");
+    });
+}
+
+#[test]
+fn another_grids_record_is_refused_by_the_server_and_stays_pending_with_the_reason() {
+    on_both(|backend| {
+        let Some(server) = Server::start(backend, None) else {
+            return;
+        };
+        server.user("w", Role::GridWorker, server.app().grid_a());
+        let dir = tempfile::tempdir().unwrap();
+        let phone = signed_in(&server, &dir, "w");
+        let foreign = household(server.app().grid_b(), "201");
+        let mine = household(server.app().grid_a(), "202");
+        phone.create_household(foreign.clone()).unwrap();
+        phone.create_household(mine.clone()).unwrap();
+        let summary = phone.sync().unwrap();
+        assert_eq!(summary.accepted, 1);
+        assert_eq!(summary.rejected.len(), 1);
+        assert_eq!(summary.rejected[0].id, foreign.id);
+        assert_eq!(summary.rejected[0].code, "forbidden");
+        assert_eq!(summary.pending, 1);
+        let entry = phone.record(foreign.id.to_string()).unwrap();
+        assert!(entry.pending);
+        assert_eq!(entry.rejection.unwrap().code, "forbidden");
+        let listed = phone.list(None, None, true, 10, 0).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].rejected);
+    });
+}
+
+#[test]
+fn a_sync_whose_response_was_lost_is_retried_without_duplicating_anything() {
+    on_both(|backend| {
+        let Some(server) = Server::start(backend, None) else {
+            return;
+        };
+        server.user("w", Role::GridWorker, server.app().grid_a());
+        let dir = tempfile::tempdir().unwrap();
+        let phone = signed_in(&server, &dir, "w");
+        for room in ["301", "302", "303"] {
+            phone
+                .create_household(household(server.app().grid_a(), room))
+                .unwrap();
+        }
+        // The request reaches the server, but the response never reaches the phone.
+        let prepared = phone.build_sync_request().unwrap();
+        let token = phone.access_token().unwrap();
+        let answer = server.rt.block_on(async {
+            server
+                .app()
+                .http
+                .post(server.app().url(&prepared.path))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(prepared.body.clone())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert!(answer.is_success());
+        let stored = server.change_count();
+        assert_eq!(stored, 3);
+        assert_eq!(phone.pending_count(), 3, "the phone does not know yet");
+        // The retry is a plain sync: the same changes again, nothing stored twice.
+        let summary = phone.sync().unwrap();
+        assert_eq!(summary.accepted, 3);
+        assert_eq!(summary.pending, 0);
+        assert_eq!(server.change_count(), stored);
+        // The stale request can still be applied later: harmless.
+        let err = phone.apply_sync_response(prepared.request_id.clone(), 503, b"{}".to_vec());
+        assert!(matches!(err, Err(GridbookError::Network { .. })));
+    });
+}
+
+#[test]
+fn offline_sync_is_a_network_error_and_loses_nothing() {
+    let Some(mut server) = Server::start(Backend::Sqlite, None) else {
+        return;
+    };
+    server.user("w", Role::GridWorker, server.app().grid_a());
+    let dir = tempfile::tempdir().unwrap();
+    let phone = signed_in(&server, &dir, "w");
+    phone
+        .create_household(household(server.app().grid_a(), "401"))
+        .unwrap();
+    let app = server.app.take().unwrap();
+    server.rt.block_on(app.stop()).unwrap();
+    let err = phone.sync().unwrap_err();
+    assert!(matches!(err, GridbookError::Network { .. }), "{err}");
+    assert_eq!(phone.pending_count(), 1);
+}
+
+#[test]
+fn wrong_passwords_and_bad_addresses_are_told_apart() {
+    let Some(server) = Server::start(Backend::Sqlite, None) else {
+        return;
+    };
+    server.user("w", Role::GridWorker, server.app().grid_a());
+    let dir = tempfile::tempdir().unwrap();
+    let phone = open(&dir, "p.db");
+    let err = phone
+        .login(server.url(), "w".into(), "guess-9f3k".into(), None)
+        .unwrap_err();
+    assert!(matches!(err, GridbookError::Unauthorized { .. }), "{err}");
+    assert!(!err.to_string().contains("guess-9f3k"), "{err}");
+    let err = phone
+        .login("ftp://example".into(), "w".into(), PASSWORD.into(), None)
+        .unwrap_err();
+    assert!(matches!(err, GridbookError::Protocol { .. }), "{err}");
+    let err = phone.sync().unwrap_err();
+    assert!(matches!(err, GridbookError::Unauthorized { .. }), "{err}");
+}

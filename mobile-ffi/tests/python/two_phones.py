@@ -1,0 +1,227 @@
+"""Two grid workers' phones and a supervisor, through the generated Python bindings.
+
+Run by mobile-ffi/tests/python_bindings.rs against a real server:
+
+    GRIDBOOK_URL=http://127.0.0.1:PORT GRIDBOOK_PASSWORD=... GRIDBOOK_WORKER_A=... \
+    GRIDBOOK_WORKER_B=... GRIDBOOK_SUPERVISOR=... GRIDBOOK_STORE_DIR=... \
+    PYTHONPATH=target/bindings/python python3 two_phones.py
+
+Both phones edit the same household offline (one field differently on each, so a conflict),
+one opens a case, they sync and converge, the conflict is visible on both, a supervisor's
+case action made through the server's HTTP API reaches the phone, and a phone that moves
+the sync bytes itself (build/apply) converges as well. Exits non-zero on the first failed
+check.
+"""
+
+import json
+import os
+import time
+import urllib.request
+
+import gridbook
+
+URL = os.environ["GRIDBOOK_URL"]
+PASSWORD = os.environ["GRIDBOOK_PASSWORD"]
+STORES = os.environ["GRIDBOOK_STORE_DIR"]
+
+
+def check(condition, what):
+    if not condition:
+        raise AssertionError(what)
+    print("ok -", what)
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def http_json(method, path, body=None, token=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(URL + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def id_number(born):
+    """A GB 11643 resident ID number with a valid check digit, born on `born` (YYYYMMDD)."""
+    first17 = "520627" + born + "123"
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    total = sum(int(d) * w for d, w in zip(first17, weights))
+    return first17 + "10X98765432"[total % 11]
+
+
+def main():
+    phone_a = gridbook.Phone.open(os.path.join(STORES, "a.db"))
+    phone_b = gridbook.Phone.open(os.path.join(STORES, "b.db"))
+    account_a = phone_a.login(URL, os.environ["GRIDBOOK_WORKER_A"], PASSWORD, "A 的手机")
+    account_b = phone_b.login(URL, os.environ["GRIDBOOK_WORKER_B"], PASSWORD, "B 的手机")
+    check(account_a.role == gridbook.Role.GRID_WORKER, "worker A signed in as a grid worker")
+    check(phone_a.device_id() != phone_b.device_id(), "each phone has its own device id")
+
+    # Signing in as another user on a store that belongs to A is refused.
+    try:
+        phone_a.login(URL, os.environ["GRIDBOOK_WORKER_B"], PASSWORD, None)
+        check(False, "another user may not take over A's store")
+    except gridbook.GridbookError.Forbidden:
+        check(phone_a.account().login == account_a.login, "A's store stays A's")
+
+    # A records a household with one resident and syncs; B fetches it.
+    place = phone_a.my_place()
+    household = gridbook.new_household(
+        place, gridbook.Address(compound="乌江水岸", building="3", unit="1", room="402")
+    )
+    household.residents.append(
+        gridbook.Resident(
+            id=gridbook.new_resident_id(),
+            name="王芳",
+            gender=gridbook.Gender.FEMALE,
+            birth_date="1956-03-12",
+            relation=gridbook.Relation.HEAD,
+            id_number=id_number("19560312"),
+            phone="13800001234",
+            status=gridbook.ResidentStatus.PRESENT,
+            moved_in=None,
+            moved_out=None,
+            special_groups=[],
+        )
+    )
+    phone_a.create_household(household)
+    check(phone_a.pending_count() == 1, "a new household is pending on A")
+    summary = phone_a.sync()
+    check(summary.accepted == 1 and phone_a.pending_count() == 0, "A's household reached the server")
+    summary = phone_b.sync()
+    check(summary.received >= 1, "B received the household")
+    check(phone_b.household(household.id).residents[0].name == "王芳", "B reads the resident")
+
+    # A typed record that breaks a rule is refused with the field, and nothing is written.
+    bad = phone_b.household(household.id)
+    bad.residents[0].id_number = "520627195603121230"
+    try:
+        phone_b.update_household(bad, None)
+        check(False, "an invalid ID number must be refused")
+    except gridbook.GridbookError.InvalidRecord as e:
+        fields = [v.field for v in e.violations]
+        check(fields == ["residents[0].id_number"], "the violation names the field: %s" % fields)
+        check("520627195603121230" not in str(e), "the error does not echo the value")
+    check(phone_b.pending_count() == 0, "the refused edit left nothing pending")
+
+    # Offline: both edit the notes (a conflict); B also tags it; A opens a case.
+    version_a = phone_a.version(household.id)
+    edit_a = phone_a.household(household.id)
+    edit_a.notes = "老人独居，每周探访 (A)"
+    check(phone_a.update_household(edit_a, version_a), "A edited the notes")
+    edit_b = phone_b.household(household.id)
+    edit_b.notes = "子女在外地 (B)"
+    edit_b.tags.append("elderly_alone")
+    check(phone_b.update_household(edit_b, phone_b.version(household.id)), "B edited notes and tags")
+
+    case = gridbook.Case(
+        id=gridbook.new_record_id(),
+        case_kind=gridbook.CaseKind.APPEAL,
+        category="elderly_care",
+        subject="独居老人需要助餐 meals for an elderly resident",
+        description="",
+        place=place,
+        location=None,
+        household=household.id,
+        parties=[],
+        urgency=gridbook.Urgency.NORMAL,
+        confidential=False,
+        opened_by=account_a.user_id,
+        opened_at=now_ms(),
+        events=[],
+        mediation=[],
+        rectification=None,
+    )
+    phone_a.create_case(case)
+    progress = phone_a.add_case_event(case.id, gridbook.CaseAction.SUBMIT, "上报", None, None)
+    check(progress.state == "reported", "A submitted the case (state %s)" % progress.state)
+    try:
+        phone_a.add_case_event(case.id, gridbook.CaseAction.ACCEPT, None, None, None)
+        check(False, "a grid worker may not accept a case")
+    except gridbook.GridbookError.Conflict as e:
+        check("accept" in str(e), "an illegal action is a Conflict naming it")
+    check(phone_a.pending_count() == 2, "A has two records pending")
+
+    # Back online: A, B, A. Both converge on the same version and JSON.
+    phone_a.sync()
+    phone_b.sync()
+    phone_a.sync()
+    entry_a = phone_a.record(household.id)
+    entry_b = phone_b.record(household.id)
+    check(entry_a.version == entry_b.version, "both phones hold the same version")
+    check(json.loads(entry_a.json) == json.loads(entry_b.json), "both phones show the same household")
+    check("elderly_alone" in phone_a.household(household.id).tags, "B's tag reached A")
+    check(phone_b.case(case.id).subject == case.subject, "A's case reached B")
+    check(phone_a.pending_count() == 0 and phone_b.pending_count() == 0, "nothing pending")
+
+    # The conflict is visible on both phones, with both devices.
+    for name, phone in (("A", phone_a), ("B", phone_b)):
+        conflicts = phone.conflicts(household.id)
+        fields = [c.field for c in conflicts.fields]
+        check(fields == ["notes"], "%s sees the notes conflict: %s" % (name, fields))
+        devices = {v.device_id for v in conflicts.fields[0].values}
+        check(devices == {phone_a.device_id(), phone_b.device_id()}, "%s sees who wrote each value" % name)
+    listed = phone_a.list(gridbook.RecordKind.HOUSEHOLD, "王芳", False, 50, 0)
+    check([r.id for r in listed] == [household.id] and listed[0].has_conflicts, "search finds it, flagged")
+    history = phone_a.history(household.id)
+    check(len(history) >= 3 and any("notes" in h.fields for h in history), "history lists the edits")
+
+    # A supervisor accepts the case through the server's API; the event reaches A's phone.
+    tokens = http_json(
+        "POST",
+        "/v1/auth/login",
+        {"login": os.environ["GRIDBOOK_SUPERVISOR"], "password": PASSWORD},
+    )
+    answer = http_json(
+        "POST",
+        "/v1/cases/%s/actions" % case.id,
+        {"action": "accept", "note": "已受理"},
+        tokens["access_token"],
+    )
+    state = answer["case_status"]["state"]
+    check(state == "accepted", "the supervisor accepted the case: %s" % state)
+    summary = phone_a.sync()
+    check(summary.received >= 1, "A received the supervisor's change")
+    progress = phone_a.case_progress(case.id)
+    check(progress.state == "accepted", "the acceptance reached A's phone (state %s)" % progress.state)
+    events = phone_a.case(case.id).events
+    check(events[-1].action == gridbook.CaseAction.ACCEPT and events[-1].note == "已受理",
+          "the supervisor's event is on A's timeline")
+
+    # B moves the bytes itself (as an iOS background transfer would): build, POST, apply.
+    prepared = phone_b.build_sync_request()
+    request = urllib.request.Request(URL + prepared.path, data=bytes(prepared.body), method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("Authorization", "Bearer " + phone_b.access_token())
+    with urllib.request.urlopen(request) as response:
+        status, body = response.status, response.read()
+    summary = phone_b.apply_sync_response(prepared.request_id, status, body)
+    check(summary.received >= 1, "B's own-network sync brought the acceptance")
+    check(phone_b.case_progress(case.id).state == "accepted", "B sees the case accepted")
+    try:
+        phone_b.apply_sync_response(prepared.request_id, status, body)
+        check(False, "a request is applied once")
+    except gridbook.GridbookError.NotFound:
+        check(True, "an applied request is forgotten")
+
+    # Reopened stores hold everything; signing out keeps the records.
+    del phone_a
+    reopened = gridbook.Phone.open(os.path.join(STORES, "a.db"))
+    check(reopened.check_store() == "ok", "A's store passes SQLite's integrity check")
+    check(reopened.record(household.id).version == entry_b.version, "A's reopened store holds the merge")
+    check(reopened.logout(), "A signed out on the server")
+    check(reopened.account() is None, "no session after sign-out")
+    try:
+        reopened.sync()
+        check(False, "sync needs a session")
+    except gridbook.GridbookError.Unauthorized:
+        check(len(reopened.list(None, None, False, 100, 0)) == 2, "records stay after sign-out")
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -89,6 +89,18 @@ fn signed_in(server: &Server, dir: &tempfile::TempDir, login: &str) -> Arc<Phone
     phone
 }
 
+/// A server with grid worker `w` (grid `ca-1`) signed in on a fresh phone store.
+fn worker_phone(
+    backend: Backend,
+    access_ttl: Option<Duration>,
+) -> Option<(Server, tempfile::TempDir, Arc<Phone>)> {
+    let server = Server::start(backend, access_ttl)?;
+    server.user("w", Role::GridWorker, server.app().grid_a());
+    let dir = tempfile::tempdir().unwrap();
+    let phone = signed_in(&server, &dir, "w");
+    Some((server, dir, phone))
+}
+
 fn on_both(test: impl Fn(Backend)) {
     test(Backend::Sqlite);
     test(Backend::Postgres);
@@ -97,12 +109,9 @@ fn on_both(test: impl Fn(Backend)) {
 #[test]
 fn an_expiring_access_token_is_refreshed_before_sync_and_kept_across_restarts() {
     on_both(|backend| {
-        let Some(server) = Server::start(backend, Some(Duration::from_secs(2))) else {
+        let Some((server, dir, phone)) = worker_phone(backend, Some(Duration::from_secs(2))) else {
             return;
         };
-        server.user("w", Role::GridWorker, server.app().grid_a());
-        let dir = tempfile::tempdir().unwrap();
-        let phone = signed_in(&server, &dir, "w");
         let first = phone.access_token().unwrap();
         phone
             .create_household(household(server.app().grid_a(), "101"))
@@ -123,12 +132,9 @@ fn an_expiring_access_token_is_refreshed_before_sync_and_kept_across_restarts() 
 #[test]
 fn a_revoked_device_is_signed_out_and_keeps_its_unsynced_records() {
     on_both(|backend| {
-        let Some(server) = Server::start(backend, None) else {
+        let Some((server, _dir, phone)) = worker_phone(backend, None) else {
             return;
         };
-        server.user("w", Role::GridWorker, server.app().grid_a());
-        let dir = tempfile::tempdir().unwrap();
-        let phone = signed_in(&server, &dir, "w");
         let token = phone.access_token().unwrap();
         let revoke = server.rt.block_on(
             server
@@ -156,12 +162,9 @@ fn a_revoked_device_is_signed_out_and_keeps_its_unsynced_records() {
 #[test]
 fn another_grids_record_is_refused_by_the_server_and_stays_pending_with_the_reason() {
     on_both(|backend| {
-        let Some(server) = Server::start(backend, None) else {
+        let Some((server, _dir, phone)) = worker_phone(backend, None) else {
             return;
         };
-        server.user("w", Role::GridWorker, server.app().grid_a());
-        let dir = tempfile::tempdir().unwrap();
-        let phone = signed_in(&server, &dir, "w");
         let foreign = household(server.app().grid_b(), "201");
         let mine = household(server.app().grid_a(), "202");
         phone.create_household(foreign.clone()).unwrap();
@@ -184,12 +187,9 @@ fn another_grids_record_is_refused_by_the_server_and_stays_pending_with_the_reas
 #[test]
 fn a_sync_whose_response_was_lost_is_retried_without_duplicating_anything() {
     on_both(|backend| {
-        let Some(server) = Server::start(backend, None) else {
+        let Some((server, _dir, phone)) = worker_phone(backend, None) else {
             return;
         };
-        server.user("w", Role::GridWorker, server.app().grid_a());
-        let dir = tempfile::tempdir().unwrap();
-        let phone = signed_in(&server, &dir, "w");
         for room in ["301", "302", "303"] {
             phone
                 .create_household(household(server.app().grid_a(), room))
@@ -220,20 +220,18 @@ fn a_sync_whose_response_was_lost_is_retried_without_duplicating_anything() {
         assert_eq!(summary.accepted, 3);
         assert_eq!(summary.pending, 0);
         assert_eq!(server.change_count(), stored);
-        // The stale request can still be applied later: harmless.
+        // A failed answer to the kept request is the server's error, and changes nothing.
         let err = phone.apply_sync_response(prepared.request_id.clone(), 503, b"{}".to_vec());
         assert!(matches!(err, Err(GridbookError::Network { .. })));
+        assert_eq!(phone.pending_count(), 0);
     });
 }
 
 #[test]
 fn offline_sync_is_a_network_error_and_loses_nothing() {
-    let Some(mut server) = Server::start(Backend::Sqlite, None) else {
+    let Some((mut server, _dir, phone)) = worker_phone(Backend::Sqlite, None) else {
         return;
     };
-    server.user("w", Role::GridWorker, server.app().grid_a());
-    let dir = tempfile::tempdir().unwrap();
-    let phone = signed_in(&server, &dir, "w");
     phone
         .create_household(household(server.app().grid_a(), "401"))
         .unwrap();

@@ -89,4 +89,10 @@ impl Access for Scope {
                 Role::Liaison | Role::Admin => false,
             }
     }
+
+    /// Supervisors write through sync only by appending case events; their other edits
+    /// (conflict resolutions) go through the review API with its own access.
+    fn may_edit_fields(&self, _meta: &RecordMeta) -> bool {
+        self.role == Role::GridWorker
+    }
 }

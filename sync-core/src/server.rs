@@ -51,6 +51,12 @@ pub trait Access {
     fn may_read(&self, meta: &RecordMeta) -> bool;
     /// May the caller add changes to this record, or create it?
     fn may_write(&self, meta: &RecordMeta) -> bool;
+    /// May the caller's changes edit the record's fields and create records? When not, a
+    /// push may only append case events to an existing record (supervisors through sync:
+    /// their field edits go through the review API, which uses an access that allows them).
+    fn may_edit_fields(&self, _meta: &RecordMeta) -> bool {
+        true
+    }
 }
 
 /// A stored record as the server keeps it in memory: the document, the typed record read from
@@ -151,7 +157,8 @@ type Refusal = Box<DocResult>;
 ///    id and kind;
 /// 7. the merged record validates, keeps the update rules and speaks only for the caller —
 ///    or, failing that, the device's own view does (`invalid_record`, see the module docs);
-/// 8. the caller may write the merged record (`forbidden`: a record can't leave one's scope).
+/// 8. the caller may write the merged record (`forbidden`: a record can't leave one's scope);
+/// 9. a caller who may not edit fields (a supervisor) only appended case events (`forbidden`).
 pub fn apply_push(
     stored: Option<&StoredRecord>,
     push: &DocPush,
@@ -386,6 +393,21 @@ fn merge_and_check(
             codes::FORBIDDEN,
             "the record would be outside your scope",
         ));
+    }
+
+    // 9. Callers who may only append case events.
+    if !access.may_edit_fields(&meta) {
+        let only_events = match (before, record.as_ref()) {
+            (Some(before), Some(after)) => AnyRecord::only_events_added(before, after),
+            _ => false,
+        };
+        if !only_events {
+            return Err(rejected(
+                push,
+                codes::FORBIDDEN,
+                "you may only add case events to this record",
+            ));
+        }
     }
 
     let result = ok_result(push, &merged, &push.base_heads, &pushed_hashes);
@@ -656,6 +678,10 @@ impl Access for GridScope {
                 Role::CommunitySupervisor | Role::StreetSupervisor => meta.kind == RecordKind::Case,
                 Role::Liaison | Role::Admin => false,
             }
+    }
+
+    fn may_edit_fields(&self, _meta: &RecordMeta) -> bool {
+        self.role == Role::GridWorker
     }
 }
 

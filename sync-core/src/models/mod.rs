@@ -88,6 +88,22 @@ macro_rules! any_record {
                 Ok(())
             }
 
+            /// True when `after` differs from `before` only by case events appended at the end
+            /// of the log (what a supervisor may do through sync).
+            pub fn only_events_added(before: &Self, after: &Self) -> bool {
+                match (before, after) {
+                    (AnyRecord::Case(b), AnyRecord::Case(a)) => {
+                        let mut rest = a.clone();
+                        if !rest.events.starts_with(&b.events) {
+                            return false;
+                        }
+                        rest.events.truncate(b.events.len());
+                        rest == *b
+                    }
+                    _ => before == after,
+                }
+            }
+
             /// The update rules between two versions of the same record.
             pub fn check_update(before: &Self, after: &Self) -> Result<(), RecordInvalid> {
                 match (before, after) {

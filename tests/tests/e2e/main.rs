@@ -2,6 +2,8 @@
 //! sync-core. Every scenario runs on SQLite and, when configured, on PostgreSQL.
 
 mod actions;
+mod attacks;
+mod bad_input;
 mod detail;
 mod figures;
 mod review;

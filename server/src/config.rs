@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Load the demo street (Heping Street) first if the database has no places yet.
     #[arg(long)]
     pub demo: bool,
+    /// Fault injection for tests: hold every writing sync transaction this long after it took
+    /// its sequence numbers, before it commits. Never set in production.
+    #[arg(long, env = "GRIDBOOK_FAULT_HOLD_WRITE_MS", hide = true)]
+    pub fault_hold_write_ms: Option<u64>,
 }
 
 /// A JWT key: its id (the `kid` header) and secret.
@@ -93,6 +97,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Document cache capacity.
     pub doc_cache: usize,
+    /// Fault injection for tests (see `ServeArgs::fault_hold_write_ms`).
+    pub fault_hold_write: Option<Duration>,
 }
 
 impl Settings {
@@ -106,6 +112,7 @@ impl Settings {
             refresh_ttl: Duration::from_secs(30 * 86_400),
             max_body_bytes: 32 * 1024 * 1024,
             doc_cache: 4096,
+            fault_hold_write: None,
         }
     }
 }
@@ -140,6 +147,7 @@ impl TryFrom<&ServeArgs> for Settings {
             refresh_ttl: Duration::from_secs(args.refresh_ttl_days.max(1) * 86_400),
             max_body_bytes: args.max_body_bytes,
             doc_cache: args.doc_cache,
+            fault_hold_write: args.fault_hold_write_ms.map(Duration::from_millis),
         })
     }
 }

@@ -271,6 +271,11 @@ async fn persist(
             .ok_or_else(|| ApiError::internal(format!("grid {grid} is not in the database")))?;
         seqs.insert(grid, seq);
     }
+    if let Some(hold) = app.settings.fault_hold_write {
+        // Tests make this writer slow while it holds its sequence numbers (see
+        // server/tests/processes.rs): another node's writer of the same grid must wait.
+        tokio::time::sleep(hold).await;
+    }
     let mut written = Vec::with_capacity(writes.len());
     for (i, before, accepted) in writes {
         let push = &pushes[i];

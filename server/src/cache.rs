@@ -31,10 +31,19 @@ impl DocCache {
         self.lock().get(id).cloned()
     }
 
-    /// Caches a record (replacing an older version).
+    /// Caches a record, unless a newer version of it is cached already: two requests that
+    /// wrote one record one after the other may reach this in either order, and a reader may
+    /// put a copy it loaded before a writer's.
     pub fn put(&self, doc: Arc<LoadedDoc>) {
         let id = doc.record.doc.id().clone();
-        self.lock().put(id, doc);
+        let mut cache = self.lock();
+        if cache
+            .peek(&id)
+            .is_some_and(|cached| cached.version > doc.version)
+        {
+            return;
+        }
+        cache.put(id, doc);
     }
 
     /// Forgets a record (after a failed write, or when another node changed it).

@@ -22,7 +22,7 @@ use serde_json::Value;
 use sync_core::client::Replica;
 use sync_core::ids::{DeviceId, DocId};
 use sync_core::models::household::Household;
-use sync_core::protocol::{SyncRequest, SyncResponse};
+use sync_core::protocol::{Bytes, DocPush, DocStatus, SyncRequest, SyncResponse};
 use sync_core::record::RecordKind;
 use sync_core::time::Timestamp;
 use sync_core::validate::ValidationContext;
@@ -141,7 +141,7 @@ impl Phone {
             .post(format!("{url}/v1/sync"))
             .bearer_auth(&self.token)
             .json(&request)
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
             .send()
             .await;
         let response = match sent {
@@ -194,10 +194,20 @@ impl Phone {
             }
             ensure!(
                 Instant::now() < deadline,
-                "{}: no sync within {patience:?}",
-                self.name
+                "{}: no sync within {patience:?} (last failure: {})",
+                self.name,
+                self.last_failure
             );
         }
+    }
+
+    /// Tags one household.
+    fn tag(&mut self, id: &DocId, tag: &str) -> anyhow::Result<()> {
+        let tag = format!("{}-{tag}", self.name);
+        let at = Timestamp::from_millis(1_790_000_000_000);
+        self.replica
+            .update(id, at, |h: &mut Household| h.tags.push(tag))?;
+        Ok(())
     }
 
     /// Tags a random household of the grid (an edit every phone sees as a list insert).
@@ -576,6 +586,52 @@ async fn two_nodes(database: String, dir: &Path) -> anyhow::Result<()> {
         same_records(&c, &b).with_context(|| format!("overlap round {round}"))?;
     }
 
+    // A stale cache must not refuse a phone. Node 1 caches a household (A writes it there);
+    // node 2 changes it (C); B pulls that change through node 2 and then pushes the whole
+    // document (as after `need_full` or a restore) through node 1, whose cached copy lacks
+    // C's change: the server must look again at the database, not call it a foreign change.
+    let target = a
+        .replica
+        .doc_ids()
+        .into_iter()
+        .find(|id| {
+            a.replica
+                .document(id)
+                .is_some_and(|d| d.kind() == RecordKind::Household)
+        })
+        .context("a household")?;
+    a.tag(&target, "cached-on-node-1")?;
+    ensure!(a.round_trip(&http, &urls[0]).await?, "a's write failed");
+    c.sync(&http, &urls[1], Duration::from_secs(30)).await?;
+    c.tag(&target, "written-on-node-2")?;
+    c.sync(&http, &urls[1], Duration::from_secs(30)).await?;
+    b.sync(&http, &urls[1], Duration::from_secs(30)).await?;
+    let doc = b.replica.document(&target).context("b holds it")?;
+    let full = SyncRequest::new(
+        b.replica.device().clone(),
+        b.replica.cursor().cloned(),
+        vec![DocPush {
+            id: target.clone(),
+            kind: RecordKind::Household,
+            base_heads: Vec::new(),
+            changes: Bytes(doc.automerge().save_after(&[])),
+        }],
+    );
+    let answer: SyncResponse = http
+        .post(format!("{}/v1/sync", urls[0]))
+        .bearer_auth(&b.token)
+        .json(&full)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    ensure!(
+        answer.docs[0].status == DocStatus::Ok,
+        "a whole-document push through the node with the stale cache: {:?}",
+        answer.docs[0]
+    );
+
     // C's write really waited for A's open transaction at least once (a lower bound: the
     // lock cannot make it faster), so the overlap this test is about did happen.
     ensure!(overlapped, "the writers never overlapped");
@@ -790,11 +846,13 @@ async fn load(database: String, dir: &Path, label: &str) -> anyhow::Result<()> {
         after_second <= after_first + after_first / 4 + 32 * 1024,
         "server memory grew from {after_first} KiB to {after_second} KiB under the same load"
     );
-    // Everyone converges after the load (all at once, then once more in turn).
+    // Everyone converges after the load (16 phones at a time, then once more in turn).
+    let permits = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = Vec::new();
     for mut p in phones {
-        let (http, url) = (http.clone(), server.url.clone());
+        let (http, url, permits) = (http.clone(), server.url.clone(), permits.clone());
         tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await?;
             p.sync(&http, &url, Duration::from_secs(120)).await?;
             anyhow::Ok(p)
         }));

@@ -160,8 +160,32 @@ where
     A: Access + Clone + Send + Sync + 'static,
 {
     let pushes = Arc::new(pushes);
-    let stored = load_stored(app, &pushes).await?;
-    let outcomes = decide_all(app, caller, access, &pushes, &stored).await?;
+    let mut stored = load_stored(app, &pushes).await?;
+    let mut outcomes = decide_all(app, caller, access, &pushes, &stored).await?;
+    // A refusal (`foreign_change`, `need_full`, ...) decided on a cached copy may be the
+    // cache's fault: another node, or a request racing this one, wrote the record since. Those
+    // are decided again on the database's copy.
+    let mut refreshed = false;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let Some(cached) = &stored[i] else { continue };
+        if outcome.is_accepted() {
+            continue;
+        }
+        match docs::load(&app.db, &pushes[i].id).await {
+            Ok(Some(fresh)) if fresh.version != cached.version => {
+                let fresh = Arc::new(fresh);
+                app.cache.put(fresh.clone());
+                stored[i] = Some(fresh);
+                refreshed = true;
+            }
+            Ok(_) => {}
+            Err(docs::LoadError::Sqlx(e)) => return Err(e.into()),
+            Err(e @ docs::LoadError::Corrupt { .. }) => return Err(ApiError::internal(e)),
+        }
+    }
+    if refreshed {
+        outcomes = decide_all(app, caller, access, &pushes, &stored).await?;
+    }
     persist(app, caller, access, &pushes, stored, outcomes).await
 }
 

@@ -449,25 +449,7 @@ async fn sigkill_while_phones_sync_loses_nothing_on_sqlite() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_phones_sync_loses_nothing_on_postgres() -> anyhow::Result<()> {
-    let Ok(admin) = std::env::var("GRIDBOOK_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED on PostgreSQL: GRIDBOOK_TEST_POSTGRES_URL is not set");
-        return Ok(());
-    };
-    let name = format!("gridbook_crash_{}", std::process::id());
-    let (base, _) = admin.rsplit_once('/').context("URL without database")?;
-    let pool = sqlx::PgPool::connect(&admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&pool)
-        .await?;
-    let dir = tempfile::tempdir()?;
-    let result = run(format!("{base}/{name}"), dir.path()).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&pool)
-    .await?;
-    pool.close().await;
-    result
+    on_fresh_postgres("crash", |url, dir| async move { run(url, &dir).await }).await
 }
 
 /// Loads the small demo into `database` and starts a server on a free port.
@@ -692,25 +674,11 @@ async fn two_nodes(database: String, dir: &Path) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_postgres_database_never_let_a_cursor_miss_a_change() -> anyhow::Result<()>
 {
-    let Ok(admin) = std::env::var("GRIDBOOK_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED on PostgreSQL: GRIDBOOK_TEST_POSTGRES_URL is not set");
-        return Ok(());
-    };
-    let name = format!("gridbook_nodes_{}", std::process::id());
-    let (base, _) = admin.rsplit_once('/').context("URL without database")?;
-    let pool = sqlx::PgPool::connect(&admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&pool)
-        .await?;
-    let dir = tempfile::tempdir()?;
-    let result = two_nodes(format!("{base}/{name}"), dir.path()).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&pool)
-    .await?;
-    pool.close().await;
-    result
+    on_fresh_postgres(
+        "nodes",
+        |url, dir| async move { two_nodes(url, &dir).await },
+    )
+    .await
 }
 
 /// Resident memory of a process, in KiB (Linux).
@@ -882,18 +850,33 @@ async fn two_hundred_phones_load_sqlite_without_errors_and_memory_stays_flat() -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_phones_load_postgres_without_errors_and_memory_stays_flat()
 -> anyhow::Result<()> {
+    on_fresh_postgres("load", |url, dir| async move {
+        load(url, &dir, "PostgreSQL").await
+    })
+    .await
+}
+
+/// Runs `test` on a fresh PostgreSQL database (dropped afterwards) and a temporary folder;
+/// skips when `GRIDBOOK_TEST_POSTGRES_URL` is not set.
+async fn on_fresh_postgres<Fut>(
+    prefix: &str,
+    test: impl FnOnce(String, std::path::PathBuf) -> Fut,
+) -> anyhow::Result<()>
+where
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let Ok(admin) = std::env::var("GRIDBOOK_TEST_POSTGRES_URL") else {
         eprintln!("SKIPPED on PostgreSQL: GRIDBOOK_TEST_POSTGRES_URL is not set");
         return Ok(());
     };
-    let name = format!("gridbook_load_{}", std::process::id());
+    let name = format!("gridbook_{prefix}_{}", std::process::id());
     let (base, _) = admin.rsplit_once('/').context("URL without database")?;
     let pool = sqlx::PgPool::connect(&admin).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&pool)
         .await?;
     let dir = tempfile::tempdir()?;
-    let result = load(format!("{base}/{name}"), dir.path(), "PostgreSQL").await;
+    let result = test(format!("{base}/{name}"), dir.path().to_owned()).await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
     )))

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gridbook_fuzz::fuzz(gridbook_fuzz::split_changes, data));

@@ -27,7 +27,7 @@ use sync_core::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, UserI
 use sync_core::models::case::CaseAction;
 use sync_core::models::{Activity, Case, Household, Patrol, Visit};
 use sync_core::protocol::{
-    Bytes, Cursor, SyncRequest, decode_request, decode_response, encode_request,
+    Bytes, Cursor, PushError, SyncRequest, decode_request, decode_response, encode_request,
 };
 use sync_core::record::{Place, Record, RecordKind, Role};
 use sync_core::time::Timestamp;
@@ -466,12 +466,7 @@ impl State {
             match outcome {
                 DocOutcome::Accepted => summary.accepted += 1,
                 DocOutcome::Updated => summary.received += 1,
-                DocOutcome::Rejected(e) => summary.rejected.push(Rejection {
-                    id,
-                    code: e.code,
-                    message: e.message,
-                    violations: e.fields.into_iter().map(FieldViolation::from).collect(),
-                }),
+                DocOutcome::Rejected(e) => summary.rejected.push(rejection(id, e)),
                 DocOutcome::NeedFull | DocOutcome::Unusable(_) => {}
             }
         }
@@ -487,6 +482,15 @@ impl State {
         self.store.set_meta("session", text.as_deref())?;
         self.session = session;
         Ok(())
+    }
+}
+
+fn rejection(id: DocId, e: PushError) -> Rejection {
+    Rejection {
+        id,
+        code: e.code,
+        message: e.message,
+        violations: e.fields.into_iter().map(FieldViolation::from).collect(),
     }
 }
 
@@ -897,24 +901,17 @@ impl Phone {
         let st = self.lock();
         let id = parse_id(&id)?;
         let doc = st.document(&id)?;
-        let saved = st
-            .replica
-            .saved_doc(&id)
-            .ok_or_else(|| GridbookError::not_found("no such record"))?;
-        let p = st.projection(&saved);
+        let mut heads = doc.heads();
+        heads.sort_unstable();
+        let pending = st.replica.needs_full(&id) || st.replica.base_heads(&id) != Some(&heads);
         Ok(RecordEntry {
             id: id.clone(),
             kind: doc.kind(),
-            version: version_of(&doc.heads()),
+            version: version_of(&heads),
             json: doc.record_json().to_string(),
-            pending: p.pending,
+            pending,
             conflicts: count(conflicts::conflicts(doc).len()),
-            rejection: saved.rejection.map(|e| Rejection {
-                id,
-                code: e.code,
-                message: e.message,
-                violations: e.fields.into_iter().map(FieldViolation::from).collect(),
-            }),
+            rejection: st.replica.rejection(&id).cloned().map(|e| rejection(id, e)),
         })
     }
 

@@ -73,11 +73,35 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(120),
         ))
+        .layer(axum::middleware::from_fn(limit_headers))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .layer(axum::middleware::map_response(json_errors))
+}
+
+/// The most bytes of request headers (names and values) the server reads. An access token
+/// is under 1 KiB; far larger headers are a mistake or an attack. (Hyper itself refuses headers
+/// over about 400 KiB with a bare 431 before any of this code runs.)
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses requests whose headers exceed [`MAX_HEADER_BYTES`] with 431 in the JSON error shape.
+async fn limit_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return Err(ApiError::headers_too_large(format!(
+            "the request headers are {size} bytes; at most {MAX_HEADER_BYTES} are read"
+        )));
+    }
+    Ok(next.run(request).await)
 }
 
 async fn not_found() -> ApiError {
@@ -109,6 +133,9 @@ async fn json_errors(response: Response) -> Response {
             "unsupported content type or content encoding (use application/json, gzip or zstd)",
         ),
         StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "the request headers are too large")
+        }
         s if s.is_server_error() => ("internal", "internal server error"),
         _ => ("error", "the request failed"),
     };

@@ -1,6 +1,6 @@
 //! JSON renderings of parts of an Automerge document (the winning values where they conflict).
 
-use automerge::{ObjId, ObjType, Patch, PatchAction, Prop, ReadDoc, ScalarValue, Value, hydrate};
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, hydrate};
 use base64::Engine;
 use serde_json::{Map, Number, Value as Json};
 
@@ -79,83 +79,4 @@ pub fn json_to_scalar(value: &Json) -> Option<ScalarValue> {
         },
         Json::Array(_) | Json::Object(_) => return None,
     })
-}
-
-/// Brings `root` (the JSON of a document before some changes) up to date with the patches
-/// Automerge logged while applying them, skipping root keys in `skip_root_keys`. Much cheaper
-/// than rendering the whole document again when a change touches a few fields.
-///
-/// Returns `false` when a patch does not fit (a path that does not exist, or an action this
-/// renderer does not handle, such as text splices); `root` is then unusable and the caller
-/// must render the document afresh.
-pub fn apply_patches(root: &mut Json, patches: &[Patch], skip_root_keys: &[&str]) -> bool {
-    patches
-        .iter()
-        .all(|patch| apply_patch(root, patch, skip_root_keys))
-}
-
-fn apply_patch(root: &mut Json, patch: &Patch, skip_root_keys: &[&str]) -> bool {
-    if let Some((_, Prop::Map(first))) = patch.path.first()
-        && skip_root_keys.contains(&first.as_str())
-    {
-        return true;
-    }
-    let mut target = root;
-    for (_, prop) in &patch.path {
-        let next = match (prop, target) {
-            (Prop::Map(key), Json::Object(map)) => map.get_mut(key),
-            (Prop::Seq(index), Json::Array(items)) => items.get_mut(*index),
-            _ => None,
-        };
-        match next {
-            Some(next) => target = next,
-            None => return false,
-        }
-    }
-    match (&patch.action, target) {
-        (PatchAction::PutMap { key, value, .. }, Json::Object(map)) => {
-            if patch.path.is_empty() && skip_root_keys.contains(&key.as_str()) {
-                return true;
-            }
-            map.insert(key.clone(), fresh_value(&value.0));
-        }
-        (PatchAction::DeleteMap { key }, Json::Object(map)) => {
-            map.remove(key);
-        }
-        (PatchAction::PutSeq { index, value, .. }, Json::Array(items)) => {
-            match items.get_mut(*index) {
-                Some(slot) => *slot = fresh_value(&value.0),
-                None => return false,
-            }
-        }
-        (PatchAction::Insert { index, values }, Json::Array(items)) => {
-            if *index > items.len() {
-                return false;
-            }
-            let tail = items.split_off(*index);
-            items.extend(values.iter().map(|(v, _, _)| fresh_value(v)));
-            items.extend(tail);
-        }
-        (PatchAction::DeleteSeq { index, length }, Json::Array(items)) => {
-            match index.checked_add(*length) {
-                Some(end) if end <= items.len() => {
-                    items.drain(*index..end);
-                }
-                _ => return false,
-            }
-        }
-        (PatchAction::Conflict { .. } | PatchAction::Mark { .. }, _) => {}
-        _ => return false,
-    }
-    true
-}
-
-/// The JSON a patch puts in place: a scalar, or an empty object that later patches fill.
-fn fresh_value(value: &Value<'_>) -> Json {
-    match value {
-        Value::Scalar(s) => scalar_to_json(s),
-        Value::Object(ObjType::Map | ObjType::Table) => Json::Object(Map::new()),
-        Value::Object(ObjType::List) => Json::Array(Vec::new()),
-        Value::Object(ObjType::Text) => Json::String(String::new()),
-    }
 }

@@ -10,11 +10,11 @@
 //! per pushed document, in the same order, and the [`DocUpdate`]s of documents in the caller's
 //! scope that changed elsewhere since the request's [`Cursor`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
-use automerge::{Change, ChangeHash};
+use automerge::{Automerge, Change, ChangeHash};
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -566,18 +566,76 @@ pub fn split_changes(bytes: &[u8]) -> Result<Vec<Change>, ChangeBytesError> {
         match parsed {
             // Automerge's change parser does not check the checksum; it is the first four
             // bytes of the change hash, which covers the type, length and contents.
-            Ok(change) if change.hash().0[..4] == rest[4..8] => changes.push(change),
-            Ok(_) => {
+            Ok(change) if change.hash().0[..4] != rest[4..8] => {
                 return Err(ChangeBytesError::Invalid {
                     offset,
                     reason: "checksum mismatch".to_owned(),
                 });
             }
+            Ok(change) if !is_canonical(&change) => {
+                return Err(ChangeBytesError::Invalid {
+                    offset,
+                    reason: "not in Automerge's canonical encoding".to_owned(),
+                });
+            }
+            Ok(change) => changes.push(change),
             Err(reason) => return Err(ChangeBytesError::Invalid { offset, reason }),
         }
         offset += total;
     }
     Ok(changes)
+}
+
+/// Whether Automerge, encoding the change's operations again, reproduces its hash.
+///
+/// Automerge does not keep the bytes of the changes it applies: it rebuilds them from its
+/// operation set whenever it saves or sends them. A change whose bytes parse and pass the
+/// checksum but are not the canonical encoding of what they contain (found by fuzzing:
+/// mangled columns that decode to the same operations, or to ones that encode differently)
+/// would be applied under one hash and rebuilt under another. The document would then no
+/// longer load from its own save and would break every peer's sync, so such a change is
+/// refused before it is applied. Every change Automerge itself makes passes.
+fn is_canonical(change: &Change) -> bool {
+    guard(|| Change::from(change.decode()).hash() == change.hash()).unwrap_or(false)
+}
+
+/// Checks that every change numbers its operations after those of its dependencies, as every
+/// change Automerge makes does (a new change starts at the document's highest op counter + 1).
+///
+/// Automerge applies a change that starts lower (found by fuzzing: an empty change starting
+/// at op 1 on top of a record), or an empty change that starts after a gap, but the document
+/// then saves in a form that no longer loads (`InvalidMaxOp`, `MissingOps`). Dependencies neither in `changes` nor in `am` are skipped: such a change
+/// waits in Automerge's queue and is checked when it comes again with its dependencies.
+pub(crate) fn check_op_counters(am: &Automerge, changes: &[Change]) -> Result<(), String> {
+    let in_batch: HashMap<ChangeHash, u64> =
+        changes.iter().map(|c| (c.hash(), c.max_op())).collect();
+    for change in changes {
+        let mut floor = 0;
+        for dep in change.deps() {
+            let dep_max = match in_batch.get(dep) {
+                Some(max) => Some(*max),
+                None => guard(|| am.get_change_meta_by_hash(dep).map(|m| m.max_op)).flatten(),
+            };
+            floor = floor.max(dep_max.unwrap_or(0));
+        }
+        let start = change.start_op().get();
+        if start <= floor {
+            return Err(format!(
+                "change {} starts at op {start} although its dependencies reach op {floor}",
+                change.hash(),
+            ));
+        }
+        // An empty change claims the counters from its start to its end: a gap would be
+        // operations it does not have. (A change with operations may start after a gap: an
+        // edit made on an older version starts above everything its document had seen.)
+        if change.is_empty() && start != floor + 1 {
+            return Err(format!(
+                "empty change {} starts at op {start}, not right after its dependencies' op {floor}",
+                change.hash(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads an unsigned LEB128 number of at most 64 bits; returns it and its length in bytes.
@@ -739,5 +797,105 @@ mod tests {
             Err(ChangeBytesError::Truncated { offset: 0 })
         );
         assert_eq!(split_changes(&[]), Ok(Vec::new()));
+    }
+
+    /// Changes found by fuzzing (`fuzz/regressions/*/automerge-reencoded-change-*`): they
+    /// parse and pass the checksum, but Automerge rebuilds them under another hash, which
+    /// poisoned the record they were applied to (its save no longer loaded; Automerge's debug
+    /// builds panicked sending it). They must be refused before anything applies them.
+    #[test]
+    fn changes_that_reencode_under_another_hash_are_refused() {
+        let fixtures: [(&str, &[u8]); 4] = [
+            (
+                "poisons-record",
+                include_bytes!("../tests/fixtures/noncanonical/poisons-record.chunk"),
+            ),
+            (
+                "worker-case",
+                include_bytes!("../tests/fixtures/noncanonical/worker-case.chunk"),
+            ),
+            (
+                "build-request-panic",
+                include_bytes!("../tests/fixtures/noncanonical/build-request-panic.chunk"),
+            ),
+            (
+                "build-request-panic-2",
+                include_bytes!("../tests/fixtures/noncanonical/build-request-panic-2.chunk"),
+            ),
+        ];
+        for (name, bytes) in fixtures {
+            let change = Change::from_bytes(bytes.to_vec()).expect(name);
+            assert_eq!(change.hash().0[..4], bytes[4..8], "{name}: checksum");
+            assert_ne!(
+                Change::from(change.decode()).hash(),
+                change.hash(),
+                "{name}: re-encodes under its own hash"
+            );
+            match split_changes(bytes) {
+                Err(ChangeBytesError::Invalid { offset: 0, reason }) => {
+                    assert!(reason.contains("canonical"), "{name}: {reason}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/apply_push/empty-change-*`): an empty change
+    /// starting at op 1 on top of a document with operations, or after a gap. Automerge
+    /// applies it, but the document's save no longer loads.
+    #[test]
+    fn changes_numbered_below_their_dependencies_are_refused() {
+        use automerge::transaction::Transactable as _;
+
+        let mut am = Automerge::new();
+        let mut tx = am.transaction();
+        tx.put(
+            automerge::ROOT,
+            "notes",
+            "三楼漏水 leaking on the third floor",
+        )
+        .expect("put");
+        tx.commit();
+        let low = Change::from(automerge::ExpandedChange {
+            operations: Vec::new(),
+            actor_id: automerge::ActorId::from([7u8; 16]),
+            hash: None,
+            seq: 1,
+            start_op: std::num::NonZeroU64::MIN,
+            time: 0,
+            message: None,
+            deps: am.get_heads(),
+            extra_bytes: Vec::new(),
+            author: None,
+        });
+        let reason = check_op_counters(&am, std::slice::from_ref(&low)).expect_err("refused");
+        assert!(reason.contains("starts at op 1"), "{reason}");
+        // The same, empty, two ops too high (`empty-change-after-a-gap`).
+        let mut gap = low.decode();
+        gap.start_op = std::num::NonZeroU64::new(3).expect("non-zero");
+        let gap = Change::from(gap);
+        let reason = check_op_counters(&am, std::slice::from_ref(&gap)).expect_err("refused");
+        assert!(reason.contains("empty change"), "{reason}");
+
+        // Why: Automerge takes them, and the result no longer loads.
+        for change in [low, gap] {
+            let mut poisoned = am.clone();
+            poisoned
+                .apply_changes([change])
+                .expect("Automerge applies it");
+            assert!(Automerge::load(&poisoned.save()).is_err());
+        }
+
+        // A change Automerge makes itself passes, in a batch and on its own.
+        let mut next = am.fork();
+        next.transaction()
+            .put(automerge::ROOT, "notes", "已修好 fixed")
+            .expect("put");
+        let ours = next.get_changes(&am.get_heads());
+        assert_eq!(check_op_counters(&am, &ours), Ok(()));
+        assert_eq!(
+            check_op_counters(&Automerge::new(), &next.get_changes(&[])),
+            Ok(())
+        );
     }
 }

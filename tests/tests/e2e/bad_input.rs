@@ -51,6 +51,8 @@ struct Bad {
     content_type: Option<&'static str>,
     encoding: Option<&'static str>,
     body: Option<Vec<u8>>,
+    /// One more request header (name, value).
+    header: Option<(&'static str, String)>,
     expect: Expect,
 }
 
@@ -64,6 +66,7 @@ impl Bad {
             content_type: None,
             encoding: None,
             body: None,
+            header: None,
             expect,
         }
     }
@@ -84,6 +87,7 @@ impl Bad {
             content_type: Some("application/json"),
             encoding: None,
             body: Some(body.into()),
+            header: None,
             expect,
         }
     }
@@ -118,6 +122,13 @@ impl Bad {
 
     fn method(self, method: Method) -> Self {
         Self { method, ..self }
+    }
+
+    fn header(self, name: &'static str, value: String) -> Self {
+        Self {
+            header: Some((name, value)),
+            ..self
+        }
     }
 }
 
@@ -183,6 +194,9 @@ async fn send(app: &TestApp, tokens: &Tokens, bad: Bad) -> anyhow::Result<(Answe
     }
     if let Some(encoding) = bad.encoding {
         request = request.header("content-encoding", encoding);
+    }
+    if let Some((name, value)) = bad.header {
+        request = request.header(name, value);
     }
     if let Some(body) = bad.body {
         request = request.body(body);
@@ -612,6 +626,21 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             http(413, "payload_too_large"),
         )
         .encoding("gzip"),
+        Bad::post(
+            "sync: 40 KiB of request headers",
+            Worker,
+            "/v1/sync",
+            good.clone(),
+            http(431, "headers_too_large"),
+        )
+        .header("x-padding", "p".repeat(40 * 1024)),
+        Bad::get(
+            "households: a 40 KiB cookie",
+            Supervisor,
+            "/v1/households",
+            http(431, "headers_too_large"),
+        )
+        .header("cookie", format!("session={}", "c".repeat(40 * 1024))),
         Bad::post(
             "sync: no token and a malformed body",
             Nobody,

@@ -24,6 +24,7 @@ use crate::cache::DocCache;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::live::Live;
 use crate::routes;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -41,6 +42,8 @@ pub struct AppState {
     pub validation: Arc<ValidationContext>,
     /// Failed sign-in counts (per process; replace it to change the policy).
     pub throttle: Arc<LoginThrottle>,
+    /// Grids being written and the signal long polls wait for.
+    pub live: Arc<Live>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             settings: Arc::new(settings),
             validation: Arc::new(ValidationContext::default()),
             throttle: Arc::new(LoginThrottle::default()),
+            live: Arc::new(Live::default()),
         })
     }
 }
@@ -185,13 +189,17 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let app = router(state.clone());
     let token = shutdown.clone();
+    let live = state.live.clone();
     let task = tokio::spawn(async move {
         // With the peer's address, for sign-in throttling.
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move { token.cancelled().await })
+        .with_graceful_shutdown(async move {
+            token.cancelled().await;
+            live.close();
+        })
         .await
     });
     tracing::info!(%addr, backend = ?state.db.backend(), "listening");

@@ -16,6 +16,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod index;
+pub mod live;
 pub mod mask;
 pub mod openapi;
 pub mod routes;

@@ -20,6 +20,12 @@ use sync_core::record::Role;
 use sync_core::time::Timestamp;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: glibc's per-thread arenas (async workers,
+/// blocking workers, SQLite connection threads) tripled the server's peak memory on a field
+/// day's sync (docs/BENCHMARKS.md, W1).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "gridbook",

@@ -152,6 +152,9 @@ pub struct SyncRequestDoc {
     /// The documents pushed, each at most once.
     #[schema(default)]
     pub docs: Vec<DocPushDoc>,
+    /// Long poll: hold an answer that carries nothing new up to this many milliseconds
+    /// (at most 25,000) until something in the caller's scope changes.
+    pub wait_ms: Option<u32>,
 }
 
 /// One document's changes the server may lack (`sync_core::protocol::DocPush`).

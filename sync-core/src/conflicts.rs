@@ -156,31 +156,53 @@ pub fn conflicts(doc: &Document) -> Vec<Conflict> {
     found
 }
 
+/// One pass over each object (`map_range`/`list_range` say which fields have competing
+/// values); every value of a field is read only for those.
 fn walk(doc: &Document, obj: &ObjId, kind: ObjType, path: &FieldPath, found: &mut Vec<Conflict>) {
     let am = doc.automerge();
-    let props: Vec<Prop> = match kind {
-        ObjType::Map | ObjType::Table => am.keys(obj).map(Prop::Map).collect(),
-        ObjType::List => (0..am.length(obj)).map(Prop::Seq).collect(),
+    let fields: Vec<(Prop, Option<ObjType>, ObjId, bool)> = match kind {
+        ObjType::Map | ObjType::Table => am
+            .map_range(obj, ..)
+            .map(|item| {
+                let (child, id) = (object_kind(&item.value), item.id());
+                (Prop::Map(item.key.into_owned()), child, id, item.conflict)
+            })
+            .collect(),
+        ObjType::List => am
+            .list_range(obj, ..)
+            .map(|item| {
+                let child = object_kind(&item.value);
+                (Prop::Seq(item.index), child, item.id(), item.conflict)
+            })
+            .collect(),
         ObjType::Text => return,
     };
-    for prop in props {
+    for (prop, child_kind, shown, conflict) in fields {
         let seg = match &prop {
             Prop::Map(k) => PathSegment::Key(k.clone()),
             Prop::Seq(i) => PathSegment::Index(*i),
         };
         let here = path.child(seg);
-        let all = am.get_all(obj, prop.clone()).unwrap_or_default();
-        let shown = am.get(obj, prop).ok().flatten();
-        if all.len() > 1 {
-            found.push(Conflict {
-                field: here.to_string(),
-                values: competing_values(doc, &all, shown.as_ref().map(|(_, id)| id)),
-                path: here.clone(),
-            });
+        if conflict {
+            let all = am.get_all(obj, prop).unwrap_or_default();
+            if all.len() > 1 {
+                found.push(Conflict {
+                    field: here.to_string(),
+                    values: competing_values(doc, &all, Some(&shown)),
+                    path: here.clone(),
+                });
+            }
         }
-        if let Some((Value::Object(child_kind), child)) = shown {
-            walk(doc, &child, child_kind, &here, found);
+        if let Some(child_kind) = child_kind {
+            walk(doc, &shown, child_kind, &here, found);
         }
+    }
+}
+
+fn object_kind(value: &automerge::ValueRef<'_>) -> Option<ObjType> {
+    match value {
+        automerge::ValueRef::Object(kind) => Some(*kind),
+        automerge::ValueRef::Scalar(_) => None,
     }
 }
 

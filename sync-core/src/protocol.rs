@@ -325,7 +325,16 @@ pub struct SyncRequest {
     /// At most [`MAX_DOCS_PER_REQUEST`] documents, each at most once.
     #[serde(default)]
     pub docs: Vec<DocPush>,
+    /// Long poll: when the answer would carry nothing new for the device, the server may
+    /// hold it up to this many milliseconds (at most [`MAX_WAIT_MS`]) until something in the
+    /// device's scope changes, and answers once writes to its grids in progress at the server
+    /// have finished. Absent or 0: answer at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u32>,
 }
+
+/// The longest a server holds a long-poll answer (`SyncRequest::wait_ms`).
+pub const MAX_WAIT_MS: u32 = 25_000;
 
 /// One document's changes the server may lack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -743,6 +752,7 @@ impl SyncRequest {
             device,
             cursor,
             docs,
+            wait_ms: None,
         }
     }
 

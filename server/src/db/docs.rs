@@ -109,36 +109,46 @@ pub async fn bump_grid_seq(tx: &mut Tx, grid: &GridId) -> Result<Option<i64>, sq
         .await)
 }
 
-/// Appends changes to the log ("insert if absent": a retried push inserts nothing).
+/// Appends changes to the log ("insert if absent": a retried push inserts nothing), several
+/// rows per statement. Returns how many were new.
 pub async fn insert_changes(
     tx: &mut Tx,
     doc: &DocId,
     changes: &[Change],
     grid: &GridId,
     seq: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     let now = now_millis();
-    for (idx, change) in changes.iter().enumerate() {
-        let device = device_of_actor(change.actor_id()).map(|d| d.to_string());
-        on_tx!(tx, conn => sqlx::query(
-            "INSERT INTO changes (doc_id, hash, bytes, device_id, grid_id, seq, idx, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (doc_id, hash) DO NOTHING",
-        )
-        .bind(doc.as_str())
-        .bind(change.hash().to_string())
-        .bind(change.raw_bytes())
-        .bind(device)
-        .bind(grid.as_str())
-        .bind(seq)
-        .bind(idx as i64)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ()))?;
+    let mut inserted = 0;
+    for (chunk_no, chunk) in changes.chunks(CHANGES_PER_INSERT).enumerate() {
+        let rows: Vec<(usize, &Change)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (chunk_no * CHANGES_PER_INSERT + i, c))
+            .collect();
+        inserted += on_tx!(tx, conn => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO changes (doc_id, hash, bytes, device_id, grid_id, seq, idx, received_at) ",
+            );
+            qb.push_values(&rows, |mut b, (idx, change)| {
+                b.push_bind(doc.as_str())
+                    .push_bind(change.hash().to_string())
+                    .push_bind(change.raw_bytes())
+                    .push_bind(device_of_actor(change.actor_id()).map(|d| d.to_string()))
+                    .push_bind(grid.as_str())
+                    .push_bind(seq)
+                    .push_bind(*idx as i64)
+                    .push_bind(now);
+            });
+            qb.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
+            qb.build().execute(conn).await?.rows_affected()
+        });
     }
-    Ok(())
+    Ok(inserted)
 }
+
+/// Change rows per `INSERT` (8 parameters each, well under SQLite's 32,766).
+const CHANGES_PER_INSERT: usize = 500;
 
 /// Moves every change of a record to another grid's log at `seq`: devices of the new grid have
 /// none of its history, so it is announced there whole.
@@ -157,7 +167,9 @@ pub async fn retag_changes(
         .map(|_| ()))
 }
 
-/// Writes a record's row: snapshot, projection, heads and scope columns.
+/// Writes a record's row: snapshot, projection, heads and scope columns. `new_changes` is
+/// how many changes this write added to the log (the row keeps a running count; counting the
+/// document's changes would rebuild every one of them).
 pub async fn upsert(
     tx: &mut Tx,
     record: &StoredRecord,
@@ -165,12 +177,13 @@ pub async fn upsert(
     version: i64,
     seq: i64,
     merged_invalid: Option<&RecordInvalid>,
+    new_changes: u64,
 ) -> Result<(), sqlx::Error> {
     let doc = &record.doc;
     let heads = heads_text(&doc.heads());
     let snapshot = doc.save();
     let projection = record.json.to_string();
-    let change_count = doc.automerge().get_changes(&[]).len() as i64;
+    let change_count = i64::try_from(new_changes).unwrap_or(i64::MAX);
     let invalid = merged_invalid.map(|e| e.to_string());
     let now = now_millis();
     on_tx!(tx, conn => sqlx::query(
@@ -183,7 +196,8 @@ pub async fn upsert(
              liaison_group = excluded.liaison_group, confidential = excluded.confidential,
              heads = excluded.heads, snapshot = excluded.snapshot,
              projection = excluded.projection, version = excluded.version, seq = excluded.seq,
-             change_count = excluded.change_count, merged_invalid = excluded.merged_invalid,
+             change_count = docs.change_count + excluded.change_count,
+             merged_invalid = excluded.merged_invalid,
              updated_at = excluded.updated_at",
     )
     .bind(doc.id().as_str())

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -21,7 +22,7 @@ use axum::extract::rejection::BytesRejection;
 use sync_core::ids::{DocId, GridId};
 use sync_core::protocol::{
     self, Bytes as WireBytes, DecodeError, DocPush, DocResult, DocUpdate, GridCursor,
-    MAX_UPDATES_PER_RESPONSE, PROTOCOL_VERSION, SyncResponse,
+    MAX_UPDATES_PER_RESPONSE, MAX_WAIT_MS, PROTOCOL_VERSION, SyncResponse,
 };
 use sync_core::record::{RecordKind, Role};
 use sync_core::server::{Access, Caller, PushOutcome, apply_push};
@@ -113,8 +114,22 @@ pub async fn sync(
 
     let mut request = request;
     let pushes = std::mem::take(&mut request.docs);
-    let (results, thresholds) = decide_and_persist(&app, &caller, &scope, pushes).await?;
-    let (updates, next, more) = read_updates(&app, &scope, &cursor, &thresholds).await?;
+    let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
+    let (results, thresholds) = {
+        // Pushes to the same grids take turns, and long polls wait for them (crate::live).
+        let _writing = match pushes.is_empty() {
+            true => None,
+            false => Some(app.live.writing(grids.clone()).await),
+        };
+        decide_and_persist(&app, &caller, &scope, pushes).await?
+    };
+    let (mut updates, mut next, mut more) =
+        read_updates(&app, &scope, &cursor, &thresholds).await?;
+    let wait = request.wait_ms.unwrap_or(0).min(MAX_WAIT_MS);
+    let nothing_new = updates.is_empty() && results.iter().all(|r| r.changes.is_empty());
+    if wait > 0 && nothing_new && wait_for_news(&app, &grids, &next, wait).await? {
+        (updates, next, more) = read_updates(&app, &scope, &next, &Thresholds::new()).await?;
+    }
     Ok(Json(SyncResponse {
         protocol: PROTOCOL_VERSION,
         cursor: next.encode(),
@@ -122,6 +137,44 @@ pub async fn sync(
         updates,
         more,
     }))
+}
+
+/// Holds a long poll until a write to `grids` after `cursor` has committed and no write to
+/// them is in progress in this process, or `wait_ms` pass, or the server stops. Whether there
+/// is news.
+async fn wait_for_news(
+    app: &AppState,
+    grids: &[GridId],
+    cursor: &GridCursor,
+    wait_ms: u32,
+) -> ApiResult<bool> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::from(wait_ms));
+    // Subscribed before looking, so a write that ends in between still wakes us.
+    let mut ended = app.live.subscribe();
+    loop {
+        if app.live.is_closing() {
+            return Ok(false);
+        }
+        if !app.live.busy(grids) {
+            let mut tx = app.db.begin_read().await?;
+            let seqs = docs::grid_seqs(&mut tx, grids).await?;
+            tx.commit().await?;
+            let news = seqs
+                .iter()
+                .any(|(grid, seq)| u64::try_from(*seq).unwrap_or(0) > cursor.get(grid));
+            if news {
+                return Ok(true);
+            }
+        }
+        tokio::select! {
+            changed = ended.changed() => {
+                if changed.is_err() {
+                    return Ok(false);
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return Ok(false),
+        }
+    }
 }
 
 fn decode_error(e: DecodeError) -> ApiError {
@@ -352,7 +405,8 @@ async fn persist(
             .as_ref()
             .and_then(|b| b.record.meta.as_ref())
             .is_some_and(|m| m.place.grid != grid);
-        docs::insert_changes(&mut tx, &push.id, &accepted.new_changes, &grid, seq).await?;
+        let inserted =
+            docs::insert_changes(&mut tx, &push.id, &accepted.new_changes, &grid, seq).await?;
         if moved {
             docs::retag_changes(&mut tx, &push.id, &grid, seq).await?;
         }
@@ -364,6 +418,7 @@ async fn persist(
             version,
             seq,
             accepted.merged_invalid.as_ref(),
+            inserted,
         )
         .await?;
         crate::db::index::upsert(&mut tx, &accepted.stored).await?;

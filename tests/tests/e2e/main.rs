@@ -6,6 +6,7 @@ mod attacks;
 mod bad_input;
 mod detail;
 mod figures;
+mod long_poll;
 mod misbehaving;
 mod review;
 mod support;

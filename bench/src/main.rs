@@ -86,6 +86,8 @@ struct Args {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Read before pinning: pinned, this process sees one core.
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let pin = !args.no_pin && procstat::has_taskset();
     if pin {
         procstat::pin_self(1);
@@ -277,7 +279,7 @@ async fn main() -> anyhow::Result<()> {
         "conditions": {
             "docs": args.docs, "devices": args.devices, "edits": args.edits,
             "runs": args.runs, "wait_ms": args.wait_ms, "pinned": pin,
-            "cpu": cpu_model(), "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "cpu": cpu_model(), "cores": cores,
         },
         "rows": rows,
         "summaries": summaries,

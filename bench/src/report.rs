@@ -94,7 +94,7 @@ pub struct Summary {
     pub converged_runs: usize,
     /// Converged pairs / all pairs, over all runs.
     pub converged_fraction: f64,
-    /// Medians.
+    /// Medians (of the converged runs) from here on: wall time, ms.
     pub wall_ms: f64,
     /// Median server CPU, s.
     pub server_cpu_s: f64,
@@ -129,7 +129,15 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
     }
     groups
         .into_iter()
-        .map(|((workload, system, backend), rows)| {
+        .map(|((workload, system, backend), all)| {
+            // A run counts only if it converged: medians are over those (over all runs when
+            // none did, so the table still shows what happened).
+            let converged: Vec<&Row> = all.iter().copied().filter(|r| r.converged()).collect();
+            let rows = if converged.is_empty() {
+                all.clone()
+            } else {
+                converged
+            };
             let pick = |f: &dyn Fn(&Row) -> f64| {
                 median(&mut rows.iter().map(|r| f(r)).collect::<Vec<_>>())
             };
@@ -137,17 +145,17 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
                 let mut v: Vec<f64> = rows.iter().filter_map(|r| f(r)).collect();
                 (!v.is_empty()).then(|| median(&mut v))
             };
-            let pairs: usize = rows.iter().map(|r| r.total_pairs).sum();
-            let converged: usize = rows.iter().map(|r| r.converged_pairs).sum();
+            let pairs: usize = all.iter().map(|r| r.total_pairs).sum();
+            let converged_pairs: usize = all.iter().map(|r| r.converged_pairs).sum();
             let bytes = pick(&|r| r.bytes() as f64);
             let devices = rows.first().map_or(1, |r| r.devices.max(1));
             Summary {
-                runs: rows.len(),
-                converged_runs: rows.iter().filter(|r| r.converged()).count(),
+                runs: all.len(),
+                converged_runs: all.iter().filter(|r| r.converged()).count(),
                 converged_fraction: if pairs == 0 {
                     0.0
                 } else {
-                    converged as f64 / pairs as f64
+                    converged_pairs as f64 / pairs as f64
                 },
                 wall_ms: pick(&|r| r.wall_ms),
                 server_cpu_s: pick(&|r| r.server_cpu_s),
@@ -157,7 +165,7 @@ pub fn summarize(rows: &[Row]) -> Vec<Summary> {
                 bytes_per_device: bytes / devices as f64,
                 peak_rss: pick(&|r| r.peak_rss as f64),
                 disk_write_bytes: pick(&|r| r.disk_write_bytes as f64),
-                errors: rows.iter().map(|r| r.errors).sum(),
+                errors: all.iter().map(|r| r.errors).sum(),
                 p50_ms: opt(&|r| r.p50_ms),
                 p99_ms: opt(&|r| r.p99_ms),
                 system,

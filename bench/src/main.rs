@@ -8,6 +8,8 @@
 //! * W2, nothing new: the same devices sync again.
 //! * W3, first sync: a new phone pulls the whole grid.
 //! * W4, a district: W1 with the full demo street (~70,000 records) in the database.
+//! * W5, load: 50 and 200 phones, each on a grid of its own, pushing an edit per round trip
+//!   for 60 s; latency p50/p99 and errors.
 //!
 //! Every run starts a fresh server process (pinned to CPU 0; the phones and the counting
 //! proxy run on CPU 1), on a fresh database with durable commits.
@@ -37,7 +39,7 @@ use crate::report::{Row, Summary};
     about = "Gridbook's sync benchmark (docs/BENCHMARKS.md)"
 )]
 struct Args {
-    /// Workloads: w1 (field day), w2 (nothing new), w3 (first sync), w4 (district).
+    /// Workloads: w1 (field day), w2 (nothing new), w3 (first sync), w4 (district), w5 (load).
     #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3")]
     workloads: Vec<String>,
     /// Gridbook's backends.
@@ -78,6 +80,15 @@ struct Args {
     /// Results as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     out: PathBuf,
+    /// W5: how many phones, one run each (each on a grid of its own).
+    #[arg(long, value_delimiter = ',', default_value = "50,200")]
+    load_phones: Vec<usize>,
+    /// W5: seconds of syncing.
+    #[arg(long, default_value_t = 60)]
+    load_secs: u64,
+    /// W5: households per phone's grid.
+    #[arg(long, default_value_t = 30)]
+    load_households: usize,
     /// Do not pin the server and the client to different CPUs.
     #[arg(long)]
     no_pin: bool,
@@ -238,6 +249,32 @@ async fn main() -> anyhow::Result<()> {
                 let _ = std::fs::remove_dir_all(&fixture);
             }
         }
+        if wants("w5") && run_ours {
+            for &backend in &backends {
+                for &phones in &args.load_phones {
+                    let db =
+                        Database::create(backend, &settings, &format!("w5_{phones}_{run}"), None)
+                            .await?;
+                    let logins = ours::seed_load(&db.url, phones).await?;
+                    let row = ours::load(
+                        &settings,
+                        backend,
+                        &db,
+                        run,
+                        &logins,
+                        args.load_households,
+                        args.load_secs,
+                    )
+                    .await
+                    .with_context(|| {
+                        format!("gridbook {} W5 {phones} run {run}", backend.name())
+                    })?;
+                    db.drop_now().await?;
+                    progress(&row);
+                    rows.push(row);
+                }
+            }
+        }
         for (backend, template) in &district {
             let db =
                 Database::create(*backend, &settings, &format!("w4_{run}"), Some(template)).await?;
@@ -294,6 +331,22 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn progress(r: &Row) {
+    if let (Some(requests), Some(p50), Some(p99)) = (r.requests, r.p50_ms, r.p99_ms) {
+        eprintln!(
+            "  {} {} {} run {}: {requests} round trips in {:.0} ms, p50 {p50:.1} ms, p99 {p99:.1} ms, server CPU {:.2} s, peak RSS {:.0} MiB, {} errors, {}/{} phones with nothing pending",
+            r.workload,
+            r.system,
+            r.backend,
+            r.run,
+            r.wall_ms,
+            r.server_cpu_s,
+            r.peak_rss as f64 / 1_048_576.0,
+            r.errors,
+            r.converged_pairs,
+            r.total_pairs
+        );
+        return;
+    }
     eprintln!(
         "  {} {} {} run {}: {}/{} converged, {:.0} ms, server CPU {:.2} s, {} round trips max, {} B up, {} B down, peak RSS {:.0} MiB, {} errors",
         r.workload,

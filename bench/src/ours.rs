@@ -511,3 +511,149 @@ pub fn check_binary(path: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Writes `grids` load grids (`load-001`, ...) with one grid worker each (login = grid code,
+/// password [`PASSWORD`], hashed once).
+pub async fn seed_load(url: &str, grids: usize) -> anyhow::Result<Vec<String>> {
+    let db = Db::connect(url).await?;
+    db.migrate().await?;
+    let street: StreetId = "load".parse()?;
+    let community: CommunityId = "load".parse()?;
+    places::upsert_street(&db, &street, "负载街道").await?;
+    places::upsert_community(&db, &community, &street, "负载社区").await?;
+    let hash =
+        tokio::task::spawn_blocking(|| gridbook_server::accounts::hash_password(PASSWORD)).await?;
+    let mut logins = Vec::with_capacity(grids);
+    for n in 1..=grids {
+        let code = format!("load-{n:03}");
+        let grid: GridId = code.parse()?;
+        places::upsert_grid(&db, &grid, &community, &format!("负载第{n}网格")).await?;
+        gridbook_server::accounts::create_user_with_hash(
+            &db,
+            NewUser {
+                login: code.clone(),
+                display_name: format!("负载网格员{n}"),
+                password: String::new(),
+                role: Role::GridWorker,
+                street: None,
+                community: None,
+                grid: Some(grid),
+                liaison_group: None,
+            },
+            &hash,
+        )
+        .await?;
+        logins.push(code);
+    }
+    db.close().await;
+    Ok(logins)
+}
+
+/// W5: `phones` phones, each on a grid of its own with `households` households, sync for
+/// `secs`: each round trip pushes one edited household. Latency p50/p99 over all round trips.
+pub async fn load(
+    settings: &Settings,
+    backend: Backend,
+    db: &Database,
+    run: usize,
+    logins: &[String],
+    households: usize,
+    secs: u64,
+) -> anyhow::Result<Row> {
+    let phones_n = logins.len();
+    let log = settings.work.join(format!(
+        "gridbook-{}-w5-{phones_n}-{run}.log",
+        backend.name()
+    ));
+    let server = Server::start(settings, db, &log, backend).await?;
+    let http = phone::http_client()?;
+    let base = server.base.clone();
+
+    // Set-up: every phone signs in (one after another: sign-ins in flight from one address
+    // count against its failure budget until they succeed), then records its grid's
+    // households and syncs them.
+    let mut signed_in = Vec::with_capacity(phones_n);
+    for login in logins {
+        signed_in.push((
+            Phone::sign_in(&http, &base, login, login, PASSWORD).await?,
+            login.clone(),
+        ));
+    }
+    let mut setup = Vec::with_capacity(phones_n);
+    for (mut p, login) in signed_in {
+        let http = http.clone();
+        let base = base.clone();
+        setup.push(tokio::spawn(async move {
+            let place = Place {
+                community: "load".parse()?,
+                grid: login.parse()?,
+            };
+            let created = Timestamp::from_millis(1_794_000_000_000);
+            let mut ids = Vec::with_capacity(households);
+            for i in 0..households {
+                ids.push(p.replica.create(&fieldday::household(&place, i), created)?);
+            }
+            p.sync(&http, &base).await?;
+            p.reset_counters();
+            anyhow::Ok((p, ids))
+        }));
+    }
+    let mut phones = Vec::with_capacity(phones_n);
+    for t in setup {
+        phones.push(t.await??);
+    }
+
+    let mut row = Row {
+        system: "gridbook".into(),
+        backend: backend.name().into(),
+        workload: format!("w5-{phones_n}"),
+        run,
+        devices: phones_n,
+        ..Row::default()
+    };
+    let phase = Phase::start(&server);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::with_capacity(phones_n);
+    for (n, (mut p, ids)) in phones.into_iter().enumerate() {
+        let http = http.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = 0u64;
+            let mut k = 0usize;
+            while Instant::now() < deadline {
+                let i = (n * 7 + k) % ids.len();
+                let note = fieldday::visit_note(n % 3, k, i);
+                let at = fieldday::edit_time(0, k, i);
+                k += 1;
+                if p.replica
+                    .update(&ids[i], at, |h: &mut Household| h.notes = note)
+                    .is_err()
+                {
+                    errors += 1;
+                    continue;
+                }
+                if let Err(e) = p.round_trip(&http, &base, None).await {
+                    errors += 1;
+                    eprintln!("  {e:#}");
+                }
+            }
+            let pending = p.replica.pending().len();
+            (p.latencies, errors, pending)
+        }));
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    for t in tasks {
+        let (l, errors, pending) = t.await?;
+        row.errors += errors;
+        row.converged_pairs += usize::from(pending == 0);
+        latencies.extend(l.iter().map(|d| d.as_secs_f64() * 1000.0));
+    }
+    row.total_pairs = phones_n;
+    phase.finish(&server, &mut row);
+    latencies.sort_by(f64::total_cmp);
+    row.requests = Some(latencies.len() as u64);
+    row.p50_ms = Some(crate::report::quantile(&latencies, 0.50));
+    row.p99_ms = Some(crate::report::quantile(&latencies, 0.99));
+    server.proc.stop()?;
+    Ok(row)
+}

@@ -79,6 +79,15 @@ pub fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// The `q` quantile (0..=1) of sorted `values`, nearest rank (0 when empty).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
 /// Medians of a group of runs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {

@@ -1,7 +1,8 @@
 //! Writers per grid in this process: pushes to one grid take turns, and long polls
 //! (`SyncRequest::wait_ms`) wait for them.
 //!
-//! * A request that pushes documents takes its grids' turn ([`Live::writing`]) before it loads
+//! * Every write through the sync pipeline (a phone's push, a supervisor's case action or
+//!   conflict resolution) takes its grids' turn ([`Live::writing`]) before it loads
 //!   and decides anything, so concurrent pushes to the same records are each decided once, on
 //!   the previous one's result from the cache, instead of being decided in parallel and all but
 //!   one decided again under the database lock. (The database lock and the version check stay:

@@ -188,7 +188,7 @@ fn walk(doc: &Document, obj: &ObjId, kind: ObjType, path: &FieldPath, found: &mu
             if all.len() > 1 {
                 found.push(Conflict {
                     field: here.to_string(),
-                    values: competing_values(doc, &all, Some(&shown)),
+                    values: competing_values(doc, &all, &shown),
                     path: here.clone(),
                 });
             }
@@ -209,7 +209,7 @@ fn object_kind(value: &automerge::ValueRef<'_>) -> Option<ObjType> {
 fn competing_values(
     doc: &Document,
     all: &[(Value<'_>, ObjId)],
-    shown: Option<&ObjId>,
+    shown: &ObjId,
 ) -> Vec<ConflictValue> {
     let am = doc.automerge();
     let mut values: Vec<ConflictValue> = all
@@ -222,7 +222,7 @@ fn competing_values(
             ConflictValue {
                 value: value_to_json(am, value, id),
                 written_by: Provenance::of_change(doc, am.hash_for_opid(id), &actor),
-                shown: Some(id) == shown,
+                shown: id == shown,
             }
         })
         .collect();

@@ -11,7 +11,7 @@
 //! the same decide-and-persist steps as a phone's push (`push_docs`), so it reaches the
 //! phones of the case's grid on their next sync. Every action is written to the audit log.
 //!
-//! [`authored_push`] and [`push_one`] are shared with the conflict inbox's resolutions.
+//! [`push_one`] is shared with the conflict inbox's resolutions.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -128,7 +128,7 @@ pub fn author_of(caller: &AuthUser, message: impl Into<String>) -> Author {
 
 /// The push of everything `edited` (a clone of the stored document with new local changes)
 /// holds beyond the stored document: base heads are the stored heads.
-pub fn authored_push(stored: &LoadedDoc, edited: &Document) -> DocPush {
+fn authored_push(stored: &LoadedDoc, edited: &Document) -> DocPush {
     let base_heads = stored.record.doc.heads();
     let changes = edited.automerge().get_changes(&base_heads);
     DocPush {
@@ -139,12 +139,14 @@ pub fn authored_push(stored: &LoadedDoc, edited: &Document) -> DocPush {
     }
 }
 
-/// Writes one server-authored push through the sync pipeline as `caller` with `access`.
+/// Writes what `edited` adds to `stored` through the sync pipeline as `caller` with `access`
+/// (taking the record's grid's turn, so long polls of that grid hear of it at once).
 pub async fn push_one<A>(
     app: &AppState,
     caller: &AuthUser,
     access: &A,
-    push: DocPush,
+    stored: &LoadedDoc,
+    edited: &Document,
 ) -> ApiResult<()>
 where
     A: Access + Clone + Send + Sync + 'static,
@@ -154,7 +156,14 @@ where
         device: caller.device.clone(),
         role: caller.role,
     };
-    let results = push_docs(app, &caller, access, vec![push]).await?;
+    let grids = stored
+        .record
+        .meta
+        .iter()
+        .map(|m| m.place.grid.clone())
+        .collect();
+    let push = authored_push(stored, edited);
+    let results = push_docs(app, &caller, access, grids, vec![push]).await?;
     let Some(result) = results.into_iter().next() else {
         return Err(ApiError::internal("the pipeline answered no result"));
     };
@@ -257,7 +266,7 @@ pub async fn case_action(
         AppendError::Document(e) => ApiError::unprocessable("invalid_record", e.to_string()),
         AppendError::Unchanged => ApiError::internal("appending the event changed nothing"),
     })?;
-    push_one(&app, &caller, &scope, authored_push(&loaded, &doc)).await?;
+    push_one(&app, &caller, &scope, &loaded, &doc).await?;
 
     // The case as stored now (merged with anything written meanwhile).
     let stored = record_detail::load(&app, loaded.record.doc.id())

@@ -33,7 +33,7 @@ use crate::db::index::{self as idx, Filter, Page};
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
 use crate::mask;
-use crate::routes::actions::{author_of, authored_push, push_one, supervisors_only};
+use crate::routes::actions::{author_of, push_one, supervisors_only};
 use crate::routes::auth::ClientAddr;
 use crate::routes::json::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::record_detail::{self, Readable, parse_field};
@@ -402,13 +402,7 @@ pub async fn resolve(
         ResolveError::Invalid(_) => ApiError::unprocessable("invalid_value", e.to_string()),
         ResolveError::Automerge(e) => ApiError::internal(e),
     })?;
-    push_one(
-        &app,
-        &caller,
-        &Resolver(scope),
-        authored_push(&loaded, &doc),
-    )
-    .await?;
+    push_one(&app, &caller, &Resolver(scope), &loaded, &doc).await?;
     audit::record(
         &app.db,
         AuditEntry {

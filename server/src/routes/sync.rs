@@ -115,14 +115,8 @@ pub async fn sync(
     let mut request = request;
     let pushes = std::mem::take(&mut request.docs);
     let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
-    let (results, thresholds) = {
-        // Pushes to the same grids take turns, and long polls wait for them (crate::live).
-        let _writing = match pushes.is_empty() {
-            true => None,
-            false => Some(app.live.writing(grids.clone()).await),
-        };
-        decide_and_persist(&app, &caller, &scope, pushes).await?
-    };
+    let (results, thresholds) =
+        decide_and_persist(&app, &caller, &scope, grids.clone(), pushes).await?;
     let (mut updates, mut next, mut more) =
         read_updates(&app, &scope, &cursor, &thresholds).await?;
     let wait = request.wait_ms.unwrap_or(0).min(MAX_WAIT_MS);
@@ -190,28 +184,38 @@ fn decode_error(e: DecodeError) -> ApiError {
 /// Decides and persists pushed documents as `caller` with `access`: the sync route's steps 2
 /// and 3, for any source of changes. The supervisors' API (case actions, conflict
 /// resolutions) writes its server-authored changes through here, so they are checked, logged
-/// and sequenced exactly like a phone's.
+/// and sequenced exactly like a phone's. `grids` are the grids the pushes may write: they take
+/// turns with other pushes to them, and long polls of them wait for this one (crate::live).
 pub(crate) async fn push_docs<A>(
     app: &AppState,
     caller: &Caller,
     access: &A,
+    grids: Vec<GridId>,
     pushes: Vec<DocPush>,
 ) -> ApiResult<Vec<DocResult>>
 where
     A: Access + Clone + Send + Sync + 'static,
 {
-    Ok(decide_and_persist(app, caller, access, pushes).await?.0)
+    Ok(decide_and_persist(app, caller, access, grids, pushes)
+        .await?
+        .0)
 }
 
 async fn decide_and_persist<A>(
     app: &AppState,
     caller: &Caller,
     access: &A,
+    grids: Vec<GridId>,
     pushes: Vec<DocPush>,
 ) -> ApiResult<(Vec<DocResult>, Thresholds)>
 where
     A: Access + Clone + Send + Sync + 'static,
 {
+    if pushes.is_empty() {
+        return Ok((Vec::new(), Thresholds::new()));
+    }
+    // Held until the write has committed (or failed).
+    let _writing = app.live.writing(grids).await;
     let pushes = Arc::new(pushes);
     let mut stored = load_stored(app, &pushes).await?;
     let mut outcomes = decide_all(app, caller, access, &pushes, &stored).await?;

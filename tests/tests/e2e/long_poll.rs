@@ -1,16 +1,17 @@
 //! Long polls (`SyncRequest::wait_ms`): a waiting phone is answered with a colleague's push,
-//! with everything when several colleagues push at once, and with nothing when nothing
-//! happens.
+//! with everything when several colleagues push at once, with a supervisor's case action,
+//! and with nothing when nothing happens.
 
 use std::time::Duration;
 
 use gridbook_tests::{Backend, Phone, TestApp};
+use serde_json::json;
 use sync_core::ids::DocId;
 use sync_core::models::household::Household;
 use sync_core::protocol::SyncResponse;
 use sync_core::record::Role;
 
-use crate::support::{at, household};
+use crate::support::{at, case, household, post};
 
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,5 +106,26 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
     );
     assert_eq!(notes(&waiting, &first), "b 到访");
     assert_eq!(notes(&waiting, &second), "c 到访");
+
+    // A supervisor's case action (written by the review API, not by a sync) wakes it too.
+    let sup = app
+        .user("sup-a", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let cid = waiting
+        .replica
+        .create(&case(&app.grid_a(), &li.id), at(2))?;
+    waiting.sync(&app).await?;
+    let s = app.login(&sup).await?;
+    let path = format!("/v1/cases/{cid}/actions");
+    let (answer, accepted) = tokio::join!(long_poll(&app, &mut waiting, 20_000), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        post(&app, &s.access_token, &path, &json!({"action": "accept"})).await
+    });
+    assert_eq!(accepted?.status, 200);
+    let answer = answer?;
+    assert!(
+        answer.updates.iter().any(|u| u.id == cid),
+        "the long poll carries the supervisor's event"
+    );
     app.stop().await
 }

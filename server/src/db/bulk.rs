@@ -147,7 +147,8 @@ pub async fn upsert_docs(
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential,
                                    heads, snapshot, projection, version, seq, change_count,
-                                   merged_invalid, created_at, updated_at) ",
+                                   merged_invalid, created_at, updated_at, snapshot_version,
+                                   pending_changes) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id.clone())
@@ -164,7 +165,9 @@ pub async fn upsert_docs(
                     .push_bind(r.change_count)
                     .push("NULL")
                     .push(now)
-                    .push(now);
+                    .push(now)
+                    .push(version)
+                    .push("0");
             });
             qb.push(
                 " ON CONFLICT (id) DO UPDATE SET
@@ -173,7 +176,8 @@ pub async fn upsert_docs(
                      heads = excluded.heads, snapshot = excluded.snapshot,
                      projection = excluded.projection, version = excluded.version,
                      seq = excluded.seq, change_count = excluded.change_count,
-                     merged_invalid = excluded.merged_invalid, updated_at = excluded.updated_at",
+                     merged_invalid = excluded.merged_invalid, updated_at = excluded.updated_at,
+                     snapshot_version = excluded.snapshot_version, pending_changes = 0",
             );
             qb.build().execute(conn).await.map(|_| ())
         })?;

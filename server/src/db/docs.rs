@@ -21,7 +21,15 @@ pub struct LoadedDoc {
     pub version: i64,
     /// Grid sequence number of the last write.
     pub seq: i64,
+    /// Changes logged since the stored snapshot was last rewritten (see [`SNAPSHOT_AFTER`]).
+    pub pending: i64,
 }
+
+/// A record's snapshot is rewritten once more than this many changes were logged since it was
+/// last written. Until then a write only appends to the log and updates the projection, and a
+/// load applies the logged changes to the older snapshot. Saving and deflating a whole
+/// document on every write was a tenth of the server's CPU on a field day (docs/BENCHMARKS.md).
+pub const SNAPSHOT_AFTER: i64 = 64;
 
 /// The stored snapshot could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -39,55 +47,101 @@ pub enum LoadError {
     },
 }
 
-fn decode_loaded(
-    id: &DocId,
-    snapshot: &[u8],
+/// The columns of a `docs` row that loading a record needs.
+struct DocRowRead {
+    snapshot: Vec<u8>,
+    heads: String,
     version: i64,
     seq: i64,
-) -> Result<LoadedDoc, LoadError> {
-    let doc = Document::load(snapshot).map_err(|e| LoadError::Corrupt {
-        id: id.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(LoadedDoc {
-        record: StoredRecord::new(doc),
-        version,
-        seq,
-    })
+    snapshot_version: i64,
+    pending: i64,
 }
 
-/// Loads a record outside any transaction.
+/// The logged changes of record `$1` after its snapshot (`$2` = the row's `snapshot_version`).
+pub(crate) const PENDING_SQL: &str =
+    "SELECT bytes FROM changes WHERE doc_id = $1 AND doc_version > $2";
+
+/// Opens the snapshot, applies the changes logged after it and checks that the result has the
+/// heads the row says the record has (a change missing from the log would show here).
+pub fn open_record(
+    id: &DocId,
+    snapshot: &[u8],
+    pending: &[Vec<u8>],
+    heads: &str,
+) -> Result<Document, LoadError> {
+    let corrupt = |reason: String| LoadError::Corrupt {
+        id: id.clone(),
+        reason,
+    };
+    let mut doc = Document::load(snapshot).map_err(|e| corrupt(e.to_string()))?;
+    for bytes in pending {
+        doc.automerge_mut()
+            .load_incremental(bytes)
+            .map_err(|e| corrupt(format!("logged change: {e}")))?;
+    }
+    let found = heads_text(&doc.heads());
+    if found != heads {
+        return Err(corrupt(format!(
+            "snapshot and log give heads {found}, the row says {heads}"
+        )));
+    }
+    Ok(doc)
+}
+
+/// Loads a record outside any writing transaction (in a reading one, so the row and the log
+/// agree).
 pub async fn load(db: &Db, id: &DocId) -> Result<Option<LoadedDoc>, LoadError> {
-    let row = on_db!(db, pool => sqlx::query("SELECT snapshot, version, seq FROM docs WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await
-        .and_then(|r| r.map(|r| Ok::<_, sqlx::Error>((
-            r.try_get::<Vec<u8>, _>("snapshot")?,
-            r.try_get::<i64, _>("version")?,
-            r.try_get::<i64, _>("seq")?,
-        ))).transpose()))?;
-    row.map(|(snapshot, version, seq)| decode_loaded(id, &snapshot, version, seq))
-        .transpose()
+    let mut tx = db.begin_read().await?;
+    let loaded = load_in(&mut tx, id, false).await?;
+    tx.commit().await?;
+    Ok(loaded)
 }
 
 /// Loads a record inside a writing transaction, locking its row on PostgreSQL.
 pub async fn load_for_update(tx: &mut Tx, id: &DocId) -> Result<Option<LoadedDoc>, LoadError> {
-    let sql = match tx.backend() {
-        Backend::Sqlite => "SELECT snapshot, version, seq FROM docs WHERE id = $1",
-        Backend::Postgres => "SELECT snapshot, version, seq FROM docs WHERE id = $1 FOR UPDATE",
+    load_in(tx, id, true).await
+}
+
+async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc>, LoadError> {
+    let sql = if lock && tx.backend() == Backend::Postgres {
+        "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes
+         FROM docs WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes
+         FROM docs WHERE id = $1"
     };
     let row = on_tx!(tx, conn => sqlx::query(sql)
         .bind(id.as_str())
         .fetch_optional(conn)
-        .await
-        .and_then(|r| r.map(|r| Ok::<_, sqlx::Error>((
-            r.try_get::<Vec<u8>, _>("snapshot")?,
-            r.try_get::<i64, _>("version")?,
-            r.try_get::<i64, _>("seq")?,
-        ))).transpose()))?;
-    row.map(|(snapshot, version, seq)| decode_loaded(id, &snapshot, version, seq))
-        .transpose()
+        .await?
+        .map(|r| Ok::<_, sqlx::Error>(DocRowRead {
+            snapshot: r.try_get("snapshot")?,
+            heads: r.try_get("heads")?,
+            version: r.try_get("version")?,
+            seq: r.try_get("seq")?,
+            snapshot_version: r.try_get("snapshot_version")?,
+            pending: r.try_get("pending_changes")?,
+        }))
+        .transpose())?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let pending: Vec<Vec<u8>> = if row.pending > 0 {
+        on_tx!(tx, conn => sqlx::query_scalar(PENDING_SQL)
+            .bind(id.as_str())
+            .bind(row.snapshot_version)
+            .fetch_all(conn)
+            .await)?
+    } else {
+        Vec::new()
+    };
+    let doc = open_record(id, &row.snapshot, &pending, &row.heads)?;
+    Ok(Some(LoadedDoc {
+        record: StoredRecord::new(doc),
+        version: row.version,
+        seq: row.seq,
+        pending: row.pending,
+    }))
 }
 
 /// The current write counter of a record (`None` if absent), locking its row on PostgreSQL.
@@ -110,13 +164,15 @@ pub async fn bump_grid_seq(tx: &mut Tx, grid: &GridId) -> Result<Option<i64>, sq
 }
 
 /// Appends changes to the log ("insert if absent": a retried push inserts nothing), several
-/// rows per statement. Returns how many were new.
+/// rows per statement, marked with the record's write counter after this write
+/// (`doc_version`). Returns how many were new.
 pub async fn insert_changes(
     tx: &mut Tx,
     doc: &DocId,
     changes: &[Change],
     grid: &GridId,
     seq: i64,
+    doc_version: i64,
 ) -> Result<u64, sqlx::Error> {
     let now = now_millis();
     let mut inserted = 0;
@@ -128,7 +184,7 @@ pub async fn insert_changes(
             .collect();
         inserted += on_tx!(tx, conn => {
             let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO changes (doc_id, hash, bytes, device_id, grid_id, seq, idx, received_at) ",
+                "INSERT INTO changes (doc_id, hash, bytes, device_id, grid_id, seq, idx, received_at, doc_version) ",
             );
             qb.push_values(&rows, |mut b, (idx, change)| {
                 b.push_bind(doc.as_str())
@@ -138,7 +194,8 @@ pub async fn insert_changes(
                     .push_bind(grid.as_str())
                     .push_bind(seq)
                     .push_bind(*idx as i64)
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(doc_version);
             });
             qb.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
             qb.build().execute(conn).await?.rows_affected()
@@ -147,7 +204,7 @@ pub async fn insert_changes(
     Ok(inserted)
 }
 
-/// Change rows per `INSERT` (8 parameters each, well under SQLite's 32,766).
+/// Change rows per `INSERT` (9 parameters each, well under SQLite's 32,766).
 const CHANGES_PER_INSERT: usize = 500;
 
 /// Moves every change of a record to another grid's log at `seq`: devices of the new grid have
@@ -167,9 +224,15 @@ pub async fn retag_changes(
         .map(|_| ()))
 }
 
-/// Writes a record's row: snapshot, projection, heads and scope columns. `new_changes` is
-/// how many changes this write added to the log (the row keeps a running count; counting the
-/// document's changes would rebuild every one of them).
+/// Writes a record's row: projection, heads, scope columns and, every so often, the snapshot.
+///
+/// `new_changes` is how many changes this write added to the log (the row keeps a running
+/// count; counting the document's changes would rebuild every one of them). `pending_before`
+/// is the row's [`LoadedDoc::pending`] as read under the write lock, `None` for a new record.
+/// The snapshot is rewritten for a new record and once more than [`SNAPSHOT_AFTER`] changes
+/// wait in the log; otherwise the old snapshot stays and the changes are counted as pending.
+/// Returns the row's pending count after the write.
+#[allow(clippy::too_many_arguments)]
 pub async fn upsert(
     tx: &mut Tx,
     record: &StoredRecord,
@@ -178,19 +241,50 @@ pub async fn upsert(
     seq: i64,
     merged_invalid: Option<&RecordInvalid>,
     new_changes: u64,
-) -> Result<(), sqlx::Error> {
+    pending_before: Option<i64>,
+) -> Result<i64, sqlx::Error> {
     let doc = &record.doc;
     let heads = heads_text(&doc.heads());
-    let snapshot = doc.save();
     let projection = record.json.to_string();
     let change_count = i64::try_from(new_changes).unwrap_or(i64::MAX);
     let invalid = merged_invalid.map(|e| e.to_string());
     let now = now_millis();
+    if let Some(pending) = pending_before
+        .map(|p| p.saturating_add(change_count))
+        .filter(|&p| p <= SNAPSHOT_AFTER)
+    {
+        on_tx!(tx, conn => sqlx::query(
+            "UPDATE docs SET
+                 community_id = $2, grid_id = $3, liaison_group = $4, confidential = $5,
+                 heads = $6, projection = $7, version = $8, seq = $9,
+                 change_count = change_count + $10, pending_changes = $11,
+                 merged_invalid = $12, updated_at = $13
+             WHERE id = $1",
+        )
+        .bind(doc.id().as_str())
+        .bind(meta.place.community.as_str())
+        .bind(meta.place.grid.as_str())
+        .bind(meta.liaison_group.as_ref().map(|g| g.as_str()))
+        .bind(meta.confidential)
+        .bind(heads)
+        .bind(projection)
+        .bind(version)
+        .bind(seq)
+        .bind(change_count)
+        .bind(pending)
+        .bind(invalid)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+        return Ok(pending);
+    }
+    let snapshot = doc.save();
     on_tx!(tx, conn => sqlx::query(
         "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential, heads,
                            snapshot, projection, version, seq, change_count, merged_invalid,
-                           created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+                           created_at, updated_at, snapshot_version, pending_changes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $10, 0)
          ON CONFLICT (id) DO UPDATE SET
              community_id = excluded.community_id, grid_id = excluded.grid_id,
              liaison_group = excluded.liaison_group, confidential = excluded.confidential,
@@ -198,7 +292,8 @@ pub async fn upsert(
              projection = excluded.projection, version = excluded.version, seq = excluded.seq,
              change_count = docs.change_count + excluded.change_count,
              merged_invalid = excluded.merged_invalid,
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at,
+             snapshot_version = excluded.snapshot_version, pending_changes = 0",
     )
     .bind(doc.id().as_str())
     .bind(doc.kind().as_str())
@@ -216,7 +311,8 @@ pub async fn upsert(
     .bind(now)
     .execute(conn)
     .await
-    .map(|_| ()))
+    .map(|_| ()))?;
+    Ok(0)
 }
 
 /// Heads as stored: sorted lowercase hex, comma separated.

@@ -2,11 +2,12 @@
 //! record write from [`crate::index`] rows, and read by the supervisors' list routes.
 
 use sqlx::Row;
+use sync_core::ids::DocId;
 use sync_core::record::RecordMeta;
 use sync_core::server::StoredRecord;
 use sync_core::time::Timestamp;
 
-use super::{Db, Tx, now_millis, on_db, on_tx};
+use super::{Db, Tx, docs, now_millis, on_db, on_tx};
 use crate::index::{self, ActivityRow, CaseRow, HouseholdRow, IndexRow};
 
 /// Rows per bulk `INSERT` (at most 25 bound parameters each: well under SQLite's 32,766).
@@ -185,36 +186,65 @@ pub async fn rebuild(db: &Db) -> Result<u64, sqlx::Error> {
     let mut after = String::new();
     let mut indexed = 0u64;
     loop {
-        let batch: Vec<(String, Vec<u8>)> = on_db!(db, pool => sqlx::query(
-            "SELECT id, snapshot FROM docs WHERE id > $1 ORDER BY id LIMIT $2",
+        let mut read = db.begin_read().await?;
+        let batch: Vec<(String, Vec<u8>, String, i64, i64)> = on_tx!(&mut read, conn => sqlx::query(
+            "SELECT id, snapshot, heads, snapshot_version, pending_changes
+             FROM docs WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(&after)
         .bind(REBUILD_BATCH)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
         .and_then(|rows| rows
             .iter()
-            .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<Vec<u8>, _>("snapshot")?)))
+            .map(|r| Ok((
+                r.try_get::<String, _>("id")?,
+                r.try_get::<Vec<u8>, _>("snapshot")?,
+                r.try_get::<String, _>("heads")?,
+                r.try_get::<i64, _>("snapshot_version")?,
+                r.try_get::<i64, _>("pending_changes")?,
+            )))
             .collect::<Result<Vec<_>, sqlx::Error>>()))?;
-        let Some((last, _)) = batch.last() else {
+        let Some((last, ..)) = batch.last() else {
             break;
         };
         after = last.clone();
+        let mut loaded = Vec::with_capacity(batch.len());
+        for (id, snapshot, heads, snapshot_version, pending) in batch {
+            let logged: Vec<Vec<u8>> = if pending > 0 {
+                on_tx!(&mut read, conn => sqlx::query_scalar(docs::PENDING_SQL)
+                    .bind(&id)
+                    .bind(snapshot_version)
+                    .fetch_all(conn)
+                    .await)?
+            } else {
+                Vec::new()
+            };
+            loaded.push((id, snapshot, logged, heads));
+        }
+        read.commit().await?;
         let now = now_millis();
         let rows: Vec<IndexRow> = tokio::task::spawn_blocking(move || {
-            batch
+            loaded
                 .iter()
-                .filter_map(
-                    |(id, snapshot)| match sync_core::doc::Document::load(snapshot) {
+                .filter_map(|(id, snapshot, logged, heads)| {
+                    let opened =
+                        id.parse::<DocId>()
+                            .map_err(|e| e.to_string())
+                            .and_then(|doc_id| {
+                                docs::open_record(&doc_id, snapshot, logged, heads)
+                                    .map_err(|e| e.to_string())
+                            });
+                    match opened {
                         Ok(doc) => {
                             index::row_of(&StoredRecord::new(doc), Timestamp::from_millis(now))
                         }
                         Err(e) => {
-                            tracing::warn!(id, error = %e, "reindex: unreadable snapshot skipped");
+                            tracing::warn!(id, error = %e, "reindex: unreadable record skipped");
                             None
                         }
-                    },
-                )
+                    }
+                })
                 .collect()
         })
         .await

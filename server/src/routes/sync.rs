@@ -7,7 +7,8 @@
 //!    bump each touched grid's sequence counter first (a row lock on PostgreSQL, the write
 //!    lock on SQLite, so cursors are commit-ordered), re-check each record's version (another
 //!    node may have written it meanwhile: then decide again on the fresh copy), append the
-//!    changes ("insert if absent"), write snapshot and projection.
+//!    changes ("insert if absent"), write projection and heads, and the snapshot when enough
+//!    changes have been logged since it was last written (`db::docs::SNAPSHOT_AFTER`).
 //! 4. Read, in one consistent snapshot, everything in the caller's scope logged after their
 //!    cursor, and answer.
 
@@ -362,8 +363,8 @@ async fn persist(
         let push = &pushes[i];
         let expected = before.as_ref().map(|b| b.version);
         let current = docs::version_for_update(&mut tx, &push.id).await?;
-        let (accepted, version_before) = if current == expected {
-            (accepted, current)
+        let (accepted, version_before, pending_before) = if current == expected {
+            (accepted, current, before.as_ref().map(|b| b.pending))
         } else {
             // Another request or node wrote this record since we read it: decide again on
             // the fresh copy, under the lock.
@@ -375,6 +376,7 @@ async fn persist(
                 })?;
             app.cache.remove(&push.id);
             let version = fresh.as_ref().map(|f| f.version);
+            let pending = fresh.as_ref().map(|f| f.pending);
             match apply_push(
                 fresh.as_ref().map(|f| &f.record),
                 push,
@@ -393,7 +395,7 @@ async fn persist(
                     results[i] = Some(again.result);
                     continue;
                 }
-                PushOutcome::Accepted(again) => (again, version),
+                PushOutcome::Accepted(again) => (again, version, pending),
             }
         };
         let grid = accepted.meta.place.grid.clone();
@@ -409,13 +411,20 @@ async fn persist(
             .as_ref()
             .and_then(|b| b.record.meta.as_ref())
             .is_some_and(|m| m.place.grid != grid);
-        let inserted =
-            docs::insert_changes(&mut tx, &push.id, &accepted.new_changes, &grid, seq).await?;
+        let version = version_before.unwrap_or(0) + 1;
+        let inserted = docs::insert_changes(
+            &mut tx,
+            &push.id,
+            &accepted.new_changes,
+            &grid,
+            seq,
+            version,
+        )
+        .await?;
         if moved {
             docs::retag_changes(&mut tx, &push.id, &grid, seq).await?;
         }
-        let version = version_before.unwrap_or(0) + 1;
-        docs::upsert(
+        let pending = docs::upsert(
             &mut tx,
             &accepted.stored,
             &accepted.meta,
@@ -423,6 +432,7 @@ async fn persist(
             seq,
             accepted.merged_invalid.as_ref(),
             inserted,
+            pending_before,
         )
         .await?;
         crate::db::index::upsert(&mut tx, &accepted.stored).await?;
@@ -439,6 +449,7 @@ async fn persist(
             record: accepted.stored,
             version,
             seq,
+            pending,
         });
     }
     tx.commit().await?;

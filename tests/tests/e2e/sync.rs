@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use gridbook_server::auth::jwt::Keys;
 use gridbook_server::config::JwtKey;
+use gridbook_server::db::Db;
+use gridbook_server::db::docs::{self, LoadError, SNAPSHOT_AFTER};
 use gridbook_tests::{Backend, Phone, TestApp, gzip};
 use serde_json::Value;
 use sync_core::ids::DocId;
@@ -24,6 +26,7 @@ on_both_backends!(
     malformed_truncated_and_oversized_bodies_are_refused_and_change_nothing,
     a_restart_between_syncs_loses_nothing,
     responses_are_compressed_and_compressed_requests_accepted,
+    records_load_from_an_older_snapshot_and_the_changes_logged_since,
 );
 
 /// Every phone holds the same heads and JSON for `id`, equal to the server's projection.
@@ -514,5 +517,79 @@ async fn responses_are_compressed_and_compressed_requests_accepted(
     let error: Value = response.json().await?;
     assert_eq!(error["error"]["code"], "unsupported_media_type");
     assert_eq!(app.change_count().await?, 30);
+    app.stop().await
+}
+
+/// The stored snapshot is rewritten only every [`SNAPSHOT_AFTER`] logged changes; every load
+/// in between (here straight from the database, past the cache) gives the phone's document,
+/// and a change missing from the log is reported, not papered over.
+async fn records_load_from_an_older_snapshot_and_the_changes_logged_since(
+    mut app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let mut a = app.phone(&li).await?;
+    let id = a.replica.create(&household(&app.grid_a(), "1"), at(0))?;
+    a.sync(&app).await?;
+    let stored = docs::load(app.db(), &id).await?.expect("stored");
+    assert_eq!(
+        stored.pending, 0,
+        "a new record's row holds a full snapshot"
+    );
+
+    let mut expected_pending = 0;
+    for n in 1..=SNAPSHOT_AFTER + 3 {
+        a.replica.update(&id, at(n), |h: &mut Household| {
+            h.notes = format!("visit {n}")
+        })?;
+        a.sync(&app).await?;
+        expected_pending = if expected_pending + 1 > SNAPSHOT_AFTER {
+            0
+        } else {
+            expected_pending + 1
+        };
+        let stored = docs::load(app.db(), &id).await?.expect("stored");
+        assert_eq!(stored.pending, expected_pending, "after edit {n}");
+        let phone = a.replica.document(&id).expect("held");
+        assert_eq!(stored.record.doc.heads(), phone.heads(), "after edit {n}");
+        assert_eq!(stored.record.json, phone.record_json(), "after edit {n}");
+    }
+    assert_eq!(
+        expected_pending, 2,
+        "the snapshot was rewritten once on the way"
+    );
+
+    // A cold server and a new phone get the same document.
+    app.restart().await?;
+    let mut b = app.phone(&li).await?;
+    b.sync(&app).await?;
+    assert_eq!(
+        b.replica.document(&id).expect("held").heads(),
+        a.replica.document(&id).expect("held").heads()
+    );
+
+    // Losing a logged change the snapshot does not hold is storage corruption, and says so.
+    let last = a.replica.document(&id).expect("held").heads()[0].to_string();
+    let sql = "DELETE FROM changes WHERE doc_id = $1 AND hash = $2";
+    let deleted = match app.db() {
+        Db::Sqlite(pool) => sqlx::query(sql)
+            .bind(id.as_str())
+            .bind(&last)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Db::Postgres(pool) => sqlx::query(sql)
+            .bind(id.as_str())
+            .bind(&last)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    assert_eq!(deleted, 1);
+    match docs::load(app.db(), &id).await {
+        Err(LoadError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("heads"), "{reason}");
+        }
+        other => panic!("expected a corrupt record, got {other:?}"),
+    }
     app.stop().await
 }

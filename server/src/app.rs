@@ -68,6 +68,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     routes::router()
+        .merge(crate::console::router())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))

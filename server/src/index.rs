@@ -97,6 +97,8 @@ pub struct CaseRow {
     pub due_at: Option<i64>,
     /// Suspended: the clock stands still.
     pub paused: bool,
+    /// The households the case concerns (its own and its parties'), as `,id1,id2,`.
+    pub households: String,
     /// While suspended, the level at indexing time.
     pub paused_level: Option<String>,
     /// Times sent back by `verify_fail`.
@@ -350,7 +352,24 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
         illegal_events: count(status.illegal.len()),
         confidential: c.confidential,
         subject: label(&c.subject),
+        households: households_of(c),
     }
+}
+
+/// `,id1,id2,` of the households a case concerns, sorted, each once (`,` when none).
+fn households_of(c: &Case) -> String {
+    let ids: std::collections::BTreeSet<String> = c
+        .household
+        .iter()
+        .chain(c.parties.iter().filter_map(|p| p.household.as_ref()))
+        .map(ToString::to_string)
+        .collect();
+    let mut text = String::from(",");
+    for id in ids {
+        text.push_str(&id);
+        text.push(',');
+    }
+    text
 }
 
 /// Whether the step that ended when the case was (last) resolved, the one before the last

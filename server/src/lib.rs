@@ -4,7 +4,8 @@
 //! Map: [`config`] (settings), [`app`] (state, middleware, serving), [`routes`] (handlers),
 //! [`accounts`] (creating users, passwords), [`auth`] (tokens, sign-in throttling, callers),
 //! [`scope`] (who may read and write what), [`cache`] (bounded record cache), [`db`] (all
-//! SQL), [`error`] (the one error type), [`openapi`] (the OpenAPI document).
+//! SQL), [`error`] (the one error type), [`openapi`] (the OpenAPI document), [`console`]
+//! (the supervisors' web console, files in `server/console/`).
 
 pub mod accounts;
 pub mod app;
@@ -12,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;

@@ -43,6 +43,7 @@ use crate::routes;
         routes::records::list_party_registrations,
         routes::records::list_assets,
         routes::figures::get_figures,
+        routes::figures::get_timeline,
         routes::exports::export,
         routes::auth::sign_in,
         routes::auth::refresh_tokens,

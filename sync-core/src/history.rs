@@ -5,12 +5,15 @@
 //! the change itself, so the answer is exact even for changes made concurrently on several
 //! phones. The server maps each device to its user to say "grid worker Li, phone 2".
 
-use automerge::{ChangeHash, PatchAction, Prop, Value};
+use std::collections::BTreeMap;
+
+use automerge::{ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc, ScalarValue, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::conflicts::{FieldPath, PathSegment, Provenance};
-use crate::doc::Document;
+use crate::doc::{Document, device_of_actor};
+use crate::ids::DeviceId;
 use crate::json::scalar_to_json;
 
 /// What a change did to one field.
@@ -133,4 +136,44 @@ fn scalar(value: &Value<'_>) -> Option<Json> {
         Value::Scalar(s) => Some(scalar_to_json(s)),
         Value::Object(_) => None,
     }
+}
+
+/// Which device added one item of a record's list (a case event, a visit's finding...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemSource {
+    /// The Automerge actor id of the change that created the item, hex.
+    pub actor: String,
+    /// Its device, when the actor was made by [`crate::doc::actor_for_device`].
+    pub device: Option<DeviceId>,
+}
+
+/// For each item of the list under the top-level key `list` (items are maps with an `id`),
+/// the actor whose change created the item, by item id. The item's object id names the
+/// operation that made it, so the answer holds across merges and later edits of the item.
+/// Items without a string `id` are skipped; a missing list gives an empty map.
+pub fn item_sources(doc: &Document, list: &str) -> BTreeMap<String, ItemSource> {
+    let am = doc.automerge();
+    let mut out = BTreeMap::new();
+    let Ok(Some((Value::Object(ObjType::List), list_id))) = am.get(ROOT, list) else {
+        return out;
+    };
+    for index in 0..am.length(&list_id) {
+        let Ok(Some((Value::Object(ObjType::Map), item))) = am.get(&list_id, index) else {
+            continue;
+        };
+        let Ok(Some((Value::Scalar(id), _))) = am.get(&item, "id") else {
+            continue;
+        };
+        let (ScalarValue::Str(id), ObjId::Id(_, actor, _)) = (id.as_ref(), &item) else {
+            continue;
+        };
+        out.insert(
+            id.to_string(),
+            ItemSource {
+                actor: actor.to_hex_string(),
+                device: device_of_actor(actor),
+            },
+        );
+    }
+    out
 }

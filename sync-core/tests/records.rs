@@ -929,3 +929,50 @@ fn an_edit_based_on_an_older_version_keeps_what_was_merged_in_since() {
         .unwrap_err();
     assert_eq!(first_error(err).0, "residents");
 }
+
+#[test]
+fn each_case_event_is_traced_to_the_device_that_added_it_across_a_merge() {
+    let (first, second) = (DeviceId::new(), DeviceId::new());
+    let opener = Author::new(actor_for_device(&first), at("2026-03-02T01:00:00Z"));
+    let c = case();
+    let submit = c.events[0].id.to_string();
+    let mut a = Document::create(&c, &opener, &ctx()).unwrap();
+    let mut b = Document::load(&a.save()).unwrap();
+    let note = |actor: &UserId, when: &str| CaseEvent {
+        id: ItemId::new(),
+        actor: actor.clone(),
+        role: Role::GridWorker,
+        action: CaseAction::Comment,
+        note: Some("补充说明 more detail".into()),
+        at: at(when),
+        assignee: None,
+        delay_days: None,
+        level: None,
+    };
+    let (on_a, on_b) = (
+        note(&c.opened_by, "2026-03-02T02:00:00Z"),
+        note(&c.opened_by, "2026-03-02T02:05:00Z"),
+    );
+    let (id_a, id_b) = (on_a.id.to_string(), on_b.id.to_string());
+    let edit_a = Author::new(actor_for_device(&first), at("2026-03-02T02:00:00Z"));
+    a.update(&edit_a, &ctx(), |k: &mut Case| {
+        k.events.push(on_a);
+        Ok::<_, DocumentError>(())
+    })
+    .unwrap();
+    let edit_b = Author::new(actor_for_device(&second), at("2026-03-02T02:05:00Z"));
+    b.update(&edit_b, &ctx(), |k: &mut Case| {
+        k.events.push(on_b);
+        Ok::<_, DocumentError>(())
+    })
+    .unwrap();
+    a.automerge_mut().merge(b.automerge_mut()).unwrap();
+
+    let sources = history::item_sources(&a, "events");
+    assert_eq!(sources.len(), 3);
+    assert_eq!(sources[&submit].device, Some(first.clone()));
+    assert_eq!(sources[&id_a].device, Some(first));
+    assert_eq!(sources[&id_b].device, Some(second));
+    assert!(history::item_sources(&a, "mediation").is_empty());
+    assert!(history::item_sources(&a, "no_such_list").is_empty());
+}

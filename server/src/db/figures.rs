@@ -179,3 +179,30 @@ pub async fn by_grid(
     });
     Ok(out)
 }
+
+/// Cases of `grids` opened (left the draft state) or closed within `[from, to]` (ms,
+/// inclusive): `(opened_at, closed_at)` with either time possibly outside the period, for the
+/// dashboard's "opened vs. closed over time" chart. Closed means the `closed` state.
+pub async fn case_times(
+    db: &Db,
+    grids: &[String],
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Option<i64>)>, sqlx::Error> {
+    let mut out = Vec::new();
+    if grids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT opened_at, CASE WHEN state = 'closed' THEN closed_at END AS closed_at
+         FROM case_index
+         WHERE grid_id IN ({}) AND state <> 'draft'
+           AND ((opened_at >= $1 AND opened_at <= $2)
+             OR (state = 'closed' AND closed_at >= $1 AND closed_at <= $2))",
+        placeholders(3, grids.len())
+    );
+    run!(db, sql, [from, to], grids, r => {
+        out.push((r.try_get::<i64, _>("opened_at")?, r.try_get::<Option<i64>, _>("closed_at")?));
+    });
+    Ok(out)
+}

@@ -92,7 +92,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
             "INSERT INTO case_index (id, community_id, grid_id, case_kind, category, state,
                 escalated, supervision, assignee, opened_by, opened_at, resolved_at, closed_at,
                 step, started_at, yellow_at, due_at, paused, paused_level, reopened,
-                illegal_events, confidential, subject, updated_at, resolved_on_time) ",
+                illegal_events, confidential, subject, updated_at, resolved_on_time,
+                households) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -119,7 +120,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 .push_bind(r.confidential)
                 .push_bind(r.subject.clone())
                 .push_bind(now)
-                .push_bind(r.resolved_on_time);
+                .push_bind(r.resolved_on_time)
+                .push_bind(r.households.clone());
         });
         qb.push(
             " ON CONFLICT (id) DO UPDATE SET
@@ -135,7 +137,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 reopened = excluded.reopened, illegal_events = excluded.illegal_events,
                 confidential = excluded.confidential, subject = excluded.subject,
                 updated_at = excluded.updated_at,
-                resolved_on_time = excluded.resolved_on_time",
+                resolved_on_time = excluded.resolved_on_time,
+                households = excluded.households",
         );
         qb.build().execute(conn).await.map(|_| ())
     })
@@ -438,7 +441,7 @@ pub async fn list_cases(
         "id, community_id, grid_id, case_kind, category, state, escalated, supervision,
          assignee, opened_by, opened_at, resolved_at, closed_at, step, started_at, yellow_at,
          due_at, paused, paused_level, reopened, illegal_events, confidential, subject,
-         updated_at, resolved_on_time",
+         updated_at, resolved_on_time, households",
         filter, page, r => Ok((CaseRow {
             id: r.try_get("id")?,
             community_id: r.try_get("community_id")?,
@@ -464,6 +467,7 @@ pub async fn list_cases(
             illegal_events: r.try_get("illegal_events")?,
             confidential: r.try_get("confidential")?,
             subject: r.try_get("subject")?,
+            households: r.try_get::<Option<String>, _>("households")?.unwrap_or_default(),
         }, r.try_get::<i64, _>("updated_at")?)))
 }
 

@@ -138,10 +138,25 @@ impl Db {
     }
 
     /// Brings the schema up to date.
+    /// Brings the schema up to date, then rebuilds the query index if a migration added
+    /// index columns that rows written before it lack (see `migrations/*/0007_*.sql`).
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         match self {
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        let stale: i64 = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM case_index WHERE households IS NULL",
+        )
+        .fetch_one(pool)
+        .await)?;
+        if stale > 0 {
+            tracing::info!(
+                rows = stale,
+                "rebuilding the query index for new index columns"
+            );
+            let indexed = index::rebuild(self).await?;
+            tracing::info!(records = indexed, "query index rebuilt");
         }
         Ok(())
     }

@@ -109,6 +109,17 @@ pub async fn get_user(db: &Db, id: &UserId) -> Result<Option<UserRow>, sqlx::Err
     raw.map(UserRow::try_from).transpose()
 }
 
+/// The enabled grid workers of a grid, by login (whom a case of the grid can be dispatched to).
+pub async fn grid_workers(db: &Db, grid: &GridId) -> Result<Vec<UserRow>, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users
+         WHERE role = 'grid_worker' AND grid_id = $1 AND disabled = FALSE ORDER BY login"
+    ));
+    let raw: Vec<RawUser> =
+        on_db!(db, pool => sqlx::query_as(sql).bind(grid.as_str()).fetch_all(pool).await)?;
+    raw.into_iter().map(UserRow::try_from).collect()
+}
+
 /// Disables or re-enables a user. Returns false when there is no such login.
 pub async fn set_disabled(db: &Db, login: &str, disabled: bool) -> Result<bool, sqlx::Error> {
     on_db!(db, pool => sqlx::query("UPDATE users SET disabled = $1 WHERE login = $2")

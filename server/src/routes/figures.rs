@@ -69,6 +69,22 @@ fn figures_json(c: &GridCounts) -> serde_json::Map<String, Value> {
     }
 }
 
+/// The period of a figures query (ms, inclusive), the default filled in.
+fn period(p: &FiguresQuery, now: i64) -> ApiResult<(i64, i64)> {
+    let from = time_bound("from", p.from.as_ref(), false)?;
+    let to = time_bound("to", p.to.as_ref(), true)?;
+    let (from, to) = match (from, to) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(f), None) => (f, now.max(f)),
+        (None, Some(t)) => (t - DEFAULT_PERIOD_MS, t),
+        (None, None) => (now - DEFAULT_PERIOD_MS, now),
+    };
+    if from > to {
+        return Err(malformed("from must not be after to"));
+    }
+    Ok((from, to))
+}
+
 /// `GET /v1/figures?community=&grid=&from=&to=`
 #[utoipa::path(
     get,
@@ -91,17 +107,7 @@ pub async fn get_figures(
     ApiQuery(p): ApiQuery<FiguresQuery>,
 ) -> ApiResult<ApiJson<Value>> {
     let now = now_millis();
-    let from = time_bound("from", p.from.as_ref(), false)?;
-    let to = time_bound("to", p.to.as_ref(), true)?;
-    let (from, to) = match (from, to) {
-        (Some(f), Some(t)) => (f, t),
-        (Some(f), None) => (f, now.max(f)),
-        (None, Some(t)) => (t - DEFAULT_PERIOD_MS, t),
-        (None, None) => (now - DEFAULT_PERIOD_MS, now),
-    };
-    if from > to {
-        return Err(malformed("from must not be after to"));
-    }
+    let (from, to) = period(&p, now)?;
     let r = reader(&app, &caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers("figures")?;
     let counts = figures::by_grid(&app.db, &r.grids, from, to, now).await?;
@@ -155,4 +161,181 @@ pub async fn get_figures(
         "communities": communities,
         "grids": grids,
     })))
+}
+
+/// China time (UTC+8), in which days, weeks and months of the timeline start.
+const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// How the timeline groups: by day up to 45 days, by week (from Monday) up to 26 weeks, else
+/// by month.
+fn bucket_of(from: i64, to: i64) -> &'static str {
+    let span = to - from;
+    if span <= 45 * DAY_MS {
+        "day"
+    } else if span <= 26 * 7 * DAY_MS {
+        "week"
+    } else {
+        "month"
+    }
+}
+
+/// The start (ms, China time midnight) of the bucket holding `t`.
+fn bucket_start(bucket: &str, t: i64) -> i64 {
+    use chrono::{Datelike, TimeZone};
+    let local_day = (t + CHINA_OFFSET_MS).div_euclid(DAY_MS);
+    let start_day = match bucket {
+        // 1970-01-01 was a Thursday: day 0 is weekday 3 counted from Monday.
+        "week" => local_day - (local_day + 3).rem_euclid(7),
+        "month" => {
+            let date = chrono::Utc
+                .timestamp_millis_opt(local_day * DAY_MS)
+                .single()
+                .map(|d| d.date_naive())
+                .unwrap_or_default();
+            let first = date.with_day(1).unwrap_or(date);
+            first
+                .and_hms_opt(0, 0, 0)
+                .map(|d| d.and_utc().timestamp_millis().div_euclid(DAY_MS))
+                .unwrap_or(local_day)
+        }
+        _ => local_day,
+    };
+    start_day * DAY_MS - CHINA_OFFSET_MS
+}
+
+/// The start of the bucket after the one starting at `start`.
+fn next_bucket(bucket: &str, start: i64) -> i64 {
+    match bucket {
+        "week" => start + 7 * DAY_MS,
+        "month" => bucket_start("month", start + 32 * DAY_MS),
+        _ => start + DAY_MS,
+    }
+}
+
+/// Counts cases opened and closed per bucket of `[from, to]`.
+fn timeline_points(cases: &[(i64, Option<i64>)], from: i64, to: i64) -> (&'static str, Vec<Value>) {
+    let bucket = bucket_of(from, to);
+    let mut starts = Vec::new();
+    let mut start = bucket_start(bucket, from);
+    while start <= to {
+        starts.push(start);
+        start = next_bucket(bucket, start);
+    }
+    let slot = |t: i64| starts.partition_point(|&s| s <= t).checked_sub(1);
+    let mut opened = vec![0u64; starts.len()];
+    let mut closed = vec![0u64; starts.len()];
+    for &(o, c) in cases {
+        if (from..=to).contains(&o)
+            && let Some(i) = slot(o)
+        {
+            opened[i] += 1;
+        }
+        if let Some(c) = c.filter(|c| (from..=to).contains(c))
+            && let Some(i) = slot(c)
+        {
+            closed[i] += 1;
+        }
+    }
+    let points = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            json!({
+                "start": Timestamp::from_millis(s).to_string(),
+                "opened": opened[i],
+                "closed": closed[i],
+            })
+        })
+        .collect();
+    (bucket, points)
+}
+
+/// `GET /v1/figures/timeline?community=&grid=&from=&to=`
+#[utoipa::path(
+    get,
+    path = "/v1/figures/timeline",
+    tag = "figures",
+    params(
+        FiguresQuery,
+    ),
+    responses(
+        (status = 200, description = "Cases opened and closed per day, week or month of the period", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn get_timeline(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(p): ApiQuery<FiguresQuery>,
+) -> ApiResult<ApiJson<Value>> {
+    let (from, to) = period(&p, now_millis())?;
+    let r = reader(&app, &caller, p.grid.as_ref(), p.community.as_ref()).await?;
+    r.only_supervisors_and_workers("figures")?;
+    let cases = figures::case_times(&app.db, &r.grids, from, to).await?;
+    let (bucket, points) = timeline_points(&cases, from, to);
+    Ok(ApiJson(json!({
+        "period": {
+            "from": Timestamp::from_millis(from).to_string(),
+            "to": Timestamp::from_millis(to).to_string(),
+        },
+        "bucket": bucket,
+        "points": points,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn buckets_start_at_china_midnight_mondays_and_first_days() {
+        // 2026-11-28 01:00 China time is 2026-11-27 17:00 UTC.
+        let t = at("2026-11-27T17:00:00Z");
+        assert_eq!(bucket_start("day", t), at("2026-11-27T16:00:00Z"));
+        // 2026-11-28 is a Saturday; its week starts on Monday 2026-11-23.
+        assert_eq!(bucket_start("week", t), at("2026-11-22T16:00:00Z"));
+        assert_eq!(bucket_start("month", t), at("2026-10-31T16:00:00Z"));
+        assert_eq!(
+            next_bucket("month", at("2026-10-31T16:00:00Z")),
+            at("2026-11-30T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn cases_are_counted_in_the_bucket_of_their_opening_and_closing() {
+        let from = at("2026-11-01T00:00:00Z");
+        let to = at("2026-11-10T00:00:00Z");
+        let cases = [
+            (at("2026-11-02T03:00:00Z"), Some(at("2026-11-04T03:00:00Z"))),
+            (at("2026-11-02T05:00:00Z"), None),
+            // Opened before the period, closed in it.
+            (at("2026-10-01T00:00:00Z"), Some(at("2026-11-09T00:00:00Z"))),
+        ];
+        let (bucket, points) = timeline_points(&cases, from, to);
+        assert_eq!(bucket, "day");
+        let opened: u64 = points
+            .iter()
+            .map(|p| p["opened"].as_u64().unwrap_or(0))
+            .sum();
+        let closed: u64 = points
+            .iter()
+            .map(|p| p["closed"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!((opened, closed), (2, 2));
+        let nov2 = points
+            .iter()
+            .find(|p| p["start"] == "2026-11-01T16:00:00.000Z")
+            .expect("the bucket of 2 November (China time)");
+        assert_eq!(nov2["opened"], 2);
+    }
 }

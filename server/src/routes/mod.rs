@@ -46,6 +46,11 @@ fn table() -> Vec<Route> {
         ),
         (Method::GET, "/v1/assets", get(records::list_assets)),
         (Method::GET, "/v1/figures", get(figures::get_figures)),
+        (
+            Method::GET,
+            "/v1/figures/timeline",
+            get(figures::get_timeline),
+        ),
         (Method::GET, "/v1/exports/{file}", get(exports::export)),
         (Method::POST, "/v1/auth/login", post(auth::sign_in)),
         (Method::POST, "/v1/auth/refresh", post(auth::refresh_tokens)),

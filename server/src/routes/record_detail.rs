@@ -4,6 +4,9 @@
 //! * `GET /v1/records/{id}`: the merged record as JSON (ID numbers and phones masked, see
 //!   [`crate::mask`]), its heads, its conflict report (competing values masked too), the case
 //!   status folded from the event log (cases) and the problem of an invalid merge, if any.
+//!   A case also carries `deadline` (the running step's, with its level), `allowed_actions`
+//!   (what the caller may do now), `assignees` (whom a dispatch may go to), `people` (user id →
+//!   name for the log) and `event_sources` (event id → the device and user that added it).
 //! * `POST /v1/records/{id}/reveal` `{"field": "residents[1].id_number", "reason": "..."}`:
 //!   one masked value in clear, for community and street supervisors only, with a reason of
 //!   4–500 characters; written to the audit log before the answer.
@@ -14,18 +17,21 @@
 //! Scope: the caller's [`Scope`] must allow reading the stored record (`403 forbidden`
 //! otherwise); an unknown or malformed id is `404 not_found`. Administrators read no records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sync_core::conflicts::{FieldPath, PathSegment};
+use sync_core::deadline::{self, DeadlinePolicy, WorkCalendar};
 use sync_core::history::{self, HistoryEntry};
-use sync_core::ids::{DeviceId, DocId};
+use sync_core::ids::{DeviceId, DocId, UserId};
 use sync_core::models::AnyRecord;
+use sync_core::models::case::{Case, CaseAction};
 use sync_core::record::Role;
 use sync_core::server::Access;
+use sync_core::time::Timestamp;
 use sync_core::workflow;
 
 use crate::app::AppState;
@@ -33,6 +39,7 @@ use crate::audit::{self, AuditAction, AuditEntry, AuditFilter};
 use crate::auth::AuthUser;
 use crate::db::audit::{self as store, DeviceOwner};
 use crate::db::docs::{self, LoadedDoc};
+use crate::db::now_millis;
 use crate::db::users::{self, UserRow};
 use crate::error::{ApiError, ApiResult};
 use crate::mask;
@@ -155,7 +162,11 @@ pub async fn get_record(
     let Readable { loaded, .. } = readable(&app, &caller, &id).await?;
     let doc_id = loaded.record.doc.id().clone();
     let merged_invalid = store::merged_invalid(&app.db, &doc_id).await?;
-    let body = blocking(move || {
+    let case_extras = match &loaded.record.record {
+        Some(AnyRecord::Case(case)) => Some(case_extras(&app, &caller, &loaded, case).await?),
+        _ => None,
+    };
+    let mut body = blocking(move || {
         let stored = &loaded.record;
         let mut record = stored.json.clone();
         mask::mask_json(&mut record);
@@ -183,7 +194,94 @@ pub async fn get_record(
         })
     })
     .await?;
+    if let (Some(extras), Some(map)) = (case_extras, body.as_object_mut()) {
+        map.extend(extras);
+    }
     Ok(ApiJson(body))
+}
+
+/// What a case page shows beside the record: the deadline of the running step, the actions
+/// the caller may take now, whom a dispatch may go to, the names of the people in the log and
+/// the device each event came from.
+async fn case_extras(
+    app: &AppState,
+    caller: &AuthUser,
+    loaded: &LoadedDoc,
+    case: &Case,
+) -> ApiResult<serde_json::Map<String, Json>> {
+    let status = workflow::fold(case);
+    let deadline = deadline::deadline(
+        case,
+        &status,
+        &DeadlinePolicy::default(),
+        &WorkCalendar::china(),
+        Timestamp::from_millis(now_millis()),
+    );
+    let allowed: Vec<CaseAction> = if matches!(
+        caller.role,
+        Role::CommunitySupervisor | Role::StreetSupervisor
+    ) {
+        CaseAction::ALL
+            .iter()
+            .copied()
+            .filter(|&a| workflow::check_action(case, &caller.user, caller.role, a).is_ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let assignees: Vec<Json> = if allowed.contains(&CaseAction::Dispatch) {
+        users::grid_workers(&app.db, &case.place.grid)
+            .await?
+            .into_iter()
+            .map(|u| json!({"id": u.id, "login": u.login, "display_name": u.display_name}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut ids: BTreeSet<UserId> = BTreeSet::new();
+    ids.insert(case.opened_by.clone());
+    ids.extend(status.assignee.clone());
+    for event in &case.events {
+        ids.insert(event.actor.clone());
+        ids.extend(event.assignee.clone());
+    }
+    let mut people: BTreeMap<String, Json> = BTreeMap::new();
+    for id in ids {
+        if let Some(user) = users::get_user(&app.db, &id).await? {
+            people.insert(id.to_string(), json!(user.display_name));
+        }
+    }
+    let sources = history::item_sources(&loaded.record.doc, "events");
+    let mut owners: BTreeMap<DeviceId, Option<DeviceOwner>> = BTreeMap::new();
+    for device in sources.values().filter_map(|s| s.device.as_ref()) {
+        if !owners.contains_key(device) {
+            owners.insert(device.clone(), store::device_owner(&app.db, device).await?);
+        }
+    }
+    let event_sources: BTreeMap<String, Json> = sources
+        .into_iter()
+        .map(|(event, source)| {
+            let owner = source
+                .device
+                .as_ref()
+                .and_then(|d| owners.get(d))
+                .and_then(Option::as_ref);
+            let value = json!({
+                "device": source.device,
+                "device_name": owner.map(|o| o.device_name.clone()),
+                "user": owner.map(|o| o.user_id.clone()),
+                "user_name": owner.map(|o| o.display_name.clone()),
+            });
+            (event, value)
+        })
+        .collect();
+    let mut extras = serde_json::Map::new();
+    extras.insert("deadline".into(), json!(deadline));
+    extras.insert("allowed_actions".into(), json!(allowed));
+    extras.insert("assignees".into(), json!(assignees));
+    extras.insert("people".into(), json!(people));
+    extras.insert("event_sources".into(), json!(event_sources));
+    Ok(extras)
 }
 
 /// The answer of a reveal.

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sync_core::ids::{CommunityId, GridId, UserId};
+use sync_core::ids::{CommunityId, DocId, GridId, UserId};
 use sync_core::models::case::CaseKind;
 use sync_core::models::household::HouseholdStatus;
 use sync_core::record::{RecordKind, Role};
@@ -335,12 +335,13 @@ pub struct CaseQuery {
     opened_from: Option<String>,
     opened_to: Option<String>,
     escalated: Option<bool>,
+    household: Option<String>,
     sort: Option<String>,
     pub(crate) page: Option<u32>,
     pub(crate) per_page: Option<u32>,
 }
 
-/// `GET /v1/cases?kind=&state=&level=&grid=&community=&assignee=&opened_from=&opened_to=&escalated=&sort=&page=&per_page=`
+/// `GET /v1/cases?kind=&state=&level=&grid=&community=&assignee=&opened_from=&opened_to=&escalated=&household=&sort=&page=&per_page=`
 ///
 /// `level` is `on_time`, `yellow`, `red` or `overdue` (the same as `red`), computed against
 /// the current time; cases without a running step (draft, closed, not filed, cancelled) have
@@ -397,6 +398,7 @@ pub(crate) async fn case_filter(
     let kind: Option<CaseKind> = parse("kind", p.kind.as_ref())?;
     let state: Option<CaseState> = parse("state", p.state.as_ref())?;
     let assignee: Option<UserId> = parse("assignee", p.assignee.as_ref())?;
+    let household: Option<DocId> = parse("household", p.household.as_ref())?;
     let level = match given(p.level.as_ref()) {
         None => None,
         Some(l @ ("on_time" | "yellow" | "red")) => Some(l),
@@ -419,6 +421,10 @@ pub(crate) async fn case_filter(
     }
     if let Some(a) = &assignee {
         f.eq("assignee", a.as_str());
+    }
+    if let Some(h) = &household {
+        let p = f.arg(idx::Arg::Text(format!("%,{h},%")));
+        f.clause(format!("households LIKE {p}"));
     }
     if let Some(from) = from {
         f.compare("opened_at", ">=", from);
@@ -488,6 +494,8 @@ pub struct ActivityQuery {
     community: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// Only records of this household (visits).
+    household: Option<String>,
     sort: Option<String>,
     pub(crate) page: Option<u32>,
     pub(crate) per_page: Option<u32>,
@@ -542,11 +550,15 @@ pub(crate) async fn activity_filter(
     if !dated && (from.is_some() || to.is_some()) {
         return Err(malformed("from, to: assets have no date"));
     }
+    let household: Option<DocId> = parse("household", p.household.as_ref())?;
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers(what)?;
     let mut f = Filter::default();
     f.eq("kind", kind.as_str());
     f.within("grid_id", &r.grids);
+    if let Some(h) = &household {
+        f.eq("household", h.as_str());
+    }
     if let Some(from) = from {
         f.compare("at", ">=", from);
     }
@@ -593,7 +605,7 @@ fn activity_item((a, updated_at): &(ActivityRow, i64), kind: RecordKind) -> Valu
     item
 }
 
-/// `GET /v1/visits?grid=&community=&from=&to=&sort=at|-at&page=&per_page=`
+/// `GET /v1/visits?grid=&community=&from=&to=&household=&sort=at|-at&page=&per_page=`
 #[utoipa::path(
     get,
     path = "/v1/visits",

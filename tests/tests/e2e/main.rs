@@ -4,6 +4,7 @@
 mod actions;
 mod attacks;
 mod bad_input;
+mod console_api;
 mod detail;
 mod figures;
 mod long_poll;

@@ -1,0 +1,764 @@
+// Gridbook's supervisors' console: one page, hash routes, the review API (`/v1/...`) only.
+// No framework and no build step: the server serves these files as they are.
+//
+// Session: the access and refresh tokens live in sessionStorage (this tab only); the console's
+// device id per login in localStorage, so signing in again reuses the device. An expired access token is
+// refreshed once, then the user is sent back to the sign-in page.
+
+import { t, code, currentLang, setLang, missingKeys } from "./i18n.js";
+import { lineChart, barChart } from "./chart.js";
+
+// --- DOM ---------------------------------------------------------------------------------------
+
+/** Builds an element. Text children are text nodes, never HTML. */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "class") node.className = v;
+    else if (v === true) node.setAttribute(k, "");
+    else node.setAttribute(k, String(v));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const view = () => document.getElementById("view");
+
+/** Replaces the page's content; arrays are flattened, empty parts skipped. */
+function show(...nodes) {
+  view().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== "" && n !== null && n !== undefined && n !== false));
+}
+
+function fmtTime(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return d.toLocaleString(currentLang() === "en" ? "en-GB" : "zh-CN", {
+    timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit",
+  });
+}
+
+function fmtDay(value) {
+  if (!value) return "";
+  return String(value).slice(0, 10);
+}
+
+function percent(value) {
+  return value === null || value === undefined ? "–" : `${Math.round(value * 1000) / 10}%`;
+}
+
+function levelBadge(level) {
+  if (!level) return "";
+  return h("span", { class: `badge level-${level}` }, t(`level_${level}`));
+}
+
+function notice(text, cls = "info") {
+  return h("p", { class: `notice ${cls}`, role: cls === "error" ? "alert" : "status" }, text);
+}
+
+// --- session and API ---------------------------------------------------------------------------
+
+const SESSION = "gridbook.session";
+const DEVICE = "gridbook.device";
+
+let session = JSON.parse(sessionStorage.getItem(SESSION) || "null");
+
+function saveSession(next) {
+  session = next;
+  if (next) sessionStorage.setItem(SESSION, JSON.stringify(next));
+  else sessionStorage.removeItem(SESSION);
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function refreshTokens() {
+  if (!session?.refresh_token) return false;
+  const res = await fetch("/v1/auth/refresh", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: session.refresh_token }),
+  });
+  if (!res.ok) return false;
+  const body = await res.json();
+  saveSession({ ...session, access_token: body.access_token, refresh_token: body.refresh_token });
+  return true;
+}
+
+/** Calls the API; refreshes an expired access token once; throws ApiError with the JSON error. */
+async function api(path, { method = "GET", body, raw = false } = {}) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const headers = { accept: "application/json" };
+    if (session?.access_token) headers.authorization = `Bearer ${session.access_token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status === 401 && attempt === 0 && (await refreshTokens())) continue;
+    if (res.status === 401) {
+      saveSession(null);
+      location.hash = "#/login";
+      throw new ApiError(401, "unauthorized", t("session_expired"));
+    }
+    if (!res.ok) {
+      let err = { code: "error", message: res.statusText };
+      try {
+        err = (await res.json()).error ?? err;
+      } catch {
+        // A body that is not the JSON error shape: keep the status text.
+      }
+      throw new ApiError(res.status, err.code, err.message);
+    }
+    if (raw) return res;
+    return res.status === 204 ? null : res.json();
+  }
+  throw new ApiError(401, "unauthorized", t("session_expired"));
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  }
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}
+
+function errorView(err) {
+  if (err.status === 404) return notice(t("not_found"), "error");
+  if (err.status === 403) return notice(`${t("forbidden")}: ${err.message}`, "error");
+  return notice(`${t("error")}: ${err.message}`, "error");
+}
+
+/** Downloads an export through fetch (the token goes in a header, not the URL). */
+async function download(list, format, params, button) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = t("exporting");
+  try {
+    const res = await api(`/v1/exports/${list}.${format}${query(params)}`, { raw: true });
+    const blob = await res.blob();
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: `${list}.${format}` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (err) {
+    button.after(errorView(err));
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+  }
+}
+
+function exportButtons(list, params) {
+  const csv = h("button", { type: "button", class: "secondary", "data-export": `${list}.csv` }, t("export_csv"));
+  const xlsx = h("button", { type: "button", class: "secondary", "data-export": `${list}.xlsx` }, t("export_xlsx"));
+  csv.addEventListener("click", () => download(list, "csv", params, csv));
+  xlsx.addEventListener("click", () => download(list, "xlsx", params, xlsx));
+  return h("span", { class: "exports" }, csv, xlsx);
+}
+
+// --- routing -----------------------------------------------------------------------------------
+
+function currentRoute() {
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const [path, search = ""] = hash.split("?");
+  return { parts: path.split("/").filter(Boolean), params: Object.fromEntries(new URLSearchParams(search)) };
+}
+
+function go(path, params = {}) {
+  location.hash = `#${path}${query(params)}`;
+}
+
+const isAdmin = () => session?.user?.role === "admin";
+
+function navLinks() {
+  const links = isAdmin()
+    ? [["audit", "#/audit"]]
+    : [["dashboard", "#/"], ["cases", "#/cases"], ["households", "#/households"],
+       ["conflicts", "#/conflicts"], ["exports", "#/exports"]];
+  const { parts } = currentRoute();
+  const here = parts[0] ?? (isAdmin() ? "audit" : "dashboard");
+  return links.map(([key, href]) =>
+    h("a", { href, class: here === key || (key === "dashboard" && !parts[0]) ? "active" : "", "data-nav": key }, t(key)));
+}
+
+function renderChrome() {
+  document.title = `${t("app")} · ${t("app_sub")}`;
+  const header = document.getElementById("top");
+  const langButton = h("button", { type: "button", class: "link", id: "lang", "aria-label": "language" }, t("language"));
+  langButton.addEventListener("click", () => {
+    setLang(currentLang() === "en" ? "zh" : "en");
+    route();
+  });
+  const right = [langButton];
+  if (session) {
+    const out = h("button", { type: "button", class: "link", id: "sign-out" }, t("sign_out"));
+    out.addEventListener("click", signOut);
+    right.unshift(h("span", { class: "who" }, session.user.display_name, " · ", code(session.user.role)));
+    right.push(out);
+  }
+  header.replaceChildren(
+    h("div", { class: "brand" }, h("strong", {}, t("app")), h("span", {}, t("app_sub"))),
+    h("nav", {}, session ? navLinks() : []),
+    h("div", { class: "user" }, right),
+  );
+}
+
+async function route() {
+  renderChrome();
+  const { parts, params } = currentRoute();
+  if (!session && parts[0] !== "login") {
+    go("/login");
+    return;
+  }
+  show(h("p", { class: "muted" }, t("loading")));
+  try {
+    switch (parts[0]) {
+      case "login": return loginPage();
+      case undefined: return isAdmin() ? auditPage(params) : dashboardPage(params);
+      case "cases": return parts[1] ? casePage(parts[1]) : casesPage(params);
+      case "households": return parts[1] ? householdPage(parts[1]) : householdsPage(params);
+      case "conflicts": return parts[1] ? conflictPage(parts[1]) : conflictsPage(params);
+      case "exports": return exportsPage(params);
+      case "audit": return auditPage(params);
+      default: return show(notice(t("not_found"), "error"));
+    }
+  } catch (err) {
+    show(errorView(err));
+  }
+}
+
+// --- sign in / out -----------------------------------------------------------------------------
+
+function loginPage() {
+  if (session) return go("/");
+  const message = h("div");
+  const form = h("form", { class: "card narrow", id: "login-form" },
+    h("h1", {}, t("sign_in")),
+    h("label", {}, t("login"), h("input", { name: "login", autocomplete: "username", required: true })),
+    h("label", {}, t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    message,
+    h("button", { type: "submit" }, t("sign_in")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const body = { login: data.get("login"), password: data.get("password"), device_name: "web console" };
+    // A device belongs to one user: remember one per login on this browser.
+    const deviceKey = `${DEVICE}.${body.login}`;
+    const device = localStorage.getItem(deviceKey);
+    if (device) body.device_id = device;
+    const res = await fetch("/v1/auth/login", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    if (!res.ok) {
+      const text = res.status === 429 ? t("slowed_down") : t("bad_credentials");
+      message.replaceChildren(notice(text, "error"));
+      return;
+    }
+    const tokens = await res.json();
+    localStorage.setItem(deviceKey, tokens.device_id);
+    saveSession({ access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user });
+    go(tokens.user.role === "admin" ? "/audit" : "/");
+  });
+  show(form);
+}
+
+async function signOut() {
+  const refresh = session?.refresh_token;
+  saveSession(null);
+  if (refresh) {
+    await fetch("/v1/auth/logout", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: refresh }),
+    }).catch(() => {});
+  }
+  go("/login");
+}
+
+// --- shared pieces -----------------------------------------------------------------------------
+
+function periodOf(days) {
+  const to = new Date();
+  const from = new Date(to.getTime() - Number(days) * 86_400_000);
+  return { from: from.toISOString(), to: to.toISOString() };
+}
+
+/** A filter form; on submit, goes to `path` with the form's non-empty values. */
+function filterForm(path, params, fields) {
+  const form = h("form", { class: "filters" },
+    fields.map(([name, label, input]) => h("label", {}, label, input(params[name] ?? ""))),
+    h("div", { class: "buttons" },
+      h("button", { type: "submit" }, t("filter")),
+      h("button", { type: "button", class: "secondary", onclick: () => go(path) }, t("reset"))));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    go(path, Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== "")));
+  });
+  return form;
+}
+
+const textInput = (name, extra = {}) => (value) => h("input", { name, value, ...extra });
+const dateInput = (name) => (value) => h("input", { name, type: "date", value });
+const selectInput = (name, options) => (value) =>
+  h("select", { name },
+    h("option", { value: "" }, t("any")),
+    options.map(([v, label]) => h("option", { value: v, selected: String(v) === String(value) }, label)));
+
+function pager(path, params, page) {
+  const pages = Math.max(1, Math.ceil(page.total / page.per_page));
+  const at = page.page;
+  return h("div", { class: "pager" },
+    h("button", { type: "button", class: "secondary", disabled: at <= 1, onclick: () => go(path, { ...params, page: at - 1 }) }, t("prev")),
+    h("span", {}, `${t("page")} ${at} / ${pages} · ${t("total")} ${page.total}`),
+    h("button", { type: "button", class: "secondary", disabled: at >= pages, onclick: () => go(path, { ...params, page: at + 1 }) }, t("next")));
+}
+
+function table(columns, rows, rowAttrs = () => ({})) {
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, columns.map(([label]) => h("th", {}, label)))),
+    h("tbody", {}, rows.length
+      ? rows.map((row) => h("tr", rowAttrs(row), columns.map(([, cell]) => h("td", {}, cell(row)))))
+      : h("tr", {}, h("td", { colspan: columns.length, class: "muted" }, t("none"))))));
+}
+
+function addressText(address) {
+  if (!address) return "";
+  return [address.compound, address.building, address.unit, address.room].filter(Boolean).join(" ");
+}
+
+// --- dashboard ---------------------------------------------------------------------------------
+
+async function dashboardPage(params) {
+  const days = params.days ?? "90";
+  const period = periodOf(days);
+  const place = { community: params.community, grid: params.grid };
+  const [street, figures, timeline, red, yellow] = await Promise.all([
+    api(`/v1/figures${query(period)}`),
+    api(`/v1/figures${query({ ...period, ...place })}`),
+    api(`/v1/figures/timeline${query({ ...period, ...place })}`),
+    api(`/v1/cases${query({ level: "red", sort: "due_at", per_page: 10, ...place })}`),
+    api(`/v1/cases${query({ level: "yellow", sort: "due_at", per_page: 10, ...place })}`),
+  ]);
+  const controls = filterForm("/", { days, ...params }, [
+    ["days", t("period"), selectInput("days", [["30", t("last_30")], ["90", t("last_90")], ["365", t("last_365")]])],
+    ["community", t("community"), selectInput("community", street.communities.map((c) => [c.id, c.name]))],
+    ["grid", t("grid"), selectInput("grid", street.grids
+      .filter((g) => !params.community || g.community === params.community)
+      .map((g) => [g.id, g.name]))],
+  ]);
+  const totals = figures.totals;
+  const cardKeys = ["overdue_cases", "appeals_resolved", "appeals_resolved_on_time", "disputes_mediated",
+    "hazards_found", "hazards_rectified", "households_visited", "visit_coverage", "visits", "patrols",
+    "service_activities", "cultural_activities", "outreach_activities", "party_members_registered"];
+  const cards = h("div", { class: "cards" }, cardKeys.map((key) =>
+    h("div", { class: `figure ${key === "overdue_cases" && totals[key] > 0 ? "alert" : ""}`, "data-figure": key },
+      h("span", { class: "value" }, key === "visit_coverage" ? percent(totals[key]) : totals[key]),
+      h("span", { class: "label" }, t(key)))));
+  const labels = timeline.points.map((p) => fmtDay(p.start).slice(5));
+  const lines = lineChart(labels, [
+    { name: t("opened"), values: timeline.points.map((p) => p.opened), cls: "opened" },
+    { name: t("closed"), values: timeline.points.map((p) => p.closed), cls: "closed" },
+  ]);
+  const overdue = [...figures.grids].sort((a, b) => b.overdue_cases - a.overdue_cases).slice(0, 12)
+    .map((g) => ({ label: g.name, value: g.overdue_cases }));
+  const attention = [...red.items, ...yellow.items];
+  const perPlace = params.community || params.grid ? figures.grids : figures.communities;
+  return show(
+    h("h1", {}, t("dashboard")),
+    controls,
+    cards,
+    h("div", { class: "two" },
+      h("section", { class: "card" }, h("h2", {}, t("opened_vs_closed")), lines),
+      h("section", { class: "card" }, h("h2", {}, t("overdue_by_grid")), barChart(overdue, { cls: "bar overdue" }))),
+    h("section", { class: "card", id: "attention" }, h("h2", {}, t("needs_attention")), caseTable(attention)),
+    h("section", { class: "card" }, h("h2", {}, t("figures")),
+      table([
+        [params.community || params.grid ? t("grid") : t("community"), (r) => r.name],
+        [t("households"), (r) => r.households],
+        [t("households_visited"), (r) => r.households_visited],
+        [t("visit_coverage"), (r) => percent(r.visit_coverage)],
+        [t("overdue_cases"), (r) => r.overdue_cases],
+        [t("appeals_resolved"), (r) => r.appeals_resolved],
+        [t("disputes_mediated"), (r) => r.disputes_mediated],
+        [t("hazards_found"), (r) => r.hazards_found],
+        [t("hazards_rectified"), (r) => r.hazards_rectified],
+        [t("patrols"), (r) => r.patrols],
+      ], perPlace)),
+  );
+}
+
+// --- cases -------------------------------------------------------------------------------------
+
+function caseTable(items) {
+  return table([
+    [t("level"), (c) => levelBadge(c.level)],
+    [t("subject"), (c) => h("a", { href: `#/cases/${c.id}`, "data-case": c.id }, c.subject)],
+    [t("kind"), (c) => code(c.kind)],
+    [t("category"), (c) => code(c.category)],
+    [t("state"), (c) => code(c.state)],
+    [t("grid"), (c) => c.grid],
+    [t("opened_at"), (c) => fmtTime(c.opened_at)],
+    [t("due_at"), (c) => fmtTime(c.due_at)],
+  ], items, (c) => ({ class: c.level ? `row-${c.level}` : "" }));
+}
+
+const CASE_STATES = ["draft", "reported", "accepted", "not_filed", "in_progress", "resolved", "closed", "suspended", "cancelled"];
+
+async function casesPage(params) {
+  const page = await api(`/v1/cases${query({ per_page: 25, ...params })}`);
+  const filters = { ...params };
+  delete filters.page;
+  return show(
+    h("div", { class: "title-row" }, h("h1", {}, t("cases")), exportButtons("cases", filters)),
+    filterForm("/cases", params, [
+      ["kind", t("kind"), selectInput("kind", ["appeal", "dispute", "hazard"].map((k) => [k, code(k)]))],
+      ["state", t("state"), selectInput("state", CASE_STATES.map((s) => [s, code(s)]))],
+      ["level", t("level"), selectInput("level", ["red", "yellow", "on_time"].map((l) => [l, t(`level_${l}`)]))],
+      ["grid", t("grid"), textInput("grid", { placeholder: "dzk-01" })],
+      ["opened_from", t("opened_from"), dateInput("opened_from")],
+      ["opened_to", t("opened_to"), dateInput("opened_to")],
+      ["sort", t("sort"), selectInput("sort", [["-opened_at", `${t("opened_at")} ↓`], ["due_at", `${t("due_at")} ↑`], ["-updated_at", `${t("updated_at")} ↓`]])],
+    ]),
+    caseTable(page.items),
+    pager("/cases", params, page),
+  );
+}
+
+const NEEDS_NOTE = new Set(["reject", "cancel", "verify_fail", "deny_delay"]);
+
+function actionForm(id, detail, action, done) {
+  const fields = [h("label", {}, t("note"), h("textarea", { name: "note", rows: 2, required: NEEDS_NOTE.has(action) }))];
+  if (action === "dispatch") {
+    fields.unshift(h("label", {}, t("assignee"),
+      h("select", { name: "assignee", required: true },
+        (detail.assignees ?? []).map((u) => h("option", { value: u.id }, `${u.display_name} (${u.login})`)))));
+  }
+  if (action === "supervise") {
+    fields.unshift(h("label", {}, t("level"),
+      h("select", { name: "level" }, ["yellow", "red"].map((l) => h("option", { value: l }, t(`level_${l}`))))));
+  }
+  const message = h("div");
+  const form = h("form", { class: "action-form", "data-action-form": action },
+    h("h3", {}, code(action)), fields, message,
+    h("div", { class: "buttons" },
+      h("button", { type: "submit" }, t("confirm")),
+      h("button", { type: "button", class: "secondary", onclick: () => form.remove() }, t("cancel_btn"))));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== ""));
+    try {
+      await api(`/v1/cases/${id}/actions`, { method: "POST", body: { action, ...data } });
+      done();
+    } catch (err) {
+      message.replaceChildren(errorView(err));
+    }
+  });
+  return form;
+}
+
+async function casePage(id, flash) {
+  const detail = await api(`/v1/records/${id}`);
+  if (detail.kind !== "case") return go(`/households/${id}`);
+  const c = detail.record;
+  const status = detail.case_status ?? {};
+  const people = detail.people ?? {};
+  const sources = detail.event_sources ?? {};
+  const person = (userId) => people[userId] ?? userId ?? "";
+  const step = (status.steps ?? []).at(-1);
+  const actionArea = h("div", { class: "action-area" });
+  const allowed = detail.allowed_actions ?? [];
+  const actions = h("section", { class: "card", id: "actions" }, h("h2", {}, t("actions")),
+    allowed.length
+      ? h("div", { class: "buttons" }, allowed.map((action) =>
+        h("button", {
+          type: "button", "data-action": action,
+          onclick: () => actionArea.replaceChildren(actionForm(id, detail, action, () => casePage(id, t("action_done")))),
+        }, code(action))))
+      : h("p", { class: "muted" }, t("no_actions")),
+    actionArea);
+  const timeline = h("ol", { class: "timeline", id: "timeline" }, (c.events ?? []).map((e) => {
+    const source = sources[e.id] ?? {};
+    return h("li", { "data-event": e.action },
+      h("div", { class: "when" }, fmtTime(e.at)),
+      h("div", {},
+        h("strong", {}, code(e.action)), " · ", person(e.actor), ` (${code(e.role)})`,
+        source.device_name ? h("span", { class: "device" }, ` · ${t("device")}: ${source.device_name}`) : "",
+        e.assignee ? ` → ${person(e.assignee)}` : "",
+        e.level ? ` · ${t(`level_${e.level}`)}` : "",
+        e.delay_days ? ` · ${t("delay_days")} ${e.delay_days}` : "",
+        e.note ? h("p", { class: "note" }, e.note) : ""));
+  }));
+  const kindParts = [];
+  if (c.case_kind === "dispute") {
+    kindParts.push(h("section", { class: "card" }, h("h2", {}, t("mediation")),
+      table([[t("at"), (m) => fmtTime(m.at)], [t("note"), (m) => m.summary ?? m.note ?? ""],
+        [t("state"), (m) => code(m.outcome ?? "")]], c.mediation ?? [])));
+  }
+  if (c.case_kind === "hazard" && c.rectification) {
+    const r = c.rectification;
+    kindParts.push(h("section", { class: "card" }, h("h2", {}, t("rectification")),
+      h("dl", {},
+        h("dt", {}, t("measure")), h("dd", {}, r.measure ?? ""),
+        h("dt", {}, t("responsible")), h("dd", {}, r.responsible ?? ""),
+        h("dt", {}, t("due_at")), h("dd", {}, fmtDay(r.due_date)),
+        h("dt", {}, t("recheck")), h("dd", {}, code(r.recheck_result ?? r.recheck ?? "")))));
+  }
+  return show(
+    h("p", {}, h("a", { href: "#/cases" }, `← ${t("cases")}`)),
+    flash ? notice(flash, "ok") : "",
+    h("div", { class: "title-row" }, h("h1", { id: "case-subject" }, c.subject),
+      levelBadge(detail.deadline?.level ?? null)),
+    h("div", { class: "two" },
+      h("section", { class: "card" },
+        h("dl", {},
+          h("dt", {}, t("kind")), h("dd", {}, `${code(c.case_kind)} · ${code(c.category)}`),
+          h("dt", {}, t("state")), h("dd", { id: "case-state" }, code(status.state)),
+          h("dt", {}, t("step")), h("dd", {}, step ? `${code(step.step)} · ${fmtTime(step.started_at)}` : "–"),
+          h("dt", {}, t("deadline")), h("dd", {}, detail.deadline ? fmtTime(detail.deadline.due_at) : "–"),
+          h("dt", {}, t("assignee")), h("dd", {}, person(status.assignee) || "–"),
+          h("dt", {}, t("urgency")), h("dd", {}, code(c.urgency)),
+          h("dt", {}, t("grid")), h("dd", {}, c.place?.grid ?? ""),
+          h("dt", {}, t("location")), h("dd", {}, c.location ?? ""),
+          h("dt", {}, t("opened_at")), h("dd", {}, fmtTime(c.opened_at))),
+        h("h3", {}, t("description")), h("p", {}, c.description ?? ""),
+        h("h3", {}, t("parties")),
+        h("ul", {}, (c.parties ?? []).map((p) => h("li", {},
+          p.name ?? "", ` (${code(p.role)})`,
+          p.household ? [" · ", h("a", { href: `#/households/${p.household}` }, t("households"))] : "")))),
+      actions),
+    kindParts,
+    h("section", { class: "card" }, h("h2", {}, t("timeline")), timeline),
+  );
+}
+
+// --- households --------------------------------------------------------------------------------
+
+async function householdsPage(params) {
+  const page = await api(`/v1/households${query({ per_page: 25, ...params })}`);
+  const filters = { ...params };
+  delete filters.page;
+  return show(
+    h("div", { class: "title-row" }, h("h1", {}, t("households")), exportButtons("households", filters)),
+    filterForm("/households", params, [
+      ["q", t("search"), textInput("q", { placeholder: t("search_hint"), type: "search" })],
+      ["grid", t("grid"), textInput("grid", { placeholder: "dzk-01" })],
+      ["status", t("status"), selectInput("status", ["active", "moved_out", "merged"].map((s) => [s, code(s)]))],
+      ["special_group", t("special_group"), selectInput("special_group",
+        ["elderly_alone", "empty_nest", "disabled", "dibao", "tekun", "left_behind_child", "veteran",
+          "serious_illness", "community_correction", "drug_rehab", "mental_illness"].map((g) => [g, code(g)]))],
+    ]),
+    table([
+      [t("address"), (r) => h("a", { href: `#/households/${r.id}`, "data-household": r.id }, addressText(r.address) || r.id)],
+      [t("grid"), (r) => r.grid],
+      [t("liaison_group"), (r) => r.liaison_group ?? ""],
+      [t("resident_count"), (r) => r.residents],
+      [t("special_groups"), (r) => r.special_groups.map(code).join("、")],
+      [t("status"), (r) => code(r.status)],
+    ], page.items),
+    pager("/households", params, page),
+  );
+}
+
+function revealCell(id, field, masked) {
+  if (masked === null || masked === undefined || masked === "") return "";
+  const cell = h("span", { class: "masked", "data-field": field }, masked);
+  const button = h("button", { type: "button", class: "link", "data-reveal": field }, t("reveal"));
+  button.addEventListener("click", () => {
+    const message = h("div");
+    const form = h("form", { class: "reveal-form" },
+      h("label", {}, t("reveal_reason"), h("input", { name: "reason", required: true, minlength: 4 })),
+      message,
+      h("button", { type: "submit" }, t("confirm")));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const reason = new FormData(form).get("reason").trim();
+      if ([...reason].length < 4) {
+        message.replaceChildren(notice(t("reason_too_short"), "error"));
+        return;
+      }
+      try {
+        const res = await api(`/v1/records/${id}/reveal`, { method: "POST", body: { field, reason } });
+        cell.textContent = res.value;
+        cell.className = "revealed";
+        form.remove();
+      } catch (err) {
+        message.replaceChildren(errorView(err));
+      }
+    });
+    button.replaceWith(form);
+  });
+  return h("span", {}, cell, " ", button);
+}
+
+async function householdPage(id) {
+  const [detail, visits, cases, history] = await Promise.all([
+    api(`/v1/records/${id}`),
+    api(`/v1/visits${query({ household: id, per_page: 50 })}`).catch(() => ({ items: [] })),
+    api(`/v1/cases${query({ household: id, per_page: 50 })}`).catch(() => ({ items: [] })),
+    api(`/v1/records/${id}/history`),
+  ]);
+  if (detail.kind === "case") return go(`/cases/${id}`);
+  const r = detail.record;
+  const residents = r.residents ?? [];
+  return show(
+    h("p", {}, h("a", { href: "#/households" }, `← ${t("households")}`)),
+    h("h1", {}, addressText(r.address) || id),
+    h("section", { class: "card" }, h("dl", {},
+      h("dt", {}, t("grid")), h("dd", {}, `${r.place?.community ?? ""} / ${r.place?.grid ?? ""}`),
+      h("dt", {}, t("liaison_group")), h("dd", {}, r.liaison_group ?? "–"),
+      h("dt", {}, t("status")), h("dd", {}, code(r.status)),
+      h("dt", {}, t("tag")), h("dd", {}, (r.tags ?? []).map(code).join("、") || "–"))),
+    h("section", { class: "card" }, h("h2", {}, t("residents")),
+      table([
+        [t("name"), (p) => p.name],
+        [t("gender"), (p) => code(p.gender)],
+        [t("birth_date"), (p) => p.birth_date ?? ""],
+        [t("relation"), (p) => code(p.relation)],
+        [t("id_number"), (p) => revealCell(id, `residents[${residents.indexOf(p)}].id_number`, p.id_number)],
+        [t("phone"), (p) => revealCell(id, `residents[${residents.indexOf(p)}].phone`, p.phone)],
+        [t("status"), (p) => code(p.status)],
+        [t("special_groups"), (p) => (p.special_groups ?? []).map((g) =>
+          h("span", { class: `tag ${g.verified ? "verified" : ""}` },
+            code(g.group), g.verified ? ` ✓` : "", g.valid_until ? ` (${t("valid")} ${g.valid_until})` : ""))],
+      ], residents)),
+    h("div", { class: "two" },
+      h("section", { class: "card" }, h("h2", {}, t("visits")),
+        table([[t("at"), (v) => fmtTime(v.at)], [t("summary"), (v) => v.label], [t("method"), (v) => code(v.method)]], visits.items)),
+      h("section", { class: "card" }, h("h2", {}, t("related_cases")), caseTable(cases.items))),
+    h("section", { class: "card" }, h("h2", {}, t("history")),
+      table([
+        [t("at"), (e) => fmtTime(e.at)],
+        [t("by"), (e) => `${e.user?.display_name ?? "?"} · ${e.device_name ?? e.device ?? ""}`],
+        [t("fields"), (e) => [...new Set(e.edits.map((x) => x.field))].slice(0, 8).join(", ")],
+        [t("message"), (e) => e.message ?? ""],
+      ], [...history.entries].reverse())),
+  );
+}
+
+// --- conflicts ---------------------------------------------------------------------------------
+
+async function conflictsPage(params) {
+  const page = await api(`/v1/conflicts${query({ per_page: 25, ...params })}`);
+  return show(
+    h("h1", {}, t("conflict_inbox")),
+    h("p", { class: "muted" }, t("conflict_hint")),
+    page.items.length === 0 ? notice(t("no_conflicts")) : "",
+    table([
+      [t("records"), (c) => h("a", { href: `#/conflicts/${c.id}`, "data-conflict": c.id }, `${code(c.kind)} ${c.id.slice(-8)}`)],
+      [t("grid"), (c) => c.grid],
+      [t("fields"), (c) => c.fields],
+      [t("illegal_events"), (c) => c.illegal_events],
+      [t("updated_at"), (c) => fmtTime(c.updated_at)],
+    ], page.items),
+    pager("/conflicts", params, page),
+  );
+}
+
+function showValue(value) {
+  if (value === null || value === undefined) return "∅";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+async function conflictPage(id, flash) {
+  const report = await api(`/v1/conflicts/${id}`);
+  const link = report.kind === "case" ? `#/cases/${id}` : `#/households/${id}`;
+  const fields = report.fields.map((f) => h("section", { class: "card conflict", "data-field": f.field },
+    h("h2", {}, `${t("field")}: ${f.field}`),
+    h("div", { class: "side-by-side" }, f.values.map((v) => {
+      const choose = h("button", { type: "button", "data-choice": v.choice }, t("choose"));
+      choose.addEventListener("click", async () => {
+        try {
+          await api(`/v1/conflicts/${id}/resolve`, { method: "POST", body: { field: f.field, choice: v.choice } });
+          conflictPage(id, t("resolved"));
+        } catch (err) {
+          choose.after(errorView(err));
+        }
+      });
+      return h("div", { class: `candidate ${v.shown ? "shown" : ""}` },
+        h("div", { class: "value" }, showValue(v.value)),
+        h("dl", {},
+          h("dt", {}, t("by")), h("dd", {}, v.user ? `${v.user.display_name} (${code(v.user.role)})` : v.actor.slice(0, 8)),
+          h("dt", {}, t("device")), h("dd", {}, v.device_name ?? v.device ?? ""),
+          h("dt", {}, t("at")), h("dd", {}, fmtTime(v.at))),
+        v.shown ? h("p", { class: "muted" }, t("shown")) : "",
+        choose);
+    }))));
+  const illegal = report.illegal_events.length
+    ? h("section", { class: "card" }, h("h2", {}, t("illegal_events")),
+      table([[t("audit_action"), (e) => code(e.action)], [t("by"), (e) => e.user?.display_name ?? e.actor],
+        [t("audit_detail"), (e) => e.reason ?? e.refusal?.reason ?? JSON.stringify(e.refusal ?? "")]], report.illegal_events))
+    : "";
+  return show(
+    h("p", {}, h("a", { href: "#/conflicts" }, `← ${t("conflict_inbox")}`), " · ", h("a", { href: link }, t("open"))),
+    flash ? notice(flash, "ok") : "",
+    h("h1", {}, `${code(report.kind)} · ${report.grid ?? ""}`),
+    report.fields.length === 0 && !report.illegal_events.length ? notice(t("no_conflicts")) : "",
+    fields,
+    illegal,
+    report.merged_invalid ? h("section", { class: "card" }, h("h2", {}, t("merge_problem")), h("p", {}, report.merged_invalid)) : "",
+  );
+}
+
+// --- exports -----------------------------------------------------------------------------------
+
+async function exportsPage(params) {
+  const lists = ["households", "cases", "visits", "patrols", "activities", "party-registrations", "assets"];
+  const place = { community: params.community, grid: params.grid };
+  return show(
+    h("h1", {}, t("exports")),
+    h("p", { class: "muted" }, t("export_page_hint")),
+    filterForm("/exports", params, [
+      ["community", t("community"), textInput("community", { placeholder: "dzk" })],
+      ["grid", t("grid"), textInput("grid", { placeholder: "dzk-01" })],
+    ]),
+    table([
+      [t("records"), (list) => t(`list_${list}`)],
+      [t("exports"), (list) => exportButtons(list, place)],
+    ], lists),
+  );
+}
+
+// --- audit (administrators) --------------------------------------------------------------------
+
+async function auditPage(params) {
+  if (!isAdmin()) return show(notice(t("admin_only"), "error"));
+  const page = await api(`/v1/admin/audit${query({ per_page: 50, ...params })}`);
+  return show(
+    h("h1", {}, t("audit")),
+    filterForm("/audit", params, [
+      ["action", t("audit_action"), selectInput("action",
+        ["login", "login_failed", "reveal", "export", "case_action", "conflict_resolved"].map((a) => [a, code(a)]))],
+      ["record", t("records"), textInput("record")],
+    ]),
+    table([
+      [t("at"), (a) => fmtTime(a.at_text)],
+      [t("audit_user"), (a) => a.actor_login],
+      [t("audit_action"), (a) => h("span", { "data-audit-action": a.action }, code(a.action))],
+      [t("audit_target"), (a) => [a.record_id ?? "", a.field ? ` · ${a.field}` : ""]],
+      [t("reason"), (a) => a.reason ?? ""],
+      [t("audit_detail"), (a) => (a.detail ? JSON.stringify(a.detail) : "")],
+      [t("audit_address"), (a) => a.address ?? ""],
+    ], page.items),
+    pager("/audit", params, page),
+  );
+}
+
+// --- start -------------------------------------------------------------------------------------
+
+if (missingKeys().length) console.warn("i18n keys without a translation:", missingKeys());
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,186 @@
+// Interface text: Chinese by default, English on request (the switch in the header).
+// Keys are English identifiers; enum values from the API are looked up under their own code.
+
+const zh = {
+  app: "网格通", app_sub: "督办工作台",
+  sign_in: "登录", sign_out: "退出", login: "账号", password: "密码",
+  bad_credentials: "账号或密码错误", slowed_down: "尝试过多，请稍后再试",
+  dashboard: "工作台", cases: "案件", households: "住户档案", conflicts: "冲突待办",
+  exports: "导出", audit: "审计日志", language: "English",
+  period: "统计期间", last_30: "近30天", last_90: "近90天", last_365: "近一年",
+  place: "范围", all_places: "全部",
+  community: "社区", grid: "网格", street: "街道",
+  figures: "统计", opened_vs_closed: "案件受理与办结", overdue_by_grid: "各网格超期案件",
+  opened: "受理", closed: "办结", needs_attention: "需立即关注的案件",
+  disputes_mediated: "调解纠纷", hazards_found: "发现隐患", hazards_rectified: "整改隐患",
+  appeals_resolved: "办结诉求", appeals_resolved_on_time: "按期办结", overdue_cases: "超期案件",
+  households_visited: "已走访户数", visit_coverage: "走访覆盖率", visits: "走访", patrols: "巡查",
+  service_activities: "服务活动", cultural_activities: "文化活动", outreach_activities: "宣传活动",
+  party_members_registered: "党员双报到", party_organizations_registered: "组织双报到",
+  kind: "类型", state: "状态", level: "预警", subject: "事项", category: "类别",
+  opened_at: "受理时间", due_at: "办理时限", assignee: "承办人", escalated: "已上报街道",
+  opened_from: "受理起", opened_to: "受理止", filter: "筛选", reset: "重置",
+  any: "全部", yes: "是", no: "否", page: "页", total: "共", prev: "上一页", next: "下一页",
+  export_csv: "导出 CSV", export_xlsx: "导出 Excel", exporting: "正在导出…",
+  description: "描述", location: "地点", urgency: "紧急程度", parties: "当事人",
+  timeline: "办理过程", actions: "可执行操作", note: "意见 / 备注", confirm: "确定", cancel_btn: "取消",
+  no_actions: "当前状态下您没有可执行的操作", action_done: "已提交，将在网格员下次同步时送达",
+  mediation: "调解记录", rectification: "隐患整改", measure: "整改措施", responsible: "责任人",
+  recheck: "复查结果", device: "设备", by: "操作人", at: "时间", role: "角色",
+  step: "当前环节", deadline: "时限", paused: "已暂停", delay_days: "延期天数",
+  search: "搜索", search_hint: "地址或居民姓名", status: "状态", special_group: "特殊人群", tag: "标签",
+  address: "地址", residents: "居民", liaison_group: "联户", resident_count: "人数",
+  name: "姓名", gender: "性别", birth_date: "出生日期", relation: "与户主关系", id_number: "身份证号",
+  phone: "电话", moved_in: "迁入", moved_out: "迁出", special_groups: "特殊人群",
+  verified: "已核实", valid: "有效期", reveal: "查看", reveal_reason: "查看原因（将记入审计日志）",
+  reason: "原因", reason_too_short: "请填写至少4个字的原因", related_cases: "关联案件", history: "修改记录",
+  fields: "修改字段", message: "说明", none: "无",
+  conflict_inbox: "冲突待办", conflict_hint: "多部手机离线修改了同一字段。请选择保留的值，结果会同步到各手机。",
+  field: "字段", competing_values: "并发写入的值", choose: "采用此值", shown: "当前显示",
+  illegal_events: "合并后不合规的办理事件", merge_problem: "合并后的校验问题", resolved: "已处理",
+  no_conflicts: "没有待处理的冲突", records: "记录", updated_at: "更新时间",
+  export_page_hint: "按当前范围导出清单（中文表头）。导出会记入审计日志。",
+  list_households: "住户档案", list_cases: "案件", list_visits: "走访记录", list_patrols: "巡查记录",
+  list_activities: "活动", "list_party-registrations": "双报到", list_assets: "三资",
+  audit_action: "操作", audit_user: "用户", audit_target: "对象", audit_detail: "详情", audit_address: "地址",
+  loading: "加载中…", not_found: "未找到", error: "出错了", forbidden: "无权访问",
+  session_expired: "登录已过期，请重新登录", back: "返回", open: "查看",
+  admin_only: "审计日志仅管理员可见", worker: "网格员", summary: "摘要", method: "方式",
+  level_red: "红色预警", level_yellow: "黄色预警", level_on_time: "正常",
+  sort: "排序",
+};
+
+const en = {
+  app: "Gridbook", app_sub: "Supervisors' console",
+  sign_in: "Sign in", sign_out: "Sign out", login: "Login", password: "Password",
+  bad_credentials: "Wrong login or password", slowed_down: "Too many attempts; try again later",
+  dashboard: "Dashboard", cases: "Cases", households: "Households", conflicts: "Conflicts",
+  exports: "Exports", audit: "Audit log", language: "中文",
+  period: "Period", last_30: "Last 30 days", last_90: "Last 90 days", last_365: "Last 12 months",
+  place: "Place", all_places: "All",
+  community: "Community", grid: "Grid", street: "Street",
+  figures: "Figures", opened_vs_closed: "Cases opened and closed", overdue_by_grid: "Overdue cases by grid",
+  opened: "Opened", closed: "Closed", needs_attention: "Cases needing attention now",
+  disputes_mediated: "Disputes mediated", hazards_found: "Hazards found", hazards_rectified: "Hazards rectified",
+  appeals_resolved: "Appeals resolved", appeals_resolved_on_time: "Resolved on time", overdue_cases: "Overdue cases",
+  households_visited: "Households visited", visit_coverage: "Visit coverage", visits: "Visits", patrols: "Patrols",
+  service_activities: "Service activities", cultural_activities: "Cultural activities", outreach_activities: "Outreach activities",
+  party_members_registered: "Party members registered", party_organizations_registered: "Party organisations registered",
+  kind: "Kind", state: "State", level: "Alert", subject: "Subject", category: "Category",
+  opened_at: "Opened", due_at: "Due", assignee: "Assignee", escalated: "Escalated",
+  opened_from: "Opened from", opened_to: "Opened to", filter: "Filter", reset: "Reset",
+  any: "Any", yes: "Yes", no: "No", page: "Page", total: "Total", prev: "Previous", next: "Next",
+  export_csv: "Export CSV", export_xlsx: "Export XLSX", exporting: "Exporting…",
+  description: "Description", location: "Location", urgency: "Urgency", parties: "Parties",
+  timeline: "Timeline", actions: "Actions", note: "Note / reason", confirm: "Confirm", cancel_btn: "Cancel",
+  no_actions: "No action is open to you in this state", action_done: "Done; it reaches the grid worker's phone on the next sync",
+  mediation: "Mediation sessions", rectification: "Rectification", measure: "Measure", responsible: "Responsible",
+  recheck: "Recheck", device: "Device", by: "By", at: "When", role: "Role",
+  step: "Current step", deadline: "Deadline", paused: "Paused", delay_days: "Delay (days)",
+  search: "Search", search_hint: "Address or resident name", status: "Status", special_group: "Special group", tag: "Tag",
+  address: "Address", residents: "Residents", liaison_group: "Liaison group", resident_count: "Residents",
+  name: "Name", gender: "Gender", birth_date: "Birth date", relation: "Relation", id_number: "ID number",
+  phone: "Phone", moved_in: "Moved in", moved_out: "Moved out", special_groups: "Special groups",
+  verified: "Verified", valid: "Valid", reveal: "Reveal", reveal_reason: "Reason (written to the audit log)",
+  reason: "Reason", reason_too_short: "Give a reason of at least 4 characters", related_cases: "Related cases", history: "History",
+  fields: "Fields", message: "Message", none: "None",
+  conflict_inbox: "Conflict inbox", conflict_hint: "Several phones changed the same field offline. Choose the value to keep; phones get it on their next sync.",
+  field: "Field", competing_values: "Competing values", choose: "Keep this", shown: "Shown now",
+  illegal_events: "Case events illegal after the merge", merge_problem: "Problem after the merge", resolved: "Resolved",
+  no_conflicts: "Nothing to resolve", records: "Records", updated_at: "Updated",
+  export_page_hint: "Export a list for the current place (Chinese column headers). Exports are written to the audit log.",
+  list_households: "Households", list_cases: "Cases", list_visits: "Visits", list_patrols: "Patrols",
+  list_activities: "Activities", "list_party-registrations": "Party registrations", list_assets: "Assets",
+  audit_action: "Action", audit_user: "User", audit_target: "Target", audit_detail: "Detail", audit_address: "Address",
+  loading: "Loading…", not_found: "Not found", error: "Something went wrong", forbidden: "Not allowed",
+  session_expired: "Your session expired; sign in again", back: "Back", open: "Open",
+  admin_only: "Only administrators read the audit log", worker: "Grid worker", summary: "Summary", method: "Method",
+  level_red: "Red", level_yellow: "Yellow", level_on_time: "On time",
+  sort: "Sort",
+};
+
+// Codes of the API's enums.
+const codesZh = {
+  appeal: "诉求", dispute: "纠纷", hazard: "隐患",
+  draft: "草稿", reported: "已上报", accepted: "已受理", not_filed: "不予立案", in_progress: "办理中",
+  resolved: "已办结", closed: "已结案", suspended: "已挂起", cancelled: "已撤销",
+  accept: "受理", reject: "不予立案", dispatch: "派遣", resolve: "办结", quick_resolve: "即办",
+  verify_pass: "核查通过", verify_fail: "核查不通过", close: "结案", suspend: "挂起", resume: "恢复",
+  cancel: "撤销", escalate: "上报街道", request_delay: "申请延期", approve_delay: "批准延期",
+  deny_delay: "驳回延期", supervise: "督办", comment: "备注", submit: "上报",
+  handle: "处置", verify: "核查",
+  red: "红", yellow: "黄", green: "正常",
+  normal: "一般", urgent: "紧急", critical: "特急",
+  complainant: "反映人", respondent: "被反映人", affected: "受影响方", reporter: "报告人", other: "其他",
+  agreed: "达成协议", partial: "部分达成", failed: "未达成", continuing: "继续调解", passed: "通过",
+  grid_worker: "网格员", liaison: "联户长", community_supervisor: "社区管理员",
+  street_supervisor: "街道督办", admin: "系统管理员",
+  household: "住户", case: "案件", visit: "走访", patrol: "巡查", activity: "活动",
+  party_registration: "双报到", asset: "三资",
+  active: "在册", moved_out: "已迁出", merged: "已合并", present: "在住", deceased: "已故",
+  male: "男", female: "女",
+  head: "户主", spouse: "配偶", child: "子女", parent: "父母", grandchild: "孙辈", sibling: "兄弟姐妹",
+  other_relative: "其他亲属", tenant: "租户",
+  elderly_alone: "独居老人", empty_nest: "空巢老人", disabled: "残疾人", dibao: "低保", tekun: "特困",
+  left_behind_child: "留守儿童", veteran: "退役军人", serious_illness: "大病", community_correction: "社区矫正",
+  drug_rehab: "社区戒毒康复", mental_illness: "严重精神障碍",
+  water_supply: "供水", street_light: "路灯", elevator: "电梯", dibao_inquiry: "低保咨询",
+  medical_insurance: "医保", property_service: "物业服务", road_repair: "道路维修", employment: "就业",
+  elderly_meal: "老年助餐", residence_certificate: "居住证明", sewer_blocked: "下水道堵塞",
+  stray_dogs: "流浪犬", neighbour_noise: "邻里噪音", water_leak: "漏水", family_support: "家庭赡养",
+  property_fee: "物业费", parking_space: "车位", wage_arrears: "欠薪", yard_boundary: "院落边界",
+  marriage: "婚姻家庭", rent_deposit: "租房押金", fire_exit_blocked: "消防通道堵塞",
+  ebike_charging: "电动车充电", gas_pipe: "燃气管道", wiring: "线路老化", falling_tiles: "外墙脱落",
+  door_to_door: "入户", phone: "电话", wechat: "微信", elsewhere: "其他地点",
+  login: "登录", logout: "退出", reveal: "查看敏感信息", export: "导出", case_action: "案件操作",
+  conflict_resolved: "解决冲突", login_failed: "登录失败",
+  set: "修改", insert: "新增", delete: "删除", increment: "增加", edit_text: "编辑",
+};
+
+const codesEn = {
+  not_filed: "not filed", in_progress: "in progress", quick_resolve: "quick resolve",
+  verify_pass: "verified", verify_fail: "verification failed", request_delay: "request delay",
+  approve_delay: "approve delay", deny_delay: "deny delay", grid_worker: "grid worker",
+  community_supervisor: "community supervisor", street_supervisor: "street supervisor",
+  party_registration: "party registration", moved_out: "moved out", other_relative: "other relative",
+  elderly_alone: "elderly living alone", empty_nest: "empty nest", dibao: "dibao (低保)", tekun: "tekun (特困)",
+  left_behind_child: "left-behind child", serious_illness: "serious illness",
+  community_correction: "community correction", drug_rehab: "drug rehabilitation",
+  mental_illness: "severe mental illness", door_to_door: "door to door", edit_text: "edit text",
+  conflict_resolved: "conflict resolved", case_action: "case action", login_failed: "failed sign-in",
+};
+
+const STORE = "gridbook.lang";
+let lang = localStorage.getItem(STORE) === "en" ? "en" : "zh";
+
+export function currentLang() {
+  return lang;
+}
+
+export function setLang(next) {
+  lang = next === "en" ? "en" : "zh";
+  localStorage.setItem(STORE, lang);
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+}
+
+/** Interface text for `key`. */
+export function t(key) {
+  const table = lang === "en" ? en : zh;
+  return table[key] ?? en[key] ?? key;
+}
+
+/** The label of an API code (state, kind, action, ...); unknown codes are shown as they are. */
+export function code(value) {
+  if (value === null || value === undefined || value === "") return "";
+  if (lang === "en") return codesEn[value] ?? String(value).replaceAll("_", " ");
+  return codesZh[value] ?? String(value);
+}
+
+/** Every key of the Chinese table has an English text, and the other way round. */
+export function missingKeys() {
+  const a = Object.keys(zh).filter((k) => !(k in en));
+  const b = Object.keys(en).filter((k) => !(k in zh));
+  return a.concat(b);
+}
+
+setLang(lang);

@@ -102,6 +102,21 @@ impl TestApp {
         backend: Backend,
         adjust: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<Option<Self>> {
+        Self::spawn_seeded(backend, adjust, false).await
+    }
+
+    /// Starts a server on a fresh database holding the small demo (4 grids of Heping Street,
+    /// users of every role with [`gridbook_server::demo::DEMO_PASSWORD`]) instead of the test
+    /// places.
+    pub async fn spawn_demo(backend: Backend) -> anyhow::Result<Option<Self>> {
+        Self::spawn_seeded(backend, |_| {}, true).await
+    }
+
+    async fn spawn_seeded(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+        demo: bool,
+    ) -> anyhow::Result<Option<Self>> {
         let (url, sqlite_dir, pg) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
@@ -136,7 +151,21 @@ impl TestApp {
         let mut settings = Settings::for_database(url);
         adjust(&mut settings);
         let state = AppState::new(settings.clone()).await?;
-        seed_places(&state.db).await?;
+        if demo {
+            let millis = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis();
+            let now = sync_core::time::Timestamp::from_millis(i64::try_from(millis)?);
+            gridbook_server::demo::load(
+                &state.db,
+                gridbook_server::demo::DemoSize::Small,
+                now,
+                &mut |_| {},
+            )
+            .await?;
+        } else {
+            seed_places(&state.db).await?;
+        }
         let running = app::start(state).await?;
         Ok(Some(Self {
             running: Some(running),

@@ -428,7 +428,9 @@ async function casesPage(params) {
       ["kind", t("kind"), selectInput("kind", ["appeal", "dispute", "hazard"].map((k) => [k, code(k)]))],
       ["state", t("state"), selectInput("state", CASE_STATES.map((s) => [s, code(s)]))],
       ["level", t("level"), selectInput("level", ["red", "yellow", "on_time"].map((l) => [l, t(`level_${l}`)]))],
+      ["community", t("community"), textInput("community", { placeholder: "dzk" })],
       ["grid", t("grid"), textInput("grid", { placeholder: "dzk-01" })],
+      ["escalated", t("escalated"), selectInput("escalated", [["true", t("yes")], ["false", t("no")]])],
       ["opened_from", t("opened_from"), dateInput("opened_from")],
       ["opened_to", t("opened_to"), dateInput("opened_to")],
       ["sort", t("sort"), selectInput("sort", [["-opened_at", `${t("opened_at")} ↓`], ["due_at", `${t("due_at")} ↑`], ["-updated_at", `${t("updated_at")} ↓`]])],
@@ -504,18 +506,26 @@ async function casePage(id, flash) {
   }));
   const kindParts = [];
   if (c.case_kind === "dispute") {
-    kindParts.push(h("section", { class: "card" }, h("h2", {}, t("mediation")),
-      table([[t("at"), (m) => fmtTime(m.at)], [t("note"), (m) => m.summary ?? m.note ?? ""],
-        [t("state"), (m) => code(m.outcome ?? "")]], c.mediation ?? [])));
+    kindParts.push(h("section", { class: "card", id: "mediation" }, h("h2", {}, t("mediation")),
+      table([
+        [t("at"), (m) => fmtTime(m.at)],
+        [t("mediators"), (m) => (m.mediators ?? []).join("、")],
+        [t("participants"), (m) => (m.participants ?? []).join("、")],
+        [t("summary"), (m) => m.summary],
+        [t("outcome"), (m) => code(m.outcome)],
+      ], c.mediation ?? [])));
   }
   if (c.case_kind === "hazard" && c.rectification) {
     const r = c.rectification;
-    kindParts.push(h("section", { class: "card" }, h("h2", {}, t("rectification")),
+    const recheck = r.recheck
+      ? `${code(r.recheck.result)} · ${fmtTime(r.recheck.at)} · ${person(r.recheck.by)}${r.recheck.note ? ` · ${r.recheck.note}` : ""}`
+      : "–";
+    kindParts.push(h("section", { class: "card", id: "rectification" }, h("h2", {}, t("rectification")),
       h("dl", {},
-        h("dt", {}, t("measure")), h("dd", {}, r.measure ?? ""),
-        h("dt", {}, t("responsible")), h("dd", {}, r.responsible ?? ""),
-        h("dt", {}, t("due_at")), h("dd", {}, fmtDay(r.due_date)),
-        h("dt", {}, t("recheck")), h("dd", {}, code(r.recheck_result ?? r.recheck ?? "")))));
+        h("dt", {}, t("measure")), h("dd", {}, r.measure),
+        h("dt", {}, t("responsible")), h("dd", {}, r.responsible),
+        h("dt", {}, t("due_at")), h("dd", {}, r.due ?? "–"),
+        h("dt", {}, t("recheck")), h("dd", {}, recheck))));
   }
   return show(
     h("p", {}, h("a", { href: "#/cases" }, `← ${t("cases")}`)),

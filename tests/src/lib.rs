@@ -27,10 +27,13 @@ use gridbook_server::config::Settings;
 use gridbook_server::db::{Db, docs, places};
 use serde::Deserialize;
 use sync_core::client::{ApplyReport, Replica};
-use sync_core::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, StreetId, UserId};
+use sync_core::ids::{
+    CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, ResidentId, StreetId, UserId,
+};
+use sync_core::models::household::{Gender, Relation, Resident, ResidentStatus};
 use sync_core::protocol::{SyncRequest, SyncResponse, encode_request};
 use sync_core::record::{Place, Role};
-use sync_core::validate::ValidationContext;
+use sync_core::validate::{ValidationContext, id_number_check_char};
 
 /// The password of every user the harness creates.
 pub const PASSWORD: &str = "correct horse battery";
@@ -408,6 +411,32 @@ pub fn gzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(bytes)?;
     Ok(encoder.finish()?)
+}
+
+/// A resident (female, head of household, phone 13800001111) born on `born` (`YYYYMMDD`) with
+/// a valid ID number (GB 11643 check character), and that ID number.
+pub fn resident_with_id_number(name: &str, born: &str) -> (Resident, String) {
+    let first17 = format!("520627{born}001");
+    let check = id_number_check_char(&first17).expect("17 digits");
+    let id_number = format!("{first17}{check}");
+    let resident = Resident {
+        id: ResidentId::new(),
+        name: name.into(),
+        gender: Gender::Female,
+        birth_date: Some(
+            format!("{}-{}-{}", &born[..4], &born[4..6], &born[6..])
+                .parse()
+                .expect("date"),
+        ),
+        relation: Relation::Head,
+        id_number: Some(id_number.clone()),
+        phone: Some("13800001111".into()),
+        status: ResidentStatus::Present,
+        moved_in: None,
+        moved_out: None,
+        special_groups: Vec::new(),
+    };
+    (resident, id_number)
 }
 
 /// A user the harness made.

@@ -17,15 +17,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use gridbook_server::demo::DEMO_PASSWORD;
-use gridbook_tests::{Backend, Phone, TestApp};
-use sync_core::ids::{DocId, ItemId, ResidentId, UserId};
+use gridbook_tests::{Backend, Phone, TestApp, resident_with_id_number};
+use sync_core::ids::{DocId, ItemId, UserId};
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
-use sync_core::models::household::{
-    Address, Gender, Household, Relation, Resident, ResidentStatus,
-};
+use sync_core::models::household::{Address, Household};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
-use sync_core::validate::id_number_check_char;
 use thirtyfour::prelude::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -200,30 +197,6 @@ fn long_ago(minutes: i64) -> Timestamp {
     Timestamp::from_millis(1_772_416_800_000 + minutes * 60_000)
 }
 
-fn resident_with_id(name: &str, born: &str) -> anyhow::Result<(Resident, String)> {
-    let first17 = format!("520627{born}001");
-    let check = id_number_check_char(&first17).context("17 digits")?;
-    let id_number = format!("{first17}{check}");
-    let resident = Resident {
-        id: ResidentId::new(),
-        name: name.into(),
-        gender: Gender::Female,
-        birth_date: Some(
-            format!("{}-{}-{}", &born[..4], &born[4..6], &born[6..])
-                .parse()
-                .context("date")?,
-        ),
-        relation: Relation::Head,
-        id_number: Some(id_number.clone()),
-        phone: Some("13800001111".into()),
-        status: ResidentStatus::Present,
-        moved_in: None,
-        moved_out: None,
-        special_groups: Vec::new(),
-    };
-    Ok((resident, id_number))
-}
-
 fn overdue_case(place: &Place, worker: &UserId) -> Case {
     Case {
         id: DocId::new(),
@@ -283,7 +256,7 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     let case_id = phone
         .replica
         .create(&overdue_case(&place, &worker.id), long_ago(0))?;
-    let (head, id_number) = resident_with_id("周桂兰", "19480917")?;
+    let (head, id_number) = resident_with_id_number("周桂兰", "19480917");
     let mut household = Household::new(
         place.clone(),
         Address {
@@ -373,6 +346,16 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
             .as_deref()
             .is_some_and(|n| n.contains("现场查看"))
     );
+
+    // A dispute and a hazard of the demo show their kind-specific parts.
+    for (kind, part) in [("dispute", "#mediation"), ("hazard", "#case-subject")] {
+        b.driver()
+            .goto(app.url(&format!("/console/#/cases?kind={kind}")))
+            .await?;
+        b.click("a[data-case]", "").await?;
+        b.wait_for(part, "").await?;
+        b.wait_for("#timeline li", "").await?;
+    }
 
     // 4. The household page masks the ID number; revealing it takes a reason.
     b.driver()

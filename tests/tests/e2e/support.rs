@@ -2,14 +2,11 @@
 
 use gridbook_tests::TestApp;
 use serde_json::Value;
-use sync_core::ids::{DocId, ItemId, ResidentId, UserId};
+use sync_core::ids::{DocId, ItemId, UserId};
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
-use sync_core::models::household::{
-    Address, Gender, Household, Relation, Resident, ResidentStatus,
-};
+use sync_core::models::household::{Address, Household, Resident};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
-use sync_core::validate::id_number_check_char;
 
 /// Runs each named scenario `async fn name(app: TestApp) -> anyhow::Result<()>` as two tests,
 /// `name::sqlite` and `name::postgres`.
@@ -47,25 +44,7 @@ pub fn at(minutes: i64) -> Timestamp {
 
 /// A resident with a valid ID number.
 pub fn resident(name: &str, born: &str) -> Resident {
-    let first17 = format!("520627{born}001");
-    let check = id_number_check_char(&first17).expect("17 digits");
-    Resident {
-        id: ResidentId::new(),
-        name: name.into(),
-        gender: Gender::Female,
-        birth_date: Some(
-            format!("{}-{}-{}", &born[..4], &born[4..6], &born[6..])
-                .parse()
-                .expect("date"),
-        ),
-        relation: Relation::Head,
-        id_number: Some(format!("{first17}{check}")),
-        phone: Some("13800001111".into()),
-        status: ResidentStatus::Present,
-        moved_in: None,
-        moved_out: None,
-        special_groups: Vec::new(),
-    }
+    gridbook_tests::resident_with_id_number(name, born).0
 }
 
 /// A household with one resident.

@@ -546,6 +546,7 @@ async function casePage(id, flash) {
           h("dt", {}, t("opened_at")), h("dd", {}, fmtTime(c.opened_at))),
         h("h3", {}, t("description")), h("p", {}, c.description ?? ""),
         h("h3", {}, t("parties")),
+        (c.parties ?? []).length === 0 ? h("p", { class: "muted" }, t("none")) : "",
         h("ul", {}, (c.parties ?? []).map((p) => h("li", {},
           p.name ?? "", ` (${code(p.role)})`,
           p.household ? [" · ", h("a", { href: `#/households/${p.household}` }, t("households"))] : "")))),

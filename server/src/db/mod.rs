@@ -137,7 +137,6 @@ impl Db {
         }
     }
 
-    /// Brings the schema up to date.
     /// Brings the schema up to date, then rebuilds the query index if a migration added
     /// index columns that rows written before it lack (see `migrations/*/0007_*.sql`).
     pub async fn migrate(&self) -> Result<(), ConnectError> {

@@ -1,5 +1,7 @@
 //! The audit log table (`audit_log`), and the few reads behind a record's detail view.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use sqlx::Row;
 use sync_core::ids::{DeviceId, DocId};
 
@@ -162,6 +164,21 @@ pub async fn device_owner(db: &Db, device: &DeviceId) -> Result<Option<DeviceOwn
         display_name: r.try_get("display_name")?,
         role: r.try_get("role")?,
     })).transpose()))
+}
+
+/// The owners of some devices, each looked up once; unknown devices are left out.
+pub async fn device_owners<'a>(
+    db: &Db,
+    devices: impl IntoIterator<Item = &'a DeviceId>,
+) -> Result<BTreeMap<DeviceId, DeviceOwner>, sqlx::Error> {
+    let wanted: BTreeSet<&DeviceId> = devices.into_iter().collect();
+    let mut owners = BTreeMap::new();
+    for device in wanted {
+        if let Some(owner) = device_owner(db, device).await? {
+            owners.insert(device.clone(), owner);
+        }
+    }
+    Ok(owners)
 }
 
 /// The problem the last sync found with a record's merged state, if any (`docs.merged_invalid`).

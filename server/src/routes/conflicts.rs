@@ -19,7 +19,7 @@ use axum::extract::State;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value as Json, json};
 use sync_core::conflicts::{self, ResolveError};
-use sync_core::ids::{CommunityId, DeviceId, GridId, UserId};
+use sync_core::ids::{CommunityId, GridId, UserId};
 use sync_core::record::{RecordKind, RecordMeta, Role};
 use sync_core::server::Access;
 use sync_core::time::Timestamp;
@@ -27,7 +27,7 @@ use sync_core::time::Timestamp;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
-use crate::db::audit::{self as store, DeviceOwner};
+use crate::db::audit as store;
 use crate::db::docs::LoadedDoc;
 use crate::db::index::{self as idx, Filter, Page};
 use crate::db::users;
@@ -208,17 +208,15 @@ async fn report_json(app: &AppState, loaded: std::sync::Arc<LoadedDoc>) -> ApiRe
     let merged_invalid = store::merged_invalid(&app.db, &doc_id).await?;
     let kept = loaded.clone();
     let report = record_detail::blocking(move || conflicts::report(&kept.record.doc)).await?;
-    let mut owners: BTreeMap<DeviceId, Option<DeviceOwner>> = BTreeMap::new();
-    for device in report
-        .fields
-        .iter()
-        .flat_map(|c| &c.values)
-        .filter_map(|v| v.written_by.device.as_ref())
-    {
-        if !owners.contains_key(device) {
-            owners.insert(device.clone(), store::device_owner(&app.db, device).await?);
-        }
-    }
+    let owners = store::device_owners(
+        &app.db,
+        report
+            .fields
+            .iter()
+            .flat_map(|c| &c.values)
+            .filter_map(|v| v.written_by.device.as_ref()),
+    )
+    .await?;
     let mut actors: BTreeMap<UserId, Json> = BTreeMap::new();
     for event in &report.illegal_events {
         if !actors.contains_key(&event.actor) {
@@ -243,12 +241,7 @@ async fn report_json(app: &AppState, loaded: std::sync::Arc<LoadedDoc>) -> ApiRe
                 .enumerate()
                 .map(|(choice, mut v)| {
                     mask::mask_at(leaf.as_deref(), &mut v.value);
-                    let owner = v
-                        .written_by
-                        .device
-                        .as_ref()
-                        .and_then(|d| owners.get(d))
-                        .and_then(Option::as_ref);
+                    let owner = v.written_by.device.as_ref().and_then(|d| owners.get(d));
                     json!({
                         "choice": choice,
                         "value": v.value,

@@ -168,59 +168,67 @@ const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// How the timeline groups: by day up to 45 days, by week (from Monday) up to 26 weeks, else
-/// by month.
-fn bucket_of(from: i64, to: i64) -> &'static str {
-    let span = to - from;
-    if span <= 45 * DAY_MS {
-        "day"
-    } else if span <= 26 * 7 * DAY_MS {
-        "week"
-    } else {
-        "month"
-    }
+/// by month; each bucket starts at midnight China time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Day,
+    Week,
+    Month,
 }
 
-/// The start (ms, China time midnight) of the bucket holding `t`.
-fn bucket_start(bucket: &str, t: i64) -> i64 {
-    use chrono::{Datelike, TimeZone};
-    let local_day = (t + CHINA_OFFSET_MS).div_euclid(DAY_MS);
-    let start_day = match bucket {
-        // 1970-01-01 was a Thursday: day 0 is weekday 3 counted from Monday.
-        "week" => local_day - (local_day + 3).rem_euclid(7),
-        "month" => {
-            let date = chrono::Utc
-                .timestamp_millis_opt(local_day * DAY_MS)
-                .single()
-                .map(|d| d.date_naive())
-                .unwrap_or_default();
-            let first = date.with_day(1).unwrap_or(date);
-            first
-                .and_hms_opt(0, 0, 0)
-                .map(|d| d.and_utc().timestamp_millis().div_euclid(DAY_MS))
-                .unwrap_or(local_day)
+impl Bucket {
+    fn of(from: i64, to: i64) -> Self {
+        let span = to - from;
+        if span <= 45 * DAY_MS {
+            Self::Day
+        } else if span <= 26 * 7 * DAY_MS {
+            Self::Week
+        } else {
+            Self::Month
         }
-        _ => local_day,
-    };
-    start_day * DAY_MS - CHINA_OFFSET_MS
-}
+    }
 
-/// The start of the bucket after the one starting at `start`.
-fn next_bucket(bucket: &str, start: i64) -> i64 {
-    match bucket {
-        "week" => start + 7 * DAY_MS,
-        "month" => bucket_start("month", start + 32 * DAY_MS),
-        _ => start + DAY_MS,
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
+
+    /// The start (ms) of the bucket holding `t`.
+    fn start(self, t: i64) -> i64 {
+        use chrono::Datelike;
+        // Days since 1970-01-01 in China time.
+        let day = (t + CHINA_OFFSET_MS).div_euclid(DAY_MS);
+        let start_day = match self {
+            Self::Day => day,
+            // 1970-01-01 was a Thursday: day 0 is weekday 3 counted from Monday.
+            Self::Week => day - (day + 3).rem_euclid(7),
+            Self::Month => chrono::DateTime::from_timestamp_millis(day * DAY_MS)
+                .map_or(day, |d| day - i64::from(d.day0())),
+        };
+        start_day * DAY_MS - CHINA_OFFSET_MS
+    }
+
+    /// The start of the bucket after the one starting at `start`.
+    fn next(self, start: i64) -> i64 {
+        match self {
+            Self::Day => start + DAY_MS,
+            Self::Week => start + 7 * DAY_MS,
+            Self::Month => self.start(start + 32 * DAY_MS),
+        }
     }
 }
 
 /// Counts cases opened and closed per bucket of `[from, to]`.
-fn timeline_points(cases: &[(i64, Option<i64>)], from: i64, to: i64) -> (&'static str, Vec<Value>) {
-    let bucket = bucket_of(from, to);
+fn timeline_points(cases: &[(i64, Option<i64>)], from: i64, to: i64) -> (Bucket, Vec<Value>) {
+    let bucket = Bucket::of(from, to);
     let mut starts = Vec::new();
-    let mut start = bucket_start(bucket, from);
+    let mut start = bucket.start(from);
     while start <= to {
         starts.push(start);
-        start = next_bucket(bucket, start);
+        start = bucket.next(start);
     }
     let slot = |t: i64| starts.partition_point(|&s| s <= t).checked_sub(1);
     let mut opened = vec![0u64; starts.len()];
@@ -282,7 +290,7 @@ pub async fn get_timeline(
             "from": Timestamp::from_millis(from).to_string(),
             "to": Timestamp::from_millis(to).to_string(),
         },
-        "bucket": bucket,
+        "bucket": bucket.as_str(),
         "points": points,
     })))
 }
@@ -301,12 +309,12 @@ mod tests {
     fn buckets_start_at_china_midnight_mondays_and_first_days() {
         // 2026-11-28 01:00 China time is 2026-11-27 17:00 UTC.
         let t = at("2026-11-27T17:00:00Z");
-        assert_eq!(bucket_start("day", t), at("2026-11-27T16:00:00Z"));
+        assert_eq!(Bucket::Day.start(t), at("2026-11-27T16:00:00Z"));
         // 2026-11-28 is a Saturday; its week starts on Monday 2026-11-23.
-        assert_eq!(bucket_start("week", t), at("2026-11-22T16:00:00Z"));
-        assert_eq!(bucket_start("month", t), at("2026-10-31T16:00:00Z"));
+        assert_eq!(Bucket::Week.start(t), at("2026-11-22T16:00:00Z"));
+        assert_eq!(Bucket::Month.start(t), at("2026-10-31T16:00:00Z"));
         assert_eq!(
-            next_bucket("month", at("2026-10-31T16:00:00Z")),
+            Bucket::Month.next(at("2026-10-31T16:00:00Z")),
             at("2026-11-30T16:00:00Z")
         );
     }
@@ -322,7 +330,7 @@ mod tests {
             (at("2026-10-01T00:00:00Z"), Some(at("2026-11-09T00:00:00Z"))),
         ];
         let (bucket, points) = timeline_points(&cases, from, to);
-        assert_eq!(bucket, "day");
+        assert_eq!(bucket, Bucket::Day);
         let opened: u64 = points
             .iter()
             .map(|p| p["opened"].as_u64().unwrap_or(0))

@@ -26,7 +26,7 @@ use serde_json::{Value as Json, json};
 use sync_core::conflicts::{FieldPath, PathSegment};
 use sync_core::deadline::{self, DeadlinePolicy, WorkCalendar};
 use sync_core::history::{self, HistoryEntry};
-use sync_core::ids::{DeviceId, DocId, UserId};
+use sync_core::ids::{DocId, UserId};
 use sync_core::models::AnyRecord;
 use sync_core::models::case::{Case, CaseAction};
 use sync_core::record::Role;
@@ -252,20 +252,12 @@ async fn case_extras(
         }
     }
     let sources = history::item_sources(&loaded.record.doc, "events");
-    let mut owners: BTreeMap<DeviceId, Option<DeviceOwner>> = BTreeMap::new();
-    for device in sources.values().filter_map(|s| s.device.as_ref()) {
-        if !owners.contains_key(device) {
-            owners.insert(device.clone(), store::device_owner(&app.db, device).await?);
-        }
-    }
+    let owners =
+        store::device_owners(&app.db, sources.values().filter_map(|s| s.device.as_ref())).await?;
     let event_sources: BTreeMap<String, Json> = sources
         .into_iter()
         .map(|(event, source)| {
-            let owner = source
-                .device
-                .as_ref()
-                .and_then(|d| owners.get(d))
-                .and_then(Option::as_ref);
+            let owner = source.device.as_ref().and_then(|d| owners.get(d));
             let value = json!({
                 "device": source.device,
                 "device_name": owner.map(|o| o.device_name.clone()),
@@ -473,13 +465,8 @@ pub async fn get_history(
     let doc_id = loaded.record.doc.id().clone();
     let kind = loaded.record.doc.kind();
     let mut entries = blocking(move || history::history(&loaded.record.doc)).await?;
-    let mut owners: BTreeMap<DeviceId, Option<DeviceOwner>> = BTreeMap::new();
-    for device in entries.iter().filter_map(|e| e.by.device.as_ref()) {
-        if !owners.contains_key(device) {
-            let owner = store::device_owner(&app.db, device).await?;
-            owners.insert(device.clone(), owner);
-        }
-    }
+    let owners =
+        store::device_owners(&app.db, entries.iter().filter_map(|e| e.by.device.as_ref())).await?;
     let items: Vec<HistoryItem> = entries
         .drain(..)
         .map(|mut entry| {
@@ -488,12 +475,7 @@ pub async fn get_history(
                     mask::mask_at(edit.path.leaf_key(), value);
                 }
             }
-            let owner = entry
-                .by
-                .device
-                .as_ref()
-                .and_then(|d| owners.get(d))
-                .and_then(Option::as_ref);
+            let owner = entry.by.device.as_ref().and_then(|d| owners.get(d));
             HistoryItem {
                 summary: summary(&entry, owner),
                 device_name: owner.map(|o| o.device_name.clone()),

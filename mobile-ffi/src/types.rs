@@ -337,6 +337,8 @@ pub enum CaseAction {
     Supervise,
     /// A free note on the timeline; changes nothing.
     Comment,
+    /// A supervisor has reviewed an event a merge made illegal (已核查); it stays in the log.
+    Acknowledge,
 }
 
 /// Supervision level (督办) set by the street.
@@ -406,6 +408,8 @@ pub struct CaseEvent {
     pub delay_days: Option<u32>,
     /// For `Supervise`: the new supervision level.
     pub level: Option<SupervisionLevel>,
+    /// For `Acknowledge`: the event made illegal by a merge that a supervisor reviewed.
+    pub target: Option<ItemId>,
 }
 
 /// One mediation session of a dispute (调解).

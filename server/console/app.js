@@ -488,7 +488,9 @@ async function casePage(id, flash) {
       ? h("div", { class: "buttons" }, allowed.map((action) =>
         h("button", {
           type: "button", "data-action": action,
-          onclick: () => actionArea.replaceChildren(actionForm(id, detail, action, () => casePage(id, t("action_done")))),
+          onclick: () => action === "acknowledge"
+            ? go(`/conflicts/${id}`)
+            : actionArea.replaceChildren(actionForm(id, detail, action, () => casePage(id, t("action_done")))),
         }, code(action))))
       : h("p", { class: "muted" }, t("no_actions")),
     actionArea);
@@ -709,9 +711,12 @@ async function conflictPage(id, flash) {
         choose);
     }))));
   const illegal = report.illegal_events.length
-    ? h("section", { class: "card" }, h("h2", {}, t("illegal_events")),
+    ? h("section", { class: "card", id: "illegal-events" }, h("h2", {}, t("illegal_events")),
+      h("p", { class: "muted" }, t("acknowledge_hint")),
       table([[t("audit_action"), (e) => code(e.action)], [t("by"), (e) => e.user?.display_name ?? e.actor],
-        [t("audit_detail"), (e) => e.reason ?? e.refusal?.reason ?? JSON.stringify(e.refusal ?? "")]], report.illegal_events))
+        [t("at"), (e) => fmtTime(e.at)],
+        [t("audit_detail"), (e) => e.reason ?? ""],
+        [t("review"), (e) => acknowledgeForm(id, e)]], report.illegal_events))
     : "";
   return show(
     h("p", {}, h("a", { href: "#/conflicts" }, `← ${t("conflict_inbox")}`), " · ", h("a", { href: link }, t("open"))),
@@ -722,6 +727,29 @@ async function conflictPage(id, flash) {
     illegal,
     report.merged_invalid ? h("section", { class: "card" }, h("h2", {}, t("merge_problem")), h("p", {}, report.merged_invalid)) : "",
   );
+}
+
+/// Marks an event made illegal by a merge as reviewed: the `acknowledge` case action.
+function acknowledgeForm(id, illegalEvent) {
+  const message = h("div");
+  const form = h("form", { class: "acknowledge-form", "data-acknowledge": illegalEvent.event },
+    h("textarea", { name: "note", rows: 2, placeholder: t("note") }),
+    message,
+    h("button", { type: "submit" }, t("acknowledge_btn")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const note = new FormData(form).get("note");
+    try {
+      await api(`/v1/cases/${id}/actions`, {
+        method: "POST",
+        body: { action: "acknowledge", target: illegalEvent.event, ...(note ? { note } : {}) },
+      });
+      conflictPage(id, t("resolved"));
+    } catch (err) {
+      message.replaceChildren(errorView(err));
+    }
+  });
+  return form;
 }
 
 // --- exports -----------------------------------------------------------------------------------

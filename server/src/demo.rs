@@ -2578,6 +2578,7 @@ impl<'a> GridGen<'a> {
             assignee: step.assignee.map(|a| self.user(a).id.clone()),
             delay_days: step.delay_days,
             level: step.level,
+            target: None,
         }
     }
 

@@ -521,6 +521,7 @@ mod tests {
             assignee: None,
             delay_days: None,
             level: None,
+            target: None,
         }
     }
 

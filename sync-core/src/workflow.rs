@@ -18,7 +18,7 @@
 //! ```
 //!
 //! "Open" means reported, accepted, in progress or resolved. Closed, not filed and cancelled
-//! are terminal: they accept only comments.
+//! are terminal: they accept only comments and acknowledgements.
 //!
 //! Legality is decided by two tables and a few rules that look at the folded status:
 //! [`allowed`] (which role may take which action), [`allowed_states`] (in which states an
@@ -111,7 +111,7 @@ pub const OPEN_STATES: &[CaseState] = &[
 ];
 
 impl CaseState {
-    /// True for closed, not filed and cancelled: only comments are accepted.
+    /// True for closed, not filed and cancelled: only comments and acknowledgements are accepted.
     pub const fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -189,6 +189,23 @@ pub struct IllegalEvent {
     pub state: CaseState,
     /// Why it was refused, in English.
     pub reason: String,
+    /// The supervisor's review of it, once acknowledged.
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// A supervisor's review of an event made illegal by a merge: the `acknowledge` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acknowledgement {
+    /// The `acknowledge` event's id.
+    pub event: ItemId,
+    /// Who reviewed it.
+    pub actor: UserId,
+    /// In which role.
+    pub role: Role,
+    /// The reviewing device's time.
+    pub at: Timestamp,
+    /// What the supervisor noted.
+    pub note: Option<String>,
 }
 
 /// A case's status: the fold of its event log.
@@ -212,8 +229,12 @@ pub struct CaseStatus {
     pub suspended_from: Option<CaseState>,
     /// Timed spans, oldest first; at most the last one is running.
     pub steps: Vec<StepSpan>,
-    /// Events that were skipped because they were not legal when folded.
+    /// Events that were skipped because they were not legal when folded and that no
+    /// supervisor has acknowledged yet: the case's conflict items.
     pub illegal: Vec<IllegalEvent>,
+    /// Events that were skipped as illegal and then acknowledged by a supervisor (still in the
+    /// log, still skipped; no longer conflict items).
+    pub acknowledged: Vec<IllegalEvent>,
 }
 
 impl CaseStatus {
@@ -230,6 +251,7 @@ impl CaseStatus {
             suspended_from: None,
             steps: Vec::new(),
             illegal: Vec::new(),
+            acknowledged: Vec::new(),
         }
     }
 
@@ -290,6 +312,12 @@ pub enum Refusal {
         /// The current assignee.
         assignee: UserId,
     },
+    /// `acknowledge` names an event that is not awaiting review (not in the log, not made
+    /// illegal by a merge, or already acknowledged).
+    NothingToAcknowledge {
+        /// The named event, if any.
+        target: Option<ItemId>,
+    },
     /// A required payload field is missing or out of range.
     Payload {
         /// The action.
@@ -305,7 +333,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Terminal { state } => {
                 write!(
                     f,
-                    "the case is {state}, which is final; only comments are allowed"
+                    "the case is {state}, which is final; only comments and acknowledgements are allowed"
                 )
             }
             Refusal::Role { role, action } => {
@@ -343,6 +371,15 @@ impl std::fmt::Display for Refusal {
             }
             Refusal::SameAssignee { assignee } => {
                 write!(f, "the case is already assigned to {assignee}")
+            }
+            Refusal::NothingToAcknowledge {
+                target: Some(target),
+            } => write!(
+                f,
+                "event {target} is not an illegal-after-merge event awaiting review"
+            ),
+            Refusal::NothingToAcknowledge { target: None } => {
+                write!(f, "no illegal-after-merge event awaits review")
             }
             Refusal::Payload { action, field } => write!(f, "{action} requires {field}"),
         }
@@ -382,7 +419,7 @@ pub enum AppendError {
 /// | role                 | actions                                                                                                           |
 /// |----------------------|-------------------------------------------------------------------------------------------------------------------|
 /// | grid_worker          | submit, quick_resolve, resolve, verify_pass, verify_fail, request_delay, comment                                  |
-/// | community_supervisor | accept, reject, dispatch, resolve, close, suspend, resume, cancel, escalate, approve_delay, deny_delay, comment    |
+/// | community_supervisor | accept, reject, dispatch, resolve, close, suspend, resume, cancel, escalate, approve_delay, deny_delay, acknowledge, comment |
 /// | street_supervisor    | everything a community supervisor may, plus supervise                                                             |
 /// | liaison, admin       | comment                                                                                                           |
 ///
@@ -407,12 +444,14 @@ pub fn allowed(role: Role, action: CaseAction) -> bool {
         | A::Cancel
         | A::Escalate
         | A::ApproveDelay
-        | A::DenyDelay => matches!(role, Role::CommunitySupervisor | Role::StreetSupervisor),
+        | A::DenyDelay
+        | A::Acknowledge => matches!(role, Role::CommunitySupervisor | Role::StreetSupervisor),
         A::Supervise => role == Role::StreetSupervisor,
     }
 }
 
-/// In which states an action applies: the state table. Comments apply in every state.
+/// In which states an action applies: the state table. Comments and acknowledgements apply in
+/// every state (an event may be made illegal by a merge that also ended the case).
 pub fn allowed_states(action: CaseAction) -> &'static [CaseState] {
     use CaseAction as A;
     use CaseState as S;
@@ -435,7 +474,7 @@ pub fn allowed_states(action: CaseAction) -> &'static [CaseState] {
         A::Escalate => &[S::Reported, S::Accepted, S::InProgress],
         // A pending request exists only while handling (possibly suspended meanwhile).
         A::ApproveDelay | A::DenyDelay => &[S::InProgress, S::Suspended],
-        A::Comment => &[
+        A::Comment | A::Acknowledge => &[
             S::Draft,
             S::Reported,
             S::Accepted,
@@ -456,6 +495,7 @@ struct Payload<'a> {
     assignee: Option<&'a UserId>,
     delay_days: Option<u32>,
     level: Option<SupervisionLevel>,
+    target: Option<&'a ItemId>,
 }
 
 impl<'a> Payload<'a> {
@@ -465,6 +505,7 @@ impl<'a> Payload<'a> {
             assignee: event.assignee.as_ref(),
             delay_days: event.delay_days,
             level: event.level,
+            target: event.target.as_ref(),
         }
     }
 }
@@ -482,6 +523,9 @@ fn judge(
     use CaseAction as A;
     if action == A::Comment {
         return Ok(());
+    }
+    if action == A::Acknowledge {
+        return judge_acknowledge(case, role, payload);
     }
     let state = status.state;
     if state.is_terminal() {
@@ -543,6 +587,50 @@ fn judge(
             field: "a supervision level",
         }),
         _ => Ok(()),
+    }
+}
+
+/// An acknowledgement is legal, in any state, for a supervisor naming an event of the log.
+///
+/// When folded it is not required that the named event is still awaiting review: a
+/// concurrent acknowledgement by another supervisor, or a concurrent event merged before the
+/// named one that made it legal after all, leaves nothing to acknowledge, and the
+/// acknowledgement is then a harmless no-op rather than a new conflict item. Appending one
+/// ([`check_event`], [`check_action`]) requires an event awaiting review.
+fn judge_acknowledge(case: &Case, role: Role, payload: Option<Payload<'_>>) -> Result<(), Refusal> {
+    let action = CaseAction::Acknowledge;
+    if !allowed(role, action) {
+        return Err(Refusal::Role { role, action });
+    }
+    let Some(p) = payload else { return Ok(()) };
+    match p.target {
+        None => Err(Refusal::Payload {
+            action,
+            field: "the event acknowledged (target)",
+        }),
+        Some(target) if !case.events.iter().any(|e| &e.id == target) => {
+            Err(Refusal::NothingToAcknowledge {
+                target: Some(target.clone()),
+            })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// At append time, an acknowledgement must name an event awaiting review (or, without its
+/// payload, some event must await review).
+fn awaits_review(status: &CaseStatus, event: Option<&CaseEvent>) -> Result<(), Refusal> {
+    let target = event.and_then(|e| e.target.as_ref());
+    let awaiting = match target {
+        Some(target) => status.illegal.iter().any(|i| &i.event == target),
+        None => !status.illegal.is_empty(),
+    };
+    if awaiting {
+        Ok(())
+    } else {
+        Err(Refusal::NothingToAcknowledge {
+            target: target.cloned(),
+        })
     }
 }
 
@@ -644,7 +732,7 @@ fn apply(status: &mut CaseStatus, event: &CaseEvent, at: Timestamp) {
                 status.supervision = event.level;
             }
         }
-        A::Comment => {}
+        A::Comment | A::Acknowledge => {}
     }
 }
 
@@ -699,6 +787,10 @@ pub fn fold(case: &Case) -> CaseStatus {
                 if event.action == CaseAction::Comment {
                     continue;
                 }
+                if event.action == CaseAction::Acknowledge {
+                    acknowledge(&mut status, event);
+                    continue;
+                }
                 // Client clocks may go backwards across devices: never before the last event.
                 let at = clock.map_or(event.at, |c| c.max(event.at));
                 clock = Some(at);
@@ -713,10 +805,28 @@ pub fn fold(case: &Case) -> CaseStatus {
                 at: event.at,
                 state: status.state,
                 reason: refusal.to_string(),
+                acknowledged: None,
             }),
         }
     }
     status
+}
+
+/// Moves the event an `acknowledge` names from the conflict items to the acknowledged ones
+/// (nothing, when it awaits no review).
+fn acknowledge(status: &mut CaseStatus, ack: &CaseEvent) {
+    let Some(target) = &ack.target else { return };
+    if let Some(pos) = status.illegal.iter().position(|i| &i.event == target) {
+        let mut item = status.illegal.remove(pos);
+        item.acknowledged = Some(Acknowledgement {
+            event: ack.id.clone(),
+            actor: ack.actor.clone(),
+            role: ack.role,
+            at: ack.at,
+            note: ack.note.clone(),
+        });
+        status.acknowledged.push(item);
+    }
 }
 
 /// Checks whether `actor`, acting as `role`, may take `action` on the case now, by the same
@@ -731,12 +841,20 @@ pub fn check_action(
     action: CaseAction,
 ) -> Result<(), IllegalAction> {
     let status = fold(case);
-    judge(case, &status, actor, role, action, None).map_err(|refusal| IllegalAction {
-        state: status.state,
-        role,
-        action,
-        refusal,
-    })
+    judge(case, &status, actor, role, action, None)
+        .and_then(|()| {
+            if action == CaseAction::Acknowledge {
+                awaits_review(&status, None)
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|refusal| IllegalAction {
+            state: status.state,
+            role,
+            action,
+            refusal,
+        })
 }
 
 /// Like [`check_action`], with the payload rules of the whole event too: exactly what [`fold`]
@@ -751,6 +869,13 @@ pub fn check_event(case: &Case, event: &CaseEvent) -> Result<(), IllegalAction> 
         event.action,
         Some(Payload::of(event)),
     )
+    .and_then(|()| {
+        if event.action == CaseAction::Acknowledge {
+            awaits_review(&status, Some(event))
+        } else {
+            Ok(())
+        }
+    })
     .map_err(|refusal| IllegalAction {
         state: status.state,
         role: event.role,
@@ -792,6 +917,7 @@ pub fn new_event(actor: UserId, role: Role, action: CaseAction, at: Timestamp) -
         assignee: None,
         delay_days: None,
         level: None,
+        target: None,
     }
 }
 
@@ -823,6 +949,12 @@ impl CaseEvent {
     /// The same event with a supervision level (for `supervise`).
     pub fn with_level(mut self, level: SupervisionLevel) -> Self {
         self.level = Some(level);
+        self
+    }
+
+    /// The same event naming the event it acknowledges (`acknowledge`).
+    pub fn with_target(mut self, target: ItemId) -> Self {
+        self.target = Some(target);
         self
     }
 }

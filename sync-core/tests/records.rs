@@ -648,6 +648,7 @@ fn case() -> Case {
             assignee: None,
             delay_days: None,
             level: None,
+            target: None,
         }],
         mediation: vec![],
         rectification: None,
@@ -948,6 +949,7 @@ fn each_case_event_is_traced_to_the_device_that_added_it_across_a_merge() {
         assignee: None,
         delay_days: None,
         level: None,
+        target: None,
     };
     let (on_a, on_b) = (
         note(&c.opened_by, "2026-03-02T02:00:00Z"),

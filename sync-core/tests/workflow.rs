@@ -501,7 +501,7 @@ fn cancel_needs_a_reason() {
 }
 
 #[test]
-fn terminal_states_accept_only_comments() {
+fn terminal_states_accept_only_comments_and_acknowledgements() {
     let mut fx = Fx::new();
     let closed = {
         let mut e = fx.path_to_resolved();
@@ -526,13 +526,22 @@ fn terminal_states_accept_only_comments() {
             events.push(fx.ev(&who, role, action));
             let status = fx.fold(&events);
             assert_eq!(status.state, terminal, "{action} after {terminal}");
-            if action == A::Comment {
+            if action == A::Acknowledge {
+                // Legal in every state (see the acknowledgement tests); without a target it
+                // lacks its payload.
+                assert_eq!(
+                    status.illegal[0].reason,
+                    "acknowledge requires the event acknowledged (target)"
+                );
+            } else if action == A::Comment {
                 assert_legal(&status);
             } else {
                 assert_eq!(status.illegal.len(), 1, "{action} after {terminal}");
                 assert_eq!(
                     status.illegal[0].reason,
-                    format!("the case is {terminal}, which is final; only comments are allowed")
+                    format!(
+                        "the case is {terminal}, which is final; only comments and acknowledgements are allowed"
+                    )
                 );
             }
         }
@@ -583,6 +592,7 @@ fn the_role_table() {
         A::Escalate,
         A::ApproveDelay,
         A::DenyDelay,
+        A::Acknowledge,
         A::Comment,
     ];
     for &action in A::ALL {
@@ -610,6 +620,7 @@ fn the_role_table() {
         }
     }
     assert!(allowed_states(A::Comment).len() == S::ALL.len());
+    assert!(allowed_states(A::Acknowledge).len() == S::ALL.len());
     assert_eq!(allowed_states(A::Resume), &[S::Suspended]);
 }
 
@@ -1207,7 +1218,7 @@ fn after_merge_quick_resolve_and_reject_whichever_comes_second_is_illegal() {
             assert_eq!(conflict.event, quick.id);
             assert_eq!(
                 conflict.reason,
-                "the case is not_filed, which is final; only comments are allowed"
+                "the case is not_filed, which is final; only comments and acknowledgements are allowed"
             );
         } else {
             assert_eq!(case.events[1].id, quick.id);
@@ -1219,4 +1230,174 @@ fn after_merge_quick_resolve_and_reject_whichever_comes_second_is_illegal() {
             );
         }
     }
+}
+
+#[test]
+fn a_supervisor_acknowledges_an_illegal_event_which_stays_in_the_log_but_leaves_the_conflicts() {
+    let mut fx = Fx::new();
+    let mut events = fx.path_to_in_progress();
+    events.push(fx.c(A::Cancel));
+    // Resolved offline after the cancellation had been made elsewhere: illegal when merged.
+    events.push(fx.w(A::Resolve));
+    let illegal_id = events[4].id.clone();
+    let case = fx.case(events.clone());
+    let status = fold(&case);
+    assert_eq!(status.state, S::Cancelled);
+    assert_eq!(status.illegal.len(), 1);
+    assert!(status.acknowledged.is_empty());
+
+    let community = fx.community.clone();
+    let at = fx.tick();
+    let ack = new_event(
+        community.clone(),
+        Role::CommunitySupervisor,
+        A::Acknowledge,
+        at,
+    )
+    .with_note("phoned the worker: the pipe was fixed before the cancellation")
+    .with_target(illegal_id.clone());
+    // Legal on a cancelled case, for a supervisor naming the event awaiting review.
+    check_event(&case, &ack).unwrap();
+    check_action(&case, &community, Role::CommunitySupervisor, A::Acknowledge).unwrap();
+    let by_worker = new_event(fx.worker.clone(), Role::GridWorker, A::Acknowledge, at)
+        .with_target(illegal_id.clone());
+    assert!(matches!(
+        check_event(&case, &by_worker).unwrap_err().refusal,
+        Refusal::Role { .. }
+    ));
+    let untargeted = new_event(
+        community.clone(),
+        Role::CommunitySupervisor,
+        A::Acknowledge,
+        at,
+    );
+    assert_eq!(
+        check_event(&case, &untargeted).unwrap_err().refusal,
+        Refusal::Payload {
+            action: A::Acknowledge,
+            field: "the event acknowledged (target)"
+        }
+    );
+    let legal_one = untargeted.clone().with_target(events[0].id.clone());
+    let refused = check_event(&case, &legal_one).unwrap_err();
+    assert_eq!(
+        refused.refusal,
+        Refusal::NothingToAcknowledge {
+            target: Some(events[0].id.clone())
+        }
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("not an illegal-after-merge event")
+    );
+
+    events.push(ack.clone());
+    let case = fx.case(events.clone());
+    let status = fold(&case);
+    assert_eq!(status.state, S::Cancelled);
+    assert!(status.illegal.is_empty(), "{:#?}", status.illegal);
+    assert_eq!(status.acknowledged.len(), 1);
+    let reviewed = &status.acknowledged[0];
+    assert_eq!(
+        (reviewed.event.clone(), reviewed.index),
+        (illegal_id.clone(), 4)
+    );
+    let by = reviewed.acknowledged.as_ref().unwrap();
+    assert_eq!(
+        (by.event.clone(), by.actor.clone()),
+        (ack.id.clone(), community.clone())
+    );
+    assert_eq!(by.role, Role::CommunitySupervisor);
+    assert_eq!(by.note.as_deref(), ack.note.as_deref());
+    // Kept in the log, unchanged.
+    assert_eq!(case.events[4], events[4]);
+    // Nothing awaits review any more.
+    assert!(check_action(&case, &community, Role::CommunitySupervisor, A::Acknowledge).is_err());
+    assert!(check_event(&case, &ack.clone().with_id(ItemId::new())).is_err());
+
+    // A street supervisor acknowledged the same event concurrently: merged, a no-op, not a new
+    // conflict item.
+    let street_ack = new_event(
+        fx.street.clone(),
+        Role::StreetSupervisor,
+        A::Acknowledge,
+        fx.tick(),
+    )
+    .with_target(illegal_id.clone());
+    events.push(street_ack);
+    let status = fx.fold(&events);
+    assert!(status.illegal.is_empty());
+    assert_eq!(status.acknowledged.len(), 1);
+    assert_eq!(
+        status.acknowledged[0]
+            .acknowledged
+            .as_ref()
+            .map(|a| &a.event),
+        Some(&ack.id)
+    );
+
+    // One naming no event of the log (a hostile phone) is itself a conflict item.
+    let bogus = new_event(
+        fx.street.clone(),
+        Role::StreetSupervisor,
+        A::Acknowledge,
+        fx.tick(),
+    )
+    .with_target(ItemId::new());
+    events.push(bogus.clone());
+    let status = fx.fold(&events);
+    assert_eq!(status.illegal.len(), 1);
+    assert_eq!(status.illegal[0].event, bogus.id);
+}
+
+#[test]
+fn an_acknowledgement_made_after_a_real_merge_reaches_the_phone_and_empties_its_conflicts() {
+    let ctx = ValidationContext::default();
+    let mut fx = Fx::new();
+    let doc = in_progress_document(&mut fx);
+    let ((mut phone, worker_author), (mut browser, supervisor_author)) = replicas(&doc, true);
+    let resolve = fx.w(A::Resolve).with_note("fixed");
+    append_event(&mut phone, &worker_author, &ctx, resolve.clone()).unwrap();
+    let at = fx.tick();
+    let reassign = new_event(
+        fx.community.clone(),
+        Role::CommunitySupervisor,
+        A::Dispatch,
+        at,
+    )
+    .with_assignee(fx.worker2.clone());
+    append_event(&mut browser, &supervisor_author, &ctx, reassign).unwrap();
+    browser
+        .automerge_mut()
+        .merge(phone.clone().automerge_mut())
+        .unwrap();
+    let status = fold(&browser.read::<Case>().unwrap());
+    assert_eq!(status.illegal.len(), 1);
+
+    // The supervisor reviews it on the merged case; the phone syncs.
+    let at = fx.tick();
+    let ack = new_event(
+        fx.community.clone(),
+        Role::CommunitySupervisor,
+        A::Acknowledge,
+        at,
+    )
+    .with_target(resolve.id.clone())
+    .with_note("worker2 takes over");
+    append_event(&mut browser, &supervisor_author, &ctx, ack.clone()).unwrap();
+    phone
+        .automerge_mut()
+        .merge(browser.automerge_mut())
+        .unwrap();
+    assert_eq!(phone.heads(), browser.heads());
+    let case = phone.read::<Case>().unwrap();
+    let status = fold(&case);
+    assert!(status.illegal.is_empty());
+    assert_eq!(status.acknowledged[0].event, resolve.id);
+    assert_eq!(status.state, S::InProgress);
+    assert_eq!(status.assignee.as_ref(), Some(&fx.worker2));
+    assert!(case.events.contains(&resolve));
+    assert_eq!(case.events.last(), Some(&ack));
+    phone.validate(&ctx).unwrap();
 }

@@ -1,7 +1,8 @@
 //! Supervisors' case actions: `POST /v1/cases/{id}/actions`.
 //!
 //! Body: `{"action": "accept", "note"?: "...", "assignee"?: "<user id>", "delay_days"?: 3,
-//! "level"?: "yellow"|"red"}`. Community and street supervisors only, on cases in their scope
+//! "level"?: "yellow"|"red", "target"?: "<event id>"}`. `acknowledge` with `target` marks an
+//! event made illegal by a merge as reviewed, which takes it out of the conflict inbox. Community and street supervisors only, on cases in their scope
 //! (`403` otherwise, `404` for an unknown record, `409 not_a_case` for another kind).
 //!
 //! The event is judged by [`workflow::check_event`] against the merged case as stored: an
@@ -17,7 +18,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sync_core::doc::{Author, Document, actor_for_device};
-use sync_core::ids::UserId;
+use sync_core::ids::{ItemId, UserId};
 use sync_core::models::AnyRecord;
 use sync_core::models::case::{Case, CaseAction, CaseEvent, SupervisionLevel};
 use sync_core::protocol::{Bytes as WireBytes, DocPush, DocStatus, codes};
@@ -58,6 +59,10 @@ pub struct ActionRequest {
     /// For `supervise`: `yellow` or `red`.
     #[serde(default)]
     pub level: Option<String>,
+    /// For `acknowledge`: the id of the event made illegal by a merge that was reviewed (as
+    /// listed under `illegal_events` by `GET /v1/conflicts/{id}`).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 fn payload_error(message: impl Into<String>) -> ApiError {
@@ -105,6 +110,13 @@ pub fn build_event(
             .parse()
             .map_err(|e| payload_error(format!("level: {e}")))?;
         event = event.with_level(level);
+    }
+    if let Some(target) = req.target.as_deref() {
+        let target: ItemId = target
+            .trim()
+            .parse()
+            .map_err(|_| payload_error("target: expected an event id"))?;
+        event = event.with_target(target);
     }
     Ok(event)
 }
@@ -289,6 +301,7 @@ pub async fn case_action(
                 "to": case_status.as_ref().map(|s| s.state),
                 "assignee": event.assignee,
                 "level": event.level,
+                "target": event.target,
             })),
             address: addr,
             ..AuditEntry::new(AuditAction::CaseAction, &user.login)

@@ -88,6 +88,9 @@ string_enum! {
         Supervise = "supervise",
         /// A free note on the timeline; changes nothing.
         Comment = "comment",
+        /// A supervisor has reviewed an event a merge made illegal (已核查): the event stays in
+        /// the log, still skipped by the fold, and leaves the conflict inbox. `target` names it.
+        Acknowledge = "acknowledge",
     }
 }
 
@@ -161,6 +164,9 @@ pub struct CaseEvent {
     /// For `supervise`: the new supervision level.
     #[serde(default)]
     pub level: Option<SupervisionLevel>,
+    /// For `acknowledge`: the event made illegal by a merge that the supervisor reviewed.
+    #[serde(default)]
+    pub target: Option<ItemId>,
 }
 
 /// One mediation session of a dispute (调解).

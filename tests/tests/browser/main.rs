@@ -222,6 +222,7 @@ fn overdue_case(place: &Place, worker: &UserId) -> Case {
             assignee: None,
             delay_days: None,
             level: None,
+            target: None,
         }],
         mediation: Vec::new(),
         rectification: None,

@@ -17,7 +17,7 @@ on_both_backends!(
     illegal_actions_are_409_with_the_reason_and_store_nothing,
     only_supervisors_in_scope_act_and_read_the_inbox,
     a_conflict_is_resolved_by_choice_and_the_phones_converge,
-    an_event_made_illegal_by_a_merge_is_in_the_inbox,
+    an_event_made_illegal_by_a_merge_is_in_the_inbox_until_acknowledged,
 );
 
 async fn act(app: &TestApp, token: &str, id: &DocId, body: Value) -> anyhow::Result<Answer> {
@@ -361,7 +361,9 @@ async fn a_conflict_is_resolved_by_choice_and_the_phones_converge(
     app.stop().await
 }
 
-async fn an_event_made_illegal_by_a_merge_is_in_the_inbox(app: TestApp) -> anyhow::Result<()> {
+async fn an_event_made_illegal_by_a_merge_is_in_the_inbox_until_acknowledged(
+    app: TestApp,
+) -> anyhow::Result<()> {
     let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
     let sup = app
         .user("sup-a", Role::CommunitySupervisor, app.grid_a())
@@ -404,5 +406,73 @@ async fn an_event_made_illegal_by_a_merge_is_in_the_inbox(app: TestApp) -> anyho
         "{}",
         report.text
     );
+
+    // The supervisor reviews it: `acknowledge` naming the event. It stays in the log.
+    let illegal_id = illegal["event"].as_str().context("event id")?.to_owned();
+    let detail = get(&app, &s.access_token, &format!("/v1/records/{cid}")).await?;
+    assert!(
+        detail.body["allowed_actions"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("acknowledge"))),
+        "{}",
+        detail.text
+    );
+    let submit_id = detail.body["record"]["events"][0]["id"].clone();
+    for (body, status, code) in [
+        (json!({"action": "acknowledge"}), 422, "bad_payload"),
+        (
+            json!({"action": "acknowledge", "target": "not-an-id"}),
+            422,
+            "bad_payload",
+        ),
+        (
+            json!({"action": "acknowledge", "target": submit_id}),
+            409,
+            "illegal_action",
+        ),
+    ] {
+        let refused = act(&app, &s.access_token, &cid, body.clone()).await?;
+        assert_eq!((refused.status, refused.code()), (status, code), "{body}");
+    }
+    let note = "已电话核实：先办结后被驳回，以驳回为准";
+    let a = act(
+        &app,
+        &s.access_token,
+        &cid,
+        json!({"action": "acknowledge", "target": illegal_id, "note": note}),
+    )
+    .await?;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["case_status"]["illegal"], json!([]), "{}", a.text);
+    assert_eq!(a.body["case_status"]["state"], "not_filed");
+    let reviewed = &a.body["case_status"]["acknowledged"][0];
+    assert_eq!(reviewed["event"], illegal_id.as_str());
+    assert_eq!(reviewed["acknowledged"]["note"], note);
+    let inbox = get(&app, &s.access_token, "/v1/conflicts").await?;
+    assert_eq!(inbox.body["total"], 0, "{}", inbox.text);
+    let report = get(&app, &s.access_token, &format!("/v1/conflicts/{cid}")).await?;
+    assert_eq!(report.body["illegal_events"], json!([]), "{}", report.text);
+    let again = act(
+        &app,
+        &s.access_token,
+        &cid,
+        json!({"action": "acknowledge", "target": illegal_id}),
+    )
+    .await?;
+    assert_eq!((again.status, again.code()), (409, "illegal_action"));
+
+    // The phone gets the acknowledgement; the event it made is still in its log.
+    phone.sync(&app).await?;
+    let k: Case = phone.replica.document(&cid).context("held")?.read()?;
+    assert!(k.events.iter().any(|e| e.id.to_string() == illegal_id));
+    let last = k.events.last().context("events")?;
+    assert_eq!(last.action, CaseAction::Acknowledge);
+    assert_eq!(
+        last.target.as_ref().map(ToString::to_string),
+        Some(illegal_id)
+    );
+    let status = sync_core::workflow::fold(&k);
+    assert!(status.illegal.is_empty());
+    assert_eq!(status.acknowledged.len(), 1);
     app.stop().await
 }

@@ -96,6 +96,7 @@ pub fn event(actor: &UserId, role: Role, action: CaseAction, when: Timestamp) ->
         assignee: None,
         delay_days: None,
         level: None,
+        target: None,
     }
 }
 

@@ -4,6 +4,7 @@
 mod actions;
 mod attacks;
 mod bad_input;
+mod case_actions;
 mod console_api;
 mod detail;
 mod figures;

@@ -148,3 +148,12 @@ pub async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> anyho
     )
     .await
 }
+
+/// The current time (the server's clock is the same machine's).
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    )
+}

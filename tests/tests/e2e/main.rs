@@ -11,5 +11,6 @@ mod figures;
 mod long_poll;
 mod misbehaving;
 mod review;
+mod server_settings;
 mod support;
 mod sync;

@@ -211,6 +211,13 @@ impl TestApp {
         Ok(())
     }
 
+    /// Like [`TestApp::restart`], adjusting the settings first (e.g. other JWT keys); the
+    /// adjusted settings stay for later restarts.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<()> {
+        adjust(&mut self.settings);
+        self.restart().await
+    }
+
     /// Grid `ca-1` of community `ca`.
     pub fn grid_a(&self) -> Place {
         place("ca", "ca-1")

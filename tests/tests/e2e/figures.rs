@@ -5,19 +5,26 @@ use std::io::Read;
 
 use gridbook_tests::{Phone, TestApp, TestUser};
 use serde_json::Value;
+use sync_core::deadline::{DAY_MS, WorkCalendar};
+use sync_core::ids::ItemId;
 use sync_core::ids::{DocId, UserId};
-use sync_core::models::activity::{Activity, ActivityKind};
+use sync_core::models::activity::{Activity, ActivityKind, OutreachForm};
+use sync_core::models::asset::{Asset, AssetKind};
 use sync_core::models::case::{Case, CaseAction, CaseKind};
 use sync_core::models::household::HouseholdStatus;
+use sync_core::models::party::{PartyRegistration, RegistrantKind};
+use sync_core::models::patrol::{Patrol, PatrolMember, PatrolRole};
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
-use crate::support::{at, case, event, household, on_both_backends};
+use crate::support::{at, case, event, household, on_both_backends, resident};
 
 on_both_backends!(
     figures_match_hand_counts_per_grid_and_in_total,
     exports_follow_the_lists_filters_scope_and_are_audited,
+    patrols_activities_party_registrations_and_assets_are_counted_and_listed,
+    xlsx_exports_hold_no_id_number_or_phone_of_any_resident,
 );
 
 fn now() -> Timestamp {
@@ -475,5 +482,369 @@ async fn exports_follow_the_lists_filters_scope_and_are_audited(
     assert_eq!(filtered["detail"]["format"], "csv");
     assert_eq!(filtered["detail"]["filters"]["sort"], "-address");
     assert_eq!(filtered["actor_login"], "boss");
+    Ok(())
+}
+
+fn patrol(place: &Place, worker: &UserId, started_at: Timestamp, route: &str) -> Patrol {
+    Patrol {
+        id: DocId::new(),
+        place: place.clone(),
+        team: vec![
+            PatrolMember {
+                id: ItemId::new(),
+                name: "李网格".into(),
+                role: PatrolRole::GridWorker,
+                user: Some(worker.clone()),
+            },
+            PatrolMember {
+                id: ItemId::new(),
+                name: "张志愿".into(),
+                role: PatrolRole::Volunteer,
+                user: None,
+            },
+        ],
+        started_at,
+        ended_at: Some(started_at.plus_millis(3_600_000)),
+        route: route.into(),
+        findings: Vec::new(),
+    }
+}
+
+fn activity(
+    place: &Place,
+    worker: &UserId,
+    kind: ActivityKind,
+    at: Timestamp,
+    title: &str,
+) -> Activity {
+    Activity {
+        id: DocId::new(),
+        place: place.clone(),
+        activity_kind: kind,
+        outreach_form: (kind == ActivityKind::Outreach).then_some(OutreachForm::CourtyardMeeting),
+        title: title.into(),
+        at,
+        location: "社区广场".into(),
+        organizer: worker.clone(),
+        participants: Vec::new(),
+        head_count: 25,
+        summary: String::new(),
+    }
+}
+
+fn registration(
+    place: &Place,
+    kind: RegistrantKind,
+    name: &str,
+    on: Timestamp,
+    household: Option<DocId>,
+) -> PartyRegistration {
+    PartyRegistration {
+        id: DocId::new(),
+        place: place.clone(),
+        registrant_kind: kind,
+        name: name.into(),
+        home_organization: "市第一中学党支部".into(),
+        household,
+        resident: None,
+        registered_on: WorkCalendar::china().local_date(on),
+        phone: Some("13912345678".into()),
+        services: Vec::new(),
+    }
+}
+
+fn list_ids(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn patrols_activities_party_registrations_and_assets_are_counted_and_listed(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let ma = app.user("ma", Role::GridWorker, app.grid_a2()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let t = now().plus_millis(-2 * 3_600_000);
+    let (a, a2) = (app.grid_a(), app.grid_a2());
+
+    // ca-1: a patrol this year and one in 2020, a cultural and an outreach activity, a party
+    // member (living in a household of the grid) and a party organisation, an asset.
+    let mut w1 = app.phone(&li).await?;
+    let hids = households(&app, &mut w1, &a, 1).await?;
+    let p1 = w1
+        .replica
+        .create(&patrol(&a, &li.id, t, "乌江水岸—鼎鑫花园"), t)?;
+    let old: Timestamp = "2020-06-01T20:00:00+08:00".parse()?;
+    let p_old = w1.replica.create(&patrol(&a, &li.id, old, "老城区"), t)?;
+    let cultural = w1.replica.create(
+        &activity(&a, &li.id, ActivityKind::Cultural, t, "广场舞比赛"),
+        t,
+    )?;
+    let outreach = w1.replica.create(
+        &activity(
+            &a,
+            &li.id,
+            ActivityKind::Outreach,
+            t.plus_millis(600_000),
+            "防诈骗宣讲",
+        ),
+        t,
+    )?;
+    let member = w1.replica.create(
+        &registration(
+            &a,
+            RegistrantKind::Member,
+            "王秀英",
+            t.plus_millis(-DAY_MS),
+            Some(hids[0].clone()),
+        ),
+        t,
+    )?;
+    let organization = w1.replica.create(
+        &registration(
+            &a,
+            RegistrantKind::Organization,
+            "区税务局党支部",
+            t.plus_millis(-3 * DAY_MS),
+            None,
+        ),
+        t,
+    )?;
+    let asset = w1.replica.create(
+        &Asset {
+            id: DocId::new(),
+            place: a.clone(),
+            asset_kind: AssetKind::FixedAsset,
+            name: "社区活动中心".into(),
+            description: "两层，含会议室".into(),
+            value_fen: 120_000_000,
+            leases: Vec::new(),
+            ledger: Vec::new(),
+        },
+        t,
+    )?;
+    w1.sync(&app).await?;
+    // ca-2: one patrol.
+    let mut w2 = app.phone(&ma).await?;
+    let p2 = w2
+        .replica
+        .create(&patrol(&a2, &ma.id, t.plus_millis(-60_000), "沿江路"), t)?;
+    w2.sync(&app).await?;
+
+    let sup = app.phone(&boss).await?;
+    let f = get_ok(&app, &sup, "/v1/figures").await?;
+    let g1 = find(&f["grids"], "ca-1");
+    for (name, want) in [
+        ("patrols", 1),
+        ("cultural_activities", 1),
+        ("outreach_activities", 1),
+        ("service_activities", 0),
+        ("party_members_registered", 1),
+        ("party_organizations_registered", 1),
+        ("households", 1),
+    ] {
+        assert_eq!(figure(g1, name), want, "ca-1 {name}: {g1}");
+    }
+    let g2 = find(&f["grids"], "ca-2");
+    assert_eq!(
+        [
+            figure(g2, "patrols"),
+            figure(g2, "cultural_activities"),
+            figure(g2, "party_members_registered"),
+        ],
+        [1, 0, 0],
+        "{g2}"
+    );
+    let totals = &f["totals"];
+    assert_eq!(figure(totals, "patrols"), 2, "{totals}");
+    assert_eq!(figure(totals, "outreach_activities"), 1, "{totals}");
+    assert_eq!(figure(totals, "party_members_registered"), 1, "{totals}");
+    assert_eq!(figure(find(&f["communities"], "ca"), "patrols"), 2);
+    // The 2020 patrol counts in its own period only.
+    let past = get_ok(&app, &sup, "/v1/figures?from=2020-01-01&to=2020-12-31").await?;
+    assert_eq!(figure(&past["totals"], "patrols"), 1);
+    assert_eq!(figure(&past["totals"], "cultural_activities"), 0);
+    assert_eq!(figure(&past["totals"], "party_members_registered"), 0);
+
+    // The lists return exactly those records.
+    let patrols = get_ok(&app, &sup, "/v1/patrols").await?;
+    assert_eq!(
+        list_ids(&patrols),
+        [&p1, &p2, &p_old].map(ToString::to_string),
+        "newest first"
+    );
+    let first = &patrols["items"][0];
+    assert_eq!(first["team_size"], 2, "{first}");
+    assert_eq!(first["label"], "乌江水岸—鼎鑫花园");
+    assert_eq!(first["grid"], "ca-1");
+    assert_eq!(first["at"], t.to_string());
+    let ca1 = get_ok(&app, &sup, "/v1/patrols?grid=ca-1&from=2026-01-01").await?;
+    assert_eq!(list_ids(&ca1), [p1.to_string()]);
+    let acts = get_ok(&app, &sup, "/v1/activities").await?;
+    assert_eq!(
+        list_ids(&acts),
+        [&outreach, &cultural].map(ToString::to_string)
+    );
+    assert_eq!(acts["items"][0]["activity_kind"], "outreach");
+    assert_eq!(acts["items"][1]["activity_kind"], "cultural");
+    let regs = get_ok(&app, &sup, "/v1/party-registrations").await?;
+    assert_eq!(
+        list_ids(&regs),
+        [&member, &organization].map(ToString::to_string)
+    );
+    assert_eq!(regs["items"][0]["registrant_kind"], "member");
+    assert_eq!(regs["items"][0]["household"], hids[0].to_string());
+    assert_eq!(regs["items"][0]["label"], "王秀英");
+    assert_eq!(regs["items"][1]["registrant_kind"], "organization");
+    assert!(
+        !regs.to_string().contains("13912345678"),
+        "no phone in a list"
+    );
+    let assets = get_ok(&app, &sup, "/v1/assets").await?;
+    assert_eq!(list_ids(&assets), [asset.to_string()]);
+    assert_eq!(assets["items"][0]["asset_kind"], "fixed_asset");
+    assert_eq!(assets["items"][0]["label"], "社区活动中心");
+    assert!(
+        assets["items"][0].get("at").is_none(),
+        "assets have no date"
+    );
+    let none = get_ok(&app, &sup, "/v1/assets?grid=ca-2").await?;
+    assert_eq!(
+        (none["total"].as_i64(), list_ids(&none).len()),
+        (Some(0), 0)
+    );
+    Ok(())
+}
+
+/// Every file of a zip (an XLSX), decompressed and concatenated.
+fn unzip_all(body: Vec<u8>) -> anyhow::Result<String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body))?;
+    let mut text = String::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i)?;
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+async fn xlsx_exports_hold_no_id_number_or_phone_of_any_resident(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let zhao = app.user("zhao", Role::GridWorker, app.grid_b()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let street = app
+        .user("street", Role::StreetSupervisor, app.grid_a())
+        .await?;
+    let mut secrets: Vec<String> = Vec::new();
+    let mut made: Vec<(DocId, String)> = Vec::new();
+    for (user, place, rooms, phones) in [
+        (
+            &li,
+            app.grid_a(),
+            ["301", "302"],
+            ["13912345678", "13787654321"],
+        ),
+        (
+            &zhao,
+            app.grid_b(),
+            ["101", "102"],
+            ["13655556666", "15011112222"],
+        ),
+    ] {
+        let mut w = app.phone(user).await?;
+        for (i, (room, phone)) in rooms.iter().zip(phones).enumerate() {
+            let mut h = household(&place, room);
+            h.residents[0].phone = Some(phone.into());
+            let mut son = resident("王小明", &format!("198{i}0607"));
+            son.phone = Some(format!("1770000{i}{}", &room[..3]));
+            h.residents.push(son);
+            for r in &h.residents {
+                secrets.extend(r.id_number.clone());
+                secrets.extend(r.phone.clone());
+            }
+            let first = h.residents[0].id_number.clone().unwrap_or_default();
+            made.push((w.replica.create(&h, at(i as i64))?, first));
+        }
+        let mut reg = registration(
+            &place,
+            RegistrantKind::Member,
+            "王秀英",
+            now().plus_millis(-DAY_MS),
+            Some(made[made.len() - 1].0.clone()),
+        );
+        reg.phone = Some(format!("18600001{}", rooms[0]));
+        secrets.extend(reg.phone.clone());
+        w.replica.create(&reg, at(9))?;
+        w.sync(&app).await?;
+    }
+    assert_eq!(secrets.len(), 4 * 4 + 2);
+
+    let sup = app.phone(&boss).await?;
+    let st = app.phone(&street).await?;
+    // The records hold the values: the record detail shows them masked.
+    let (id, id_number) = &made[0];
+    let detail = get_ok(&app, &sup, &format!("/v1/records/{id}")).await?;
+    let r0 = &detail["record"]["residents"][0];
+    assert_eq!(r0["phone"], "139****5678", "{detail}");
+    assert_eq!(
+        r0["id_number"],
+        format!("{}**********{}", &id_number[..4], &id_number[14..])
+    );
+
+    for (phone, path, rows) in [
+        (&sup, "/v1/exports/households.xlsx?community=ca", 2),
+        (&st, "/v1/exports/households.xlsx", 4),
+        (
+            &st,
+            "/v1/exports/households.xlsx?community=cb&sort=-address",
+            2,
+        ),
+        (&st, "/v1/exports/party-registrations.xlsx", 2),
+    ] {
+        let (status, headers, body) = get_raw(&app, phone, path).await?;
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            headers[reqwest::header::CONTENT_TYPE]
+                .to_str()?
+                .contains("spreadsheetml"),
+            "{path}"
+        );
+        let text = unzip_all(body)?;
+        assert_eq!(
+            text.matches("<row ").count(),
+            rows + 1,
+            "{path}: header + rows"
+        );
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "{path}: {secret} exported");
+        }
+        if path.contains("households") {
+            // Each exported household is there, with its two residents counted.
+            for (i, (id, _)) in made.iter().enumerate() {
+                let community = if i < 2 {
+                    "community=ca"
+                } else {
+                    "community=cb"
+                };
+                let expected = !path.contains("community=") || path.contains(community);
+                assert_eq!(text.contains(&id.to_string()), expected, "{path}: {id}");
+            }
+        }
+    }
     Ok(())
 }

@@ -4,11 +4,13 @@
 mod actions;
 mod attacks;
 mod bad_input;
+mod case_actions;
 mod console_api;
 mod detail;
 mod figures;
 mod long_poll;
 mod misbehaving;
 mod review;
+mod server_settings;
 mod support;
 mod sync;

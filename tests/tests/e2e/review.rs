@@ -12,7 +12,10 @@ use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
-use crate::support::{at, case, event, household, on_both_backends, resident};
+use sync_core::deadline::{self, DAY_MS, DeadlineLevel, DeadlinePolicy, WorkCalendar};
+use sync_core::workflow;
+
+use crate::support::{at, case, event, household, on_both_backends, post, resident};
 
 on_both_backends!(
     households_are_filtered_searched_sorted_and_paginated,
@@ -21,6 +24,7 @@ on_both_backends!(
     bad_list_parameters_are_400_json,
     sql_metacharacters_in_q_are_harmless,
     visits_and_activities_are_listed_by_date,
+    level_escalated_and_assignee_filters_pick_exactly_their_cases,
 );
 
 fn now() -> Timestamp {
@@ -564,5 +568,154 @@ async fn visits_and_activities_are_listed_by_date(app: TestApp) -> anyhow::Resul
         let empty = get_ok(&app, &sup, path).await?;
         assert_eq!((total(&empty), ids(&empty).len()), (0, 0), "{path}");
     }
+    app.stop().await
+}
+
+/// The latest instant `s` such that a case reported at `s` has used `fraction` of its
+/// one-working-day accept step by `t` (working-day time, China calendar), so the test holds
+/// whatever the day of the week.
+fn reported_at_fraction(t: Timestamp, fraction: f64) -> Timestamp {
+    let calendar = WorkCalendar::china();
+    let target = (DAY_MS as f64 * fraction) as i64;
+    let (mut lo, mut hi) = (t.millis() - 30 * DAY_MS, t.millis());
+    // Working time from s to t falls as s rises.
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if calendar.working_ms_between(Timestamp::from_millis(mid), t) >= target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Timestamp::from_millis(lo)
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+fn strings(ids: &[&DocId]) -> Vec<String> {
+    sorted(ids.iter().map(ToString::to_string).collect())
+}
+
+async fn level_escalated_and_assignee_filters_pick_exactly_their_cases(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let wang = app.user("wang", Role::GridWorker, app.grid_a()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let mut w = app.phone(&li).await?;
+    let t = now();
+    let reported = |subject: &str, at: Timestamp| {
+        let mut k = case(&app.grid_a(), &li.id);
+        k.subject = subject.into();
+        k.opened_at = at;
+        k.events[0].at = at;
+        k
+    };
+    // Reported so long ago (in working time) that 85 % of the one-day accept step is used:
+    // yellow, and red only after 3.6 more working hours.
+    let yellow = reported("yellow", reported_at_fraction(t, 0.85));
+    let status = workflow::fold(&yellow);
+    let local = deadline::deadline(
+        &yellow,
+        &status,
+        &DeadlinePolicy::default(),
+        &WorkCalendar::china(),
+        t,
+    );
+    assert_eq!(local.map(|d| d.level), Some(DeadlineLevel::Yellow));
+    let yellow_id = w.replica.create(&yellow, t)?;
+    let fresh_id = w.replica.create(&reported("fresh", t), t)?;
+    let old_id = w
+        .replica
+        .create(&reported("old", "2020-06-01T09:00:00+08:00".parse()?), t)?;
+    let esc_id = w.replica.create(&reported("escalated", t), t)?;
+    let li_id = w.replica.create(&reported("for li", t), t)?;
+    let wang_id = w.replica.create(&reported("for wang", t), t)?;
+    w.sync(&app).await?;
+
+    // The supervisor escalates one case and dispatches two, through the actions API.
+    let s = app.login(&boss).await?;
+    let act = |id: &DocId, body: Value| {
+        let path = format!("/v1/cases/{id}/actions");
+        let token = s.access_token.clone();
+        let app = &app;
+        async move { post(app, &token, &path, &body).await }
+    };
+    let a = act(&esc_id, serde_json::json!({"action": "escalate"})).await?;
+    assert_eq!(a.status, 200, "{}", a.text);
+    for (id, worker) in [(&li_id, &li), (&wang_id, &wang)] {
+        for body in [
+            serde_json::json!({"action": "accept"}),
+            serde_json::json!({"action": "dispatch", "assignee": worker.id}),
+        ] {
+            let a = act(id, body).await?;
+            assert_eq!(a.status, 200, "{}", a.text);
+        }
+    }
+
+    let sup = app.phone(&boss).await?;
+    let all = get_ok(&app, &sup, "/v1/cases").await?;
+    assert_eq!(total(&all), 6);
+    let every = [&yellow_id, &fresh_id, &old_id, &esc_id, &li_id, &wang_id];
+
+    // Level: each level its own cases, exactly.
+    let y = get_ok(&app, &sup, "/v1/cases?level=yellow").await?;
+    assert_eq!(ids(&y), [yellow_id.to_string()], "{y}");
+    let item = &y["items"][0];
+    assert_eq!(
+        (item["level"].as_str(), item["step"].as_str()),
+        (Some("yellow"), Some("accept"))
+    );
+    let (yellow_at, due_at): (Timestamp, Timestamp) = (
+        item["yellow_at"].as_str().unwrap_or_default().parse()?,
+        item["due_at"].as_str().unwrap_or_default().parse()?,
+    );
+    assert!(yellow_at <= now() && now() < due_at, "{item}");
+    let red = get_ok(&app, &sup, "/v1/cases?level=red").await?;
+    assert_eq!(ids(&red), [old_id.to_string()]);
+    let on_time = get_ok(&app, &sup, "/v1/cases?level=on_time").await?;
+    assert_eq!(
+        sorted(ids(&on_time)),
+        strings(&[&fresh_id, &esc_id, &li_id, &wang_id])
+    );
+    let (status, body) = status_of(&app, &sup, &format!("/v1/records/{yellow_id}")).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deadline"]["level"], "yellow", "{body}");
+    assert_eq!(body["deadline"]["step"], "accept", "{body}");
+
+    // Escalated: the escalated case only; not escalated: every other.
+    let esc = get_ok(&app, &sup, "/v1/cases?escalated=true").await?;
+    assert_eq!(ids(&esc), [esc_id.to_string()]);
+    assert_eq!(esc["items"][0]["escalated"], true);
+    let not_esc = get_ok(&app, &sup, "/v1/cases?escalated=false").await?;
+    let others: Vec<&DocId> = every.iter().copied().filter(|i| **i != esc_id).collect();
+    assert_eq!(sorted(ids(&not_esc)), strings(&others));
+    let esc_on_time = get_ok(&app, &sup, "/v1/cases?escalated=true&level=on_time").await?;
+    assert_eq!(ids(&esc_on_time), [esc_id.to_string()]);
+    let esc_yellow = get_ok(&app, &sup, "/v1/cases?escalated=true&level=yellow").await?;
+    assert_eq!((total(&esc_yellow), ids(&esc_yellow).len()), (0, 0));
+
+    // Assignee: each worker their dispatched case; nobody else has one.
+    let mine = get_ok(&app, &sup, &format!("/v1/cases?assignee={}", li.id)).await?;
+    assert_eq!(ids(&mine), [li_id.to_string()]);
+    assert_eq!(mine["items"][0]["assignee"], li.id.to_string());
+    assert_eq!(mine["items"][0]["state"], "in_progress");
+    let theirs = get_ok(&app, &sup, &format!("/v1/cases?assignee={}", wang.id)).await?;
+    assert_eq!(ids(&theirs), [wang_id.to_string()]);
+    let nobodys = get_ok(&app, &sup, &format!("/v1/cases?assignee={}", boss.id)).await?;
+    assert_eq!((total(&nobodys), ids(&nobodys).len()), (0, 0));
+    // The worker's own view filters alike.
+    let own = get_ok(
+        &app,
+        &w,
+        &format!("/v1/cases?assignee={}&state=in_progress", li.id),
+    )
+    .await?;
+    assert_eq!(ids(&own), [li_id.to_string()]);
     app.stop().await
 }

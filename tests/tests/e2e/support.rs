@@ -149,3 +149,41 @@ pub async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> anyho
     )
     .await
 }
+
+/// Like [`on_both_backends`], starting each server with its settings adjusted by `adjust`
+/// (a function `fn(&mut Settings)` next to the scenarios).
+macro_rules! on_both_backends_with {
+    ($adjust:ident => $($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                use gridbook_tests::{Backend, TestApp};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() -> anyhow::Result<()> {
+                    match TestApp::spawn_with(Backend::Sqlite, super::$adjust).await? {
+                        Some(app) => super::$name(app).await,
+                        None => Ok(()),
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() -> anyhow::Result<()> {
+                    match TestApp::spawn_with(Backend::Postgres, super::$adjust).await? {
+                        Some(app) => super::$name(app).await,
+                        None => Ok(()),
+                    }
+                }
+            }
+        )+
+    };
+}
+pub(crate) use on_both_backends_with;
+
+/// The current time (the server's clock is the same machine's).
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    )
+}

@@ -141,6 +141,10 @@ async fn json_errors(response: Response) -> Response {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
             ("headers_too_large", "the request headers are too large")
         }
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "unavailable",
+            "the request took too long or the server is not ready; retry later",
+        ),
         s if s.is_server_error() => ("internal", "internal server error"),
         _ => ("error", "the request failed"),
     };
@@ -149,10 +153,11 @@ async fn json_errors(response: Response) -> Response {
         axum::Json(serde_json::json!({ "error": { "code": code, "message": message } })),
     )
         .into_response();
-    if let Some(retry) = response.headers().get(header::RETRY_AFTER) {
-        fixed
-            .headers_mut()
-            .insert(header::RETRY_AFTER, retry.clone());
+    // Headers that tell the client what to do next survive the rewrite.
+    for name in [header::RETRY_AFTER, header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(value) = response.headers().get(&name) {
+            fixed.headers_mut().insert(name, value.clone());
+        }
     }
     fixed
 }
@@ -210,4 +215,53 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
         state,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+
+    async fn rewritten(
+        response: Response,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let fixed = json_errors(response).await;
+        let (parts, body) = fixed.into_parts();
+        let bytes = to_bytes(body, 4096).await.unwrap_or_default();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    #[tokio::test]
+    async fn plain_error_responses_get_the_json_shape_and_keep_their_guiding_headers() {
+        let plain = Response::builder()
+            .status(StatusCode::METHOD_NOT_ALLOWED)
+            .header(header::ALLOW, "GET,HEAD")
+            .body(Body::empty())
+            .unwrap_or_default();
+        let (status, headers, json) = rewritten(plain).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(json["error"]["code"], "method_not_allowed");
+        assert_eq!(
+            headers.get(header::ALLOW).map(|v| v.as_bytes()),
+            Some(&b"GET,HEAD"[..])
+        );
+
+        // What the timeout layer answers.
+        let timed_out = Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Body::empty())
+            .unwrap_or_default();
+        let (status, _, json) = rewritten(timed_out).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(json["error"]["code"], "unavailable");
+
+        let other = Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .body(Body::from("upstream said: secret stack trace"))
+            .unwrap_or_default();
+        let (_, _, json) = rewritten(other).await;
+        assert_eq!(json["error"]["code"], "internal");
+        assert!(!json.to_string().contains("secret"));
+    }
 }

@@ -8,15 +8,52 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Where the data lives.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Clone)]
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://FILE` (created if missing) or `postgres://...`.
     #[arg(
         long,
         env = "GRIDBOOK_DATABASE_URL",
-        default_value = "sqlite://gridbook.db"
+        default_value = "sqlite://gridbook.db",
+        hide_env_values = true
     )]
     pub database_url: String,
+}
+
+impl fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field("database_url", &redact_url(&self.database_url))
+            .finish()
+    }
+}
+
+/// A database URL with its password (in the user part or a `password=` parameter) replaced
+/// by `***`, for logs and debug output.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let at = rest + at;
+            if let Some(colon) = out[rest..at].find(':') {
+                out.replace_range(rest + colon + 1..at, "***");
+            }
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let (head, query) = out.split_at(query_start + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
 }
 
 /// How to log.
@@ -80,8 +117,8 @@ impl fmt::Debug for JwtKey {
     }
 }
 
-/// The server's settings.
-#[derive(Debug, Clone)]
+/// The server's settings. `Debug` redacts the database password and the JWT secrets.
+#[derive(Clone)]
 pub struct Settings {
     /// Database URL.
     pub database_url: String,
@@ -99,6 +136,21 @@ pub struct Settings {
     pub doc_cache: usize,
     /// Fault injection for tests (see `ServeArgs::fault_hold_write_ms`).
     pub fault_hold_write: Option<Duration>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("jwt_keys", &self.jwt_keys)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("doc_cache", &self.doc_cache)
+            .field("fault_hold_write", &self.fault_hold_write)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -193,5 +245,34 @@ mod tests {
         assert!(!format!("{keys:?}").contains("0123456789"));
         assert!(parse_jwt_keys("short=abc").is_err());
         assert!(parse_jwt_keys("nokey").is_err());
+    }
+
+    #[test]
+    fn database_passwords_are_redacted_in_debug_output() {
+        for (url, shown) in [
+            (
+                "postgres://gridbook:s3cret-pw@db.local:5432/gridbook",
+                "postgres://gridbook:***@db.local:5432/gridbook",
+            ),
+            (
+                "postgres://db.local/gridbook?user=g&password=s3cret-pw&sslmode=require",
+                "postgres://db.local/gridbook?user=g&password=***&sslmode=require",
+            ),
+            (
+                "postgres://gridbook@127.0.0.1/x",
+                "postgres://gridbook@127.0.0.1/x",
+            ),
+            ("sqlite://gridbook.db", "sqlite://gridbook.db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+            let settings = Settings::for_database(url);
+            let debug = format!("{settings:?}");
+            assert!(!debug.contains("s3cret-pw"), "{debug}");
+            assert!(debug.contains(shown), "{debug}");
+            let args = DatabaseArgs {
+                database_url: url.to_owned(),
+            };
+            assert!(!format!("{args:?}").contains("s3cret-pw"));
+        }
     }
 }

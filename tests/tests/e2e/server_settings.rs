@@ -1,5 +1,5 @@
-//! Server settings end to end: rotating the JWT signing keys across restarts, and a document
-//! cache far smaller than the records being synced.
+//! Server settings end to end: rotating the JWT signing keys across restarts, a document
+//! cache far smaller than the records being synced, and a graceful stop with a write in flight.
 
 use anyhow::Context;
 use gridbook_server::config::{JwtKey, Settings};
@@ -17,6 +17,11 @@ use crate::support::{
 on_both_backends_with!(
     only_key_a =>
     a_signing_key_rotates_without_logging_anyone_out_until_the_old_key_is_dropped,
+);
+
+on_both_backends_with!(
+    slow_writes =>
+    a_graceful_stop_finishes_the_sync_in_flight_and_loses_nothing,
 );
 
 on_both_backends_with!(
@@ -41,6 +46,70 @@ const CACHE: usize = 3;
 
 fn tiny_doc_cache(settings: &mut Settings) {
     settings.doc_cache = CACHE;
+}
+
+/// Every writing sync holds its transaction this long (the hidden fault-injection setting).
+fn slow_writes(settings: &mut Settings) {
+    settings.fault_hold_write = Some(std::time::Duration::from_millis(1500));
+}
+
+async fn a_graceful_stop_finishes_the_sync_in_flight_and_loses_nothing(
+    mut app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let mut phone = app.phone(&li).await?;
+    let hid = phone
+        .replica
+        .create(&household(&app.grid_a(), "502"), at(0))?;
+    let request = phone.replica.build_request();
+    let (http, url, token) = (
+        app.http.clone(),
+        app.url("/v1/sync"),
+        phone.session.access_token.clone(),
+    );
+    let body = sync_core::protocol::encode_request(&request);
+    let in_flight = tokio::spawn(async move {
+        let response = http
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        anyhow::Ok((status, response.text().await?))
+    });
+    // Wait until the server is inside the write (its grid is marked as being written)...
+    let grid = app.grid_a().grid;
+    let mut polls = 0;
+    while !app.state().live.busy(std::slice::from_ref(&grid)) {
+        anyhow::ensure!(
+            !in_flight.is_finished(),
+            "the sync ended before it was seen writing"
+        );
+        anyhow::ensure!(polls < 6000, "the sync was never seen writing");
+        polls += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // ...then stop the server gracefully and start it again on the same database.
+    app.restart().await?;
+    let (status, text) = in_flight.await??;
+    assert_eq!(status, 200, "{text}");
+    let response: sync_core::protocol::SyncResponse = serde_json::from_str(&text)?;
+    phone.replica.apply_response(&request, &response)?;
+    assert!(phone.replica.pending().is_empty());
+
+    // The restarted server holds what it confirmed: a new phone pulls the same record.
+    let mut fresh = app.phone(&li).await?;
+    fresh.sync(&app).await?;
+    let pulled = fresh.replica.document(&hid).context("pulled")?;
+    let held = phone.replica.document(&hid).context("held")?;
+    assert_eq!(pulled.heads(), held.heads());
+    assert_eq!(
+        app.projection(&hid).await?.context("stored")?["address"]["room"],
+        "502"
+    );
+    app.stop().await
 }
 
 fn kid(token: &str) -> anyhow::Result<String> {

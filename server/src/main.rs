@@ -49,6 +49,30 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage streets, the top of the place hierarchy. A new deployment adds its street here,
+    /// then its first admin (`user add --role admin --street CODE`), who adds the communities
+    /// and grids through the admin API.
+    #[command(subcommand)]
+    Street(StreetCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum StreetCommand {
+    /// Add a street, or rename it if the code exists (the database is created and migrated if
+    /// needed).
+    Add(StreetAddArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StreetAddArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Street code (letters, digits, `-` and `_`), e.g. `hp`.
+    #[arg(long)]
+    code: StreetId,
+    /// Name shown to people, e.g. 和平街道.
+    #[arg(long)]
+    name: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -163,6 +187,19 @@ async fn main() -> anyhow::Result<()> {
         Command::User(command) => {
             init_tracing(LogFormat::Text);
             user_command(command).await?;
+        }
+        Command::Street(StreetCommand::Add(args)) => {
+            init_tracing(LogFormat::Text);
+            let name = args.name.trim();
+            if name.is_empty() {
+                anyhow::bail!("the street needs a name");
+            }
+            let db = Db::connect(&args.database.database_url).await?;
+            db.migrate().await?;
+            let result = places::upsert_street(&db, &args.code, name).await;
+            db.close().await;
+            result?;
+            println!("street {} ({name}) is stored", args.code);
         }
     }
     Ok(())

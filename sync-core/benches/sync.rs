@@ -9,6 +9,9 @@
 //! * `bare_automerge_fork_and_apply`: the same with the fork inside the timing, since the
 //!   server must merge on a copy to be able to refuse a push.
 //! * `client_build_and_encode_request`: the phone building the request and encoding it as JSON.
+//! * `part_*`: parts of `server_apply_grid_sync` on their own (parsing the 6,000 changes,
+//!   re-encoding each to check it is canonical, rendering the 300 merged records as JSON), to
+//!   show where the time above the floor goes.
 //!
 //! Run with `cargo bench -p gridbook-sync-core --bench sync`; figures in docs/BENCHMARKS.md.
 
@@ -201,6 +204,47 @@ fn benches(c: &mut Criterion) {
                 am.load_incremental(push.changes.as_slice())
                     .expect("applies");
                 black_box(am);
+            }
+        });
+    });
+
+    // Where the server's time above the floor goes: each part of `apply_push` on its own.
+    let all_changes: Vec<automerge::Change> = f
+        .request
+        .docs
+        .iter()
+        .flat_map(|p| sync_core::protocol::split_changes(p.changes.as_slice()).expect("valid"))
+        .collect();
+    group.bench_function("part_parse_changes", |b| {
+        b.iter(|| {
+            for c in &all_changes {
+                black_box(automerge::Change::from_bytes(c.raw_bytes().to_vec()).expect("parses"));
+            }
+        });
+    });
+    group.bench_function("part_canonical_reencode", |b| {
+        b.iter(|| {
+            for c in &all_changes {
+                black_box(automerge::Change::from(c.decode()).hash());
+            }
+        });
+    });
+    let merged: Vec<automerge::Automerge> = f
+        .request
+        .docs
+        .iter()
+        .zip(&stored)
+        .map(|(push, doc)| {
+            let mut am = doc.doc.automerge().fork();
+            am.load_incremental(push.changes.as_slice())
+                .expect("applies");
+            am
+        })
+        .collect();
+    group.bench_function("part_render_merged_json", |b| {
+        b.iter(|| {
+            for am in &merged {
+                black_box(sync_core::json::hydrated_to_json(&am.hydrate(None)));
             }
         });
     });

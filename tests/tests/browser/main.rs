@@ -457,6 +457,52 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     }
     assert_no_conflict_left(&phone, &household_id)?;
 
+    // 5b. Both phones submit the same draft offline: after the merge the second submit is
+    // illegal. The supervisor marks it reviewed; the phones get the acknowledgement.
+    let mut draft = overdue_case(&place, &worker.id);
+    draft.id = DocId::new();
+    draft.events.clear();
+    draft.subject = "楼道堆放杂物 Clutter in the stairwell".into();
+    let draft_id = phone.replica.create(&draft, long_ago(20))?;
+    phone.sync(app).await?;
+    other_phone.sync(app).await?;
+    for (p, minutes) in [(&mut phone, 21), (&mut other_phone, 22)] {
+        p.replica
+            .update(&draft_id, long_ago(minutes), |k: &mut Case| {
+                k.events.push(sync_core::workflow::new_event(
+                    worker.id.clone(),
+                    Role::GridWorker,
+                    CaseAction::Submit,
+                    long_ago(minutes),
+                ));
+            })?;
+    }
+    phone.sync(app).await?;
+    other_phone.sync(app).await?;
+    b.driver()
+        .goto(app.url(&format!("/console/#/conflicts/{draft_id}")))
+        .await?;
+    b.wait_for("#illegal-events", "").await?;
+    b.shot("conflict-illegal-event").await?;
+    b.type_into(
+        "form.acknowledge-form textarea",
+        "两部手机重复上报 submitted from two phones",
+    )
+    .await?;
+    b.click("form.acknowledge-form button[type=submit]", "")
+        .await?;
+    b.wait_for(".notice.ok", "").await?;
+    phone.sync(app).await?;
+    let k: Case = phone
+        .replica
+        .document(&draft_id)
+        .context("draft on the phone")?
+        .read()?;
+    let status = sync_core::workflow::fold(&k);
+    assert!(status.illegal.is_empty(), "{:?}", status.illegal);
+    assert_eq!(status.acknowledged.len(), 1);
+    assert_eq!(k.events.len(), 3);
+
     // 6. The exports page, and the English switch.
     b.driver().goto(app.url("/console/#/exports")).await?;
     b.wait_for("button[data-export='cases.xlsx']", "").await?;

@@ -1112,13 +1112,20 @@ fn in_progress_document(fx: &mut Fx) -> Document {
     doc
 }
 
-#[test]
-fn after_merge_a_resolve_following_a_reassignment_is_illegal() {
-    let ctx = ValidationContext::default();
-    let mut fx = Fx::new();
-    let doc = in_progress_document(&mut fx);
-    let ((mut phone, worker_author), (mut browser, supervisor_author)) = replicas(&doc, true);
+/// Replicas of an in-progress case after concurrent edits, not yet merged: on the phone the
+/// worker resolved it offline, in the browser the supervisor reassigned it to `fx.worker2`.
+struct ResolvedWhileReassigned {
+    phone: Document,
+    browser: Document,
+    supervisor_author: Author,
+    resolve: CaseEvent,
+    reassign: CaseEvent,
+}
 
+fn resolved_while_reassigned(fx: &mut Fx) -> ResolvedWhileReassigned {
+    let ctx = ValidationContext::default();
+    let doc = in_progress_document(fx);
+    let ((mut phone, worker_author), (mut browser, supervisor_author)) = replicas(&doc, true);
     // Offline in a basement, the worker resolves the case on their phone...
     let resolve = fx.w(A::Resolve).with_note("fixed the leaking pipe");
     append_event(&mut phone, &worker_author, &ctx, resolve.clone()).unwrap();
@@ -1132,6 +1139,25 @@ fn after_merge_a_resolve_following_a_reassignment_is_illegal() {
     )
     .with_assignee(fx.worker2.clone());
     append_event(&mut browser, &supervisor_author, &ctx, reassign.clone()).unwrap();
+    ResolvedWhileReassigned {
+        phone,
+        browser,
+        supervisor_author,
+        resolve,
+        reassign,
+    }
+}
+
+#[test]
+fn after_merge_a_resolve_following_a_reassignment_is_illegal() {
+    let mut fx = Fx::new();
+    let ResolvedWhileReassigned {
+        phone,
+        browser,
+        resolve,
+        reassign,
+        ..
+    } = resolved_while_reassigned(&mut fx);
 
     let (case, status) = merge_both_ways(phone, browser);
     let ids: Vec<&ItemId> = case.events.iter().map(|e| &e.id).collect();
@@ -1355,19 +1381,13 @@ fn a_supervisor_acknowledges_an_illegal_event_which_stays_in_the_log_but_leaves_
 fn an_acknowledgement_made_after_a_real_merge_reaches_the_phone_and_empties_its_conflicts() {
     let ctx = ValidationContext::default();
     let mut fx = Fx::new();
-    let doc = in_progress_document(&mut fx);
-    let ((mut phone, worker_author), (mut browser, supervisor_author)) = replicas(&doc, true);
-    let resolve = fx.w(A::Resolve).with_note("fixed");
-    append_event(&mut phone, &worker_author, &ctx, resolve.clone()).unwrap();
-    let at = fx.tick();
-    let reassign = new_event(
-        fx.community.clone(),
-        Role::CommunitySupervisor,
-        A::Dispatch,
-        at,
-    )
-    .with_assignee(fx.worker2.clone());
-    append_event(&mut browser, &supervisor_author, &ctx, reassign).unwrap();
+    let ResolvedWhileReassigned {
+        mut phone,
+        mut browser,
+        supervisor_author,
+        resolve,
+        ..
+    } = resolved_while_reassigned(&mut fx);
     browser
         .automerge_mut()
         .merge(phone.clone().automerge_mut())

@@ -755,7 +755,7 @@ function acknowledgeForm(id, illegalEvent) {
 // --- exports -----------------------------------------------------------------------------------
 
 async function exportsPage(params) {
-  const lists = ["households", "cases", "visits", "patrols", "activities", "party-registrations", "assets"];
+  const lists = ["households", "cases", "visits", "patrols", "activities", "party-registrations", "assets", "conflicts"];
   const place = { community: params.community, grid: params.grid };
   return show(
     h("h1", {}, t("exports")),
@@ -776,8 +776,10 @@ async function exportsPage(params) {
 async function auditPage(params) {
   if (!isAdmin()) return show(notice(t("admin_only"), "error"));
   const page = await api(`/v1/admin/audit${query({ per_page: 50, ...params })}`);
+  const filters = { ...params };
+  delete filters.page;
   return show(
-    h("h1", {}, t("audit")),
+    h("div", { class: "title-row" }, h("h1", {}, t("audit")), exportButtons("audit", filters)),
     filterForm("/audit", params, [
       ["action", t("audit_action"), selectInput("action",
         ["login", "login_failed", "reveal", "export", "case_action", "conflict_resolved"].map((a) => [a, code(a)]))],

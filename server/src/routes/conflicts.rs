@@ -71,8 +71,8 @@ pub struct ConflictQuery {
     grid: Option<String>,
     community: Option<String>,
     kind: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
+    pub(crate) page: Option<u32>,
+    pub(crate) per_page: Option<u32>,
 }
 
 fn malformed(message: impl Into<String>) -> ApiError {
@@ -100,6 +100,27 @@ async fn caller_scope(app: &AppState, caller: &AuthUser) -> ApiResult<Scope> {
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
     Ok(Scope::of_user(&app.db, &user).await?)
+}
+
+/// The inbox's filter from its query, within the caller's scope (supervisors only).
+pub async fn conflict_filter(
+    app: &AppState,
+    caller: &AuthUser,
+    q: &ConflictQuery,
+) -> ApiResult<Filter> {
+    supervisors_only(caller, "read the conflict inbox")?;
+    let grid: Option<GridId> = parse("grid", q.grid.as_ref())?;
+    let community: Option<CommunityId> = parse("community", q.community.as_ref())?;
+    let kind: Option<RecordKind> = parse("kind", q.kind.as_ref())?;
+    let scope = caller_scope(app, caller).await?;
+    let grids = records::narrow_grids(app, &scope, community, grid).await?;
+    let mut f = Filter::default();
+    let grids: Vec<String> = grids.iter().map(ToString::to_string).collect();
+    f.within("grid_id", &grids);
+    if let Some(kind) = kind {
+        f.eq("kind", kind.as_str());
+    }
+    Ok(f)
 }
 
 /// `GET /v1/conflicts`.
@@ -132,17 +153,7 @@ pub async fn list_conflicts(
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(malformed(format!("per_page must be 1 to {MAX_PER_PAGE}")));
     }
-    let grid: Option<GridId> = parse("grid", q.grid.as_ref())?;
-    let community: Option<CommunityId> = parse("community", q.community.as_ref())?;
-    let kind: Option<RecordKind> = parse("kind", q.kind.as_ref())?;
-    let scope = caller_scope(&app, &caller).await?;
-    let grids = records::narrow_grids(&app, &scope, community, grid).await?;
-    let mut f = Filter::default();
-    let grids: Vec<String> = grids.iter().map(ToString::to_string).collect();
-    f.within("grid_id", &grids);
-    if let Some(kind) = kind {
-        f.eq("kind", kind.as_str());
-    }
+    let f = conflict_filter(&app, &caller, &q).await?;
     let (rows, total) = idx::list_conflicts(
         &app.db,
         &f,

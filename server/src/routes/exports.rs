@@ -1,6 +1,7 @@
-//! `GET /v1/exports/{list}.{csv|xlsx}`: a supervisors' list as a file, with Chinese column
-//! headers, for `households`, `cases`, `visits`, `patrols`, `activities`,
-//! `party-registrations` and `assets`.
+//! `GET /v1/exports/{list}.{csv|xlsx}`: a list as a file, with Chinese column headers:
+//! supervisors' `households`, `cases`, `visits`, `patrols`, `activities`,
+//! `party-registrations`, `assets` and `conflicts` (the conflict inbox), and administrators'
+//! `audit` (the audit log; it holds no revealed value).
 //!
 //! An export takes the same filters, sort and scope rules as its list route
 //! ([`crate::routes::records`]), without pagination (`page` / `per_page` are `400 malformed`).
@@ -28,14 +29,16 @@ use sync_core::record::RecordKind;
 use tokio::sync::mpsc;
 
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEntry};
+use crate::audit::{self, AuditAction, AuditEntry, AuditFilter};
 use crate::auth::AuthUser;
 use crate::db::index::{self as idx, Filter, Page};
 use crate::db::{Db, now_millis, places, users};
 use crate::error::{ApiError, ApiResult};
 use crate::index;
 use crate::routes::auth::ClientAddr;
+use crate::routes::conflicts::{self, ConflictQuery};
 use crate::routes::json::ApiPath;
+use crate::routes::record_detail::{self, AuditParams};
 use crate::routes::records::{self, ActivityQuery, CaseQuery, HouseholdQuery, codes, malformed};
 
 /// Rows read from the index per query.
@@ -51,6 +54,8 @@ enum List {
     Households,
     Cases,
     Other(RecordKind),
+    Conflicts,
+    Audit,
 }
 
 impl List {
@@ -63,6 +68,8 @@ impl List {
             "activities" => Self::Other(RecordKind::Activity),
             "party-registrations" => Self::Other(RecordKind::PartyRegistration),
             "assets" => Self::Other(RecordKind::Asset),
+            "conflicts" => Self::Conflicts,
+            "audit" => Self::Audit,
             _ => return None,
         })
     }
@@ -146,6 +153,28 @@ impl List {
                 "更新时间",
             ],
             Self::Other(_) => &["编号", "社区", "网格", "类型", "名称", "更新时间"],
+            Self::Conflicts => &[
+                "编号",
+                "记录类型",
+                "社区",
+                "网格",
+                "冲突字段数",
+                "不合规办理事件数",
+                "合并校验问题",
+                "更新时间",
+            ],
+            Self::Audit => &[
+                "时间",
+                "操作",
+                "账号",
+                "用户编号",
+                "设备",
+                "记录",
+                "字段",
+                "理由",
+                "详情",
+                "地址",
+            ],
         }
     }
 
@@ -158,6 +187,8 @@ impl List {
             Self::Other(RecordKind::Activity) => "活动",
             Self::Other(RecordKind::PartyRegistration) => "党员报到",
             Self::Other(_) => "三资",
+            Self::Conflicts => "冲突待办",
+            Self::Audit => "审计日志",
         }
     }
 }
@@ -243,6 +274,19 @@ fn zh(code: &str) -> String {
         "fund" => "资金",
         "fixed_asset" => "资产",
         "resource" => "资源",
+        "household" => "住户",
+        "case" => "事件",
+        "visit" => "走访",
+        "patrol" => "巡查",
+        "activity" => "活动",
+        "party_registration" => "双报到",
+        "asset" => "三资",
+        "login" => "登录",
+        "login_failed" => "登录失败",
+        "reveal" => "查看敏感信息",
+        "export" => "导出",
+        "case_action" => "案件操作",
+        "conflict_resolved" => "解决冲突",
         other => other,
     }
     .to_owned()
@@ -253,6 +297,8 @@ fn zh(code: &str) -> String {
 struct Source {
     list: List,
     filter: Filter,
+    /// The filter of the audit log (only for [`List::Audit`]).
+    audit: AuditFilter,
     order_by: &'static str,
     now: i64,
     names: HashMap<String, String>,
@@ -363,6 +409,42 @@ impl Source {
                     })
                     .collect()
             }
+            List::Conflicts => {
+                let (rows, _) = idx::list_conflicts(db, &self.filter, page).await?;
+                rows.into_iter()
+                    .map(|(c, updated)| {
+                        vec![
+                            Cell::text(c.id),
+                            Cell::text(zh(&c.kind)),
+                            self.name(&c.community_id),
+                            self.name(&c.grid_id),
+                            Cell::Int(c.fields),
+                            Cell::Int(c.illegal_events),
+                            Cell::text(if c.merged_invalid { "是" } else { "否" }),
+                            local_time(Some(updated)),
+                        ]
+                    })
+                    .collect()
+            }
+            List::Audit => {
+                let (rows, _) = crate::db::audit::list(db, &self.audit, PAGE_ROWS, offset).await?;
+                rows.into_iter()
+                    .map(|a| {
+                        vec![
+                            local_time(Some(a.at)),
+                            Cell::text(zh(&a.action)),
+                            Cell::text(a.actor_login),
+                            Cell::opt(a.actor_id),
+                            Cell::opt(a.device_id),
+                            Cell::opt(a.record_id),
+                            Cell::opt(a.field),
+                            Cell::opt(a.reason),
+                            Cell::opt(a.detail),
+                            Cell::opt(a.address),
+                        ]
+                    })
+                    .collect()
+            }
         })
     }
 }
@@ -415,7 +497,7 @@ fn aborted() -> std::io::Error {
     tag = "exports",
     description = "Takes the list route's filters and sort as query parameters, without page or per_page.",
     params(
-        ("file" = String, Path, description = "`{list}.csv` or `{list}.xlsx`; list is households, cases, visits, patrols, activities, party-registrations or assets"),
+        ("file" = String, Path, description = "`{list}.csv` or `{list}.xlsx`; list is households, cases, visits, patrols, activities, party-registrations, assets, conflicts (supervisors) or audit (administrators)"),
     ),
     responses(
         (status = 200, description = "The list as a file (streamed)", content((String = "text/csv"), (crate::openapi::BinaryFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
@@ -438,7 +520,7 @@ pub async fn export(
         .ok_or_else(|| ApiError::not_found("expected /v1/exports/{list}.csv or .xlsx"))?;
     let list = List::parse(name).ok_or_else(|| {
         ApiError::not_found(
-            "no such list (households, cases, visits, patrols, activities, party-registrations, assets)",
+            "no such list (households, cases, visits, patrols, activities, party-registrations, assets, conflicts, audit)",
         )
     })?;
     let xlsx = match format {
@@ -447,6 +529,7 @@ pub async fn export(
         _ => return Err(ApiError::not_found("exports are .csv or .xlsx")),
     };
     let now = now_millis();
+    let mut audit_filter = AuditFilter::default();
     let (filter, order_by) = match list {
         List::Households => {
             let p: HouseholdQuery = query_of(&uri)?;
@@ -462,6 +545,24 @@ pub async fn export(
             let p: ActivityQuery = query_of(&uri)?;
             not_paginated(p.page, p.per_page)?;
             records::activity_filter(&app, &caller, &p, kind, name).await?
+        }
+        List::Conflicts => {
+            let p: ConflictQuery = query_of(&uri)?;
+            not_paginated(p.page, p.per_page)?;
+            (
+                conflicts::conflict_filter(&app, &caller, &p).await?,
+                "updated_at DESC, id",
+            )
+        }
+        List::Audit => {
+            let p: AuditParams = query_of(&uri)?;
+            if p.page.is_some() || p.per_page.is_some() {
+                return Err(malformed(
+                    "exports are not paginated: drop page and per_page",
+                ));
+            }
+            audit_filter = record_detail::audit_filter(&caller, &p)?;
+            (Filter::default(), "")
         }
     };
     let filters: BTreeMap<String, String> = query_of(&uri)?;
@@ -489,6 +590,7 @@ pub async fn export(
     let source = Source {
         list,
         filter,
+        audit: audit_filter,
         order_by,
         now,
         names,

@@ -573,24 +573,9 @@ pub async fn list_audit(
     caller: AuthUser,
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> ApiResult<ApiJson<Json>> {
-    if caller.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "only administrators read the audit log",
-        ));
-    }
-    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let filter = audit_filter(&caller, &params)?;
     let bad = |what: &str| ApiError::bad_request("bad_filter", format!("invalid {what}"));
-    let action = nonempty(params.action)
-        .map(|a| a.parse::<AuditAction>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request("bad_filter", e.to_string()))?;
-    let time = |v: Option<String>, what: &str| -> ApiResult<Option<i64>> {
-        nonempty(v)
-            .map(|s| parse_time(&s).ok_or_else(|| bad(what)))
-            .transpose()
-    };
-    let number = |v: Option<String>, what: &str, default: u32, max: u32| -> ApiResult<u32> {
+    let number = |v: Option<&String>, what: &str, default: u32, max: u32| -> ApiResult<u32> {
         match nonempty(v) {
             None => Ok(default),
             Some(s) => s
@@ -600,15 +585,13 @@ pub async fn list_audit(
                 .ok_or_else(|| bad(what)),
         }
     };
-    let filter = AuditFilter {
-        actor: nonempty(params.actor),
-        action,
-        record: nonempty(params.record),
-        from: time(params.from, "from")?,
-        to: time(params.to, "to")?,
-    };
-    let page = number(params.page, "page", 1, 1_000_000)?;
-    let per_page = number(params.per_page, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+    let page = number(params.page.as_ref(), "page", 1, 1_000_000)?;
+    let per_page = number(
+        params.per_page.as_ref(),
+        "per_page",
+        DEFAULT_PER_PAGE,
+        MAX_PER_PAGE,
+    )?;
     let (items, total) = audit::query(&app.db, &filter, page, per_page).await?;
     Ok(ApiJson(json!({
         "items": items,
@@ -616,6 +599,37 @@ pub async fn list_audit(
         "per_page": per_page,
         "total": total,
     })))
+}
+
+fn nonempty(v: Option<&String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// The audit log's filter from its query (administrators only: 403 for anyone else).
+pub fn audit_filter(caller: &AuthUser, params: &AuditParams) -> ApiResult<AuditFilter> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "only administrators read the audit log",
+        ));
+    }
+    let bad = |what: &str| ApiError::bad_request("bad_filter", format!("invalid {what}"));
+    let action = nonempty(params.action.as_ref())
+        .map(|a| a.parse::<AuditAction>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request("bad_filter", e.to_string()))?;
+    let time = |v: Option<&String>, what: &str| -> ApiResult<Option<i64>> {
+        nonempty(v)
+            .map(|s| parse_time(&s).ok_or_else(|| bad(what)))
+            .transpose()
+    };
+    Ok(AuditFilter {
+        actor: nonempty(params.actor.as_ref()),
+        action,
+        record: nonempty(params.record.as_ref()),
+        from: time(params.from.as_ref(), "from")?,
+        to: time(params.to.as_ref(), "to")?,
+    })
 }
 
 /// Milliseconds since the epoch, or an RFC 3339 time.

@@ -25,6 +25,7 @@ on_both_backends!(
     exports_follow_the_lists_filters_scope_and_are_audited,
     patrols_activities_party_registrations_and_assets_are_counted_and_listed,
     xlsx_exports_hold_no_id_number_or_phone_of_any_resident,
+    the_conflict_inbox_and_the_audit_log_export_for_their_readers_only,
 );
 
 fn now() -> Timestamp {
@@ -847,4 +848,129 @@ async fn xlsx_exports_hold_no_id_number_or_phone_of_any_resident(
         }
     }
     Ok(())
+}
+
+/// Two phones of `user` write `notes` of a new household of `place` concurrently: a conflict.
+async fn conflicted_household(
+    app: &TestApp,
+    user: &TestUser,
+    place: &Place,
+) -> anyhow::Result<DocId> {
+    let mut p1 = app.phone(user).await?;
+    let mut p2 = app.phone(user).await?;
+    let id = p1.replica.create(&household(place, "601"), at(0))?;
+    p1.sync(app).await?;
+    p2.sync(app).await?;
+    for (p, note) in [(&mut p1, "一楼漏水"), (&mut p2, "二楼漏水")] {
+        p.replica.update(
+            &id,
+            at(1),
+            |h: &mut sync_core::models::household::Household| {
+                h.notes = note.into();
+            },
+        )?;
+        p.sync(app).await?;
+    }
+    Ok(id)
+}
+
+async fn the_conflict_inbox_and_the_audit_log_export_for_their_readers_only(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let zhao = app.user("zhao", Role::GridWorker, app.grid_b()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let admin = app.user("root", Role::Admin, app.grid_a()).await?;
+    let ours = conflicted_household(&app, &li, &app.grid_a()).await?;
+    let theirs = conflicted_household(&app, &zhao, &app.grid_b()).await?;
+
+    // The community supervisor's inbox as a file: their community's conflict only.
+    let sup = app.phone(&boss).await?;
+    let (status, headers, body) = get_raw(&app, &sup, "/v1/exports/conflicts.csv").await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        headers[reqwest::header::CONTENT_TYPE]
+            .to_str()?
+            .starts_with("text/csv")
+    );
+    let text = String::from_utf8(body)?;
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    assert_eq!(
+        lines[0].trim_start_matches('\u{feff}'),
+        "编号,记录类型,社区,网格,冲突字段数,不合规办理事件数,合并校验问题,更新时间"
+    );
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].starts_with(&format!("{ours},住户,")), "{text}");
+    assert!(lines[1].contains(",1,0,否,"), "{text}");
+    assert!(!text.contains(&theirs.to_string()));
+    assert!(
+        !text.contains("漏水"),
+        "a competing value is in the file: {text}"
+    );
+    let (status, headers, body) =
+        get_raw(&app, &sup, "/v1/exports/conflicts.xlsx?kind=household").await?;
+    assert_eq!(status, 200);
+    assert!(
+        headers[reqwest::header::CONTENT_TYPE]
+            .to_str()?
+            .contains("spreadsheetml")
+    );
+    assert_eq!(&body[..2], b"PK");
+
+    // Only supervisors export the inbox; only administrators the audit log.
+    let worker = app.phone(&li).await?;
+    let root = app.phone(&admin).await?;
+    for (phone, path) in [
+        (&worker, "/v1/exports/conflicts.csv"),
+        (&root, "/v1/exports/conflicts.csv"),
+        (&sup, "/v1/exports/audit.csv"),
+        (&worker, "/v1/exports/audit.xlsx"),
+    ] {
+        let (status, body) = get(&app, phone, path).await?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{path}"
+        );
+    }
+    for (path, code) in [
+        ("/v1/exports/audit.csv?page=2", "malformed"),
+        ("/v1/exports/audit.csv?action=fly", "bad_filter"),
+        ("/v1/exports/conflicts.csv?kind=dragon", "malformed"),
+        ("/v1/exports/conflicts.csv?community=cb", "forbidden"),
+    ] {
+        let who = if path.contains("audit") { &root } else { &sup };
+        let (status, body) = get(&app, who, path).await?;
+        assert_eq!(
+            body["error"]["code"].as_str(),
+            Some(code),
+            "{path}: {status} {body}"
+        );
+    }
+
+    // The audit log as a file: the supervisor's export is in it, with the list named.
+    let (status, _, body) = get_raw(&app, &root, "/v1/exports/audit.csv?action=export").await?;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body)?;
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    assert_eq!(
+        lines[0].trim_start_matches('\u{feff}'),
+        "时间,操作,账号,用户编号,设备,记录,字段,理由,详情,地址"
+    );
+    // This export itself (audited before its first byte), then boss's two.
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[1].contains(",导出,root,") && lines[1].contains("audit"),
+        "{text}"
+    );
+    assert!(
+        lines[2..].iter().all(|l| l.contains(",导出,boss,")),
+        "{text}"
+    );
+    assert!(text.contains("conflicts"), "{text}");
+    let (status, _, body) = get_raw(&app, &root, "/v1/exports/audit.xlsx").await?;
+    assert_eq!((status, &body[..2]), (200, &b"PK"[..]));
+    app.stop().await
 }

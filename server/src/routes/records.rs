@@ -17,8 +17,12 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sync_core::ids::{CommunityId, DocId, GridId, UserId};
+use sync_core::models::activity::ActivityKind;
+use sync_core::models::asset::AssetKind;
 use sync_core::models::case::CaseKind;
 use sync_core::models::household::HouseholdStatus;
+use sync_core::models::party::RegistrantKind;
+use sync_core::models::visit::VisitMethod;
 use sync_core::record::{RecordKind, Role};
 use sync_core::time::{Date, Timestamp};
 use sync_core::workflow::CaseState;
@@ -496,9 +500,43 @@ pub struct ActivityQuery {
     to: Option<String>,
     /// Only records of this household (visits).
     household: Option<String>,
+    /// Visits only: `door_to_door`, `phone`, `wechat` or `elsewhere`.
+    method: Option<String>,
+    /// Activities only: `service`, `cultural` or `outreach`.
+    activity_kind: Option<String>,
+    /// Party registrations only: `member` or `organization`.
+    registrant_kind: Option<String>,
+    /// Assets only: `fund`, `fixed_asset` or `resource`.
+    asset_kind: Option<String>,
+    /// Visits only: the grid worker who visited (user id).
+    worker: Option<String>,
+    /// Activities only: the organiser (user id).
+    organizer: Option<String>,
     sort: Option<String>,
     pub(crate) page: Option<u32>,
     pub(crate) per_page: Option<u32>,
+}
+
+/// The value of a kind-specific filter, checked: given only on its own list, and a value its
+/// type knows.
+fn only_for<T: std::str::FromStr>(
+    name: &str,
+    value: Option<&String>,
+    own: RecordKind,
+    kind: RecordKind,
+) -> ApiResult<Option<String>>
+where
+    T::Err: std::fmt::Display,
+{
+    let Some(v) = given(value) else {
+        return Ok(None);
+    };
+    if kind != own {
+        return Err(malformed(format!("{name}: only the {own} list has it")));
+    }
+    v.parse::<T>()
+        .map_err(|e| malformed(format!("{name}: {e}")))?;
+    Ok(Some(v.to_owned()))
 }
 
 /// The name of `subtype` in a kind's items.
@@ -551,6 +589,28 @@ pub(crate) async fn activity_filter(
         return Err(malformed("from, to: assets have no date"));
     }
     let household: Option<DocId> = parse("household", p.household.as_ref())?;
+    use RecordKind as K;
+    let subtype = [
+        only_for::<VisitMethod>("method", p.method.as_ref(), K::Visit, kind)?,
+        only_for::<ActivityKind>("activity_kind", p.activity_kind.as_ref(), K::Activity, kind)?,
+        only_for::<RegistrantKind>(
+            "registrant_kind",
+            p.registrant_kind.as_ref(),
+            K::PartyRegistration,
+            kind,
+        )?,
+        only_for::<AssetKind>("asset_kind", p.asset_kind.as_ref(), K::Asset, kind)?,
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    let person = [
+        only_for::<UserId>("worker", p.worker.as_ref(), K::Visit, kind)?,
+        only_for::<UserId>("organizer", p.organizer.as_ref(), K::Activity, kind)?,
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers(what)?;
     let mut f = Filter::default();
@@ -558,6 +618,12 @@ pub(crate) async fn activity_filter(
     f.within("grid_id", &r.grids);
     if let Some(h) = &household {
         f.eq("household", h.as_str());
+    }
+    if let Some(subtype) = &subtype {
+        f.eq("subtype", subtype);
+    }
+    if let Some(person) = &person {
+        f.eq("worker", person);
     }
     if let Some(from) = from {
         f.compare("at", ">=", from);
@@ -605,7 +671,7 @@ fn activity_item((a, updated_at): &(ActivityRow, i64), kind: RecordKind) -> Valu
     item
 }
 
-/// `GET /v1/visits?grid=&community=&from=&to=&household=&sort=at|-at&page=&per_page=`
+/// `GET /v1/visits?grid=&community=&from=&to=&household=&worker=&method=&sort=at|-at&page=&per_page=`
 #[utoipa::path(
     get,
     path = "/v1/visits",
@@ -653,7 +719,7 @@ pub async fn list_patrols(
     list_of(app, caller, p, RecordKind::Patrol, "patrols").await
 }
 
-/// `GET /v1/activities?grid=&community=&from=&to=&sort=at|-at&page=&per_page=`
+/// `GET /v1/activities?grid=&community=&from=&to=&activity_kind=&organizer=&sort=at|-at&page=&per_page=`
 #[utoipa::path(
     get,
     path = "/v1/activities",
@@ -677,7 +743,7 @@ pub async fn list_activities(
     list_of(app, caller, p, RecordKind::Activity, "activities").await
 }
 
-/// `GET /v1/party-registrations?grid=&community=&from=&to=&sort=at|-at&page=&per_page=`
+/// `GET /v1/party-registrations?grid=&community=&from=&to=&registrant_kind=&sort=at|-at&page=&per_page=`
 /// (`at` is the registration day).
 #[utoipa::path(
     get,
@@ -709,7 +775,7 @@ pub async fn list_party_registrations(
     .await
 }
 
-/// `GET /v1/assets?grid=&community=&sort=label|-label&page=&per_page=` (assets have no date).
+/// `GET /v1/assets?grid=&community=&asset_kind=&sort=label|-label&page=&per_page=` (assets have no date).
 #[utoipa::path(
     get,
     path = "/v1/assets",

@@ -306,6 +306,20 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
             "{path}"
         );
     }
+
+    // The visits list by worker and by method.
+    for (path, total) in [
+        (format!("/v1/visits?worker={}", li.id), 3),
+        (
+            format!("/v1/visits?worker={}&method=door_to_door", li.id),
+            3,
+        ),
+        (format!("/v1/visits?worker={}&method=phone", li.id), 0),
+        (format!("/v1/visits?worker={}", ma.id), 0),
+    ] {
+        let page = get_ok(&app, &sup, &path).await?;
+        assert_eq!(page["total"], total, "{path}: {page}");
+    }
     Ok(())
 }
 
@@ -723,6 +737,44 @@ async fn patrols_activities_party_registrations_and_assets_are_counted_and_liste
         (none["total"].as_i64(), list_ids(&none).len()),
         (Some(0), 0)
     );
+
+    // The kind-specific filters pick exactly their records.
+    for (path, expected) in [
+        (
+            "/v1/activities?activity_kind=cultural",
+            vec![cultural.to_string()],
+        ),
+        ("/v1/activities?activity_kind=service", vec![]),
+        (
+            &format!("/v1/activities?organizer={}", li.id),
+            vec![outreach.to_string(), cultural.to_string()],
+        ),
+        (&format!("/v1/activities?organizer={}", ma.id), vec![]),
+        (
+            "/v1/party-registrations?registrant_kind=organization",
+            vec![organization.to_string()],
+        ),
+        ("/v1/assets?asset_kind=fixed_asset", vec![asset.to_string()]),
+        ("/v1/assets?asset_kind=fund", vec![]),
+    ] {
+        let page = get_ok(&app, &sup, path).await?;
+        assert_eq!(list_ids(&page), expected, "{path}");
+    }
+    // A filter of another list, or a value its type does not know, is 400.
+    for path in [
+        "/v1/activities?method=phone",
+        "/v1/assets?activity_kind=cultural",
+        "/v1/activities?activity_kind=party",
+        "/v1/visits?worker=nobody",
+        "/v1/exports/assets.csv?asset_kind=gold",
+    ] {
+        let (status, body) = get(&app, &sup, path).await?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("malformed")),
+            "{path}: {body}"
+        );
+    }
     Ok(())
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Body: `{"action": "accept", "note"?: "...", "assignee"?: "<user id>", "delay_days"?: 3,
 //! "level"?: "yellow"|"red", "target"?: "<event id>"}`. `acknowledge` with `target` marks an
-//! event made illegal by a merge as reviewed, which takes it out of the conflict inbox. Community and street supervisors only, on cases in their scope
-//! (`403` otherwise, `404` for an unknown record, `409 not_a_case` for another kind).
+//! event made illegal by a merge as reviewed, which takes it out of the conflict inbox.
+//! Community and street supervisors only, on cases in their scope (`403` otherwise, `404` for
+//! an unknown record, `409 not_a_case` for another kind).
 //!
 //! The event is judged by [`workflow::check_event`] against the merged case as stored: an
 //! illegal action is `409 illegal_action` with the reason (state, role and action named), a

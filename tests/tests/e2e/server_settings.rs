@@ -1,5 +1,6 @@
 //! Server settings end to end: rotating the JWT signing keys across restarts, a document
-//! cache far smaller than the records being synced, and a graceful stop with a write in flight.
+//! cache far smaller than the records being synced, a graceful stop with a write in flight, and
+//! a database that goes away under a running server.
 
 use anyhow::Context;
 use gridbook_server::config::{JwtKey, Settings};
@@ -11,13 +12,15 @@ use sync_core::models::household::Household;
 use sync_core::record::Role;
 
 use crate::support::{
-    Answer, answer, at, case, event, get, household, on_both_backends_with, post,
+    Answer, answer, at, case, event, get, household, on_both_backends, on_both_backends_with, post,
 };
 
 on_both_backends_with!(
     only_key_a =>
     a_signing_key_rotates_without_logging_anyone_out_until_the_old_key_is_dropped,
 );
+
+on_both_backends!(a_lost_database_gives_opaque_503_and_500_answers_and_loses_nothing,);
 
 on_both_backends_with!(
     slow_writes =>
@@ -326,5 +329,71 @@ async fn a_document_cache_smaller_than_the_grid_keeps_phones_and_projections_rig
         assert_converged(&app, &[&p1, &p2, &p3], id).await?;
     }
     assert_cache_bounded(&app, "at the end");
+    app.stop().await
+}
+
+async fn a_lost_database_gives_opaque_503_and_500_answers_and_loses_nothing(
+    mut app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let sup = app.login(&boss).await?;
+    let mut phone = app.phone(&li).await?;
+    let kept = phone
+        .replica
+        .create(&household(&app.grid_a(), "101"), at(0))?;
+    phone.sync(&app).await?;
+    let waiting = phone
+        .replica
+        .create(&household(&app.grid_a(), "102"), at(1))?;
+
+    // The database goes away under the running server.
+    app.db().close().await;
+    let health = get(&app, &sup.access_token, "/health").await?;
+    assert_eq!(health.status, 200, "the process still answers");
+    let ready = get(&app, &sup.access_token, "/ready").await?;
+    assert_eq!(
+        (ready.status, ready.code()),
+        (503, "unavailable"),
+        "{}",
+        ready.text
+    );
+    let list = get(&app, &sup.access_token, "/v1/households").await?;
+    assert!(list.status >= 500, "{}: {}", list.status, list.text);
+    let request = phone.replica.build_request();
+    let sync = app.post_sync(&phone.session.access_token, &request).await?;
+    let sync_status = sync.status().as_u16();
+    let sync_text = sync.text().await?;
+    assert!(sync_status >= 500, "{sync_status}: {sync_text}");
+    // Each says it failed, in the JSON error shape, and nothing about why inside.
+    for (status, text) in [
+        (ready.status, ready.text.clone()),
+        (list.status, list.text.clone()),
+        (sync_status, sync_text),
+    ] {
+        let body: serde_json::Value = serde_json::from_str(&text)?;
+        let code = body["error"]["code"].as_str().unwrap_or_default();
+        assert!(
+            ["unavailable", "internal"].contains(&code),
+            "{status}: {text}"
+        );
+        let lower = text.to_lowercase();
+        for inside in [
+            "sqlx", "pool", "sqlite", "postgres", "closed", "/tmp", ".rs",
+        ] {
+            assert!(!lower.contains(inside), "{status} names {inside}: {text}");
+        }
+    }
+    assert!(phone.replica.pending().contains(&waiting));
+
+    // Back with its database: what was confirmed is there, and the waiting edit goes through.
+    app.restart().await?;
+    phone.sync(&app).await?;
+    assert!(phone.replica.pending().is_empty());
+    for id in [&kept, &waiting] {
+        assert!(app.projection(id).await?.is_some(), "{id} stored");
+    }
     app.stop().await
 }

@@ -840,11 +840,29 @@ pub fn check_action(
     role: Role,
     action: CaseAction,
 ) -> Result<(), IllegalAction> {
+    check_append(case, actor, role, action, None)
+}
+
+/// Like [`check_action`], with the payload rules of the whole event too: what [`fold`] would
+/// decide if `event` were appended at the end of the log (and, for `acknowledge`, that the
+/// named event awaits review).
+pub fn check_event(case: &Case, event: &CaseEvent) -> Result<(), IllegalAction> {
+    check_append(case, &event.actor, event.role, event.action, Some(event))
+}
+
+/// The append-time judgement shared by [`check_action`] (no event yet) and [`check_event`].
+fn check_append(
+    case: &Case,
+    actor: &UserId,
+    role: Role,
+    action: CaseAction,
+    event: Option<&CaseEvent>,
+) -> Result<(), IllegalAction> {
     let status = fold(case);
-    judge(case, &status, actor, role, action, None)
+    judge(case, &status, actor, role, action, event.map(Payload::of))
         .and_then(|()| {
             if action == CaseAction::Acknowledge {
-                awaits_review(&status, None)
+                awaits_review(&status, event)
             } else {
                 Ok(())
             }
@@ -855,33 +873,6 @@ pub fn check_action(
             action,
             refusal,
         })
-}
-
-/// Like [`check_action`], with the payload rules of the whole event too: exactly what [`fold`]
-/// would decide if `event` were appended at the end of the log.
-pub fn check_event(case: &Case, event: &CaseEvent) -> Result<(), IllegalAction> {
-    let status = fold(case);
-    judge(
-        case,
-        &status,
-        &event.actor,
-        event.role,
-        event.action,
-        Some(Payload::of(event)),
-    )
-    .and_then(|()| {
-        if event.action == CaseAction::Acknowledge {
-            awaits_review(&status, Some(event))
-        } else {
-            Ok(())
-        }
-    })
-    .map_err(|refusal| IllegalAction {
-        state: status.state,
-        role: event.role,
-        action: event.action,
-        refusal,
-    })
 }
 
 /// Appends `event` at the end of a case document's log, as one change by `author`.

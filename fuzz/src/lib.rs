@@ -606,6 +606,10 @@ pub fn apply_push(data: &[u8]) {
             "a device that fetches the accepted record cannot rebuild it from the answer"
         );
     }
+    assert!(
+        json_depth(&accepted.stored.json) <= sync_core::shape::MAX_DEPTH + 1,
+        "an accepted record nests deeper than the limit"
+    );
     let reloaded = Document::load(&doc.save()).expect("the accepted record, saved, loads again");
     assert_eq!(
         sorted(reloaded.heads()),
@@ -718,6 +722,43 @@ pub fn apply_response(data: &[u8]) {
 // Seeds
 // ---------------------------------------------------------------------------------------------
 
+/// How deep a JSON value nests (a scalar: 0; an object of scalars: 1), counted without
+/// recursion.
+fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Every change of `doc` plus one by `device` that nests `levels` maps under the key
+/// `unknown` (the first of them `width` keys wide).
+fn hostile_shape(doc: &Document, device: &DeviceId, levels: usize, width: usize) -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    let mut am = doc.automerge().fork().with_actor(actor(device));
+    let mut tx = am.transaction();
+    if let Ok(mut obj) = tx.put_object(automerge::ROOT, "unknown", automerge::ObjType::Map) {
+        for i in 0..width {
+            let _ = tx.put(&obj, format!("k{i}"), i as i64);
+        }
+        for _ in 1..levels {
+            match tx.put_object(&obj, "x", automerge::ObjType::Map) {
+                Ok(inner) => obj = inner,
+                Err(_) => break,
+            }
+        }
+    }
+    tx.commit();
+    am.save_after(&[])
+}
+
 /// Valid inputs for every target, by target name and file name: the seeds in `corpus/`
 /// (written by `cargo run --example write_seeds`).
 pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
@@ -753,6 +794,24 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "household_edit_unknown_base",
         push_input(Scenario::Household, false, Base::Unknown).input(&f.household_edit),
     );
+    // Hostile shapes: a new household with maps nested 300 deep, or 500 keys wide, under a
+    // key no record has (refused before anything walks them: sync_core::shape).
+    for (name, levels, width) in [
+        ("new_household_deep", 300, 0),
+        ("new_household_wide", 1, 500),
+    ] {
+        let changes = hostile_shape(&f.new_household, &f.worker.device, levels, width);
+        add(
+            "apply_push",
+            &format!("{name}_raw"),
+            push_input(Scenario::New, false, Base::Heads).input(&changes),
+        );
+        add(
+            "apply_push",
+            &format!("{name}_framed"),
+            push_input(Scenario::New, true, Base::Heads).input(&encode_bodies(&bodies(&changes))),
+        );
+    }
     add(
         "apply_push",
         "household_fetch",
@@ -857,6 +916,24 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         match_request: false,
         framed: false,
     };
+    let deep = hostile_shape(&f.new_household, &f.supervisor.device, 300, 0);
+    let deep_update = SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        cursor: Cursor::new("v1:dzk-01=6"),
+        docs: Vec::new(),
+        updates: vec![DocUpdate {
+            id: f.new_household.id().clone(),
+            kind: RecordKind::Household,
+            heads: Vec::new(),
+            changes: Bytes(deep),
+        }],
+        more: false,
+    };
+    add(
+        "apply_response",
+        "deep_update",
+        plain.input(&deep_update, &[]),
+    );
     add("apply_response", "accepted", plain.input(&accepted, &[]));
     add("apply_response", "need_full", plain.input(&need_full, &[]));
     add("apply_response", "rejected", plain.input(&rejected, &[]));

@@ -54,20 +54,25 @@ pub fn mask_text(key: &str, value: &str) -> String {
     }
 }
 
-/// Masks, in place, every value under a masked key anywhere in `value`.
+/// Masks, in place, every value under a masked key anywhere in `value`. Iterative (an
+/// explicit stack), so no nesting, however deep, can overflow the thread's stack, and no
+/// value is left unmasked for being deep.
 pub fn mask_json(value: &mut Json) {
-    match value {
-        Json::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                if is_masked_key(key) {
-                    mask_all_scalars(key, child);
-                } else {
-                    mask_json(child);
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Json::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    if is_masked_key(key) {
+                        mask_all_scalars(key, child);
+                    } else {
+                        stack.push(child);
+                    }
                 }
             }
+            Json::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
         }
-        Json::Array(items) => items.iter_mut().for_each(mask_json),
-        _ => {}
     }
 }
 
@@ -81,14 +86,18 @@ pub fn mask_at(leaf_key: Option<&str>, value: &mut Json) {
     }
 }
 
-/// Masks every string and number in `value` with the rule of `key`.
+/// Masks every string and number in `value` with the rule of `key` (iterative, as
+/// [`mask_json`]).
 fn mask_all_scalars(key: &str, value: &mut Json) {
-    match value {
-        Json::String(s) => *s = mask_text(key, s),
-        Json::Number(n) => *value = Json::String(mask_text(key, &n.to_string())),
-        Json::Object(map) => map.values_mut().for_each(|v| mask_all_scalars(key, v)),
-        Json::Array(items) => items.iter_mut().for_each(|v| mask_all_scalars(key, v)),
-        Json::Null | Json::Bool(_) => {}
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Json::String(s) => *s = mask_text(key, s),
+            Json::Number(n) => *value = Json::String(mask_text(key, &n.to_string())),
+            Json::Object(map) => stack.extend(map.values_mut()),
+            Json::Array(items) => stack.extend(items.iter_mut()),
+            Json::Null | Json::Bool(_) => {}
+        }
     }
 }
 
@@ -162,6 +171,28 @@ mod tests {
             v["a"][0]["b"]["c"][1]["d"]["id_number"][1]["x"],
             "5206**********0011"
         );
+    }
+
+    #[test]
+    fn masking_walks_any_depth_without_recursion() {
+        // 200,000 levels would overflow any recursive walk; the value is leaked at the end
+        // because serde_json's own drop of it would recurse.
+        let mut value = json!({"id_number": "520627195203040011"});
+        for _ in 0..200_000 {
+            let mut level = serde_json::Map::new();
+            level.insert("x".to_owned(), value);
+            value = Json::Object(level);
+        }
+        mask_json(&mut value);
+        let mut inner = &value;
+        while let Some(next) = inner.get("x") {
+            inner = next;
+        }
+        assert_eq!(
+            inner["id_number"],
+            mask_id_number("520627195203040011").as_str()
+        );
+        std::mem::forget(value);
     }
 
     #[test]

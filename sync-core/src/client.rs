@@ -40,7 +40,7 @@ use crate::doc::{Author, Document, DocumentError, actor_for_device};
 use crate::ids::{DeviceId, DocId};
 use crate::protocol::{
     Bytes, Cursor, DocPush, DocStatus, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, PushError,
-    SyncRequest, SyncResponse, check_op_counters, guard, hash_list, split_changes,
+    SyncRequest, SyncResponse, apply_checked, hash_list, split_changes,
 };
 pub use crate::protocol::{decode_response, encode_request};
 use crate::record::{Record, RecordKind};
@@ -200,10 +200,8 @@ impl LocalDoc {
             return Ok(());
         }
         let changes = split_changes(bytes.as_slice()).map_err(|e| e.to_string())?;
-        check_op_counters(self.am(), &changes)?;
         let mut am = self.am().clone();
-        guard(|| am.apply_changes(changes).map_err(|e| e.to_string()))
-            .unwrap_or_else(|| Err("the changes could not be applied".to_owned()))?;
+        apply_checked(&mut am, &changes).map_err(|e| e.to_string())?;
         let kind = self.kind();
         match Document::from_automerge(am.clone()) {
             Ok(doc) if doc.id() == id && doc.kind() == kind => {

@@ -157,8 +157,12 @@ pub fn conflicts(doc: &Document) -> Vec<Conflict> {
 }
 
 /// One pass over each object (`map_range`/`list_range` say which fields have competing
-/// values); every value of a field is read only for those.
+/// values); every value of a field is read only for those. Stops descending at
+/// [`crate::shape::WALK_LIMIT`] levels (the path's length is the depth).
 fn walk(doc: &Document, obj: &ObjId, kind: ObjType, path: &FieldPath, found: &mut Vec<Conflict>) {
+    if path.0.len() > crate::shape::WALK_LIMIT {
+        return;
+    }
     let am = doc.automerge();
     let fields: Vec<(Prop, Option<ObjType>, ObjId, bool)> = match kind {
         ObjType::Map | ObjType::Table => am

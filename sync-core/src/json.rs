@@ -1,8 +1,15 @@
 //! JSON renderings of parts of an Automerge document (the winning values where they conflict).
+//!
+//! Every walk here stops descending at [`crate::shape::WALK_LIMIT`] levels (deeper objects
+//! render as `null`). Documents whose changes came from elsewhere were already refused past
+//! [`crate::shape::MAX_DEPTH`]; the cut-off keeps a document that skipped that check from
+//! overflowing the stack.
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, hydrate};
 use base64::Engine;
 use serde_json::{Map, Number, Value as Json};
+
+use crate::shape::WALK_LIMIT;
 
 /// The JSON of a scalar.
 pub fn scalar_to_json(value: &ScalarValue) -> Json {
@@ -21,36 +28,54 @@ pub fn scalar_to_json(value: &ScalarValue) -> Json {
 /// The JSON of a hydrated Automerge value (one pass over the document; the fast path for
 /// whole records).
 pub fn hydrated_to_json(value: &hydrate::Value) -> Json {
+    hydrated_at(value, 0)
+}
+
+fn hydrated_at(value: &hydrate::Value, depth: usize) -> Json {
     match value {
         hydrate::Value::Scalar(s) => scalar_to_json(s),
+        _ if depth > WALK_LIMIT => Json::Null,
         hydrate::Value::Map(map) => Json::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), hydrated_to_json(&v.value)))
+                .map(|(k, v)| (k.clone(), hydrated_at(&v.value, depth + 1)))
                 .collect(),
         ),
-        hydrate::Value::List(list) => {
-            Json::Array(list.iter().map(|v| hydrated_to_json(&v.value)).collect())
-        }
+        hydrate::Value::List(list) => Json::Array(
+            list.iter()
+                .map(|v| hydrated_at(&v.value, depth + 1))
+                .collect(),
+        ),
         hydrate::Value::Text(text) => Json::String(text.to_string()),
     }
 }
 
 /// The JSON of a value found at some property: a scalar, or the object `id` of type `value`.
 pub fn value_to_json<R: ReadDoc>(doc: &R, value: &Value<'_>, id: &ObjId) -> Json {
+    value_at(doc, value, id, 0)
+}
+
+fn value_at<R: ReadDoc>(doc: &R, value: &Value<'_>, id: &ObjId, depth: usize) -> Json {
     match value {
         Value::Scalar(s) => scalar_to_json(s),
-        Value::Object(kind) => object_to_json(doc, id, *kind),
+        Value::Object(kind) => object_at(doc, id, *kind, depth),
     }
 }
 
 /// The JSON of a whole object.
 pub fn object_to_json<R: ReadDoc>(doc: &R, obj: &ObjId, kind: ObjType) -> Json {
+    object_at(doc, obj, kind, 0)
+}
+
+fn object_at<R: ReadDoc>(doc: &R, obj: &ObjId, kind: ObjType, depth: usize) -> Json {
+    if depth > WALK_LIMIT {
+        return Json::Null;
+    }
     match kind {
         ObjType::Map | ObjType::Table => {
             let mut map = Map::new();
             for key in doc.keys(obj) {
                 if let Ok(Some((value, id))) = doc.get(obj, key.as_str()) {
-                    map.insert(key, value_to_json(doc, &value, &id));
+                    map.insert(key, value_at(doc, &value, &id, depth + 1));
                 }
             }
             Json::Object(map)
@@ -58,7 +83,7 @@ pub fn object_to_json<R: ReadDoc>(doc: &R, obj: &ObjId, kind: ObjType) -> Json {
         ObjType::List => Json::Array(
             (0..doc.length(obj))
                 .filter_map(|i| doc.get(obj, i).ok().flatten())
-                .map(|(value, id)| value_to_json(doc, &value, &id))
+                .map(|(value, id)| value_at(doc, &value, &id, depth + 1))
                 .collect(),
         ),
         ObjType::Text => Json::String(doc.text(obj).unwrap_or_default()),
@@ -79,4 +104,35 @@ pub fn json_to_scalar(value: &Json) -> Option<ScalarValue> {
         },
         Json::Array(_) | Json::Object(_) => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ROOT};
+
+    #[test]
+    fn rendering_stops_descending_past_the_walk_limit() {
+        let mut am = Automerge::new();
+        let mut tx = am.transaction();
+        let mut obj = ROOT;
+        for _ in 0..WALK_LIMIT + 5 {
+            obj = tx.put_object(&obj, "x", ObjType::Map).unwrap_or(ROOT);
+        }
+        tx.commit();
+        for json in [
+            hydrated_to_json(&am.hydrate(None)),
+            object_to_json(&am, &ROOT, ObjType::Map),
+        ] {
+            let mut depth = 0;
+            let mut here = &json;
+            while let Some(next) = here.get("x") {
+                here = next;
+                depth += 1;
+            }
+            assert_eq!(depth, WALK_LIMIT + 1);
+            assert_eq!(*here, Json::Null);
+        }
+    }
 }

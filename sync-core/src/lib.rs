@@ -52,6 +52,7 @@ pub mod models;
 pub mod protocol;
 pub mod record;
 pub mod server;
+pub mod shape;
 pub mod time;
 pub mod validate;
 pub mod workflow;

@@ -647,6 +647,39 @@ pub(crate) fn check_op_counters(am: &Automerge, changes: &[Change]) -> Result<()
     Ok(())
 }
 
+/// Why changes from elsewhere could not be applied to a document.
+#[derive(Debug)]
+pub(crate) enum ApplyError {
+    /// Automerge could not have made them, or refused them.
+    Corrupt(String),
+    /// They nest objects too deep ([`crate::shape`]).
+    Shape(crate::shape::ShapeError),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Corrupt(reason) => f.write_str(reason),
+            Self::Shape(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The one way changes from elsewhere enter a document, on the server and on the phone:
+/// op counters checked, applied without panicking, and the objects they create checked for
+/// depth before anything walks the document recursively. On error `am` may hold some of the
+/// changes: callers apply to a scratch copy and throw it away.
+pub(crate) fn apply_checked(am: &mut Automerge, changes: &[Change]) -> Result<(), ApplyError> {
+    check_op_counters(am, changes).map_err(ApplyError::Corrupt)?;
+    guard(|| {
+        am.apply_changes(changes.iter().cloned())
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|| Err("the changes could not be applied".to_owned()))
+    .map_err(ApplyError::Corrupt)?;
+    crate::shape::check_new_objects(am, changes).map_err(ApplyError::Shape)
+}
+
 /// Reads an unsigned LEB128 number of at most 64 bits; returns it and its length in bytes.
 /// `None` when the bytes end first or the number overflows.
 fn read_uleb128(bytes: &[u8]) -> Option<(u64, usize)> {

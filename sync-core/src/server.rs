@@ -25,10 +25,9 @@ use crate::doc::{Document, device_of_actor};
 use crate::ids::{DeviceId, DocId, GridId, UserId};
 use crate::models::AnyRecord;
 use crate::protocol::{
-    Bytes, ChangeBytesError, DocPush, DocResult, DocStatus, DocUpdate, GridCursor,
+    ApplyError, Bytes, ChangeBytesError, DocPush, DocResult, DocStatus, DocUpdate, GridCursor,
     MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST, MAX_HEADS_PER_DOC, MAX_UPDATES_PER_RESPONSE,
-    PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse, check_op_counters, codes, guard,
-    split_changes,
+    PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse, apply_checked, codes, split_changes,
 };
 use crate::record::{Place, RecordKind, RecordMeta, Role};
 use crate::validate::{RecordInvalid, ValidationContext};
@@ -335,8 +334,18 @@ fn merge_and_check(
         Some(doc) => doc.automerge().fork(),
         None => Automerge::new(),
     };
-    apply_all(&mut merged_am, &new_changes)
-        .map_err(|reason| rejected(push, codes::CORRUPT, reason))?;
+    apply_checked(&mut merged_am, &new_changes).map_err(|e| match e {
+        ApplyError::Corrupt(reason) => rejected(push, codes::CORRUPT, reason),
+        ApplyError::Shape(shape) => Box::new(DocResult::rejected(
+            push.id.clone(),
+            PushError::invalid(&RecordInvalid::single(
+                Some(push.id.clone()),
+                Some(push.kind),
+                "(root)",
+                shape.to_string(),
+            )),
+        )),
+    })?;
     if !merged_am.get_missing_deps(&[]).is_empty() {
         return Err(need_full(push, stored_record, known));
     }
@@ -406,16 +415,6 @@ fn merge_and_check(
         merged_invalid,
         result,
     })))
-}
-
-/// Applies changes to a document, refusing (instead of panicking) on hostile ones.
-fn apply_all(am: &mut Automerge, changes: &[Change]) -> Result<(), String> {
-    check_op_counters(am, changes)?;
-    guard(|| {
-        am.apply_changes(changes.iter().cloned())
-            .map_err(|e| e.to_string())
-    })
-    .unwrap_or_else(|| Err("the changes could not be applied".to_owned()))
 }
 
 /// Wraps the merged Automerge document and checks it holds the pushed id and kind.
@@ -511,7 +510,7 @@ fn device_view_check(
         Some(am.fork_at(&tips).map_err(|_| unreadable("base"))?)
     };
     let mut own_am = base_am.clone().unwrap_or_default();
-    apply_all(&mut own_am, new_changes).map_err(|_| unreadable("view"))?;
+    apply_checked(&mut own_am, new_changes).map_err(|_| unreadable("view"))?;
     let own = Document::from_automerge(own_am).map_err(|_| unreadable("view"))?;
     let base = base_am
         .and_then(|am| Document::from_automerge(am).ok())

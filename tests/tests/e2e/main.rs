@@ -6,6 +6,7 @@ mod attacks;
 mod bad_input;
 mod case_actions;
 mod console_api;
+mod deep_documents;
 mod detail;
 mod figures;
 mod long_poll;

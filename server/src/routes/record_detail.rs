@@ -15,7 +15,8 @@
 //! * `GET /v1/admin/audit`: the audit log for administrators, filtered and paginated.
 //!
 //! Scope: the caller's [`Scope`] must allow reading the stored record (`403 forbidden`
-//! otherwise); an unknown or malformed id is `404 not_found`. Administrators read no records.
+//! otherwise); an unknown id is `404 not_found`, an id that is not a canonical (lowercase,
+//! hyphenated) UUID `400 malformed`. Administrators read no records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -78,9 +79,21 @@ pub(crate) struct Readable {
     pub(crate) scope: Scope,
 }
 
-/// Loads record `id` for `caller`: 403 for administrators and out-of-scope records, 404 for
-/// unknown or malformed ids.
+/// A record id from a path or query parameter `name`: only the canonical text (a lowercase,
+/// hyphenated UUID), else 400 `malformed` naming the parameter. Ids are never normalised.
+pub(crate) fn path_id<T: std::str::FromStr<Err = sync_core::ids::InvalidId>>(
+    name: &str,
+    text: &str,
+) -> ApiResult<T> {
+    text.parse().map_err(|e: sync_core::ids::InvalidId| {
+        ApiError::bad_request("malformed", format!("{name}: {e}"))
+    })
+}
+
+/// Loads record `id` for `caller`: 400 for a malformed id, 403 for administrators and
+/// out-of-scope records, 404 for unknown ids.
 pub(crate) async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Readable> {
+    let id: DocId = path_id("id", id)?;
     if caller.role == Role::Admin {
         return Err(ApiError::forbidden(
             "forbidden",
@@ -88,7 +101,6 @@ pub(crate) async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> Api
         ));
     }
     let no_such = || ApiError::not_found("no such record");
-    let id: DocId = id.parse().map_err(|_| no_such())?;
     let loaded = load(app, &id).await?.ok_or_else(no_such)?;
     let user = users::get_user(&app.db, &caller.user)
         .await?
@@ -144,10 +156,11 @@ pub(crate) async fn blocking<T: Send + 'static>(
     path = "/v1/records/{id}",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     responses(
         (status = 200, description = "The record, masked, with heads and conflict report", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
         (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such resource", body = crate::error::ErrorBody),
@@ -292,7 +305,7 @@ pub struct RevealResponse {
     path = "/v1/records/{id}/reveal",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     request_body = RevealRequest,
     responses(
@@ -446,10 +459,11 @@ pub struct HistoryItem {
     path = "/v1/records/{id}/history",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     responses(
         (status = 200, description = "The record's changes, attributed", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
         (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such resource", body = crate::error::ErrorBody),
@@ -540,7 +554,7 @@ pub struct AuditParams {
     pub actor: Option<String>,
     /// `login`, `login_failed`, `reveal`, `export`, `case_action`.
     pub action: Option<String>,
-    /// Record id.
+    /// Record id (a lowercase, hyphenated UUID).
     pub record: Option<String>,
     /// At or after: milliseconds since the epoch or RFC 3339.
     pub from: Option<String>,
@@ -626,7 +640,13 @@ pub fn audit_filter(caller: &AuthUser, params: &AuditParams) -> ApiResult<AuditF
     Ok(AuditFilter {
         actor: nonempty(params.actor.as_ref()),
         action,
-        record: nonempty(params.record.as_ref()),
+        record: nonempty(params.record.as_ref())
+            .map(|r| {
+                r.parse::<DocId>()
+                    .map(|id| id.to_string())
+                    .map_err(|e| ApiError::bad_request("bad_filter", format!("record: {e}")))
+            })
+            .transpose()?,
         from: time(params.from.as_ref(), "from")?,
         to: time(params.to.as_ref(), "to")?,
     })

@@ -397,22 +397,25 @@ async fn unknown_and_malformed_ids_are_json_errors(app: TestApp) -> anyhow::Resu
         .await?;
     let s = app.login(&sup).await?;
     let unknown = DocId::new();
-    for id in [
-        unknown.to_string(),
-        "not-a-uuid".to_owned(),
-        "123".to_owned(),
+    // An unknown id is 404; an id that is not a canonical (lowercase, hyphenated) UUID is
+    // 400 `malformed`, naming the parameter.
+    for (id, status, code) in [
+        (unknown.to_string(), 404, "not_found"),
+        ("not-a-uuid".to_owned(), 400, "malformed"),
+        ("123".to_owned(), 400, "malformed"),
+        (unknown.to_string().to_uppercase(), 400, "malformed"),
+        (unknown.uuid().simple().to_string(), 400, "malformed"),
     ] {
         for path in [
             format!("/v1/records/{id}"),
             format!("/v1/records/{id}/history"),
         ] {
             let a = get(&app, &s.access_token, &path).await?;
-            assert_eq!(
-                (a.status, a.code()),
-                (404, "not_found"),
-                "{path}: {}",
-                a.text
-            );
+            assert_eq!((a.status, a.code()), (status, code), "{path}: {}", a.text);
+            if status == 400 {
+                let message = a.body["error"]["message"].as_str().unwrap_or("");
+                assert!(message.starts_with("id:"), "{path}: {message}");
+            }
         }
         let a = post(
             &app,
@@ -421,7 +424,7 @@ async fn unknown_and_malformed_ids_are_json_errors(app: TestApp) -> anyhow::Resu
             &json!({"field": "residents[0].phone", "reason": "核实联系方式"}),
         )
         .await?;
-        assert_eq!((a.status, a.code()), (404, "not_found"), "{}", a.text);
+        assert_eq!((a.status, a.code()), (status, code), "{}", a.text);
     }
     // Without a token: 401 JSON.
     let a = answer(

@@ -87,7 +87,7 @@ impl Provenance {
     ) -> Self {
         let at = hash
             .and_then(|h| doc.automerge().get_change_meta_by_hash(&h))
-            .map(|m| Timestamp::from_millis(m.timestamp));
+            .map(|m| Timestamp::from_change_time(m.timestamp));
         Self {
             actor: actor.to_hex_string(),
             device: device_of_actor(actor),

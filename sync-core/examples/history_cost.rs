@@ -2,8 +2,10 @@
 //!
 //! A household gets `N` tiny changes from one phone (each sets `notes`), as one offline
 //! backlog would; the example then times [`sync_core::history::history`] (every change) for
-//! several `N`, each the median of a few runs, and prints the figures. A linear history
-//! doubles its time when `N` doubles; a quadratic one quadruples it.
+//! several `N`, each the median of a few runs, and one page of 100 changes
+//! ([`sync_core::history::history_page`], newest first, and from the middle), as the server's
+//! `GET /v1/records/{id}/history` reads it. A linear history doubles its time when `N`
+//! doubles; a quadratic one quadruples it.
 //!
 //! ```sh
 //! cargo run --release -p gridbook-sync-core --example history_cost            # 3k..24k
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use automerge::ROOT;
 use automerge::transaction::{CommitOptions, Transactable};
 use sync_core::doc::{Author, Document, actor_for_device};
-use sync_core::history;
+use sync_core::history::{self, Order};
 use sync_core::ids::DeviceId;
 use sync_core::models::household::{Address, Household};
 use sync_core::record::Place;
@@ -69,11 +71,13 @@ fn main() {
     } else {
         sizes
     };
-    println!("changes  push bytes  full history (median)  per change");
+    println!(
+        "changes  push bytes  full history (median)  per change  page of 100 newest  page of 100 from the middle"
+    );
     for n in sizes {
         let doc = record_with_changes(n);
         let bytes = doc.automerge().save_after(&[]).len();
-        let runs = if n >= 12_000 { 1 } else { 3 };
+        let runs = 3;
         let times: Vec<Duration> = (0..runs)
             .map(|_| {
                 let started = Instant::now();
@@ -84,12 +88,29 @@ fn main() {
             })
             .collect();
         let t = median(times);
+        let page = |offset: usize| {
+            median(
+                (0..5)
+                    .map(|_| {
+                        let started = Instant::now();
+                        let page =
+                            history::history_page(&doc, Order::NewestFirst, offset, 100, &|| false)
+                                .expect("not cancelled");
+                        let took = started.elapsed();
+                        assert_eq!((page.entries.len(), page.decoded), (100, 100));
+                        took
+                    })
+                    .collect(),
+            )
+        };
         println!(
-            "{:>7}  {:>10}  {:>21.3?}  {:>10.3?}",
+            "{:>7}  {:>10}  {:>21.3?}  {:>10.3?}  {:>18.3?}  {:>27.3?}",
             n + 1,
             bytes,
             t,
-            t / (n as u32 + 1)
+            t / (n as u32 + 1),
+            page(0),
+            page(n / 2),
         );
     }
 }

@@ -95,6 +95,16 @@ impl Provenance {
             change: hash.map(|h| h.to_string()),
         }
     }
+
+    /// Who wrote a change, from its metadata.
+    pub(crate) fn of_meta(meta: &automerge::ChangeMetadata<'_>) -> Self {
+        Self {
+            actor: meta.actor.to_hex_string(),
+            device: device_of_actor(&meta.actor),
+            at: Some(Timestamp::from_change_time(meta.timestamp)),
+            change: Some(meta.hash.to_string()),
+        }
+    }
 }
 
 /// One of the competing values of a conflicted field.

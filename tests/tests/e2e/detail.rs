@@ -306,8 +306,10 @@ async fn history_names_the_worker_and_device_and_masks_values(app: TestApp) -> a
         assert_eq!(e["device_name"], "test phone");
         assert!(e["summary"].as_str().unwrap_or("").contains("test phone"));
     }
-    let last = &entries[1];
+    // Newest first.
+    let last = &entries[0];
     assert_eq!(last["at"], at(30).to_string());
+    assert_eq!(entries[1]["at"], at(0).to_string());
     let edits = last["edits"].as_array().context("edits")?;
     let field = |name: &str| edits.iter().find(|e| e["field"] == name);
     let set = field("residents[1].phone").context("the phone edit is listed")?;

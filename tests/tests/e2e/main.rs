@@ -8,6 +8,7 @@ mod case_actions;
 mod console_api;
 mod detail;
 mod figures;
+mod history;
 mod long_poll;
 mod misbehaving;
 mod review;

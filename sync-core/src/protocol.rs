@@ -820,9 +820,10 @@ mod tests {
         use automerge::transaction::Transactable as _;
         let mut am = Automerge::new();
         for i in 0..3 {
-            am.transaction()
-                .put(automerge::ROOT, "notes", format!("n{i}"))
+            let mut tx = am.transaction();
+            tx.put(automerge::ROOT, "notes", format!("n{i}"))
                 .expect("put");
+            tx.commit();
         }
         let bytes = am.save_after(&[]);
         assert_eq!(count_chunks(&bytes), Some(3));

@@ -223,6 +223,21 @@ impl LocalDoc {
         }
     }
 
+    /// Whether `push`, now accepted, carried only the first part of the document's backlog
+    /// ([`changes_within_budget`]): it held as many changes as one push may, or what is still
+    /// unconfirmed would not have fitted beside it. Edits made while the request was in flight
+    /// are small and leave it false.
+    fn was_cut_short(&self, push: &DocPush) -> bool {
+        if !self.is_pending() {
+            return false;
+        }
+        if count_chunks(push.changes.as_slice()).is_some_and(|n| n >= MAX_NEW_CHANGES_PER_DOC) {
+            return true;
+        }
+        let rest = self.am().save_after(&self.base_heads);
+        push.changes.len() + rest.len() > MAX_CHANGE_BYTES_PER_DOC
+    }
+
     /// Takes `heads` as the confirmed server state if the local document holds them all.
     fn confirm(&mut self, heads: &[ChangeHash]) -> bool {
         if matches!(self.content, Content::Open(_)) && self.contains(heads) {
@@ -645,11 +660,16 @@ impl Replica {
         let told_full = report
             .iter()
             .any(|(_, outcome)| *outcome == DocOutcome::NeedFull);
-        // A document accepted and still pending sent only part of its backlog (or was edited
-        // since the request was built): the rest goes now.
-        let backlog = report.iter().any(|(id, outcome)| {
-            *outcome == DocOutcome::Accepted && self.docs.get(id).is_some_and(LocalDoc::is_pending)
-        });
+        // A document whose push carried only the first part of its backlog: the rest goes now.
+        // (Edits made while the request was in flight wait for the next sync, as always.)
+        let backlog = request
+            .docs
+            .iter()
+            .zip(&report)
+            .any(|(push, (id, outcome))| {
+                *outcome == DocOutcome::Accepted
+                    && self.docs.get(id).is_some_and(|d| d.was_cut_short(push))
+            });
         Ok(ApplyReport {
             docs: report,
             sync_again: response.more || full || told_full || left_out || backlog,

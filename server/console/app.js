@@ -622,7 +622,7 @@ async function householdPage(id) {
     api(`/v1/records/${id}`),
     api(`/v1/visits${query({ household: id, per_page: 50 })}`).catch(() => ({ items: [] })),
     api(`/v1/cases${query({ household: id, per_page: 50 })}`).catch(() => ({ items: [] })),
-    api(`/v1/records/${id}/history`),
+    api(`/v1/records/${id}/history${query({ per_page: 50 })}`),
   ]);
   if (detail.kind === "case") return go(`/cases/${id}`);
   const r = detail.record;
@@ -653,12 +653,15 @@ async function householdPage(id) {
         table([[t("at"), (v) => fmtTime(v.at)], [t("summary"), (v) => v.label], [t("method"), (v) => code(v.method)]], visits.items)),
       h("section", { class: "card" }, h("h2", {}, t("related_cases")), caseTable(cases.items))),
     h("section", { class: "card" }, h("h2", {}, t("history")),
+      history.total > history.entries.length
+        ? h("p", { class: "muted" }, `${t("history_latest")}: ${history.entries.length} / ${history.total}`)
+        : "",
       table([
         [t("at"), (e) => fmtTime(e.at)],
         [t("by"), (e) => `${e.user?.display_name ?? "?"} · ${e.device_name ?? e.device ?? ""}`],
         [t("fields"), (e) => [...new Set(e.edits.map((x) => x.field))].slice(0, 8).join(", ")],
         [t("message"), (e) => e.message ?? ""],
-      ], [...history.entries].reverse())),
+      ], history.entries)),
   );
 }
 

@@ -383,14 +383,18 @@ async fn revoked_device_cannot_refresh_and_its_access_token_is_refused() {
     let unknown = format!("/v1/auth/devices/{}/revoke", DeviceId::new());
     let (status, _) = app.post(&unknown, json!({}), Some(access(&li))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app
+    // A device id that is not a canonical (lowercase, hyphenated) UUID is malformed.
+    let (status, body) = app
         .post(
             "/v1/auth/devices/garbage/revoke",
             json!({}),
             Some(access(&li)),
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "malformed")
+    );
 
     // From the tablet, wang revokes his lost phone.
     let (status, _) = app

@@ -39,8 +39,9 @@ use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use crate::doc::{Author, Document, DocumentError, actor_for_device};
 use crate::ids::{DeviceId, DocId};
 use crate::protocol::{
-    Bytes, Cursor, DocPush, DocStatus, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, PushError,
-    SyncRequest, SyncResponse, apply_checked, hash_list, split_changes,
+    Bytes, Cursor, DocPush, DocStatus, MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST,
+    MAX_NEW_CHANGES_PER_DOC, PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse,
+    apply_checked, count_chunks, hash_list, split_changes,
 };
 pub use crate::protocol::{decode_response, encode_request};
 use crate::record::{Record, RecordKind};
@@ -95,7 +96,8 @@ pub struct ApplyReport {
     /// One entry per pushed document (in request order), then one per update.
     pub docs: Vec<(DocId, DocOutcome)>,
     /// Another round trip is needed now: a document needs a full exchange, the server cut
-    /// its updates short (`more`), or pending documents did not fit in the request.
+    /// its updates short (`more`), pending documents did not fit in the request, or a
+    /// document's backlog did not fit in one push (its first changes were sent).
     pub sync_again: bool,
 }
 
@@ -219,6 +221,21 @@ impl LocalDoc {
         }
     }
 
+    /// Whether `push`, now accepted, carried only the first part of the document's backlog
+    /// ([`changes_within_budget`]): it held as many changes as one push may, or what is still
+    /// unconfirmed would not have fitted beside it. Edits made while the request was in flight
+    /// are small and leave it false.
+    fn was_cut_short(&self, push: &DocPush) -> bool {
+        if !self.is_pending() {
+            return false;
+        }
+        if count_chunks(push.changes.as_slice()).is_some_and(|n| n >= MAX_NEW_CHANGES_PER_DOC) {
+            return true;
+        }
+        let rest = self.am().save_after(&self.base_heads);
+        push.changes.len() + rest.len() > MAX_CHANGE_BYTES_PER_DOC
+    }
+
     /// Takes `heads` as the confirmed server state if the local document holds them all.
     fn confirm(&mut self, heads: &[ChangeHash]) -> bool {
         if matches!(self.content, Content::Open(_)) && self.contains(heads) {
@@ -232,6 +249,31 @@ impl LocalDoc {
             false
         }
     }
+}
+
+/// The changes of `am` that are not ancestors of `base`, as a push carries them: all of them
+/// when they fit in one push, else the first ones in dependency order (a prefix, so every
+/// change sent has its dependencies in `base` or before it) up to [`MAX_NEW_CHANGES_PER_DOC`]
+/// changes and [`MAX_CHANGE_BYTES_PER_DOC`] bytes (at least one change, which the server
+/// refuses only if it alone is larger than the byte limit).
+fn changes_within_budget(am: &Automerge, base: &[ChangeHash]) -> Vec<u8> {
+    let all = am.save_after(base);
+    let fits = all.len() <= MAX_CHANGE_BYTES_PER_DOC
+        && count_chunks(&all).is_some_and(|n| n <= MAX_NEW_CHANGES_PER_DOC);
+    if fits {
+        return all;
+    }
+    let mut out = Vec::new();
+    for (n, change) in am.get_changes(base).iter().enumerate() {
+        let bytes = change.raw_bytes();
+        if n == MAX_NEW_CHANGES_PER_DOC
+            || (n > 0 && out.len() + bytes.len() > MAX_CHANGE_BYTES_PER_DOC)
+        {
+            break;
+        }
+        out.extend_from_slice(bytes);
+    }
+    out
 }
 
 /// One device's local state: its documents, what the server confirmed of each, and the
@@ -475,6 +517,12 @@ impl Replica {
 
     /// The next request: one push per pending document (at most [`MAX_DOCS_PER_REQUEST`]),
     /// and the cursor. Building it changes nothing; edits may go on until the response comes.
+    ///
+    /// A document's push carries at most [`MAX_NEW_CHANGES_PER_DOC`] changes and
+    /// [`MAX_CHANGE_BYTES_PER_DOC`] bytes: a larger backlog (a phone that made many edits
+    /// offline) sends its first changes in dependency order; once the server confirmed them the
+    /// document is still pending and the next request sends the next ones
+    /// ([`ApplyReport::sync_again`] says so).
     pub fn build_request(&self) -> SyncRequest {
         let docs = self
             .docs
@@ -484,11 +532,11 @@ impl Replica {
             .map(|(id, d)| {
                 let (base_heads, changes) = match &d.content {
                     Content::Open(doc) if d.need_full => {
-                        (Vec::new(), doc.automerge().save_after(&[]))
+                        (Vec::new(), changes_within_budget(doc.automerge(), &[]))
                     }
                     Content::Open(doc) => (
                         d.base_heads.clone(),
-                        doc.automerge().save_after(&d.base_heads),
+                        changes_within_budget(doc.automerge(), &d.base_heads),
                     ),
                     // Asks for the whole document: nothing to add, nothing known.
                     Content::Partial { .. } => (Vec::new(), Vec::new()),
@@ -610,9 +658,19 @@ impl Replica {
         let told_full = report
             .iter()
             .any(|(_, outcome)| *outcome == DocOutcome::NeedFull);
+        // A document whose push carried only the first part of its backlog: the rest goes now.
+        // (Edits made while the request was in flight wait for the next sync, as always.)
+        let backlog = request
+            .docs
+            .iter()
+            .zip(&report)
+            .any(|(push, (id, outcome))| {
+                *outcome == DocOutcome::Accepted
+                    && self.docs.get(id).is_some_and(|d| d.was_cut_short(push))
+            });
         Ok(ApplyReport {
             docs: report,
-            sync_again: response.more || full || told_full || left_out,
+            sync_again: response.more || full || told_full || left_out || backlog,
         })
     }
 }

@@ -87,12 +87,22 @@ impl Provenance {
     ) -> Self {
         let at = hash
             .and_then(|h| doc.automerge().get_change_meta_by_hash(&h))
-            .map(|m| Timestamp::from_millis(m.timestamp));
+            .map(|m| Timestamp::from_change_time(m.timestamp));
         Self {
             actor: actor.to_hex_string(),
             device: device_of_actor(actor),
             at,
             change: hash.map(|h| h.to_string()),
+        }
+    }
+
+    /// Who wrote a change, from its metadata.
+    pub(crate) fn of_meta(meta: &automerge::ChangeMetadata<'_>) -> Self {
+        Self {
+            actor: meta.actor.to_hex_string(),
+            device: device_of_actor(&meta.actor),
+            at: Some(Timestamp::from_change_time(meta.timestamp)),
+            change: Some(meta.hash.to_string()),
         }
     }
 }

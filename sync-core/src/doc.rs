@@ -418,7 +418,11 @@ fn read_header(am: &Automerge) -> Result<(DocId, RecordKind), DocumentError> {
     let id = text("id")
         .ok_or(DocumentError::Header("missing `id`"))?
         .parse::<DocId>()
-        .map_err(|_| DocumentError::Header("`id` is not a record id"))?;
+        .map_err(|_| {
+            DocumentError::Header(
+                "`id` is not a canonical record id (a lowercase, hyphenated UUID)",
+            )
+        })?;
     Ok((id, kind))
 }
 

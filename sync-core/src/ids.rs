@@ -118,12 +118,11 @@ macro_rules! uuid_id {
 
         impl FromStr for $name {
             type Err = InvalidId;
+            /// Only the canonical text: a lowercase hyphenated UUID. Other spellings of a UUID
+            /// (uppercase, without hyphens, braced, `urn:uuid:`) are refused, never normalised,
+            /// so an id is stored, compared and echoed exactly as it was sent.
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let uuid = uuid::Uuid::try_parse(s).map_err(|_| InvalidId {
-                    kind: $what,
-                    reason: "not a UUID",
-                })?;
-                Ok(Self::from_uuid(uuid))
+                validate_uuid(s, $what).map(|()| Self(s.to_owned()))
             }
         }
 
@@ -146,6 +145,30 @@ macro_rules! code_id {
 
         impl_text_id_common!($name, $what);
     };
+}
+
+/// The canonical text of a UUID: 36 characters, lowercase hex digits in groups of 8-4-4-4-12
+/// separated by `-` (what `Uuid::hyphenated()` writes).
+fn validate_uuid(s: &str, kind: &'static str) -> Result<(), InvalidId> {
+    let not_a_uuid = InvalidId {
+        kind,
+        reason: "not a UUID",
+    };
+    if s.len() != 36 || uuid::Uuid::try_parse(s).is_err() {
+        return Err(not_a_uuid);
+    }
+    let canonical = s.bytes().enumerate().all(|(i, b)| match i {
+        8 | 13 | 18 | 23 => b == b'-',
+        _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+    });
+    if canonical {
+        Ok(())
+    } else {
+        Err(InvalidId {
+            kind,
+            reason: "not a canonical UUID (lowercase, hyphenated)",
+        })
+    }
 }
 
 /// Place codes: 1-64 characters of ASCII lowercase letters, digits, `-` and `_`.
@@ -230,9 +253,35 @@ mod tests {
     }
 
     #[test]
-    fn uuid_ids_are_canonicalised() {
-        let upper: UserId = "0190A4B2-7C3D-7E4F-8A9B-0C1D2E3F4A5B".parse().unwrap();
-        assert_eq!(upper.as_str(), "0190a4b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b");
+    fn uuid_ids_are_only_their_canonical_lowercase_text() {
+        let lower = "0190a4b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(
+            lower.parse::<UserId>().map(|u| u.to_string()).as_deref(),
+            Ok(lower)
+        );
+        for other in [
+            "0190A4B2-7C3D-7E4F-8A9B-0C1D2E3F4A5B",
+            "0190a4b2-7c3d-7e4f-8a9b-0C1D2E3F4A5B",
+            "0190a4b27c3d7e4f8a9b0c1d2e3f4a5b",
+            "{0190a4b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b}",
+            "urn:uuid:0190a4b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
+            " 0190a4b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
+        ] {
+            assert!(other.parse::<DocId>().is_err(), "{other}");
+            assert!(other.parse::<DeviceId>().is_err(), "{other}");
+            assert!(other.parse::<ResidentId>().is_err(), "{other}");
+            assert!(other.parse::<ItemId>().is_err(), "{other}");
+        }
+        let err = "0190A4B2-7C3D-7E4F-8A9B-0C1D2E3F4A5B"
+            .parse::<DeviceId>()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid device id: not a canonical UUID (lowercase, hyphenated)"
+        );
+        // Serde and autosurgeon read ids through the same check.
+        assert!(serde_json::from_str::<DocId>("\"0190A4B2-7C3D-7E4F-8A9B-0C1D2E3F4A5B\"").is_err());
+        assert!(serde_json::from_str::<DocId>(&format!("\"{lower}\"")).is_ok());
     }
 
     #[test]

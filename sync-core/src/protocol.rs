@@ -33,6 +33,14 @@ pub const MAX_DOCS_PER_REQUEST: usize = 1000;
 /// a push above this is refused with [`codes::TOO_LARGE`].
 pub const MAX_CHANGE_BYTES_PER_DOC: usize = 4 * 1024 * 1024;
 
+/// Most changes new to the server that one [`DocPush`] may add to a record (the per-record
+/// change budget of one push). An honest phone rarely makes more than a few dozen edits of one
+/// record between syncs; a push above this is refused with [`codes::TOO_LARGE`] and stores
+/// nothing. [`crate::client::Replica::build_request`] never exceeds it: a larger backlog goes
+/// over successive requests, the first changes (in dependency order) first. Changes the server
+/// already has (a retry, a full push after `need_full`) do not count.
+pub const MAX_NEW_CHANGES_PER_DOC: usize = 1000;
+
 /// Most `base_heads` one [`DocPush`] may name. A document rarely has more than a handful of
 /// heads (one per concurrent branch).
 pub const MAX_HEADS_PER_DOC: usize = 256;
@@ -595,6 +603,28 @@ pub fn split_changes(bytes: &[u8]) -> Result<Vec<Change>, ChangeBytesError> {
     Ok(changes)
 }
 
+/// How many change chunks concatenated chunk bytes hold, read from the chunk headers alone
+/// (nothing is parsed or checked; `None` when the bytes are not a sequence of chunk headers
+/// and lengths). Cheap enough to ask of every outgoing push.
+pub fn count_chunks(bytes: &[u8]) -> Option<usize> {
+    let mut offset = 0;
+    let mut count = 0;
+    while offset < bytes.len() {
+        let rest = &bytes[offset..];
+        if rest.len() < 9 || rest[..4] != CHUNK_MAGIC {
+            return None;
+        }
+        let (len, len_bytes) = read_uleb128(&rest[9..])?;
+        let total = usize::try_from(len).ok()?.checked_add(9 + len_bytes)?;
+        if total > rest.len() {
+            return None;
+        }
+        offset += total;
+        count += 1;
+    }
+    Some(count)
+}
+
 /// Whether Automerge, encoding the change's operations again, reproduces its hash.
 ///
 /// Automerge does not keep the bytes of the changes it applies: it rebuilds them from its
@@ -816,6 +846,23 @@ mod tests {
         assert_eq!(read_uleb128(&max), Some((u64::MAX, 10)));
         let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
         assert_eq!(read_uleb128(&over), None);
+    }
+
+    #[test]
+    fn chunks_are_counted_from_their_headers() {
+        use automerge::transaction::Transactable as _;
+        let mut am = Automerge::new();
+        for i in 0..3 {
+            let mut tx = am.transaction();
+            tx.put(automerge::ROOT, "notes", format!("n{i}"))
+                .expect("put");
+            tx.commit();
+        }
+        let bytes = am.save_after(&[]);
+        assert_eq!(count_chunks(&bytes), Some(3));
+        assert_eq!(count_chunks(&[]), Some(0));
+        assert_eq!(count_chunks(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(count_chunks(b"not a chunk at all"), None);
     }
 
     #[test]

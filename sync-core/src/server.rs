@@ -26,8 +26,9 @@ use crate::ids::{DeviceId, DocId, GridId, UserId};
 use crate::models::AnyRecord;
 use crate::protocol::{
     ApplyError, Bytes, ChangeBytesError, DocPush, DocResult, DocStatus, DocUpdate, GridCursor,
-    MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST, MAX_HEADS_PER_DOC, MAX_UPDATES_PER_RESPONSE,
-    PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse, apply_checked, codes, split_changes,
+    MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST, MAX_HEADS_PER_DOC, MAX_NEW_CHANGES_PER_DOC,
+    MAX_UPDATES_PER_RESPONSE, PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse,
+    apply_checked, codes, split_changes,
 };
 use crate::record::{Place, RecordKind, RecordMeta, Role};
 use crate::validate::{RecordInvalid, ValidationContext};
@@ -146,7 +147,9 @@ type Refusal = Box<DocResult>;
 /// and the same result, so retries are idempotent.
 ///
 /// Steps, in order (the first that fails decides):
-/// 1. per-document limits (`too_large`); split the change bytes (`corrupt`);
+/// 1. per-document limits (`too_large`: bytes, base heads, and at most
+///    [`MAX_NEW_CHANGES_PER_DOC`] changes new to the server); split the change bytes
+///    (`corrupt`);
 /// 2. with a stored record: same kind (`wrong_kind`); the caller may write it when the push
 ///    brings new changes, or read it when not (`forbidden`);
 /// 3. every base head is known (`need_full`);
@@ -231,6 +234,17 @@ fn decide(
         })
         .cloned()
         .collect();
+    if new_changes.len() > MAX_NEW_CHANGES_PER_DOC {
+        return Err(rejected(
+            push,
+            codes::TOO_LARGE,
+            format!(
+                "{} changes new to the server; one push may add at most {MAX_NEW_CHANGES_PER_DOC} \
+                 (MAX_NEW_CHANGES_PER_DOC): send the first ones, then the rest in later requests",
+                new_changes.len()
+            ),
+        ));
+    }
     if let Some(record) = stored_record {
         if record.doc.kind() != push.kind {
             return Err(rejected(

@@ -19,6 +19,10 @@ pub struct Date(pub NaiveDate);
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(i64);
 
+/// Change times (in absolute value) below this are seconds, at or above it milliseconds
+/// ([`Timestamp::from_change_time`]).
+pub const SECONDS_BELOW: i64 = 100_000_000_000;
+
 /// The text of a date or an instant failed to parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -50,6 +54,20 @@ impl Timestamp {
     /// The instant `millis` milliseconds after the Unix epoch.
     pub const fn from_millis(millis: i64) -> Self {
         Self(millis)
+    }
+
+    /// The instant an Automerge change's `time` field names.
+    ///
+    /// The protocol's unit is milliseconds since the epoch (what Gridbook's phones write),
+    /// but Automerge JS writes seconds by default. A value below [`SECONDS_BELOW`] (10^11:
+    /// in milliseconds, March 1973; in seconds, the year 5138) is read as seconds. Every
+    /// place that shows or uses a change's time reads it through here.
+    pub const fn from_change_time(time: i64) -> Self {
+        if time > -SECONDS_BELOW && time < SECONDS_BELOW {
+            Self(time.saturating_mul(1000))
+        } else {
+            Self(time)
+        }
     }
 
     /// Milliseconds since the Unix epoch.
@@ -137,6 +155,30 @@ mod tests {
         assert_eq!(t.to_string(), "2026-03-04T10:12:00.000Z");
         assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
         assert!("yesterday".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn change_times_in_seconds_or_milliseconds_name_the_same_instant() {
+        let ms = 1_772_416_800_000;
+        assert_eq!(Timestamp::from_change_time(ms).millis(), ms);
+        assert_eq!(Timestamp::from_change_time(ms / 1000).millis(), ms);
+        assert_eq!(
+            Timestamp::from_change_time(1_772_416_800).to_string(),
+            "2026-03-02T02:00:00.000Z"
+        );
+        // Automerge's default for a change made without a time.
+        assert_eq!(Timestamp::from_change_time(0).millis(), 0);
+        assert_eq!(
+            Timestamp::from_change_time(SECONDS_BELOW - 1).millis(),
+            (SECONDS_BELOW - 1) * 1000
+        );
+        assert_eq!(
+            Timestamp::from_change_time(SECONDS_BELOW).millis(),
+            SECONDS_BELOW
+        );
+        // Hostile values never overflow.
+        assert_eq!(Timestamp::from_change_time(i64::MAX).millis(), i64::MAX);
+        assert_eq!(Timestamp::from_change_time(i64::MIN).millis(), i64::MIN);
     }
 
     #[test]

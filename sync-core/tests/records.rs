@@ -375,6 +375,129 @@ fn history_lists_each_change_with_device_time_message_and_fields() {
     );
 }
 
+/// A household with `n` more changes by one phone, each setting `notes` (raw Automerge
+/// changes, as a backlog of edits would be).
+fn household_with_note_changes(n: usize) -> Document {
+    let author = phone("2026-03-02T01:00:00Z");
+    let mut doc = Document::create(&household(), &author, &ctx()).unwrap();
+    let am = doc.automerge_mut();
+    for i in 0..n {
+        let mut tx = am.transaction();
+        tx.put(automerge::ROOT, "notes", format!("n{i}")).unwrap();
+        tx.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_time(author.at.millis() + i as i64 * 1000),
+        );
+    }
+    doc
+}
+
+#[test]
+fn history_pages_decode_only_their_own_changes_and_cover_the_whole_history() {
+    let doc = household_with_note_changes(250);
+    let all = history::history(&doc);
+    assert_eq!(all.len(), 251);
+    let never = || false;
+    let mut newest_first = Vec::new();
+    for page in 0..3 {
+        let p = history::history_page(&doc, history::Order::NewestFirst, page * 100, 100, &never)
+            .unwrap();
+        assert_eq!(p.total, 251);
+        // Linear: a page costs its own changes, never the whole document per change.
+        assert_eq!(p.decoded, p.entries.len());
+        assert_eq!(p.entries.len(), if page < 2 { 100 } else { 51 });
+        newest_first.extend(p.entries);
+    }
+    let mut oldest_first = newest_first.clone();
+    oldest_first.reverse();
+    assert_eq!(oldest_first, all);
+    assert_eq!(newest_first[0].edits[0].field, "notes");
+    assert_eq!(newest_first[0].edits[0].value, Some(json!("n249")));
+    let p = history::history_page(&doc, history::Order::OldestFirst, 1, 2, &never).unwrap();
+    assert_eq!(p.entries, all[1..3]);
+    let past = history::history_page(&doc, history::Order::OldestFirst, 251, 10, &never).unwrap();
+    assert_eq!((past.entries.len(), past.decoded, past.total), (0, 0, 251));
+}
+
+#[test]
+fn history_work_stops_as_soon_as_its_caller_gives_up() {
+    let doc = household_with_note_changes(100);
+    let asked = std::cell::Cell::new(0);
+    let gone_after_ten = || {
+        asked.set(asked.get() + 1);
+        asked.get() > 10
+    };
+    let result = history::history_page(&doc, history::Order::NewestFirst, 0, 100, &gone_after_ten);
+    assert_eq!(result, Err(history::Cancelled));
+    assert_eq!(asked.get(), 11, "no change is read once the caller is gone");
+}
+
+#[test]
+fn history_lists_at_most_fifty_edits_per_change_and_counts_the_rest() {
+    let mut doc = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    doc.update(
+        &phone("2026-03-02T02:00:00Z"),
+        &ctx(),
+        |h: &mut Household| {
+            h.tags = (0..120).map(|i| format!("tag-{i}")).collect();
+            Ok::<_, DocumentError>(())
+        },
+    )
+    .unwrap();
+    let entries = history::history(&doc);
+    let last = entries.last().unwrap();
+    assert_eq!(last.edits.len(), history::MAX_EDITS_PER_ENTRY);
+    assert_eq!(last.more_edits, 120 - history::MAX_EDITS_PER_ENTRY);
+    assert_eq!(last.edits[0].field, "tags[0]");
+    assert_eq!(last.edits[0].edit, EditKind::Insert);
+    assert_eq!(last.edits[0].value, Some(json!("tag-0")));
+    assert_eq!(last.edits[49].field, "tags[49]");
+}
+
+#[test]
+fn history_names_list_positions_deletes_and_text_edits_as_the_record_is_now() {
+    let author = phone("2026-03-02T01:00:00Z");
+    let mut h = household();
+    h.tags = vec!["a".into(), "b".into(), "c".into()];
+    let mut doc = Document::create(&h, &author, &ctx()).unwrap();
+    // Remove "a", set the (now first) "b", set a resident's phone, and write a text object
+    // (as an Automerge JS client might).
+    let am = doc.automerge_mut();
+    let (_, tags) = am.get(automerge::ROOT, "tags").unwrap().unwrap();
+    let mut tx = am.transaction();
+    tx.delete(&tags, 0).unwrap();
+    tx.put(&tags, 0, "B").unwrap();
+    let text = tx
+        .put_object(automerge::ROOT, "memo", automerge::ObjType::Text)
+        .unwrap();
+    tx.splice_text(&text, 0, 0, "三楼漏水").unwrap();
+    tx.commit();
+    let entries = history::history(&doc);
+    let edits: Vec<(&str, EditKind)> = entries[1]
+        .edits
+        .iter()
+        .map(|e| (e.field.as_str(), e.edit))
+        .collect();
+    assert_eq!(
+        edits,
+        [
+            ("tags[0]", EditKind::Delete),
+            ("tags[0]", EditKind::Set),
+            ("memo", EditKind::Set),
+            ("memo", EditKind::EditText),
+        ]
+    );
+    assert_eq!(entries[1].edits[1].value, Some(json!("B")));
+    // The creation inserted the three tags where they are now ("a" is gone: where it was).
+    let inserts: Vec<&str> = entries[0]
+        .edits
+        .iter()
+        .filter(|e| e.edit == EditKind::Insert && e.field.starts_with("tags"))
+        .map(|e| e.field.as_str())
+        .collect();
+    assert_eq!(inserts, ["tags[0]", "tags[0]", "tags[1]"]);
+}
+
 #[test]
 fn a_resident_id_number_failing_the_check_digit_is_rejected_naming_the_field() {
     let mut h = household();

@@ -907,3 +907,120 @@ fn whole_request_limits_are_enforced() {
         codes::TOO_LARGE
     );
 }
+
+/// A phone that made `edits` offline edits of one new household (one change each).
+fn phone_with_backlog(server: &mut MemoryServer, edits: usize) -> (Phone, DocId) {
+    let mut phone = Phone::worker(server, "dzk-01");
+    let id = phone
+        .replica
+        .create(&household("dzk-01", "402"), at(0))
+        .unwrap();
+    for i in 0..edits {
+        phone.edit(&id, 1 + i as i64, |h| h.notes = format!("第{i}次走访"));
+    }
+    (phone, id)
+}
+
+fn changes_in(push: &DocPush) -> usize {
+    protocol::count_chunks(push.changes.as_slice()).unwrap()
+}
+
+#[test]
+fn a_push_adding_more_new_changes_than_the_budget_is_too_large_and_stores_nothing() {
+    let budget = protocol::MAX_NEW_CHANGES_PER_DOC;
+    let mut server = MemoryServer::default();
+    let (phone, id) = phone_with_backlog(&mut server, budget);
+    let doc = phone.replica.document(&id).unwrap().clone();
+    // Every change at once (the creation and `budget` edits): one over the budget.
+    let all = push_of(&doc, &[]);
+    assert_eq!(changes_in(&all), budget + 1);
+    let request = SyncRequest::new(phone.caller.device.clone(), None, vec![all.clone()]);
+    let response = phone.exchange(&mut server, &request);
+    assert_eq!(status_of(&response, &id), DocStatus::Rejected);
+    assert_eq!(error_code(&response, &id), codes::TOO_LARGE);
+    let message = &response.docs[0].error.as_ref().unwrap().message;
+    assert!(message.contains("MAX_NEW_CHANGES_PER_DOC"), "{message}");
+    assert!(server.document(&id).is_none(), "nothing stored");
+
+    // Exactly the budget is taken; the rest then fits too.
+    let changes = doc.automerge().get_changes(&[]);
+    let first = DocPush {
+        changes: Bytes::from_changes(&changes[..budget]),
+        ..all.clone()
+    };
+    let request = SyncRequest::new(phone.caller.device.clone(), None, vec![first]);
+    let response = phone.exchange(&mut server, &request);
+    assert_eq!(status_of(&response, &id), DocStatus::Ok);
+    let rest = push_of(&doc, &response.docs[0].heads);
+    assert_eq!(changes_in(&rest), 1);
+    let request = SyncRequest::new(phone.caller.device.clone(), None, vec![rest]);
+    assert_eq!(
+        status_of(&phone.exchange(&mut server, &request), &id),
+        DocStatus::Ok
+    );
+    // Changes the server has do not count: the whole document again is a retry.
+    let request = SyncRequest::new(phone.caller.device.clone(), None, vec![all]);
+    let response = phone.exchange(&mut server, &request);
+    assert_eq!(status_of(&response, &id), DocStatus::Ok);
+    assert_eq!(server.document(&id).unwrap().heads(), doc.heads());
+}
+
+#[test]
+fn an_offline_backlog_larger_than_the_budget_goes_over_successive_requests() {
+    let budget = protocol::MAX_NEW_CHANGES_PER_DOC;
+    let edits = 2 * budget + budget / 2;
+    let mut server = MemoryServer::default();
+    let (mut phone, id) = phone_with_backlog(&mut server, edits);
+    let mut sent = Vec::new();
+    for round in 1..=5 {
+        let (request, response, report) = phone.sync(&mut server);
+        let push = &request.docs[0];
+        sent.push(changes_in(push));
+        assert!(changes_in(push) <= budget, "round {round}");
+        assert_eq!(status_of(&response, &id), DocStatus::Ok, "round {round}");
+        // Each accepted prefix is what the server now has, and what the phone builds on.
+        assert_eq!(
+            phone.replica.base_heads(&id).unwrap(),
+            &server.document(&id).unwrap().heads()[..]
+        );
+        if !report.sync_again {
+            break;
+        }
+        assert_eq!(phone.replica.pending(), std::slice::from_ref(&id));
+    }
+    assert_eq!(sent, [budget, budget, edits + 1 - 2 * budget]);
+    assert!(phone.replica.pending().is_empty());
+    assert_same(&server, &phone, &id);
+    assert_eq!(phone.read(&id).notes, format!("第{}次走访", edits - 1));
+}
+
+#[test]
+fn a_full_push_of_a_long_history_is_split_too() {
+    let budget = protocol::MAX_NEW_CHANGES_PER_DOC;
+    let mut server = MemoryServer::default();
+    let (mut phone, id) = phone_with_backlog(&mut server, budget + 200);
+    assert_eq!(phone.sync_until_quiet(&mut server), 2);
+
+    // The phone is told to send the whole document (e.g. the server was restored): to a
+    // server that has it all, the first push already confirms everything.
+    let mut snapshot = phone.replica.snapshot();
+    snapshot.docs[0].need_full = true;
+    phone.replica = Replica::restore(snapshot.clone(), ValidationContext::default()).unwrap();
+    let (request, response, report) = phone.sync(&mut server);
+    assert!(request.docs[0].base_heads.is_empty());
+    assert_eq!(changes_in(&request.docs[0]), budget);
+    assert_eq!(status_of(&response, &id), DocStatus::Ok);
+    assert!(!report.sync_again);
+    assert!(phone.replica.pending().is_empty());
+
+    // To a server that has none of it, the whole history goes over two requests.
+    let mut empty = MemoryServer::default();
+    empty.add_user(
+        phone.caller.user.clone(),
+        Role::GridWorker,
+        [grid("dzk-01")],
+    );
+    phone.replica = Replica::restore(snapshot, ValidationContext::default()).unwrap();
+    assert_eq!(phone.sync_until_quiet(&mut empty), 2);
+    assert_same(&empty, &phone, &id);
+}

@@ -220,7 +220,7 @@ pub fn supervisors_only(caller: &AuthUser, what: &str) -> ApiResult<()> {
     path = "/v1/cases/{id}/actions",
     tag = "cases",
     params(
-        ("id" = String, Path, description = "Case id"),
+        ("id" = String, Path, description = "Case id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     request_body = ActionRequest,
     responses(

@@ -361,10 +361,11 @@ pub async fn get_me(
     path = "/v1/auth/devices/{device_id}/revoke",
     tag = "auth",
     params(
-        ("device_id" = String, Path, description = "Device id"),
+        ("device_id" = String, Path, description = "Device id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     responses(
         (status = 204, description = "Done"),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
         (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such resource", body = crate::error::ErrorBody),
@@ -376,8 +377,8 @@ pub async fn revoke_device(
     caller: AuthUser,
     ApiPath(device_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    let id: DeviceId = crate::routes::record_detail::path_id("device_id", &device_id)?;
     let no_such = || ApiError::not_found("no such device");
-    let id: DeviceId = device_id.parse().map_err(|_| no_such())?;
     let device = users::get_device(&app.db, &id).await?.ok_or_else(no_such)?;
     if device.user != caller.user && caller.role != Role::Admin {
         return Err(ApiError::forbidden(

@@ -193,10 +193,11 @@ pub async fn list_conflicts(
     path = "/v1/conflicts/{id}",
     tag = "conflicts",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     responses(
         (status = 200, description = "The record's conflict report", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
         (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such resource", body = crate::error::ErrorBody),
@@ -327,7 +328,7 @@ pub struct ResolveRequest {
     path = "/v1/conflicts/{id}/resolve",
     tag = "conflicts",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     request_body = ResolveRequest,
     responses(

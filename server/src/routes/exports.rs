@@ -210,12 +210,27 @@ impl Cell {
         s.map_or(Self::Empty, |s| Self::Text(s.into()))
     }
 
+    /// The cell's CSV text. Text goes through [`csv_text`]; numbers are written as numbers
+    /// (digits, possibly after a `-`, which a spreadsheet reads as a number, never a formula).
     fn csv(&self) -> String {
         match self {
-            Self::Text(s) => s.clone(),
+            Self::Text(s) => csv_text(s),
             Self::Int(i) => i.to_string(),
             Self::Empty => String::new(),
         }
+    }
+}
+
+/// Text as a CSV cell that a spreadsheet shows as text and never runs as a formula (OWASP,
+/// "CSV injection"): text starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+/// leading `'`. Free text (addresses, subjects) and attacker-chosen text (a failed sign-in's
+/// login in the audit log) reach every export, so every text cell of every CSV export goes
+/// through here. XLSX needs no prefix: its cells are written as strings, never formulas.
+pub fn csv_text(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -684,6 +699,7 @@ fn write_xlsx(
             for (c, cell) in row.iter().enumerate() {
                 let c = u16::try_from(c)?;
                 match cell {
+                    // Always a string cell: text that looks like a formula stays text.
                     Cell::Text(s) => {
                         sheet.write_string(row_no, c, s)?;
                     }
@@ -742,5 +758,30 @@ impl Write for ChannelWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.send()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_text_neutralises_what_a_spreadsheet_would_run() {
+        for (given, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\r=1", "'\r=1"),
+            ("乌江水岸", "乌江水岸"),
+            ("3-402", "3-402"),
+            (" =1", " =1"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_text(given), written, "{given:?}");
+        }
+        assert_eq!(Cell::Int(-5).csv(), "-5");
+        assert_eq!(Cell::text("=1").csv(), "'=1");
     }
 }

@@ -10,12 +10,15 @@
 //! * `POST /v1/records/{id}/reveal` `{"field": "residents[1].id_number", "reason": "..."}`:
 //!   one masked value in clear, for community and street supervisors only, with a reason of
 //!   4–500 characters; written to the audit log before the answer.
-//! * `GET /v1/records/{id}/history`: every change with its device mapped to the user, and the
-//!   fields it touched (values under masked keys masked).
+//! * `GET /v1/records/{id}/history?page=&per_page=&order=`: a page of the record's changes
+//!   (newest first by default, at most 200), each with its device mapped to the user and the
+//!   fields it touched (values under masked keys masked). Only the page's changes are read,
+//!   on a blocking thread that stops when the request is dropped.
 //! * `GET /v1/admin/audit`: the audit log for administrators, filtered and paginated.
 //!
 //! Scope: the caller's [`Scope`] must allow reading the stored record (`403 forbidden`
-//! otherwise); an unknown or malformed id is `404 not_found`. Administrators read no records.
+//! otherwise); an unknown id is `404 not_found`, an id that is not a canonical (lowercase,
+//! hyphenated) UUID `400 malformed`. Administrators read no records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -46,6 +49,7 @@ use crate::mask;
 use crate::routes::auth::ClientAddr;
 use crate::routes::json::{ApiJson, ApiPath, ApiQuery};
 use crate::scope::Scope;
+use tokio_util::sync::CancellationToken;
 
 /// Shortest reason for a reveal, in characters.
 pub const MIN_REASON_CHARS: usize = 4;
@@ -78,9 +82,21 @@ pub(crate) struct Readable {
     pub(crate) scope: Scope,
 }
 
-/// Loads record `id` for `caller`: 403 for administrators and out-of-scope records, 404 for
-/// unknown or malformed ids.
+/// A record id from a path or query parameter `name`: only the canonical text (a lowercase,
+/// hyphenated UUID), else 400 `malformed` naming the parameter. Ids are never normalised.
+pub(crate) fn path_id<T: std::str::FromStr<Err = sync_core::ids::InvalidId>>(
+    name: &str,
+    text: &str,
+) -> ApiResult<T> {
+    text.parse().map_err(|e: sync_core::ids::InvalidId| {
+        ApiError::bad_request("malformed", format!("{name}: {e}"))
+    })
+}
+
+/// Loads record `id` for `caller`: 400 for a malformed id, 403 for administrators and
+/// out-of-scope records, 404 for unknown ids.
 pub(crate) async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Readable> {
+    let id: DocId = path_id("id", id)?;
     if caller.role == Role::Admin {
         return Err(ApiError::forbidden(
             "forbidden",
@@ -88,7 +104,6 @@ pub(crate) async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> Api
         ));
     }
     let no_such = || ApiError::not_found("no such record");
-    let id: DocId = id.parse().map_err(|_| no_such())?;
     let loaded = load(app, &id).await?.ok_or_else(no_such)?;
     let user = users::get_user(&app.db, &caller.user)
         .await?
@@ -129,6 +144,21 @@ pub(crate) async fn load(app: &AppState, id: &DocId) -> ApiResult<Option<Arc<Loa
     }
 }
 
+/// Runs CPU work on a blocking thread and tells it when the request is gone: `f` gets a check
+/// that turns true once the returned future is dropped (the client went away, or the server's
+/// request timeout gave up on it), and should stop its work then. A blocking thread cannot be
+/// stopped from outside; without this, a timed-out request's work would run on to its end.
+pub(crate) async fn blocking_cancellable<T: Send + 'static>(
+    f: impl FnOnce(&dyn Fn() -> bool) -> T + Send + 'static,
+) -> ApiResult<T> {
+    let token = CancellationToken::new();
+    // Cancels the token when this future is dropped, whether or not the work finished.
+    let _cancel_when_dropped = token.clone().drop_guard();
+    tokio::task::spawn_blocking(move || f(&|| token.is_cancelled()))
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// Runs CPU work (walking a document) on a blocking thread.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
@@ -144,10 +174,11 @@ pub(crate) async fn blocking<T: Send + 'static>(
     path = "/v1/records/{id}",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     responses(
         (status = 200, description = "The record, masked, with heads and conflict report", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
         (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such resource", body = crate::error::ErrorBody),
@@ -292,7 +323,7 @@ pub struct RevealResponse {
     path = "/v1/records/{id}/reveal",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
     ),
     request_body = RevealRequest,
     responses(
@@ -440,16 +471,35 @@ pub struct HistoryItem {
     pub summary: String,
 }
 
-/// `GET /v1/records/{id}/history`.
+/// The query of `GET /v1/records/{id}/history`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Page, from 1.
+    pub page: Option<u32>,
+    /// Changes per page (1–200, default 50).
+    pub per_page: Option<u32>,
+    /// `newest` (default): the latest change first; `oldest`: causal order (a change always
+    /// after the ones it built on).
+    pub order: Option<String>,
+}
+
+/// `GET /v1/records/{id}/history?page=&per_page=&order=`: one page of the record's changes.
+///
+/// Only the page's changes are read (sync-core's `history_page`), on a blocking thread that
+/// stops once this request is gone (the client left, or the server's timeout dropped it).
 #[utoipa::path(
     get,
     path = "/v1/records/{id}/history",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        HistoryParams,
     ),
     responses(
-        (status = 200, description = "The record's changes, attributed", body = serde_json::Value),
+        (status = 200, description = "A page of the record's changes, attributed: `{id, kind, entries, page, per_page, total, order}`; each entry lists at most 50 edits, `more_edits` counts the rest", body = serde_json::Value),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
         (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
         (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
         (status = 404, description = "No such resource", body = crate::error::ErrorBody),
@@ -460,11 +510,37 @@ pub async fn get_history(
     State(app): State<AppState>,
     caller: AuthUser,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> ApiResult<ApiJson<Json>> {
+    let (page, per_page) = crate::routes::records::paging(params.page, params.per_page)?;
+    let order = match params.order.as_deref().map(str::trim) {
+        None | Some("" | "newest") => history::Order::NewestFirst,
+        Some("oldest") => history::Order::OldestFirst,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "malformed",
+                "order: newest or oldest",
+            ));
+        }
+    };
     let Readable { loaded, .. } = readable(&app, &caller, &id).await?;
     let doc_id = loaded.record.doc.id().clone();
     let kind = loaded.record.doc.kind();
-    let mut entries = blocking(move || history::history(&loaded.record.doc)).await?;
+    let offset = (page as usize - 1) * per_page as usize;
+    let found = blocking_cancellable(move |cancelled| {
+        history::history_page(
+            &loaded.record.doc,
+            order,
+            offset,
+            per_page as usize,
+            cancelled,
+        )
+    })
+    .await?;
+    // Cancelled only once this request is gone, when nobody reads the answer.
+    let history::HistoryPage {
+        mut entries, total, ..
+    } = found.map_err(|e| ApiError::unavailable(e.to_string()))?;
     let owners =
         store::device_owners(&app.db, entries.iter().filter_map(|e| e.by.device.as_ref())).await?;
     let items: Vec<HistoryItem> = entries
@@ -489,9 +565,18 @@ pub async fn get_history(
             }
         })
         .collect();
-    Ok(ApiJson(
-        json!({ "id": doc_id, "kind": kind, "entries": items }),
-    ))
+    Ok(ApiJson(json!({
+        "id": doc_id,
+        "kind": kind,
+        "entries": items,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "order": match order {
+            history::Order::NewestFirst => "newest",
+            history::Order::OldestFirst => "oldest",
+        },
+    })))
 }
 
 /// Most edits named in a summary line.
@@ -525,8 +610,9 @@ fn summary(entry: &HistoryEntry, owner: Option<&DeviceOwner>) -> String {
             format!("{verb} {}", e.field)
         })
         .collect();
-    if entry.edits.len() > SUMMARY_EDITS {
-        what.push(format!("and {} more", entry.edits.len() - SUMMARY_EDITS));
+    let more = entry.edits.len().saturating_sub(SUMMARY_EDITS) + entry.more_edits;
+    if more > 0 {
+        what.push(format!("and {more} more"));
     }
     format!("{who}, {when}: {}", what.join(", "))
 }
@@ -540,7 +626,7 @@ pub struct AuditParams {
     pub actor: Option<String>,
     /// `login`, `login_failed`, `reveal`, `export`, `case_action`.
     pub action: Option<String>,
-    /// Record id.
+    /// Record id (a lowercase, hyphenated UUID).
     pub record: Option<String>,
     /// At or after: milliseconds since the epoch or RFC 3339.
     pub from: Option<String>,
@@ -626,7 +712,13 @@ pub fn audit_filter(caller: &AuthUser, params: &AuditParams) -> ApiResult<AuditF
     Ok(AuditFilter {
         actor: nonempty(params.actor.as_ref()),
         action,
-        record: nonempty(params.record.as_ref()),
+        record: nonempty(params.record.as_ref())
+            .map(|r| {
+                r.parse::<DocId>()
+                    .map(|id| id.to_string())
+                    .map_err(|e| ApiError::bad_request("bad_filter", format!("record: {e}")))
+            })
+            .transpose()?,
         from: time(params.from.as_ref(), "from")?,
         to: time(params.to.as_ref(), "to")?,
     })
@@ -679,6 +771,36 @@ mod tests {
         assert_eq!(lookup(&v, &path), Some(&json!("2")));
         let path = parse_field("residents[2].phone").unwrap_or_default();
         assert_eq!(lookup(&v, &path), None);
+    }
+
+    /// A request dropped before its blocking work ends (the client left, or the timeout layer
+    /// gave up) tells the work, which then stops instead of running on unseen.
+    #[tokio::test]
+    async fn blocking_work_is_told_when_its_request_is_dropped() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let work = blocking_cancellable(move |cancelled| {
+            let mut waited = 0;
+            while !cancelled() && waited < 60_000 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                waited += 1;
+            }
+            let _ = tx.send(cancelled());
+        });
+        let dropped = tokio::time::timeout(std::time::Duration::from_millis(50), work).await;
+        assert!(dropped.is_err(), "the work is still running when dropped");
+        let seen = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(30))
+        })
+        .await;
+        assert_eq!(
+            seen.ok(),
+            Some(Ok(true)),
+            "the work saw the drop and stopped"
+        );
+
+        // Work that finishes first answers as usual.
+        let answer = blocking_cancellable(|cancelled| !cancelled()).await;
+        assert_eq!(answer.ok(), Some(true));
     }
 
     #[test]

@@ -70,7 +70,7 @@ where
 }
 
 /// Page and size, checked.
-fn paging(page: Option<u32>, per_page: Option<u32>) -> ApiResult<(u32, u32)> {
+pub(crate) fn paging(page: Option<u32>, per_page: Option<u32>) -> ApiResult<(u32, u32)> {
     let page = page.unwrap_or(1);
     let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
     if !(1..=MAX_PAGE).contains(&page) {

@@ -6,13 +6,16 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
+use automerge::transaction::Transactable as _;
 use gridbook_tests::{PASSWORD, TestApp, gzip};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
+use sync_core::doc::{Author, Document, actor_for_device};
 use sync_core::ids::DocId;
 use sync_core::protocol::{Bytes, DocPush, SyncRequest, encode_request};
 use sync_core::record::{RecordKind, Role};
+use sync_core::validate::ValidationContext;
 
 use crate::support::{Answer, answer, at, case, get, household, on_both_backends};
 
@@ -378,6 +381,23 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
         .to_string()
         .into_bytes()
     };
+    // Ids are canonical lowercase UUIDs: other spellings of the same ids.
+    let h_up = h.to_uppercase();
+    let c_up = c.to_uppercase();
+    let dev_up = dev.to_uppercase();
+    let li_up = li.id.to_string().to_uppercase();
+    // A new household (made by this device, not in the replica) whose root `id` is the
+    // uppercase spelling of the id it is pushed under.
+    let upper_root = {
+        let fresh = household(&app.grid_a(), "302");
+        let author = Author::new(actor_for_device(&phone.session.device), at(3));
+        let doc = Document::create(&fresh, &author, &ValidationContext::default())?;
+        let mut am = doc.automerge().clone();
+        let mut tx = am.transaction();
+        tx.put(automerge::ROOT, "id", fresh.id.to_string().to_uppercase())?;
+        tx.commit();
+        (fresh.id.to_string(), am.save_after(&[]))
+    };
     let action = format!("/v1/cases/{c}/actions");
     let resolve = format!("/v1/conflicts/{h}/resolve");
     let reveal = format!("/v1/records/{h}/reveal");
@@ -501,6 +521,37 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
                 "household",
                 json!([]),
                 json!("")
+            )])),
+            malformed(),
+        ),
+        Bad::post(
+            "sync: device id in uppercase",
+            Worker,
+            "/v1/sync",
+            json!({"protocol": 1, "device": dev_up, "docs": []}).to_string(),
+            malformed(),
+        ),
+        Bad::post(
+            "sync: document id in uppercase",
+            Worker,
+            "/v1/sync",
+            sync_body(json!([push(
+                &h_up,
+                "household",
+                json!([]),
+                b64(&h_changes)
+            )])),
+            malformed(),
+        ),
+        Bad::post(
+            "sync: document id without hyphens",
+            Worker,
+            "/v1/sync",
+            sync_body(json!([push(
+                &h.replace('-', ""),
+                "household",
+                json!([]),
+                b64(&h_changes)
             )])),
             malformed(),
         ),
@@ -710,7 +761,7 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             "record: id of 10,000 characters",
             Supervisor,
             format!("/v1/records/{}", "a".repeat(10_000)),
-            http(404, "not_found"),
+            malformed(),
         ),
         // --- POST /v1/sync: one bad document, refused inside a 200 ----------------------------
         Bad::post(
@@ -724,6 +775,18 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
                 b64(b"definitely not an automerge change chunk")
             )])),
             rejected("corrupt"),
+        ),
+        Bad::post(
+            "sync (per-document rejected): a new record whose root id is in uppercase",
+            Worker,
+            "/v1/sync",
+            sync_body(json!([push(
+                &upper_root.0,
+                "household",
+                json!([]),
+                b64(&upper_root.1)
+            )])),
+            rejected("invalid_record"),
         ),
         Bad::post(
             "sync (per-document rejected): a change with a flipped byte (bad checksum)",
@@ -905,11 +968,25 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
         )
         .encoding("gzip"),
         Bad::post(
+            "revoke: device id in uppercase",
+            Worker,
+            format!("/v1/auth/devices/{dev_up}/revoke"),
+            "",
+            malformed(),
+        ),
+        Bad::post(
+            "login: device id in uppercase",
+            Nobody,
+            "/v1/auth/login",
+            json!({"login": "li", "password": PASSWORD, "device_id": dev_up}).to_string(),
+            malformed(),
+        ),
+        Bad::post(
             "revoke: device id not a UUID",
             Worker,
             "/v1/auth/devices/not-a-uuid/revoke",
             "",
-            http(404, "not_found"),
+            malformed(),
         ),
         // --- lists -------------------------------------------------------------------------
         Bad::get(
@@ -935,6 +1012,30 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             Supervisor,
             format!("/v1/households?q={}", "x".repeat(101)),
             malformed(),
+        ),
+        Bad::get(
+            "cases: household id in uppercase",
+            Supervisor,
+            format!("/v1/cases?household={h_up}"),
+            malformed(),
+        ),
+        Bad::get(
+            "visits: worker id in uppercase",
+            Supervisor,
+            format!("/v1/visits?worker={li_up}"),
+            malformed(),
+        ),
+        Bad::get(
+            "export: household id in uppercase",
+            Supervisor,
+            format!("/v1/exports/visits.csv?household={h_up}"),
+            malformed(),
+        ),
+        Bad::get(
+            "audit: record id in uppercase",
+            Admin,
+            format!("/v1/admin/audit?record={h_up}"),
+            http(400, "bad_filter"),
         ),
         Bad::get(
             "cases: page=-1",
@@ -1013,7 +1114,7 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             "record: id not a UUID",
             Supervisor,
             "/v1/records/not-a-uuid",
-            http(404, "not_found"),
+            malformed(),
         ),
         Bad::get(
             "record: id not valid UTF-8",
@@ -1022,10 +1123,35 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             malformed(),
         ),
         Bad::get(
+            "record: id in uppercase",
+            Supervisor,
+            format!("/v1/records/{h_up}"),
+            malformed(),
+        ),
+        Bad::get(
+            "record: id in braces",
+            Supervisor,
+            format!("/v1/records/%7B{h}%7D"),
+            malformed(),
+        ),
+        Bad::get(
+            "history: id in uppercase",
+            Supervisor,
+            format!("/v1/records/{h_up}/history"),
+            malformed(),
+        ),
+        Bad::post(
+            "reveal: id in uppercase",
+            Supervisor,
+            format!("/v1/records/{h_up}/reveal"),
+            json!({"field": "residents[0].id_number", "reason": "核实身份信息"}).to_string(),
+            malformed(),
+        ),
+        Bad::get(
             "history: id not a UUID",
             Supervisor,
             "/v1/records/12345/history",
-            http(404, "not_found"),
+            malformed(),
         ),
         Bad::post(
             "reveal: field as a number",
@@ -1106,11 +1232,25 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             http(409, "not_a_case"),
         ),
         Bad::post(
+            "case action: id in uppercase",
+            Supervisor,
+            format!("/v1/cases/{c_up}/actions"),
+            json!({"action": "accept"}).to_string(),
+            malformed(),
+        ),
+        Bad::post(
+            "case action: assignee id in uppercase",
+            Supervisor,
+            format!("/v1/cases/{c}/actions"),
+            json!({"action": "dispatch", "assignee": li_up}).to_string(),
+            http(422, "bad_payload"),
+        ),
+        Bad::post(
             "case action: id not a UUID",
             Supervisor,
             "/v1/cases/DROP%20TABLE/actions",
             json!({"action": "accept"}).to_string(),
-            http(404, "not_found"),
+            malformed(),
         ),
         // --- conflicts -----------------------------------------------------------------------
         Bad::post(
@@ -1139,13 +1279,26 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             Supervisor,
             "/v1/conflicts/not-a-uuid/resolve",
             json!({"field": "notes", "choice": 0}).to_string(),
-            http(404, "not_found"),
+            malformed(),
+        ),
+        Bad::get(
+            "conflict: id in uppercase",
+            Supervisor,
+            format!("/v1/conflicts/{h_up}"),
+            malformed(),
+        ),
+        Bad::post(
+            "resolve: id in uppercase",
+            Supervisor,
+            format!("/v1/conflicts/{h_up}/resolve"),
+            json!({"field": "notes", "choice": 0}).to_string(),
+            malformed(),
         ),
         Bad::get(
             "conflict: id not a UUID",
             Supervisor,
             "/v1/conflicts/not-a-uuid",
-            http(404, "not_found"),
+            malformed(),
         ),
         // --- /v1/figures ---------------------------------------------------------------------
         Bad::get(

@@ -2,11 +2,16 @@
 //! devices, the audit log, scope and error shapes.
 
 use anyhow::Context;
+use automerge::transaction::{CommitOptions, Transactable as _};
 use gridbook_tests::{PASSWORD, Phone, TestApp};
 use serde_json::{Value, json};
+use sync_core::doc::actor_for_device;
 use sync_core::ids::DocId;
 use sync_core::models::household::Household;
+use sync_core::protocol::{Bytes, DocPush, DocStatus, SyncRequest, SyncResponse};
+use sync_core::record::RecordKind;
 use sync_core::record::Role;
+use sync_core::time::Timestamp;
 
 use crate::support::{answer, at, case, get, household, on_both_backends, post, resident};
 
@@ -16,6 +21,7 @@ on_both_backends!(
     history_names_the_worker_and_device_and_masks_values,
     sign_ins_and_failed_sign_ins_are_audited,
     unknown_and_malformed_ids_are_json_errors,
+    change_times_in_seconds_as_automerge_js_writes_them_show_the_right_date,
 );
 
 /// The personal data a fixture household holds: ID numbers and phones in clear.
@@ -300,8 +306,10 @@ async fn history_names_the_worker_and_device_and_masks_values(app: TestApp) -> a
         assert_eq!(e["device_name"], "test phone");
         assert!(e["summary"].as_str().unwrap_or("").contains("test phone"));
     }
-    let last = &entries[1];
+    // Newest first.
+    let last = &entries[0];
     assert_eq!(last["at"], at(30).to_string());
+    assert_eq!(entries[1]["at"], at(0).to_string());
     let edits = last["edits"].as_array().context("edits")?;
     let field = |name: &str| edits.iter().find(|e| e["field"] == name);
     let set = field("residents[1].phone").context("the phone edit is listed")?;
@@ -397,22 +405,25 @@ async fn unknown_and_malformed_ids_are_json_errors(app: TestApp) -> anyhow::Resu
         .await?;
     let s = app.login(&sup).await?;
     let unknown = DocId::new();
-    for id in [
-        unknown.to_string(),
-        "not-a-uuid".to_owned(),
-        "123".to_owned(),
+    // An unknown id is 404; an id that is not a canonical (lowercase, hyphenated) UUID is
+    // 400 `malformed`, naming the parameter.
+    for (id, status, code) in [
+        (unknown.to_string(), 404, "not_found"),
+        ("not-a-uuid".to_owned(), 400, "malformed"),
+        ("123".to_owned(), 400, "malformed"),
+        (unknown.to_string().to_uppercase(), 400, "malformed"),
+        (unknown.uuid().simple().to_string(), 400, "malformed"),
     ] {
         for path in [
             format!("/v1/records/{id}"),
             format!("/v1/records/{id}/history"),
         ] {
             let a = get(&app, &s.access_token, &path).await?;
-            assert_eq!(
-                (a.status, a.code()),
-                (404, "not_found"),
-                "{path}: {}",
-                a.text
-            );
+            assert_eq!((a.status, a.code()), (status, code), "{path}: {}", a.text);
+            if status == 400 {
+                let message = a.body["error"]["message"].as_str().unwrap_or("");
+                assert!(message.starts_with("id:"), "{path}: {message}");
+            }
         }
         let a = post(
             &app,
@@ -421,7 +432,7 @@ async fn unknown_and_malformed_ids_are_json_errors(app: TestApp) -> anyhow::Resu
             &json!({"field": "residents[0].phone", "reason": "核实联系方式"}),
         )
         .await?;
-        assert_eq!((a.status, a.code()), (404, "not_found"), "{}", a.text);
+        assert_eq!((a.status, a.code()), (status, code), "{}", a.text);
     }
     // Without a token: 401 JSON.
     let a = answer(
@@ -432,5 +443,116 @@ async fn unknown_and_malformed_ids_are_json_errors(app: TestApp) -> anyhow::Resu
     )
     .await?;
     assert_eq!((a.status, a.code()), (401, "unauthorized"), "{}", a.text);
+    app.stop().await
+}
+
+/// Pushes an edit of `notes` made as Automerge JS makes it: a change whose `time` is in
+/// seconds since the epoch (JS's default), from a fresh actor of the phone's device, on top of
+/// what the server confirmed. Returns the change's time as the protocol states it (ms).
+async fn push_js_style_note(
+    app: &TestApp,
+    phone: &Phone,
+    id: &DocId,
+    note: &str,
+    at: Timestamp,
+) -> anyhow::Result<Timestamp> {
+    let doc = phone.replica.document(id).context("held")?;
+    let base = phone.replica.base_heads(id).context("confirmed")?.to_vec();
+    let mut am = doc
+        .automerge()
+        .fork()
+        .with_actor(actor_for_device(&phone.session.device));
+    let mut tx = am.transaction();
+    tx.put(automerge::ROOT, "notes", note)?;
+    tx.commit_with(CommitOptions::default().with_time(at.millis() / 1000));
+    let request = SyncRequest::new(
+        phone.session.device.clone(),
+        None,
+        vec![DocPush {
+            id: id.clone(),
+            kind: RecordKind::Household,
+            base_heads: base.clone(),
+            changes: Bytes(am.save_after(&base)),
+        }],
+    );
+    let response = app.post_sync(&phone.session.access_token, &request).await?;
+    anyhow::ensure!(response.status() == 200, "sync: {}", response.status());
+    let response: SyncResponse = response.json().await?;
+    anyhow::ensure!(
+        response.docs[0].status == DocStatus::Ok,
+        "{:?}",
+        response.docs[0]
+    );
+    Ok(Timestamp::from_millis(at.millis() / 1000 * 1000))
+}
+
+/// Automerge JS writes a change's `time` in seconds; Gridbook's phones in milliseconds. Two
+/// phones edit `notes` concurrently the JS way: the history and the conflict inbox show the
+/// day they did it, not January 1970.
+async fn change_times_in_seconds_as_automerge_js_writes_them_show_the_right_date(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let sup = app
+        .user("sup-a", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let mut p1 = app.phone(&li).await?;
+    let mut p2 = app.phone(&li).await?;
+    let fx = synced_household(&app, &mut p1).await?;
+    p2.sync(&app).await?;
+    let t1 = push_js_style_note(&app, &p1, &fx.id, "一楼漏水", at(40)).await?;
+    let t2 = push_js_style_note(&app, &p2, &fx.id, "二楼漏水", at(41)).await?;
+
+    let s = app.login(&sup).await?;
+    let history = get(
+        &app,
+        &s.access_token,
+        &format!("/v1/records/{}/history", fx.id),
+    )
+    .await?;
+    assert_eq!(history.status, 200, "{}", history.text);
+    let entries = history.body["entries"].as_array().context("entries")?;
+    assert_eq!(entries.len(), 3, "{}", history.text);
+    let times: Vec<&str> = entries.iter().filter_map(|e| e["at"].as_str()).collect();
+    for t in [t1, t2, at(0)] {
+        assert!(times.contains(&t.to_string().as_str()), "{t} in {times:?}");
+    }
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["summary"].as_str().is_some_and(|s| !s.contains("1970"))),
+        "{}",
+        history.text
+    );
+
+    for path in [
+        format!("/v1/conflicts/{}", fx.id),
+        format!("/v1/records/{}", fx.id),
+    ] {
+        let a = get(&app, &s.access_token, &path).await?;
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        let fields = if path.contains("conflicts") {
+            &a.body["fields"]
+        } else {
+            &a.body["conflicts"]["fields"]
+        };
+        let field = fields
+            .as_array()
+            .and_then(|f| f.iter().find(|c| c["field"] == "notes"))
+            .context("notes is in conflict")?;
+        let mut times: Vec<String> = field["values"]
+            .as_array()
+            .context("values")?
+            .iter()
+            .filter_map(|v| v["at"].as_str().map(str::to_owned))
+            .collect();
+        times.sort();
+        assert_eq!(
+            times,
+            [t1.to_string(), t2.to_string()],
+            "{path}: {}",
+            a.text
+        );
+    }
     app.stop().await
 }

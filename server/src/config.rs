@@ -70,7 +70,8 @@ pub enum LogFormat {
 pub const DEFAULT_ACCESS_TTL_SECS: u64 = 900;
 /// Default lifetime of refresh tokens, in days.
 pub const DEFAULT_REFRESH_TTL_DAYS: u64 = 30;
-/// Default largest request body after decompression.
+/// Default largest request body after decompression (`POST /v1/sync`; other routes take
+/// less, see `crate::routes`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Default capacity of the document cache.
 pub const DEFAULT_DOC_CACHE: usize = 4096;
@@ -105,7 +106,8 @@ pub struct ServeArgs {
     /// Lifetime of refresh tokens, in days.
     #[arg(long, env = "GRIDBOOK_REFRESH_TTL_DAYS", default_value_t = DEFAULT_REFRESH_TTL_DAYS)]
     pub refresh_ttl_days: u64,
-    /// Largest request body accepted, in bytes, after decompression.
+    /// Largest request body accepted by `POST /v1/sync`, in bytes, after decompression (the
+    /// other routes take far less: a few KiB for sign-in).
     #[arg(long, env = "GRIDBOOK_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// How many documents the in-memory cache holds.
@@ -176,7 +178,7 @@ pub struct Settings {
     pub access_ttl: Duration,
     /// Refresh token lifetime.
     pub refresh_ttl: Duration,
-    /// Body size limit.
+    /// Body size limit of `POST /v1/sync` (after decompression).
     pub max_body_bytes: usize,
     /// Document cache capacity.
     pub doc_cache: usize,

@@ -16,6 +16,10 @@
 //!   progress, such as a long poll, is never idle; the request timeout of the router bounds it.
 //! * **Accept errors** (out of files, out of memory) are logged at most once per
 //!   [`LOG_EVERY`] and retried after [`ACCEPT_BACKOFF`], never in a busy loop.
+//! * **Unread bodies.** A request body the handler did not read to its end (refused as too
+//!   large for its route, or answered before it was read) is read and thrown away after the
+//!   answer, within [`DRAIN_TIME`] and [`DRAIN_BYTES`], so the client receives the answer
+//!   rather than a connection reset.
 //! * **Stop.** When `shutdown` is cancelled the listener closes, connections that never sent a
 //!   request close at once, the others finish the request they are in and close (hyper's
 //!   graceful shutdown); long polls answer at once (`crate::live`). Whatever is still open
@@ -51,6 +55,15 @@ use tower::Service as _;
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long the accept loop waits after an accept error other than a failed handshake.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// A request body the handler did not read to its end (refused as too large, or before it
+/// was read, such as a `401`) is read and thrown away for at most this long after the
+/// answer...
+pub const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// ...and at most this many bytes (as sent, before any decompression), so the client gets the
+/// answer instead of a connection reset and may keep the connection. Past either bound the
+/// connection is closed.
+pub const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
 /// The connection limits (from [`crate::config::Settings`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -215,6 +228,80 @@ impl http_body::Body for Tracked {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A request body that, when dropped before its end, has the rest read and thrown away in the
+/// background (within [`DRAIN_TIME`] and [`DRAIN_BYTES`]; nothing is kept). Without this,
+/// closing a socket with unread data makes the kernel reset the connection, and a client
+/// still sending a body too large for its route would lose the `413` answer.
+struct Drained {
+    inner: Option<Incoming>,
+    ended: bool,
+}
+
+impl http_body::Body for Drained {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = Pin::new(inner).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
+            self.ended = true;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), http_body::Body::size_hint)
+    }
+}
+
+impl Drop for Drained {
+    fn drop(&mut self) {
+        let Some(body) = self.inner.take() else {
+            return;
+        };
+        if self.ended || http_body::Body::is_end_stream(&body) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(drain(body));
+        }
+    }
+}
+
+/// Reads and throws away the rest of a request body, within [`DRAIN_TIME`] and
+/// [`DRAIN_BYTES`].
+async fn drain(mut body: Incoming) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_BYTES;
+    loop {
+        let frame = std::future::poll_fn(|cx| http_body::Body::poll_frame(Pin::new(&mut body), cx));
+        match tokio::time::timeout_at(deadline, frame).await {
+            Ok(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, Bytes::len);
+                if n > left {
+                    return;
+                }
+                left -= n;
+            }
+            _ => return,
+        }
     }
 }
 
@@ -508,7 +595,12 @@ async fn serve_connection(
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = InFlight::start(&conn, &clock);
             let mut app = app.clone();
-            let mut request = request.map(Body::new);
+            let mut request = request.map(|body| {
+                Body::new(Drained {
+                    inner: Some(body),
+                    ended: false,
+                })
+            });
             request.extensions_mut().insert(ConnectInfo(peer));
             async move {
                 let response = match app.call(request).await {

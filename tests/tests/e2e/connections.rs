@@ -1,16 +1,19 @@
-//! Connections that would hold the server (issue 14): connections past the cap, headers sent
-//! slowly, kept-alive connections left idle. Long polls still outlast the idle timeout.
+//! Connections and bodies that would hold the server (issue 14): connections past the cap,
+//! headers sent slowly, kept-alive connections left idle, and a body past its route's limit,
+//! declared or inflated. Long polls still outlast the idle timeout.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use gridbook_server::config::Settings;
-use gridbook_tests::TestApp;
+use gridbook_tests::{TestApp, gzip};
+use reqwest::Method;
+use sync_core::ids::DocId;
 use sync_core::record::Role;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{answer, on_both_backends_with};
+use crate::support::{Answer, answer, on_both_backends_with};
 
 on_both_backends_with!(
     eight_connections =>
@@ -26,6 +29,11 @@ on_both_backends_with!(
     one_second_idle =>
     an_idle_kept_alive_connection_is_closed_after_the_idle_timeout,
     a_long_poll_outlasts_the_idle_timeout,
+);
+
+on_both_backends_with!(
+    small_sync_bodies =>
+    every_route_refuses_a_body_past_its_limit_declared_or_inflated,
 );
 
 /// The connection cap of [`eight_connections`].
@@ -48,6 +56,13 @@ fn one_second_for_headers(settings: &mut Settings) {
 fn one_second_idle(settings: &mut Settings) {
     settings.header_read_timeout = FAR;
     settings.idle_timeout = Duration::from_secs(1);
+}
+
+/// The configured sync body limit of [`small_sync_bodies`].
+const SYNC_LIMIT: usize = 256 * 1024;
+
+fn small_sync_bodies(settings: &mut Settings) {
+    settings.max_body_bytes = SYNC_LIMIT;
 }
 
 /// A client that opens a new connection for every request.
@@ -202,5 +217,106 @@ async fn a_long_poll_outlasts_the_idle_timeout(app: TestApp) -> anyhow::Result<(
         started.elapsed() >= Duration::from_millis(2400),
         "the long poll ended early"
     );
+    app.stop().await
+}
+
+/// What each route takes at most, after decompression, and whether it reads a body at all (the
+/// test's own copy of the policy: a route added without a limit here fails the test).
+fn expected_limit(method: &Method, path: &str) -> anyhow::Result<(usize, bool)> {
+    const KIB: usize = 1024;
+    Ok(match (method.as_str(), path) {
+        ("GET", _)
+        | (
+            "POST",
+            "/v1/auth/devices/{device_id}/revoke"
+            | "/v1/admin/users/{login}/disable"
+            | "/v1/admin/users/{login}/enable",
+        ) => (KIB, false),
+        ("POST", "/v1/sync") => (SYNC_LIMIT, true),
+        ("POST", p) if p.starts_with("/v1/auth/") => (8 * KIB, true),
+        ("POST", "/v1/conflicts/{id}/resolve") => (1024 * KIB, true),
+        ("POST" | "PUT", p)
+            if p.starts_with("/v1/admin/")
+                || p == "/v1/cases/{id}/actions"
+                || p == "/v1/records/{id}/reveal" =>
+        {
+            (64 * KIB, true)
+        }
+        _ => bail!("no expected body limit for {method} {path}"),
+    })
+}
+
+/// The route's path with its parameters filled in with values that parse.
+fn concrete(path: &str) -> String {
+    let id = DocId::new().to_string();
+    if path.starts_with("/v1/admin/") {
+        path.replace("{id}", "zz-9").replace("{login}", "nobody")
+    } else {
+        path.replace("{id}", &id)
+            .replace("{device_id}", &id)
+            .replace("{file}", "households.csv")
+    }
+}
+
+async fn send(
+    app: &TestApp,
+    token: &str,
+    method: &Method,
+    path: &str,
+    body: Vec<u8>,
+    encoding: Option<&str>,
+) -> anyhow::Result<Answer> {
+    let mut request = fresh_client()?
+        .request(method.clone(), app.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(encoding) = encoding {
+        request = request.header("content-encoding", encoding);
+    }
+    answer(request.send().await?).await
+}
+
+async fn every_route_refuses_a_body_past_its_limit_declared_or_inflated(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    // An administrator's token passes every route's sign-in check, so the body is what
+    // decides.
+    let root = app.user("root", Role::Admin, app.grid_a()).await?;
+    let token = app.login(&root).await?.access_token;
+    let routes = gridbook_server::routes::route_list();
+    assert!(routes.len() > 30);
+    for (method, template) in routes {
+        let (limit, reads_body) = expected_limit(&method, template)?;
+        let path = concrete(template);
+        let what = format!("{method} {template}");
+        // Declared: a Content-Length past the limit is refused before anything is read.
+        let a = send(&app, &token, &method, &path, vec![b' '; limit + 1], None).await?;
+        assert_eq!(
+            (a.status, a.code()),
+            (413, "payload_too_large"),
+            "{what}, {} bytes: {}",
+            limit + 1,
+            a.text
+        );
+        if !reads_body {
+            continue;
+        }
+        // Inflated: a small gzip body that inflates past the limit.
+        let bomb = gzip(&vec![b' '; limit + 1])?;
+        let a = send(&app, &token, &method, &path, bomb, Some("gzip")).await?;
+        assert_eq!(
+            (a.status, a.code()),
+            (413, "payload_too_large"),
+            "{what}, gzip inflating to {} bytes: {}",
+            limit + 1,
+            a.text
+        );
+        // At the limit, the body is read (and refused for what it says, not its size).
+        let full = gzip(&vec![b' '; limit])?;
+        let a = send(&app, &token, &method, &path, full, Some("gzip")).await?;
+        assert_ne!(a.status, 413, "{what}, {limit} bytes: {}", a.text);
+        assert!((400..500).contains(&a.status), "{what}: {}", a.text);
+    }
     app.stop().await
 }

@@ -85,7 +85,9 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 pub const MAX_CONNECTIONS_CEILING: usize = 4096;
 /// File descriptors the derived default of `max_connections` leaves for everything else:
 /// the database pool (up to 16 connections; a SQLite connection holds three files), the
-/// listener, logs, the runtime's own descriptors and files opened while serving.
+/// listener, logs, the runtime's own descriptors, files opened while serving, and connections
+/// closed to make room that are still closing (at most `net::CLOSING_SLACK`). The server uses
+/// about 20 at rest.
 pub const RESERVED_FILES: u64 = 128;
 
 /// Flags of `gridbook serve`.

@@ -55,6 +55,14 @@ use tower::Service as _;
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long the accept loop waits after an accept error other than a failed handshake.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections closed to make room close in their own tasks, a moment later. While more than
+/// this many are still closing, the accept loop waits for them (at most [`CLOSING_WAIT`]), so
+/// a burst of new connections cannot run the process out of files meanwhile (the files left
+/// free by the default cap, `config::RESERVED_FILES`, cover this).
+pub const CLOSING_SLACK: usize = 32;
+/// The longest the accept loop waits for connections closing to make room. (One chosen just
+/// as a request began on it finishes that request first.)
+pub const CLOSING_WAIT: Duration = Duration::from_secs(1);
 /// A request body the handler did not read to its end (refused as too large, or before it
 /// was read, such as a `401`) is read and thrown away for at most this long after the
 /// answer...
@@ -500,7 +508,16 @@ pub async fn serve(
     let busy = busy_answer();
     let (mut refused, mut made_room, mut failed) =
         (Every::default(), Every::default(), Every::default());
+    let mut open = shared.open.subscribe();
+    let most_open = limits.max_connections.saturating_add(CLOSING_SLACK);
     loop {
+        if *open.borrow() >= most_open {
+            let closed = open.wait_for(|n| *n < most_open);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tokio::time::timeout(CLOSING_WAIT, closed) => {}
+            }
+        }
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
@@ -557,7 +574,6 @@ pub async fn serve(
     drop(listener);
     on_stop();
 
-    let mut open = shared.open.subscribe();
     let drained = tokio::time::timeout(limits.shutdown_grace, open.wait_for(|n| *n == 0))
         .await
         .is_ok();

@@ -25,6 +25,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::live::Live;
+use crate::net;
 use crate::routes;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -67,7 +68,7 @@ impl AppState {
 /// The router with its middleware.
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
-    routes::router()
+    routes::router(limit)
         .merge(crate::console::router())
         .fallback(not_found)
         .with_state(state)
@@ -167,7 +168,7 @@ async fn json_errors(response: Response) -> Response {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Cancel to shut down gracefully (in-flight requests finish).
+    /// Cancel to shut down gracefully (requests in progress finish, within the grace period).
     pub shutdown: CancellationToken,
     /// The state it serves with.
     pub state: AppState,
@@ -188,27 +189,36 @@ impl Running {
     }
 }
 
-/// Binds `settings.listen` (port 0 picks a free port) and serves until `shutdown` is cancelled.
+/// Binds `settings.listen` (port 0 picks a free port) and serves until `shutdown` is cancelled
+/// (then stops within `settings.shutdown_grace`; see [`crate::net`]).
 pub async fn start(state: AppState) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(state.settings.listen).await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let app = router(state.clone());
+    let settings = &state.settings;
+    let open_files = net::open_files_limit();
+    let limits = net::Limits {
+        header_read_timeout: settings.header_read_timeout,
+        idle_timeout: settings.idle_timeout,
+        max_connections: settings.connection_cap(open_files),
+        shutdown_grace: settings.shutdown_grace,
+    };
     let token = shutdown.clone();
     let live = state.live.clone();
     let task = tokio::spawn(async move {
-        // With the peer's address, for sign-in throttling.
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            token.cancelled().await;
-            live.close();
-        })
-        .await
+        net::serve(listener, app, limits, token, move || live.close()).await
     });
-    tracing::info!(%addr, backend = ?state.db.backend(), "listening");
+    tracing::info!(
+        %addr,
+        backend = ?state.db.backend(),
+        max_connections = limits.max_connections,
+        open_files = ?open_files,
+        header_read_timeout = ?limits.header_read_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        shutdown_grace = ?limits.shutdown_grace,
+        "listening"
+    );
     Ok(Running {
         addr,
         shutdown,

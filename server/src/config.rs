@@ -66,6 +66,30 @@ pub enum LogFormat {
     Json,
 }
 
+/// Default lifetime of access tokens, in seconds.
+pub const DEFAULT_ACCESS_TTL_SECS: u64 = 900;
+/// Default lifetime of refresh tokens, in days.
+pub const DEFAULT_REFRESH_TTL_DAYS: u64 = 30;
+/// Default largest request body after decompression (`POST /v1/sync`; other routes take
+/// less, see `crate::routes`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Default capacity of the document cache.
+pub const DEFAULT_DOC_CACHE: usize = 4096;
+/// Default longest time a request's headers may take to arrive, from their first byte.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default longest time a connection may stay open with no request in progress.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default time a stop waits for requests in progress before closing their connections.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// The most connections the derived default of `max_connections` allows.
+pub const MAX_CONNECTIONS_CEILING: usize = 4096;
+/// File descriptors the derived default of `max_connections` leaves for everything else:
+/// the database pool (up to 16 connections; a SQLite connection holds three files), the
+/// listener, logs, the runtime's own descriptors, files opened while serving, and connections
+/// closed to make room that are still closing (at most `net::CLOSING_SLACK`). The server uses
+/// about 20 at rest.
+pub const RESERVED_FILES: u64 = 128;
+
 /// Flags of `gridbook serve`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -79,17 +103,43 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDBOOK_JWT_KEYS", hide_env_values = true)]
     pub jwt_keys: Option<String>,
     /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "GRIDBOOK_ACCESS_TTL_SECS", default_value_t = 900)]
+    #[arg(long, env = "GRIDBOOK_ACCESS_TTL_SECS", default_value_t = DEFAULT_ACCESS_TTL_SECS)]
     pub access_ttl_secs: u64,
     /// Lifetime of refresh tokens, in days.
-    #[arg(long, env = "GRIDBOOK_REFRESH_TTL_DAYS", default_value_t = 30)]
+    #[arg(long, env = "GRIDBOOK_REFRESH_TTL_DAYS", default_value_t = DEFAULT_REFRESH_TTL_DAYS)]
     pub refresh_ttl_days: u64,
-    /// Largest request body accepted, in bytes, after decompression.
-    #[arg(long, env = "GRIDBOOK_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    /// Largest request body accepted by `POST /v1/sync`, in bytes, after decompression (the
+    /// other routes take far less: a few KiB for sign-in).
+    #[arg(long, env = "GRIDBOOK_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// How many documents the in-memory cache holds.
-    #[arg(long, env = "GRIDBOOK_DOC_CACHE", default_value_t = 4096)]
+    #[arg(long, env = "GRIDBOOK_DOC_CACHE", default_value_t = DEFAULT_DOC_CACHE)]
     pub doc_cache: usize,
+    /// Longest time, in seconds, a request's headers may take to arrive once their first byte
+    /// has; slower clients are disconnected.
+    #[arg(
+        long,
+        env = "GRIDBOOK_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = DEFAULT_HEADER_READ_TIMEOUT_SECS
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Longest time, in seconds, a connection may stay open with no request in progress
+    /// (before its first request or between kept-alive requests).
+    #[arg(long, env = "GRIDBOOK_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS)]
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once. At the cap a new connection closes the connection idle
+    /// the longest, or is answered 503 if every connection has a request in progress. Default:
+    /// the open-files limit minus 128 (at least half the limit), at most 4096.
+    #[arg(long, env = "GRIDBOOK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// How long, in seconds, a stop (SIGTERM, Ctrl-C) waits for requests in progress before
+    /// closing their connections and exiting.
+    #[arg(
+        long,
+        env = "GRIDBOOK_SHUTDOWN_GRACE_SECS",
+        default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS
+    )]
+    pub shutdown_grace_secs: u64,
     /// Log format.
     #[arg(long, env = "GRIDBOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -130,10 +180,19 @@ pub struct Settings {
     pub access_ttl: Duration,
     /// Refresh token lifetime.
     pub refresh_ttl: Duration,
-    /// Body size limit.
+    /// Body size limit of `POST /v1/sync` (after decompression).
     pub max_body_bytes: usize,
     /// Document cache capacity.
     pub doc_cache: usize,
+    /// Longest time a request's headers may take, from their first byte.
+    pub header_read_timeout: Duration,
+    /// Longest time a connection may stay open with no request in progress.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; `None` derives it from the open-files limit
+    /// ([`Settings::connection_cap`]).
+    pub max_connections: Option<usize>,
+    /// How long a stop waits for requests in progress.
+    pub shutdown_grace: Duration,
     /// Fault injection for tests (see `ServeArgs::fault_hold_write_ms`).
     pub fault_hold_write: Option<Duration>,
 }
@@ -148,6 +207,10 @@ impl fmt::Debug for Settings {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("doc_cache", &self.doc_cache)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("fault_hold_write", &self.fault_hold_write)
             .finish()
     }
@@ -160,12 +223,32 @@ impl Settings {
             database_url: database_url.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_keys: Vec::new(),
-            access_ttl: Duration::from_secs(900),
-            refresh_ttl: Duration::from_secs(30 * 86_400),
-            max_body_bytes: 32 * 1024 * 1024,
-            doc_cache: 4096,
+            access_ttl: Duration::from_secs(DEFAULT_ACCESS_TTL_SECS),
+            refresh_ttl: Duration::from_secs(DEFAULT_REFRESH_TTL_DAYS * 86_400),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            doc_cache: DEFAULT_DOC_CACHE,
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_connections: None,
+            shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             fault_hold_write: None,
         }
+    }
+
+    /// The most connections served at once: `max_connections` if set, else derived from the
+    /// process's open-files limit (`None`: unknown): the limit minus [`RESERVED_FILES`], but
+    /// at least half the limit, and at most [`MAX_CONNECTIONS_CEILING`].
+    pub fn connection_cap(&self, open_files_limit: Option<u64>) -> usize {
+        if let Some(cap) = self.max_connections {
+            return cap;
+        }
+        let Some(limit) = open_files_limit else {
+            return MAX_CONNECTIONS_CEILING;
+        };
+        let derived = limit.saturating_sub(RESERVED_FILES).max(limit / 2).max(1);
+        usize::try_from(derived)
+            .unwrap_or(usize::MAX)
+            .min(MAX_CONNECTIONS_CEILING)
     }
 }
 
@@ -191,6 +274,23 @@ impl TryFrom<&ServeArgs> for Settings {
                 reason: "must be at least 1",
             });
         }
+        for (name, value) in [
+            ("header_read_timeout_secs", args.header_read_timeout_secs),
+            ("idle_timeout_secs", args.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(SettingError {
+                    name,
+                    reason: "must be at least 1",
+                });
+            }
+        }
+        if args.max_connections == Some(0) {
+            return Err(SettingError {
+                name: "max_connections",
+                reason: "must be at least 1",
+            });
+        }
         Ok(Self {
             database_url: args.database.database_url.clone(),
             listen: args.listen,
@@ -199,6 +299,10 @@ impl TryFrom<&ServeArgs> for Settings {
             refresh_ttl: Duration::from_secs(args.refresh_ttl_days.max(1) * 86_400),
             max_body_bytes: args.max_body_bytes,
             doc_cache: args.doc_cache,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+            max_connections: args.max_connections,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             fault_hold_write: args.fault_hold_write_ms.map(Duration::from_millis),
         })
     }
@@ -245,6 +349,22 @@ mod tests {
         assert!(!format!("{keys:?}").contains("0123456789"));
         assert!(parse_jwt_keys("short=abc").is_err());
         assert!(parse_jwt_keys("nokey").is_err());
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_files_for_the_rest_of_the_server() {
+        let mut settings = Settings::for_database("sqlite://x.db");
+        assert_eq!(settings.connection_cap(Some(1024)), 1024 - 128);
+        assert_eq!(settings.connection_cap(Some(256)), 128);
+        assert_eq!(settings.connection_cap(Some(100)), 50);
+        assert_eq!(settings.connection_cap(Some(1)), 1);
+        assert_eq!(
+            settings.connection_cap(Some(1 << 20)),
+            MAX_CONNECTIONS_CEILING
+        );
+        assert_eq!(settings.connection_cap(None), MAX_CONNECTIONS_CEILING);
+        settings.max_connections = Some(10_000);
+        assert_eq!(settings.connection_cap(Some(1024)), 10_000);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod error;
 pub mod index;
 pub mod live;
 pub mod mask;
+pub mod net;
 pub mod openapi;
 pub mod routes;
 pub mod scope;

@@ -15,6 +15,7 @@ use gridbook_server::app::{self, AppState};
 use gridbook_server::config::{DatabaseArgs, LogFormat, ServeArgs, Settings};
 use gridbook_server::db::{Db, places, users};
 use gridbook_server::demo::{self, DemoProgress, DemoSize};
+use gridbook_server::net;
 use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
 use sync_core::record::Role;
 use sync_core::time::Timestamp;
@@ -151,6 +152,21 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             init_tracing(args.log_format);
             let settings = Settings::try_from(&args)?;
+            // Before anything opens files: the connection cap is derived from this limit.
+            match net::raise_open_files_limit() {
+                Ok(files) if files.now > files.before => tracing::info!(
+                    before = files.before,
+                    now = files.now,
+                    hard = files.hard,
+                    "open-files limit: soft limit raised to the hard limit"
+                ),
+                Ok(files) => tracing::info!(
+                    now = files.now,
+                    hard = files.hard,
+                    "open-files limit: soft limit already at the hard limit"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+            }
             let state = AppState::new(settings).await?;
             if args.demo {
                 if places::count_grids(&state.db).await? == 0 {
@@ -165,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             shutdown_signal().await;
             tracing::info!("shutting down; finishing in-flight requests");
             running.stop().await?;
+            tracing::info!("stopped");
         }
         Command::Migrate(args) => {
             init_tracing(LogFormat::Text);

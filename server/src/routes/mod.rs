@@ -14,128 +14,354 @@ pub mod records;
 pub mod sync;
 
 use axum::Router;
-use axum::http::Method;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{MethodRouter, get, post, put};
 
 use crate::app::AppState;
+use crate::error::ApiError;
 
-/// One route: method, path (axum's and OpenAPI's `{param}` syntax alike) and handler.
-type Route = (Method, &'static str, MethodRouter<AppState>);
+/// How much request body a route takes, counted after decompression.
+///
+/// Every route of the table has one. It is enforced twice: a `Content-Length` past it is
+/// refused before anything is read, and the body extractors (`Bytes`, [`json::ApiJson`]) stop
+/// reading, and inflating, once it is passed ([`DefaultBodyLimit`] set on the route, which
+/// wraps the decompressed stream in `http_body_util::Limited`), so no more than the limit is
+/// ever buffered. Both answer `413 payload_too_large`. Handlers read bodies only through
+/// those extractors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// Routes that read no body (GET, and POSTs whose path says it all):
+    /// [`NO_BODY_BYTES`].
+    NoBody,
+    /// Sign-in, refresh and logout, open to anyone: [`AUTH_BODY_BYTES`].
+    Auth,
+    /// Small JSON commands (administration, case actions, reveal): [`SMALL_BODY_BYTES`].
+    Small,
+    /// A conflict resolution, which carries a field's value: [`VALUE_BODY_BYTES`].
+    Value,
+    /// `POST /v1/sync`: the configured `max_body_bytes`.
+    Configured,
+}
+
+/// The body a route that reads none still tolerates (a client sending `{}` with a GET).
+pub const NO_BODY_BYTES: usize = 1024;
+/// Sign-in, refresh and logout bodies: a login, a password of up to 1,024 characters, a
+/// device name, or a refresh token.
+pub const AUTH_BODY_BYTES: usize = 8 * 1024;
+/// Administration, case actions and reveal: a few short fields (a note is at most 2,000
+/// characters).
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// A conflict resolution: one field's value, which may be a list (a household's residents).
+pub const VALUE_BODY_BYTES: usize = 1024 * 1024;
+
+impl BodyLimit {
+    /// The limit in bytes, given the configured `max_body_bytes` of `POST /v1/sync`.
+    pub fn bytes(self, max_body_bytes: usize) -> usize {
+        match self {
+            Self::NoBody => NO_BODY_BYTES,
+            Self::Auth => AUTH_BODY_BYTES,
+            Self::Small => SMALL_BODY_BYTES,
+            Self::Value => VALUE_BODY_BYTES,
+            Self::Configured => max_body_bytes,
+        }
+    }
+}
+
+/// One route: method, path (axum's and OpenAPI's `{param}` syntax alike), body limit and
+/// handler.
+type Route = (Method, &'static str, BodyLimit, MethodRouter<AppState>);
 
 /// The one table of routes: [`router`] serves it, [`route_list`] lists it, and the OpenAPI
 /// document ([`crate::openapi`]) is checked against it by `tests/openapi.rs`.
 fn table() -> Vec<Route> {
     vec![
-        (Method::GET, "/health", get(health::health)),
-        (Method::GET, "/ready", get(health::ready)),
+        (
+            Method::GET,
+            "/health",
+            BodyLimit::NoBody,
+            get(health::health),
+        ),
+        (Method::GET, "/ready", BodyLimit::NoBody, get(health::ready)),
         (
             Method::GET,
             "/v1/openapi.json",
+            BodyLimit::NoBody,
             get(crate::openapi::openapi_json),
         ),
-        (Method::POST, "/v1/sync", post(sync::sync)),
-        (Method::GET, "/v1/households", get(records::list_households)),
-        (Method::GET, "/v1/cases", get(records::list_cases)),
-        (Method::GET, "/v1/visits", get(records::list_visits)),
-        (Method::GET, "/v1/patrols", get(records::list_patrols)),
-        (Method::GET, "/v1/activities", get(records::list_activities)),
+        (
+            Method::POST,
+            "/v1/sync",
+            BodyLimit::Configured,
+            post(sync::sync),
+        ),
+        (
+            Method::GET,
+            "/v1/households",
+            BodyLimit::NoBody,
+            get(records::list_households),
+        ),
+        (
+            Method::GET,
+            "/v1/cases",
+            BodyLimit::NoBody,
+            get(records::list_cases),
+        ),
+        (
+            Method::GET,
+            "/v1/visits",
+            BodyLimit::NoBody,
+            get(records::list_visits),
+        ),
+        (
+            Method::GET,
+            "/v1/patrols",
+            BodyLimit::NoBody,
+            get(records::list_patrols),
+        ),
+        (
+            Method::GET,
+            "/v1/activities",
+            BodyLimit::NoBody,
+            get(records::list_activities),
+        ),
         (
             Method::GET,
             "/v1/party-registrations",
+            BodyLimit::NoBody,
             get(records::list_party_registrations),
         ),
-        (Method::GET, "/v1/assets", get(records::list_assets)),
-        (Method::GET, "/v1/figures", get(figures::get_figures)),
+        (
+            Method::GET,
+            "/v1/assets",
+            BodyLimit::NoBody,
+            get(records::list_assets),
+        ),
+        (
+            Method::GET,
+            "/v1/figures",
+            BodyLimit::NoBody,
+            get(figures::get_figures),
+        ),
         (
             Method::GET,
             "/v1/figures/timeline",
+            BodyLimit::NoBody,
             get(figures::get_timeline),
         ),
-        (Method::GET, "/v1/exports/{file}", get(exports::export)),
-        (Method::POST, "/v1/auth/login", post(auth::sign_in)),
-        (Method::POST, "/v1/auth/refresh", post(auth::refresh_tokens)),
-        (Method::POST, "/v1/auth/logout", post(auth::sign_out)),
-        (Method::GET, "/v1/auth/me", get(auth::get_me)),
+        (
+            Method::GET,
+            "/v1/exports/{file}",
+            BodyLimit::NoBody,
+            get(exports::export),
+        ),
+        (
+            Method::POST,
+            "/v1/auth/login",
+            BodyLimit::Auth,
+            post(auth::sign_in),
+        ),
+        (
+            Method::POST,
+            "/v1/auth/refresh",
+            BodyLimit::Auth,
+            post(auth::refresh_tokens),
+        ),
+        (
+            Method::POST,
+            "/v1/auth/logout",
+            BodyLimit::Auth,
+            post(auth::sign_out),
+        ),
+        (
+            Method::GET,
+            "/v1/auth/me",
+            BodyLimit::NoBody,
+            get(auth::get_me),
+        ),
         (
             Method::POST,
             "/v1/auth/devices/{device_id}/revoke",
+            BodyLimit::NoBody,
             post(auth::revoke_device),
         ),
-        (Method::GET, "/v1/admin/places", get(admin::list_places)),
+        (
+            Method::GET,
+            "/v1/admin/places",
+            BodyLimit::NoBody,
+            get(admin::list_places),
+        ),
         (
             Method::PUT,
             "/v1/admin/streets/{id}",
+            BodyLimit::Small,
             put(admin::put_street),
         ),
         (
             Method::PUT,
             "/v1/admin/communities/{id}",
+            BodyLimit::Small,
             put(admin::put_community),
         ),
-        (Method::PUT, "/v1/admin/grids/{id}", put(admin::put_grid)),
-        (Method::POST, "/v1/admin/users", post(admin::create_user)),
+        (
+            Method::PUT,
+            "/v1/admin/grids/{id}",
+            BodyLimit::Small,
+            put(admin::put_grid),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/users",
+            BodyLimit::Small,
+            post(admin::create_user),
+        ),
         (
             Method::POST,
             "/v1/admin/users/{login}/disable",
+            BodyLimit::NoBody,
             post(admin::disable_user),
         ),
         (
             Method::POST,
             "/v1/admin/users/{login}/enable",
+            BodyLimit::NoBody,
             post(admin::enable_user),
         ),
         (
             Method::GET,
             "/v1/records/{id}",
+            BodyLimit::NoBody,
             get(record_detail::get_record),
         ),
         (
             Method::POST,
             "/v1/records/{id}/reveal",
+            BodyLimit::Small,
             post(record_detail::reveal),
         ),
         (
             Method::GET,
             "/v1/records/{id}/history",
+            BodyLimit::NoBody,
             get(record_detail::get_history),
         ),
         (
             Method::GET,
             "/v1/admin/audit",
+            BodyLimit::NoBody,
             get(record_detail::list_audit),
         ),
         (
             Method::POST,
             "/v1/cases/{id}/actions",
+            BodyLimit::Small,
             post(actions::case_action),
         ),
-        (Method::GET, "/v1/conflicts", get(conflicts::list_conflicts)),
+        (
+            Method::GET,
+            "/v1/conflicts",
+            BodyLimit::NoBody,
+            get(conflicts::list_conflicts),
+        ),
         (
             Method::GET,
             "/v1/conflicts/{id}",
+            BodyLimit::NoBody,
             get(conflicts::get_conflict),
         ),
         (
             Method::POST,
             "/v1/conflicts/{id}/resolve",
+            BodyLimit::Value,
             post(conflicts::resolve),
         ),
     ]
 }
 
-/// Every route of the API.
-pub fn router() -> Router<AppState> {
+/// Every route of the API, each with its body limit (`max_body_bytes` is the configured limit
+/// of `POST /v1/sync`).
+pub fn router(max_body_bytes: usize) -> Router<AppState> {
     table()
         .into_iter()
-        .fold(Router::new(), |router, (_, path, handler)| {
-            router.route(path, handler)
+        .fold(Router::new(), |router, (_, path, limit, handler)| {
+            let bytes = limit.bytes(max_body_bytes);
+            router.route(
+                path,
+                handler
+                    .layer(DefaultBodyLimit::max(bytes))
+                    .layer(axum::middleware::from_fn_with_state(bytes, declared_size)),
+            )
         })
+}
+
+/// Refuses a request whose declared `Content-Length` is past the route's limit before any of
+/// it is read. (A compressed body has no `Content-Length` any more once the decompression
+/// layer took it; its inflated size is limited while it is read.)
+async fn declared_size(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(declared) = declared
+        && declared > u64::try_from(limit).unwrap_or(u64::MAX)
+    {
+        return Err(ApiError::too_large(
+            "payload_too_large",
+            format!("the request body is {declared} bytes; this route takes at most {limit}"),
+        ));
+    }
+    Ok(next.run(request).await)
 }
 
 /// Every (method, path) the router serves, in table order.
 pub fn route_list() -> Vec<(Method, &'static str)> {
     table()
         .into_iter()
-        .map(|(method, path, _)| (method, path))
+        .map(|(method, path, _, _)| (method, path))
         .collect()
+}
+
+/// Every (method, path, body limit) the router serves, in table order.
+pub fn route_body_limits() -> Vec<(Method, &'static str, BodyLimit)> {
+    table()
+        .into_iter()
+        .map(|(method, path, limit, _)| (method, path, limit))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_a_body_limit_that_fits_what_it_reads() {
+        let routes = route_body_limits();
+        assert_eq!(routes.len(), route_list().len());
+        let configured = crate::config::DEFAULT_MAX_BODY_BYTES;
+        for (method, path, limit) in routes {
+            let bytes = limit.bytes(configured);
+            // Nothing takes more than the configured maximum; only sync takes that much.
+            assert!(bytes <= configured, "{method} {path}");
+            assert_eq!(
+                limit == BodyLimit::Configured,
+                path == "/v1/sync",
+                "{method} {path}"
+            );
+            // Routes without a body (every GET) take next to nothing.
+            if method == Method::GET {
+                assert_eq!(limit, BodyLimit::NoBody, "{method} {path}");
+            }
+            // What anyone may send before signing in is a few KiB.
+            if path.starts_with("/v1/auth/") {
+                assert!(bytes <= AUTH_BODY_BYTES, "{method} {path}");
+            }
+        }
+    }
 }

@@ -364,6 +364,7 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
     let limit = app.state().settings.max_body_bytes;
     let huge = vec![b' '; limit + 1];
     let bomb = gzip(&huge)?;
+    let login_bomb = gzip(&vec![b' '; 31 << 20])?;
     let hash = "ab".repeat(32);
     let sync_body = |docs: Value| -> Vec<u8> {
         json!({"protocol": 1, "device": dev, "cursor": null, "docs": docs})
@@ -751,11 +752,18 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
         )
         .encoding("zstd"),
         Bad::post(
-            "login: password of 1 MiB",
+            "login: password of 5,000 characters",
+            Nobody,
+            "/v1/auth/login",
+            json!({"login": "li", "password": "p".repeat(5_000)}).to_string(),
+            http(401, "invalid_credentials"),
+        ),
+        Bad::post(
+            "login: password of 1 MiB (past the route's 8 KiB)",
             Nobody,
             "/v1/auth/login",
             json!({"login": "li", "password": "p".repeat(1 << 20)}).to_string(),
-            http(401, "invalid_credentials"),
+            http(413, "payload_too_large"),
         ),
         Bad::get(
             "record: id of 10,000 characters",
@@ -903,12 +911,32 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             malformed(),
         ),
         Bad::post(
-            "login: 100,000 unclosed brackets",
+            "login: 8,000 unclosed brackets",
             Nobody,
             "/v1/auth/login",
-            "[".repeat(100_000),
+            "[".repeat(8_000),
             malformed(),
         ),
+        Bad::post(
+            "login: 31 KiB of gzip inflating to 31 MiB (gzip bomb)",
+            Nobody,
+            "/v1/auth/login",
+            login_bomb,
+            http(413, "payload_too_large"),
+        )
+        .encoding("gzip"),
+        Bad::post(
+            "login: gzip of a sign-in inflating past the route's 8 KiB",
+            Nobody,
+            "/v1/auth/login",
+            gzip(
+                json!({"login": "li", "password": PASSWORD, "device_name": "机".repeat(3_000)})
+                    .to_string()
+                    .as_bytes(),
+            )?,
+            http(413, "payload_too_large"),
+        )
+        .encoding("gzip"),
         Bad::post(
             "login: body over the limit",
             Nobody,
@@ -949,8 +977,15 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             "refresh: a token never issued",
             Nobody,
             "/v1/auth/refresh",
-            json!({"refresh_token": "x".repeat(10_000)}).to_string(),
+            json!({"refresh_token": "x".repeat(4_000)}).to_string(),
             http(401, "unauthorized"),
+        ),
+        Bad::post(
+            "refresh: a token of 10,000 characters (past the route's 8 KiB)",
+            Nobody,
+            "/v1/auth/refresh",
+            json!({"refresh_token": "x".repeat(10_000)}).to_string(),
+            http(413, "payload_too_large"),
         ),
         Bad::post(
             "logout: JSON cut short",
@@ -1218,11 +1253,18 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             http(422, "bad_payload"),
         ),
         Bad::post(
-            "case action: a note of 1,000,000 characters",
+            "case action: a note of 2,001 characters",
+            Supervisor,
+            action.clone(),
+            json!({"action": "accept", "note": "长".repeat(2_001)}).to_string(),
+            http(422, "bad_payload"),
+        ),
+        Bad::post(
+            "case action: a note of 1,000,000 characters (past the route's 64 KiB)",
             Supervisor,
             action,
             json!({"action": "accept", "note": "长".repeat(1_000_000)}).to_string(),
-            http(422, "bad_payload"),
+            http(413, "payload_too_large"),
         ),
         Bad::post(
             "case action: on a household",
@@ -1359,12 +1401,12 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             malformed(),
         ),
         Bad::post(
-            "create user: login as a 100,001-element array",
+            "create user: login as a 10,001-element array",
             Admin,
             "/v1/admin/users",
             user_body(
                 json!("grid_worker"),
-                json!(vec![0; 100_001]),
+                json!(vec![0; 10_001]),
                 "long enough password",
             ),
             malformed(),

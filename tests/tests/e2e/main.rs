@@ -5,6 +5,7 @@ mod actions;
 mod attacks;
 mod bad_input;
 mod case_actions;
+mod connections;
 mod console_api;
 mod deep_documents;
 mod detail;

@@ -58,6 +58,11 @@ fn table() -> Vec<Route> {
         (Method::GET, "/v1/auth/me", get(auth::get_me)),
         (
             Method::POST,
+            "/v1/auth/password",
+            post(auth::change_password),
+        ),
+        (
+            Method::POST,
             "/v1/auth/devices/{device_id}/revoke",
             post(auth::revoke_device),
         ),
@@ -83,6 +88,11 @@ fn table() -> Vec<Route> {
             Method::POST,
             "/v1/admin/users/{login}/enable",
             post(admin::enable_user),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/users/{login}/reset-password",
+            post(admin::reset_password),
         ),
         (
             Method::GET,

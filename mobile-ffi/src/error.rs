@@ -59,6 +59,13 @@ pub enum GridbookError {
         /// What happened.
         message: String,
     },
+    /// An administrator reset the password: call `change_password` (with the temporary
+    /// password as the old one) before anything else. Local records are kept.
+    #[error("password change required: {message}")]
+    PasswordChangeRequired {
+        /// What happened.
+        message: String,
+    },
     /// The record breaks its rules; nothing was written. Show the violations by field.
     #[error("invalid record: {} broken rule(s)", violations.len())]
     InvalidRecord {

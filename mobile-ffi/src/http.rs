@@ -47,6 +47,9 @@ impl Answer {
             format!("{code}: {message}")
         };
         match self.status {
+            403 if code == "password_change_required" => {
+                GridbookError::PasswordChangeRequired { message: text }
+            }
             401 => GridbookError::unauthorized(text),
             403 => GridbookError::forbidden(text),
             404 => GridbookError::not_found(text),

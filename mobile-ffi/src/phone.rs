@@ -64,6 +64,10 @@ pub struct Account {
     pub liaison_group: Option<LiaisonGroupId>,
     /// The server signed in to.
     pub server: String,
+    /// An administrator reset the password: until `change_password` succeeds, the server
+    /// refuses everything else with `PasswordChangeRequired`.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// Tokens and account, kept in the store.
@@ -83,6 +87,8 @@ struct TokenAnswer {
     refresh_token: String,
     device_id: DeviceId,
     user: UserAnswer,
+    #[serde(default)]
+    must_change_password: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -552,7 +558,10 @@ impl Phone {
                 .map(|s| s.refresh_token.clone())
                 .ok_or_else(|| GridbookError::unauthorized("not signed in"))?
         };
-        let body = json!({ "refresh_token": refresh_token }).to_string();
+        // Naming the device lets the server answer a retry after a lost response with the
+        // same token; without it such a retry counts as reuse and ends the session.
+        let device = self.device_id();
+        let body = json!({ "refresh_token": refresh_token, "device_id": device }).to_string();
         let answer = http.post_json("/v1/auth/refresh", None, body.as_bytes())?;
         if answer.status == 401 {
             self.lock().save_session(None)?;
@@ -618,6 +627,7 @@ fn session_from(tokens: TokenAnswer, server: String) -> Session {
             grid: u.grid,
             liaison_group: u.liaison_group,
             server,
+            must_change_password: tokens.must_change_password,
         },
         access_token: tokens.access_token,
         access_expires_at_ms: now_ms()
@@ -729,6 +739,32 @@ impl Phone {
         let mut net = self.lock_net();
         let http = self.http(&mut net)?;
         self.token_with(http)
+    }
+
+    /// Changes the signed-in user's password (after an administrator's reset: the temporary
+    /// one is the old password). The server ends the user's sessions on other devices; this
+    /// one goes on. A wrong old password is `Forbidden`; a new password the server refuses
+    /// (too short, the login, a common password, unchanged) is `Protocol` with the server's
+    /// reason.
+    pub fn change_password(
+        &self,
+        old_password: String,
+        new_password: String,
+    ) -> Result<(), GridbookError> {
+        let mut net = self.lock_net();
+        let http = self.http(&mut net)?;
+        let body =
+            json!({ "old_password": old_password, "new_password": new_password }).to_string();
+        let answer = self.authorized_post(http, "/v1/auth/password", body.as_bytes())?;
+        if !answer.ok() {
+            return Err(answer.error());
+        }
+        let mut st = self.lock();
+        if let Some(mut session) = st.session.clone() {
+            session.account.must_change_password = false;
+            st.save_session(Some(session))?;
+        }
+        Ok(())
     }
 
     /// Signs out: forgets the tokens (records stay) and asks the server to revoke them.

@@ -262,3 +262,51 @@ fn wrong_passwords_and_bad_addresses_are_told_apart() {
     let err = phone.sync().unwrap_err();
     assert!(matches!(err, GridbookError::Unauthorized { .. }), "{err}");
 }
+
+#[test]
+fn a_password_reset_by_an_administrator_surfaces_as_password_change_required() {
+    on_both(|backend| {
+        let Some((server, _dir, phone)) = worker_phone(backend, None) else {
+            return;
+        };
+        let temporary = "temporary river 9";
+        server
+            .rt
+            .block_on(gridbook_server::accounts::reset_password(
+                server.app().db(),
+                "w",
+                Some(temporary.into()),
+            ))
+            .unwrap();
+        // The reset ended the phone's session: it signs in again with the temporary password.
+        assert!(matches!(
+            phone.sync(),
+            Err(GridbookError::Unauthorized { .. })
+        ));
+        let account = phone
+            .login(server.url(), "w".into(), temporary.into(), None)
+            .unwrap();
+        assert!(account.must_change_password);
+        match phone.sync() {
+            Err(GridbookError::PasswordChangeRequired { message }) => {
+                assert!(message.contains("password_change_required"), "{message}");
+            }
+            other => panic!("expected PasswordChangeRequired, got {other:?}"),
+        }
+        // A common new password is refused; a good one works, and sync goes on.
+        assert!(
+            phone
+                .change_password(temporary.into(), "password123".into())
+                .is_err()
+        );
+        assert!(matches!(
+            phone.change_password("wrong".into(), "quiet river lantern".into()),
+            Err(GridbookError::Forbidden { .. })
+        ));
+        phone
+            .change_password(temporary.into(), "quiet river lantern".into())
+            .unwrap();
+        assert!(!phone.account().unwrap().must_change_password);
+        phone.sync().unwrap();
+    });
+}

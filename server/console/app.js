@@ -88,7 +88,8 @@ async function refreshTokens() {
   const res = await fetch("/v1/auth/refresh", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ refresh_token: session.refresh_token }),
+    // Naming the device lets a retry after a lost answer get the same token back.
+    body: JSON.stringify({ refresh_token: session.refresh_token, device_id: session.device_id }),
   });
   if (!res.ok) return false;
   const body = await res.json();
@@ -117,6 +118,10 @@ async function api(path, { method = "GET", body, raw = false } = {}) {
         err = (await res.json()).error ?? err;
       } catch {
         // A body that is not the JSON error shape: keep the status text.
+      }
+      if (err.code === "password_change_required" && session) {
+        saveSession({ ...session, must_change_password: true });
+        location.hash = "#/password";
       }
       throw new ApiError(res.status, err.code, err.message);
     }
@@ -209,6 +214,7 @@ function renderChrome() {
     const out = h("button", { type: "button", class: "link", id: "sign-out" }, t("sign_out"));
     out.addEventListener("click", signOut);
     right.unshift(h("span", { class: "who" }, session.user.display_name, " · ", code(session.user.role)));
+    right.push(h("a", { href: "#/password", class: "link", id: "change-password" }, t("change_password")));
     right.push(out);
   }
   header.replaceChildren(
@@ -225,10 +231,16 @@ async function route() {
     go("/login");
     return;
   }
+  // After an administrator's reset, nothing but the new password.
+  if (session?.must_change_password && parts[0] !== "password") {
+    go("/password");
+    return;
+  }
   show(h("p", { class: "muted" }, t("loading")));
   try {
     switch (parts[0]) {
       case "login": return loginPage();
+      case "password": return passwordPage();
       case undefined: return isAdmin() ? auditPage(params) : dashboardPage(params);
       case "cases": return parts[1] ? casePage(parts[1]) : casesPage(params);
       case "households": return parts[1] ? householdPage(parts[1]) : householdsPage(params);
@@ -271,8 +283,46 @@ function loginPage() {
     }
     const tokens = await res.json();
     localStorage.setItem(deviceKey, tokens.device_id);
-    saveSession({ access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user });
+    saveSession({
+      access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user,
+      device_id: tokens.device_id, must_change_password: tokens.must_change_password,
+    });
+    if (tokens.must_change_password) return go("/password");
     go(tokens.user.role === "admin" ? "/audit" : "/");
+  });
+  show(form);
+}
+
+/** Changing one's password: required after an administrator's reset, open to everyone. */
+function passwordPage() {
+  const message = h("div");
+  const forced = Boolean(session?.must_change_password);
+  const form = h("form", { class: "card narrow", id: "password-form" },
+    h("h1", {}, t("change_password")),
+    forced ? notice(t("password_reset_notice")) : "",
+    h("label", {}, t("old_password"), h("input", { name: "old", type: "password", autocomplete: "current-password", required: true })),
+    h("label", {}, t("new_password"), h("input", { name: "new", type: "password", autocomplete: "new-password", minlength: 8, required: true })),
+    h("label", {}, t("repeat_password"), h("input", { name: "repeat", type: "password", autocomplete: "new-password", minlength: 8, required: true })),
+    message,
+    h("button", { type: "submit" }, t("change_password")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    if (data.get("new") !== data.get("repeat")) {
+      message.replaceChildren(notice(t("passwords_differ"), "error"));
+      return;
+    }
+    try {
+      await api("/v1/auth/password", {
+        method: "POST", body: { old_password: data.get("old"), new_password: data.get("new") },
+      });
+    } catch (err) {
+      const known = ["wrong_password", "weak_password", "common_password", "password_is_login", "password_unchanged"];
+      message.replaceChildren(notice(known.includes(err.code) ? t(err.code) : err.message, "error"));
+      return;
+    }
+    saveSession({ ...session, must_change_password: false });
+    go(session.user.role === "admin" ? "/audit" : "/");
   });
   show(form);
 }
@@ -785,14 +835,15 @@ async function auditPage(params) {
     h("div", { class: "title-row" }, h("h1", {}, t("audit")), exportButtons("audit", filters)),
     filterForm("/audit", params, [
       ["action", t("audit_action"), selectInput("action",
-        ["login", "login_failed", "reveal", "export", "case_action", "conflict_resolved"].map((a) => [a, code(a)]))],
+        ["login", "login_failed", "reveal", "export", "case_action", "conflict_resolved", "user_created",
+          "user_disabled", "user_enabled", "password_reset", "password_changed", "place_saved"].map((a) => [a, code(a)]))],
       ["record", t("records"), textInput("record")],
     ]),
     table([
       [t("at"), (a) => fmtTime(a.at_text)],
       [t("audit_user"), (a) => a.actor_login],
       [t("audit_action"), (a) => h("span", { "data-audit-action": a.action }, code(a.action))],
-      [t("audit_target"), (a) => [a.record_id ?? "", a.field ? ` · ${a.field}` : ""]],
+      [t("audit_target"), (a) => [a.record_id ?? a.detail?.target ?? "", a.field ? ` · ${a.field}` : ""]],
       [t("reason"), (a) => a.reason ?? ""],
       [t("audit_detail"), (a) => (a.detail ? JSON.stringify(a.detail) : "")],
       [t("audit_address"), (a) => a.address ?? ""],

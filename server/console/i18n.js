@@ -5,6 +5,10 @@ const zh = {
   app: "网格通", app_sub: "督办工作台",
   sign_in: "登录", sign_out: "退出", login: "账号", password: "密码",
   bad_credentials: "账号或密码错误", slowed_down: "尝试过多，请稍后再试",
+  change_password: "修改密码", old_password: "原密码", new_password: "新密码", repeat_password: "再次输入新密码",
+  password_reset_notice: "管理员已重置您的密码，请先设置新密码", passwords_differ: "两次输入的新密码不一致",
+  wrong_password: "原密码错误", weak_password: "密码须为 8 到 1024 个字符", common_password: "密码过于常见，请另选",
+  password_is_login: "密码不能与账号相同", password_unchanged: "新密码不能与原密码相同",
   dashboard: "工作台", cases: "案件", households: "住户档案", conflicts: "冲突待办",
   exports: "导出", audit: "审计日志", language: "English",
   period: "统计期间", last_30: "近30天", last_90: "近90天", last_365: "近一年",
@@ -56,6 +60,11 @@ const en = {
   app: "Gridbook", app_sub: "Supervisors' console",
   sign_in: "Sign in", sign_out: "Sign out", login: "Login", password: "Password",
   bad_credentials: "Wrong login or password", slowed_down: "Too many attempts; try again later",
+  change_password: "Change password", old_password: "Current password", new_password: "New password",
+  repeat_password: "New password again", password_reset_notice: "An administrator reset your password: choose a new one first",
+  passwords_differ: "The two new passwords differ", wrong_password: "The current password is wrong",
+  weak_password: "The password must be 8 to 1024 characters", common_password: "This password is too common; choose another",
+  password_is_login: "The password must not be the login", password_unchanged: "The new password must differ from the current one",
   dashboard: "Dashboard", cases: "Cases", households: "Households", conflicts: "Conflicts",
   exports: "Exports", audit: "Audit log", language: "中文",
   period: "Period", last_30: "Last 30 days", last_90: "Last 90 days", last_365: "Last 12 months",
@@ -138,6 +147,8 @@ const codesZh = {
   door_to_door: "入户", phone: "电话", wechat: "微信", elsewhere: "其他地点",
   login: "登录", logout: "退出", reveal: "查看敏感信息", export: "导出", case_action: "案件操作",
   conflict_resolved: "解决冲突", login_failed: "登录失败",
+  user_created: "新增用户", user_disabled: "停用用户", user_enabled: "启用用户", password_reset: "重置密码",
+  password_changed: "修改密码", place_saved: "保存区划",
   set: "修改", insert: "新增", delete: "删除", increment: "增加", edit_text: "编辑",
 };
 
@@ -152,6 +163,8 @@ const codesEn = {
   community_correction: "community correction", drug_rehab: "drug rehabilitation",
   mental_illness: "severe mental illness", door_to_door: "door to door", edit_text: "edit text",
   conflict_resolved: "conflict resolved", case_action: "case action", login_failed: "failed sign-in",
+  user_created: "user created", user_disabled: "user disabled", user_enabled: "user enabled",
+  password_reset: "password reset", password_changed: "password changed", place_saved: "place saved",
 };
 
 const STORE = "gridbook.lang";

@@ -20,10 +20,7 @@ use sync_core::record::Role;
 use crate::db::users::{self, UserRow};
 use crate::db::{Db, places};
 
-/// Shortest accepted password, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest accepted password, in characters (hashing cost grows with length).
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+pub use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordProblem};
 /// Longest login name, in characters.
 pub const MAX_LOGIN_CHARS: usize = 64;
 /// Longest display name, in characters.
@@ -76,9 +73,9 @@ pub enum CreateUserError {
     /// The display name is empty or too long.
     #[error("the display name must be 1 to 100 characters")]
     InvalidDisplayName,
-    /// The password is too short or too long.
-    #[error("the password must be 8 to 1024 characters")]
-    WeakPassword,
+    /// The password breaks a rule (length, the login, a common password).
+    #[error("{0}")]
+    Password(#[from] PasswordProblem),
     /// A precomputed hash is not an argon2 PHC string.
     #[error("the password hash is not an argon2 PHC string")]
     InvalidPasswordHash,
@@ -124,7 +121,7 @@ pub enum CreateUserError {
 /// Creates a user: validates the login, name, password and the role's place, hashes the
 /// password (on a blocking thread) and stores the user.
 pub async fn create_user(db: &Db, new: NewUser) -> Result<UserRow, CreateUserError> {
-    check_password(&new.password)?;
+    crate::auth::passwords::check_new(&new.login, &new.password)?;
     let row = prepare(db, &new).await?;
     let password = new.password;
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
@@ -181,6 +178,7 @@ async fn prepare(db: &Db, new: &NewUser) -> Result<UserRow, CreateUserError> {
         grid: place.grid,
         liaison_group: place.liaison_group,
         disabled: false,
+        must_change_password: false,
     })
 }
 
@@ -206,12 +204,20 @@ fn check_login(login: &str) -> Result<(), CreateUserError> {
     Ok(())
 }
 
-fn check_password(password: &str) -> Result<(), CreateUserError> {
-    let chars = password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
-        return Err(CreateUserError::WeakPassword);
-    }
-    Ok(())
+/// Hashes a password on a blocking thread.
+pub async fn hash_password_blocking(password: &str) -> Option<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .ok()
+}
+
+/// Verifies a password on a blocking thread.
+pub async fn verify_password_blocking(password_hash: &str, password: &str) -> bool {
+    let (hash, password) = (password_hash.to_owned(), password.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false)
 }
 
 /// The place a user stores: the one of their role's level (and a liaison's group).
@@ -327,6 +333,51 @@ pub async fn verify_login_password(user: Option<&UserRow>, password: &str) -> bo
     matches && exists
 }
 
+/// Why a password reset failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetPasswordError {
+    /// No user has this login.
+    #[error("no user has this login")]
+    UnknownLogin,
+    /// The given password breaks a rule.
+    #[error("{0}")]
+    Password(#[from] PasswordProblem),
+    /// The hashing thread failed.
+    #[error("password hashing failed")]
+    Hashing,
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// An administrator's reset: sets `password` (checked against the rules), or a generated one,
+/// marks it temporary (the user must change it at their next sign-in before anything else)
+/// and ends every session of the user. Returns the user and the generated password, if one
+/// was generated (shown once, never stored in clear).
+pub async fn reset_password(
+    db: &Db,
+    login: &str,
+    password: Option<String>,
+) -> Result<(UserRow, Option<String>), ResetPasswordError> {
+    let user = users::find_user_by_login(db, login)
+        .await?
+        .ok_or(ResetPasswordError::UnknownLogin)?;
+    let (password, generated) = match password {
+        Some(p) => {
+            crate::auth::passwords::check_new(&user.login, &p)?;
+            (p, false)
+        }
+        None => (crate::auth::passwords::generate_temporary(), true),
+    };
+    let hash = hash_password_blocking(&password)
+        .await
+        .ok_or(ResetPasswordError::Hashing)?;
+    if !users::set_password(db, &user.id, &hash, true, None).await? {
+        return Err(ResetPasswordError::UnknownLogin);
+    }
+    Ok((user, generated.then_some(password)))
+}
+
 /// A user as clients see it: in the sign-in answer, `GET /v1/auth/me` and the admin API.
 /// Places above the role's level are filled in from the hierarchy; absent ones are `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -404,10 +455,12 @@ mod tests {
         assert!(check_login("wang li").is_err());
         assert!(check_login("wang\u{7}").is_err());
         assert!(check_login(&"x".repeat(65)).is_err());
-        assert!(check_password("1234567").is_err());
-        assert!(check_password("12345678").is_ok());
+        let check = |p| crate::auth::passwords::check_new("wang", p);
+        assert!(check("1234567").is_err());
+        assert!(check("12345678").is_err(), "a common password");
+        assert!(check("12345679x").is_ok());
         // Characters, not bytes: eight Chinese characters are enough.
-        assert!(check_password("八个汉字的密码好").is_ok());
+        assert!(check("八个汉字的密码好").is_ok());
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! The audit log: who signed in (or failed to), who revealed which masked field of which
-//! record and why, who exported what, who moved which case.
+//! record and why, who exported what, who moved which case, and what administrators (through
+//! the API or the command line) did to users, passwords and places.
+//!
+//! An administrator's action names its target in `detail.target` (`user:wang`,
+//! `grid:hp-dzk-01`); a command-line action has no actor id and the actor login
+//! [`cli_actor`] (`cli (root)`: the operating-system user, with a space no login can hold).
 //!
 //! Rows are appended with [`record`] and never changed. Passwords are never logged; a failed
 //! sign-in keeps only the login tried. Routes that hand out personal data write their audit row
@@ -28,7 +33,28 @@ sync_core::string_enum! {
         CaseAction = "case_action",
         /// A conflict resolved by a supervisor.
         ConflictResolved = "conflict_resolved",
+        /// A user created by an administrator.
+        UserCreated = "user_created",
+        /// A user disabled by an administrator (their sessions end).
+        UserDisabled = "user_disabled",
+        /// A user enabled again by an administrator.
+        UserEnabled = "user_enabled",
+        /// A password reset by an administrator (to be changed at the next sign-in).
+        PasswordReset = "password_reset",
+        /// A user changed their own password.
+        PasswordChanged = "password_changed",
+        /// A street, community or grid created or changed by an administrator.
+        PlaceSaved = "place_saved",
     }
+}
+
+/// The actor login of a command-line action: `cli (USER)`, with the operating-system user
+/// (`$USER`, else `unknown`). The space keeps it apart from every login.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli ({user})")
 }
 
 /// Longest login kept for a failed sign-in, in characters.

@@ -5,7 +5,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Where the data lives.
 #[derive(clap::Args, Clone)]
@@ -98,10 +102,17 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "GRIDBOOK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// JWT signing keys as `kid=secret[,kid=secret...]`; the first signs, all verify. Without
-    /// it the server generates a key and keeps it in the database.
+    /// JWT signing keys as `kid=secret[,kid=secret...]`; the first signs, all verify. A secret
+    /// is at least 32 bytes: text, or `base64url:` and its bytes in unpadded base64url. Without
+    /// it the keys come from the key file (`--jwt-key-file`).
     #[arg(long, env = "GRIDBOOK_JWT_KEYS", hide_env_values = true)]
     pub jwt_keys: Option<String>,
+    /// The key file, used when `GRIDBOOK_JWT_KEYS` is not set: one `kid=secret` per line, the
+    /// first signs. Created (mode 0600) with a new random key if missing; refused if group or
+    /// others may read it. Default: beside the SQLite file (`gridbook.db` → `gridbook.jwt-keys`),
+    /// or `gridbook.jwt-keys` in the working folder for PostgreSQL.
+    #[arg(long, env = "GRIDBOOK_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "GRIDBOOK_ACCESS_TTL_SECS", default_value_t = DEFAULT_ACCESS_TTL_SECS)]
     pub access_ttl_secs: u64,
@@ -174,8 +185,11 @@ pub struct Settings {
     pub database_url: String,
     /// Listening address.
     pub listen: SocketAddr,
-    /// Configured JWT keys, signing key first; empty means "generate and store one".
+    /// Configured JWT keys, signing key first; empty means "read (or create) the key file".
     pub jwt_keys: Vec<JwtKey>,
+    /// The key file; `None` means the default next to the database (see
+    /// [`crate::auth::keyfile::path_for`]).
+    pub jwt_key_file: Option<PathBuf>,
     /// Access token lifetime.
     pub access_ttl: Duration,
     /// Refresh token lifetime.
@@ -203,6 +217,7 @@ impl fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url))
             .field("listen", &self.listen)
             .field("jwt_keys", &self.jwt_keys)
+            .field("jwt_key_file", &self.jwt_key_file)
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -223,6 +238,7 @@ impl Settings {
             database_url: database_url.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_keys: Vec::new(),
+            jwt_key_file: None,
             access_ttl: Duration::from_secs(DEFAULT_ACCESS_TTL_SECS),
             refresh_ttl: Duration::from_secs(DEFAULT_REFRESH_TTL_DAYS * 86_400),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -295,6 +311,7 @@ impl TryFrom<&ServeArgs> for Settings {
             database_url: args.database.database_url.clone(),
             listen: args.listen,
             jwt_keys,
+            jwt_key_file: args.jwt_key_file.clone(),
             access_ttl: Duration::from_secs(args.access_ttl_secs.max(1)),
             refresh_ttl: Duration::from_secs(args.refresh_ttl_days.max(1) * 86_400),
             max_body_bytes: args.max_body_bytes,
@@ -308,24 +325,50 @@ impl TryFrom<&ServeArgs> for Settings {
     }
 }
 
+/// The shortest signing secret accepted, in bytes (HS256 wants at least its output size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The prefix of a secret given as unpadded base64url bytes rather than as text.
+pub const BASE64URL_SECRET: &str = "base64url:";
+
 /// Parses `kid=secret,kid=secret`; secrets must be at least 32 bytes.
 pub fn parse_jwt_keys(text: &str) -> Result<Vec<JwtKey>, SettingError> {
-    let bad = |reason| SettingError {
-        name: "GRIDBOOK_JWT_KEYS",
-        reason,
-    };
-    let mut keys = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    parse_key_entries(text.split(','), "GRIDBOOK_JWT_KEYS")
+}
+
+/// Parses `kid=secret` entries (blank entries and `#` comments skipped), the first signing.
+/// A secret is text, or [`BASE64URL_SECRET`] followed by its bytes; either way at least
+/// [`MIN_JWT_SECRET_BYTES`] bytes.
+pub fn parse_key_entries<'a>(
+    entries: impl Iterator<Item = &'a str>,
+    name: &'static str,
+) -> Result<Vec<JwtKey>, SettingError> {
+    let bad = |reason| SettingError { name, reason };
+    let mut keys: Vec<JwtKey> = Vec::new();
+    for part in entries
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.starts_with('#'))
+    {
         let (kid, secret) = part.split_once('=').ok_or(bad("expected kid=secret"))?;
+        let kid = kid.trim();
         if kid.is_empty() {
             return Err(bad("empty key id"));
         }
-        if secret.len() < 32 {
-            return Err(bad("secrets must be at least 32 characters"));
+        let secret = match secret.strip_prefix(BASE64URL_SECRET) {
+            Some(encoded) => URL_SAFE_NO_PAD
+                .decode(encoded.trim())
+                .map_err(|_| bad("a base64url: secret does not decode"))?,
+            None => secret.as_bytes().to_vec(),
+        };
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(bad("secrets must be at least 32 bytes"));
+        }
+        if keys.iter().any(|k| k.kid == kid) {
+            return Err(bad("a key id appears twice"));
         }
         keys.push(JwtKey {
             kid: kid.to_owned(),
-            secret: secret.as_bytes().to_vec(),
+            secret,
         });
     }
     if keys.is_empty() {
@@ -348,6 +391,14 @@ mod tests {
         assert_eq!(keys[0].kid, "k2");
         assert!(!format!("{keys:?}").contains("0123456789"));
         assert!(parse_jwt_keys("short=abc").is_err());
+        // 31 bytes are too few, as text or as base64url bytes; 32 are enough.
+        assert!(parse_jwt_keys(&format!("k={}", "x".repeat(31))).is_err());
+        let b64 = |n: usize| format!("k=base64url:{}", URL_SAFE_NO_PAD.encode(vec![7u8; n]));
+        assert!(parse_jwt_keys(&b64(31)).is_err());
+        assert_eq!(parse_jwt_keys(&b64(32)).unwrap()[0].secret, vec![7u8; 32]);
+        assert!(parse_jwt_keys("k=base64url:!!not base64!!").is_err());
+        let twice = format!("k={0},k={0}", "y".repeat(32));
+        assert!(parse_jwt_keys(&twice).is_err());
         assert!(parse_jwt_keys("nokey").is_err());
     }
 

@@ -789,6 +789,7 @@ impl DemoUser {
             grid: self.grid.clone(),
             liaison_group: self.liaison_group.clone(),
             disabled: false,
+            must_change_password: false,
         }
     }
 

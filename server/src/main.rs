@@ -7,11 +7,15 @@
 //! gridbook user add ...       add a user
 //! gridbook user disable ...   disable a user (they can no longer sign in, refresh or sync)
 //! gridbook user enable ...    enable a disabled user again
+//! gridbook user reset-password ...  set a temporary password, to be changed at next sign-in
 //! ```
+//!
+//! User and street commands write audit rows with the actor `cli (OS USER)`.
 
 use clap::{Parser, Subcommand};
 use gridbook_server::accounts::{self, NewUser};
 use gridbook_server::app::{self, AppState};
+use gridbook_server::audit::{self, AuditAction, AuditEntry};
 use gridbook_server::config::{DatabaseArgs, LogFormat, ServeArgs, Settings};
 use gridbook_server::db::{Db, places, users};
 use gridbook_server::demo::{self, DemoProgress, DemoSize};
@@ -93,6 +97,44 @@ enum UserCommand {
     Disable(UserLoginArgs),
     /// Enable a disabled user again.
     Enable(UserLoginArgs),
+    /// Reset a user's password: their sessions end, and at the next sign-in they must choose
+    /// a new password before anything else. Without `--password` (or `GRIDBOOK_PASSWORD`) a
+    /// temporary password is generated and printed once.
+    ResetPassword(UserResetArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct UserResetArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Login name.
+    #[arg(long)]
+    login: String,
+    /// The temporary password (prefer the environment variable: command lines are visible to
+    /// other users of the machine).
+    #[arg(long, env = "GRIDBOOK_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+/// Writes the audit row of a command-line action on `target`.
+async fn audit_cli(
+    db: &Db,
+    action: AuditAction,
+    target: String,
+    mut detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("target".into(), serde_json::json!(target));
+    }
+    audit::record(
+        db,
+        AuditEntry {
+            detail: Some(detail),
+            ..AuditEntry::new(action, &audit::cli_actor())
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -213,7 +255,18 @@ async fn main() -> anyhow::Result<()> {
             }
             let db = Db::connect(&args.database.database_url).await?;
             db.migrate().await?;
-            let result = places::upsert_street(&db, &args.code, name).await;
+            let result = match places::upsert_street(&db, &args.code, name).await {
+                Ok(()) => {
+                    audit_cli(
+                        &db,
+                        AuditAction::PlaceSaved,
+                        format!("street:{}", args.code),
+                        serde_json::json!({ "name": name }),
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            };
             db.close().await;
             result?;
             println!("street {} ({name}) is stored", args.code);
@@ -264,13 +317,47 @@ async fn user_command(command: UserCommand) -> anyhow::Result<()> {
                 grid: args.grid,
                 liaison_group: args.liaison_group,
             };
-            let result = accounts::create_user(&db, new).await;
+            let result = match accounts::create_user(&db, new).await {
+                Ok(user) => audit_cli(
+                    &db,
+                    AuditAction::UserCreated,
+                    format!("user:{}", user.login),
+                    serde_json::json!({ "role": user.role.as_str() }),
+                )
+                .await
+                .map(|()| user),
+                Err(e) => Err(e.into()),
+            };
             db.close().await;
             let user = result?;
             println!("added user {} ({}), id {}", user.login, user.role, user.id);
         }
         UserCommand::Disable(args) => set_disabled(&args, true).await?,
         UserCommand::Enable(args) => set_disabled(&args, false).await?,
+        UserCommand::ResetPassword(args) => {
+            let db = Db::connect(&args.database.database_url).await?;
+            db.migrate().await?;
+            let result = match accounts::reset_password(&db, &args.login, args.password).await {
+                Ok((user, generated)) => audit_cli(
+                    &db,
+                    AuditAction::PasswordReset,
+                    format!("user:{}", user.login),
+                    serde_json::json!({ "generated": generated.is_some() }),
+                )
+                .await
+                .map(|()| (user, generated)),
+                Err(e) => Err(e.into()),
+            };
+            db.close().await;
+            let (user, generated) = result?;
+            println!(
+                "the password of {} is reset; they must change it at their next sign-in",
+                user.login
+            );
+            if let Some(password) = generated {
+                println!("temporary password (shown once): {password}");
+            }
+        }
     }
     Ok(())
 }
@@ -278,7 +365,24 @@ async fn user_command(command: UserCommand) -> anyhow::Result<()> {
 async fn set_disabled(args: &UserLoginArgs, disabled: bool) -> anyhow::Result<()> {
     let db = Db::connect(&args.database.database_url).await?;
     db.migrate().await?;
-    let found = users::set_disabled(&db, &args.login, disabled).await;
+    let found = match users::set_disabled(&db, &args.login, disabled).await {
+        Ok(true) => {
+            let action = if disabled {
+                AuditAction::UserDisabled
+            } else {
+                AuditAction::UserEnabled
+            };
+            audit_cli(
+                &db,
+                action,
+                format!("user:{}", args.login),
+                serde_json::json!({}),
+            )
+            .await
+            .map(|()| true)
+        }
+        other => other.map_err(Into::into),
+    };
     db.close().await;
     if !found? {
         anyhow::bail!("no user has the login {}", args.login);

@@ -200,6 +200,67 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
     ok(gridbook(dir).args(["user", "enable", "--login", "wang"]))?;
     assert_eq!(login(&http, &url, "wang").await?.0, 200);
 
+    // A password reset from the command line: a temporary password printed once, to be
+    // changed at the next sign-in; the reset is audited with the command line as the actor.
+    let out = ok(gridbook(dir).args(["user", "reset-password", "--login", "wang"]))?;
+    let temporary = out
+        .lines()
+        .find_map(|l| l.strip_prefix("temporary password (shown once): "))
+        .context("the temporary password")?
+        .to_owned();
+    let response = http
+        .post(format!("{url}/v1/auth/login"))
+        .json(&json!({"login": "wang", "password": temporary}))
+        .send()
+        .await?;
+    let body: Value = response.json().await?;
+    assert_eq!(body["must_change_password"], true, "{body}");
+    let err = fails(
+        gridbook(dir)
+            .args(["user", "reset-password", "--login", "wang"])
+            .env("GRIDBOOK_PASSWORD", "password123"),
+    )?;
+    assert!(err.contains("most common passwords"), "{err}");
+    let audit: Value = http
+        .get(format!("{url}/v1/admin/audit?per_page=100"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    for (action, target) in [
+        ("place_saved", "street:hp"),
+        ("user_created", "user:boss"),
+        ("user_disabled", "user:wang"),
+        ("user_enabled", "user:wang"),
+        ("password_reset", "user:wang"),
+    ] {
+        let row = audit["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .find(|i| i["action"] == action && i["detail"]["target"] == target)
+            .with_context(|| format!("no {action} of {target}: {audit}"))?;
+        assert!(
+            row["actor_login"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("cli (")),
+            "{row}"
+        );
+        assert!(row["actor_id"].is_null(), "{row}");
+    }
+    assert!(!audit.to_string().contains(&temporary), "{audit}");
+
+    // The signing key is in a private file beside the database, not in it.
+    let key_file = dir.join("gridbook.jwt-keys");
+    assert!(key_file.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
     // SIGTERM: a graceful stop with a zero exit.
     let pid = server.0.id().to_string();
     ok(Command::new("kill").args(["-TERM", &pid]))?;

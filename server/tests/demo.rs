@@ -5,7 +5,6 @@
 //! `cargo test --release -p gridbook-server --test demo -- --ignored --nocapture`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
 
 use argon2::PasswordVerifier;
 use automerge::{Automerge, Change};
@@ -267,6 +266,28 @@ async fn sync_all(http: &reqwest::Client, base: &str, replica: &mut Replica, tok
     panic!("still syncing after 20 round trips");
 }
 
+/// Signs a demo user in on their demo device (access tokens belong to a session).
+async fn demo_token(
+    http: &reqwest::Client,
+    base: &str,
+    user: &gridbook_server::demo::DemoLogin,
+) -> String {
+    let answer: serde_json::Value = http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&serde_json::json!({ "login": user.login, "password": gridbook_server::demo::DEMO_PASSWORD,
+                                   "device_id": user.device.as_str() }))
+        .send()
+        .await
+        .expect("sign-in")
+        .json()
+        .await
+        .expect("JSON");
+    answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {answer}"))
+        .to_owned()
+}
+
 #[tokio::test]
 async fn phones_sync_the_demo_afterwards() {
     let (dir, db) = fresh_sqlite().await;
@@ -295,11 +316,7 @@ async fn phones_sync_the_demo_afterwards() {
 
     // The grid worker of dzk-01 receives every record of the grid, on the demo device.
     let worker = login("dzk-01");
-    let token = running
-        .state
-        .keys
-        .issue(&worker.user, &worker.device, Duration::from_secs(600))
-        .expect("token");
+    let token = demo_token(&http, &base, &worker).await;
     let mut phone = Replica::new(worker.device.clone(), ValidationContext::default());
     sync_all(&http, &base, &mut phone, &token).await;
     let grid_docs = summary.total_records() / 4;
@@ -336,11 +353,7 @@ async fn phones_sync_the_demo_afterwards() {
 
     // A liaison receives only the households of their group.
     let liaison = login("dzk-01-l01");
-    let token = running
-        .state
-        .keys
-        .issue(&liaison.user, &liaison.device, Duration::from_secs(600))
-        .expect("token");
+    let token = demo_token(&http, &base, &liaison).await;
     let mut phone = Replica::new(liaison.device.clone(), ValidationContext::default());
     sync_all(&http, &base, &mut phone, &token).await;
     assert_eq!(phone.doc_ids().len(), 15);

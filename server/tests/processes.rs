@@ -52,7 +52,11 @@ impl Server {
             .create(true)
             .append(true)
             .open(&self.log)?;
+        // In the test's folder: a PostgreSQL node's default key file (gridbook.jwt-keys in
+        // the working folder) is made there, shared by the nodes of one test.
+        let folder = self.log.parent().unwrap_or(std::path::Path::new("."));
         let child = gridbook()
+            .current_dir(folder)
             .args([
                 "serve",
                 "--database-url",

@@ -87,6 +87,7 @@ pub struct TestApp {
     /// An HTTP client (gzip responses understood).
     pub http: reqwest::Client,
     _sqlite_dir: Option<tempfile::TempDir>,
+    _key_dir: Option<tempfile::TempDir>,
     _pg: Option<PgDatabase>,
 }
 
@@ -152,6 +153,15 @@ impl TestApp {
             }
         };
         let mut settings = Settings::for_database(url);
+        // The JWT key file: beside the SQLite file, or (PostgreSQL) in a folder of this test's
+        // own rather than the working folder.
+        let key_dir = match &sqlite_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir()?),
+        };
+        if let Some(dir) = &key_dir {
+            settings.jwt_key_file = Some(dir.path().join("gridbook.jwt-keys"));
+        }
         adjust(&mut settings);
         let state = AppState::new(settings.clone()).await?;
         if demo {
@@ -176,6 +186,7 @@ impl TestApp {
             backend,
             http: reqwest::Client::builder().build()?,
             _sqlite_dir: sqlite_dir,
+            _key_dir: key_dir,
             _pg: pg,
         }))
     }
@@ -188,6 +199,11 @@ impl TestApp {
     /// The server's state (database, cache, keys).
     pub fn state(&self) -> &AppState {
         &self.running().state
+    }
+
+    /// The settings the server runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The database.

@@ -1,12 +1,17 @@
-//! Access tokens: short-lived HS256 JWTs naming the user and the device, signed with a key
-//! that has an id (`kid`), so keys can rotate without logging everyone out: the first key
-//! signs, every configured key verifies.
+//! Access tokens: short-lived HS256 JWTs naming the user, the device and the session (the
+//! sign-in they descend from), signed with a key that has an id (`kid`), so keys can rotate
+//! without logging everyone out: the first key signs, every configured key verifies.
+//!
+//! The keys also derive other server secrets ([`Keys::derive`]): a refresh token's successor
+//! is an HMAC of the token under the signing key.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use sync_core::ids::{DeviceId, UserId};
 
 use crate::config::JwtKey;
@@ -21,6 +26,10 @@ pub struct Claims {
     pub sub: String,
     /// The device id the token was issued to.
     pub dev: String,
+    /// The session (refresh-token family) it belongs to: the token dies when the session
+    /// ends. Tokens without one are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Issuer (`gridbook`).
     pub iss: String,
     /// Issued at, seconds since the epoch.
@@ -47,10 +56,14 @@ pub struct TokenIdentity {
     pub user: UserId,
     /// The device.
     pub device: DeviceId,
+    /// The session.
+    pub session: String,
 }
 
 /// The signing key and every verifying key.
 pub struct Keys {
+    /// Every secret, signing key first (for [`Keys::derive`]).
+    secrets: Vec<Vec<u8>>,
     signing_kid: String,
     signing: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
@@ -75,6 +88,7 @@ impl Keys {
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         Some(Self {
+            secrets: keys.iter().map(|k| k.secret.clone()).collect(),
             signing_kid: first.kid.clone(),
             signing: EncodingKey::from_secret(&first.secret),
             verifying: keys
@@ -90,15 +104,33 @@ impl Keys {
         &self.signing_kid
     }
 
-    /// Issues an access token valid for `ttl`.
+    /// HMAC-SHA256 of `input` under each key, signing key first, with `purpose` as a prefix
+    /// that separates the uses. Checking a derived value against every key keeps it valid
+    /// across a key rotation.
+    pub fn derive(&self, purpose: &str, input: &[u8]) -> Vec<[u8; 32]> {
+        self.secrets
+            .iter()
+            .map(|secret| {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+                    .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                mac.update(purpose.as_bytes());
+                mac.update(&[0]);
+                mac.update(input);
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
+    }
+
+    /// Issues an access token of a session valid for `ttl`.
     pub fn issue(
         &self,
         user: &UserId,
         device: &DeviceId,
+        session: &str,
         ttl: Duration,
     ) -> Result<String, TokenError> {
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
-        self.issue_at(user, device, 0, ttl)
+        self.issue_at(user, device, session, 0, ttl)
     }
 
     /// Issues an access token as if issued `offset_secs` from now (negative: in the past),
@@ -107,6 +139,7 @@ impl Keys {
         &self,
         user: &UserId,
         device: &DeviceId,
+        session: &str,
         offset_secs: i64,
         ttl_secs: i64,
     ) -> Result<String, TokenError> {
@@ -114,6 +147,7 @@ impl Keys {
         let claims = Claims {
             sub: user.to_string(),
             dev: device.to_string(),
+            sid: Some(session.to_owned()),
             iss: ISSUER.to_owned(),
             iat,
             exp: iat.saturating_add(ttl_secs),
@@ -144,6 +178,7 @@ impl Keys {
         Ok(TokenIdentity {
             user: data.claims.sub.parse().map_err(|_| TokenError::Invalid)?,
             device: data.claims.dev.parse().map_err(|_| TokenError::Invalid)?,
+            session: data.claims.sid.ok_or(TokenError::Invalid)?,
         })
     }
 }
@@ -165,9 +200,14 @@ mod tests {
         let rotated = Keys::new(&[key("k2", 2), key("k1", 1)]).unwrap();
         let stranger = Keys::new(&[key("k1", 9)]).unwrap();
         let (user, device) = (UserId::new(), DeviceId::new());
-        let token = old.issue(&user, &device, Duration::from_secs(60)).unwrap();
+        let token = old
+            .issue(&user, &device, "s1", Duration::from_secs(60))
+            .unwrap();
         let id = rotated.verify(&token).unwrap();
-        assert_eq!((id.user, id.device), (user, device));
+        assert_eq!(
+            (id.user, id.device, id.session.as_str()),
+            (user, device, "s1")
+        );
         assert_eq!(stranger.verify(&token), Err(TokenError::Invalid));
         assert_eq!(old.verify("garbage"), Err(TokenError::Invalid));
     }
@@ -176,7 +216,12 @@ mod tests {
     fn unsigned_tokens_are_refused() {
         let keys = Keys::new(&[key("k1", 1)]).unwrap();
         let token = keys
-            .issue(&UserId::new(), &DeviceId::new(), Duration::from_secs(60))
+            .issue(
+                &UserId::new(),
+                &DeviceId::new(),
+                "s1",
+                Duration::from_secs(60),
+            )
             .unwrap();
         let mut parts: Vec<&str> = token.split('.').collect();
         // {"alg":"none","kid":"k1"}
@@ -184,5 +229,37 @@ mod tests {
         parts[0] = none;
         parts[2] = "";
         assert_eq!(keys.verify(&parts.join(".")), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn tokens_without_a_session_are_refused() {
+        let keys = Keys::new(&[key("k1", 1)]).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: UserId::new().to_string(),
+            dev: DeviceId::new().to_string(),
+            sid: None,
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[1; 32])).unwrap();
+        assert_eq!(keys.verify(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn derived_values_differ_by_key_and_purpose_and_survive_rotation() {
+        let old = Keys::new(&[key("k1", 1)]).unwrap();
+        let rotated = Keys::new(&[key("k2", 2), key("k1", 1)]).unwrap();
+        let a = old.derive("refresh", b"token");
+        let b = rotated.derive("refresh", b"token");
+        assert_eq!(a.len(), 1);
+        assert_eq!(b.len(), 2);
+        assert_ne!(b[0], a[0]);
+        assert_eq!(b[1], a[0]);
+        assert_ne!(old.derive("other", b"token")[0], a[0]);
     }
 }

@@ -1,34 +1,62 @@
-//! Slowing down password guessing.
+//! Slowing down password guessing without letting strangers lock owners out (OWASP's
+//! "Blocking Brute Force Attacks": throttle per login and per address with an exponential
+//! delay, and let devices that signed in before through).
 //!
-//! Failed sign-ins are counted per login name and per client address. Once a login has
-//! [`ThrottlePolicy::max_login_failures`] failures in a row (or an address
-//! [`ThrottlePolicy::max_addr_failures`]), each one less than [`ThrottlePolicy::window`]
-//! after the previous, further attempts are refused for a lockout that doubles with every
-//! further failure: 1 s, 2 s, 4 s, ... up to [`ThrottlePolicy::max_lockout`]. A successful
-//! sign-in clears its login's count; an address's count only ages out, so one address cannot
-//! spread its guesses over many logins.
+//! Failed sign-ins are counted under several keys at once:
+//!
+//! * the **login** (case-insensitive),
+//! * the exact client **address**,
+//! * the client's **address range** (/24 for IPv4, /64 for IPv6), so one attacker spreading a
+//!   spray over the addresses of one network is still counted as one,
+//! * and, when the request names a device this user signed in on before (a device id the
+//!   server registered for them, not revoked), the **login on that device**.
+//!
+//! Once a key has its maximum of failures in a row (each less than [`ThrottlePolicy::window`]
+//! after the previous), further attempts under it are refused (429 with `Retry-After`) for a
+//! lockout that doubles with every further failure: 1 s, 2 s, 4 s, ... up to
+//! [`ThrottlePolicy::max_lockout`]. A successful sign-in clears the counts of its login and
+//! device; address and range counts only age out, so one address cannot spread its guesses
+//! over many logins.
+//!
+//! Which keys may refuse an attempt depends on where it comes from. An attempt from an unknown
+//! device is refused while its login, address or range is locked. An attempt from a device
+//! that signed in as this user before is refused only while that device's own count or its
+//! exact address is locked: strangers guessing the owner's password from elsewhere lock the
+//! login for new devices, but the owner's phone still signs in with the right password. (A
+//! device id is no secret, so the device count has its own limit: someone who knows it and
+//! guesses under it locks only that path, and their own address.)
 //!
 //! Attempts still being checked count against the limit too, so a burst of parallel requests
 //! cannot slip past it while the (slow) password hashes are computed.
 //!
+//! Memory is bounded: at most [`ThrottlePolicy::max_entries`] keys are held. When a spray of
+//! random logins fills the table, the entries with the fewest failures (then the oldest) are
+//! dropped first, so the counts that matter (a login under attack, a busy address) stay.
+//!
 //! The counts live in this process's memory: with several server nodes each node throttles
 //! on its own (an attacker spreading attempts over N nodes gets N times the budget), and a
 //! restart forgets them. Behind a reverse proxy every client has the proxy's address, so the
-//! per-address limit then throttles everyone together; raise it or rely on the proxy.
+//! per-address and per-range limits then throttle everyone together; raise them or rely on
+//! the proxy.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use sync_core::ids::DeviceId;
+
 /// The thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
-    /// Failures in a row of one login before it is locked out.
+    /// Failures in a row of one login before it is locked for unknown devices.
     pub max_login_failures: u32,
     /// Failures from one address before it is locked out.
     pub max_addr_failures: u32,
+    /// Failures from one address range (/24, /64) before it is locked for unknown devices.
+    pub max_range_failures: u32,
+    /// Failures of one login on one of its known devices before that path is locked.
+    pub max_device_failures: u32,
     /// A count is forgotten once this long has passed since its last failure (and its
     /// lockout is over).
     pub window: Duration,
@@ -36,6 +64,8 @@ pub struct ThrottlePolicy {
     pub base_lockout: Duration,
     /// The longest lockout.
     pub max_lockout: Duration,
+    /// The most keys held at once.
+    pub max_entries: usize,
 }
 
 impl Default for ThrottlePolicy {
@@ -43,9 +73,12 @@ impl Default for ThrottlePolicy {
         Self {
             max_login_failures: 5,
             max_addr_failures: 20,
+            max_range_failures: 100,
+            max_device_failures: 5,
             window: Duration::from_secs(15 * 60),
             base_lockout: Duration::from_secs(1),
             max_lockout: Duration::from_secs(15 * 60),
+            max_entries: 100_000,
         }
     }
 }
@@ -60,6 +93,15 @@ impl ThrottlePolicy {
         self.base_lockout
             .saturating_mul(1 << doublings)
             .min(self.max_lockout)
+    }
+
+    fn max_for(&self, key: &Key) -> u32 {
+        match key {
+            Key::Login(_) => self.max_login_failures,
+            Key::Addr(_) => self.max_addr_failures,
+            Key::Range(_) => self.max_range_failures,
+            Key::Device(..) => self.max_device_failures,
+        }
     }
 }
 
@@ -100,6 +142,34 @@ impl Throttled {
     }
 }
 
+/// What a count is kept under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// A login, lowercased.
+    Login(String),
+    /// An exact address.
+    Addr(IpAddr),
+    /// An address range: the address with its host bits cleared (/24, /64).
+    Range(IpAddr),
+    /// A login (lowercased) on one of its known devices.
+    Device(String, DeviceId),
+}
+
+/// The range an address belongs to: /24 for IPv4, /64 for IPv6 (IPv4-mapped IPv6 addresses
+/// count as IPv4).
+pub fn address_range(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     failures: u32,
@@ -127,18 +197,20 @@ impl Entry {
             && now.saturating_duration_since(self.last_failure)
                 >= policy.window.max(policy.lockout(self.failures, max))
     }
+
+    fn is_idle(&self) -> bool {
+        self.failures == 0 && self.pending == 0
+    }
 }
 
 #[derive(Debug)]
 struct Counts {
-    logins: HashMap<String, Entry>,
-    addrs: HashMap<IpAddr, Entry>,
+    entries: HashMap<Key, Entry>,
     last_sweep: Instant,
 }
 
-/// How often stale entries are dropped, and the map size that triggers an early sweep.
+/// How often stale entries are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-const SWEEP_ABOVE: usize = 10_000;
 
 /// The failed-sign-in counts of this server process. Shared through `AppState`. Its `Debug`
 /// shows the policy and how many entries are held, never login names or addresses.
@@ -150,11 +222,9 @@ pub struct LoginThrottle {
 
 impl std::fmt::Debug for LoginThrottle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (logins, addrs) = self.held_entries();
         f.debug_struct("LoginThrottle")
             .field("policy", &self.policy)
-            .field("logins", &logins)
-            .field("addrs", &addrs)
+            .field("entries", &self.held_entries())
             .finish_non_exhaustive()
     }
 }
@@ -178,8 +248,7 @@ impl LoginThrottle {
             policy,
             clock,
             counts: Mutex::new(Counts {
-                logins: HashMap::new(),
-                addrs: HashMap::new(),
+                entries: HashMap::new(),
                 last_sweep: now,
             }),
         }
@@ -195,140 +264,152 @@ impl LoginThrottle {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts a sign-in attempt, or refuses it while the login or the address is locked out.
-    /// Report the outcome through the returned [`Attempt`]; dropping it unreported (the
-    /// client went away, the database failed) counts neither way.
+    /// Starts a sign-in attempt, or refuses it while a key that applies to it is locked out.
+    /// `known_device` is the device the request names if this login signed in on it before
+    /// (and it is not revoked); the caller looks that up. Report the outcome through the
+    /// returned [`Attempt`]; dropping it unreported (the client went away, the database
+    /// failed) counts neither way.
     pub fn begin(
         self: &Arc<Self>,
         login: &str,
         addr: Option<IpAddr>,
+        known_device: Option<&DeviceId>,
     ) -> Result<Attempt, Throttled> {
         let now = self.clock.now();
         let policy = self.policy;
+        let login = login.to_lowercase();
+        let mut keys = vec![Key::Login(login.clone())];
+        if let Some(a) = addr {
+            keys.push(Key::Addr(a.to_canonical()));
+            keys.push(Key::Range(address_range(a)));
+        }
+        if let Some(d) = known_device {
+            keys.push(Key::Device(login, d.clone()));
+        }
+        // The keys whose lockout refuses this attempt.
+        let guarding = |key: &Key| match key {
+            Key::Addr(_) => true,
+            Key::Login(_) | Key::Range(_) => known_device.is_none(),
+            Key::Device(..) => true,
+        };
         let mut counts = self.counts();
         counts.sweep(now, &policy);
-        // Forget these two counts if they aged out since the last sweep.
-        drop_if_stale(
-            &mut counts.logins,
-            login,
-            now,
-            policy.max_login_failures,
-            &policy,
-        );
-        if let Some(a) = addr {
-            drop_if_stale(
-                &mut counts.addrs,
-                &a,
-                now,
-                policy.max_addr_failures,
-                &policy,
-            );
+        for key in &keys {
+            counts.drop_if_stale(key, now, &policy);
         }
-        let login_lock = counts
-            .logins
-            .get(login)
-            .and_then(|e| e.locked_for(now, policy.max_login_failures, &policy));
-        let addr_lock = addr
-            .and_then(|a| counts.addrs.get(&a))
-            .and_then(|e| e.locked_for(now, policy.max_addr_failures, &policy));
-        if let Some(wait) = login_lock.max(addr_lock) {
+        let wait = keys
+            .iter()
+            .filter(|k| guarding(k))
+            .filter_map(|k| {
+                counts
+                    .entries
+                    .get(k)
+                    .and_then(|e| e.locked_for(now, policy.max_for(k), &policy))
+            })
+            .max();
+        if let Some(wait) = wait {
             return Err(Throttled { retry_after: wait });
         }
-        entry(&mut counts.logins, login.to_owned(), now).pending += 1;
-        if let Some(a) = addr {
-            entry(&mut counts.addrs, a, now).pending += 1;
+        for key in &keys {
+            counts.make_room(now, &policy);
+            counts
+                .entries
+                .entry(key.clone())
+                .or_insert(Entry {
+                    failures: 0,
+                    pending: 0,
+                    last_failure: now,
+                })
+                .pending += 1;
         }
         Ok(Attempt {
             throttle: Arc::clone(self),
-            login: login.to_owned(),
-            addr,
+            keys,
             reported: false,
         })
     }
 
-    fn finish(&self, login: &str, addr: Option<IpAddr>, outcome: Option<bool>) {
+    fn finish(&self, keys: &[Key], outcome: Option<bool>) {
         let now = self.clock.now();
+        let policy = self.policy;
         let mut counts = self.counts();
-        let update = |e: &mut Entry, reset: bool| {
+        for key in keys {
+            let Some(e) = counts.entries.get_mut(key) else {
+                continue;
+            };
             e.pending = e.pending.saturating_sub(1);
             match outcome {
                 Some(false) => {
                     e.failures = e.failures.saturating_add(1);
                     e.last_failure = now;
                 }
-                Some(true) if reset => e.failures = 0,
+                // A success clears its login and device; addresses only age out. A success
+                // on a known device leaves the login's count (what strangers face) alone.
+                Some(true) if matches!(key, Key::Device(..)) => e.failures = 0,
+                Some(true)
+                    if matches!(key, Key::Login(_))
+                        && !keys.iter().any(|k| matches!(k, Key::Device(..))) =>
+                {
+                    e.failures = 0;
+                }
                 _ => {}
             }
-        };
-        if let Some(e) = counts.logins.get_mut(login) {
-            update(e, true);
-        }
-        if let Some(e) = addr.and_then(|a| counts.addrs.get_mut(&a)) {
-            update(e, false);
-        }
-        let policy = self.policy;
-        drop_if_stale(
-            &mut counts.logins,
-            login,
-            now,
-            policy.max_login_failures,
-            &policy,
-        );
-        if let Some(a) = addr {
-            drop_if_stale(
-                &mut counts.addrs,
-                &a,
-                now,
-                policy.max_addr_failures,
-                &policy,
-            );
+            counts.drop_if_stale(key, now, &policy);
         }
     }
 
-    /// How many login and address entries are held (for tests and metrics).
-    pub fn held_entries(&self) -> (usize, usize) {
-        let counts = self.counts();
-        (counts.logins.len(), counts.addrs.len())
-    }
-}
-
-fn entry<K: Hash + Eq>(map: &mut HashMap<K, Entry>, key: K, now: Instant) -> &mut Entry {
-    map.entry(key).or_insert(Entry {
-        failures: 0,
-        pending: 0,
-        last_failure: now,
-    })
-}
-
-fn drop_if_stale<K, Q>(
-    map: &mut HashMap<K, Entry>,
-    key: &Q,
-    now: Instant,
-    max: u32,
-    policy: &ThrottlePolicy,
-) where
-    K: Hash + Eq + std::borrow::Borrow<Q>,
-    Q: Hash + Eq + ?Sized,
-{
-    if map
-        .get(key)
-        .is_some_and(|e| (e.failures == 0 && e.pending == 0) || e.is_stale(now, max, policy))
-    {
-        map.remove(key);
+    /// How many keys are held (for tests and metrics).
+    pub fn held_entries(&self) -> usize {
+        self.counts().entries.len()
     }
 }
 
 impl Counts {
+    fn drop_if_stale(&mut self, key: &Key, now: Instant, policy: &ThrottlePolicy) {
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|e| e.is_idle() || e.is_stale(now, policy.max_for(key), policy))
+        {
+            self.entries.remove(key);
+        }
+    }
+
     fn sweep(&mut self, now: Instant, policy: &ThrottlePolicy) {
-        let due = now.saturating_duration_since(self.last_sweep) >= SWEEP_EVERY;
-        if !due && self.logins.len() + self.addrs.len() < SWEEP_ABOVE {
+        if now.saturating_duration_since(self.last_sweep) < SWEEP_EVERY {
             return;
         }
         self.last_sweep = now;
-        self.logins
-            .retain(|_, e| !e.is_stale(now, policy.max_login_failures, policy));
-        self.addrs
-            .retain(|_, e| !e.is_stale(now, policy.max_addr_failures, policy));
+        self.entries
+            .retain(|k, e| !e.is_stale(now, policy.max_for(k), policy));
+    }
+
+    /// Before inserting: if the table is full, drop stale entries, then the tenth with the
+    /// fewest failures (oldest first) among those not being checked.
+    fn make_room(&mut self, now: Instant, policy: &ThrottlePolicy) {
+        if self.entries.len() < policy.max_entries {
+            return;
+        }
+        self.last_sweep = now;
+        self.entries
+            .retain(|k, e| !e.is_stale(now, policy.max_for(k), policy));
+        if self.entries.len() < policy.max_entries {
+            return;
+        }
+        let mut evictable: Vec<(u32, Instant, Key)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.pending == 0)
+            .map(|(k, e)| (e.failures, e.last_failure, k.clone()))
+            .collect();
+        let n = (policy.max_entries / 10).max(1).min(evictable.len());
+        if n == 0 {
+            return;
+        }
+        evictable.select_nth_unstable_by(n - 1, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (_, _, key) in evictable.into_iter().take(n) {
+            self.entries.remove(&key);
+        }
     }
 }
 
@@ -336,29 +417,28 @@ impl Counts {
 #[derive(Debug)]
 pub struct Attempt {
     throttle: Arc<LoginThrottle>,
-    login: String,
-    addr: Option<IpAddr>,
+    keys: Vec<Key>,
     reported: bool,
 }
 
 impl Attempt {
-    /// The password was right: the login's count starts over.
+    /// The password was right: the login's (or the device's) count starts over.
     pub fn succeeded(mut self) {
         self.reported = true;
-        self.throttle.finish(&self.login, self.addr, Some(true));
+        self.throttle.finish(&self.keys, Some(true));
     }
 
-    /// Wrong login, wrong password or disabled user: one more failure.
+    /// Wrong login, wrong password or disabled user: one more failure under every key.
     pub fn failed(mut self) {
         self.reported = true;
-        self.throttle.finish(&self.login, self.addr, Some(false));
+        self.throttle.finish(&self.keys, Some(false));
     }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
         if !self.reported {
-            self.throttle.finish(&self.login, self.addr, None);
+            self.throttle.finish(&self.keys, None);
         }
     }
 }
@@ -366,6 +446,7 @@ impl Drop for Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     /// A clock moved by hand.
     #[derive(Debug)]
@@ -383,16 +464,24 @@ mod tests {
         }
     }
 
-    fn throttle() -> (Arc<LoginThrottle>, Arc<ManualClock>) {
+    fn throttle_with(policy: ThrottlePolicy) -> (Arc<LoginThrottle>, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
-        let throttle = LoginThrottle::with_clock(ThrottlePolicy::default(), clock.clone());
+        let throttle = LoginThrottle::with_clock(policy, clock.clone());
         (Arc::new(throttle), clock)
     }
 
-    const ADDR: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)));
+    fn throttle() -> (Arc<LoginThrottle>, Arc<ManualClock>) {
+        throttle_with(ThrottlePolicy::default())
+    }
+
+    fn ip(a: u8, b: u8, c: u8, d: u8) -> Option<IpAddr> {
+        Some(IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
+    }
+
+    const ADDR: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
 
     fn fail(t: &Arc<LoginThrottle>, login: &str, addr: Option<IpAddr>) {
-        t.begin(login, addr).expect("not throttled").failed();
+        t.begin(login, addr, None).expect("not throttled").failed();
     }
 
     #[test]
@@ -412,18 +501,28 @@ mod tests {
         for _ in 0..5 {
             fail(&t, "wang", ADDR);
         }
-        let refused = t.begin("wang", ADDR).unwrap_err();
+        let refused = t.begin("wang", ADDR, None).unwrap_err();
         assert_eq!(refused.retry_after_secs(), 1);
-        // Other logins from elsewhere are not affected.
-        t.begin("li", None).unwrap().succeeded();
+        // Other logins from elsewhere are not affected; the login is case-insensitive.
+        t.begin("li", None, None).unwrap().succeeded();
+        assert!(t.begin("WANG", None, None).is_err());
         clock.advance(Duration::from_secs(1));
         fail(&t, "wang", ADDR);
-        assert_eq!(t.begin("wang", None).unwrap_err().retry_after_secs(), 2);
+        assert_eq!(
+            t.begin("wang", None, None).unwrap_err().retry_after_secs(),
+            2
+        );
         clock.advance(Duration::from_millis(1500));
-        assert_eq!(t.begin("wang", None).unwrap_err().retry_after_secs(), 1);
+        assert_eq!(
+            t.begin("wang", None, None).unwrap_err().retry_after_secs(),
+            1
+        );
         clock.advance(Duration::from_millis(500));
         fail(&t, "wang", ADDR);
-        assert_eq!(t.begin("wang", None).unwrap_err().retry_after_secs(), 4);
+        assert_eq!(
+            t.begin("wang", None, None).unwrap_err().retry_after_secs(),
+            4
+        );
     }
 
     #[test]
@@ -432,19 +531,88 @@ mod tests {
         for _ in 0..4 {
             fail(&t, "wang", ADDR);
         }
-        t.begin("wang", ADDR).unwrap().succeeded();
+        t.begin("wang", ADDR, None).unwrap().succeeded();
         for _ in 0..4 {
             fail(&t, "wang", ADDR);
         }
-        assert!(t.begin("wang", ADDR).is_ok());
+        assert!(t.begin("wang", ADDR, None).is_ok());
         // Twenty failures from one address over many logins lock the address.
         for i in 0..12 {
             fail(&t, &format!("user{i}"), ADDR);
         }
         clock.advance(Duration::from_millis(10));
-        let refused = t.begin("someone-else", ADDR).unwrap_err();
+        let refused = t.begin("someone-else", ADDR, None).unwrap_err();
         assert_eq!(refused.retry_after_secs(), 1);
-        assert!(t.begin("someone-else", None).is_ok());
+        assert!(t.begin("someone-else", None, None).is_ok());
+    }
+
+    #[test]
+    fn strangers_lock_the_login_for_new_devices_but_not_for_the_owners_known_device() {
+        let (t, clock) = throttle();
+        let phone = DeviceId::new();
+        // Five wrong guesses from five networks.
+        for n in 1..=5 {
+            fail(&t, "wang", ip(n, 1, 1, 1));
+        }
+        // A new device is refused, even with the right password...
+        assert!(t.begin("wang", ip(9, 9, 9, 9), None).is_err());
+        // ...the owner's phone is let through and signs in.
+        t.begin("wang", ip(9, 9, 9, 9), Some(&phone))
+            .expect("the known device passes")
+            .succeeded();
+        // One guess every 14 minutes keeps the login locked for new devices, yet the owner's
+        // phone is never refused.
+        for n in 0..6 {
+            clock.advance(Duration::from_secs(14 * 60));
+            if let Ok(a) = t.begin("wang", ip(20 + n, 1, 1, 1), None) {
+                a.failed();
+            }
+            assert!(t.begin("wang", ip(8, 8, 8, 8), None).is_err(), "round {n}");
+            t.begin("wang", ip(8, 8, 8, 8), Some(&phone))
+                .expect("the owner's phone")
+                .succeeded();
+        }
+        // Someone who knows the device id and guesses under it locks only that path.
+        let known = DeviceId::new();
+        for n in 1..=5 {
+            t.begin("li", ip(30 + n, 1, 1, 1), Some(&known))
+                .unwrap()
+                .failed();
+        }
+        assert!(t.begin("li", ip(40, 1, 1, 1), Some(&known)).is_err());
+        let other = DeviceId::new();
+        assert!(t.begin("li", ip(40, 1, 1, 1), Some(&other)).is_ok());
+    }
+
+    #[test]
+    fn a_spray_over_one_network_is_limited_per_range() {
+        let policy = ThrottlePolicy {
+            max_addr_failures: 3,
+            max_range_failures: 10,
+            ..ThrottlePolicy::default()
+        };
+        let (t, _clock) = throttle_with(policy);
+        // Five addresses of one /24, two guesses each, at ten different logins.
+        for host in 1..=5 {
+            for n in 0..2 {
+                fail(&t, &format!("user{host}-{n}"), ip(10, 7, 7, host));
+            }
+        }
+        // Every address of the /24 is now slowed for new devices, other networks are not.
+        assert!(t.begin("fresh", ip(10, 7, 7, 200), None).is_err());
+        assert!(t.begin("fresh", ip(10, 7, 8, 1), None).is_ok());
+        // IPv6: one /64 is one range.
+        let v6 = |host: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, host]));
+        for host in 1..=5 {
+            for n in 0..2 {
+                fail(&t, &format!("v6-{host}-{n}"), v6(host));
+            }
+        }
+        assert!(t.begin("fresh", v6(999), None).is_err());
+        assert_eq!(
+            address_range("::ffff:10.7.7.9".parse().unwrap()),
+            IpAddr::from([10, 7, 7, 0])
+        );
     }
 
     #[test]
@@ -459,19 +627,42 @@ mod tests {
         for _ in 0..3 {
             fail(&t, "wang", ADDR);
         }
-        assert!(t.begin("wang", ADDR).is_ok());
+        assert!(t.begin("wang", ADDR, None).is_ok());
         clock.advance(Duration::from_secs(16 * 60));
-        assert!(t.begin("x", None).is_ok()); // triggers a sweep
-        assert_eq!(t.held_entries(), (0, 0));
+        assert!(t.begin("x", None, None).is_ok()); // triggers a sweep
+        assert_eq!(t.held_entries(), 0);
+    }
+
+    #[test]
+    fn a_spray_of_random_logins_cannot_grow_the_table_past_its_bound_or_flush_a_lockout() {
+        let policy = ThrottlePolicy {
+            max_entries: 1_000,
+            max_addr_failures: u32::MAX,
+            max_range_failures: u32::MAX,
+            ..ThrottlePolicy::default()
+        };
+        let (t, _clock) = throttle_with(policy);
+        for _ in 0..5 {
+            fail(&t, "wang", ip(10, 0, 0, 1));
+        }
+        for n in 0..20_000u32 {
+            let [a, b, c, d] = n.to_be_bytes();
+            fail(&t, &format!("random-{n}"), ip(11 + a, b, c, d));
+            assert!(t.held_entries() <= 1_000);
+        }
+        // The login under attack is still locked.
+        assert!(t.begin("wang", ip(12, 0, 0, 1), None).is_err());
     }
 
     #[test]
     fn parallel_attempts_cannot_overshoot_the_limit() {
         let (t, _clock) = throttle();
-        let in_flight: Vec<Attempt> = (0..5).map(|_| t.begin("wang", None).unwrap()).collect();
-        assert!(t.begin("wang", None).is_err());
+        let in_flight: Vec<Attempt> = (0..5)
+            .map(|_| t.begin("wang", None, None).unwrap())
+            .collect();
+        assert!(t.begin("wang", None, None).is_err());
         drop(in_flight);
         // Unreported attempts count neither way.
-        assert!(t.begin("wang", None).is_ok());
+        assert!(t.begin("wang", None, None).is_ok());
     }
 }

@@ -28,6 +28,8 @@ pub struct UserRow {
     pub liaison_group: Option<LiaisonGroupId>,
     /// Disabled users cannot sign in, refresh or sync.
     pub disabled: bool,
+    /// Set by an administrator's password reset: only the password change is open to them.
+    pub must_change_password: bool,
 }
 
 /// Inserts a user.
@@ -53,7 +55,7 @@ pub async fn insert_user(db: &Db, user: &UserRow) -> Result<(), sqlx::Error> {
     .map(|_| ()))
 }
 
-const USER_COLUMNS: &str = "id, login, display_name, password_hash, role, street_id, community_id, grid_id, liaison_group, disabled";
+const USER_COLUMNS: &str = "id, login, display_name, password_hash, role, street_id, community_id, grid_id, liaison_group, disabled, must_change_password";
 
 /// A users row as the database returns it, before parsing ids and the role.
 #[derive(sqlx::FromRow)]
@@ -68,6 +70,7 @@ struct RawUser {
     grid_id: Option<String>,
     liaison_group: Option<String>,
     disabled: bool,
+    must_change_password: bool,
 }
 
 impl TryFrom<RawUser> for UserRow {
@@ -89,6 +92,7 @@ impl TryFrom<RawUser> for UserRow {
             grid: raw.grid_id.and_then(|s| s.parse().ok()),
             liaison_group: raw.liaison_group.and_then(|s| s.parse().ok()),
             disabled: raw.disabled,
+            must_change_password: raw.must_change_password,
         })
     }
 }
@@ -120,14 +124,161 @@ pub async fn grid_workers(db: &Db, grid: &GridId) -> Result<Vec<UserRow>, sqlx::
     raw.into_iter().map(UserRow::try_from).collect()
 }
 
-/// Disables or re-enables a user. Returns false when there is no such login.
+/// Disables or re-enables a user. Disabling also ends every session of the user and revokes
+/// their refresh tokens (in the same transaction), so enabling them again revives nothing:
+/// they sign in afresh. Returns false when there is no such login.
 pub async fn set_disabled(db: &Db, login: &str, disabled: bool) -> Result<bool, sqlx::Error> {
-    on_db!(db, pool => sqlx::query("UPDATE users SET disabled = $1 WHERE login = $2")
-        .bind(disabled)
-        .bind(login)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0))
+    let mut tx = db.begin_write().await?;
+    let id: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "UPDATE users SET disabled = $1 WHERE login = $2 RETURNING id",
+    )
+    .bind(disabled)
+    .bind(login)
+    .fetch_optional(conn)
+    .await)?;
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    if disabled {
+        end_user_sessions(&mut tx, &id, None).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends every live session of a user but `keep`, and revokes their refresh tokens.
+async fn end_user_sessions(
+    tx: &mut super::Tx,
+    user: &str,
+    keep: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    let keep = keep.unwrap_or("");
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL AND id <> $3",
+    )
+    .bind(now)
+    .bind(user)
+    .bind(keep)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ()))?;
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1
+         WHERE user_id = $2 AND revoked_at IS NULL AND family_id <> $3",
+    )
+    .bind(now)
+    .bind(user)
+    .bind(keep)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ()))
+}
+
+/// Stores a new password hash. `must_change` marks it temporary (an administrator's reset);
+/// every session of the user but `keep` ends and their refresh tokens are revoked, in one
+/// transaction. Returns false when there is no such user.
+pub async fn set_password(
+    db: &Db,
+    user: &UserId,
+    password_hash: &str,
+    must_change: bool,
+    keep: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let found = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3",
+    )
+    .bind(password_hash)
+    .bind(must_change)
+    .bind(user.as_str())
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected() > 0))?;
+    if !found {
+        return Ok(false);
+    }
+    end_user_sessions(&mut tx, user.as_str(), keep).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A session (one sign-in on one device; its id is the refresh-token family's) as the
+/// per-request check sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    /// The user's role.
+    pub role: String,
+    /// The user must change their password before anything else.
+    pub must_change_password: bool,
+}
+
+/// The live session `session` of `user` on `device`: the user enabled, the device theirs and
+/// not revoked, the session not ended. `None` otherwise.
+pub async fn active_session(
+    db: &Db,
+    user: &UserId,
+    device: &DeviceId,
+    session: &str,
+) -> Result<Option<ActiveSession>, sqlx::Error> {
+    let row: Option<(String, bool)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT u.role, u.must_change_password
+         FROM sessions s
+         JOIN users u ON u.id = s.user_id
+         JOIN devices d ON d.id = s.device_id AND d.user_id = u.id
+         WHERE s.id = $1 AND u.id = $2 AND d.id = $3
+           AND s.ended_at IS NULL AND NOT u.disabled AND d.revoked_at IS NULL",
+    )
+    .bind(session)
+    .bind(user.as_str())
+    .bind(device.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.map(|(role, must_change_password)| ActiveSession {
+        role,
+        must_change_password,
+    }))
+}
+
+/// Ends a session (sign-out): its access tokens are refused from now on and its refresh
+/// tokens revoked. Ending an ended or unknown session changes nothing.
+pub async fn end_session(db: &Db, session: &str) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
+    )
+    .bind(now)
+    .bind(session)
+    .execute(conn)
+    .await
+    .map(|_| ()))?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(session)
+    .execute(conn)
+    .await
+    .map(|_| ()))?;
+    tx.commit().await
+}
+
+/// Has this device signed in as this user before (it is theirs and not revoked)? What lets
+/// the owner's own phone through a sign-in lockout caused by strangers.
+pub async fn is_known_device(
+    db: &Db,
+    user: &UserId,
+    device: &DeviceId,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM devices WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(device.as_str())
+    .bind(user.as_str())
+    .fetch_one(pool)
+    .await)?;
+    Ok(n > 0)
 }
 
 /// One app installation of a user (a phone, or a supervisor's browser session).
@@ -220,6 +371,14 @@ pub async fn revoke_device(db: &Db, id: &DeviceId) -> Result<bool, sqlx::Error> 
         .execute(conn)
         .await
         .map(|_| ()))?;
+        on_tx!(&mut tx, conn => sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE device_id = $2 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
     }
     tx.commit().await?;
     Ok(found)
@@ -262,12 +421,25 @@ macro_rules! bind_refresh_token {
     };
 }
 
-/// Stores a new refresh token.
-pub async fn insert_refresh_token(db: &Db, token: &RefreshTokenRow) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), token)
-        .execute(pool)
+/// Starts a session: stores it (its id is the token's family) and its first refresh token,
+/// in one transaction.
+pub async fn start_session(db: &Db, first: &RefreshTokenRow) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "INSERT INTO sessions (id, user_id, device_id, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(first.family.as_str())
+    .bind(first.user.as_str())
+    .bind(first.device.as_str())
+    .bind(first.issued_at)
+    .execute(conn)
+    .await
+    .map(|_| ()))?;
+    on_tx!(&mut tx, conn => bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), first)
+        .execute(conn)
         .await
-        .map(|_| ()))
+        .map(|_| ()))?;
+    tx.commit().await
 }
 
 const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens
@@ -345,47 +517,29 @@ pub async fn rotate_refresh_token(
     Ok(true)
 }
 
-/// For a retry after a lost refresh response: revokes the successor issued at `issued_at` in
-/// `family` if it was never used, and inserts `replacement`, in one transaction. Returns
-/// false (and writes nothing) when there is no such unused successor.
-pub async fn replace_unused_successor(
-    db: &Db,
-    family: &str,
-    issued_at: i64,
-    replacement: &RefreshTokenRow,
-) -> Result<bool, sqlx::Error> {
+/// Revokes every live token of a family and ends its session (its access tokens die too).
+/// Returns how many tokens were revoked.
+pub async fn revoke_token_family(db: &Db, family: &str) -> Result<u64, sqlx::Error> {
+    let now = now_millis();
     let mut tx = db.begin_write().await?;
     let revoked = on_tx!(&mut tx, conn => sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1
-         WHERE family_id = $2 AND issued_at = $3 AND rotated_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(replacement.issued_at)
-    .bind(family)
-    .bind(issued_at)
-    .execute(conn)
-    .await
-    .map(|r| r.rows_affected() == 1))?;
-    if !revoked {
-        return Ok(false);
-    }
-    on_tx!(&mut tx, conn => bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), replacement)
-        .execute(conn)
-        .await
-        .map(|_| ()))?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Revokes every live token of a family. Returns how many were revoked.
-pub async fn revoke_token_family(db: &Db, family: &str) -> Result<u64, sqlx::Error> {
-    on_db!(db, pool => sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
     )
-    .bind(now_millis())
+    .bind(now)
     .bind(family)
-    .execute(pool)
+    .execute(conn)
     .await
-    .map(|r| r.rows_affected()))
+    .map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
+    )
+    .bind(now)
+    .bind(family)
+    .execute(conn)
+    .await
+    .map(|_| ()))?;
+    tx.commit().await?;
+    Ok(revoked)
 }
 
 fn bad_column(col: &str) -> sqlx::Error {

@@ -8,20 +8,28 @@
 //! * `POST /v1/admin/users`: 201 with the user; 409 `conflict` for a taken login; 422 for
 //!   anything else invalid (see [`create_user_error`]).
 //! * `POST /v1/admin/users/{login}/disable` and `/enable`: 204; 404 for an unknown login.
+//!   Disabling ends the user's sessions: enabling them again revives none.
+//! * `POST /v1/admin/users/{login}/reset-password` `{"password"?}`: 200 with the temporary
+//!   password if the server made it; the user must change it at their next sign-in.
+//!
+//! Every change is audited (who, what, which target, from which address).
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
 use sync_core::record::Role;
 
-use crate::accounts::{self, CreateUserError, NewUser, UserView};
+use crate::accounts::{self, CreateUserError, NewUser, ResetPasswordError, UserView};
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
 use crate::db::places::{self, CommunityRow, GridRow, Hierarchy, StreetRow};
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::auth::ClientAddr;
 use crate::routes::json::{ApiJson, ApiPath};
 
 /// Longest place name, in characters.
@@ -44,6 +52,37 @@ impl FromRequestParts<AppState> for AdminUser {
         }
         Ok(Self(caller))
     }
+}
+
+/// Writes the audit row of an administrator's action on `target` (`user:wang`,
+/// `grid:hp-dzk-01`), with more detail merged in.
+async fn audit_admin(
+    app: &AppState,
+    admin: &AuthUser,
+    addr: Option<std::net::IpAddr>,
+    action: AuditAction,
+    target: String,
+    mut detail: serde_json::Value,
+) -> ApiResult<()> {
+    let login = users::get_user(&app.db, &admin.user)
+        .await?
+        .map(|u| u.login)
+        .unwrap_or_default();
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("target".into(), json!(target));
+    }
+    audit::record(
+        &app.db,
+        AuditEntry {
+            actor: Some(admin.user.clone()),
+            device: Some(admin.device.clone()),
+            address: addr,
+            detail: Some(detail),
+            ..AuditEntry::new(action, &login)
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// `GET /v1/admin/places`.
@@ -132,13 +171,23 @@ fn place_name(name: &str) -> ApiResult<String> {
 )]
 pub async fn put_street(
     State(app): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<StreetBody>,
 ) -> ApiResult<ApiJson<StreetRow>> {
     let id: StreetId = place_code(&id)?;
     let name = place_name(&body.name)?;
     places::upsert_street(&app.db, &id, &name).await?;
+    audit_admin(
+        &app,
+        &admin,
+        addr,
+        AuditAction::PlaceSaved,
+        format!("street:{id}"),
+        json!({ "name": name }),
+    )
+    .await?;
     Ok(ApiJson(StreetRow {
         id: id.to_string(),
         name,
@@ -165,7 +214,8 @@ pub async fn put_street(
 )]
 pub async fn put_community(
     State(app): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CommunityBody>,
 ) -> ApiResult<ApiJson<CommunityRow>> {
@@ -175,6 +225,15 @@ pub async fn put_community(
         return Err(ApiError::unprocessable("unknown_place", "no such street"));
     }
     places::upsert_community(&app.db, &id, &body.street, &name).await?;
+    audit_admin(
+        &app,
+        &admin,
+        addr,
+        AuditAction::PlaceSaved,
+        format!("community:{id}"),
+        json!({ "name": name, "street": body.street.to_string() }),
+    )
+    .await?;
     Ok(ApiJson(CommunityRow {
         id: id.to_string(),
         name,
@@ -203,7 +262,8 @@ pub async fn put_community(
 )]
 pub async fn put_grid(
     State(app): State<AppState>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<GridBody>,
 ) -> ApiResult<ApiJson<GridRow>> {
@@ -228,6 +288,15 @@ pub async fn put_grid(
         ));
     }
     places::upsert_grid(&app.db, &id, &body.community, &name).await?;
+    audit_admin(
+        &app,
+        &admin,
+        addr,
+        AuditAction::PlaceSaved,
+        format!("grid:{id}"),
+        json!({ "name": name, "community": body.community.to_string() }),
+    )
+    .await?;
     Ok(ApiJson(GridRow {
         id: id.to_string(),
         name,
@@ -243,7 +312,7 @@ pub struct CreateUserRequest {
     pub login: String,
     /// Name shown to people.
     pub display_name: String,
-    /// Initial password (at least 8 characters).
+    /// Initial password (8 to 1024 characters, not the login, not a common password).
     pub password: String,
     /// Role.
     #[schema(value_type = String, example = "grid_worker")]
@@ -294,6 +363,7 @@ impl std::fmt::Debug for CreateUserRequest {
 pub async fn create_user(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
     let new = NewUser {
@@ -310,15 +380,24 @@ pub async fn create_user(
         .await
         .map_err(create_user_error)?;
     tracing::info!(user = %user.id, role = %user.role, by = %admin.user, "user created");
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(accounts::user_view(&app.db, &user).await?),
-    ))
+    let view = accounts::user_view(&app.db, &user).await?;
+    audit_admin(
+        &app,
+        &admin,
+        addr,
+        AuditAction::UserCreated,
+        format!("user:{}", user.login),
+        json!({ "role": user.role.as_str(), "street": view.street, "community": view.community,
+                "grid": view.grid, "liaison_group": view.liaison_group }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
 /// The answer to a failed user creation: 409 `conflict` for a taken login; 422 with
-/// `invalid_login`, `invalid_display_name`, `weak_password`, `missing_place`,
-/// `unexpected_place`, `unknown_place` or `place_mismatch` otherwise.
+/// `invalid_login`, `invalid_display_name`, `weak_password`, `password_is_login`,
+/// `common_password`, `missing_place`, `unexpected_place`, `unknown_place` or `place_mismatch`
+/// otherwise.
 pub fn create_user_error(e: CreateUserError) -> ApiError {
     let code = match e {
         CreateUserError::LoginTaken => return ApiError::conflict("conflict", e.to_string()),
@@ -326,7 +405,7 @@ pub fn create_user_error(e: CreateUserError) -> ApiError {
         CreateUserError::Hashing => return ApiError::internal(e),
         CreateUserError::InvalidLogin => "invalid_login",
         CreateUserError::InvalidDisplayName => "invalid_display_name",
-        CreateUserError::WeakPassword => "weak_password",
+        CreateUserError::Password(p) => p.code(),
         CreateUserError::InvalidPasswordHash => "invalid_password_hash",
         CreateUserError::MissingPlace { .. } => "missing_place",
         CreateUserError::UnexpectedPlace { .. } => "unexpected_place",
@@ -356,6 +435,7 @@ pub fn create_user_error(e: CreateUserError) -> ApiError {
 pub async fn disable_user(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
     ApiPath(login): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let own = users::get_user(&app.db, &admin.user).await?;
@@ -365,7 +445,7 @@ pub async fn disable_user(
             "administrators cannot disable themselves",
         ));
     }
-    set_disabled(&app, &admin, &login, true).await
+    set_disabled(&app, &admin, addr, &login, true).await
 }
 
 /// `POST /v1/admin/users/{login}/enable`.
@@ -387,14 +467,16 @@ pub async fn disable_user(
 pub async fn enable_user(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
     ApiPath(login): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    set_disabled(&app, &admin, &login, false).await
+    set_disabled(&app, &admin, addr, &login, false).await
 }
 
 async fn set_disabled(
     app: &AppState,
     admin: &AuthUser,
+    addr: Option<std::net::IpAddr>,
     login: &str,
     disabled: bool,
 ) -> ApiResult<StatusCode> {
@@ -402,5 +484,98 @@ async fn set_disabled(
         return Err(ApiError::not_found("no such user"));
     }
     tracing::info!(disabled, by = %admin.user, "user access changed");
+    let action = if disabled {
+        AuditAction::UserDisabled
+    } else {
+        AuditAction::UserEnabled
+    };
+    audit_admin(app, admin, addr, action, format!("user:{login}"), json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body of `POST /v1/admin/users/{login}/reset-password`. Its `Debug` hides the password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The temporary password to set (8 to 1024 characters, not the login, not a common
+    /// password); absent: the server makes one and answers it once.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ResetPasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetPasswordRequest(<redacted>)")
+    }
+}
+
+/// The answer of a password reset.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResetPasswordResponse {
+    /// The user.
+    pub login: String,
+    /// The password the server made (shown once), or null when the request gave one.
+    pub temporary_password: Option<String>,
+    /// Always true: the user must change the password at their next sign-in.
+    pub must_change_password: bool,
+}
+
+impl std::fmt::Debug for ResetPasswordResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPasswordResponse")
+            .field("login", &self.login)
+            .field("temporary_password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v1/admin/users/{login}/reset-password`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{login}/reset-password",
+    tag = "admin",
+    params(
+        ("login" = String, Path, description = "Login name"),
+    ),
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 200, description = "Reset; the user's sessions have ended", body = ResetPasswordResponse),
+        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
+        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        (status = 422, description = "weak_password, password_is_login or common_password", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn reset_password(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
+    ApiPath(login): ApiPath<String>,
+    ApiJson(req): ApiJson<ResetPasswordRequest>,
+) -> ApiResult<ApiJson<ResetPasswordResponse>> {
+    let (user, generated) = accounts::reset_password(&app.db, &login, req.password)
+        .await
+        .map_err(|e| match e {
+            ResetPasswordError::UnknownLogin => ApiError::not_found("no such user"),
+            ResetPasswordError::Password(p) => ApiError::unprocessable(p.code(), p.to_string()),
+            ResetPasswordError::Hashing => ApiError::internal(e),
+            ResetPasswordError::Database(db) => db.into(),
+        })?;
+    tracing::info!(user = %user.id, by = %admin.user, "password reset");
+    audit_admin(
+        &app,
+        &admin,
+        addr,
+        AuditAction::PasswordReset,
+        format!("user:{}", user.login),
+        json!({ "generated": generated.is_some() }),
+    )
+    .await?;
+    Ok(ApiJson(ResetPasswordResponse {
+        login: user.login,
+        temporary_password: generated,
+        must_change_password: true,
+    }))
 }

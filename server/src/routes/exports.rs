@@ -302,6 +302,12 @@ fn zh(code: &str) -> String {
         "export" => "导出",
         "case_action" => "案件操作",
         "conflict_resolved" => "解决冲突",
+        "user_created" => "新增用户",
+        "user_disabled" => "停用用户",
+        "user_enabled" => "启用用户",
+        "password_reset" => "重置密码",
+        "password_changed" => "修改密码",
+        "place_saved" => "保存区划",
         other => other,
     }
     .to_owned()

@@ -183,6 +183,12 @@ fn table() -> Vec<Route> {
         ),
         (
             Method::POST,
+            "/v1/auth/password",
+            BodyLimit::Auth,
+            post(auth::change_password),
+        ),
+        (
+            Method::POST,
             "/v1/auth/devices/{device_id}/revoke",
             BodyLimit::NoBody,
             post(auth::revoke_device),
@@ -228,6 +234,12 @@ fn table() -> Vec<Route> {
             "/v1/admin/users/{login}/enable",
             BodyLimit::NoBody,
             post(admin::enable_user),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/users/{login}/reset-password",
+            BodyLimit::Small,
+            post(admin::reset_password),
         ),
         (
             Method::GET,

@@ -10,7 +10,6 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ROOT, ReadDoc};
 use gridbook_server::auth::jwt::Keys;
 use gridbook_server::config::JwtKey;
-use gridbook_server::db::Db;
 use gridbook_tests::{PASSWORD, Phone, Session, TestApp};
 use serde_json::{Value, json};
 use sync_core::doc::{Author, Document, actor_for_device};
@@ -68,14 +67,16 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The server's own signing key (the harness configures none, so it made one and stored it).
+/// The server's own signing key (the harness configures none, so it made one in its key file).
 async fn server_secret(app: &TestApp) -> anyhow::Result<Vec<u8>> {
     let kid = app.state().keys.signing_kid().to_owned();
-    let sql = "SELECT secret FROM signing_keys WHERE kid = $1";
-    Ok(match app.db() {
-        Db::Sqlite(pool) => sqlx::query_scalar(sql).bind(&kid).fetch_one(pool).await?,
-        Db::Postgres(pool) => sqlx::query_scalar(sql).bind(&kid).fetch_one(pool).await?,
-    })
+    let path = gridbook_server::auth::keyfile::path_for(app.settings());
+    let keys = gridbook_server::auth::keyfile::read(&path)?.context("the key file")?;
+    Ok(keys
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .context("the signing key in the key file")?
+        .secret)
 }
 
 /// A JWT signed with `secret` using `alg`, with `kid` and `claims` as given.
@@ -90,9 +91,9 @@ fn jwt(alg: jsonwebtoken::Algorithm, kid: Option<&str>, claims: &Value, secret: 
     .expect("a JWT encodes")
 }
 
-fn claims_of(user: &UserId, device: &DeviceId) -> Value {
+fn claims_of(user: &UserId, device: &DeviceId, session: &str) -> Value {
     let now = now_secs();
-    json!({ "sub": user.as_str(), "dev": device.as_str(), "iss": "gridbook",
+    json!({ "sub": user.as_str(), "dev": device.as_str(), "sid": session, "iss": "gridbook",
             "iat": now, "exp": now + 600 })
 }
 
@@ -102,6 +103,18 @@ async fn refresh(app: &TestApp, token: &str) -> anyhow::Result<Answer> {
         app.http
             .post(app.url("/v1/auth/refresh"))
             .json(&json!({ "refresh_token": token }))
+            .send()
+            .await?,
+    )
+    .await
+}
+
+/// `POST /v1/auth/refresh` naming the device the token was issued to.
+async fn refresh_from(app: &TestApp, token: &str, device: &str) -> anyhow::Result<Answer> {
+    answer(
+        app.http
+            .post(app.url("/v1/auth/refresh"))
+            .json(&json!({ "refresh_token": token, "device_id": device }))
             .send()
             .await?,
     )
@@ -205,18 +218,22 @@ async fn forged_tokens_are_refused(app: TestApp) -> anyhow::Result<()> {
     let kid = app.state().keys.signing_kid().to_owned();
     let secret = server_secret(&app).await?;
     let real = phone.session.access_token.clone();
+    // The live sessions of the worker's phone and the supervisor: forged tokens name them, so
+    // each is refused for its own defect.
+    let session = app.state().keys.verify(&real)?.session;
+    let sup_session = app.state().keys.verify(&sup.access_token)?.session;
     let [header, _, signature] = real.split('.').collect::<Vec<_>>()[..] else {
         anyhow::bail!("a JWT has three parts: {real}");
     };
-    let mut as_admin = claims_of(li_id, dev);
+    let mut as_admin = claims_of(li_id, dev, &session);
     as_admin["role"] = json!("admin");
-    let mut as_boss = claims_of(&boss.id, &sup.device);
+    let mut as_boss = claims_of(&boss.id, &sup.device, &sup_session);
     as_boss["role"] = json!("community_supervisor");
-    let mut wrong_issuer = claims_of(li_id, dev);
+    let mut wrong_issuer = claims_of(li_id, dev, &session);
     wrong_issuer["iss"] = json!("evil");
-    let mut no_exp = claims_of(li_id, dev);
+    let mut no_exp = claims_of(li_id, dev, &session);
     no_exp.as_object_mut().context("claims")?.remove("exp");
-    let claims = b64url(claims_of(li_id, dev).to_string().as_bytes());
+    let claims = b64url(claims_of(li_id, dev, &session).to_string().as_bytes());
     let none = |header: Value| format!("{}.{claims}.", b64url(header.to_string().as_bytes()));
     let other_secret = |kid: &str| -> anyhow::Result<String> {
         Ok(Keys::new(&[JwtKey {
@@ -224,7 +241,7 @@ async fn forged_tokens_are_refused(app: TestApp) -> anyhow::Result<()> {
             secret: vec![9; 32],
         }])
         .context("one key")?
-        .issue(li_id, dev, Duration::from_secs(600))?)
+        .issue(li_id, dev, &session, Duration::from_secs(600))?)
     };
     use jsonwebtoken::Algorithm::{HS256, HS384, HS512};
     let keys = &app.state().keys;
@@ -247,19 +264,24 @@ async fn forged_tokens_are_refused(app: TestApp) -> anyhow::Result<()> {
         ("signed with another key and kid", other_secret("stranger")?),
         (
             "the server's secret under an unknown kid",
-            jwt(HS256, Some("unknown"), &claims_of(li_id, dev), &secret),
+            jwt(
+                HS256,
+                Some("unknown"),
+                &claims_of(li_id, dev, &session),
+                &secret,
+            ),
         ),
         (
             "the server's secret without a kid",
-            jwt(HS256, None, &claims_of(li_id, dev), &secret),
+            jwt(HS256, None, &claims_of(li_id, dev, &session), &secret),
         ),
         (
             "HS512 with the server's key",
-            jwt(HS512, Some(&kid), &claims_of(li_id, dev), &secret),
+            jwt(HS512, Some(&kid), &claims_of(li_id, dev, &session), &secret),
         ),
         (
             "HS384 with the server's key",
-            jwt(HS384, Some(&kid), &claims_of(li_id, dev), &secret),
+            jwt(HS384, Some(&kid), &claims_of(li_id, dev, &session), &secret),
         ),
         ("alg none", none(json!({"alg": "none", "typ": "JWT"}))),
         (
@@ -273,7 +295,10 @@ async fn forged_tokens_are_refused(app: TestApp) -> anyhow::Result<()> {
                 b64url(br#"{"alg":"none","typ":"JWT"}"#)
             ),
         ),
-        ("expired an hour ago", keys.issue_at(li_id, dev, -3600, 60)?),
+        (
+            "expired an hour ago",
+            keys.issue_at(li_id, dev, &session, -3600, 60)?,
+        ),
         (
             "wrong issuer",
             jwt(HS256, Some(&kid), &wrong_issuer, &secret),
@@ -281,11 +306,16 @@ async fn forged_tokens_are_refused(app: TestApp) -> anyhow::Result<()> {
         ("no expiry", jwt(HS256, Some(&kid), &no_exp, &secret)),
         (
             "a user that does not exist",
-            keys.issue(&UserId::new(), &DeviceId::new(), Duration::from_secs(600))?,
+            keys.issue(
+                &UserId::new(),
+                &DeviceId::new(),
+                &session,
+                Duration::from_secs(600),
+            )?,
         ),
         (
             "the worker with the supervisor's device",
-            keys.issue(li_id, &sup.device, Duration::from_secs(600))?,
+            keys.issue(li_id, &sup.device, &session, Duration::from_secs(600))?,
         ),
         ("garbage", "not-a-jwt".to_owned()),
         ("three garbage parts", "a.b.c".to_owned()),
@@ -423,18 +453,23 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family(app: TestApp) -> any
     assert_refused_401(&refresh(&app, &c).await?, "C after the reuse");
     assert_refused_401(&refresh(&app, &b).await?, "B reused");
 
-    // The allowance for a lost response is one retry: a second retry is reuse.
+    // A retry after a lost response, from the token's own device, gets the same successor (as
+    // often as it retries while the successor is unused); without naming the device it is
+    // reuse, and the family dies.
     let first = other.refresh_token.clone();
-    let lost = refresh(&app, &first).await?;
+    let own = other.device.to_string();
+    let lost = refresh_from(&app, &first, &own).await?;
     assert_eq!(lost.status, 200, "{}", lost.text);
-    let retried = refresh(&app, &first).await?;
-    assert_eq!(retried.status, 200, "{}", retried.text);
-    assert_refused_401(&refresh(&app, &first).await?, "second retry");
+    for _ in 0..2 {
+        let retried = refresh_from(&app, &first, &own).await?;
+        assert_eq!(retried.status, 200, "{}", retried.text);
+        assert_eq!(token(&retried), token(&lost), "the same successor");
+    }
+    assert_refused_401(&refresh(&app, &first).await?, "a retry naming no device");
     assert_refused_401(
-        &refresh(&app, &token(&retried)).await?,
-        "after the second retry",
+        &refresh_from(&app, &token(&lost), &own).await?,
+        "the successor after the reuse",
     );
-    assert_refused_401(&refresh(&app, &token(&lost)).await?, "the lost token");
 
     // Made-up tokens are refused alike.
     for fake in ["", "x", &"A".repeat(43), "' OR '1'='1"] {

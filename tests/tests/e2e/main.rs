@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on port 0, real databases, real HTTP, phones built on
 //! sync-core. Every scenario runs on SQLite and, when configured, on PostgreSQL.
 
+mod accounts;
 mod actions;
 mod attacks;
 mod bad_input;

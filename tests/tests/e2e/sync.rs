@@ -332,17 +332,32 @@ async fn bad_tokens_are_refused(app: TestApp) -> anyhow::Result<()> {
         secret: vec![7; 32],
     }])
     .expect("one key");
-    let forged_kid = other_key.issue(&li.id, &phone.session.device, Duration::from_secs(600))?;
+    let session = app
+        .state()
+        .keys
+        .verify(&phone.session.access_token)?
+        .session;
+    let forged_kid = other_key.issue(
+        &li.id,
+        &phone.session.device,
+        &session,
+        Duration::from_secs(600),
+    )?;
     let same_kid_other_secret = Keys::new(&[JwtKey {
         kid: app.state().keys.signing_kid().to_owned(),
         secret: vec![9; 32],
     }])
     .expect("one key")
-    .issue(&li.id, &phone.session.device, Duration::from_secs(600))?;
+    .issue(
+        &li.id,
+        &phone.session.device,
+        &session,
+        Duration::from_secs(600),
+    )?;
     let expired = app
         .state()
         .keys
-        .issue_at(&li.id, &phone.session.device, -3600, 60)?;
+        .issue_at(&li.id, &phone.session.device, &session, -3600, 60)?;
     for token in [
         "not-a-jwt".to_owned(),
         forged_kid,

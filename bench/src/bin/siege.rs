@@ -357,13 +357,10 @@ async fn many_changes(
     let body: Value = response.json().await.unwrap_or(Value::Null);
     let history_ms = started.elapsed().as_secs_f64() * 1000.0;
     ensure!(status.is_success(), "history answered {status}: {body}");
-    let shown = body["items"]
-        .as_array()
-        .or_else(|| body["changes"].as_array())
-        .or_else(|| body.as_array())
-        .map_or(0, Vec::len);
+    let total = body["total"].as_u64().unwrap_or(0);
+    let shown = body["entries"].as_array().map_or(0, Vec::len);
     Ok(format!(
-        "{n} changes synced in {} round trips ({pushed_ms:.0} ms); history page of {shown} in {history_ms:.0} ms",
+        "{n} changes synced in {} round trips ({pushed_ms:.0} ms); history: a page of {shown} of {total} changes in {history_ms:.0} ms",
         phone.round_trips
     ))
 }

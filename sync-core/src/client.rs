@@ -40,8 +40,8 @@ use crate::doc::{Author, Document, DocumentError, actor_for_device};
 use crate::ids::{DeviceId, DocId};
 use crate::protocol::{
     Bytes, Cursor, DocPush, DocStatus, MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST,
-    MAX_NEW_CHANGES_PER_DOC, PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse,
-    apply_checked, count_chunks, hash_list, split_changes,
+    MAX_NEW_CHANGES_PER_DOC, PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse, apply_checked,
+    count_chunks, hash_list, split_changes,
 };
 pub use crate::protocol::{decode_response, encode_request};
 use crate::record::{Record, RecordKind};

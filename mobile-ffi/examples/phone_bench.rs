@@ -11,9 +11,10 @@
 use std::time::{Duration, Instant};
 
 use gridbook_mobile::Phone;
-use gridbook_server::app::{self, AppState};
+use gridbook_server::app;
 use gridbook_server::config::Settings;
 use gridbook_server::demo::{self, DemoSize};
+use gridbook_server::state::AppState;
 use sync_core::models::household::{Address, Household};
 use sync_core::record::{RecordKind, Role};
 use sync_core::time::Timestamp;

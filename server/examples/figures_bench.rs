@@ -12,9 +12,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use gridbook_server::app::{self, AppState};
+use gridbook_server::app;
 use gridbook_server::config::Settings;
 use gridbook_server::demo::{self, DemoSize};
+use gridbook_server::state::AppState;
 use sync_core::time::Timestamp;
 
 const RUNS: usize = 50;

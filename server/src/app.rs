@@ -1,14 +1,13 @@
-//! Putting the server together: state, middleware, listening, graceful shutdown.
+//! Putting the server together: middleware, listening, graceful shutdown (the state the
+//! handlers share is [`crate::state::AppState`]).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sync_core::validate::ValidationContext;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,52 +17,10 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::throttle::LoginThrottle;
-use crate::auth::{self, jwt::Keys};
-use crate::cache::DocCache;
-use crate::config::Settings;
-use crate::db::Db;
 use crate::error::ApiError;
-use crate::live::Live;
 use crate::net;
 use crate::routes;
-
-/// Everything a request handler needs. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// The database.
-    pub db: Db,
-    /// Settings.
-    pub settings: Arc<Settings>,
-    /// JWT keys.
-    pub keys: Arc<Keys>,
-    /// Cache of stored records.
-    pub cache: Arc<DocCache>,
-    /// Record validation configuration.
-    pub validation: Arc<ValidationContext>,
-    /// Failed sign-in counts (per process; replace it to change the policy).
-    pub throttle: Arc<LoginThrottle>,
-    /// Grids being written and the signal long polls wait for.
-    pub live: Arc<Live>,
-}
-
-impl AppState {
-    /// Connects, migrates and loads the keys.
-    pub async fn new(settings: Settings) -> anyhow::Result<Self> {
-        let db = Db::connect(&settings.database_url).await?;
-        db.migrate().await?;
-        let keys = auth::load_keys(&db, &settings).await?;
-        Ok(Self {
-            cache: Arc::new(DocCache::new(settings.doc_cache)),
-            db,
-            keys: Arc::new(keys),
-            settings: Arc::new(settings),
-            validation: Arc::new(ValidationContext::default()),
-            throttle: Arc::new(LoginThrottle::default()),
-            live: Arc::new(Live::default()),
-        })
-    }
-}
+use crate::state::AppState;
 
 /// The router with its middleware.
 pub fn router(state: AppState) -> Router {

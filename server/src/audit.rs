@@ -119,7 +119,7 @@ pub async fn record(db: &Db, entry: AuditEntry) -> Result<(), sqlx::Error> {
 }
 
 /// Which entries to list. Every filter is optional; `from`/`to` are milliseconds since the
-/// epoch (inclusive, exclusive).
+/// epoch, both inclusive (as every list's time bounds).
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     /// The actor's user id or login.
@@ -130,7 +130,7 @@ pub struct AuditFilter {
     pub record: Option<String>,
     /// At or after.
     pub from: Option<i64>,
-    /// Before.
+    /// At or before.
     pub to: Option<i64>,
 }
 

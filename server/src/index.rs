@@ -230,8 +230,7 @@ fn label(text: &str) -> String {
 
 /// 00:00 China time of a date, in ms.
 fn day_start(date: Date) -> i64 {
-    let utc = date.0.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    utc.timestamp_millis() - 8 * 3_600_000
+    date.start_in_china().millis()
 }
 
 /// `,a,b,` for a non-empty list, `""` for none. Commas inside items are dropped.

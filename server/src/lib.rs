@@ -1,7 +1,7 @@
 //! Gridbook server: persists merged records with sqlx (SQLite by default, PostgreSQL for real
 //! deployments), serves JWT-authenticated sync (`POST /v1/sync`) and the supervisors' API.
 //!
-//! Map: [`config`] (settings), [`app`] (state, middleware, serving), [`routes`] (handlers),
+//! Map: [`config`] (settings), [`state`] (what handlers share), [`app`] (middleware, serving), [`routes`] (handlers),
 //! [`accounts`] (creating users, passwords), [`auth`] (tokens, sign-in throttling, callers),
 //! [`scope`] (who may read and write what), [`cache`] (bounded record cache), [`db`] (all
 //! SQL), [`error`] (the one error type), [`openapi`] (the OpenAPI document), [`console`]
@@ -17,10 +17,15 @@ pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod exports;
+pub mod http;
 pub mod index;
+pub mod lists;
 pub mod live;
 pub mod mask;
 pub mod net;
 pub mod openapi;
+pub mod records;
 pub mod routes;
 pub mod scope;
+pub mod state;

@@ -14,12 +14,13 @@
 
 use clap::{Parser, Subcommand};
 use gridbook_server::accounts::{self, NewUser};
-use gridbook_server::app::{self, AppState};
+use gridbook_server::app;
 use gridbook_server::audit::{self, AuditAction, AuditEntry};
 use gridbook_server::config::{DatabaseArgs, LogFormat, ServeArgs, Settings};
 use gridbook_server::db::{Db, places, users};
 use gridbook_server::demo::{self, DemoProgress, DemoSize};
 use gridbook_server::net;
+use gridbook_server::state::AppState;
 use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
 use sync_core::record::Role;
 use sync_core::time::Timestamp;

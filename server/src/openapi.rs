@@ -62,7 +62,7 @@ use crate::routes;
         routes::record_detail::get_record,
         routes::record_detail::reveal,
         routes::record_detail::get_history,
-        routes::record_detail::list_audit,
+        routes::audit::list_audit,
         routes::actions::case_action,
         routes::conflicts::list_conflicts,
         routes::conflicts::get_conflict,
@@ -115,19 +115,7 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-/// A page of a list: `{"items", "page", "per_page", "total"}`, the shape of every list route.
-#[derive(Debug, ToSchema)]
-pub struct ListPage {
-    /// The page's items (each route documents its own fields; none carries an unmasked ID
-    /// number or phone number).
-    pub items: Vec<serde_json::Value>,
-    /// Page number, from 1.
-    pub page: u32,
-    /// Items per page.
-    pub per_page: u32,
-    /// Items across all pages.
-    pub total: i64,
-}
+pub use crate::lists::ListPage;
 
 /// A file streamed as the body (an XLSX workbook).
 #[derive(Debug, ToSchema)]

@@ -55,23 +55,17 @@ impl Scope {
 }
 
 impl Scope {
-    /// May the user read a record of one of their grids with these facts?
+    /// May the user read a record of one of their grids with these facts? The role's policy
+    /// ([`Role::reads`]), and for a liaison only their own group's households.
     pub fn may_read_in_grid(
         &self,
         kind: RecordKind,
         liaison_group: Option<&LiaisonGroupId>,
         confidential: bool,
     ) -> bool {
-        match self.role {
-            Role::Liaison => {
-                kind == RecordKind::Household
-                    && !confidential
-                    && self.liaison_group.is_some()
-                    && liaison_group == self.liaison_group.as_ref()
-            }
-            Role::Admin => false,
-            Role::GridWorker | Role::CommunitySupervisor | Role::StreetSupervisor => true,
-        }
+        self.role.reads(kind, confidential)
+            && (self.role != Role::Liaison
+                || (self.liaison_group.is_some() && liaison_group == self.liaison_group.as_ref()))
     }
 }
 
@@ -82,17 +76,12 @@ impl Access for Scope {
     }
 
     fn may_write(&self, meta: &RecordMeta) -> bool {
-        self.grids.contains(&meta.place.grid)
-            && match self.role {
-                Role::GridWorker => true,
-                Role::CommunitySupervisor | Role::StreetSupervisor => meta.kind == RecordKind::Case,
-                Role::Liaison | Role::Admin => false,
-            }
+        self.grids.contains(&meta.place.grid) && self.role.writes(meta.kind)
     }
 
     /// Supervisors write through sync only by appending case events; their other edits
     /// (conflict resolutions) go through the review API with its own access.
     fn may_edit_fields(&self, _meta: &RecordMeta) -> bool {
-        self.role == Role::GridWorker
+        self.role.edits_fields()
     }
 }

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridbook_server::accounts::{self, NewUser};
-use gridbook_server::app::{AppState, Running, start};
+use gridbook_server::app::{Running, start};
 use gridbook_server::auth::jwt::Keys;
 use gridbook_server::auth::throttle::{LoginThrottle, ThrottlePolicy};
 use gridbook_server::config::{JwtKey, Settings};
 use gridbook_server::db::{Db, places, users};
+use gridbook_server::state::AppState;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sync_core::ids::{DeviceId, UserId};

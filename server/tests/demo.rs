@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use argon2::PasswordVerifier;
 use automerge::{Automerge, Change};
-use gridbook_server::app::{self, AppState};
+use gridbook_server::app;
 use gridbook_server::config::{JwtKey, Settings};
 use gridbook_server::db::{Db, docs, places, users};
 use gridbook_server::demo::{self, DEMO_PASSWORD, DemoProgress, DemoSize, DemoSummary};
+use gridbook_server::state::AppState;
 use sync_core::client::Replica;
 use sync_core::doc::device_of_actor;
 use sync_core::ids::{DocId, GridId};

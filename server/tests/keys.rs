@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use gridbook_server::app::AppState;
 use gridbook_server::config::Settings;
 use gridbook_server::db::Db;
+use gridbook_server::state::AppState;
 
 async fn stored_key_count(db: &Db) -> i64 {
     let sql = "SELECT COUNT(*) FROM signing_keys";

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use gridbook_server::app::{AppState, Running, start};
+use gridbook_server::app::{Running, start};
 use gridbook_server::config::{JwtKey, Settings};
 use gridbook_server::routes::route_list;
+use gridbook_server::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

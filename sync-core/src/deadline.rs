@@ -76,7 +76,7 @@ impl WorkCalendar {
     /// Monday to Friday, days beginning at midnight China time (+08:00), no holidays.
     pub fn china() -> Self {
         Self {
-            offset_ms: 8 * 3_600_000,
+            offset_ms: crate::time::CHINA_UTC_OFFSET_MS,
             holidays: BTreeSet::new(),
             workdays: BTreeSet::new(),
         }

@@ -45,6 +45,45 @@ string_enum! {
     }
 }
 
+/// What each role may do with the records of its own grids: the one policy table that the
+/// server's scope ([`crate::server::Access`] implementations on both sides) reads. Which grids
+/// are a user's own, and a liaison's group, are decided by whoever builds the scope.
+impl Role {
+    /// Does this role read records at all? Administrators keep places and users, never
+    /// records.
+    pub fn reads_records(self) -> bool {
+        self != Self::Admin
+    }
+
+    /// May this role read a record of `kind` of its grids (`confidential`: a confidential
+    /// case)? Liaisons read only households, never confidential records; supervisors and
+    /// grid workers read everything.
+    pub fn reads(self, kind: RecordKind, confidential: bool) -> bool {
+        match self {
+            Self::GridWorker | Self::CommunitySupervisor | Self::StreetSupervisor => true,
+            Self::Liaison => kind == RecordKind::Household && !confidential,
+            Self::Admin => false,
+        }
+    }
+
+    /// May this role add changes to (or create) a record of `kind` through sync? Grid workers
+    /// write every kind; supervisors write cases only (the workflow's events, see
+    /// [`Role::edits_fields`]); liaisons and administrators write nothing.
+    pub fn writes(self, kind: RecordKind) -> bool {
+        match self {
+            Self::GridWorker => true,
+            Self::CommunitySupervisor | Self::StreetSupervisor => kind == RecordKind::Case,
+            Self::Liaison | Self::Admin => false,
+        }
+    }
+
+    /// May this role's pushes edit a record's fields and create records? When not, a push may
+    /// only append case events (supervisors: their field edits go through the review API).
+    pub fn edits_fields(self) -> bool {
+        self == Self::GridWorker
+    }
+}
+
 /// Where a record belongs in the place hierarchy (street → community → grid).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Reconcile)]
 #[serde(deny_unknown_fields)]

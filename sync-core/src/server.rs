@@ -651,12 +651,8 @@ impl SyncError {
 /// The scope [`MemoryServer`] gives a user: the grids they work in, and what their role may do
 /// there.
 ///
-/// * Everyone reads the records of their grids, except that a liaison reads only households
-///   (the real server narrows liaisons further, to their group).
-/// * A grid worker writes any record of their grids.
-/// * Community and street supervisors write only cases (the case workflow's events, each
-///   checked to name its author); every other record is read-only to them through sync.
-/// * Liaisons and administrators write nothing through sync.
+/// What the role may do is [`Role::reads`] and [`Role::writes`] (the real server narrows
+/// liaisons further, to their group).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridScope {
     /// The user's role.
@@ -667,22 +663,15 @@ pub struct GridScope {
 
 impl Access for GridScope {
     fn may_read(&self, meta: &RecordMeta) -> bool {
-        self.grids.contains(&meta.place.grid)
-            && (self.role != Role::Liaison
-                || (meta.kind == RecordKind::Household && !meta.confidential))
+        self.grids.contains(&meta.place.grid) && self.role.reads(meta.kind, meta.confidential)
     }
 
     fn may_write(&self, meta: &RecordMeta) -> bool {
-        self.grids.contains(&meta.place.grid)
-            && match self.role {
-                Role::GridWorker => true,
-                Role::CommunitySupervisor | Role::StreetSupervisor => meta.kind == RecordKind::Case,
-                Role::Liaison | Role::Admin => false,
-            }
+        self.grids.contains(&meta.place.grid) && self.role.writes(meta.kind)
     }
 
     fn may_edit_fields(&self, _meta: &RecordMeta) -> bool {
-        self.role == Role::GridWorker
+        self.role.edits_fields()
     }
 }
 

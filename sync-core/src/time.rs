@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use autosurgeon::{Reconcile, Reconciler};
-use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Offset, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A calendar date without time zone, e.g. a birth date or a due date.
@@ -18,6 +18,16 @@ pub struct Date(pub NaiveDate);
 /// An instant with millisecond precision, stored as RFC 3339 in UTC.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(i64);
+
+/// China Standard Time's offset from UTC (+08:00; China keeps no daylight saving time), in
+/// milliseconds: the one place the time zone of the dates people see is written. Days in
+/// deadlines, list filters, figures and exports begin at midnight in it.
+pub const CHINA_UTC_OFFSET_MS: i64 = 8 * 3_600_000;
+
+/// [`CHINA_UTC_OFFSET_MS`] as a chrono offset.
+pub fn china_offset() -> FixedOffset {
+    FixedOffset::east_opt((CHINA_UTC_OFFSET_MS / 1000) as i32).unwrap_or_else(|| Utc.fix())
+}
 
 /// Change times (in absolute value) below this are seconds, at or above it milliseconds
 /// ([`Timestamp::from_change_time`]).
@@ -32,6 +42,17 @@ impl Date {
     /// The date of year, month and day, if it exists.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Self> {
         NaiveDate::from_ymd_opt(year, month, day).map(Self)
+    }
+
+    /// The first instant of this day in China time.
+    pub fn start_in_china(self) -> Timestamp {
+        let midnight = self.0.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        Timestamp(midnight.timestamp_millis() - CHINA_UTC_OFFSET_MS)
+    }
+
+    /// The day after (the same day at the end of the calendar).
+    pub fn next(self) -> Self {
+        Self(self.0.succ_opt().unwrap_or(self.0))
     }
 }
 
@@ -85,6 +106,15 @@ impl Timestamp {
     /// The instant of a chrono time (any zone), truncated to milliseconds.
     pub fn from_datetime<Tz: TimeZone>(t: DateTime<Tz>) -> Self {
         Self(t.timestamp_millis())
+    }
+
+    /// The calendar day this instant falls on in China time.
+    pub fn china_date(self) -> Date {
+        Date(
+            self.to_datetime()
+                .with_timezone(&china_offset())
+                .date_naive(),
+        )
     }
 
     /// This instant plus `millis` milliseconds.

@@ -22,9 +22,10 @@ use anyhow::{Context, bail};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use gridbook_server::accounts::{self, NewUser};
-use gridbook_server::app::{self, AppState, Running};
+use gridbook_server::app::{self, Running};
 use gridbook_server::config::Settings;
 use gridbook_server::db::{Db, docs, places};
+use gridbook_server::state::AppState;
 use serde::Deserialize;
 use sync_core::client::{ApplyReport, Replica};
 use sync_core::ids::{

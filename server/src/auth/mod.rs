@@ -14,11 +14,11 @@ use axum::http::request::Parts;
 use sync_core::ids::{DeviceId, UserId};
 use sync_core::record::Role;
 
-use crate::app::AppState;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::users;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The caller of a request, from a verified access token and the current database state: the
 /// user exists and is enabled, the device is theirs and not revoked, the session the token

@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 use sync_core::ids::{DeviceId, DocId};
 
+use super::query::{Arg, Filter, Page, list_query};
 use super::{Db, on_db};
 use crate::audit::AuditFilter;
 
@@ -58,79 +59,40 @@ pub async fn insert(db: &Db, row: &AuditRow) -> Result<(), sqlx::Error> {
     .map(|_| ()))
 }
 
-/// A bound parameter of a filtered query.
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-/// Binds `args` in order (a macro: the query type differs per backend).
-macro_rules! bind_args {
-    ($query:expr, $args:expr) => {{
-        let mut q = $query;
-        for arg in $args {
-            q = match arg {
-                Arg::Text(s) => q.bind(s.clone()),
-                Arg::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
-}
-
-/// The rows matching `filter`, newest first, `limit` from `offset`, and how many match.
+/// The rows matching `filter` (`from` and `to` inclusive), newest first, `limit` from
+/// `offset`, and how many match.
 pub async fn list(
     db: &Db,
     filter: &AuditFilter,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
-    let mut conditions: Vec<String> = Vec::new();
-    let mut args: Vec<Arg> = Vec::new();
+    let mut f = Filter::default();
     if let Some(actor) = &filter.actor {
-        args.push(Arg::Text(actor.clone()));
-        let n = args.len();
-        conditions.push(format!("(actor_id = ${n} OR actor_login = ${n})"));
+        let p = f.arg(Arg::Text(actor.clone()));
+        f.clause(format!("(actor_id = {p} OR actor_login = {p})"));
     }
     if let Some(action) = filter.action {
-        args.push(Arg::Text(action.as_str().to_owned()));
-        conditions.push(format!("action = ${}", args.len()));
+        f.eq("action", action.as_str());
     }
     if let Some(record) = &filter.record {
-        args.push(Arg::Text(record.clone()));
-        conditions.push(format!("record_id = ${}", args.len()));
+        f.eq("record_id", record);
     }
     if let Some(from) = filter.from {
-        args.push(Arg::Int(from));
-        conditions.push(format!("at >= ${}", args.len()));
+        f.compare("at", ">=", from);
     }
     if let Some(to) = filter.to {
-        args.push(Arg::Int(to));
-        conditions.push(format!("at < ${}", args.len()));
+        f.compare("at", "<=", to);
     }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
+    let page = Page {
+        order_by: "at DESC, id DESC",
+        limit,
+        offset,
     };
-    let count_sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {where_clause}"));
-    let total: i64 = on_db!(db, pool => bind_args!(sqlx::query_scalar(count_sql), &args)
-        .fetch_one(pool)
-        .await)?;
-    let list_sql = sqlx::AssertSqlSafe(format!(
-        "SELECT id, at, actor_id, actor_login, device_id, action, record_id, field, reason,
-                detail, address
-         FROM audit_log {where_clause}
-         ORDER BY at DESC, id DESC LIMIT ${} OFFSET ${}",
-        args.len() + 1,
-        args.len() + 2
-    ));
-    args.push(Arg::Int(limit));
-    args.push(Arg::Int(offset));
-    let rows: Vec<AuditRow> = on_db!(db, pool => bind_args!(sqlx::query_as(list_sql), &args)
-        .fetch_all(pool)
-        .await)?;
-    Ok((rows, total))
+    list_query!(db, "audit_log",
+        "id, at, actor_id, actor_login, device_id, action, record_id, field, reason, detail,
+         address",
+        &f, page, r => AuditRow::from_row(r))
 }
 
 /// Who a device belongs to, for attributing changes in a record's history.

@@ -23,14 +23,13 @@ use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
 use sync_core::record::Role;
 
 use crate::accounts::{self, CreateUserError, NewUser, ResetPasswordError, UserView};
-use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
 use crate::db::places::{self, CommunityRow, GridRow, Hierarchy, StreetRow};
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::auth::ClientAddr;
-use crate::routes::json::{ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath, ClientAddr};
+use crate::state::AppState;
 
 /// Longest place name, in characters.
 const MAX_PLACE_NAME_CHARS: usize = 100;

@@ -14,11 +14,10 @@
 //! * `GET /v1/auth/me`: the caller's user and device.
 //! * `POST /v1/auth/devices/{device_id}/revoke`: one's own device, or any device for admins.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,14 +25,14 @@ use sync_core::ids::{DeviceId, UserId};
 use sync_core::record::Role;
 
 use crate::accounts::{self, MAX_LOGIN_CHARS, MAX_PASSWORD_CHARS, UserView};
-use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::passwords;
 use crate::auth::refresh::{self, RefreshError};
 use crate::auth::{AuthUser, SignedIn};
 use crate::db::users::{self, UserRow};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::json::{ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath, ClientAddr};
+use crate::state::AppState;
 
 /// The one message for every failed sign-in, so it does not tell which logins exist.
 const INVALID_CREDENTIALS: &str = "wrong login or password";
@@ -142,23 +141,6 @@ pub struct MeResponse {
     pub device_id: DeviceId,
     /// The password must be changed before anything else.
     pub must_change_password: bool,
-}
-
-/// The client's address, when the server was started with connect info (see `app::start`).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
-    }
 }
 
 /// A failed sign-in: an API error, or the deliberately vague `401 invalid_credentials`.
@@ -513,7 +495,7 @@ pub async fn revoke_device(
     caller: AuthUser,
     ApiPath(device_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let id: DeviceId = crate::routes::record_detail::path_id("device_id", &device_id)?;
+    let id: DeviceId = crate::http::params::path_id("device_id", &device_id)?;
     let no_such = || ApiError::not_found("no such device");
     let device = users::get_device(&app.db, &id).await?.ok_or_else(no_such)?;
     if device.user != caller.user && caller.role != Role::Admin {

@@ -20,13 +20,14 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::figures::{self, GridCounts};
 use crate::db::{now_millis, places};
 use crate::error::ApiResult;
-use crate::routes::json::{ApiJson, ApiQuery};
-use crate::routes::records::{malformed, reader, time_bound};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::params::{malformed, time_bound};
+use crate::lists::reader;
+use crate::state::AppState;
 use sync_core::time::Timestamp;
 
 /// The default period: 365 days.
@@ -163,8 +164,8 @@ pub async fn get_figures(
     })))
 }
 
-/// China time (UTC+8), in which days, weeks and months of the timeline start.
-const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
+/// China time, in which days, weeks and months of the timeline start.
+const CHINA_OFFSET_MS: i64 = sync_core::time::CHINA_UTC_OFFSET_MS;
 const DAY_MS: i64 = 86_400_000;
 
 /// How the timeline groups: by day up to 45 days, by week (from Monday) up to 26 weeks, else

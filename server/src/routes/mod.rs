@@ -1,14 +1,19 @@
-//! HTTP routes. Handlers are thin: they authenticate, decode, call sync-core or the store, and
-//! map errors through [`crate::error::ApiError`].
+//! HTTP routes, one module per resource family, and the one table of them ([`router`]).
+//!
+//! Handlers are thin: they read the request (with [`crate::http`]'s extractors and parameter
+//! toolkit), call one function of a service ([`crate::records`], [`crate::lists`],
+//! [`crate::exports`], [`crate::accounts`], ...) and answer; errors are
+//! [`crate::error::ApiError`]. A route module never imports another route module
+//! (`server/tests/architecture.rs` checks it).
 
 pub mod actions;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod conflicts;
 pub mod exports;
 pub mod figures;
 pub mod health;
-pub mod json;
 pub mod record_detail;
 pub mod records;
 pub mod sync;
@@ -20,13 +25,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post, put};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// How much request body a route takes, counted after decompression.
 ///
 /// Every route of the table has one. It is enforced twice: a `Content-Length` past it is
-/// refused before anything is read, and the body extractors (`Bytes`, [`json::ApiJson`]) stop
+/// refused before anything is read, and the body extractors (`Bytes`, [`crate::http::extract::ApiJson`]) stop
 /// reading, and inflating, once it is passed ([`DefaultBodyLimit`] set on the route, which
 /// wraps the decompressed stream in `http_body_util::Limited`), so no more than the limit is
 /// ever buffered. Both answer `413 payload_too_large`. Handlers read bodies only through
@@ -263,7 +268,7 @@ fn table() -> Vec<Route> {
             Method::GET,
             "/v1/admin/audit",
             BodyLimit::NoBody,
-            get(record_detail::list_audit),
+            get(audit::list_audit),
         ),
         (
             Method::POST,

@@ -1070,7 +1070,7 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             "audit: record id in uppercase",
             Admin,
             format!("/v1/admin/audit?record={h_up}"),
-            http(400, "bad_filter"),
+            http(400, "malformed"),
         ),
         Bad::get(
             "cases: page=-1",
@@ -1466,13 +1466,13 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             "audit: per_page=1000000",
             Admin,
             "/v1/admin/audit?per_page=1000000",
-            http(400, "bad_filter"),
+            http(400, "malformed"),
         ),
         Bad::get(
             "audit: from=yesterday",
             Admin,
             "/v1/admin/audit?from=yesterday",
-            http(400, "bad_filter"),
+            http(400, "malformed"),
         ),
         Bad::get(
             "audit: unknown parameter",

@@ -990,7 +990,7 @@ async fn the_conflict_inbox_and_the_audit_log_export_for_their_readers_only(
     }
     for (path, code) in [
         ("/v1/exports/audit.csv?page=2", "malformed"),
-        ("/v1/exports/audit.csv?action=fly", "bad_filter"),
+        ("/v1/exports/audit.csv?action=fly", "malformed"),
         ("/v1/exports/conflicts.csv?kind=dragon", "malformed"),
         ("/v1/exports/conflicts.csv?community=cb", "forbidden"),
     ] {

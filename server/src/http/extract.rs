@@ -8,9 +8,12 @@
 //!
 //! [`ApiPath`] does the same for path parameters (`400 malformed`), and [`ApiQuery`] for query
 //! strings (with `#[serde(deny_unknown_fields)]`, an unknown parameter is `400 malformed` too).
+//! [`ClientAddr`] is the peer's address, for sign-in throttling and the audit log.
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -151,5 +154,22 @@ mod tests {
                 "{body}"
             );
         }
+    }
+}
+
+/// The client's address, when the server was started with connect info (see `app::start`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
     }
 }

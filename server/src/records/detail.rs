@@ -1,0 +1,484 @@
+//! What a supervisor sees of one record, with personal data masked; revealing one field; a
+//! page of the record's history.
+//!
+//! * [`view`]: the merged record as JSON (ID numbers and phones masked, see [`crate::mask`]),
+//!   its heads, its conflict report (competing values masked too), the case status folded
+//!   from the event log (cases) and the problem of an invalid merge, if any. A case also
+//!   carries `deadline` (the running step's, with its level), `allowed_actions` (what the
+//!   caller may do now), `assignees` (whom a dispatch may go to), `people` (user id → name for
+//!   the log) and `event_sources` (event id → the device and user that added it).
+//! * [`reveal`]: one masked value in clear, for community and street supervisors only, with a
+//!   reason of 4–500 characters; written to the audit log before the answer.
+//! * [`history`]: a page of the record's changes (newest first by default, at most 200), each
+//!   with its device mapped to the user and the fields it touched (values under masked keys
+//!   masked). Only the page's changes are read, on a blocking thread that stops when the
+//!   request is dropped.
+//!
+//! Scope: see [`crate::records::load::readable`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use sync_core::conflicts::{FieldPath, PathSegment};
+use sync_core::deadline::{self, DeadlinePolicy, WorkCalendar};
+use sync_core::history::{self, HistoryEntry};
+use sync_core::ids::UserId;
+use sync_core::models::AnyRecord;
+use sync_core::models::case::{Case, CaseAction};
+use sync_core::record::Role;
+use sync_core::time::Timestamp;
+use sync_core::workflow;
+
+use crate::audit::{self, AuditAction, AuditEntry};
+use crate::auth::AuthUser;
+use crate::db::audit::{self as store, DeviceOwner};
+use crate::db::docs::LoadedDoc;
+use crate::db::now_millis;
+use crate::db::users;
+use crate::error::{ApiError, ApiResult};
+use crate::http::params::{malformed, paging};
+use crate::mask;
+use crate::records::load::{Readable, readable, supervisors_only};
+use crate::records::work::{blocking, blocking_cancellable};
+use crate::state::AppState;
+
+/// Shortest reason for a reveal, in characters.
+pub const MIN_REASON_CHARS: usize = 4;
+/// Longest reason for a reveal, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+/// The body of `POST /v1/records/{id}/reveal`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequest {
+    /// The field, e.g. `residents[1].id_number`.
+    pub field: String,
+    /// Why (required; 4–500 characters). Optional here so a missing reason is a 422, not a
+    /// malformed body.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Record `id` (a path parameter) as `caller` may see it.
+pub async fn view(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Json> {
+    let Readable { loaded, .. } = readable(app, caller, id).await?;
+    let doc_id = loaded.record.doc.id().clone();
+    let merged_invalid = store::merged_invalid(&app.db, &doc_id).await?;
+    let case_extras = match &loaded.record.record {
+        Some(AnyRecord::Case(case)) => Some(case_extras(app, caller, &loaded, case).await?),
+        _ => None,
+    };
+    let mut body = blocking(move || {
+        let stored = &loaded.record;
+        let mut record = stored.json.clone();
+        mask::mask_json(&mut record);
+        let mut conflicts = sync_core::conflicts::report(&stored.doc);
+        for conflict in &mut conflicts.fields {
+            let leaf = conflict.path.leaf_key();
+            for value in &mut conflict.values {
+                mask::mask_at(leaf, &mut value.value);
+            }
+        }
+        let case_status = match &stored.record {
+            Some(AnyRecord::Case(case)) => Some(workflow::fold(case)),
+            _ => None,
+        };
+        let mut heads: Vec<String> = stored.doc.heads().iter().map(ToString::to_string).collect();
+        heads.sort_unstable();
+        json!({
+            "id": stored.doc.id(),
+            "kind": stored.doc.kind(),
+            "heads": heads,
+            "record": record,
+            "conflicts": conflicts,
+            "case_status": case_status,
+            "merged_invalid": merged_invalid,
+        })
+    })
+    .await?;
+    if let (Some(extras), Some(map)) = (case_extras, body.as_object_mut()) {
+        map.extend(extras);
+    }
+    Ok(body)
+}
+
+/// What a case page shows beside the record: the deadline of the running step, the actions
+/// the caller may take now, whom a dispatch may go to, the names of the people in the log and
+/// the device each event came from.
+async fn case_extras(
+    app: &AppState,
+    caller: &AuthUser,
+    loaded: &LoadedDoc,
+    case: &Case,
+) -> ApiResult<serde_json::Map<String, Json>> {
+    let status = workflow::fold(case);
+    let deadline = deadline::deadline(
+        case,
+        &status,
+        &DeadlinePolicy::default(),
+        &WorkCalendar::china(),
+        Timestamp::from_millis(now_millis()),
+    );
+    let allowed: Vec<CaseAction> = if matches!(
+        caller.role,
+        Role::CommunitySupervisor | Role::StreetSupervisor
+    ) {
+        CaseAction::ALL
+            .iter()
+            .copied()
+            .filter(|&a| workflow::check_action(case, &caller.user, caller.role, a).is_ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let assignees: Vec<Json> = if allowed.contains(&CaseAction::Dispatch) {
+        users::grid_workers(&app.db, &case.place.grid)
+            .await?
+            .into_iter()
+            .map(|u| json!({"id": u.id, "login": u.login, "display_name": u.display_name}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut ids: BTreeSet<UserId> = BTreeSet::new();
+    ids.insert(case.opened_by.clone());
+    ids.extend(status.assignee.clone());
+    for event in &case.events {
+        ids.insert(event.actor.clone());
+        ids.extend(event.assignee.clone());
+    }
+    let mut people: BTreeMap<String, Json> = BTreeMap::new();
+    for id in ids {
+        if let Some(user) = users::get_user(&app.db, &id).await? {
+            people.insert(id.to_string(), json!(user.display_name));
+        }
+    }
+    let sources = history::item_sources(&loaded.record.doc, "events");
+    let owners =
+        store::device_owners(&app.db, sources.values().filter_map(|s| s.device.as_ref())).await?;
+    let event_sources: BTreeMap<String, Json> = sources
+        .into_iter()
+        .map(|(event, source)| {
+            let owner = source.device.as_ref().and_then(|d| owners.get(d));
+            let value = json!({
+                "device": source.device,
+                "device_name": owner.map(|o| o.device_name.clone()),
+                "user": owner.map(|o| o.user_id.clone()),
+                "user_name": owner.map(|o| o.display_name.clone()),
+            });
+            (event, value)
+        })
+        .collect();
+    let mut extras = serde_json::Map::new();
+    extras.insert("deadline".into(), json!(deadline));
+    extras.insert("allowed_actions".into(), json!(allowed));
+    extras.insert("assignees".into(), json!(assignees));
+    extras.insert("people".into(), json!(people));
+    extras.insert("event_sources".into(), json!(event_sources));
+    Ok(extras)
+}
+
+/// The answer of a reveal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RevealResponse {
+    /// The field, normalised.
+    pub field: String,
+    /// Its value, unmasked.
+    #[schema(value_type = serde_json::Value)]
+    pub value: Json,
+}
+
+/// Reveals the masked value at `req.field` of record `id` to `caller`, after writing the
+/// reveal (who, what, why, from where) to the audit log.
+pub async fn reveal(
+    app: &AppState,
+    caller: &AuthUser,
+    addr: Option<IpAddr>,
+    id: &str,
+    req: &RevealRequest,
+) -> ApiResult<RevealResponse> {
+    supervisors_only(caller, "reveal personal data")?;
+    let Readable { loaded, user, .. } = readable(app, caller, id).await?;
+    let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
+    let reason_chars = reason.chars().count();
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&reason_chars) {
+        return Err(ApiError::unprocessable(
+            "reason_required",
+            format!(
+                "a reason of {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters is required to reveal personal data"
+            ),
+        ));
+    }
+    let path = parse_field(&req.field).ok_or_else(|| {
+        ApiError::unprocessable(
+            "bad_field",
+            "expected a field such as residents[1].id_number",
+        )
+    })?;
+    match path.0.last() {
+        Some(PathSegment::Key(key)) if mask::is_masked_key(key) => {}
+        _ => {
+            return Err(ApiError::unprocessable(
+                "not_masked",
+                format!(
+                    "only masked fields can be revealed (fields named {})",
+                    mask::MASKED_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    let value = lookup(&loaded.record.json, &path)
+        .filter(|v| v.is_string() || v.is_number())
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("the record has no value at this field"))?;
+    let field = path.to_string();
+    // Logged before the value leaves the server; no log, no value.
+    audit::record(
+        &app.db,
+        AuditEntry {
+            actor: Some(user.id.clone()),
+            device: Some(caller.device.clone()),
+            record: Some(loaded.record.doc.id().clone()),
+            field: Some(field.clone()),
+            reason: Some(reason.to_owned()),
+            address: addr,
+            ..AuditEntry::new(AuditAction::Reveal, &user.login)
+        },
+    )
+    .await?;
+    tracing::info!(user = %user.id, record = %loaded.record.doc.id(), field, "personal data revealed");
+    Ok(RevealResponse { field, value })
+}
+
+/// Parses `residents[1].id_number` (keys of letters, digits and `_`; indexes in brackets).
+pub fn parse_field(text: &str) -> Option<FieldPath> {
+    let mut segments = Vec::new();
+    let mut rest = text;
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut expect_key = true;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('[') {
+            let end = inner.find(']')?;
+            let digits = &inner[..end];
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || expect_key {
+                return None;
+            }
+            segments.push(PathSegment::Index(digits.parse().ok()?));
+            rest = &inner[end + 1..];
+        } else {
+            if !expect_key {
+                rest = rest.strip_prefix('.')?;
+            }
+            let end = rest.find(|c| !is_key_char(c)).unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            segments.push(PathSegment::Key(rest[..end].to_owned()));
+            rest = &rest[end..];
+            expect_key = false;
+        }
+    }
+    (!segments.is_empty()).then_some(FieldPath(segments))
+}
+
+/// The value at `path` in `json`.
+fn lookup<'a>(json: &'a Json, path: &FieldPath) -> Option<&'a Json> {
+    path.0.iter().try_fold(json, |here, seg| match seg {
+        PathSegment::Key(k) => here.as_object()?.get(k),
+        PathSegment::Index(i) => here.as_array()?.get(*i),
+    })
+}
+
+/// The user behind a change's device.
+#[derive(Debug, Serialize)]
+pub struct HistoryUser {
+    /// User id.
+    pub id: String,
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: String,
+}
+
+/// One change of a record's history, attributed.
+#[derive(Debug, Serialize)]
+pub struct HistoryItem {
+    /// The change (hash, actor, device, device time, message, deps, edits).
+    #[serde(flatten)]
+    pub entry: HistoryEntry,
+    /// The device's name, when the device is known.
+    pub device_name: Option<String>,
+    /// The device's user, when the device is known.
+    pub user: Option<HistoryUser>,
+    /// One line for people: "测试 li (li, grid_worker), test phone, 2026-03-02T02:00:00.000Z:
+    /// set `residents[1].phone`".
+    pub summary: String,
+}
+
+/// The query of `GET /v1/records/{id}/history`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Page, from 1.
+    pub page: Option<u32>,
+    /// Changes per page (1–200, default 50).
+    pub per_page: Option<u32>,
+    /// `newest` (default): the latest change first; `oldest`: causal order (a change always
+    /// after the ones it built on).
+    pub order: Option<String>,
+}
+
+/// A page of record `id`'s history for `caller`: `{id, kind, entries, page, per_page, total,
+/// order}`.
+pub async fn history(
+    app: &AppState,
+    caller: &AuthUser,
+    id: &str,
+    params: &HistoryParams,
+) -> ApiResult<Json> {
+    let (page, per_page) = paging(params.page, params.per_page)?;
+    let order = match params.order.as_deref().map(str::trim) {
+        None | Some("" | "newest") => history::Order::NewestFirst,
+        Some("oldest") => history::Order::OldestFirst,
+        Some(_) => {
+            return Err(malformed("order: newest or oldest"));
+        }
+    };
+    let Readable { loaded, .. } = readable(app, caller, id).await?;
+    let doc_id = loaded.record.doc.id().clone();
+    let kind = loaded.record.doc.kind();
+    let offset = (page as usize - 1) * per_page as usize;
+    let found = blocking_cancellable(move |cancelled| {
+        history::history_page(
+            &loaded.record.doc,
+            order,
+            offset,
+            per_page as usize,
+            cancelled,
+        )
+    })
+    .await?;
+    // Cancelled only once this request is gone, when nobody reads the answer.
+    let history::HistoryPage {
+        mut entries, total, ..
+    } = found.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let owners =
+        store::device_owners(&app.db, entries.iter().filter_map(|e| e.by.device.as_ref())).await?;
+    let items: Vec<HistoryItem> = entries
+        .drain(..)
+        .map(|mut entry| {
+            for edit in &mut entry.edits {
+                if let Some(value) = &mut edit.value {
+                    mask::mask_at(edit.path.leaf_key(), value);
+                }
+            }
+            let owner = entry.by.device.as_ref().and_then(|d| owners.get(d));
+            HistoryItem {
+                summary: summary(&entry, owner),
+                device_name: owner.map(|o| o.device_name.clone()),
+                user: owner.map(|o| HistoryUser {
+                    id: o.user_id.clone(),
+                    login: o.login.clone(),
+                    display_name: o.display_name.clone(),
+                    role: o.role.clone(),
+                }),
+                entry,
+            }
+        })
+        .collect();
+    Ok(json!({
+        "id": doc_id,
+        "kind": kind,
+        "entries": items,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "order": match order {
+            history::Order::NewestFirst => "newest",
+            history::Order::OldestFirst => "oldest",
+        },
+    }))
+}
+
+/// Most edits named in a summary line.
+const SUMMARY_EDITS: usize = 8;
+
+fn summary(entry: &HistoryEntry, owner: Option<&DeviceOwner>) -> String {
+    let who = match owner {
+        Some(o) => format!(
+            "{} ({}, {}), {}",
+            o.display_name, o.login, o.role, o.device_name
+        ),
+        None => match &entry.by.device {
+            Some(d) => format!("unknown device {d}"),
+            None => format!("actor {}", entry.by.actor),
+        },
+    };
+    let when = entry
+        .by
+        .at
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "unknown time".to_owned());
+    let mut what: Vec<String> = entry
+        .edits
+        .iter()
+        .take(SUMMARY_EDITS)
+        .map(|e| {
+            let verb = serde_json::to_value(e.edit)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{verb} {}", e.field)
+        })
+        .collect();
+    let more = entry.edits.len().saturating_sub(SUMMARY_EDITS) + entry.more_edits;
+    if more > 0 {
+        what.push(format!("and {more} more"));
+    }
+    format!("{who}, {when}: {}", what.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_parse_and_print_back() {
+        for ok in [
+            "residents[1].id_number",
+            "phone",
+            "residents[0].phone",
+            "a.b[2][3].c",
+        ] {
+            assert_eq!(parse_field(ok).map(|p| p.to_string()).as_deref(), Some(ok));
+        }
+        for bad in [
+            "",
+            "[1]",
+            "residents[",
+            "residents[x].phone",
+            "residents[].phone",
+            "residents..phone",
+            ".phone",
+            "residents[1]phone",
+            "phone.",
+            "res idents",
+            "a[-1]",
+        ] {
+            assert!(parse_field(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lookup_follows_keys_and_indexes() {
+        let v = json!({"residents": [{"phone": "1"}, {"phone": "2"}]});
+        let path = parse_field("residents[1].phone").unwrap_or_default();
+        assert_eq!(lookup(&v, &path), Some(&json!("2")));
+        let path = parse_field("residents[2].phone").unwrap_or_default();
+        assert_eq!(lookup(&v, &path), None);
+    }
+}

@@ -1,0 +1,210 @@
+//! The whole `POST /v1/sync` exchange of `docs/sync-protocol.md`, once the request is read:
+//!
+//! 1. The caller (token → user, device; role and scope from the database) and the request's
+//!    envelope (its device is the token's, no document twice, a readable cursor).
+//! 2. Push: every pushed document decided and the accepted ones persisted ([`super::push`]).
+//! 3. Pull: everything in the caller's scope logged after their cursor, read in one
+//!    consistent snapshot, grouped by document.
+//! 4. Long poll: with nothing new and `wait_ms`, wait for a write to the caller's grids.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use sync_core::ids::{DocId, GridId};
+use sync_core::protocol::{
+    Bytes as WireBytes, DocUpdate, GridCursor, MAX_UPDATES_PER_RESPONSE, MAX_WAIT_MS,
+    PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
+use sync_core::record::RecordKind;
+use sync_core::server::Caller;
+
+use crate::auth::AuthUser;
+use crate::db::docs;
+use crate::error::{ApiError, ApiResult};
+use crate::records::load::caller_scope;
+use crate::records::push::{Thresholds, decide_and_persist};
+use crate::scope::Scope;
+use crate::state::AppState;
+
+/// Answers a sync request of `caller`.
+pub async fn exchange(
+    app: &AppState,
+    caller: &AuthUser,
+    mut request: SyncRequest,
+) -> ApiResult<SyncResponse> {
+    if request.device != caller.device {
+        return Err(ApiError::forbidden(
+            "device_mismatch",
+            "the request names another device than the access token",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = request.docs.iter().find(|p| !seen.insert(&p.id)) {
+        return Err(ApiError::bad_request(
+            "duplicate_doc",
+            format!("document {} appears twice in the request", dup.id),
+        ));
+    }
+    let cursor = match &request.cursor {
+        Some(c) => {
+            GridCursor::decode(c).map_err(|e| ApiError::bad_request("bad_cursor", e.to_string()))?
+        }
+        None => GridCursor::default(),
+    };
+    if !caller.role.reads_records() {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "administrators do not sync records",
+        ));
+    }
+    let (_, scope) = caller_scope(app, caller).await?;
+    let syncing = Caller {
+        user: caller.user.clone(),
+        device: caller.device.clone(),
+        role: caller.role,
+    };
+
+    let pushes = std::mem::take(&mut request.docs);
+    let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
+    let (results, thresholds) =
+        decide_and_persist(app, &syncing, &scope, grids.clone(), pushes).await?;
+    let (mut updates, mut next, mut more) = read_updates(app, &scope, &cursor, &thresholds).await?;
+    let wait = request.wait_ms.unwrap_or(0).min(MAX_WAIT_MS);
+    let nothing_new = updates.is_empty() && results.iter().all(|r| r.changes.is_empty());
+    if wait > 0 && nothing_new && wait_for_news(app, &grids, &next, wait).await? {
+        (updates, next, more) = read_updates(app, &scope, &next, &Thresholds::new()).await?;
+    }
+    Ok(SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        cursor: next.encode(),
+        docs: results,
+        updates,
+        more,
+    })
+}
+
+/// Holds a long poll until a write to `grids` after `cursor` has committed and no write to
+/// them is in progress in this process, or `wait_ms` pass, or the server stops. Whether there
+/// is news.
+async fn wait_for_news(
+    app: &AppState,
+    grids: &[GridId],
+    cursor: &GridCursor,
+    wait_ms: u32,
+) -> ApiResult<bool> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::from(wait_ms));
+    // Subscribed before looking, so a write that ends in between still wakes us.
+    let mut ended = app.live.subscribe();
+    loop {
+        if app.live.is_closing() {
+            return Ok(false);
+        }
+        if !app.live.busy(grids) {
+            let mut tx = app.db.begin_read().await?;
+            let seqs = docs::grid_seqs(&mut tx, grids).await?;
+            tx.commit().await?;
+            let news = seqs
+                .iter()
+                .any(|(grid, seq)| u64::try_from(*seq).unwrap_or(0) > cursor.get(grid));
+            if news {
+                return Ok(true);
+            }
+        }
+        tokio::select! {
+            changed = ended.changed() => {
+                if changed.is_err() {
+                    return Ok(false);
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return Ok(false),
+        }
+    }
+}
+
+/// Everything in the caller's scope logged after their cursor (or after a pushed document's
+/// threshold), grouped by document, and the new cursor.
+async fn read_updates(
+    app: &AppState,
+    scope: &Scope,
+    cursor: &GridCursor,
+    thresholds: &Thresholds,
+) -> ApiResult<(Vec<DocUpdate>, GridCursor, bool)> {
+    let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
+    let mut tx = app.db.begin_read().await?;
+    let seqs = docs::grid_seqs(&mut tx, &grids).await?;
+    let mut updates: Vec<DocUpdate> = Vec::new();
+    let mut index: HashMap<DocId, usize> = HashMap::new();
+    let mut next = GridCursor::default();
+    let mut more = false;
+    for grid in &grids {
+        let upto = seqs.get(grid).copied().unwrap_or(0);
+        let mut from = i64::try_from(cursor.get(grid)).unwrap_or(i64::MAX);
+        if from > upto {
+            // A cursor from the future: the database was restored from a backup. Send the
+            // whole grid rather than miss what the backup lacks.
+            from = 0;
+        }
+        if more || from == upto {
+            next.0
+                .insert(grid.clone(), u64::try_from(from).unwrap_or(0));
+            continue;
+        }
+        let rows = docs::changes_in_grid(&mut tx, grid, from, upto).await?;
+        let mut last = from;
+        let mut start = 0;
+        while start < rows.len() {
+            let seq = rows[start].seq;
+            let end = rows[start..]
+                .iter()
+                .position(|r| r.seq != seq)
+                .map_or(rows.len(), |n| start + n);
+            let group = &rows[start..end];
+            let new_docs = group.iter().map(|r| &r.doc).collect::<BTreeSet<_>>().len();
+            if !updates.is_empty() && updates.len() + new_docs > MAX_UPDATES_PER_RESPONSE {
+                more = true;
+                break;
+            }
+            add_group(&mut updates, &mut index, group, scope, thresholds);
+            last = seq;
+            start = end;
+        }
+        next.0
+            .insert(grid.clone(), u64::try_from(last).unwrap_or(0));
+    }
+    tx.commit().await?;
+    Ok((updates, next, more))
+}
+
+/// Adds one write's changes to the updates, merging with earlier entries of the same document.
+fn add_group(
+    updates: &mut Vec<DocUpdate>,
+    index: &mut HashMap<DocId, usize>,
+    group: &[docs::LoggedChange],
+    scope: &Scope,
+    thresholds: &Thresholds,
+) {
+    for row in group {
+        if thresholds.get(&row.doc).is_some_and(|t| row.seq <= *t) {
+            continue;
+        }
+        let Ok(kind) = row.kind.parse::<RecordKind>() else {
+            continue;
+        };
+        let liaison_group = row.liaison_group.as_deref().and_then(|g| g.parse().ok());
+        if !scope.may_read_in_grid(kind, liaison_group.as_ref(), row.confidential) {
+            continue;
+        }
+        match index.get(&row.doc) {
+            Some(&i) => updates[i].changes.0.extend_from_slice(&row.bytes),
+            None => {
+                index.insert(row.doc.clone(), updates.len());
+                updates.push(DocUpdate {
+                    id: row.doc.clone(),
+                    kind,
+                    heads: docs::parse_heads(&row.heads),
+                    changes: WireBytes(row.bytes.clone()),
+                });
+            }
+        }
+    }
+}

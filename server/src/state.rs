@@ -1,0 +1,50 @@
+//! [`AppState`]: what every request handler shares (database, settings, keys, caches, the
+//! sign-in throttle, the long polls' signal). Built once at start; cheap to clone.
+
+use std::sync::Arc;
+
+use sync_core::validate::ValidationContext;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{self, jwt::Keys};
+use crate::cache::DocCache;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::live::Live;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// JWT keys.
+    pub keys: Arc<Keys>,
+    /// Cache of stored records.
+    pub cache: Arc<DocCache>,
+    /// Record validation configuration.
+    pub validation: Arc<ValidationContext>,
+    /// Failed sign-in counts (per process; replace it to change the policy).
+    pub throttle: Arc<LoginThrottle>,
+    /// Grids being written and the signal long polls wait for.
+    pub live: Arc<Live>,
+}
+
+impl AppState {
+    /// Connects, migrates and loads the keys.
+    pub async fn new(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database_url).await?;
+        db.migrate().await?;
+        let keys = auth::load_keys(&db, &settings).await?;
+        Ok(Self {
+            cache: Arc::new(DocCache::new(settings.doc_cache)),
+            db,
+            keys: Arc::new(keys),
+            settings: Arc::new(settings),
+            validation: Arc::new(ValidationContext::default()),
+            throttle: Arc::new(LoginThrottle::default()),
+            live: Arc::new(Live::default()),
+        })
+    }
+}

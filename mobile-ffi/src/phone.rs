@@ -25,7 +25,7 @@ use sync_core::doc::{Document, actor_for_device};
 use sync_core::history;
 use sync_core::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, UserId};
 use sync_core::models::case::CaseAction;
-use sync_core::models::{Activity, Case, Household, Patrol, Visit};
+use sync_core::models::{Activity, AnyRecord, Case, Household, Patrol, Visit};
 use sync_core::protocol::{
     Bytes, Cursor, PushError, SyncRequest, decode_request, decode_response, encode_request,
 };
@@ -281,22 +281,14 @@ fn ctx() -> ValidationContext {
     ValidationContext::default()
 }
 
-/// A version string: the heads' hex hashes, sorted, comma separated.
+/// A version string ([`sync_core::doc::version_text`]).
 fn version_of(heads: &[ChangeHash]) -> String {
-    let mut hex: Vec<String> = heads.iter().map(ToString::to_string).collect();
-    hex.sort();
-    hex.join(",")
+    sync_core::doc::version_text(heads)
 }
 
 fn parse_version(version: &str) -> Result<Vec<ChangeHash>, GridbookError> {
-    version
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|h| {
-            h.parse::<ChangeHash>()
-                .map_err(|_| GridbookError::conflict("the version is not one this library made"))
-        })
-        .collect()
+    sync_core::doc::parse_version_text(version)
+        .ok_or_else(|| GridbookError::conflict("the version is not one this library made"))
 }
 
 fn parse_id(id: &str) -> Result<DocId, GridbookError> {
@@ -311,56 +303,36 @@ fn text_of(json: &Value, key: &str) -> String {
         .to_owned()
 }
 
-/// Title and search text of a record, from its JSON view.
-fn describe(kind: RecordKind, json: &Value) -> (String, String) {
+/// The search text of a record: its title and the words of its JSON view people look for
+/// (residents' names, tags and notes; a case's category, description and parties; an
+/// activity's place), lowercase.
+fn search_text(kind: RecordKind, json: &Value, title: &str) -> String {
     let mut words: Vec<String> = Vec::new();
-    let title = match kind {
+    let list = |key: &str| {
+        json.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
+    match kind {
         RecordKind::Household => {
-            let a = json.get("address").cloned().unwrap_or(Value::Null);
-            for r in json
-                .get("residents")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                words.push(text_of(r, "name"));
-            }
-            if let Some(tags) = json.get("tags").and_then(Value::as_array) {
-                words.extend(tags.iter().filter_map(Value::as_str).map(str::to_owned));
-            }
+            words.extend(list("residents").map(|r| text_of(r, "name")));
+            words.extend(list("tags").filter_map(Value::as_str).map(str::to_owned));
             words.push(text_of(json, "notes"));
-            format!(
-                "{} {}-{}-{}",
-                text_of(&a, "compound"),
-                text_of(&a, "building"),
-                text_of(&a, "unit"),
-                text_of(&a, "room")
-            )
         }
         RecordKind::Case => {
             words.push(text_of(json, "category"));
             words.push(text_of(json, "description"));
-            for p in json
-                .get("parties")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                words.push(text_of(p, "name"));
-            }
-            text_of(json, "subject")
+            words.extend(list("parties").map(|p| text_of(p, "name")));
         }
-        RecordKind::Visit => text_of(json, "summary").chars().take(80).collect(),
-        RecordKind::Patrol => text_of(json, "route"),
-        RecordKind::Activity => {
-            words.push(text_of(json, "location"));
-            text_of(json, "title")
-        }
-        RecordKind::PartyRegistration => text_of(json, "name"),
-        RecordKind::Asset => text_of(json, "name"),
-    };
-    words.push(title.clone());
-    (title, words.join(" ").to_lowercase())
+        RecordKind::Activity => words.push(text_of(json, "location")),
+        RecordKind::Visit
+        | RecordKind::Patrol
+        | RecordKind::PartyRegistration
+        | RecordKind::Asset => {}
+    }
+    words.push(title.to_owned());
+    words.join(" ").to_lowercase()
 }
 
 impl State {
@@ -383,7 +355,10 @@ impl State {
             };
         };
         let json = doc.record_json();
-        let (title, search) = describe(saved.kind, &json);
+        let title = AnyRecord::from_json(doc, &json)
+            .map(|r| r.title())
+            .unwrap_or_default();
+        let search = search_text(saved.kind, &json, &title);
         let mut heads = doc.heads();
         heads.sort_unstable();
         Projection {

@@ -148,13 +148,12 @@ pub enum IndexRow {
     Activity(ActivityRow),
 }
 
-/// Longest label kept (characters).
-const LABEL_CHARS: usize = 120;
-
 /// The index row of a stored record at `now`, or `None` when the merged record cannot be
 /// read as its type (its previous row, if any, stays until a readable version arrives).
 pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
-    Some(match record.record.as_ref()? {
+    let typed = record.record.as_ref()?;
+    let label = typed.title();
+    Some(match typed {
         AnyRecord::Household(h) => IndexRow::Household(household_row(h)),
         AnyRecord::Case(c) => IndexRow::Case(case_row(c, now)),
         AnyRecord::Visit(v) => IndexRow::Activity(ActivityRow {
@@ -167,7 +166,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             household: Some(v.household.to_string()),
             worker: Some(v.worker.to_string()),
             head_count: None,
-            label: label(&v.summary),
+            label,
         }),
         AnyRecord::Patrol(p) => IndexRow::Activity(ActivityRow {
             id: p.id.to_string(),
@@ -179,7 +178,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             household: None,
             worker: None,
             head_count: Some(count(p.team.len())),
-            label: label(&p.route),
+            label,
         }),
         AnyRecord::Activity(a) => IndexRow::Activity(ActivityRow {
             id: a.id.to_string(),
@@ -191,7 +190,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             household: None,
             worker: Some(a.organizer.to_string()),
             head_count: Some(i64::from(a.head_count)),
-            label: label(&a.title),
+            label,
         }),
         AnyRecord::PartyRegistration(p) => IndexRow::Activity(ActivityRow {
             id: p.id.to_string(),
@@ -203,7 +202,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             household: p.household.as_ref().map(ToString::to_string),
             worker: None,
             head_count: None,
-            label: label(&p.name),
+            label,
         }),
         AnyRecord::Asset(a) => IndexRow::Activity(ActivityRow {
             id: a.id.to_string(),
@@ -215,17 +214,13 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             household: None,
             worker: None,
             head_count: None,
-            label: label(&a.name),
+            label,
         }),
     })
 }
 
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn label(text: &str) -> String {
-    text.trim().chars().take(LABEL_CHARS).collect()
 }
 
 /// 00:00 China time of a date, in ms.
@@ -350,7 +345,7 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
         reopened: i64::from(status.reopened),
         illegal_events: count(status.illegal.len()),
         confidential: c.confidential,
-        subject: label(&c.subject),
+        subject: sync_core::models::title_of(&c.subject),
         households: households_of(c),
     }
 }

@@ -81,6 +81,23 @@ pub fn device_of_actor(actor: &ActorId) -> Option<DeviceId> {
     Some(DeviceId::from_uuid(uuid))
 }
 
+/// A record's version as text: its heads' hex hashes, sorted, comma separated. The one
+/// spelling of a version: the server stores heads so, and the phone library hands it to apps
+/// (which pass it back with an edit made from that view).
+pub fn version_text(heads: &[ChangeHash]) -> String {
+    let mut hex: Vec<String> = heads.iter().map(ToString::to_string).collect();
+    hex.sort_unstable();
+    hex.join(",")
+}
+
+/// The heads of a [`version_text`]; `None` when a part is not a change hash.
+pub fn parse_version_text(text: &str) -> Option<Vec<ChangeHash>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|h| h.parse::<ChangeHash>().ok())
+        .collect()
+}
+
 /// Why a document could not be opened or edited.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {

@@ -3,7 +3,7 @@
 //! [`super::docs::upsert`], plus devices.
 //!
 //! The rows are plain values ([`ChangeRow`], [`DocRow`]) so that callers can compute them
-//! (snapshot, projection, heads) on worker threads and only write here.
+//! (snapshot, heads) on worker threads and only write here.
 
 use automerge::Change;
 use sync_core::doc::device_of_actor;
@@ -69,8 +69,6 @@ pub struct DocRow {
     pub heads: String,
     /// `Document::save`.
     pub snapshot: Vec<u8>,
-    /// The JSON projection.
-    pub projection: String,
     /// Number of changes in the document.
     pub change_count: i64,
 }
@@ -95,7 +93,6 @@ impl DocRow {
             confidential: meta.confidential,
             heads: heads_text(&doc.heads()),
             snapshot: doc.save(),
-            projection: record.json.to_string(),
             change_count: i64::try_from(changes.len()).unwrap_or(i64::MAX),
         };
         (row, change_rows)
@@ -146,7 +143,7 @@ pub async fn upsert_docs(
         on_tx!(tx, conn => {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential,
-                                   heads, snapshot, projection, version, seq, change_count,
+                                   heads, snapshot, version, seq, change_count,
                                    merged_invalid, created_at, updated_at, snapshot_version,
                                    pending_changes) ",
             );
@@ -159,7 +156,6 @@ pub async fn upsert_docs(
                     .push_bind(r.confidential)
                     .push_bind(r.heads.clone())
                     .push_bind(r.snapshot.clone())
-                    .push_bind(r.projection.clone())
                     .push(version)
                     .push(seq)
                     .push_bind(r.change_count)
@@ -174,7 +170,7 @@ pub async fn upsert_docs(
                      community_id = excluded.community_id, grid_id = excluded.grid_id,
                      liaison_group = excluded.liaison_group, confidential = excluded.confidential,
                      heads = excluded.heads, snapshot = excluded.snapshot,
-                     projection = excluded.projection, version = excluded.version,
+                     version = excluded.version,
                      seq = excluded.seq, change_count = excluded.change_count,
                      merged_invalid = excluded.merged_invalid, updated_at = excluded.updated_at,
                      snapshot_version = excluded.snapshot_version, pending_changes = 0",

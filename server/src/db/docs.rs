@@ -1,4 +1,5 @@
-//! Records: the append-only change log, compacted snapshots and JSON projections.
+//! Records: the append-only change log and compacted snapshots (a record's JSON is rendered
+//! from its document when it is loaded, and kept in the cache with it).
 
 use std::collections::BTreeMap;
 
@@ -26,7 +27,7 @@ pub struct LoadedDoc {
 }
 
 /// A record's snapshot is rewritten once more than this many changes were logged since it was
-/// last written. Until then a write only appends to the log and updates the projection, and a
+/// last written. Until then a write only appends to the log and updates the row's heads, and a
 /// load applies the logged changes to the older snapshot. Saving and deflating a whole
 /// document on every write was a tenth of the server's CPU on a field day (docs/BENCHMARKS.md).
 pub const SNAPSHOT_AFTER: i64 = 64;
@@ -224,7 +225,7 @@ pub async fn retag_changes(
         .map(|_| ()))
 }
 
-/// Writes a record's row: projection, heads, scope columns and, every so often, the snapshot.
+/// Writes a record's row: heads, scope columns and, every so often, the snapshot.
 ///
 /// `new_changes` is how many changes this write added to the log (the row keeps a running
 /// count; counting the document's changes would rebuild every one of them). `pending_before`
@@ -245,7 +246,6 @@ pub async fn upsert(
 ) -> Result<i64, sqlx::Error> {
     let doc = &record.doc;
     let heads = heads_text(&doc.heads());
-    let projection = record.json.to_string();
     let change_count = i64::try_from(new_changes).unwrap_or(i64::MAX);
     let invalid = merged_invalid.map(|e| e.to_string());
     let now = now_millis();
@@ -256,9 +256,9 @@ pub async fn upsert(
         on_tx!(tx, conn => sqlx::query(
             "UPDATE docs SET
                  community_id = $2, grid_id = $3, liaison_group = $4, confidential = $5,
-                 heads = $6, projection = $7, version = $8, seq = $9,
-                 change_count = change_count + $10, pending_changes = $11,
-                 merged_invalid = $12, updated_at = $13
+                 heads = $6, version = $7, seq = $8,
+                 change_count = change_count + $9, pending_changes = $10,
+                 merged_invalid = $11, updated_at = $12
              WHERE id = $1",
         )
         .bind(doc.id().as_str())
@@ -267,7 +267,6 @@ pub async fn upsert(
         .bind(meta.liaison_group.as_ref().map(|g| g.as_str()))
         .bind(meta.confidential)
         .bind(heads)
-        .bind(projection)
         .bind(version)
         .bind(seq)
         .bind(change_count)
@@ -282,14 +281,14 @@ pub async fn upsert(
     let snapshot = doc.save();
     on_tx!(tx, conn => sqlx::query(
         "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential, heads,
-                           snapshot, projection, version, seq, change_count, merged_invalid,
+                           snapshot, version, seq, change_count, merged_invalid,
                            created_at, updated_at, snapshot_version, pending_changes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $10, 0)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $9, 0)
          ON CONFLICT (id) DO UPDATE SET
              community_id = excluded.community_id, grid_id = excluded.grid_id,
              liaison_group = excluded.liaison_group, confidential = excluded.confidential,
              heads = excluded.heads, snapshot = excluded.snapshot,
-             projection = excluded.projection, version = excluded.version, seq = excluded.seq,
+             version = excluded.version, seq = excluded.seq,
              change_count = docs.change_count + excluded.change_count,
              merged_invalid = excluded.merged_invalid,
              updated_at = excluded.updated_at,
@@ -303,7 +302,6 @@ pub async fn upsert(
     .bind(meta.confidential)
     .bind(heads)
     .bind(snapshot)
-    .bind(projection)
     .bind(version)
     .bind(seq)
     .bind(change_count)
@@ -315,19 +313,14 @@ pub async fn upsert(
     Ok(0)
 }
 
-/// Heads as stored: sorted lowercase hex, comma separated.
+/// Heads as stored: a record's version text ([`sync_core::doc::version_text`]).
 pub fn heads_text(heads: &[ChangeHash]) -> String {
-    let mut hex: Vec<String> = heads.iter().map(ToString::to_string).collect();
-    hex.sort_unstable();
-    hex.join(",")
+    sync_core::doc::version_text(heads)
 }
 
-/// Parses [`heads_text`].
+/// Parses [`heads_text`] (a stored row: anything unreadable is skipped).
 pub fn parse_heads(text: &str) -> Vec<ChangeHash> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| s.parse().ok())
-        .collect()
+    sync_core::doc::parse_version_text(text).unwrap_or_default()
 }
 
 /// The current sequence numbers of some grids (0 for a grid never written).

@@ -78,6 +78,29 @@ pub struct Address {
     pub room: String,
 }
 
+impl Address {
+    /// The address as a street office writes it: `乌江水岸1栋1单元102室`. Empty parts are left
+    /// out, and a part that already ends with its word (`3栋`, `102室`) is not given it twice.
+    pub fn to_chinese(&self) -> String {
+        let mut out = self.compound.trim().to_owned();
+        for (part, word) in [
+            (&self.building, "栋"),
+            (&self.unit, "单元"),
+            (&self.room, "室"),
+        ] {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            out.push_str(part);
+            if !part.ends_with(word) {
+                out.push_str(word);
+            }
+        }
+        out
+    }
+}
+
 /// A resident's membership of a special group (特殊人群).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
 #[serde(deny_unknown_fields)]

@@ -21,6 +21,14 @@ use crate::ids::UserId;
 use crate::record::{Record, RecordKind, RecordMeta, Role};
 use crate::validate::{RecordInvalid, ValidationContext};
 
+/// Longest record title ([`AnyRecord::title`]), in characters.
+pub const TITLE_CHARS: usize = 120;
+
+/// A text as a title: trimmed, at most [`TITLE_CHARS`] characters.
+pub fn title_of(text: &str) -> String {
+    text.trim().chars().take(TITLE_CHARS).collect()
+}
+
 macro_rules! any_record {
     ($($variant:ident($ty:ty)),+ $(,)?) => {
         /// A record of any kind, read from a [`Document`].
@@ -45,6 +53,23 @@ macro_rules! any_record {
                 match doc.kind() {
                     $(RecordKind::$variant => doc.record_from_json::<$ty>(json).map(AnyRecord::$variant)),+
                 }
+            }
+
+            /// The record's one-line title wherever records are listed (the phone library's lists,
+            /// the server's query index): a household's address in the Chinese form, a case's
+            /// subject, a visit's summary, a patrol's route, an activity's title, a party
+            /// registration's or an asset's name; trimmed, at most [`TITLE_CHARS`] characters.
+            pub fn title(&self) -> String {
+                let text = match self {
+                    AnyRecord::Household(h) => h.address.to_chinese(),
+                    AnyRecord::Case(c) => c.subject.clone(),
+                    AnyRecord::Visit(v) => v.summary.clone(),
+                    AnyRecord::Patrol(p) => p.route.clone(),
+                    AnyRecord::Activity(a) => a.title.clone(),
+                    AnyRecord::PartyRegistration(p) => p.name.clone(),
+                    AnyRecord::Asset(a) => a.name.clone(),
+                };
+                title_of(&text)
             }
 
             /// Scope facts.

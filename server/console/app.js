@@ -5,7 +5,7 @@
 // device id per login in localStorage, so signing in again reuses the device. An expired access token is
 // refreshed once, then the user is sent back to the sign-in page.
 
-import { t, code, currentLang, setLang, missingKeys } from "./i18n.js";
+import { t, code, currentLang, setLang, missingKeys, loadVocabulary } from "./i18n.js";
 import { lineChart, barChart } from "./chart.js";
 
 // --- DOM ---------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ function percent(value) {
 
 function levelBadge(level) {
   if (!level) return "";
-  return h("span", { class: `badge level-${level}` }, t(`level_${level}`));
+  return h("span", { class: `badge level-${level}` }, code(level, "deadline_level"));
 }
 
 function notice(text, cls = "info") {
@@ -213,7 +213,7 @@ function renderChrome() {
   if (session) {
     const out = h("button", { type: "button", class: "link", id: "sign-out" }, t("sign_out"));
     out.addEventListener("click", signOut);
-    right.unshift(h("span", { class: "who" }, session.user.display_name, " · ", code(session.user.role)));
+    right.unshift(h("span", { class: "who" }, session.user.display_name, " · ", code(session.user.role, "role")));
     right.push(h("a", { href: "#/password", class: "link", id: "change-password" }, t("change_password")));
     right.push(out);
   }
@@ -457,9 +457,9 @@ function caseTable(items) {
   return table([
     [t("level"), (c) => levelBadge(c.level)],
     [t("subject"), (c) => h("a", { href: `#/cases/${c.id}`, "data-case": c.id }, c.subject)],
-    [t("kind"), (c) => code(c.kind)],
-    [t("category"), (c) => code(c.category)],
-    [t("state"), (c) => code(c.state)],
+    [t("kind"), (c) => code(c.kind, "case_kind")],
+    [t("category"), (c) => code(c.category, "case_category")],
+    [t("state"), (c) => code(c.state, "case_state")],
     [t("grid"), (c) => c.grid],
     [t("opened_at"), (c) => fmtTime(c.opened_at)],
     [t("due_at"), (c) => fmtTime(c.due_at)],
@@ -475,9 +475,9 @@ async function casesPage(params) {
   return show(
     h("div", { class: "title-row" }, h("h1", {}, t("cases")), exportButtons("cases", filters)),
     filterForm("/cases", params, [
-      ["kind", t("kind"), selectInput("kind", ["appeal", "dispute", "hazard"].map((k) => [k, code(k)]))],
-      ["state", t("state"), selectInput("state", CASE_STATES.map((s) => [s, code(s)]))],
-      ["level", t("level"), selectInput("level", ["red", "yellow", "on_time"].map((l) => [l, t(`level_${l}`)]))],
+      ["kind", t("kind"), selectInput("kind", ["appeal", "dispute", "hazard"].map((k) => [k, code(k, "case_kind")]))],
+      ["state", t("state"), selectInput("state", CASE_STATES.map((s) => [s, code(s, "case_state")]))],
+      ["level", t("level"), selectInput("level", ["red", "yellow", "on_time"].map((l) => [l, code(l, "deadline_level")]))],
       ["community", t("community"), textInput("community", { placeholder: "dzk" })],
       ["grid", t("grid"), textInput("grid", { placeholder: "dzk-01" })],
       ["escalated", t("escalated"), selectInput("escalated", [["true", t("yes")], ["false", t("no")]])],
@@ -501,11 +501,11 @@ function actionForm(id, detail, action, done) {
   }
   if (action === "supervise") {
     fields.unshift(h("label", {}, t("level"),
-      h("select", { name: "level" }, ["yellow", "red"].map((l) => h("option", { value: l }, t(`level_${l}`))))));
+      h("select", { name: "level" }, ["yellow", "red"].map((l) => h("option", { value: l }, code(l, "supervision_level"))))));
   }
   const message = h("div");
   const form = h("form", { class: "action-form", "data-action-form": action },
-    h("h3", {}, code(action)), fields, message,
+    h("h3", {}, code(action, "case_action")), fields, message,
     h("div", { class: "buttons" },
       h("button", { type: "submit" }, t("confirm")),
       h("button", { type: "button", class: "secondary", onclick: () => form.remove() }, t("cancel_btn"))));
@@ -541,7 +541,7 @@ async function casePage(id, flash) {
           onclick: () => action === "acknowledge"
             ? go(`/conflicts/${id}`)
             : actionArea.replaceChildren(actionForm(id, detail, action, () => casePage(id, t("action_done")))),
-        }, code(action))))
+        }, code(action, "case_action"))))
       : h("p", { class: "muted" }, t("no_actions")),
     actionArea);
   const timeline = h("ol", { class: "timeline", id: "timeline" }, (c.events ?? []).map((e) => {
@@ -549,10 +549,10 @@ async function casePage(id, flash) {
     return h("li", { "data-event": e.action },
       h("div", { class: "when" }, fmtTime(e.at)),
       h("div", {},
-        h("strong", {}, code(e.action)), " · ", person(e.actor), ` (${code(e.role)})`,
+        h("strong", {}, code(e.action, "case_action")), " · ", person(e.actor), ` (${code(e.role, "role")})`,
         source.device_name ? h("span", { class: "device" }, ` · ${t("device")}: ${source.device_name}`) : "",
         e.assignee ? ` → ${person(e.assignee)}` : "",
-        e.level ? ` · ${t(`level_${e.level}`)}` : "",
+        e.level ? ` · ${code(e.level, "supervision_level")}` : "",
         e.delay_days ? ` · ${t("delay_days")} ${e.delay_days}` : "",
         e.note ? h("p", { class: "note" }, e.note) : ""));
   }));
@@ -564,13 +564,13 @@ async function casePage(id, flash) {
         [t("mediators"), (m) => (m.mediators ?? []).join("、")],
         [t("participants"), (m) => (m.participants ?? []).join("、")],
         [t("summary"), (m) => m.summary],
-        [t("outcome"), (m) => code(m.outcome)],
+        [t("outcome"), (m) => code(m.outcome, "mediation_outcome")],
       ], c.mediation ?? [])));
   }
   if (c.case_kind === "hazard" && c.rectification) {
     const r = c.rectification;
     const recheck = r.recheck
-      ? `${code(r.recheck.result)} · ${fmtTime(r.recheck.at)} · ${person(r.recheck.by)}${r.recheck.note ? ` · ${r.recheck.note}` : ""}`
+      ? `${code(r.recheck.result, "recheck_result")} · ${fmtTime(r.recheck.at)} · ${person(r.recheck.by)}${r.recheck.note ? ` · ${r.recheck.note}` : ""}`
       : "–";
     kindParts.push(h("section", { class: "card", id: "rectification" }, h("h2", {}, t("rectification")),
       h("dl", {},
@@ -587,12 +587,12 @@ async function casePage(id, flash) {
     h("div", { class: "two" },
       h("section", { class: "card" },
         h("dl", {},
-          h("dt", {}, t("kind")), h("dd", {}, `${code(c.case_kind)} · ${code(c.category)}`),
-          h("dt", {}, t("state")), h("dd", { id: "case-state" }, code(status.state)),
-          h("dt", {}, t("step")), h("dd", {}, step ? `${code(step.step)} · ${fmtTime(step.started_at)}` : "–"),
+          h("dt", {}, t("kind")), h("dd", {}, `${code(c.case_kind, "case_kind")} · ${code(c.category, "case_category")}`),
+          h("dt", {}, t("state")), h("dd", { id: "case-state" }, code(status.state, "case_state")),
+          h("dt", {}, t("step")), h("dd", {}, step ? `${code(step.step, "step")} · ${fmtTime(step.started_at)}` : "–"),
           h("dt", {}, t("deadline")), h("dd", {}, detail.deadline ? fmtTime(detail.deadline.due_at) : "–"),
           h("dt", {}, t("assignee")), h("dd", {}, person(status.assignee) || "–"),
-          h("dt", {}, t("urgency")), h("dd", {}, code(c.urgency)),
+          h("dt", {}, t("urgency")), h("dd", {}, code(c.urgency, "urgency")),
           h("dt", {}, t("grid")), h("dd", {}, c.place?.grid ?? ""),
           h("dt", {}, t("location")), h("dd", {}, c.location ?? ""),
           h("dt", {}, t("opened_at")), h("dd", {}, fmtTime(c.opened_at))),
@@ -600,7 +600,7 @@ async function casePage(id, flash) {
         h("h3", {}, t("parties")),
         (c.parties ?? []).length === 0 ? h("p", { class: "muted" }, t("none")) : "",
         h("ul", {}, (c.parties ?? []).map((p) => h("li", {},
-          p.name ?? "", ` (${code(p.role)})`,
+          p.name ?? "", ` (${code(p.role, "party_role")})`,
           p.household ? [" · ", h("a", { href: `#/households/${p.household}` }, t("households"))] : "")))),
       actions),
     kindParts,
@@ -619,10 +619,10 @@ async function householdsPage(params) {
     filterForm("/households", params, [
       ["q", t("search"), textInput("q", { placeholder: t("search_hint"), type: "search" })],
       ["grid", t("grid"), textInput("grid", { placeholder: "dzk-01" })],
-      ["status", t("status"), selectInput("status", ["active", "moved_out", "merged"].map((s) => [s, code(s)]))],
+      ["status", t("status"), selectInput("status", ["active", "moved_out", "merged"].map((s) => [s, code(s, "household_status")]))],
       ["special_group", t("special_group"), selectInput("special_group",
         ["elderly_alone", "empty_nest", "disabled", "dibao", "tekun", "left_behind_child", "veteran",
-          "serious_illness", "community_correction", "drug_rehab", "mental_illness"].map((g) => [g, code(g)]))],
+          "serious_illness", "community_correction", "drug_rehab", "mental_illness"].map((g) => [g, code(g, "special_group")]))],
     ]),
     table([
       [t("address"), (r) => h("a", { href: `#/households/${r.id}`, "data-household": r.id }, addressText(r.address) || r.id)],
@@ -630,7 +630,7 @@ async function householdsPage(params) {
       [t("liaison_group"), (r) => r.liaison_group ?? ""],
       [t("resident_count"), (r) => r.residents],
       [t("special_groups"), (r) => r.special_groups.map(code).join("、")],
-      [t("status"), (r) => code(r.status)],
+      [t("status"), (r) => code(r.status, "household_status")],
     ], page.items),
     pager("/households", params, page),
   );
@@ -683,24 +683,24 @@ async function householdPage(id) {
     h("section", { class: "card" }, h("dl", {},
       h("dt", {}, t("grid")), h("dd", {}, `${r.place?.community ?? ""} / ${r.place?.grid ?? ""}`),
       h("dt", {}, t("liaison_group")), h("dd", {}, r.liaison_group ?? "–"),
-      h("dt", {}, t("status")), h("dd", {}, code(r.status)),
+      h("dt", {}, t("status")), h("dd", {}, code(r.status, "household_status")),
       h("dt", {}, t("tag")), h("dd", {}, (r.tags ?? []).map(code).join("、") || "–"))),
     h("section", { class: "card" }, h("h2", {}, t("residents")),
       table([
         [t("name"), (p) => p.name],
-        [t("gender"), (p) => code(p.gender)],
+        [t("gender"), (p) => code(p.gender, "gender")],
         [t("birth_date"), (p) => p.birth_date ?? ""],
-        [t("relation"), (p) => code(p.relation)],
+        [t("relation"), (p) => code(p.relation, "relation")],
         [t("id_number"), (p) => revealCell(id, `residents[${residents.indexOf(p)}].id_number`, p.id_number)],
         [t("phone"), (p) => revealCell(id, `residents[${residents.indexOf(p)}].phone`, p.phone)],
-        [t("status"), (p) => code(p.status)],
+        [t("status"), (p) => code(p.status, "resident_status")],
         [t("special_groups"), (p) => (p.special_groups ?? []).map((g) =>
           h("span", { class: `tag ${g.verified ? "verified" : ""}` },
-            code(g.group), g.verified ? ` ✓` : "", g.valid_until ? ` (${t("valid")} ${g.valid_until})` : ""))],
+            code(g.group, "special_group"), g.verified ? ` ✓` : "", g.valid_until ? ` (${t("valid")} ${g.valid_until})` : ""))],
       ], residents)),
     h("div", { class: "two" },
       h("section", { class: "card" }, h("h2", {}, t("visits")),
-        table([[t("at"), (v) => fmtTime(v.at)], [t("summary"), (v) => v.label], [t("method"), (v) => code(v.method)]], visits.items)),
+        table([[t("at"), (v) => fmtTime(v.at)], [t("summary"), (v) => v.label], [t("method"), (v) => code(v.method, "visit_method")]], visits.items)),
       h("section", { class: "card" }, h("h2", {}, t("related_cases")), caseTable(cases.items))),
     h("section", { class: "card" }, h("h2", {}, t("history")),
       history.total > history.entries.length
@@ -724,7 +724,7 @@ async function conflictsPage(params) {
     h("p", { class: "muted" }, t("conflict_hint")),
     page.items.length === 0 ? notice(t("no_conflicts")) : "",
     table([
-      [t("records"), (c) => h("a", { href: `#/conflicts/${c.id}`, "data-conflict": c.id }, `${code(c.kind)} ${c.id.slice(-8)}`)],
+      [t("records"), (c) => h("a", { href: `#/conflicts/${c.id}`, "data-conflict": c.id }, `${code(c.kind, "record_kind")} ${c.id.slice(-8)}`)],
       [t("grid"), (c) => c.grid],
       [t("fields"), (c) => c.fields],
       [t("illegal_events"), (c) => c.illegal_events],
@@ -757,7 +757,7 @@ async function conflictPage(id, flash) {
       return h("div", { class: `candidate ${v.shown ? "shown" : ""}` },
         h("div", { class: "value" }, showValue(v.value)),
         h("dl", {},
-          h("dt", {}, t("by")), h("dd", {}, v.user ? `${v.user.display_name} (${code(v.user.role)})` : v.actor.slice(0, 8)),
+          h("dt", {}, t("by")), h("dd", {}, v.user ? `${v.user.display_name} (${code(v.user.role, "role")})` : v.actor.slice(0, 8)),
           h("dt", {}, t("device")), h("dd", {}, v.device_name ?? v.device ?? ""),
           h("dt", {}, t("at")), h("dd", {}, fmtTime(v.at))),
         v.shown ? h("p", { class: "muted" }, t("shown")) : "",
@@ -766,7 +766,7 @@ async function conflictPage(id, flash) {
   const illegal = report.illegal_events.length
     ? h("section", { class: "card", id: "illegal-events" }, h("h2", {}, t("illegal_events")),
       h("p", { class: "muted" }, t("acknowledge_hint")),
-      table([[t("audit_action"), (e) => code(e.action)], [t("by"), (e) => e.user?.display_name ?? e.actor],
+      table([[t("audit_action"), (e) => code(e.action, "case_action")], [t("by"), (e) => e.user?.display_name ?? e.actor],
         [t("at"), (e) => fmtTime(e.at)],
         [t("audit_detail"), (e) => e.reason ?? ""],
         [t("review"), (e) => acknowledgeForm(id, e)]], report.illegal_events))
@@ -774,7 +774,7 @@ async function conflictPage(id, flash) {
   return show(
     h("p", {}, h("a", { href: "#/conflicts" }, `← ${t("conflict_inbox")}`), " · ", h("a", { href: link }, t("open"))),
     flash ? notice(flash, "ok") : "",
-    h("h1", {}, `${code(report.kind)} · ${report.grid ?? ""}`),
+    h("h1", {}, `${code(report.kind, "record_kind")} · ${report.grid ?? ""}`),
     report.fields.length === 0 && !report.illegal_events.length ? notice(t("no_conflicts")) : "",
     fields,
     illegal,
@@ -836,13 +836,13 @@ async function auditPage(params) {
     filterForm("/audit", params, [
       ["action", t("audit_action"), selectInput("action",
         ["login", "login_failed", "reveal", "export", "case_action", "conflict_resolved", "user_created",
-          "user_disabled", "user_enabled", "password_reset", "password_changed", "place_saved"].map((a) => [a, code(a)]))],
+          "user_disabled", "user_enabled", "password_reset", "password_changed", "place_saved"].map((a) => [a, code(a, "audit_action")]))],
       ["record", t("records"), textInput("record")],
     ]),
     table([
       [t("at"), (a) => fmtTime(a.at_text)],
       [t("audit_user"), (a) => a.actor_login],
-      [t("audit_action"), (a) => h("span", { "data-audit-action": a.action }, code(a.action))],
+      [t("audit_action"), (a) => h("span", { "data-audit-action": a.action }, code(a.action, "audit_action"))],
       [t("audit_target"), (a) => [a.record_id ?? a.detail?.target ?? "", a.field ? ` · ${a.field}` : ""]],
       [t("reason"), (a) => a.reason ?? ""],
       [t("audit_detail"), (a) => (a.detail ? JSON.stringify(a.detail) : "")],
@@ -856,4 +856,4 @@ async function auditPage(params) {
 
 if (missingKeys().length) console.warn("i18n keys without a translation:", missingKeys());
 window.addEventListener("hashchange", route);
-route();
+loadVocabulary().catch((e) => console.warn("labels unavailable:", e)).finally(route);

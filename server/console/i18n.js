@@ -52,7 +52,6 @@ const zh = {
   loading: "加载中…", not_found: "未找到", error: "出错了", forbidden: "无权访问",
   session_expired: "登录已过期，请重新登录", back: "返回", open: "查看",
   admin_only: "审计日志仅管理员可见", worker: "网格员", summary: "摘要", method: "方式",
-  level_red: "红色预警", level_yellow: "黄色预警", level_on_time: "正常",
   sort: "排序",
 };
 
@@ -108,64 +107,24 @@ const en = {
   loading: "Loading…", not_found: "Not found", error: "Something went wrong", forbidden: "Not allowed",
   session_expired: "Your session expired; sign in again", back: "Back", open: "Open",
   admin_only: "Only administrators read the audit log", worker: "Grid worker", summary: "Summary", method: "Method",
-  level_red: "Red", level_yellow: "Yellow", level_on_time: "On time",
   sort: "Sort",
 };
 
-// Codes of the API's enums.
-const codesZh = {
-  appeal: "诉求", dispute: "纠纷", hazard: "隐患",
-  draft: "草稿", reported: "已上报", accepted: "已受理", not_filed: "不予立案", in_progress: "办理中",
-  resolved: "已办结", closed: "已结案", suspended: "已挂起", cancelled: "已撤销",
-  accept: "受理", reject: "不予立案", dispatch: "派遣", resolve: "办结", quick_resolve: "即办",
-  verify_pass: "核查通过", verify_fail: "核查不通过", close: "结案", suspend: "挂起", resume: "恢复",
-  cancel: "撤销", escalate: "上报街道", request_delay: "申请延期", approve_delay: "批准延期",
-  deny_delay: "驳回延期", supervise: "督办", comment: "备注", submit: "上报", acknowledge: "已核查",
-  handle: "处置", verify: "核查",
-  red: "红", yellow: "黄", green: "正常",
-  normal: "一般", urgent: "紧急", critical: "特急",
-  complainant: "反映人", respondent: "被反映人", affected: "受影响方", reporter: "报告人", other: "其他",
-  agreed: "达成协议", partial: "部分达成", failed: "未达成", continuing: "继续调解", passed: "通过",
-  grid_worker: "网格员", liaison: "联户长", community_supervisor: "社区管理员",
-  street_supervisor: "街道督办", admin: "系统管理员",
-  household: "住户", case: "案件", visit: "走访", patrol: "巡查", activity: "活动",
-  party_registration: "双报到", asset: "三资",
-  active: "在册", moved_out: "已迁出", merged: "已合并", present: "在住", deceased: "已故",
-  male: "男", female: "女",
-  head: "户主", spouse: "配偶", child: "子女", parent: "父母", grandchild: "孙辈", sibling: "兄弟姐妹",
-  other_relative: "其他亲属", tenant: "租户",
-  elderly_alone: "独居老人", empty_nest: "空巢老人", disabled: "残疾人", dibao: "低保", tekun: "特困",
-  left_behind_child: "留守儿童", veteran: "退役军人", serious_illness: "大病", community_correction: "社区矫正",
-  drug_rehab: "社区戒毒康复", mental_illness: "严重精神障碍",
-  water_supply: "供水", street_light: "路灯", elevator: "电梯", dibao_inquiry: "低保咨询",
-  medical_insurance: "医保", property_service: "物业服务", road_repair: "道路维修", employment: "就业",
-  elderly_meal: "老年助餐", residence_certificate: "居住证明", sewer_blocked: "下水道堵塞",
-  stray_dogs: "流浪犬", neighbour_noise: "邻里噪音", water_leak: "漏水", family_support: "家庭赡养",
-  property_fee: "物业费", parking_space: "车位", wage_arrears: "欠薪", yard_boundary: "院落边界",
-  marriage: "婚姻家庭", rent_deposit: "租房押金", fire_exit_blocked: "消防通道堵塞",
-  ebike_charging: "电动车充电", gas_pipe: "燃气管道", wiring: "线路老化", falling_tiles: "外墙脱落",
-  door_to_door: "入户", phone: "电话", wechat: "微信", elsewhere: "其他地点",
-  login: "登录", logout: "退出", reveal: "查看敏感信息", export: "导出", case_action: "案件操作",
-  conflict_resolved: "解决冲突", login_failed: "登录失败",
-  user_created: "新增用户", user_disabled: "停用用户", user_enabled: "启用用户", password_reset: "重置密码",
-  password_changed: "修改密码", place_saved: "保存区划",
-  set: "修改", insert: "新增", delete: "删除", increment: "增加", edit_text: "编辑",
-};
+// Labels of the API's codes come from the server's one vocabulary (GET /v1/vocabulary), loaded
+// once by loadVocabulary() before the first page is drawn: groups by name, and every code in
+// one flat map (the first group naming a code wins) for callers that do not say the group.
+let groups = new Map();
+let flat = new Map();
 
-const codesEn = {
-  not_filed: "not filed", in_progress: "in progress", quick_resolve: "quick resolve",
-  verify_pass: "verified", verify_fail: "verification failed", request_delay: "request delay",
-  approve_delay: "approve delay", deny_delay: "deny delay", grid_worker: "grid worker",
-  community_supervisor: "community supervisor", street_supervisor: "street supervisor",
-  party_registration: "party registration", moved_out: "moved out", other_relative: "other relative",
-  elderly_alone: "elderly living alone", empty_nest: "empty nest", dibao: "dibao (低保)", tekun: "tekun (特困)",
-  left_behind_child: "left-behind child", serious_illness: "serious illness",
-  community_correction: "community correction", drug_rehab: "drug rehabilitation",
-  mental_illness: "severe mental illness", door_to_door: "door to door", edit_text: "edit text",
-  conflict_resolved: "conflict resolved", case_action: "case action", login_failed: "failed sign-in",
-  user_created: "user created", user_disabled: "user disabled", user_enabled: "user enabled",
-  password_reset: "password reset", password_changed: "password changed", place_saved: "place saved",
-};
+/** Loads the vocabulary; the console draws nothing before it. */
+export async function loadVocabulary() {
+  const response = await fetch("/v1/vocabulary");
+  if (!response.ok) throw new Error(`vocabulary: ${response.status}`);
+  const list = await response.json();
+  groups = new Map(list.map((g) => [g.name, new Map(g.entries.map((e) => [e.code, e]))]));
+  flat = new Map();
+  for (const g of list) for (const e of g.entries) if (!flat.has(e.code)) flat.set(e.code, e);
+}
 
 const STORE = "gridbook.lang";
 let lang = localStorage.getItem(STORE) === "en" ? "en" : "zh";
@@ -186,11 +145,16 @@ export function t(key) {
   return table[key] ?? en[key] ?? key;
 }
 
-/** The label of an API code (state, kind, action, ...); unknown codes are shown as they are. */
-export function code(value) {
+/**
+ * The label of an API code (state, kind, action, ...) from the vocabulary's `group` (e.g.
+ * "case_state"; needed where one code means two things, as `red` in deadline_level and
+ * supervision_level), or from any group. Unknown codes are shown as they are.
+ */
+export function code(value, group) {
   if (value === null || value === undefined || value === "") return "";
-  if (lang === "en") return codesEn[value] ?? String(value).replaceAll("_", " ");
-  return codesZh[value] ?? String(value);
+  const entry = (group ? groups.get(group)?.get(String(value)) : undefined) ?? flat.get(String(value));
+  if (!entry) return String(value);
+  return lang === "en" ? entry.en : entry.zh;
 }
 
 /** Every key of the Chinese table has an English text, and the other way round. */

@@ -22,39 +22,36 @@ sync_core::string_enum! {
     /// What an audited action was.
     pub enum AuditAction {
         /// A successful sign-in.
-        Login = "login",
+        Login = "login" ["登录", "sign-in"],
         /// A refused sign-in (wrong login, wrong password, disabled user).
-        LoginFailed = "login_failed",
+        LoginFailed = "login_failed" ["登录失败", "failed sign-in"],
         /// A masked field shown unmasked.
-        Reveal = "reveal",
+        Reveal = "reveal" ["查看敏感信息", "reveal"],
         /// A list exported.
-        Export = "export",
+        Export = "export" ["导出", "export"],
         /// A case moved by a supervisor.
-        CaseAction = "case_action",
+        CaseAction = "case_action" ["案件操作", "case action"],
         /// A conflict resolved by a supervisor.
-        ConflictResolved = "conflict_resolved",
+        ConflictResolved = "conflict_resolved" ["解决冲突", "conflict resolved"],
         /// A user created by an administrator.
-        UserCreated = "user_created",
+        UserCreated = "user_created" ["新增用户", "user created"],
         /// A user disabled by an administrator (their sessions end).
-        UserDisabled = "user_disabled",
+        UserDisabled = "user_disabled" ["停用用户", "user disabled"],
         /// A user enabled again by an administrator.
-        UserEnabled = "user_enabled",
+        UserEnabled = "user_enabled" ["启用用户", "user enabled"],
         /// A password reset by an administrator (to be changed at the next sign-in).
-        PasswordReset = "password_reset",
+        PasswordReset = "password_reset" ["重置密码", "password reset"],
         /// A user changed their own password.
-        PasswordChanged = "password_changed",
+        PasswordChanged = "password_changed" ["修改密码", "password changed"],
         /// A street, community or grid created or changed by an administrator.
-        PlaceSaved = "place_saved",
+        PlaceSaved = "place_saved" ["保存区划", "place saved"],
     }
 }
 
 /// The actor login of a command-line action: `cli (USER)`, with the operating-system user
 /// (`$USER`, else `unknown`). The space keeps it apart from every login.
 pub fn cli_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli ({user})")
+    format!("cli ({})", crate::config::os_user())
 }
 
 /// Longest login kept for a failed sign-in, in characters.

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
+use sync_core::record::Role;
 
 /// Where the data lives.
 #[derive(clap::Args, Clone)]
@@ -375,6 +377,66 @@ pub fn parse_key_entries<'a>(
         return Err(bad("no keys given"));
     }
     Ok(keys)
+}
+
+#[derive(clap::Args, Debug)]
+/// `gridbook user add`.
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Login name.
+    #[arg(long)]
+    pub login: String,
+    /// Name shown to people.
+    #[arg(long)]
+    pub name: String,
+    /// Role: grid_worker, liaison, community_supervisor, street_supervisor or admin.
+    #[arg(long)]
+    pub role: Role,
+    /// Initial password, at least 8 characters (prefer the environment variable: command
+    /// lines are visible to other users of the machine).
+    #[arg(long, env = "GRIDBOOK_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Street code (street supervisors and admins).
+    #[arg(long)]
+    pub street: Option<StreetId>,
+    /// Community code (community supervisors).
+    #[arg(long)]
+    pub community: Option<CommunityId>,
+    /// Grid code (grid workers and liaisons).
+    #[arg(long)]
+    pub grid: Option<GridId>,
+    /// Liaison group code (liaisons).
+    #[arg(long)]
+    pub liaison_group: Option<LiaisonGroupId>,
+}
+
+#[derive(clap::Args, Debug)]
+/// `gridbook user reset-password`.
+pub struct UserResetArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Login name.
+    #[arg(long)]
+    pub login: String,
+    /// The temporary password (prefer the environment variable: command lines are visible to
+    /// other users of the machine).
+    #[arg(long, env = "GRIDBOOK_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// The log filter: `GRIDBOOK_LOG` (a tracing filter such as `debug` or `info,sqlx=debug`),
+/// else the default.
+pub fn log_filter() -> String {
+    std::env::var("GRIDBOOK_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into())
+}
+
+/// The operating-system user running a command (`$USER`, else `$LOGNAME`, else `unknown`):
+/// the audit log names command-line actions by it.
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 #[cfg(test)]

@@ -251,64 +251,18 @@ fn local_day(ms: Option<i64>) -> Cell {
     }
 }
 
-/// A code in Chinese, or the code itself when it has no name here.
-fn zh(code: &str) -> String {
-    match code {
-        "active" => "正常",
-        "moved_out" => "已迁出",
-        "merged" => "已合并",
-        "appeal" => "诉求",
-        "dispute" => "矛盾纠纷",
-        "hazard" => "安全隐患",
-        "draft" => "草稿",
-        "reported" => "已上报",
-        "accepted" => "已受理",
-        "in_progress" => "办理中",
-        "resolved" => "已办结",
-        "closed" => "已关闭",
-        "not_filed" => "不予受理",
-        "suspended" => "已挂起",
-        "cancelled" => "已撤销",
-        "on_time" => "正常",
-        "yellow" => "黄灯",
-        "red" => "红灯",
-        "accept" => "受理",
-        "handle" => "办理",
-        "verify" => "核查",
-        "door_to_door" => "入户",
-        "phone" => "电话",
-        "wechat" => "微信",
-        "elsewhere" => "其他",
-        "service" => "服务活动",
-        "cultural" => "文化活动",
-        "outreach" => "政策宣传",
-        "member" => "党员",
-        "organization" => "党组织",
-        "fund" => "资金",
-        "fixed_asset" => "资产",
-        "resource" => "资源",
-        "household" => "住户",
-        "case" => "事件",
-        "visit" => "走访",
-        "patrol" => "巡查",
-        "activity" => "活动",
-        "party_registration" => "双报到",
-        "asset" => "三资",
-        "login" => "登录",
-        "login_failed" => "登录失败",
-        "reveal" => "查看敏感信息",
-        "export" => "导出",
-        "case_action" => "案件操作",
-        "conflict_resolved" => "解决冲突",
-        "user_created" => "新增用户",
-        "user_disabled" => "停用用户",
-        "user_enabled" => "启用用户",
-        "password_reset" => "重置密码",
-        "password_changed" => "修改密码",
-        "place_saved" => "保存区划",
-        other => other,
-    }
-    .to_owned()
+/// The Chinese label of `code` in vocabulary group `group` ([`crate::vocabulary`]).
+fn zh(group: &str, code: &str) -> String {
+    crate::vocabulary::zh(group, code)
+}
+
+/// Codes of a list column (`,a,b,`) as their labels, joined with 、.
+fn zh_list(group: &str, list: &str) -> String {
+    codes(list)
+        .into_iter()
+        .map(|c| zh(group, c))
+        .collect::<Vec<_>>()
+        .join("、")
 }
 
 /// What an export reads: the list, its filter and order, and place names.
@@ -348,10 +302,10 @@ impl Source {
                             Cell::text(h.building),
                             Cell::text(h.unit),
                             Cell::text(h.room),
-                            Cell::text(zh(&h.status)),
+                            Cell::text(zh("household_status", &h.status)),
                             Cell::Int(h.residents),
-                            Cell::text(codes(&h.special_groups).join("、")),
-                            Cell::text(codes(&h.tags).join("、")),
+                            Cell::text(zh_list("special_group", &h.special_groups)),
+                            Cell::text(zh_list("household_tag", &h.tags)),
                             Cell::opt(h.liaison_group),
                             local_time(Some(updated)),
                         ]
@@ -362,24 +316,25 @@ impl Source {
                 let (rows, _) = idx::list_cases(db, &self.filter, page).await?;
                 rows.into_iter()
                     .map(|(c, updated)| {
-                        let level = index::level_at(&c, self.now).map(|l| zh(l.as_str()));
+                        let level =
+                            index::level_at(&c, self.now).map(|l| zh("deadline_level", l.as_str()));
                         vec![
                             Cell::text(c.id),
                             self.name(&c.community_id),
                             self.name(&c.grid_id),
-                            Cell::text(zh(&c.case_kind)),
-                            Cell::text(c.category),
+                            Cell::text(zh("case_kind", &c.case_kind)),
+                            Cell::text(zh("case_category", &c.category)),
                             Cell::text(c.subject),
-                            Cell::text(zh(&c.state)),
+                            Cell::text(zh("case_state", &c.state)),
                             Cell::opt(level),
                             Cell::text(if c.escalated { "是" } else { "否" }),
-                            Cell::opt(c.supervision),
+                            Cell::opt(c.supervision.as_deref().map(|s| zh("supervision_level", s))),
                             Cell::opt(c.assignee),
                             Cell::text(c.opened_by),
                             local_time(Some(c.opened_at)),
                             local_time(c.resolved_at),
                             local_time(c.closed_at),
-                            Cell::opt(c.step.as_deref().map(zh)),
+                            Cell::opt(c.step.as_deref().map(|s| zh("step", s))),
                             local_time(c.due_at),
                             local_time(Some(updated)),
                         ]
@@ -395,7 +350,13 @@ impl Source {
                             self.name(&a.community_id),
                             self.name(&a.grid_id),
                         ];
-                        let subtype = Cell::opt(a.subtype.as_deref().map(zh));
+                        let group = match kind {
+                            RecordKind::Visit => "visit_method",
+                            RecordKind::Activity => "activity_kind",
+                            RecordKind::PartyRegistration => "registrant_kind",
+                            _ => "asset_kind",
+                        };
+                        let subtype = Cell::opt(a.subtype.as_deref().map(|s| zh(group, s)));
                         let count = a.head_count.map_or(Cell::Empty, Cell::Int);
                         match kind {
                             RecordKind::Visit => row.extend([
@@ -434,7 +395,7 @@ impl Source {
                     .map(|(c, updated)| {
                         vec![
                             Cell::text(c.id),
-                            Cell::text(zh(&c.kind)),
+                            Cell::text(zh("record_kind", &c.kind)),
                             self.name(&c.community_id),
                             self.name(&c.grid_id),
                             Cell::Int(c.fields),
@@ -451,7 +412,7 @@ impl Source {
                     .map(|a| {
                         vec![
                             local_time(Some(a.at)),
-                            Cell::text(zh(&a.action)),
+                            Cell::text(zh("audit_action", &a.action)),
                             Cell::text(a.actor_login),
                             Cell::opt(a.actor_id),
                             Cell::opt(a.device_id),

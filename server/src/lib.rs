@@ -29,3 +29,4 @@ pub mod records;
 pub mod routes;
 pub mod scope;
 pub mod state;
+pub mod vocabulary;

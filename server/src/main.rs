@@ -16,13 +16,14 @@ use clap::{Parser, Subcommand};
 use gridbook_server::accounts::{self, NewUser};
 use gridbook_server::app;
 use gridbook_server::audit::{self, AuditAction, AuditEntry};
-use gridbook_server::config::{DatabaseArgs, LogFormat, ServeArgs, Settings};
+use gridbook_server::config::{
+    self, DatabaseArgs, LogFormat, ServeArgs, Settings, UserAddArgs, UserResetArgs,
+};
 use gridbook_server::db::{Db, places, users};
 use gridbook_server::demo::{self, DemoProgress, DemoSize};
 use gridbook_server::net;
 use gridbook_server::state::AppState;
-use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
-use sync_core::record::Role;
+use sync_core::ids::StreetId;
 use sync_core::time::Timestamp;
 use tracing_subscriber::EnvFilter;
 
@@ -104,19 +105,6 @@ enum UserCommand {
     ResetPassword(UserResetArgs),
 }
 
-#[derive(clap::Args, Debug)]
-struct UserResetArgs {
-    #[command(flatten)]
-    database: DatabaseArgs,
-    /// Login name.
-    #[arg(long)]
-    login: String,
-    /// The temporary password (prefer the environment variable: command lines are visible to
-    /// other users of the machine).
-    #[arg(long, env = "GRIDBOOK_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
-}
-
 /// Writes the audit row of a command-line action on `target`.
 async fn audit_cli(
     db: &Db,
@@ -139,37 +127,6 @@ async fn audit_cli(
 }
 
 #[derive(clap::Args, Debug)]
-struct UserAddArgs {
-    #[command(flatten)]
-    database: DatabaseArgs,
-    /// Login name.
-    #[arg(long)]
-    login: String,
-    /// Name shown to people.
-    #[arg(long)]
-    name: String,
-    /// Role: grid_worker, liaison, community_supervisor, street_supervisor or admin.
-    #[arg(long)]
-    role: Role,
-    /// Initial password, at least 8 characters (prefer the environment variable: command
-    /// lines are visible to other users of the machine).
-    #[arg(long, env = "GRIDBOOK_PASSWORD", hide_env_values = true)]
-    password: String,
-    /// Street code (street supervisors and admins).
-    #[arg(long)]
-    street: Option<StreetId>,
-    /// Community code (community supervisors).
-    #[arg(long)]
-    community: Option<CommunityId>,
-    /// Grid code (grid workers and liaisons).
-    #[arg(long)]
-    grid: Option<GridId>,
-    /// Liaison group code (liaisons).
-    #[arg(long)]
-    liaison_group: Option<LiaisonGroupId>,
-}
-
-#[derive(clap::Args, Debug)]
 struct UserLoginArgs {
     #[command(flatten)]
     database: DatabaseArgs,
@@ -179,8 +136,7 @@ struct UserLoginArgs {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("GRIDBOOK_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter = EnvFilter::new(config::log_filter());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),

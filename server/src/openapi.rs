@@ -34,6 +34,7 @@ use crate::routes;
         routes::health::health,
         routes::health::ready,
         openapi_json,
+        routes::vocabulary::get_vocabulary,
         routes::sync::sync,
         routes::records::list_households,
         routes::records::list_cases,

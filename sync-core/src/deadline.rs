@@ -325,11 +325,11 @@ string_enum! {
     /// How close a step is to its deadline.
     pub enum DeadlineLevel {
         /// Below 70 % of the budget.
-        OnTime = "on_time",
+        OnTime = "on_time" ["正常", "on time"],
         /// From 70 % of the budget (黄灯).
-        Yellow = "yellow",
+        Yellow = "yellow" ["黄色预警", "yellow alert"],
         /// The budget is used up: overdue (红灯).
-        Red = "red",
+        Red = "red" ["红色预警", "red alert"],
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! [`string_enum!`](crate::string_enum) defines such an enum once and derives everything from that one list: the
 //! text form used in documents, JSON and the wire, parsing with an error that names the allowed
-//! values, and the autosurgeon mapping. An unknown value in a document is a validation error,
-//! never a panic.
+//! values, the autosurgeon mapping, and each value's label for people in Chinese and English
+//! (required by the macro's syntax, so no code can lack one; [`crate::vocab`] gathers them
+//! into the one vocabulary every user-facing place reads). An unknown value in a document is a
+//! validation error, never a panic.
 
 /// A string value that is not one of an enum's variants.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,13 +17,15 @@ pub struct UnknownVariant {
     pub expected: &'static str,
 }
 
-/// Defines a string-valued enum: `string_enum! { pub enum Status { Active = "active", ... } }`.
+/// Defines a string-valued enum, each value with its stored text and its labels for people
+/// (Chinese, English): `string_enum! { pub enum Status { Active = "active" ["在册", "on
+/// record"], ... } }`.
 #[macro_export]
 macro_rules! string_enum {
     (
         $(#[$meta:meta])*
         pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),+ $(,)?
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal [$zh:literal, $en:literal] ),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -36,10 +40,29 @@ macro_rules! string_enum {
             /// The allowed texts, comma separated (for error messages).
             pub const EXPECTED: &'static str = concat!($($text, ", "),+);
 
+            /// Every value's stored text and labels (Chinese, English), in declaration order.
+            pub const LABELS: &'static [$crate::vocab::Entry] = &[
+                $($crate::vocab::Entry { code: $text, zh: $zh, en: $en }),+
+            ];
+
             /// The stored text of this value.
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
+                }
+            }
+
+            /// This value's label in Chinese, as a street office writes it.
+            pub const fn label_zh(self) -> &'static str {
+                match self {
+                    $($name::$variant => $zh),+
+                }
+            }
+
+            /// This value's label in English.
+            pub const fn label_en(self) -> &'static str {
+                match self {
+                    $($name::$variant => $en),+
                 }
             }
         }
@@ -90,7 +113,7 @@ macro_rules! string_enum {
 mod tests {
     string_enum! {
         /// A test enum.
-        pub enum Colour { Red = "red", DarkBlue = "dark_blue" }
+        pub enum Colour { Red = "red" ["红", "red"], DarkBlue = "dark_blue" ["深蓝", "dark blue"] }
     }
 
     #[test]

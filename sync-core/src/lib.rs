@@ -55,4 +55,5 @@ pub mod server;
 pub mod shape;
 pub mod time;
 pub mod validate;
+pub mod vocab;
 pub mod workflow;

@@ -13,19 +13,19 @@ string_enum! {
     /// The type of a record. Stored at the document root as `"kind"`; it never changes.
     pub enum RecordKind {
         /// A household's living archive (活档案) with its residents.
-        Household = "household",
+        Household = "household" ["住户", "household"],
         /// An appeal, dispute or hazard with its event log.
-        Case = "case",
+        Case = "case" ["案件", "case"],
         /// A door-to-door visit (走访).
-        Visit = "visit",
+        Visit = "visit" ["走访", "visit"],
         /// A patrol, e.g. the red-armband night patrol.
-        Patrol = "patrol",
+        Patrol = "patrol" ["巡逻", "patrol"],
         /// A service, cultural or outreach activity.
-        Activity = "activity",
+        Activity = "activity" ["活动", "activity"],
         /// A party member or organisation registering to serve where they live (双报到).
-        PartyRegistration = "party_registration",
+        PartyRegistration = "party_registration" ["双报到", "party registration"],
         /// A collective asset with its leases and ledger (三资).
-        Asset = "asset",
+        Asset = "asset" ["三资", "collective asset"],
     }
 }
 
@@ -33,15 +33,15 @@ string_enum! {
     /// What a signed-in user is. The server decides scope from this and the place hierarchy.
     pub enum Role {
         /// 网格员: keeps the records of one grid.
-        GridWorker = "grid_worker",
+        GridWorker = "grid_worker" ["网格员", "grid worker"],
         /// 联户长: reads the households of their liaison group.
-        Liaison = "liaison",
+        Liaison = "liaison" ["联户长", "household liaison"],
         /// Community staff: reviews and moves the cases of one community.
-        CommunitySupervisor = "community_supervisor",
+        CommunitySupervisor = "community_supervisor" ["社区管理员", "community supervisor"],
         /// Street staff: escalations and supervision across the street.
-        StreetSupervisor = "street_supervisor",
+        StreetSupervisor = "street_supervisor" ["街道督办", "street supervisor"],
         /// Maintains places and users.
-        Admin = "admin",
+        Admin = "admin" ["系统管理员", "administrator"],
     }
 }
 

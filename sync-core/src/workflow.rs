@@ -70,23 +70,23 @@ string_enum! {
     /// Where a case stands, as folded from its event log.
     pub enum CaseState {
         /// Being written by the grid worker; not yet filed.
-        Draft = "draft",
+        Draft = "draft" ["草稿", "draft"],
         /// Filed, waiting for the community to accept it (立案).
-        Reported = "reported",
+        Reported = "reported" ["已上报", "reported"],
         /// Accepted, waiting to be dispatched to a handler.
-        Accepted = "accepted",
+        Accepted = "accepted" ["已受理", "accepted"],
         /// Dispatched and being handled.
-        InProgress = "in_progress",
+        InProgress = "in_progress" ["办理中", "in progress"],
         /// Reported solved, waiting for verification on site.
-        Resolved = "resolved",
+        Resolved = "resolved" ["已办结", "resolved"],
         /// Verified or closed. Terminal.
-        Closed = "closed",
+        Closed = "closed" ["已结案", "closed"],
         /// Refused by the community (不予立案). Terminal.
-        NotFiled = "not_filed",
+        NotFiled = "not_filed" ["不予立案", "not filed"],
         /// Paused; the deadline clock stops. `resume` returns to the state before.
-        Suspended = "suspended",
+        Suspended = "suspended" ["已挂起", "suspended"],
         /// Cancelled by a supervisor. Terminal.
-        Cancelled = "cancelled",
+        Cancelled = "cancelled" ["已撤销", "cancelled"],
     }
 }
 
@@ -94,11 +94,11 @@ string_enum! {
     /// A step of the case that runs against a deadline.
     pub enum Step {
         /// Waiting for the community to accept or reject (while REPORTED).
-        Accept = "accept",
+        Accept = "accept" ["受理", "accept"],
         /// Being handled (from acceptance until resolved).
-        Handle = "handle",
+        Handle = "handle" ["办理", "handle"],
         /// Waiting for verification on site (while RESOLVED).
-        Verify = "verify",
+        Verify = "verify" ["核查", "verify"],
     }
 }
 

@@ -18,7 +18,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::config::{BASE64URL_SECRET, JwtKey, Settings, parse_key_entries};
-use crate::db::{Backend, Db, on_db};
+use crate::db::keys::{delete_stored_keys, stored_keys};
+use crate::db::{Backend, Db};
 
 /// The file name used for PostgreSQL (in the working folder) and for a SQLite file without
 /// an extension (appended).
@@ -262,23 +263,6 @@ pub async fn load(db: &Db, settings: &Settings) -> Result<Vec<JwtKey>, KeyError>
         );
     }
     Ok(keys)
-}
-
-/// Keys an older version kept in the database, newest first.
-async fn stored_keys(db: &Db) -> Result<Vec<JwtKey>, sqlx::Error> {
-    let rows: Vec<(String, Vec<u8>)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT kid, secret FROM signing_keys ORDER BY created_at DESC, kid",
-    )
-    .fetch_all(pool)
-    .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|(kid, secret)| JwtKey { kid, secret })
-        .collect())
-}
-
-async fn delete_stored_keys(db: &Db) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query("DELETE FROM signing_keys").execute(pool).await.map(|_| ()))
 }
 
 #[cfg(test)]

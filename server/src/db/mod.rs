@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod docs;
 pub mod figures;
 pub mod index;
+pub mod keys;
 pub mod places;
 pub mod query;
 pub mod users;

@@ -17,6 +17,7 @@ pub mod health;
 pub mod record_detail;
 pub mod records;
 pub mod sync;
+pub mod vocabulary;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -90,6 +91,12 @@ fn table() -> Vec<Route> {
             get(health::health),
         ),
         (Method::GET, "/ready", BodyLimit::NoBody, get(health::ready)),
+        (
+            Method::GET,
+            "/v1/vocabulary",
+            BodyLimit::NoBody,
+            get(vocabulary::get_vocabulary),
+        ),
         (
             Method::GET,
             "/v1/openapi.json",

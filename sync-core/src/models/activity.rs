@@ -13,11 +13,11 @@ string_enum! {
     /// What kind of activity.
     pub enum ActivityKind {
         /// Service activity (志愿服务, 上门服务).
-        Service = "service",
+        Service = "service" ["服务活动", "service activity"],
         /// Cultural event (邻里宴, 广场舞, 读书会).
-        Cultural = "cultural",
+        Cultural = "cultural" ["文娱活动", "cultural activity"],
         /// Policy outreach (政策宣传).
-        Outreach = "outreach",
+        Outreach = "outreach" ["政策宣传", "policy outreach"],
     }
 }
 
@@ -25,13 +25,13 @@ string_enum! {
     /// How outreach reached people.
     pub enum OutreachForm {
         /// 群众会.
-        GroupMeeting = "group_meeting",
+        GroupMeeting = "group_meeting" ["群众会", "group meeting"],
         /// 院坝会.
-        CourtyardMeeting = "courtyard_meeting",
+        CourtyardMeeting = "courtyard_meeting" ["院坝会", "courtyard meeting"],
         /// 入户宣传.
-        DoorToDoor = "door_to_door",
+        DoorToDoor = "door_to_door" ["入户宣传", "door to door"],
         /// 微信群.
-        WechatGroup = "wechat_group",
+        WechatGroup = "wechat_group" ["微信群", "WeChat group"],
     }
 }
 

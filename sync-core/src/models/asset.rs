@@ -16,17 +16,17 @@ string_enum! {
     /// The three kinds of collective assets.
     pub enum AssetKind {
         /// 资金.
-        Fund = "fund",
+        Fund = "fund" ["资金", "funds"],
         /// 资产 (buildings, storefronts, parking lots).
-        FixedAsset = "fixed_asset",
+        FixedAsset = "fixed_asset" ["资产", "fixed asset"],
         /// 资源 (land, an idle farm).
-        Resource = "resource",
+        Resource = "resource" ["资源", "resource"],
     }
 }
 
 string_enum! {
     /// Money in or out.
-    pub enum LedgerDirection { Income = "income", Expense = "expense" }
+    pub enum LedgerDirection { Income = "income" ["收入", "income"], Expense = "expense" ["支出", "expense"] }
 }
 
 /// A lease of the asset.

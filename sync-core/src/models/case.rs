@@ -19,32 +19,32 @@ string_enum! {
     /// What a case is about.
     pub enum CaseKind {
         /// 诉求: a resident's need or difficulty.
-        Appeal = "appeal",
+        Appeal = "appeal" ["诉求", "appeal"],
         /// 矛盾纠纷: a dispute to mediate.
-        Dispute = "dispute",
+        Dispute = "dispute" ["矛盾纠纷", "dispute"],
         /// 安全隐患: a safety hazard to rectify.
-        Hazard = "hazard",
+        Hazard = "hazard" ["安全隐患", "safety hazard"],
     }
 }
 
 string_enum! {
     /// How fast the case must move.
-    pub enum Urgency { Normal = "normal", Urgent = "urgent", Critical = "critical" }
+    pub enum Urgency { Normal = "normal" ["一般", "normal"], Urgent = "urgent" ["紧急", "urgent"], Critical = "critical" ["特急", "critical"] }
 }
 
 string_enum! {
     /// A party's part in the case.
     pub enum PartyRole {
         /// Raised the appeal or complaint.
-        Complainant = "complainant",
+        Complainant = "complainant" ["申请人", "applicant"],
         /// The other side of a dispute.
-        Respondent = "respondent",
+        Respondent = "respondent" ["被申请人", "respondent"],
         /// Reported a hazard without being affected.
-        Reporter = "reporter",
+        Reporter = "reporter" ["反映人", "reporter"],
         /// Affected by the case.
-        Affected = "affected",
+        Affected = "affected" ["受影响方", "affected party"],
         /// Any other part.
-        Other = "other",
+        Other = "other" ["其他", "other"],
     }
 }
 
@@ -53,69 +53,69 @@ string_enum! {
     /// which role, is decided by [`crate::workflow`].
     pub enum CaseAction {
         /// Grid worker files a draft (DRAFT -> REPORTED).
-        Submit = "submit",
+        Submit = "submit" ["上报", "submit"],
         /// Community supervisor accepts (REPORTED -> ACCEPTED).
-        Accept = "accept",
+        Accept = "accept" ["受理", "accept"],
         /// Community supervisor refuses to file, with a reason (REPORTED -> NOT_FILED).
-        Reject = "reject",
+        Reject = "reject" ["不予立案", "reject"],
         /// Community supervisor sends the case to someone to handle (ACCEPTED -> IN_PROGRESS).
-        Dispatch = "dispatch",
+        Dispatch = "dispatch" ["派遣", "dispatch"],
         /// The handler reports it solved (IN_PROGRESS -> RESOLVED).
-        Resolve = "resolve",
+        Resolve = "resolve" ["办结", "resolve"],
         /// Solved on the spot (即办件) (DRAFT/REPORTED -> RESOLVED).
-        QuickResolve = "quick_resolve",
+        QuickResolve = "quick_resolve" ["即办", "quick resolve"],
         /// Verified on site as solved (RESOLVED -> CLOSED).
-        VerifyPass = "verify_pass",
+        VerifyPass = "verify_pass" ["核查通过", "verified"],
         /// Verified on site as not solved, sent back (回退) (RESOLVED -> IN_PROGRESS).
-        VerifyFail = "verify_fail",
+        VerifyFail = "verify_fail" ["核查不通过", "verification failed"],
         /// Closed by the community supervisor (RESOLVED -> CLOSED).
-        Close = "close",
+        Close = "close" ["结案", "close"],
         /// Paused (any open state -> SUSPENDED); the deadline clock stops.
-        Suspend = "suspend",
+        Suspend = "suspend" ["挂起", "suspend"],
         /// Resumed to the state before the suspension.
-        Resume = "resume",
+        Resume = "resume" ["恢复办理", "resume"],
         /// Cancelled by a supervisor, with a reason.
-        Cancel = "cancel",
+        Cancel = "cancel" ["撤销", "cancel"],
         /// Raised to the street level (REPORTED).
-        Escalate = "escalate",
+        Escalate = "escalate" ["提请街道协调", "escalate to the street"],
         /// The handler asks for more working days.
-        RequestDelay = "request_delay",
+        RequestDelay = "request_delay" ["申请延期", "request delay"],
         /// A supervisor grants the pending delay request.
-        ApproveDelay = "approve_delay",
+        ApproveDelay = "approve_delay" ["批准延期", "approve delay"],
         /// A supervisor refuses the pending delay request.
-        DenyDelay = "deny_delay",
+        DenyDelay = "deny_delay" ["驳回延期", "deny delay"],
         /// A street supervisor raises the supervision level (督办).
-        Supervise = "supervise",
+        Supervise = "supervise" ["督办", "supervise"],
         /// A free note on the timeline; changes nothing.
-        Comment = "comment",
+        Comment = "comment" ["备注", "comment"],
         /// A supervisor has reviewed an event a merge made illegal (已核查): the event stays in
         /// the log, still skipped by the fold, and leaves the conflict inbox. `target` names it.
-        Acknowledge = "acknowledge",
+        Acknowledge = "acknowledge" ["标记已核查", "mark reviewed"],
     }
 }
 
 string_enum! {
     /// Supervision level (督办) set by the street.
-    pub enum SupervisionLevel { Yellow = "yellow", Red = "red" }
+    pub enum SupervisionLevel { Yellow = "yellow" ["黄牌督办", "yellow-card supervision"], Red = "red" ["红牌督办", "red-card supervision"] }
 }
 
 string_enum! {
     /// How a mediation session ended.
     pub enum MediationOutcome {
         /// Both sides agreed.
-        Agreed = "agreed",
+        Agreed = "agreed" ["调解成功", "agreement reached"],
         /// Partly agreed.
-        Partial = "partial",
+        Partial = "partial" ["部分达成", "partial agreement"],
         /// No agreement.
-        Failed = "failed",
+        Failed = "failed" ["调解未成", "no agreement"],
         /// Another session is planned.
-        Continuing = "continuing",
+        Continuing = "continuing" ["继续调解", "mediation continues"],
     }
 }
 
 string_enum! {
     /// The result of re-checking a rectified hazard.
-    pub enum RecheckResult { Passed = "passed", Failed = "failed" }
+    pub enum RecheckResult { Passed = "passed" ["复查合格", "passed"], Failed = "failed" ["复查不合格", "failed"] }
 }
 
 /// Someone the case concerns: a resident, a household, or a named outsider.

@@ -15,40 +15,40 @@ string_enum! {
     /// Whether the household still lives at the address.
     pub enum HouseholdStatus {
         /// Lives here.
-        Active = "active",
+        Active = "active" ["在册", "on record"],
         /// Left the address; the archive is kept.
-        MovedOut = "moved_out",
+        MovedOut = "moved_out" ["已迁出", "moved out"],
         /// Merged into another household record (see `merged_into`).
-        Merged = "merged",
+        Merged = "merged" ["已合并", "merged"],
     }
 }
 
 string_enum! {
     /// A resident's gender as recorded on the ID card.
-    pub enum Gender { Male = "male", Female = "female" }
+    pub enum Gender { Male = "male" ["男", "male"], Female = "female" ["女", "female"] }
 }
 
 string_enum! {
     /// Relation to the head of the household (与户主关系).
     pub enum Relation {
         /// 户主.
-        Head = "head",
+        Head = "head" ["户主", "head of household"],
         /// 配偶.
-        Spouse = "spouse",
+        Spouse = "spouse" ["配偶", "spouse"],
         /// 子女.
-        Child = "child",
+        Child = "child" ["子女", "child"],
         /// 父母.
-        Parent = "parent",
+        Parent = "parent" ["父母", "parent"],
         /// 孙辈.
-        Grandchild = "grandchild",
+        Grandchild = "grandchild" ["孙辈", "grandchild"],
         /// 兄弟姐妹.
-        Sibling = "sibling",
+        Sibling = "sibling" ["兄弟姐妹", "sibling"],
         /// 其他亲属.
-        OtherRelative = "other_relative",
+        OtherRelative = "other_relative" ["其他亲属", "other relative"],
         /// 租户.
-        Tenant = "tenant",
+        Tenant = "tenant" ["租户", "tenant"],
         /// 其他.
-        Other = "other",
+        Other = "other" ["其他", "other"],
     }
 }
 
@@ -56,11 +56,11 @@ string_enum! {
     /// Whether a resident still lives in the household. Residents are never deleted.
     pub enum ResidentStatus {
         /// Lives here.
-        Present = "present",
+        Present = "present" ["在住", "present"],
         /// Moved away (see `moved_out`).
-        MovedOut = "moved_out",
+        MovedOut = "moved_out" ["已迁出", "moved out"],
         /// Died.
-        Deceased = "deceased",
+        Deceased = "deceased" ["已故", "deceased"],
     }
 }
 

@@ -14,9 +14,9 @@ string_enum! {
     /// Who registers.
     pub enum RegistrantKind {
         /// A party member (党员到社区报到).
-        Member = "member",
+        Member = "member" ["党员", "party member"],
         /// A party organisation (党组织到社区报到).
-        Organization = "organization",
+        Organization = "organization" ["党组织", "party organisation"],
     }
 }
 

@@ -13,15 +13,15 @@ string_enum! {
     /// A patrol member's part.
     pub enum PatrolRole {
         /// 党员.
-        PartyMember = "party_member",
+        PartyMember = "party_member" ["党员", "party member"],
         /// 网格员.
-        GridWorker = "grid_worker",
+        GridWorker = "grid_worker" ["网格员", "grid worker"],
         /// 志愿者.
-        Volunteer = "volunteer",
+        Volunteer = "volunteer" ["志愿者", "volunteer"],
         /// 民警 / 辅警.
-        Police = "police",
+        Police = "police" ["民警", "police officer"],
         /// Anyone else.
-        Other = "other",
+        Other = "other" ["其他", "other"],
     }
 }
 

@@ -13,13 +13,13 @@ string_enum! {
     /// How the household was reached.
     pub enum VisitMethod {
         /// 入户走访.
-        DoorToDoor = "door_to_door",
+        DoorToDoor = "door_to_door" ["入户走访", "door to door"],
         /// By phone.
-        Phone = "phone",
+        Phone = "phone" ["电话", "phone"],
         /// By WeChat.
-        Wechat = "wechat",
+        Wechat = "wechat" ["微信", "WeChat"],
         /// Met elsewhere.
-        Elsewhere = "elsewhere",
+        Elsewhere = "elsewhere" ["其他地点", "elsewhere"],
     }
 }
 

@@ -81,6 +81,27 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// An entry of `action` by a signed-in `user` on `device`, from `address`.
+    pub fn by(
+        action: AuditAction,
+        user: &crate::db::users::UserRow,
+        device: &DeviceId,
+        address: Option<IpAddr>,
+    ) -> Self {
+        Self {
+            actor: Some(user.id.clone()),
+            device: Some(device.clone()),
+            address,
+            ..Self::new(action, &user.login)
+        }
+    }
+
+    /// The same entry about `record`.
+    pub fn on(mut self, record: &DocId) -> Self {
+        self.record = Some(record.clone());
+        self
+    }
+
     /// An entry with only the action and actor login set.
     pub fn new(action: AuditAction, actor_login: &str) -> Self {
         Self {
@@ -131,33 +152,16 @@ pub struct AuditFilter {
     pub to: Option<i64>,
 }
 
-/// One entry as listed.
+/// One entry as listed: the stored row, its time in RFC 3339 and its detail as JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditItem {
-    /// Id.
-    pub id: String,
-    /// When, milliseconds since the epoch.
-    pub at: i64,
+    /// The row (its `detail` text is replaced by the parsed `detail` below).
+    #[serde(flatten)]
+    pub row: store::AuditRow,
     /// When, RFC 3339.
     pub at_text: String,
-    /// The acting user.
-    pub actor_id: Option<String>,
-    /// Their login (or the login tried).
-    pub actor_login: String,
-    /// The device.
-    pub device_id: Option<String>,
-    /// What happened.
-    pub action: String,
-    /// The record.
-    pub record_id: Option<String>,
-    /// The field.
-    pub field: Option<String>,
-    /// The reason given.
-    pub reason: Option<String>,
     /// More, as JSON.
     pub detail: Option<serde_json::Value>,
-    /// The client's address.
-    pub address: Option<String>,
 }
 
 /// One page of entries, newest first, and how many match in all.
@@ -171,21 +175,13 @@ pub async fn query(
     let (rows, total) = store::list(db, filter, i64::from(per_page), offset).await?;
     let items = rows
         .into_iter()
-        .map(|r| AuditItem {
-            at_text: chrono::DateTime::from_timestamp_millis(r.at)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_default(),
-            id: r.id,
-            at: r.at,
-            actor_id: r.actor_id,
-            actor_login: r.actor_login,
-            device_id: r.device_id,
-            action: r.action,
-            record_id: r.record_id,
-            field: r.field,
-            reason: r.reason,
-            detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
-            address: r.address,
+        .map(|row| AuditItem {
+            at_text: sync_core::time::Timestamp::from_millis(row.at).to_string(),
+            detail: row
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
+            row,
         })
         .collect();
     Ok((items, total))

@@ -533,11 +533,8 @@ pub async fn export(
     audit::record(
         &app.db,
         AuditEntry {
-            actor: Some(user.id.clone()),
-            device: Some(caller.device.clone()),
             detail: Some(json!({ "list": name, "format": format, "filters": filters })),
-            address: addr,
-            ..AuditEntry::new(AuditAction::Export, &user.login)
+            ..AuditEntry::by(AuditAction::Export, &user, &caller.device, addr)
         },
     )
     .await?;

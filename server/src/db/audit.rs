@@ -9,8 +9,9 @@ use super::query::{Arg, Filter, Page, list_query};
 use super::{Db, on_db};
 use crate::audit::AuditFilter;
 
-/// An `audit_log` row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An `audit_log` row (serialised as listed, without its `detail` text: see
+/// [`crate::audit::AuditItem`]).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct AuditRow {
     /// Id (UUIDv7 text).
     pub id: String,
@@ -31,6 +32,7 @@ pub struct AuditRow {
     /// Reason given.
     pub reason: Option<String>,
     /// JSON text.
+    #[serde(skip)]
     pub detail: Option<String>,
     /// Client address.
     pub address: Option<String>,

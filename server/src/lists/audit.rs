@@ -60,13 +60,11 @@ pub async fn page(app: &AppState, caller: &AuthUser, params: &AuditParams) -> Ap
     let filter = audit_filter(caller, params)?;
     let (page, per_page) = paging_up_to(params.page, params.per_page, MAX_PER_PAGE)?;
     let (items, total) = audit::query(&app.db, &filter, page, per_page).await?;
-    Ok(ListPage {
-        items: items
-            .into_iter()
-            .map(|item| serde_json::to_value(item).unwrap_or_default())
-            .collect(),
+    Ok(ListPage::of(
+        &items,
+        |item| serde_json::to_value(item).unwrap_or_default(),
         page,
         per_page,
         total,
-    })
+    ))
 }

@@ -9,7 +9,7 @@ use sync_core::record::RecordKind;
 use sync_core::time::Timestamp;
 
 use crate::auth::AuthUser;
-use crate::db::index as idx;
+use crate::db::index::{self as idx, ConflictRow};
 use crate::db::query::Filter;
 use crate::error::ApiResult;
 use crate::http::params::{paging, parse};
@@ -59,25 +59,18 @@ pub async fn page(app: &AppState, caller: &AuthUser, q: &ConflictQuery) -> ApiRe
     let (page, per_page) = paging(q.page, q.per_page)?;
     let f = conflict_filter(app, caller, q).await?;
     let (rows, total) = idx::list_conflicts(&app.db, &f, page_of(ORDER_BY, page, per_page)).await?;
-    let items: Vec<Json> = rows
-        .into_iter()
-        .map(|(r, updated_at)| {
-            json!({
-                "id": r.id,
-                "kind": r.kind,
-                "community": r.community_id,
-                "grid": r.grid_id,
-                "fields": r.fields,
-                "illegal_events": r.illegal_events,
-                "merged_invalid": r.merged_invalid,
-                "updated_at": Timestamp::from_millis(updated_at).to_string(),
-            })
-        })
-        .collect();
-    Ok(ListPage {
-        items,
-        page,
-        per_page,
-        total,
+    Ok(ListPage::of(&rows, conflict_item, page, per_page, total))
+}
+
+fn conflict_item((r, updated_at): &(ConflictRow, i64)) -> Json {
+    json!({
+        "id": r.id,
+        "kind": r.kind,
+        "community": r.community_id,
+        "grid": r.grid_id,
+        "fields": r.fields,
+        "illegal_events": r.illegal_events,
+        "merged_invalid": r.merged_invalid,
+        "updated_at": Timestamp::from_millis(*updated_at).to_string(),
     })
 }

@@ -43,6 +43,24 @@ pub struct ListPage {
     pub total: i64,
 }
 
+impl ListPage {
+    /// Page `page` of `per_page` items out of `total`, each row made an item by `item`.
+    pub fn of<T>(
+        rows: &[T],
+        item: impl Fn(&T) -> Value,
+        page: u32,
+        per_page: u32,
+        total: i64,
+    ) -> Self {
+        Self {
+            items: rows.iter().map(item).collect(),
+            page,
+            per_page,
+            total,
+        }
+    }
+}
+
 /// The rows of page `page` of `per_page` items, in `order_by` order.
 pub fn page_of(order_by: &'static str, page: u32, per_page: u32) -> Page {
     Page {

@@ -60,13 +60,7 @@ pub async fn households(
     let (f, order_by) = household_filter(app, caller, p).await?;
     let (rows, total) =
         idx::list_households(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    let items = rows.iter().map(household_item).collect();
-    Ok(ListPage {
-        items,
-        page,
-        per_page,
-        total,
-    })
+    Ok(ListPage::of(&rows, household_item, page, per_page, total))
 }
 
 /// The filter and order of a household list (also used by its export).
@@ -167,13 +161,13 @@ pub async fn cases(
     let (page, per_page) = paging(p.page, p.per_page)?;
     let (f, order_by) = case_filter(app, caller, p, now).await?;
     let (rows, total) = idx::list_cases(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    let items = rows.iter().map(|row| case_item(row, now)).collect();
-    Ok(ListPage {
-        items,
+    Ok(ListPage::of(
+        &rows,
+        |row| case_item(row, now),
         page,
         per_page,
         total,
-    })
+    ))
 }
 
 /// The filter and order of a case list at `now` (also used by its export).
@@ -360,13 +354,13 @@ pub async fn activities(
     let (f, order_by) = activity_filter(app, caller, p, kind, what).await?;
     let (rows, total) =
         idx::list_activities(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    let items = rows.iter().map(|row| activity_item(row, kind)).collect();
-    Ok(ListPage {
-        items,
+    Ok(ListPage::of(
+        &rows,
+        |row| activity_item(row, kind),
         page,
         per_page,
         total,
-    })
+    ))
 }
 
 /// The filter and order of a list of visits, patrols, activities, party registrations or

@@ -28,7 +28,7 @@ use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
-use crate::records::load::{Readable, load, readable, supervisors_only};
+use crate::records::load::{Readable, load, supervised};
 use crate::records::push::{author_of, push_one};
 use crate::records::work::blocking;
 use crate::state::AppState;
@@ -133,12 +133,11 @@ pub async fn act(
     id: &str,
     req: &ActionRequest,
 ) -> ApiResult<Json> {
-    supervisors_only(caller, "act on cases")?;
     let Readable {
         loaded,
         user,
         scope,
-    } = readable(app, caller, id).await?;
+    } = supervised(app, caller, id, "act on cases").await?;
     if loaded.record.doc.kind() != RecordKind::Case {
         return Err(ApiError::conflict(
             "not_a_case",
@@ -185,9 +184,6 @@ pub async fn act(
     audit::record(
         &app.db,
         AuditEntry {
-            actor: Some(user.id.clone()),
-            device: Some(caller.device.clone()),
-            record: Some(loaded.record.doc.id().clone()),
             detail: Some(json!({
                 "action": event.action,
                 "event": event.id,
@@ -197,8 +193,8 @@ pub async fn act(
                 "level": event.level,
                 "target": event.target,
             })),
-            address: addr,
-            ..AuditEntry::new(AuditAction::CaseAction, &user.login)
+            ..AuditEntry::by(AuditAction::CaseAction, &user, &caller.device, addr)
+                .on(loaded.record.doc.id())
         },
     )
     .await?;

@@ -40,7 +40,7 @@ use crate::db::users;
 use crate::error::{ApiError, ApiResult};
 use crate::http::params::{malformed, paging};
 use crate::mask;
-use crate::records::load::{Readable, readable, supervisors_only};
+use crate::records::load::{Readable, readable, supervised};
 use crate::records::work::{blocking, blocking_cancellable};
 use crate::state::AppState;
 
@@ -198,8 +198,7 @@ pub async fn reveal(
     id: &str,
     req: &RevealRequest,
 ) -> ApiResult<RevealResponse> {
-    supervisors_only(caller, "reveal personal data")?;
-    let Readable { loaded, user, .. } = readable(app, caller, id).await?;
+    let Readable { loaded, user, .. } = supervised(app, caller, id, "reveal personal data").await?;
     let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
     let reason_chars = reason.chars().count();
     if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&reason_chars) {
@@ -237,13 +236,10 @@ pub async fn reveal(
     audit::record(
         &app.db,
         AuditEntry {
-            actor: Some(user.id.clone()),
-            device: Some(caller.device.clone()),
-            record: Some(loaded.record.doc.id().clone()),
             field: Some(field.clone()),
             reason: Some(reason.to_owned()),
-            address: addr,
-            ..AuditEntry::new(AuditAction::Reveal, &user.login)
+            ..AuditEntry::by(AuditAction::Reveal, &user, &caller.device, addr)
+                .on(loaded.record.doc.id())
         },
     )
     .await?;

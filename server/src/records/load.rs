@@ -99,6 +99,18 @@ pub async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<
     })
 }
 
+/// Record `id` for a community or street supervisor to work on (`what` names the work in the
+/// refusal of anyone else): [`supervisors_only`], then [`readable`].
+pub async fn supervised(
+    app: &AppState,
+    caller: &AuthUser,
+    id: &str,
+    what: &str,
+) -> ApiResult<Readable> {
+    supervisors_only(caller, what)?;
+    readable(app, caller, id).await
+}
+
 /// Only community and street supervisors act on cases, resolve conflicts and reveal.
 pub fn supervisors_only(caller: &AuthUser, what: &str) -> ApiResult<()> {
     if matches!(

@@ -33,7 +33,7 @@ use crate::db::users;
 use crate::error::{ApiError, ApiResult};
 use crate::mask;
 use crate::records::detail::parse_field;
-use crate::records::load::{Readable, load, readable, supervisors_only};
+use crate::records::load::{Readable, load, supervised};
 use crate::records::push::{author_of, push_one};
 use crate::records::work::blocking;
 use crate::scope::Scope;
@@ -167,8 +167,7 @@ pub struct ResolveRequest {
 
 /// The inbox's report of record `id` (a path parameter) for `caller`.
 pub async fn report(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Json> {
-    supervisors_only(caller, "read the conflict inbox")?;
-    let Readable { loaded, .. } = readable(app, caller, id).await?;
+    let Readable { loaded, .. } = supervised(app, caller, id, "read the conflict inbox").await?;
     report_json(app, loaded).await
 }
 
@@ -182,12 +181,11 @@ pub async fn resolve(
     id: &str,
     req: &ResolveRequest,
 ) -> ApiResult<Json> {
-    supervisors_only(caller, "resolve conflicts")?;
     let Readable {
         loaded,
         user,
         scope,
-    } = readable(app, caller, id).await?;
+    } = supervised(app, caller, id, "resolve conflicts").await?;
     let path = parse_field(&req.field).ok_or_else(|| {
         ApiError::unprocessable("bad_field", "expected a field such as residents[0].phone")
     })?;
@@ -245,9 +243,6 @@ pub async fn resolve(
     audit::record(
         &app.db,
         AuditEntry {
-            actor: Some(user.id.clone()),
-            device: Some(caller.device.clone()),
-            record: Some(loaded.record.doc.id().clone()),
             field: Some(field.clone()),
             detail: Some(json!({
                 "kind": loaded.record.doc.kind(),
@@ -255,8 +250,8 @@ pub async fn resolve(
                 "typed_value": req.value.is_some(),
                 "competing": conflict.values.len(),
             })),
-            address: addr,
-            ..AuditEntry::new(AuditAction::ConflictResolved, &user.login)
+            ..AuditEntry::by(AuditAction::ConflictResolved, &user, &caller.device, addr)
+                .on(loaded.record.doc.id())
         },
     )
     .await?;

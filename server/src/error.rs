@@ -15,6 +15,59 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// The error answers of the OpenAPI document, named once and listed by each route's
+/// `#[utoipa::path(responses(...))]`: the usual sets ([`ReadErrors`], [`RecordErrors`]) and the
+/// single statuses some routes add ([`Conflicting`], [`Invalid`], ...).
+pub mod responses {
+    use super::ErrorBody;
+
+    /// What any signed-in read answers when it fails: 400, 401, 403.
+    #[derive(Debug, utoipa::IntoResponses)]
+    pub enum ReadErrors {
+        /// Malformed request (bad body, path or query)
+        #[response(status = 400)]
+        Malformed(ErrorBody),
+        /// Missing, bad or expired access token
+        #[response(status = 401)]
+        Unauthorized(ErrorBody),
+        /// Out of the caller's role or scope
+        #[response(status = 403)]
+        Forbidden(ErrorBody),
+    }
+
+    /// [`ReadErrors`] and 404: a route about one record or resource.
+    #[derive(Debug, utoipa::IntoResponses)]
+    pub enum RecordErrors {
+        /// Malformed request (bad body, path or query)
+        #[response(status = 400)]
+        Malformed(ErrorBody),
+        /// Missing, bad or expired access token
+        #[response(status = 401)]
+        Unauthorized(ErrorBody),
+        /// Out of the caller's role or scope
+        #[response(status = 403)]
+        Forbidden(ErrorBody),
+        /// No such resource
+        #[response(status = 404)]
+        NotFound(ErrorBody),
+    }
+
+    /// Conflicts with the current state
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(status = 409)]
+    pub struct Conflicting(pub ErrorBody);
+
+    /// Invalid content
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(status = 422)]
+    pub struct Invalid(pub ErrorBody);
+
+    /// The database is unavailable
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(status = 503)]
+    pub struct Unavailable(pub ErrorBody);
+}
+
 /// The inside of an [`ErrorBody`].
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {

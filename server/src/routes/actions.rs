@@ -20,12 +20,9 @@ use crate::state::AppState;
     request_body = ActionRequest,
     responses(
         (status = 200, description = "The action's result", body = serde_json::Value),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
-        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
-        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
-        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+        crate::error::responses::RecordErrors,
+        crate::error::responses::Conflicting,
+        crate::error::responses::Invalid,
     ),
     security(("bearer" = [])),
 )]

@@ -19,9 +19,7 @@ use crate::state::AppState;
     ),
     responses(
         (status = 200, description = "A page of the audit log", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]

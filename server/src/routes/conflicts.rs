@@ -22,9 +22,7 @@ use crate::state::AppState;
     ),
     responses(
         (status = 200, description = "A page of records in conflict", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -46,10 +44,7 @@ pub async fn list_conflicts(
     ),
     responses(
         (status = 200, description = "The record's conflict report", body = serde_json::Value),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
-        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        crate::error::responses::RecordErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -72,12 +67,9 @@ pub async fn get_conflict(
     request_body = ResolveRequest,
     responses(
         (status = 200, description = "The resolution's result", body = serde_json::Value),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
-        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
-        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
-        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+        crate::error::responses::RecordErrors,
+        crate::error::responses::Conflicting,
+        crate::error::responses::Invalid,
     ),
     security(("bearer" = [])),
 )]

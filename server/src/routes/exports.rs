@@ -21,10 +21,7 @@ use crate::state::AppState;
     ),
     responses(
         (status = 200, description = "The list as a file (streamed)", content((String = "text/csv"), (crate::openapi::BinaryFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
-        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        crate::error::responses::RecordErrors,
     ),
     security(("bearer" = [])),
 )]

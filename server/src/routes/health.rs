@@ -27,7 +27,7 @@ pub async fn health() -> Json<Value> {
     tag = "health",
     responses(
         (status = 200, description = "The database answers too", body = crate::openapi::Status),
-        (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody),
+        crate::error::responses::Unavailable,
     ),
 )]
 pub async fn ready(State(app): State<AppState>) -> ApiResult<Json<Value>> {

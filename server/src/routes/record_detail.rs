@@ -21,10 +21,7 @@ use crate::state::AppState;
     ),
     responses(
         (status = 200, description = "The record, masked, with heads and conflict report", body = serde_json::Value),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
-        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        crate::error::responses::RecordErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -47,11 +44,8 @@ pub async fn get_record(
     request_body = RevealRequest,
     responses(
         (status = 200, description = "The value in clear", body = RevealResponse),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
-        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
-        (status = 422, description = "Invalid content", body = crate::error::ErrorBody),
+        crate::error::responses::RecordErrors,
+        crate::error::responses::Invalid,
     ),
     security(("bearer" = [])),
 )]
@@ -81,10 +75,7 @@ pub async fn reveal(
     ),
     responses(
         (status = 200, description = "A page of the record's changes, attributed: `{id, kind, entries, page, per_page, total, order}`; each entry lists at most 50 edits, `more_edits` counts the rest", body = serde_json::Value),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
-        (status = 404, description = "No such resource", body = crate::error::ErrorBody),
+        crate::error::responses::RecordErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -26,9 +26,7 @@ use crate::state::AppState;
     ),
     responses(
         (status = 200, description = "A page of households", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -55,9 +53,7 @@ pub async fn list_households(
     ),
     responses(
         (status = 200, description = "A page of cases", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -81,9 +77,7 @@ pub async fn list_cases(
     ),
     responses(
         (status = 200, description = "A page of visits", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -107,9 +101,7 @@ pub async fn list_visits(
     ),
     responses(
         (status = 200, description = "A page of patrols", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -133,9 +125,7 @@ pub async fn list_patrols(
     ),
     responses(
         (status = 200, description = "A page of activities", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -160,9 +150,7 @@ pub async fn list_activities(
     ),
     responses(
         (status = 200, description = "A page of party registrations", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -193,9 +181,7 @@ pub async fn list_party_registrations(
     ),
     responses(
         (status = 200, description = "A page of assets", body = crate::openapi::ListPage),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -39,11 +39,9 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     request_body = crate::openapi::SyncRequestDoc,
     responses(
         (status = 200, description = "Push results and updates", body = crate::openapi::SyncResponseDoc),
-        (status = 400, description = "Malformed request (bad body, path or query)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing, bad or expired access token", body = crate::error::ErrorBody),
-        (status = 403, description = "Out of the caller's role or scope", body = crate::error::ErrorBody),
+        crate::error::responses::ReadErrors,
         (status = 413, description = "Body too large", body = crate::error::ErrorBody),
-        (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody),
+        crate::error::responses::Unavailable,
     ),
     security(("bearer" = [])),
 )]

@@ -16,8 +16,8 @@ pub struct ErrorBody {
 }
 
 /// The error answers of the OpenAPI document, named once and listed by each route's
-/// `#[utoipa::path(responses(...))]`: the usual sets ([`ReadErrors`], [`RecordErrors`]) and the
-/// single statuses some routes add ([`Conflicting`], [`Invalid`], ...).
+/// `#[utoipa::path(responses(...))]`: the usual sets ([`responses::ReadErrors`], [`responses::RecordErrors`]) and the
+/// single statuses some routes add ([`responses::Conflicting`], [`responses::Invalid`], ...).
 pub mod responses {
     use super::ErrorBody;
 

@@ -9,7 +9,7 @@
 //!   the log) and `event_sources` (event id → the device and user that added it).
 //! * [`reveal`]: one masked value in clear, for community and street supervisors only, with a
 //!   reason of 4–500 characters; written to the audit log before the answer.
-//! * [`history`]: a page of the record's changes (newest first by default, at most 200), each
+//! * [`history()`]: a page of the record's changes (newest first by default, at most 200), each
 //!   with its device mapped to the user and the fields it touched (values under masked keys
 //!   masked). Only the page's changes are read, on a blocking thread that stops when the
 //!   request is dropped.

@@ -1,4 +1,4 @@
-//! A bounded in-memory cache of stored records (document, typed record, projection), so a
+//! A bounded in-memory cache of stored records (document, its JSON view, typed record), so a
 //! sync does not reload and re-read every record it touches. Never holds all documents: its
 //! capacity is a setting, and the least recently used record leaves first.
 

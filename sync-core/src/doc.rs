@@ -239,7 +239,7 @@ impl Document {
     }
 
     /// The record's fields as JSON: [`Document::json`] without the header (`kind`, `schema`).
-    /// This is the record's projection for queries.
+    /// The server's record view and query index rows are made from it.
     pub fn record_json(&self) -> Value {
         let mut json = self.json();
         if let Some(root) = json.as_object_mut() {

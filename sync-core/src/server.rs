@@ -4,8 +4,8 @@
 //!
 //! The real server wraps [`apply_push`] in a database transaction: load the stored document,
 //! call it, and on [`PushOutcome::Accepted`] insert `new_changes` ("on conflict do nothing"),
-//! store the merged document and its projection, and bump the grid's sequence counter under a
-//! row lock so cursors stay commit-ordered. [`MemoryServer::sync`] shows the whole exchange.
+//! store the merged document's heads (and its snapshot from time to time), and bump the
+//! grid's sequence counter under a row lock so cursors stay commit-ordered. [`MemoryServer::sync`] shows the whole exchange.
 //!
 //! # Merges that break a rule
 //! Each phone validates its own edits, but two valid edits can merge into a record that breaks
@@ -66,7 +66,8 @@ pub trait Access {
 pub struct StoredRecord {
     /// The merged document.
     pub doc: Document,
-    /// The record's fields as JSON ([`Document::record_json`]): the projection for queries.
+    /// The record's fields as JSON ([`Document::record_json`]): what the review API shows
+    /// (masked) and the query indexes are computed from.
     pub json: serde_json::Value,
     /// The typed record, unless a merge left it unreadable (see the module docs).
     pub record: Option<AnyRecord>,

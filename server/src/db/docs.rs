@@ -16,7 +16,7 @@ use super::{Backend, Db, Tx, now_millis, on_db, on_tx};
 /// A record loaded from the database.
 #[derive(Debug, Clone)]
 pub struct LoadedDoc {
-    /// Document, typed record, projection, scope facts.
+    /// Document, its JSON view, typed record, scope facts.
     pub record: StoredRecord,
     /// Write counter, for optimistic concurrency between server nodes.
     pub version: i64,

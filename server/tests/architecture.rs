@@ -90,6 +90,39 @@ fn sql_is_written_only_under_db() {
 }
 
 #[test]
+fn records_are_written_only_through_the_push_pipeline() {
+    // Every change a record receives (a phone's sync, a case action, a conflict resolution)
+    // is decided by `apply_push` and persisted by `records::push`; the demo writes through
+    // `db::bulk` in one transaction per grid. Nothing else may append changes, take a grid's
+    // sequence number or write a record's row or index rows.
+    let files: Vec<_> = sources(&workspace().join("server/src"))
+        .into_iter()
+        .filter(|(path, _)| {
+            let exempt = ["db", "demo", "demo.rs"];
+            !path
+                .components()
+                .any(|c| exempt.iter().any(|e| c.as_os_str() == *e))
+                && !path.ends_with("records/push.rs")
+        })
+        .collect();
+    let found = offending(
+        &files,
+        &[
+            "docs::insert_changes",
+            "docs::upsert",
+            "docs::bump_grid_seq",
+            "docs::retag_changes",
+            "index::upsert(",
+            "index::upsert_conflicts(",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "records written outside server/src/records/push.rs: {found:#?}"
+    );
+}
+
+#[test]
 fn the_environment_is_read_only_in_config() {
     let files: Vec<_> = sources(&workspace().join("server/src"))
         .into_iter()

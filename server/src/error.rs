@@ -16,56 +16,83 @@ pub struct ErrorBody {
 }
 
 /// The error answers of the OpenAPI document, named once and listed by each route's
-/// `#[utoipa::path(responses(...))]`: the usual sets ([`responses::ReadErrors`], [`responses::RecordErrors`]) and the
-/// single statuses some routes add ([`responses::Conflicting`], [`responses::Invalid`], ...).
+/// `#[utoipa::path(responses(...))]`: the usual sets ([`responses::ReadErrors`],
+/// [`responses::RecordErrors`]) and the single statuses they are made of or some routes add
+/// ([`responses::Malformed`], [`responses::Conflicting`], [`responses::Invalid`], ...).
 pub mod responses {
+    use std::collections::BTreeMap;
+
+    use utoipa::IntoResponses;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::response::Response;
+
     use super::ErrorBody;
 
-    /// What any signed-in read answers when it fails: 400, 401, 403.
-    #[derive(Debug, utoipa::IntoResponses)]
-    pub enum ReadErrors {
-        /// Malformed request (bad body, path or query)
-        #[response(status = 400)]
-        Malformed(ErrorBody),
-        /// Missing, bad or expired access token
-        #[response(status = 401)]
-        Unauthorized(ErrorBody),
-        /// Out of the caller's role or scope
-        #[response(status = 403)]
-        Forbidden(ErrorBody),
-    }
+    /// Malformed request (bad body, path or query)
+    #[derive(Debug, IntoResponses)]
+    #[response(status = 400)]
+    pub struct Malformed(pub ErrorBody);
 
-    /// [`ReadErrors`] and 404: a route about one record or resource.
-    #[derive(Debug, utoipa::IntoResponses)]
-    pub enum RecordErrors {
-        /// Malformed request (bad body, path or query)
-        #[response(status = 400)]
-        Malformed(ErrorBody),
-        /// Missing, bad or expired access token
-        #[response(status = 401)]
-        Unauthorized(ErrorBody),
-        /// Out of the caller's role or scope
-        #[response(status = 403)]
-        Forbidden(ErrorBody),
-        /// No such resource
-        #[response(status = 404)]
-        NotFound(ErrorBody),
-    }
+    /// Missing, bad or expired access token
+    #[derive(Debug, IntoResponses)]
+    #[response(status = 401)]
+    pub struct Unauthorized(pub ErrorBody);
+
+    /// Out of the caller's role or scope
+    #[derive(Debug, IntoResponses)]
+    #[response(status = 403)]
+    pub struct Forbidden(pub ErrorBody);
+
+    /// No such resource
+    #[derive(Debug, IntoResponses)]
+    #[response(status = 404)]
+    pub struct NotFound(pub ErrorBody);
 
     /// Conflicts with the current state
-    #[derive(Debug, utoipa::IntoResponses)]
+    #[derive(Debug, IntoResponses)]
     #[response(status = 409)]
     pub struct Conflicting(pub ErrorBody);
 
     /// Invalid content
-    #[derive(Debug, utoipa::IntoResponses)]
+    #[derive(Debug, IntoResponses)]
     #[response(status = 422)]
     pub struct Invalid(pub ErrorBody);
 
+    /// Rate limited (see Retry-After)
+    #[derive(Debug, IntoResponses)]
+    #[response(status = 429)]
+    pub struct RateLimited(pub ErrorBody);
+
     /// The database is unavailable
-    #[derive(Debug, utoipa::IntoResponses)]
+    #[derive(Debug, IntoResponses)]
     #[response(status = 503)]
     pub struct Unavailable(pub ErrorBody);
+
+    /// What any signed-in read answers when it fails: [`Malformed`], [`Unauthorized`],
+    /// [`Forbidden`].
+    #[derive(Debug)]
+    pub struct ReadErrors;
+
+    impl IntoResponses for ReadErrors {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            let mut all = Malformed::responses();
+            all.extend(Unauthorized::responses());
+            all.extend(Forbidden::responses());
+            all
+        }
+    }
+
+    /// [`ReadErrors`] and [`NotFound`]: a route about one record or resource.
+    #[derive(Debug)]
+    pub struct RecordErrors;
+
+    impl IntoResponses for RecordErrors {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            let mut all = ReadErrors::responses();
+            all.extend(NotFound::responses());
+            all
+        }
+    }
 }
 
 /// The inside of an [`ErrorBody`].
@@ -106,6 +133,16 @@ impl ApiError {
     /// 401: no, bad or expired credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 401 `invalid_credentials`: a refused sign-in. One answer for a wrong login, a wrong
+    /// password and a disabled user, so it does not tell which logins exist.
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong login or password",
+        )
     }
 
     /// 403: signed in, but out of scope.

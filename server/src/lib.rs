@@ -18,6 +18,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod exports;
+pub mod figures;
 pub mod http;
 pub mod index;
 pub mod lists;

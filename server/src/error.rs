@@ -28,70 +28,58 @@ pub mod responses {
 
     use super::ErrorBody;
 
-    /// Malformed request (bad body, path or query)
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 400)]
-    pub struct Malformed(pub ErrorBody);
-
-    /// Missing, bad or expired access token
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 401)]
-    pub struct Unauthorized(pub ErrorBody);
-
-    /// Out of the caller's role or scope
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 403)]
-    pub struct Forbidden(pub ErrorBody);
-
-    /// No such resource
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 404)]
-    pub struct NotFound(pub ErrorBody);
-
-    /// Conflicts with the current state
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 409)]
-    pub struct Conflicting(pub ErrorBody);
-
-    /// Invalid content
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 422)]
-    pub struct Invalid(pub ErrorBody);
-
-    /// Rate limited (see Retry-After)
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 429)]
-    pub struct RateLimited(pub ErrorBody);
-
-    /// The database is unavailable
-    #[derive(Debug, IntoResponses)]
-    #[response(status = 503)]
-    pub struct Unavailable(pub ErrorBody);
-
-    /// What any signed-in read answers when it fails: [`Malformed`], [`Unauthorized`],
-    /// [`Forbidden`].
-    #[derive(Debug)]
-    pub struct ReadErrors;
-
-    impl IntoResponses for ReadErrors {
-        fn responses() -> BTreeMap<String, RefOr<Response>> {
-            let mut all = Malformed::responses();
-            all.extend(Unauthorized::responses());
-            all.extend(Forbidden::responses());
-            all
-        }
+    /// Declares answers of one status each, the doc comment being the description.
+    macro_rules! single {
+        ($($(#[doc = $doc:tt])+ $name:ident = $status:tt;)+) => {$(
+            $(#[doc = $doc])+
+            #[derive(Debug, IntoResponses)]
+            #[response(status = $status)]
+            pub struct $name(pub ErrorBody);
+        )+};
     }
 
-    /// [`ReadErrors`] and [`NotFound`]: a route about one record or resource.
-    #[derive(Debug)]
-    pub struct RecordErrors;
+    /// Declares sets of answers, each with every answer of its parts.
+    macro_rules! set {
+        ($($(#[doc = $doc:tt])+ $name:ident = $first:ident $(+ $part:ident)*;)+) => {$(
+            $(#[doc = $doc])+
+            #[derive(Debug)]
+            pub struct $name;
 
-    impl IntoResponses for RecordErrors {
-        fn responses() -> BTreeMap<String, RefOr<Response>> {
-            let mut all = ReadErrors::responses();
-            all.extend(NotFound::responses());
-            all
-        }
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    let mut all = $first::responses();
+                    $(all.extend($part::responses());)*
+                    all
+                }
+            }
+        )+};
+    }
+
+    single! {
+        /// Malformed request (bad body, path or query)
+        Malformed = 400;
+        /// Missing, bad or expired access token
+        Unauthorized = 401;
+        /// Out of the caller's role or scope
+        Forbidden = 403;
+        /// No such resource
+        NotFound = 404;
+        /// Conflicts with the current state
+        Conflicting = 409;
+        /// Invalid content
+        Invalid = 422;
+        /// Rate limited (see Retry-After)
+        RateLimited = 429;
+        /// The database is unavailable
+        Unavailable = 503;
+    }
+
+    set! {
+        /// What any signed-in read answers when it fails: [`Malformed`], [`Unauthorized`],
+        /// [`Forbidden`].
+        ReadErrors = Malformed + Unauthorized + Forbidden;
+        /// [`ReadErrors`] and [`NotFound`]: a route about one record or resource.
+        RecordErrors = ReadErrors + NotFound;
     }
 }
 

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use sync_core::ids::{DeviceId, DocId, UserId};
 
+use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::db::audit as store;
 
@@ -102,6 +103,16 @@ impl AuditEntry {
         self
     }
 
+    /// The same entry about an administrator's `target` (`user:wang`, `grid:hp-dzk-01`),
+    /// which joins the `detail` object (`{}` for none).
+    pub fn about(mut self, target: &str, mut detail: serde_json::Value) -> Self {
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("target".into(), target.into());
+        }
+        self.detail = Some(detail);
+        self
+    }
+
     /// An entry with only the action and actor login set.
     pub fn new(action: AuditAction, actor_login: &str) -> Self {
         Self {
@@ -134,6 +145,29 @@ pub async fn record(db: &Db, entry: AuditEntry) -> Result<(), sqlx::Error> {
         address: entry.address.map(|a| a.to_string()),
     };
     store::insert(db, &row).await
+}
+
+/// Appends the entry of an administrator's `action` on `target` through the API (see
+/// [`AuditEntry::about`]), the administrator's login looked up.
+pub async fn record_admin_action(
+    db: &Db,
+    admin: &AuthUser,
+    address: Option<IpAddr>,
+    action: AuditAction,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    let login = crate::db::users::get_user(db, &admin.user)
+        .await?
+        .map(|u| u.login)
+        .unwrap_or_default();
+    let entry = AuditEntry {
+        actor: Some(admin.user.clone()),
+        device: Some(admin.device.clone()),
+        address,
+        ..AuditEntry::new(action, &login)
+    };
+    record(db, entry.about(target, detail)).await
 }
 
 /// Which entries to list. Every filter is optional; `from`/`to` are milliseconds since the

@@ -16,56 +16,71 @@ pub struct ErrorBody {
 }
 
 /// The error answers of the OpenAPI document, named once and listed by each route's
-/// `#[utoipa::path(responses(...))]`: the usual sets ([`responses::ReadErrors`], [`responses::RecordErrors`]) and the
-/// single statuses some routes add ([`responses::Conflicting`], [`responses::Invalid`], ...).
+/// `#[utoipa::path(responses(...))]`: the usual sets ([`responses::ReadErrors`],
+/// [`responses::RecordErrors`]) and the single statuses they are made of or some routes add
+/// ([`responses::Malformed`], [`responses::Conflicting`], [`responses::Invalid`], ...).
 pub mod responses {
+    use std::collections::BTreeMap;
+
+    use utoipa::IntoResponses;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::response::Response;
+
     use super::ErrorBody;
 
-    /// What any signed-in read answers when it fails: 400, 401, 403.
-    #[derive(Debug, utoipa::IntoResponses)]
-    pub enum ReadErrors {
-        /// Malformed request (bad body, path or query)
-        #[response(status = 400)]
-        Malformed(ErrorBody),
-        /// Missing, bad or expired access token
-        #[response(status = 401)]
-        Unauthorized(ErrorBody),
-        /// Out of the caller's role or scope
-        #[response(status = 403)]
-        Forbidden(ErrorBody),
+    /// Declares answers of one status each, the doc comment being the description.
+    macro_rules! single {
+        ($($(#[doc = $doc:tt])+ $name:ident = $status:tt;)+) => {$(
+            $(#[doc = $doc])+
+            #[derive(Debug, IntoResponses)]
+            #[response(status = $status)]
+            pub struct $name(pub ErrorBody);
+        )+};
     }
 
-    /// [`ReadErrors`] and 404: a route about one record or resource.
-    #[derive(Debug, utoipa::IntoResponses)]
-    pub enum RecordErrors {
+    /// Declares sets of answers, each with every answer of its parts.
+    macro_rules! set {
+        ($($(#[doc = $doc:tt])+ $name:ident = $first:ident $(+ $part:ident)*;)+) => {$(
+            $(#[doc = $doc])+
+            #[derive(Debug)]
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    let mut all = $first::responses();
+                    $(all.extend($part::responses());)*
+                    all
+                }
+            }
+        )+};
+    }
+
+    single! {
         /// Malformed request (bad body, path or query)
-        #[response(status = 400)]
-        Malformed(ErrorBody),
+        Malformed = 400;
         /// Missing, bad or expired access token
-        #[response(status = 401)]
-        Unauthorized(ErrorBody),
+        Unauthorized = 401;
         /// Out of the caller's role or scope
-        #[response(status = 403)]
-        Forbidden(ErrorBody),
+        Forbidden = 403;
         /// No such resource
-        #[response(status = 404)]
-        NotFound(ErrorBody),
+        NotFound = 404;
+        /// Conflicts with the current state
+        Conflicting = 409;
+        /// Invalid content
+        Invalid = 422;
+        /// Rate limited (see Retry-After)
+        RateLimited = 429;
+        /// The database is unavailable
+        Unavailable = 503;
     }
 
-    /// Conflicts with the current state
-    #[derive(Debug, utoipa::IntoResponses)]
-    #[response(status = 409)]
-    pub struct Conflicting(pub ErrorBody);
-
-    /// Invalid content
-    #[derive(Debug, utoipa::IntoResponses)]
-    #[response(status = 422)]
-    pub struct Invalid(pub ErrorBody);
-
-    /// The database is unavailable
-    #[derive(Debug, utoipa::IntoResponses)]
-    #[response(status = 503)]
-    pub struct Unavailable(pub ErrorBody);
+    set! {
+        /// What any signed-in read answers when it fails: [`Malformed`], [`Unauthorized`],
+        /// [`Forbidden`].
+        ReadErrors = Malformed + Unauthorized + Forbidden;
+        /// [`ReadErrors`] and [`NotFound`]: a route about one record or resource.
+        RecordErrors = ReadErrors + NotFound;
+    }
 }
 
 /// The inside of an [`ErrorBody`].
@@ -106,6 +121,16 @@ impl ApiError {
     /// 401: no, bad or expired credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 401 `invalid_credentials`: a refused sign-in. One answer for a wrong login, a wrong
+    /// password and a disabled user, so it does not tell which logins exist.
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong login or password",
+        )
     }
 
     /// 403: signed in, but out of scope.

@@ -1,8 +1,10 @@
 //! Gridbook server: persists merged records with sqlx (SQLite by default, PostgreSQL for real
 //! deployments), serves JWT-authenticated sync (`POST /v1/sync`) and the supervisors' API.
 //!
-//! Map: [`config`] (settings), [`state`] (what handlers share), [`app`] (middleware, serving), [`routes`] (handlers),
-//! [`accounts`] (creating users, passwords), [`auth`] (tokens, sign-in throttling, callers),
+//! Map: [`config`] (settings), [`state`] (what handlers share), [`app`] (middleware,
+//! serving), [`routes`] (thin handlers) over the services: [`records`], [`lists`],
+//! [`exports`], [`figures`], [`places`] (the hierarchy as administrators change it),
+//! [`accounts`] (users, passwords), [`auth`] (tokens, sessions, sign-in throttling, callers);
 //! [`scope`] (who may read and write what), [`cache`] (bounded record cache), [`db`] (all
 //! SQL), [`error`] (the one error type), [`openapi`] (the OpenAPI document), [`console`]
 //! (the supervisors' web console, files in `server/console/`).
@@ -18,6 +20,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod exports;
+pub mod figures;
 pub mod http;
 pub mod index;
 pub mod lists;
@@ -25,6 +28,7 @@ pub mod live;
 pub mod mask;
 pub mod net;
 pub mod openapi;
+pub mod places;
 pub mod records;
 pub mod routes;
 pub mod scope;

@@ -110,19 +110,10 @@ async fn audit_cli(
     db: &Db,
     action: AuditAction,
     target: String,
-    mut detail: serde_json::Value,
+    detail: serde_json::Value,
 ) -> anyhow::Result<()> {
-    if let Some(map) = detail.as_object_mut() {
-        map.insert("target".into(), serde_json::json!(target));
-    }
-    audit::record(
-        db,
-        AuditEntry {
-            detail: Some(detail),
-            ..AuditEntry::new(action, &audit::cli_actor())
-        },
-    )
-    .await?;
+    let entry = AuditEntry::new(action, &audit::cli_actor()).about(&target, detail);
+    audit::record(db, entry).await?;
     Ok(())
 }
 

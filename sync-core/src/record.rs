@@ -125,14 +125,24 @@ pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
     /// Where the record belongs.
     fn place(&self) -> &Place;
 
-    /// Scope facts for the server. The default suits records without liaison group or secrecy.
+    /// The liaison group of a household (none for other kinds).
+    fn liaison_group(&self) -> Option<&LiaisonGroupId> {
+        None
+    }
+
+    /// Whether the record is hidden from liaisons (only cases may be).
+    fn confidential(&self) -> bool {
+        false
+    }
+
+    /// Scope facts for the server, gathered from the methods above.
     fn meta(&self) -> RecordMeta {
         RecordMeta {
             id: self.id().clone(),
             kind: Self::KIND,
             place: self.place().clone(),
-            liaison_group: None,
-            confidential: false,
+            liaison_group: self.liaison_group().cloned(),
+            confidential: self.confidential(),
         }
     }
 

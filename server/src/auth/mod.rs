@@ -1,11 +1,13 @@
 //! Authentication: access tokens ([`jwt`]), refresh tokens ([`refresh`]), sign-in throttling
-//! ([`throttle`]), the signed-in caller of a request ([`AuthUser`]), the signing keys' origin
-//! ([`keyfile`]) and the password rules ([`passwords`]).
+//! ([`throttle`]), signing in and out ([`sessions`]), the signed-in caller of a request
+//! ([`AuthUser`], [`AdminUser`]), the signing keys' origin ([`keyfile`]) and the password
+//! rules ([`passwords`]).
 
 pub mod jwt;
 pub mod keyfile;
 pub mod passwords;
 pub mod refresh;
+pub mod sessions;
 pub mod throttle;
 
 use axum::extract::FromRequestParts;
@@ -110,6 +112,25 @@ impl FromRequestParts<AppState> for AuthUser {
             ));
         }
         Ok(signed_in.caller)
+    }
+}
+
+/// A caller with the admin role (others: 403): the `/v1/admin/*` routes take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = AuthUser::from_request_parts(parts, state).await?;
+        if caller.role != Role::Admin {
+            return Err(ApiError::forbidden("forbidden", "administrators only"));
+        }
+        Ok(Self(caller))
     }
 }
 

@@ -33,6 +33,7 @@ use sync_core::ids::{DeviceId, UserId};
 use crate::auth::jwt::Keys;
 use crate::db::users::{self, RefreshTokenRow, UserRow};
 use crate::db::{Db, now_millis};
+use crate::state::AppState;
 
 /// What separates successor derivation from other uses of the keys.
 const SUCCESSOR_PURPOSE: &str = "gridbook refresh-token successor v1";
@@ -177,18 +178,17 @@ pub struct Rotated {
     pub session: String,
 }
 
-/// Exchanges a refresh token for its successor (same family, fresh lifetime `ttl`).
+/// Exchanges a refresh token for its successor (same family, a fresh lifetime of the
+/// configured refresh TTL).
 /// `device` is the device the request says it comes from: a retry after a lost response is
 /// only answered when it names the token's own device.
 pub async fn rotate(
-    db: &Db,
-    keys: &Keys,
+    app: &AppState,
     presented: &str,
     device: Option<&DeviceId>,
-    ttl: Duration,
 ) -> Result<Rotated, RefreshError> {
-    match rotate_once(db, keys, presented, device, ttl).await {
-        Err(RefreshError::Raced) => match rotate_once(db, keys, presented, device, ttl).await {
+    match rotate_once(app, presented, device).await {
+        Err(RefreshError::Raced) => match rotate_once(app, presented, device).await {
             Err(RefreshError::Raced) => Err(RefreshError::Revoked),
             other => other,
         },
@@ -197,12 +197,11 @@ pub async fn rotate(
 }
 
 async fn rotate_once(
-    db: &Db,
-    keys: &Keys,
+    app: &AppState,
     presented: &str,
     device: Option<&DeviceId>,
-    ttl: Duration,
 ) -> Result<Rotated, RefreshError> {
+    let (db, keys, ttl) = (&app.db, &app.keys, app.settings.refresh_ttl);
     let stored = users::find_refresh_token(db, &hash_token(presented))
         .await?
         .ok_or(RefreshError::Unknown)?;

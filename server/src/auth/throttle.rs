@@ -140,6 +140,16 @@ impl Throttled {
         };
         rounded.max(1)
     }
+
+    /// The answer to a throttled attempt from `addr`: 429 `rate_limited` with `Retry-After`
+    /// (and a log line).
+    pub fn answer(&self, addr: Option<IpAddr>) -> crate::error::ApiError {
+        tracing::info!(ip = ?addr, "sign-in throttled");
+        crate::error::ApiError::too_many_requests(
+            "too many failed sign-ins; retry later",
+            self.retry_after_secs(),
+        )
+    }
 }
 
 /// What a count is kept under.

@@ -8,8 +8,9 @@ use sqlx::Row;
 
 use super::{Db, on_db};
 
-/// The figures of one grid for a period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The figures of one grid for a period (also the counts of a figure set in the answer of
+/// `GET /v1/figures`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct GridCounts {
     /// Dispute cases resolved (or closed after resolution) in the period.
     pub disputes_mediated: i64,

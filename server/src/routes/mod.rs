@@ -2,7 +2,8 @@
 //!
 //! Handlers are thin: they read the request (with [`crate::http`]'s extractors and parameter
 //! toolkit), call one function of a service ([`crate::records`], [`crate::lists`],
-//! [`crate::exports`], [`crate::accounts`], ...) and answer; errors are
+//! [`crate::exports`], [`crate::figures`], [`crate::places`], [`crate::accounts`],
+//! [`crate::auth::sessions`]) and answer; errors are
 //! [`crate::error::ApiError`]. A route module never imports another route module
 //! (`server/tests/architecture.rs` checks it).
 

@@ -10,7 +10,7 @@ use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, ItemId, ResidentId, UserId};
-use crate::record::{Place, Record, RecordKind, RecordMeta, Role};
+use crate::record::{Place, Record, RecordKind, Role};
 use crate::string_enum;
 use crate::time::{Date, Timestamp};
 use crate::validate::{ValidationContext, Violations};
@@ -278,14 +278,8 @@ impl Record for Case {
         &self.place
     }
 
-    fn meta(&self) -> RecordMeta {
-        RecordMeta {
-            id: self.id.clone(),
-            kind: Self::KIND,
-            place: self.place.clone(),
-            liaison_group: None,
-            confidential: self.confidential,
-        }
+    fn confidential(&self) -> bool {
+        self.confidential
     }
 
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {

@@ -6,7 +6,7 @@ use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, ItemId, LiaisonGroupId, ResidentId};
-use crate::record::{Place, Record, RecordKind, RecordMeta};
+use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Date;
 use crate::validate::{ValidationContext, Violations};
@@ -222,14 +222,8 @@ impl Record for Household {
         &self.place
     }
 
-    fn meta(&self) -> RecordMeta {
-        RecordMeta {
-            id: self.id.clone(),
-            kind: Self::KIND,
-            place: self.place.clone(),
-            liaison_group: self.liaison_group.clone(),
-            confidential: false,
-        }
+    fn liaison_group(&self) -> Option<&LiaisonGroupId> {
+        self.liaison_group.as_ref()
     }
 
     fn check(&self, ctx: &ValidationContext, v: &mut Violations) {

@@ -1,51 +1,47 @@
-//! Accounts: creating users (one function for the CLI, the admin API and the demo loader),
-//! hashing and checking passwords, and the user as clients see it.
-//!
-//! Passwords are hashed with argon2id and the crate's default parameters, stored as PHC
-//! strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), so parameters can change later
-//! without invalidating stored hashes: verification reads them from the string.
-//!
-//! A user stores only the place of their role's level (a grid worker's grid, a community
-//! supervisor's community, ...); the places above it are looked up when the user is shown
-//! ([`user_view`]), so moving a grid or a community never leaves stale copies behind.
+//! Creating a user: one function for the CLI, the admin API and the demo loader, which check
+//! the login, the display name, the password and the role's place the same way.
 
-use std::sync::LazyLock;
-
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use serde::Serialize;
+use serde::Deserialize;
 use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId, UserId};
 use sync_core::record::Role;
 
+use super::{MAX_DISPLAY_NAME_CHARS, MAX_LOGIN_CHARS, PasswordProblem, hash_password_blocking};
 use crate::db::users::{self, UserRow};
 use crate::db::{Db, places};
+use crate::error::ApiError;
 
-pub use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordProblem};
-/// Longest login name, in characters.
-pub const MAX_LOGIN_CHARS: usize = 64;
-/// Longest display name, in characters.
-pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
-
-/// A user to create.
-#[derive(Clone)]
+/// A user to create: the body of `POST /v1/admin/users`, and what the CLI and the demo loader
+/// give. Its `Debug` hides the password.
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateUserRequest)]
+#[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name: 1 to 64 characters, no whitespace or control characters. Unique.
     pub login: String,
     /// Name shown to people.
     pub display_name: String,
-    /// The password in clear (at least 8 characters). Ignored by [`create_user_with_hash`].
+    /// Initial password (8 to 1024 characters, not the login, not a common password).
     pub password: String,
     /// Role.
+    #[schema(value_type = String, example = "grid_worker")]
     pub role: Role,
     /// Street: required for street supervisors and admins; for other roles, optional and
     /// checked against the hierarchy.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub street: Option<StreetId>,
     /// Community: required for community supervisors; for grid workers and liaisons,
     /// optional and checked against the hierarchy.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub community: Option<CommunityId>,
     /// Grid: required for grid workers and liaisons.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub grid: Option<GridId>,
     /// Liaison group: required for liaisons, refused for everyone else.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub liaison_group: Option<LiaisonGroupId>,
 }
 
@@ -118,42 +114,50 @@ pub enum CreateUserError {
     Hashing,
 }
 
+/// The answer to a failed creation through the API: 409 `conflict` for a taken login; 422
+/// with `invalid_login`, `invalid_display_name`, `weak_password`, `password_is_login`,
+/// `common_password`, `missing_place`, `unexpected_place`, `unknown_place` or
+/// `place_mismatch` otherwise.
+impl From<CreateUserError> for ApiError {
+    fn from(e: CreateUserError) -> Self {
+        let code = match e {
+            CreateUserError::LoginTaken => return ApiError::conflict("conflict", e.to_string()),
+            CreateUserError::Database(db) => return db.into(),
+            CreateUserError::Hashing => return ApiError::internal(e),
+            CreateUserError::InvalidLogin => "invalid_login",
+            CreateUserError::InvalidDisplayName => "invalid_display_name",
+            CreateUserError::Password(p) => p.code(),
+            CreateUserError::InvalidPasswordHash => "invalid_password_hash",
+            CreateUserError::MissingPlace { .. } => "missing_place",
+            CreateUserError::UnexpectedPlace { .. } => "unexpected_place",
+            CreateUserError::UnknownPlace { .. } => "unknown_place",
+            CreateUserError::PlaceMismatch { .. } => "place_mismatch",
+        };
+        ApiError::unprocessable(code, e.to_string())
+    }
+}
+
 /// Creates a user: validates the login, name, password and the role's place, hashes the
 /// password (on a blocking thread) and stores the user.
 pub async fn create_user(db: &Db, new: NewUser) -> Result<UserRow, CreateUserError> {
     crate::auth::passwords::check_new(&new.login, &new.password)?;
     let row = prepare(db, &new).await?;
-    let password = new.password;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+    let hash = hash_password_blocking(&new.password)
         .await
-        .map_err(|_| CreateUserError::Hashing)?;
-    store(
-        db,
-        UserRow {
-            password_hash: hash,
-            ..row
-        },
-    )
-    .await
+        .ok_or(CreateUserError::Hashing)?;
+    store(db, row, hash).await
 }
 
-/// Like [`create_user`] with a password hashed beforehand by [`hash_password`] (the demo
-/// loader hashes once for thousands of users); `new.password` is ignored.
+/// Like [`create_user`] with a password hashed beforehand by [`super::hash_password`] (the
+/// demo loader hashes once for thousands of users); `new.password` is ignored.
 pub async fn create_user_with_hash(
     db: &Db,
     new: NewUser,
     password_hash: &str,
 ) -> Result<UserRow, CreateUserError> {
-    PasswordHash::new(password_hash).map_err(|_| CreateUserError::InvalidPasswordHash)?;
+    argon2::PasswordHash::new(password_hash).map_err(|_| CreateUserError::InvalidPasswordHash)?;
     let row = prepare(db, &new).await?;
-    store(
-        db,
-        UserRow {
-            password_hash: password_hash.to_owned(),
-            ..row
-        },
-    )
-    .await
+    store(db, row, password_hash.to_owned()).await
 }
 
 /// Validates everything but the password and builds the row to store (without its hash).
@@ -182,7 +186,12 @@ async fn prepare(db: &Db, new: &NewUser) -> Result<UserRow, CreateUserError> {
     })
 }
 
-async fn store(db: &Db, row: UserRow) -> Result<UserRow, CreateUserError> {
+/// Stores a prepared row with its password hash.
+async fn store(db: &Db, row: UserRow, password_hash: String) -> Result<UserRow, CreateUserError> {
+    let row = UserRow {
+        password_hash,
+        ..row
+    };
     match users::insert_user(db, &row).await {
         Ok(()) => Ok(row),
         // Two creations of one login racing: the unique index decides.
@@ -202,22 +211,6 @@ fn check_login(login: &str) -> Result<(), CreateUserError> {
         return Err(CreateUserError::InvalidLogin);
     }
     Ok(())
-}
-
-/// Hashes a password on a blocking thread.
-pub async fn hash_password_blocking(password: &str) -> Option<String> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .ok()
-}
-
-/// Verifies a password on a blocking thread.
-pub async fn verify_password_blocking(password_hash: &str, password: &str) -> bool {
-    let (hash, password) = (password_hash.to_owned(), password.to_owned());
-    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false)
 }
 
 /// The place a user stores: the one of their role's level (and a liaison's group).
@@ -293,159 +286,9 @@ async fn resolve_place(db: &Db, new: &NewUser) -> Result<StoredPlace, CreateUser
     Ok(place)
 }
 
-/// Hashes a password with argon2id (default parameters, random 16-byte salt) into a PHC
-/// string. CPU-heavy (tens of milliseconds in release builds): call it on a blocking thread
-/// from async code.
-pub fn hash_password(password: &str) -> String {
-    let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes always encode as a salt");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters hashes any password up to 4 GiB")
-        .to_string()
-}
-
-/// Does the password match the PHC string? False for a malformed hash as well. CPU-heavy like
-/// [`hash_password`].
-pub fn verify_password(password_hash: &str, password: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(password_hash) else {
-        return false;
-    };
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
-}
-
-/// Checks a sign-in's password against the user's hash, or, for an unknown login, against a
-/// fixed dummy hash, so both take the same time and an observer cannot tell which logins
-/// exist. Runs on a blocking thread.
-pub async fn verify_login_password(user: Option<&UserRow>, password: &str) -> bool {
-    static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_password("gridbook: no such user"));
-    let hash = match user {
-        Some(u) => u.password_hash.clone(),
-        None => DUMMY_HASH.clone(),
-    };
-    let password = password.to_owned();
-    let exists = user.is_some();
-    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
-    matches && exists
-}
-
-/// Why a password reset failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ResetPasswordError {
-    /// No user has this login.
-    #[error("no user has this login")]
-    UnknownLogin,
-    /// The given password breaks a rule.
-    #[error("{0}")]
-    Password(#[from] PasswordProblem),
-    /// The hashing thread failed.
-    #[error("password hashing failed")]
-    Hashing,
-    /// The database failed.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-/// An administrator's reset: sets `password` (checked against the rules), or a generated one,
-/// marks it temporary (the user must change it at their next sign-in before anything else)
-/// and ends every session of the user. Returns the user and the generated password, if one
-/// was generated (shown once, never stored in clear).
-pub async fn reset_password(
-    db: &Db,
-    login: &str,
-    password: Option<String>,
-) -> Result<(UserRow, Option<String>), ResetPasswordError> {
-    let user = users::find_user_by_login(db, login)
-        .await?
-        .ok_or(ResetPasswordError::UnknownLogin)?;
-    let (password, generated) = match password {
-        Some(p) => {
-            crate::auth::passwords::check_new(&user.login, &p)?;
-            (p, false)
-        }
-        None => (crate::auth::passwords::generate_temporary(), true),
-    };
-    let hash = hash_password_blocking(&password)
-        .await
-        .ok_or(ResetPasswordError::Hashing)?;
-    if !users::set_password(db, &user.id, &hash, true, None).await? {
-        return Err(ResetPasswordError::UnknownLogin);
-    }
-    Ok((user, generated.then_some(password)))
-}
-
-/// A user as clients see it: in the sign-in answer, `GET /v1/auth/me` and the admin API.
-/// Places above the role's level are filled in from the hierarchy; absent ones are `null`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct UserView {
-    /// Id.
-    #[schema(value_type = String)]
-    pub id: UserId,
-    /// Login name.
-    pub login: String,
-    /// Display name.
-    pub display_name: String,
-    /// Role.
-    #[schema(value_type = String, example = "grid_worker")]
-    pub role: Role,
-    /// Street.
-    #[schema(value_type = Option<String>)]
-    pub street: Option<StreetId>,
-    /// Community.
-    #[schema(value_type = Option<String>)]
-    pub community: Option<CommunityId>,
-    /// Grid.
-    #[schema(value_type = Option<String>)]
-    pub grid: Option<GridId>,
-    /// Liaison group.
-    #[schema(value_type = Option<String>)]
-    pub liaison_group: Option<LiaisonGroupId>,
-}
-
-/// The client's view of a user, with the places above theirs looked up.
-pub async fn user_view(db: &Db, user: &UserRow) -> Result<UserView, sqlx::Error> {
-    let mut community = user.community.clone();
-    if community.is_none()
-        && let Some(grid) = &user.grid
-    {
-        community = places::community_of_grid(db, grid).await?;
-    }
-    let mut street = user.street.clone();
-    if street.is_none()
-        && let Some(c) = &community
-    {
-        street = places::street_of_community(db, c).await?;
-    }
-    Ok(UserView {
-        id: user.id.clone(),
-        login: user.login.clone(),
-        display_name: user.display_name.clone(),
-        role: user.role,
-        street,
-        community,
-        grid: user.grid.clone(),
-        liaison_group: user.liaison_group.clone(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_to_salted_argon2id_phc_strings_and_verify() {
-        let a = hash_password("correct horse");
-        let b = hash_password("correct horse");
-        assert!(a.starts_with("$argon2id$v=19$"), "{a}");
-        assert_ne!(a, b, "every hash has its own salt");
-        assert!(verify_password(&a, "correct horse"));
-        assert!(!verify_password(&a, "correct horsE"));
-        assert!(!verify_password("not a phc string", "correct horse"));
-    }
 
     #[test]
     fn logins_and_passwords_are_checked() {

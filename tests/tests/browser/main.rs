@@ -368,6 +368,13 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     let shown = masked.text().await?;
     assert!(shown.contains('*'), "masked: {shown}");
     assert!(!b.driver().source().await?.contains(&id_number));
+    // The birth date beside it shows its year only, so the two cannot be combined.
+    let born = b
+        .wait_for("[data-field='residents[0].birth_date']", "")
+        .await?
+        .text()
+        .await?;
+    assert!(born.ends_with("-**-**"), "birth date: {born}");
     b.click("button[data-reveal='residents[0].id_number']", "")
         .await?;
     b.type_into(

@@ -5,7 +5,7 @@
 // device id per login in localStorage, so signing in again reuses the device. An expired access token is
 // refreshed once, then the user is sent back to the sign-in page.
 
-import { t, code, currentLang, setLang, missingKeys, loadVocabulary } from "./i18n.js";
+import { t, code, codesOf, currentLang, setLang, missingKeys, loadVocabulary } from "./i18n.js";
 import { lineChart, barChart } from "./chart.js";
 
 // --- DOM ---------------------------------------------------------------------------------------
@@ -835,8 +835,7 @@ async function auditPage(params) {
     h("div", { class: "title-row" }, h("h1", {}, t("audit")), exportButtons("audit", filters)),
     filterForm("/audit", params, [
       ["action", t("audit_action"), selectInput("action",
-        ["login", "login_failed", "reveal", "export", "case_action", "conflict_resolved", "user_created",
-          "user_disabled", "user_enabled", "password_reset", "password_changed", "place_saved"].map((a) => [a, code(a, "audit_action")]))],
+        codesOf("audit_action").map((a) => [a, code(a, "audit_action")]))],
       ["record", t("records"), textInput("record")],
     ]),
     table([

@@ -126,6 +126,11 @@ export async function loadVocabulary() {
   for (const g of list) for (const e of g.entries) if (!flat.has(e.code)) flat.set(e.code, e);
 }
 
+/** Every code of a vocabulary group, in the vocabulary's order (for a filter's choices). */
+export function codesOf(group) {
+  return [...(groups.get(group)?.keys() ?? [])];
+}
+
 const STORE = "gridbook.lang";
 let lang = localStorage.getItem(STORE) === "en" ? "en" : "zh";
 

@@ -30,6 +30,9 @@ sync_core::string_enum! {
         Reveal = "reveal" ["查看敏感信息", "reveal"],
         /// A list exported.
         Export = "export" ["导出", "export"],
+        /// Records holding personal data sent to a phone by sync (one row per sync: the device,
+        /// and how many of each grid).
+        PersonalDataSynced = "personal_data_synced" ["同步个人信息", "personal data synced"],
         /// A case moved by a supervisor.
         CaseAction = "case_action" ["案件操作", "case action"],
         /// A conflict resolved by a supervisor.

@@ -69,10 +69,30 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// Is a record of one of the user's grids with these facts copied to their phones by sync?
+    /// What they may read ([`Scope::may_read_in_grid`]) and what the role's phones hold
+    /// ([`Role::syncs`]).
+    pub fn may_sync_in_grid(
+        &self,
+        kind: RecordKind,
+        liaison_group: Option<&LiaisonGroupId>,
+        confidential: bool,
+    ) -> bool {
+        self.may_read_in_grid(kind, liaison_group, confidential)
+            && self.role.syncs(kind, confidential)
+    }
+}
+
 impl Access for Scope {
     fn may_read(&self, meta: &RecordMeta) -> bool {
         self.grids.contains(&meta.place.grid)
             && self.may_read_in_grid(meta.kind, meta.liaison_group.as_ref(), meta.confidential)
+    }
+
+    fn may_sync(&self, meta: &RecordMeta) -> bool {
+        self.grids.contains(&meta.place.grid)
+            && self.may_sync_in_grid(meta.kind, meta.liaison_group.as_ref(), meta.confidential)
     }
 
     fn may_write(&self, meta: &RecordMeta) -> bool {

@@ -45,6 +45,17 @@ string_enum! {
     }
 }
 
+impl RecordKind {
+    /// Do records of this kind hold personal data that must not leave the server unmasked
+    /// except where a person's job needs it (ID numbers, phone numbers, birth dates, special
+    /// groups)? Households (their residents) and party registrations (a member's phone) do.
+    /// Such documents reach only the phones of the grid workers who keep them; every sync that
+    /// sends them is audited.
+    pub fn holds_personal_data(self) -> bool {
+        matches!(self, Self::Household | Self::PartyRegistration)
+    }
+}
+
 /// What each role may do with the records of its own grids: the one policy table that the
 /// server's scope ([`crate::server::Access`] implementations on both sides) reads. Which grids
 /// are a user's own, and a liaison's group, are decided by whoever builds the scope.
@@ -63,6 +74,27 @@ impl Role {
             Self::GridWorker | Self::CommunitySupervisor | Self::StreetSupervisor => true,
             Self::Liaison => kind == RecordKind::Household && !confidential,
             Self::Admin => false,
+        }
+    }
+
+    /// Is a record of `kind` of this role's grids copied to its phones by sync (`confidential`:
+    /// a confidential case)? A phone holds only what its user's work offline needs, since a
+    /// lost phone leaks what it holds (PIPL: minimum necessary):
+    ///
+    /// | kind | grid worker | liaison | community / street supervisor | admin |
+    /// |---|---|---|---|---|
+    /// | household | yes | own group's | no (read online, masked) | no |
+    /// | party registration | yes | no | no (read online, masked) | no |
+    /// | case | yes | no | yes | no |
+    /// | visit, patrol, activity, asset | yes | no | yes | no |
+    ///
+    /// Supervisors review personal data through the review API, masked, each reveal audited.
+    pub fn syncs(self, kind: RecordKind, confidential: bool) -> bool {
+        match self {
+            Self::CommunitySupervisor | Self::StreetSupervisor => {
+                self.reads(kind, confidential) && !kind.holds_personal_data()
+            }
+            Self::GridWorker | Self::Liaison | Self::Admin => self.reads(kind, confidential),
         }
     }
 
@@ -153,5 +185,34 @@ pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
     /// deleted). The id is checked by the caller.
     fn check_update(before: &Self, after: &Self, violations: &mut Violations) {
         let _ = (before, after, violations);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_grid_workers_and_liaisons_phones_hold_personal_data() {
+        for &kind in RecordKind::ALL {
+            for confidential in [false, true] {
+                for &role in Role::ALL {
+                    let syncs = role.syncs(kind, confidential);
+                    // A phone holds nothing its user may not read.
+                    assert!(!syncs || role.reads(kind, confidential), "{role} {kind}");
+                    if kind.holds_personal_data() && syncs {
+                        assert!(
+                            role == Role::GridWorker
+                                || (role == Role::Liaison && kind == RecordKind::Household),
+                            "{role}'s phone would hold {kind}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(Role::CommunitySupervisor.syncs(RecordKind::Case, true));
+        assert!(!Role::StreetSupervisor.syncs(RecordKind::Household, false));
+        assert!(!Role::Liaison.syncs(RecordKind::Case, false));
+        assert!(Role::GridWorker.syncs(RecordKind::PartyRegistration, false));
     }
 }

@@ -47,8 +47,14 @@ pub struct Caller {
 /// The caller's scope over records. The real server implements it from the place hierarchy.
 /// Whoever may write a record may also read it.
 pub trait Access {
-    /// May the caller see this record (receive it, or fetch it with an empty push)?
+    /// May the caller read this record?
     fn may_read(&self, meta: &RecordMeta) -> bool;
+    /// May the caller's phone hold this record (receive it by sync, or fetch it with an empty
+    /// push)? Narrower than reading for roles whose phones must not hold personal data
+    /// ([`Role::syncs`]).
+    fn may_sync(&self, meta: &RecordMeta) -> bool {
+        self.may_read(meta)
+    }
     /// May the caller add changes to this record, or create it?
     fn may_write(&self, meta: &RecordMeta) -> bool;
     /// May the caller's changes edit the record's fields and create records? When not, a
@@ -255,7 +261,7 @@ fn decide(
             ));
         }
         let allowed = match &record.meta {
-            Some(meta) if new_changes.is_empty() => access.may_read(meta),
+            Some(meta) if new_changes.is_empty() => access.may_sync(meta),
             Some(meta) => access.may_write(meta),
             None => false,
         };
@@ -652,7 +658,7 @@ impl SyncError {
 /// The scope [`MemoryServer`] gives a user: the grids they work in, and what their role may do
 /// there.
 ///
-/// What the role may do is [`Role::reads`] and [`Role::writes`] (the real server narrows
+/// What the role may do is [`Role::reads`], [`Role::syncs`] and [`Role::writes`] (the real server narrows
 /// liaisons further, to their group).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridScope {
@@ -665,6 +671,10 @@ pub struct GridScope {
 impl Access for GridScope {
     fn may_read(&self, meta: &RecordMeta) -> bool {
         self.grids.contains(&meta.place.grid) && self.role.reads(meta.kind, meta.confidential)
+    }
+
+    fn may_sync(&self, meta: &RecordMeta) -> bool {
+        self.may_read(meta) && self.role.syncs(meta.kind, meta.confidential)
     }
 
     fn may_write(&self, meta: &RecordMeta) -> bool {
@@ -926,7 +936,7 @@ impl MemoryServer {
                 let Some(stored) = self.docs.get(id) else {
                     continue;
                 };
-                if &stored.meta.place.grid != grid || !scope.may_read(&stored.meta) {
+                if &stored.meta.place.grid != grid || !scope.may_sync(&stored.meta) {
                     continue;
                 }
                 let mut seen = HashSet::new();

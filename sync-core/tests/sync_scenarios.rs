@@ -494,7 +494,7 @@ fn push_for_another_grid_is_forbidden_and_the_rest_of_the_batch_goes_through() {
 }
 
 #[test]
-fn supervisors_read_their_grids_but_write_only_cases() {
+fn supervisors_phones_hold_no_household_and_write_only_cases() {
     let mut server = MemoryServer::default();
     let mut worker = Phone::worker(&mut server, "dzk-01");
     let id = worker
@@ -510,9 +510,38 @@ fn supervisors_read_their_grids_but_write_only_cases() {
         &["dzk-01", "dzk-02"],
     );
     supervisor.sync(&mut server);
-    assert_same(&server, &supervisor, &id);
-    supervisor.edit(&id, 1, |h| h.notes = "supervisor note".into());
-    let (_, response, _) = supervisor.sync(&mut server);
+    // Households hold residents' personal data: a supervisor reads them online, masked; their
+    // phone never receives them (Role::syncs), not even by fetching one with an empty push.
+    assert!(supervisor.replica.document(&id).is_none());
+    let fetch = DocPush {
+        id: id.clone(),
+        kind: RecordKind::Household,
+        base_heads: Vec::new(),
+        changes: Bytes(Vec::new()),
+    };
+    let request = SyncRequest::new(supervisor.caller.device.clone(), None, vec![fetch]);
+    let response = supervisor.exchange(&mut server, &request);
+    assert_eq!(error_code(&response, &id), codes::FORBIDDEN);
+    assert!(response.docs[0].changes.is_empty());
+
+    // A copy edited as the supervisor's device is refused.
+    let mut copy = worker.replica.document(&id).unwrap().clone();
+    copy.set_actor(actor_for_device(&supervisor.caller.device));
+    copy.update(
+        &Author::new(supervisor.replica.actor().clone(), at(1)),
+        &ValidationContext::default(),
+        |h: &mut Household| {
+            h.notes = "supervisor note".into();
+            Ok::<_, sync_core::doc::DocumentError>(())
+        },
+    )
+    .unwrap();
+    let request = SyncRequest::new(
+        supervisor.caller.device.clone(),
+        None,
+        vec![push_of(&copy, &[])],
+    );
+    let response = supervisor.exchange(&mut server, &request);
     assert_eq!(error_code(&response, &id), codes::FORBIDDEN);
 }
 

@@ -7,7 +7,8 @@
 //!    consistent snapshot, grouped by document.
 //! 4. Long poll: with nothing new and `wait_ms`, wait for a write to the caller's grids.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use sync_core::ids::{DocId, GridId};
@@ -18,8 +19,10 @@ use sync_core::protocol::{
 use sync_core::record::RecordKind;
 use sync_core::server::Caller;
 
+use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
 use crate::db::docs;
+use crate::db::users::UserRow;
 use crate::error::{ApiError, ApiResult};
 use crate::records::load::caller_scope;
 use crate::records::push::{Thresholds, decide_and_persist};
@@ -30,6 +33,7 @@ use crate::state::AppState;
 pub async fn exchange(
     app: &AppState,
     caller: &AuthUser,
+    address: Option<IpAddr>,
     mut request: SyncRequest,
 ) -> ApiResult<SyncResponse> {
     if request.device != caller.device {
@@ -57,7 +61,7 @@ pub async fn exchange(
             "administrators do not sync records",
         ));
     }
-    let (_, scope) = caller_scope(app, caller).await?;
+    let (user, scope) = caller_scope(app, caller).await?;
     let syncing = Caller {
         user: caller.user.clone(),
         device: caller.device.clone(),
@@ -68,19 +72,48 @@ pub async fn exchange(
     let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
     let (results, thresholds) =
         decide_and_persist(app, &syncing, &scope, grids.clone(), pushes).await?;
-    let (mut updates, mut next, mut more) = read_updates(app, &scope, &cursor, &thresholds).await?;
+    let mut pulled = read_updates(app, &scope, &cursor, &thresholds).await?;
     let wait = request.wait_ms.unwrap_or(0).min(MAX_WAIT_MS);
-    let nothing_new = updates.is_empty() && results.iter().all(|r| r.changes.is_empty());
-    if wait > 0 && nothing_new && wait_for_news(app, &grids, &next, wait).await? {
-        (updates, next, more) = read_updates(app, &scope, &next, &Thresholds::new()).await?;
+    let nothing_new = pulled.updates.is_empty() && results.iter().all(|r| r.changes.is_empty());
+    if wait > 0 && nothing_new && wait_for_news(app, &grids, &pulled.next, wait).await? {
+        pulled = read_updates(app, &scope, &pulled.next, &Thresholds::new()).await?;
+    }
+    if !pulled.personal.is_empty() {
+        audit_personal_data_sent(app, &user, caller, address, &pulled.personal).await?;
     }
     Ok(SyncResponse {
         protocol: PROTOCOL_VERSION,
-        cursor: next.encode(),
+        cursor: pulled.next.encode(),
         docs: results,
-        updates,
-        more,
+        updates: pulled.updates,
+        more: pulled.more,
     })
+}
+
+/// Writes the one audit row of a sync that sends documents holding personal data
+/// ([`RecordKind::holds_personal_data`]) to a phone: the device, and how many such documents
+/// of each grid (never their content). Written before the answer leaves; if it cannot be
+/// written the sync fails and sends nothing.
+async fn audit_personal_data_sent(
+    app: &AppState,
+    user: &UserRow,
+    caller: &AuthUser,
+    address: Option<IpAddr>,
+    personal: &BTreeMap<GridId, usize>,
+) -> ApiResult<()> {
+    let total: usize = personal.values().sum();
+    let mut entry = AuditEntry::by(
+        AuditAction::PersonalDataSynced,
+        user,
+        &caller.device,
+        address,
+    );
+    entry.detail = Some(serde_json::json!({
+        "documents": total,
+        "grids": personal.iter().map(|(g, n)| (g.to_string(), *n)).collect::<BTreeMap<_, _>>(),
+    }));
+    audit::record(&app.db, entry).await?;
+    Ok(())
 }
 
 /// Holds a long poll until a write to `grids` after `cursor` has committed and no write to
@@ -128,7 +161,7 @@ async fn read_updates(
     scope: &Scope,
     cursor: &GridCursor,
     thresholds: &Thresholds,
-) -> ApiResult<(Vec<DocUpdate>, GridCursor, bool)> {
+) -> ApiResult<Pulled> {
     let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
     let mut tx = app.db.begin_read().await?;
     let seqs = docs::grid_seqs(&mut tx, &grids).await?;
@@ -136,6 +169,7 @@ async fn read_updates(
     let mut index: HashMap<DocId, usize> = HashMap::new();
     let mut next = GridCursor::default();
     let mut more = false;
+    let mut personal = BTreeMap::new();
     for grid in &grids {
         let upto = seqs.get(grid).copied().unwrap_or(0);
         let mut from = i64::try_from(cursor.get(grid)).unwrap_or(i64::MAX);
@@ -164,7 +198,10 @@ async fn read_updates(
                 more = true;
                 break;
             }
-            add_group(&mut updates, &mut index, group, scope, thresholds);
+            let added = add_group(&mut updates, &mut index, group, scope, thresholds);
+            if added > 0 {
+                *personal.entry(grid.clone()).or_insert(0) += added;
+            }
             last = seq;
             start = end;
         }
@@ -172,17 +209,36 @@ async fn read_updates(
             .insert(grid.clone(), u64::try_from(last).unwrap_or(0));
     }
     tx.commit().await?;
-    Ok((updates, next, more))
+    Ok(Pulled {
+        updates,
+        next,
+        more,
+        personal,
+    })
+}
+
+/// What a sync sends of what was logged since the caller's cursor.
+struct Pulled {
+    /// The changes, grouped by document.
+    updates: Vec<DocUpdate>,
+    /// The cursor after them.
+    next: GridCursor,
+    /// Whether more is waiting (the response is full).
+    more: bool,
+    /// How many documents holding personal data are sent, per grid.
+    personal: BTreeMap<GridId, usize>,
 }
 
 /// Adds one write's changes to the updates, merging with earlier entries of the same document.
+/// How many documents holding personal data it added.
 fn add_group(
     updates: &mut Vec<DocUpdate>,
     index: &mut HashMap<DocId, usize>,
     group: &[docs::LoggedChange],
     scope: &Scope,
     thresholds: &Thresholds,
-) {
+) -> usize {
+    let mut personal = 0;
     for row in group {
         if thresholds.get(&row.doc).is_some_and(|t| row.seq <= *t) {
             continue;
@@ -191,12 +247,15 @@ fn add_group(
             continue;
         };
         let liaison_group = row.liaison_group.as_deref().and_then(|g| g.parse().ok());
-        if !scope.may_read_in_grid(kind, liaison_group.as_ref(), row.confidential) {
+        if !scope.may_sync_in_grid(kind, liaison_group.as_ref(), row.confidential) {
             continue;
         }
         match index.get(&row.doc) {
             Some(&i) => updates[i].changes.0.extend_from_slice(&row.bytes),
             None => {
+                if kind.holds_personal_data() {
+                    personal += 1;
+                }
                 index.insert(row.doc.clone(), updates.len());
                 updates.push(DocUpdate {
                     id: row.doc.clone(),
@@ -207,4 +266,5 @@ fn add_group(
             }
         }
     }
+    personal
 }

@@ -9,6 +9,7 @@ use sync_core::protocol::{self, DecodeError, SyncResponse};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::ClientAddr;
 use crate::records;
 use crate::state::AppState;
 
@@ -48,11 +49,14 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 pub async fn sync(
     State(app): State<AppState>,
     caller: AuthUser,
+    ClientAddr(address): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<SyncResponse>> {
     let body = body_bytes(body)?;
     let request = protocol::decode_request(&body).map_err(decode_error)?;
-    Ok(Json(records::sync::exchange(&app, &caller, request).await?))
+    Ok(Json(
+        records::sync::exchange(&app, &caller, address, request).await?,
+    ))
 }
 
 fn decode_error(e: DecodeError) -> ApiError {

@@ -14,6 +14,7 @@ mod figures;
 mod history;
 mod long_poll;
 mod misbehaving;
+mod personal_data;
 mod review;
 mod server_settings;
 mod support;

@@ -286,15 +286,13 @@ async fn a_supervisor_reads_the_community_and_writes_only_case_events(
     sup.sync(&app).await?;
     let mut seen = sup.replica.doc_ids();
     seen.sort();
-    let mut expected = vec![h1.clone(), c1.clone(), h2];
-    expected.sort();
-    assert_eq!(seen, expected, "the community's grids, not community cb");
-    assert!(sup.replica.document(&h3).is_none());
-
-    // Households are read-only to supervisors through sync.
-    sup.replica.update(&h1, at(5), |h: &mut Household| {
-        h.notes = "edited by supervisor".into()
-    })?;
+    // The community's cases, not community cb's; no household: households hold residents'
+    // personal data, which supervisors read online, masked (issue 15). Their phones' copies
+    // of the other kinds are tested in `phones_hold_only_what_their_role_needs`.
+    assert_eq!(seen, vec![c1.clone()], "the community's cases only");
+    for id in [&h1, &h2, &h3] {
+        assert!(sup.replica.document(id).is_none());
+    }
     // Case events are theirs to add.
     sup.replica.update(&c1, at(6), |k: &mut Case| {
         k.events.push(event(
@@ -312,9 +310,7 @@ async fn a_supervisor_reads_the_community_and_writes_only_case_events(
             .find(|d| &d.id == id)
             .map(|d| d.status)
     };
-    assert_eq!(status(&h1), Some(DocStatus::Rejected));
     assert_eq!(status(&c1), Some(DocStatus::Ok));
-    assert_eq!(app.projection(&h1).await?.expect("stored")["notes"], "");
 
     // The acceptance reaches the worker's phone.
     w1.sync(&app).await?;

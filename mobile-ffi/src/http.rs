@@ -26,6 +26,22 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// Did the server say that this device was revoked (reported lost)? Then the phone must
+    /// erase its records.
+    pub fn device_revoked(&self) -> bool {
+        #[derive(Deserialize)]
+        struct Body {
+            error: Inner,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            code: String,
+        }
+        self.status == 401
+            && serde_json::from_slice::<Body>(&self.body)
+                .is_ok_and(|b| b.error.code == "device_revoked")
+    }
+
     /// The server's error, as the library's error (for any non-2xx status).
     pub fn error(&self) -> GridbookError {
         #[derive(Deserialize)]

@@ -455,6 +455,15 @@ impl State {
         Ok(summary)
     }
 
+    /// Erases the store and starts afresh as a new device, as after the server said this
+    /// device was revoked: nothing of the records, unsent edits included, stays on the phone.
+    fn erase(&mut self) -> Result<(), GridbookError> {
+        self.store.erase()?;
+        self.session = None;
+        self.replica = load_replica(&self.store)?;
+        Ok(())
+    }
+
     fn save_session(&mut self, session: Option<Session>) -> Result<(), GridbookError> {
         let text = session
             .as_ref()
@@ -538,6 +547,9 @@ impl Phone {
         let device = self.device_id();
         let body = json!({ "refresh_token": refresh_token, "device_id": device }).to_string();
         let answer = http.post_json("/v1/auth/refresh", None, body.as_bytes())?;
+        if answer.device_revoked() {
+            return Err(self.erase_revoked(&answer));
+        }
         if answer.status == 401 {
             self.lock().save_session(None)?;
             return Err(answer.error());
@@ -550,6 +562,18 @@ impl Phone {
         let mut st = self.lock();
         let account = st.account()?.clone();
         st.save_session(Some(session_from(tokens, account.server)))
+    }
+
+    /// The server said this device was revoked (reported lost): erase the store and answer
+    /// `Unauthorized` saying so. Failing to erase is `Storage`, so the app can tell the user.
+    fn erase_revoked(&self, answer: &Answer) -> GridbookError {
+        match self.lock().erase() {
+            Ok(()) => GridbookError::unauthorized(format!(
+                "{}; the records on this phone were erased",
+                answer.error()
+            )),
+            Err(e) => e,
+        }
     }
 
     /// A valid access token, refreshed first when it is about to expire.
@@ -581,6 +605,9 @@ impl Phone {
     ) -> Result<Answer, GridbookError> {
         let token = self.token_with(http)?;
         let answer = http.post_json(path, Some(&token), body)?;
+        if answer.device_revoked() {
+            return Err(self.erase_revoked(&answer));
+        }
         if answer.status != 401 {
             return Ok(answer);
         }
@@ -1024,6 +1051,10 @@ impl Phone {
     /// Syncs with the server until nothing is due (or a round limit): sends every pending
     /// edit, merges what changed elsewhere, stores the result. Refreshes the access token
     /// when needed. Safe to retry after any failure or interruption.
+    ///
+    /// If the server says this device was revoked (its owner reported it lost), the store is
+    /// erased (records, unsent edits, session, device id) and `Unauthorized` is returned
+    /// saying so; signing in again makes it a new device that receives what the server has.
     pub fn sync(&self) -> Result<SyncSummary, GridbookError> {
         let mut net = self.lock_net();
         let http = self.http(&mut net)?;
@@ -1076,6 +1107,9 @@ impl Phone {
         body: Vec<u8>,
     ) -> Result<SyncSummary, GridbookError> {
         let answer = Answer { status, body };
+        if answer.device_revoked() {
+            return Err(self.erase_revoked(&answer));
+        }
         if !answer.ok() {
             return Err(answer.error());
         }

@@ -134,6 +134,20 @@ impl Store {
         Ok(())
     }
 
+    /// Erases everything: every record, kept request, the cursor, the session, the owning
+    /// user and the device id, with SQLite's `secure_delete` so the freed pages are zeroed,
+    /// then checkpoints the journal and rebuilds the file so no old page survives in it.
+    pub fn erase(&self) -> Result<(), GridbookError> {
+        self.conn.execute_batch("PRAGMA secure_delete = ON;")?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch("DELETE FROM docs; DELETE FROM requests; DELETE FROM meta;")?;
+        tx.commit()?;
+        self.conn.execute_batch(
+            "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+        )?;
+        Ok(())
+    }
+
     /// Every saved document.
     pub fn load_docs(&self) -> Result<Vec<SavedDoc>, GridbookError> {
         let mut stmt = self

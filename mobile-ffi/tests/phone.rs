@@ -130,12 +130,28 @@ fn an_expiring_access_token_is_refreshed_before_sync_and_kept_across_restarts() 
 }
 
 #[test]
-fn a_revoked_device_is_signed_out_and_keeps_its_unsynced_records() {
+fn a_revoked_device_erases_its_records_at_its_next_contact() {
     on_both(|backend| {
-        let Some((server, _dir, phone)) = worker_phone(backend, None) else {
+        let Some((server, dir, phone)) = worker_phone(backend, None) else {
             return;
         };
-        let token = phone.access_token().unwrap();
+        // A synced household with a resident's ID number, then an edit not yet sent.
+        let mut home = household(server.app().grid_a(), "101");
+        let (resident, id_number) = gridbook_tests::resident_with_id_number("王秀英", "19520304");
+        home.residents.push(resident);
+        phone.create_household(home).unwrap();
+        assert_eq!(phone.sync().unwrap().accepted, 1);
+        phone
+            .create_household(household(server.app().grid_a(), "102"))
+            .unwrap();
+        let lost_device = phone.device_id();
+
+        // The phone is reported lost: its owner revokes it from another device.
+        let tablet = server.rt.block_on(server.app().login(&TestUser {
+            id: phone.account().unwrap().user_id,
+            login: "w".into(),
+            role: Role::GridWorker,
+        }));
         let revoke = server.rt.block_on(
             server
                 .app()
@@ -143,19 +159,38 @@ fn a_revoked_device_is_signed_out_and_keeps_its_unsynced_records() {
                 .post(
                     server
                         .app()
-                        .url(&format!("/v1/auth/devices/{}/revoke", phone.device_id())),
+                        .url(&format!("/v1/auth/devices/{lost_device}/revoke")),
                 )
-                .bearer_auth(&token)
+                .bearer_auth(&tablet.unwrap().access_token)
                 .send(),
         );
         assert!(revoke.unwrap().status().is_success());
-        phone
-            .create_household(household(server.app().grid_a(), "102"))
-            .unwrap();
+
+        // At its next contact it erases everything, the unsent edit included, and says so.
         let err = phone.sync().unwrap_err();
         assert!(matches!(err, GridbookError::Unauthorized { .. }), "{err}");
-        assert!(phone.account().is_none(), "the dead session is forgotten");
-        assert_eq!(phone.pending_count(), 1, "the unsynced record stays");
+        assert!(err.to_string().contains("erased"), "{err}");
+        assert!(phone.account().is_none());
+        assert_eq!(phone.pending_count(), 0);
+        assert!(phone.list(None, None, false, 100, 0).unwrap().is_empty());
+        assert_ne!(phone.device_id(), lost_device, "a new device from now on");
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&id_number), "the ID number survives on disk");
+            assert!(!text.contains("乌江水岸"), "an address survives on disk");
+        }
+
+        // Signing in again (as a new device) brings back what the server has, and only that.
+        phone
+            .login(server.url(), "w".into(), PASSWORD.into(), None)
+            .unwrap();
+        assert_eq!(phone.sync().unwrap().received, 1);
+        assert_eq!(
+            server.change_count(),
+            1,
+            "the unsent household never arrived"
+        );
     });
 }
 

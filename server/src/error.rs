@@ -123,6 +123,16 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 401 `device_revoked`: the token is genuine but its device was revoked (reported lost).
+    /// The phone library erases its local records when it reads this code.
+    pub fn device_revoked() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "device_revoked",
+            "this device has been revoked: its local records must be erased",
+        )
+    }
+
     /// 401 `invalid_credentials`: a refused sign-in. One answer for a wrong login, a wrong
     /// password and a disabled user, so it does not tell which logins exist.
     pub fn invalid_credentials() -> Self {

@@ -75,12 +75,18 @@ impl FromRequestParts<AppState> for SignedIn {
             &identity.device,
             &identity.session,
         )
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized(
+        .await?;
+        let Some(active) = active else {
+            // The signature proved who holds the token, so a revoked device may be told so
+            // (and erase what it holds); anything else stays one answer.
+            let device = users::get_device(&state.db, &identity.device).await?;
+            if device.is_some_and(|d| d.revoked && d.user == identity.user) {
+                return Err(ApiError::device_revoked());
+            }
+            return Err(ApiError::unauthorized(
                 "the session has ended, the user is disabled or the device revoked",
-            )
-        })?;
+            ));
+        };
         let role: Role = active
             .role
             .parse()

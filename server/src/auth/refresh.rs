@@ -226,6 +226,11 @@ async fn rotate_once(
         None => false,
     };
     if stored.revoked_at.is_some() {
+        // Revoking a device revokes its tokens; say which, so its phone erases its records.
+        let device = users::get_device(db, &stored.device).await?;
+        if device.is_some_and(|d| d.revoked && d.user == stored.user) {
+            return Err(RefreshError::DeviceRevoked);
+        }
         return Err(RefreshError::Revoked);
     }
     if stored.expires_at <= now {

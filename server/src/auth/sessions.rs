@@ -235,6 +235,7 @@ pub async fn refresh(app: &AppState, req: &RefreshRequest) -> ApiResult<TokenRes
         .await
         .map_err(|e| match e {
             RefreshError::Database(e) => e.into(),
+            RefreshError::DeviceRevoked => ApiError::device_revoked(),
             other => ApiError::unauthorized(other.to_string()),
         })?;
     users::touch_device(&app.db, &rotated.device, None).await?;

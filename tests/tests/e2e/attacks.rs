@@ -393,16 +393,30 @@ async fn tokens_of_disabled_users_and_revoked_devices_are_refused(
     assert_eq!(a.status, 204, "{}", a.text);
 
     let record = format!("/v1/records/{hid}");
-    for (what, phone) in [("revoked device", &lost), ("disabled user", &z)] {
-        // The access tokens have not expired, yet every use is refused.
+    // The access tokens have not expired, yet every use is refused. A revoked device is told
+    // so (`device_revoked`: its phone erases its records); a disabled user is not told why.
+    for (what, phone, code) in [
+        ("revoked device", &lost, "device_revoked"),
+        ("disabled user", &z, "unauthorized"),
+    ] {
         let token = &phone.session.access_token;
         let request = phone.replica.build_request();
-        assert_refused_401(&sync_raw(&app, token, &request).await?, what);
+        let refused = |a: &Answer, where_: &str| {
+            assert_eq!(
+                (a.status, a.code()),
+                (401, code),
+                "{what} {where_}: {}",
+                a.text
+            );
+        };
+        refused(&sync_raw(&app, token, &request).await?, "sync");
         for path in ["/v1/households", record.as_str(), "/v1/auth/me"] {
-            assert_refused_401(&get(&app, token, path).await?, &format!("{what} {path}"));
+            refused(&get(&app, token, path).await?, path);
         }
-        let a = refresh(&app, &phone.session.refresh_token).await?;
-        assert_refused_401(&a, &format!("{what} refresh"));
+        refused(
+            &refresh(&app, &phone.session.refresh_token).await?,
+            "refresh",
+        );
     }
     let a = answer(sign_in(&app, "zhao", PASSWORD).await?).await?;
     assert_eq!(

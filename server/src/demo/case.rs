@@ -1,0 +1,352 @@
+//! Cases (appeals, disputes, hazards): opened by the grid worker, then walked through their
+//! planned steps, each step one change by whoever acted, checked by the workflow.
+
+use anyhow::{Context, bail};
+use sync_core::deadline::{self, DAY_MS, DeadlineLevel};
+use sync_core::doc::Document;
+use sync_core::ids::DocId;
+use sync_core::models::case::{
+    CaseAction, CaseEvent, CaseKind, CaseParty, MediationOutcome, MediationSession, PartyRole,
+    Recheck, RecheckResult, Rectification, SupervisionLevel, Urgency,
+};
+use sync_core::models::{AnyRecord, Case};
+use sync_core::time::Timestamp;
+use sync_core::workflow::{self, CaseState};
+
+use super::edit::{Key, append, commit, put};
+use super::grid::GridGen;
+use super::names::any_name;
+use super::steps::{Extra, PlannedStep};
+use super::templates::{APPEALS, DISPUTES, HAZARDS};
+use super::{HOUR, MINUTE};
+
+impl GridGen<'_> {
+    fn event(&self, step: &PlannedStep, action: CaseAction, at: Timestamp) -> CaseEvent {
+        CaseEvent {
+            id: step.id.clone(),
+            actor: self.user(step.actor).id.clone(),
+            role: Self::role_of(step.actor),
+            action,
+            note: step.note.map(str::to_owned),
+            at,
+            assignee: step.assignee.map(|a| self.user(a).id.clone()),
+            delay_days: step.delay_days,
+            level: step.level,
+            target: None,
+        }
+    }
+
+    /// Times of the steps when the case is opened at `t0`.
+    fn step_times(steps: &[PlannedStep], t0: Timestamp) -> Vec<Timestamp> {
+        let mut t = t0;
+        steps
+            .iter()
+            .map(|s| {
+                t = t.plus_millis(s.gap.max(MINUTE));
+                t
+            })
+            .collect()
+    }
+
+    /// Is the running step red at `now` if the case opens at `t0`?
+    fn red_at(&self, case: &Case, steps: &[PlannedStep], t0: Timestamp) -> bool {
+        let mut c = case.clone();
+        c.events = steps
+            .iter()
+            .zip(Self::step_times(steps, t0))
+            .filter_map(|(s, t)| s.action.map(|a| self.event(s, a, t)))
+            .collect();
+        let status = workflow::fold(&c);
+        deadline::deadline(&c, &status, &self.policy, &self.calendar, self.now)
+            .is_some_and(|d| d.level == DeadlineLevel::Red)
+    }
+
+    fn party(&mut self, role: PartyRole, h: usize, k: Option<usize>, at: Timestamp) -> CaseParty {
+        let hh = &self.households[h].household;
+        let (resident, name) = match k.and_then(|k| hh.residents.get(k)) {
+            Some(r) => (Some(r.id.clone()), r.name.clone()),
+            None => (None, format!("{}住户", hh.address.compound)),
+        };
+        CaseParty {
+            id: self.rng.item_id(at),
+            role,
+            household: Some(hh.id.clone()),
+            resident,
+            name,
+        }
+    }
+
+    fn location(&self, h: usize) -> String {
+        let a = &self.households[h].household.address;
+        if a.building.is_empty() {
+            format!("{}{}", a.compound, a.room)
+        } else {
+            format!("{}{}栋{}单元", a.compound, a.building, a.unit)
+        }
+    }
+
+    pub(super) fn write_case(&mut self, global: usize) -> anyhow::Result<()> {
+        use CaseState as T;
+        const STATES: &[(CaseState, u32)] = &[
+            (T::Draft, 4),
+            (T::Reported, 6),
+            (T::Accepted, 4),
+            (T::InProgress, 12),
+            (T::Resolved, 6),
+            (T::Closed, 51),
+            (T::NotFiled, 6),
+            (T::Suspended, 4),
+            (T::Cancelled, 7),
+        ];
+        const KINDS: &[(CaseKind, u32)] = &[
+            (CaseKind::Appeal, 58),
+            (CaseKind::Dispute, 27),
+            (CaseKind::Hazard, 15),
+        ];
+        // The first 27 cases of the street cover every (kind, state); then by weight.
+        let (kind, target) = if global < 27 {
+            (CaseKind::ALL[global / 9], CaseState::ALL[global % 9])
+        } else {
+            (self.rng.weighted(KINDS), self.rng.weighted(STATES))
+        };
+        let templates = match kind {
+            CaseKind::Appeal => APPEALS,
+            CaseKind::Dispute => DISPUTES,
+            CaseKind::Hazard => HAZARDS,
+        };
+        let tpl = &templates[self.rng.index(templates.len())];
+        debug_assert_eq!(tpl.kind, kind);
+        let steps = self.plan_steps(kind, target);
+        let span: i64 = steps.iter().map(|s| s.gap.max(MINUTE)).sum();
+
+        // Parties and place.
+        let (h, k) = self.pick_resident();
+        let placeholder = self.start;
+        let mut parties = Vec::new();
+        match kind {
+            CaseKind::Appeal => parties.push(self.party(PartyRole::Complainant, h, k, placeholder)),
+            CaseKind::Dispute => {
+                parties.push(self.party(PartyRole::Complainant, h, k, placeholder));
+                if tpl.confidential {
+                    // A family matter: the other side lives in the same household.
+                    let other = (0..self.households[h].household.residents.len()).find(|x| {
+                        Some(*x) != k && self.households[h].ages.get(*x).is_some_and(|a| *a >= 18)
+                    });
+                    if let Some(o) = other {
+                        parties.push(self.party(PartyRole::Respondent, h, Some(o), placeholder));
+                    }
+                } else {
+                    let (h2, k2) = self.pick_resident();
+                    parties.push(self.party(PartyRole::Respondent, h2, k2, placeholder));
+                }
+            }
+            CaseKind::Hazard => {
+                if self.rng.chance(0.6) {
+                    parties.push(self.party(PartyRole::Reporter, h, k, placeholder));
+                }
+            }
+        }
+        let urgency = match kind {
+            CaseKind::Hazard => self.rng.weighted(&[
+                (Urgency::Normal, 60),
+                (Urgency::Urgent, 33),
+                (Urgency::Critical, 7),
+            ]),
+            _ => self
+                .rng
+                .weighted(&[(Urgency::Normal, 88), (Urgency::Urgent, 12)]),
+        };
+        let worker = self.worker();
+        let mut case = Case {
+            id: DocId::from_uuid(uuid::Uuid::nil()),
+            case_kind: kind,
+            category: tpl.category.to_owned(),
+            subject: tpl.subject.to_owned(),
+            description: tpl.description.to_owned(),
+            place: self.place.clone(),
+            location: Some(self.location(h)),
+            household: (kind != CaseKind::Hazard || !parties.is_empty())
+                .then(|| self.households[h].household.id.clone()),
+            parties,
+            urgency,
+            confidential: tpl.confidential,
+            opened_by: worker.id.clone(),
+            opened_at: placeholder,
+            events: Vec::new(),
+            mediation: Vec::new(),
+            rectification: None,
+        };
+
+        // When: terminal cases anywhere in the year; open ones recent, some overdue.
+        let latest = self.now.plus_millis(-MINUTE);
+        // After the household archives were made (the first 20 days of the year).
+        let earliest = self.start.plus_millis(21 * DAY_MS);
+        let open = !target.is_terminal() && target != T::Draft;
+        let mut t0 = if open {
+            let want_red = target != T::Suspended && self.rng.chance(0.3);
+            let mut age = if want_red {
+                self.rng.span(2 * DAY_MS, 20 * DAY_MS)
+            } else {
+                self.rng.span(10 * MINUTE, 18 * HOUR)
+            };
+            let mut t0 = latest.plus_millis(-age - span).max(earliest);
+            for _ in 0..10 {
+                let red = self.red_at(&case, &steps, t0);
+                if red == want_red {
+                    break;
+                }
+                age = if want_red { age * 2 } else { age / 3 };
+                t0 = latest.plus_millis(-age - span).max(earliest);
+            }
+            t0
+        } else {
+            let room = (latest.millis() - earliest.millis() - span).max(0);
+            let back = self.rng.range(0, room);
+            latest.plus_millis(-back - span).max(earliest)
+        };
+        if !open {
+            t0 = self
+                .daytime(t0)
+                .min(latest.plus_millis(-span))
+                .max(earliest);
+        }
+        case.opened_at = t0;
+        case.id = self.rng.doc_id(t0);
+        for p in &mut case.parties {
+            p.id = self.rng.item_id(t0);
+        }
+        let times = Self::step_times(&steps, t0);
+
+        // Where it came from: a visit, a patrol, or a phone call / walk-in.
+        let origin = self.rng.unit();
+        let hh_for_visit = case.household.as_ref().map(|_| h);
+        if let (true, Some(h)) = (origin < 0.3, hh_for_visit) {
+            self.case_visits.push((h, case.id.clone(), t0));
+        } else if kind == CaseKind::Hazard && origin < 0.6 {
+            self.case_patrols
+                .push((case.id.clone(), t0, tpl.subject.to_owned()));
+        }
+
+        // Write: created by the worker, then one change per step by whoever acted.
+        let mut doc = Document::create(&case, &self.author(worker, t0, "open case"), &self.ctx)?;
+        for (step, at) in steps.iter().zip(times) {
+            let user = self.user(step.actor);
+            let mut message = String::from("case: ");
+            let mut event = None;
+            if let Some(action) = step.action {
+                let e = self.event(step, action, at);
+                workflow::check_event(&case, &e)
+                    .with_context(|| format!("planned {action} is not legal"))?;
+                case.events.push(e.clone());
+                event = Some(e);
+                message.push_str(action.as_str());
+            }
+            match step.extra {
+                Extra::None => {}
+                Extra::Rectify => {
+                    let due = self.date(self.calendar.add_working_ms(at, 3 * DAY_MS));
+                    case.rectification = Some(Rectification {
+                        measure: tpl.measure.to_owned(),
+                        responsible: tpl.responsible.to_owned(),
+                        due: Some(due),
+                        recheck: None,
+                    });
+                    message.push_str(" + rectification plan");
+                }
+                Extra::Recheck(result) => {
+                    if let Some(r) = &mut case.rectification {
+                        r.recheck = Some(Recheck {
+                            at,
+                            by: worker.id.clone(),
+                            result,
+                            note: Some(match result {
+                                RecheckResult::Passed => "复查合格".to_owned(),
+                                RecheckResult::Failed => "复查不合格，需继续整改".to_owned(),
+                            }),
+                        });
+                    }
+                    message.push_str(" + recheck");
+                }
+                Extra::Mediation(outcome) => {
+                    let mut mediators = vec![user.name.clone()];
+                    mediators.push(format!("人民调解员{}", any_name(&mut self.rng)));
+                    let participants = case.parties.iter().map(|p| p.name.clone()).collect();
+                    let summary = match outcome {
+                        MediationOutcome::Agreed => "经耐心调解，双方达成一致意见并签订调解协议",
+                        MediationOutcome::Partial => "双方就部分问题达成共识，其余问题约定再次协商",
+                        MediationOutcome::Failed => "双方分歧较大，调解未成功，已告知其他解决途径",
+                        MediationOutcome::Continuing => {
+                            "听取双方陈述，讲解相关法律规定，约定下次调解时间"
+                        }
+                    };
+                    case.mediation.push(MediationSession {
+                        id: self.rng.item_id(at),
+                        at,
+                        mediators,
+                        participants,
+                        summary: summary.to_owned(),
+                        outcome,
+                    });
+                    message.push_str("mediation session");
+                }
+            }
+            let extra = step.extra;
+            commit(&mut doc, user, at, &message, |tx| {
+                if let Some(e) = &event {
+                    append(tx, &[Key::Field("events")], e)?;
+                }
+                match extra {
+                    Extra::None => Ok(()),
+                    Extra::Rectify => {
+                        put(tx, &[], Key::Field("rectification"), &case.rectification)
+                    }
+                    Extra::Recheck(_) => {
+                        let recheck = case.rectification.as_ref().and_then(|r| r.recheck.clone());
+                        put(
+                            tx,
+                            &[Key::Field("rectification")],
+                            Key::Field("recheck"),
+                            &recheck,
+                        )
+                    }
+                    Extra::Mediation(_) => {
+                        append(tx, &[Key::Field("mediation")], &case.mediation.last())
+                    }
+                }
+            })?;
+        }
+        let status = workflow::fold(&case);
+        if !status.illegal.is_empty() || status.state != target {
+            bail!(
+                "case ended {} (wanted {target}) with {} illegal events",
+                status.state,
+                status.illegal.len()
+            );
+        }
+        let stats = &mut self.out.stats;
+        *stats.cases.entry((kind, status.state)).or_insert(0) += 1;
+        if deadline::deadline(&case, &status, &self.policy, &self.calendar, self.now)
+            .is_some_and(|d| d.level == DeadlineLevel::Red)
+        {
+            stats.cases_overdue += 1;
+        }
+        stats.cases_escalated += usize::from(status.escalated);
+        match status.supervision {
+            Some(SupervisionLevel::Yellow) => stats.cases_supervised_yellow += 1,
+            Some(SupervisionLevel::Red) => stats.cases_supervised_red += 1,
+            None => {}
+        }
+        stats.cases_with_delay_request += usize::from(
+            case.events
+                .iter()
+                .any(|e| e.action == CaseAction::RequestDelay),
+        );
+        stats.cases_quick_resolved += usize::from(
+            case.events
+                .iter()
+                .any(|e| e.action == CaseAction::QuickResolve),
+        );
+        stats.cases_reopened += usize::from(status.reopened > 0);
+        self.finish(doc, AnyRecord::Case(case))
+    }
+}

@@ -2,7 +2,6 @@
 //! who took part.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::models::activity::{ActivityKind, OutreachForm, Participant};
 use sync_core::models::{Activity, AnyRecord};
 
@@ -87,11 +86,7 @@ impl GridGen<'_> {
                 head_count,
                 summary: format!("{title}，参与群众{head_count}人次，反响良好"),
             };
-            let doc = Document::create(
-                &activity,
-                &self.author(worker, at, "record activity"),
-                &self.ctx,
-            )?;
+            let doc = self.create(&activity, worker, at, "record activity")?;
             self.finish(doc, AnyRecord::Activity(activity))?;
         }
         Ok(())

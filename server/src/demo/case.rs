@@ -3,7 +3,6 @@
 
 use anyhow::{Context, bail};
 use sync_core::deadline::{self, DAY_MS, DeadlineLevel};
-use sync_core::doc::Document;
 use sync_core::ids::DocId;
 use sync_core::models::case::{
     CaseAction, CaseEvent, CaseKind, CaseParty, MediationOutcome, MediationSession, PartyRole,
@@ -228,7 +227,7 @@ impl GridGen<'_> {
         }
 
         // Write: created by the worker, then one change per step by whoever acted.
-        let mut doc = Document::create(&case, &self.author(worker, t0, "open case"), &self.ctx)?;
+        let mut doc = self.create(&case, worker, t0, "open case")?;
         for (step, at) in steps.iter().zip(times) {
             let user = self.user(step.actor);
             let mut message = String::from("case: ");

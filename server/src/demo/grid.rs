@@ -10,7 +10,7 @@ use sync_core::doc::{Author, Document};
 use sync_core::ids::{DocId, GridId};
 use sync_core::models::AnyRecord;
 use sync_core::models::household::{HouseholdStatus, ResidentStatus};
-use sync_core::record::Place;
+use sync_core::record::{Place, Record};
 use sync_core::server::StoredRecord;
 use sync_core::time::{Date, Timestamp};
 use sync_core::validate::ValidationContext;
@@ -163,8 +163,17 @@ impl<'a> GridGen<'a> {
         self.user(Actor::Worker)
     }
 
-    pub(super) fn author(&self, user: &DemoUser, at: Timestamp, message: &str) -> Author {
-        Author::new(user.actor.clone(), at).with_message(message)
+    /// Starts a record: its first change, by `user`'s device at `at`. Later edits are
+    /// [`commit`](super::edit::commit)ted; the finished record goes to [`GridGen::finish`].
+    pub(super) fn create<R: Record>(
+        &self,
+        record: &R,
+        user: &DemoUser,
+        at: Timestamp,
+        message: &str,
+    ) -> anyhow::Result<Document> {
+        let author = Author::new(user.actor.clone(), at).with_message(message);
+        Ok(Document::create(record, &author, &self.ctx)?)
     }
 
     pub(super) fn date(&self, at: Timestamp) -> Date {

@@ -2,7 +2,6 @@
 //! happens to them during the year (moving, births, deaths, new phones, approvals).
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::ids::ResidentId;
 use sync_core::models::household::{
     Address, Gender, HouseholdStatus, Relation, Resident, ResidentStatus, SpecialGroup,
@@ -227,6 +226,20 @@ impl GridGen<'_> {
                     Gender::Female
                 }
             };
+            // A head aged within `ages` and a spouse `apart` years older or younger (at least
+            // `min`); gives the head's age.
+            let couple = |this: &mut Self,
+                          people: &mut Vec<(Resident, i64)>,
+                          (head, spouse): (Gender, Gender),
+                          ages: (i64, i64),
+                          apart: (i64, i64),
+                          min: i64| {
+                let age = this.rng.range(ages.0, ages.1);
+                add(this, people, head, age, Relation::Head, true);
+                let a2 = (age + this.rng.range(apart.0, apart.1)).max(min);
+                add(this, people, spouse, a2, Relation::Spouse, true);
+                age
+            };
             match shape {
                 Shape::ElderlyAlone => {
                     let age = self.rng.range(70, 93);
@@ -238,29 +251,14 @@ impl GridGen<'_> {
                     add(self, &mut people, g, age, Relation::Head, true);
                 }
                 Shape::ElderlyCouple => {
-                    let age = self.rng.range(62, 86);
-                    add(self, &mut people, Gender::Male, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-4, 2)).max(58);
-                    add(
-                        self,
-                        &mut people,
-                        Gender::Female,
-                        a2,
-                        Relation::Spouse,
-                        true,
-                    );
+                    let elderly = (Gender::Male, Gender::Female);
+                    couple(self, &mut people, elderly, (62, 86), (-4, 2), 58);
                 }
                 Shape::Couple => {
-                    let age = self.rng.range(24, 60);
-                    add(self, &mut people, hg, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-5, 3)).max(21);
-                    add(self, &mut people, sg, a2, Relation::Spouse, true);
+                    couple(self, &mut people, (hg, sg), (24, 60), (-5, 3), 21);
                 }
                 Shape::Nuclear | Shape::ThreeGenerations => {
-                    let age = self.rng.range(28, 56);
-                    add(self, &mut people, hg, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-5, 3)).max(22);
-                    add(self, &mut people, sg, a2, Relation::Spouse, true);
+                    let age = couple(self, &mut people, (hg, sg), (28, 56), (-5, 3), 22);
                     let children =
                         self.rng
                             .range(1, 3)
@@ -313,17 +311,8 @@ impl GridGen<'_> {
                     }
                 }
                 Shape::LeftBehind => {
-                    let age = self.rng.range(55, 76);
-                    add(self, &mut people, Gender::Male, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-4, 2)).max(50);
-                    add(
-                        self,
-                        &mut people,
-                        Gender::Female,
-                        a2,
-                        Relation::Spouse,
-                        true,
-                    );
+                    let grandparents = (Gender::Male, Gender::Female);
+                    couple(self, &mut people, grandparents, (55, 76), (-4, 2), 50);
                     for _ in 0..self.rng.range(1, 2) {
                         let a = self.rng.range(3, 15);
                         let g = gender_any(self);
@@ -505,11 +494,7 @@ impl GridGen<'_> {
         let created = self.households[h].created;
         let edits = std::mem::take(&mut self.households[h].edits);
         let mut current = self.households[h].household.clone();
-        let mut doc = Document::create(
-            &current,
-            &self.author(worker, created, "create household archive"),
-            &self.ctx,
-        )?;
+        let mut doc = self.create(&current, worker, created, "create household archive")?;
         let mut edits = edits;
         edits.sort_by_key(|(t, _)| *t);
         for (at, edit) in edits {

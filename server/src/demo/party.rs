@@ -2,7 +2,6 @@
 //! hours, and the organisations that register with the community.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::models::household::ResidentStatus;
 use sync_core::models::party::{RegistrantKind, ServiceEntry};
 use sync_core::models::{AnyRecord, PartyRegistration};
@@ -122,11 +121,7 @@ impl GridGen<'_> {
             "协助调解邻里纠纷",
             "参加“党建主题日”志愿服务",
         ];
-        let mut doc = Document::create(
-            &reg,
-            &self.author(worker, at, "register party member"),
-            &self.ctx,
-        )?;
+        let mut doc = self.create(&reg, worker, at, "register party member")?;
         let mut current = reg;
         let mut t = at;
         for _ in 0..self.rng.range(0, 3) {

@@ -2,7 +2,6 @@
 //! of which found the hazards that became cases.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::ids::DocId;
 use sync_core::models::patrol::{PatrolFinding, PatrolMember, PatrolRole};
 use sync_core::models::{AnyRecord, Patrol};
@@ -92,8 +91,7 @@ impl GridGen<'_> {
                 ),
                 findings: Vec::new(),
             };
-            let mut doc =
-                Document::create(&patrol, &self.author(worker, at, "start patrol"), &self.ctx)?;
+            let mut doc = self.create(&patrol, worker, at, "start patrol")?;
             let mut done = patrol;
             done.ended_at = Some(ended);
             for finding in findings {

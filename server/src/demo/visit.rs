@@ -1,7 +1,6 @@
 //! Visits: the worker's regular calls on every household, and the visits that opened cases.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::ids::DocId;
 use sync_core::models::household::{HouseholdStatus, ResidentStatus};
 use sync_core::models::visit::VisitMethod;
@@ -88,8 +87,7 @@ impl GridGen<'_> {
                 summary,
                 opened_cases: opened,
             };
-            let doc =
-                Document::create(&visit, &self.author(worker, at, "record visit"), &self.ctx)?;
+            let doc = self.create(&visit, worker, at, "record visit")?;
             self.finish(doc, AnyRecord::Visit(visit))?;
         }
         Ok(())

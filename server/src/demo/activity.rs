@@ -9,6 +9,8 @@ use super::grid::GridGen;
 use super::names::{ACTIVITY_PLACES, CULTURAL_TITLES, OUTREACH_TITLES, SERVICE_TITLES};
 
 impl GridGen<'_> {
+    /// Writes the grid's volunteer services, cultural events and outreach, with residents taking
+    /// part.
     pub(super) fn write_activities(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let mut kinds = Vec::new();

@@ -11,6 +11,8 @@ use super::grid::GridGen;
 use super::rng::Rng;
 
 impl GridGen<'_> {
+    /// Writes the community's collective assets (in the first grid of 丁字口 and 联桥), then
+    /// one ledger change per month.
     pub(super) fn write_assets(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         struct Spec {

@@ -20,11 +20,12 @@ use super::templates::{APPEALS, DISPUTES, HAZARDS};
 use super::{HOUR, MINUTE};
 
 impl GridGen<'_> {
+    /// The event of a planned step at `at`.
     fn event(&self, step: &PlannedStep, action: CaseAction, at: Timestamp) -> CaseEvent {
         CaseEvent {
             id: step.id.clone(),
             actor: self.user(step.actor).id.clone(),
-            role: Self::role_of(step.actor),
+            role: step.actor.role(),
             action,
             note: step.note.map(str::to_owned),
             at,
@@ -60,6 +61,7 @@ impl GridGen<'_> {
             .is_some_and(|d| d.level == DeadlineLevel::Red)
     }
 
+    /// A party of a case: a resident of household `h`, or the household itself.
     fn party(&mut self, role: PartyRole, h: usize, k: Option<usize>, at: Timestamp) -> CaseParty {
         let hh = &self.households[h].household;
         let (resident, name) = match k.and_then(|k| hh.residents.get(k)) {
@@ -75,6 +77,7 @@ impl GridGen<'_> {
         }
     }
 
+    /// Where a case in household `h` happens: the building, or the courtyard house.
     fn location(&self, h: usize) -> String {
         let a = &self.households[h].household.address;
         if a.building.is_empty() {
@@ -84,6 +87,9 @@ impl GridGen<'_> {
         }
     }
 
+    /// Writes the `global`-th case of the street: kind and target state (the first 27 cases
+    /// cover every pair), template, parties, when it opened, then one change per planned step,
+    /// each checked by the workflow; the folded case must end in the target state.
     pub(super) fn write_case(&mut self, global: usize) -> anyhow::Result<()> {
         use CaseState as T;
         const STATES: &[(CaseState, u32)] = &[

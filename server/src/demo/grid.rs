@@ -93,6 +93,7 @@ pub(super) struct GridGen<'a> {
 }
 
 impl<'a> GridGen<'a> {
+    /// The generator of grid `g`, with its own random stream.
     fn new(plan: &'a Plan, g: usize) -> Self {
         let grid = &plan.grids[g];
         let community = &plan.communities[grid.community];
@@ -150,6 +151,7 @@ impl<'a> GridGen<'a> {
         Ok(self.out)
     }
 
+    /// The user who acts as `actor` in this grid.
     pub(super) fn user(&self, actor: Actor) -> &'a DemoUser {
         let i = match actor {
             Actor::Worker => self.grid.worker,
@@ -159,6 +161,7 @@ impl<'a> GridGen<'a> {
         &self.plan.users[i]
     }
 
+    /// The grid's worker.
     pub(super) fn worker(&self) -> &'a DemoUser {
         self.user(Actor::Worker)
     }
@@ -176,6 +179,7 @@ impl<'a> GridGen<'a> {
         Ok(Document::create(record, &author, &self.ctx)?)
     }
 
+    /// The China date of `at`.
     pub(super) fn date(&self, at: Timestamp) -> Date {
         self.calendar.local_date(at)
     }
@@ -235,6 +239,8 @@ impl<'a> GridGen<'a> {
         Ok(())
     }
 
+    /// An adult present in a household still active: (household, resident); after 20 misses
+    /// any household, with no resident.
     pub(super) fn pick_resident(&mut self) -> (usize, Option<usize>) {
         let n = self.households.len();
         for _ in 0..20 {

@@ -42,6 +42,7 @@ pub(super) enum HouseholdEdit {
 }
 
 impl GridGen<'_> {
+    /// A birth date for someone `age` years old today.
     fn birth_date(&mut self, age: i64) -> Date {
         let days = age * 365 + age / 4 + self.rng.range(0, 364);
         Date(self.today.0 - chrono::Days::new(u64::try_from(days).unwrap_or(0)))
@@ -67,6 +68,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// A resident of `gender` and `age` (ID number, phone, id made at `at`); children pass the
+    /// head's `surname`, people from elsewhere `local: false`.
     fn resident(
         &mut self,
         gender: Gender,
@@ -112,6 +115,7 @@ impl GridGen<'_> {
         }
     }
 
+    /// Membership of a special group (低保, 独居老人 …), verified nine times in ten.
     fn special(&mut self, group: &str, from: Option<Date>, at: Timestamp) -> SpecialGroup {
         debug_assert!(DEFAULT_SPECIAL_GROUPS.contains(&group));
         SpecialGroup {
@@ -123,6 +127,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// The address of the grid's `i`-th household: a flat in the grid's compound, or a house
+    /// number in an old courtyard.
     fn address(&mut self, i: usize) -> Address {
         let spec = self.community.spec;
         let n = self.grid.number;
@@ -152,6 +158,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// Makes the grid's households as they were when the archive was made (in the first 20 days
+    /// of the year), with the edits that come later.
     pub(super) fn make_households(&mut self) {
         #[derive(Clone, Copy)]
         enum Shape {
@@ -489,13 +497,13 @@ impl GridGen<'_> {
         }
     }
 
+    /// Writes household `h`: created, then one change per later edit, in time order.
     pub(super) fn write_household(&mut self, h: usize) -> anyhow::Result<()> {
         let worker = self.worker();
         let created = self.households[h].created;
-        let edits = std::mem::take(&mut self.households[h].edits);
+        let mut edits = std::mem::take(&mut self.households[h].edits);
         let mut current = self.households[h].household.clone();
         let mut doc = self.create(&current, worker, created, "create household archive")?;
-        let mut edits = edits;
         edits.sort_by_key(|(t, _)| *t);
         for (at, edit) in edits {
             let date = self.date(at);

@@ -38,6 +38,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// Writes a registration for a resident of each home marked by
+    /// [`GridGen::pick_party_members`], then the grid's organisations.
     pub(super) fn write_party(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let homes: Vec<usize> = (0..self.households.len())
@@ -107,6 +109,7 @@ impl GridGen<'_> {
         Ok(())
     }
 
+    /// Writes one registration and its later service entries, one change each.
     fn write_registration(
         &mut self,
         reg: PartyRegistration,

@@ -13,6 +13,8 @@ use super::names::{PATROL_NOTES, any_name};
 use super::{HOUR, MINUTE, YEAR};
 
 impl GridGen<'_> {
+    /// Writes the grid's patrols: the ones that found a hazard (a little before its case) and
+    /// regular ones spread over the year; each started, then its findings, then ended.
     pub(super) fn write_patrols(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let mut starts: Vec<(Timestamp, Option<(DocId, String)>)> = Vec::new();

@@ -21,6 +21,17 @@ pub(super) enum Actor {
     Street,
 }
 
+impl Actor {
+    /// The role the actor acts in.
+    pub(super) fn role(self) -> Role {
+        match self {
+            Self::Worker => Role::GridWorker,
+            Self::Community => Role::CommunitySupervisor,
+            Self::Street => Role::StreetSupervisor,
+        }
+    }
+}
+
 /// Extra edits made together with a step.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Extra {
@@ -563,14 +574,6 @@ impl GridGen<'_> {
             level: None,
             extra: Extra::None,
             id: self.rng.item_id(self.start),
-        }
-    }
-
-    pub(super) fn role_of(actor: Actor) -> Role {
-        match actor {
-            Actor::Worker => Role::GridWorker,
-            Actor::Community => Role::CommunitySupervisor,
-            Actor::Street => Role::StreetSupervisor,
         }
     }
 }

@@ -12,6 +12,8 @@ use super::names::{VISIT_SUMMARIES, VISIT_SUMMARIES_CARE};
 use super::{HOUR, MINUTE};
 
 impl GridGen<'_> {
+    /// Writes the grid's visits in time order: the visits that opened cases (a little before
+    /// the case) and the regular ones to every household, until it leaves.
     pub(super) fn write_visits(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let mut planned: Vec<(usize, Timestamp, Vec<DocId>)> = Vec::new();

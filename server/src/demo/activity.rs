@@ -2,7 +2,6 @@
 //! who took part.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::models::activity::{ActivityKind, OutreachForm, Participant};
 use sync_core::models::{Activity, AnyRecord};
 
@@ -10,6 +9,8 @@ use super::grid::GridGen;
 use super::names::{ACTIVITY_PLACES, CULTURAL_TITLES, OUTREACH_TITLES, SERVICE_TITLES};
 
 impl GridGen<'_> {
+    /// Writes the grid's volunteer services, cultural events and outreach, with residents taking
+    /// part.
     pub(super) fn write_activities(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let mut kinds = Vec::new();
@@ -87,11 +88,7 @@ impl GridGen<'_> {
                 head_count,
                 summary: format!("{title}，参与群众{head_count}人次，反响良好"),
             };
-            let doc = Document::create(
-                &activity,
-                &self.author(worker, at, "record activity"),
-                &self.ctx,
-            )?;
+            let doc = self.create(&activity, worker, at, "record activity")?;
             self.finish(doc, AnyRecord::Activity(activity))?;
         }
         Ok(())

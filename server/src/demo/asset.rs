@@ -2,7 +2,6 @@
 //! supermarket, with their leases and a year of monthly ledger entries.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::models::asset::{AssetKind, Lease, LedgerDirection, LedgerEntry};
 use sync_core::models::{AnyRecord, Asset};
 use sync_core::time::Date;
@@ -12,6 +11,8 @@ use super::grid::GridGen;
 use super::rng::Rng;
 
 impl GridGen<'_> {
+    /// Writes the community's collective assets (in the first grid of 丁字口 and 联桥), then
+    /// one ledger change per month.
     pub(super) fn write_assets(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         struct Spec {
@@ -102,11 +103,7 @@ impl GridGen<'_> {
                 leases,
                 ledger: Vec::new(),
             };
-            let mut doc = Document::create(
-                &asset,
-                &self.author(worker, at, "register asset"),
-                &self.ctx,
-            )?;
+            let mut doc = self.create(&asset, worker, at, "register asset")?;
             let mut current = asset;
             // Monthly bookkeeping: income and expense entries, one change per month.
             for month in 1..=11 {
@@ -119,22 +116,19 @@ impl GridGen<'_> {
                 let (income, income_note, expense, expense_note) = spec.monthly;
                 let income_fen = wobble(&mut self.rng, income);
                 let expense_fen = wobble(&mut self.rng, expense);
-                current.ledger.push(LedgerEntry {
-                    id: self.rng.item_id(t),
-                    on,
-                    direction: LedgerDirection::Income,
-                    amount_fen: income_fen.max(1),
-                    note: income_note.to_owned(),
-                    recorded_by: worker.id.clone(),
-                });
-                current.ledger.push(LedgerEntry {
-                    id: self.rng.item_id(t),
-                    on,
-                    direction: LedgerDirection::Expense,
-                    amount_fen: expense_fen.max(1),
-                    note: expense_note.to_owned(),
-                    recorded_by: worker.id.clone(),
-                });
+                for (direction, amount_fen, note) in [
+                    (LedgerDirection::Income, income_fen, income_note),
+                    (LedgerDirection::Expense, expense_fen, expense_note),
+                ] {
+                    current.ledger.push(LedgerEntry {
+                        id: self.rng.item_id(t),
+                        on,
+                        direction,
+                        amount_fen: amount_fen.max(1),
+                        note: note.to_owned(),
+                        recorded_by: worker.id.clone(),
+                    });
+                }
                 let entries = &current.ledger[current.ledger.len() - 2..];
                 commit(&mut doc, worker, t, "monthly ledger", |tx| {
                     for entry in entries {

@@ -3,7 +3,6 @@
 
 use anyhow::{Context, bail};
 use sync_core::deadline::{self, DAY_MS, DeadlineLevel};
-use sync_core::doc::Document;
 use sync_core::ids::DocId;
 use sync_core::models::case::{
     CaseAction, CaseEvent, CaseKind, CaseParty, MediationOutcome, MediationSession, PartyRole,
@@ -21,11 +20,12 @@ use super::templates::{APPEALS, DISPUTES, HAZARDS};
 use super::{HOUR, MINUTE};
 
 impl GridGen<'_> {
+    /// The event of a planned step at `at`.
     fn event(&self, step: &PlannedStep, action: CaseAction, at: Timestamp) -> CaseEvent {
         CaseEvent {
             id: step.id.clone(),
             actor: self.user(step.actor).id.clone(),
-            role: Self::role_of(step.actor),
+            role: step.actor.role(),
             action,
             note: step.note.map(str::to_owned),
             at,
@@ -61,6 +61,7 @@ impl GridGen<'_> {
             .is_some_and(|d| d.level == DeadlineLevel::Red)
     }
 
+    /// A party of a case: a resident of household `h`, or the household itself.
     fn party(&mut self, role: PartyRole, h: usize, k: Option<usize>, at: Timestamp) -> CaseParty {
         let hh = &self.households[h].household;
         let (resident, name) = match k.and_then(|k| hh.residents.get(k)) {
@@ -76,6 +77,7 @@ impl GridGen<'_> {
         }
     }
 
+    /// Where a case in household `h` happens: the building, or the courtyard house.
     fn location(&self, h: usize) -> String {
         let a = &self.households[h].household.address;
         if a.building.is_empty() {
@@ -85,6 +87,9 @@ impl GridGen<'_> {
         }
     }
 
+    /// Writes the `global`-th case of the street: kind and target state (the first 27 cases
+    /// cover every pair), template, parties, when it opened, then one change per planned step,
+    /// each checked by the workflow; the folded case must end in the target state.
     pub(super) fn write_case(&mut self, global: usize) -> anyhow::Result<()> {
         use CaseState as T;
         const STATES: &[(CaseState, u32)] = &[
@@ -228,7 +233,7 @@ impl GridGen<'_> {
         }
 
         // Write: created by the worker, then one change per step by whoever acted.
-        let mut doc = Document::create(&case, &self.author(worker, t0, "open case"), &self.ctx)?;
+        let mut doc = self.create(&case, worker, t0, "open case")?;
         for (step, at) in steps.iter().zip(times) {
             let user = self.user(step.actor);
             let mut message = String::from("case: ");

@@ -10,7 +10,7 @@ use sync_core::doc::{Author, Document};
 use sync_core::ids::{DocId, GridId};
 use sync_core::models::AnyRecord;
 use sync_core::models::household::{HouseholdStatus, ResidentStatus};
-use sync_core::record::Place;
+use sync_core::record::{Place, Record};
 use sync_core::server::StoredRecord;
 use sync_core::time::{Date, Timestamp};
 use sync_core::validate::ValidationContext;
@@ -93,6 +93,7 @@ pub(super) struct GridGen<'a> {
 }
 
 impl<'a> GridGen<'a> {
+    /// The generator of grid `g`, with its own random stream.
     fn new(plan: &'a Plan, g: usize) -> Self {
         let grid = &plan.grids[g];
         let community = &plan.communities[grid.community];
@@ -150,6 +151,7 @@ impl<'a> GridGen<'a> {
         Ok(self.out)
     }
 
+    /// The user who acts as `actor` in this grid.
     pub(super) fn user(&self, actor: Actor) -> &'a DemoUser {
         let i = match actor {
             Actor::Worker => self.grid.worker,
@@ -159,14 +161,25 @@ impl<'a> GridGen<'a> {
         &self.plan.users[i]
     }
 
+    /// The grid's worker.
     pub(super) fn worker(&self) -> &'a DemoUser {
         self.user(Actor::Worker)
     }
 
-    pub(super) fn author(&self, user: &DemoUser, at: Timestamp, message: &str) -> Author {
-        Author::new(user.actor.clone(), at).with_message(message)
+    /// Starts a record: its first change, by `user`'s device at `at`. Later edits are
+    /// [`commit`](super::edit::commit)ted; the finished record goes to [`GridGen::finish`].
+    pub(super) fn create<R: Record>(
+        &self,
+        record: &R,
+        user: &DemoUser,
+        at: Timestamp,
+        message: &str,
+    ) -> anyhow::Result<Document> {
+        let author = Author::new(user.actor.clone(), at).with_message(message);
+        Ok(Document::create(record, &author, &self.ctx)?)
     }
 
+    /// The China date of `at`.
     pub(super) fn date(&self, at: Timestamp) -> Date {
         self.calendar.local_date(at)
     }
@@ -226,6 +239,8 @@ impl<'a> GridGen<'a> {
         Ok(())
     }
 
+    /// An adult present in a household still active: (household, resident); after 20 misses
+    /// any household, with no resident.
     pub(super) fn pick_resident(&mut self) -> (usize, Option<usize>) {
         let n = self.households.len();
         for _ in 0..20 {

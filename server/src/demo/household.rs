@@ -2,7 +2,6 @@
 //! happens to them during the year (moving, births, deaths, new phones, approvals).
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::ids::ResidentId;
 use sync_core::models::household::{
     Address, Gender, HouseholdStatus, Relation, Resident, ResidentStatus, SpecialGroup,
@@ -43,6 +42,7 @@ pub(super) enum HouseholdEdit {
 }
 
 impl GridGen<'_> {
+    /// A birth date for someone `age` years old today.
     fn birth_date(&mut self, age: i64) -> Date {
         let days = age * 365 + age / 4 + self.rng.range(0, 364);
         Date(self.today.0 - chrono::Days::new(u64::try_from(days).unwrap_or(0)))
@@ -68,6 +68,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// A resident of `gender` and `age` (ID number, phone, id made at `at`); children pass the
+    /// head's `surname`, people from elsewhere `local: false`.
     fn resident(
         &mut self,
         gender: Gender,
@@ -113,6 +115,7 @@ impl GridGen<'_> {
         }
     }
 
+    /// Membership of a special group (低保, 独居老人 …), verified nine times in ten.
     fn special(&mut self, group: &str, from: Option<Date>, at: Timestamp) -> SpecialGroup {
         debug_assert!(DEFAULT_SPECIAL_GROUPS.contains(&group));
         SpecialGroup {
@@ -124,6 +127,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// The address of the grid's `i`-th household: a flat in the grid's compound, or a house
+    /// number in an old courtyard.
     fn address(&mut self, i: usize) -> Address {
         let spec = self.community.spec;
         let n = self.grid.number;
@@ -153,6 +158,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// Makes the grid's households as they were when the archive was made (in the first 20 days
+    /// of the year), with the edits that come later.
     pub(super) fn make_households(&mut self) {
         #[derive(Clone, Copy)]
         enum Shape {
@@ -227,6 +234,20 @@ impl GridGen<'_> {
                     Gender::Female
                 }
             };
+            // A head aged within `ages` and a spouse `apart` years older or younger (at least
+            // `min`); gives the head's age.
+            let couple = |this: &mut Self,
+                          people: &mut Vec<(Resident, i64)>,
+                          (head, spouse): (Gender, Gender),
+                          ages: (i64, i64),
+                          apart: (i64, i64),
+                          min: i64| {
+                let age = this.rng.range(ages.0, ages.1);
+                add(this, people, head, age, Relation::Head, true);
+                let a2 = (age + this.rng.range(apart.0, apart.1)).max(min);
+                add(this, people, spouse, a2, Relation::Spouse, true);
+                age
+            };
             match shape {
                 Shape::ElderlyAlone => {
                     let age = self.rng.range(70, 93);
@@ -238,29 +259,14 @@ impl GridGen<'_> {
                     add(self, &mut people, g, age, Relation::Head, true);
                 }
                 Shape::ElderlyCouple => {
-                    let age = self.rng.range(62, 86);
-                    add(self, &mut people, Gender::Male, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-4, 2)).max(58);
-                    add(
-                        self,
-                        &mut people,
-                        Gender::Female,
-                        a2,
-                        Relation::Spouse,
-                        true,
-                    );
+                    let elderly = (Gender::Male, Gender::Female);
+                    couple(self, &mut people, elderly, (62, 86), (-4, 2), 58);
                 }
                 Shape::Couple => {
-                    let age = self.rng.range(24, 60);
-                    add(self, &mut people, hg, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-5, 3)).max(21);
-                    add(self, &mut people, sg, a2, Relation::Spouse, true);
+                    couple(self, &mut people, (hg, sg), (24, 60), (-5, 3), 21);
                 }
                 Shape::Nuclear | Shape::ThreeGenerations => {
-                    let age = self.rng.range(28, 56);
-                    add(self, &mut people, hg, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-5, 3)).max(22);
-                    add(self, &mut people, sg, a2, Relation::Spouse, true);
+                    let age = couple(self, &mut people, (hg, sg), (28, 56), (-5, 3), 22);
                     let children =
                         self.rng
                             .range(1, 3)
@@ -313,17 +319,8 @@ impl GridGen<'_> {
                     }
                 }
                 Shape::LeftBehind => {
-                    let age = self.rng.range(55, 76);
-                    add(self, &mut people, Gender::Male, age, Relation::Head, true);
-                    let a2 = (age + self.rng.range(-4, 2)).max(50);
-                    add(
-                        self,
-                        &mut people,
-                        Gender::Female,
-                        a2,
-                        Relation::Spouse,
-                        true,
-                    );
+                    let grandparents = (Gender::Male, Gender::Female);
+                    couple(self, &mut people, grandparents, (55, 76), (-4, 2), 50);
                     for _ in 0..self.rng.range(1, 2) {
                         let a = self.rng.range(3, 15);
                         let g = gender_any(self);
@@ -500,17 +497,13 @@ impl GridGen<'_> {
         }
     }
 
+    /// Writes household `h`: created, then one change per later edit, in time order.
     pub(super) fn write_household(&mut self, h: usize) -> anyhow::Result<()> {
         let worker = self.worker();
         let created = self.households[h].created;
-        let edits = std::mem::take(&mut self.households[h].edits);
+        let mut edits = std::mem::take(&mut self.households[h].edits);
         let mut current = self.households[h].household.clone();
-        let mut doc = Document::create(
-            &current,
-            &self.author(worker, created, "create household archive"),
-            &self.ctx,
-        )?;
-        let mut edits = edits;
+        let mut doc = self.create(&current, worker, created, "create household archive")?;
         edits.sort_by_key(|(t, _)| *t);
         for (at, edit) in edits {
             let date = self.date(at);

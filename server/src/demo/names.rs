@@ -20,6 +20,7 @@ const FEMALE_CHARS: &[&str] = &[
     "红", "萍", "慧", "婷", "雪", "琳", "洁", "倩", "颖", "欣", "怡", "佳", "蓉", "凤", "菊", "珍",
 ];
 
+/// A name: a surname and one or two given characters.
 pub(super) fn person_name(rng: &mut Rng, gender: Gender) -> String {
     let chars = match gender {
         Gender::Male => MALE_CHARS,
@@ -33,6 +34,7 @@ pub(super) fn person_name(rng: &mut Rng, gender: Gender) -> String {
     name
 }
 
+/// A name of either gender.
 pub(super) fn any_name(rng: &mut Rng) -> String {
     let gender = if rng.chance(0.5) {
         Gender::Male
@@ -48,6 +50,7 @@ const PHONE_PREFIXES: &[&str] = &[
     "189", "191", "198", "199",
 ];
 
+/// A mobile number.
 pub(super) fn phone(rng: &mut Rng) -> String {
     format!("{}{:08}", rng.pick(PHONE_PREFIXES), rng.below(100_000_000))
 }

@@ -2,7 +2,6 @@
 //! hours, and the organisations that register with the community.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::models::household::ResidentStatus;
 use sync_core::models::party::{RegistrantKind, ServiceEntry};
 use sync_core::models::{AnyRecord, PartyRegistration};
@@ -39,6 +38,8 @@ impl GridGen<'_> {
         }
     }
 
+    /// Writes a registration for a resident of each home marked by
+    /// [`GridGen::pick_party_members`], then the grid's organisations.
     pub(super) fn write_party(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let homes: Vec<usize> = (0..self.households.len())
@@ -108,6 +109,7 @@ impl GridGen<'_> {
         Ok(())
     }
 
+    /// Writes one registration and its later service entries, one change each.
     fn write_registration(
         &mut self,
         reg: PartyRegistration,
@@ -122,11 +124,7 @@ impl GridGen<'_> {
             "协助调解邻里纠纷",
             "参加“党建主题日”志愿服务",
         ];
-        let mut doc = Document::create(
-            &reg,
-            &self.author(worker, at, "register party member"),
-            &self.ctx,
-        )?;
+        let mut doc = self.create(&reg, worker, at, "register party member")?;
         let mut current = reg;
         let mut t = at;
         for _ in 0..self.rng.range(0, 3) {

@@ -2,7 +2,6 @@
 //! of which found the hazards that became cases.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::ids::DocId;
 use sync_core::models::patrol::{PatrolFinding, PatrolMember, PatrolRole};
 use sync_core::models::{AnyRecord, Patrol};
@@ -14,6 +13,8 @@ use super::names::{PATROL_NOTES, any_name};
 use super::{HOUR, MINUTE, YEAR};
 
 impl GridGen<'_> {
+    /// Writes the grid's patrols: the ones that found a hazard (a little before its case) and
+    /// regular ones spread over the year; each started, then its findings, then ended.
     pub(super) fn write_patrols(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let mut starts: Vec<(Timestamp, Option<(DocId, String)>)> = Vec::new();
@@ -92,8 +93,7 @@ impl GridGen<'_> {
                 ),
                 findings: Vec::new(),
             };
-            let mut doc =
-                Document::create(&patrol, &self.author(worker, at, "start patrol"), &self.ctx)?;
+            let mut doc = self.create(&patrol, worker, at, "start patrol")?;
             let mut done = patrol;
             done.ended_at = Some(ended);
             for finding in findings {

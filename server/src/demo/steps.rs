@@ -21,6 +21,17 @@ pub(super) enum Actor {
     Street,
 }
 
+impl Actor {
+    /// The role the actor acts in.
+    pub(super) fn role(self) -> Role {
+        match self {
+            Self::Worker => Role::GridWorker,
+            Self::Community => Role::CommunitySupervisor,
+            Self::Street => Role::StreetSupervisor,
+        }
+    }
+}
+
 /// Extra edits made together with a step.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Extra {
@@ -181,6 +192,25 @@ impl Row {
         Self::new(Who::Worker, Does::Stop, (0, 0))
     }
 
+    /// A case heading for cancellation is cancelled early (25 %), which ends it.
+    const fn cancel_early() -> Self {
+        Self::step(Who::Community, CaseAction::Cancel, 2 * HOUR, 2 * DAY_MS)
+            .only(&[CaseState::Cancelled])
+            .p(0.25)
+            .pick(CANCEL_REASONS)
+            .last()
+    }
+
+    /// A case heading for suspension is suspended early (with probability `p`, for the reason
+    /// `note`), which ends it.
+    const fn suspend_early(p: f64, note: &'static str) -> Self {
+        Self::step(Who::Community, CaseAction::Suspend, 2 * HOUR, 2 * DAY_MS)
+            .only(&[CaseState::Suspended])
+            .p(p)
+            .note(note)
+            .last()
+    }
+
     const fn only(mut self, targets: &'static [CaseState]) -> Self {
         self.to = To::Only(targets);
         self
@@ -270,30 +300,14 @@ const COURSE: &[Row] = {
             .only(&[T::NotFiled])
             .pick(REJECT_REASONS)
             .last(),
-        Row::step(Community, A::Cancel, 2 * HOUR, 2 * DAY_MS)
-            .only(&[T::Cancelled])
-            .p(0.25)
-            .pick(CANCEL_REASONS)
-            .last(),
-        Row::step(Community, A::Suspend, 2 * HOUR, 2 * DAY_MS)
-            .only(&[T::Suspended])
-            .p(0.2)
-            .note("等待当事人补充材料，暂时挂起")
-            .last(),
+        Row::cancel_early(),
+        Row::suspend_early(0.2, "等待当事人补充材料，暂时挂起"),
         // Accepted; given up or suspended before it is dispatched.
         Row::step(Boss, A::Accept, HOUR, 30 * HOUR),
         Row::supervise(0.08, 0.5).only(&[T::Accepted]),
         Row::stop().only(&[T::Accepted]),
-        Row::step(Community, A::Cancel, 2 * HOUR, 2 * DAY_MS)
-            .only(&[T::Cancelled])
-            .p(0.25)
-            .pick(CANCEL_REASONS)
-            .last(),
-        Row::step(Community, A::Suspend, 2 * HOUR, 2 * DAY_MS)
-            .only(&[T::Suspended])
-            .p(0.25)
-            .note("等待产权单位答复，暂时挂起")
-            .last(),
+        Row::cancel_early(),
+        Row::suspend_early(0.25, "等待产权单位答复，暂时挂起"),
         // Dispatched: mostly to the grid worker, sometimes kept by the community; now and then
         // escalated afterwards, or dispatched again to the other one.
         Row::mark(Mark::WorkerHandles).p(0.8),
@@ -560,14 +574,6 @@ impl GridGen<'_> {
             level: None,
             extra: Extra::None,
             id: self.rng.item_id(self.start),
-        }
-    }
-
-    pub(super) fn role_of(actor: Actor) -> Role {
-        match actor {
-            Actor::Worker => Role::GridWorker,
-            Actor::Community => Role::CommunitySupervisor,
-            Actor::Street => Role::StreetSupervisor,
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Visits: the worker's regular calls on every household, and the visits that opened cases.
 
 use sync_core::deadline::DAY_MS;
-use sync_core::doc::Document;
 use sync_core::ids::DocId;
 use sync_core::models::household::{HouseholdStatus, ResidentStatus};
 use sync_core::models::visit::VisitMethod;
@@ -13,6 +12,8 @@ use super::names::{VISIT_SUMMARIES, VISIT_SUMMARIES_CARE};
 use super::{HOUR, MINUTE};
 
 impl GridGen<'_> {
+    /// Writes the grid's visits in time order: the visits that opened cases (a little before
+    /// the case) and the regular ones to every household, until it leaves.
     pub(super) fn write_visits(&mut self) -> anyhow::Result<()> {
         let worker = self.worker();
         let mut planned: Vec<(usize, Timestamp, Vec<DocId>)> = Vec::new();
@@ -88,8 +89,7 @@ impl GridGen<'_> {
                 summary,
                 opened_cases: opened,
             };
-            let doc =
-                Document::create(&visit, &self.author(worker, at, "record visit"), &self.ctx)?;
+            let doc = self.create(&visit, worker, at, "record visit")?;
             self.finish(doc, AnyRecord::Visit(visit))?;
         }
         Ok(())

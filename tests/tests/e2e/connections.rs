@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use gridbook_server::config::Settings;
+use gridbook_tests::client::{Answer, answer};
 use gridbook_tests::{TestApp, gzip};
 use reqwest::Method;
 use sync_core::ids::DocId;
@@ -13,7 +14,7 @@ use sync_core::record::Role;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{Answer, answer, on_both_backends_with};
+use crate::support::on_both_backends_with;
 
 on_both_backends_with!(
     eight_connections =>

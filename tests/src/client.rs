@@ -1,6 +1,7 @@
 //! HTTP as a client sees it: an [`Answer`] (status, text, JSON); the JSON API calls ([`get`],
 //! [`post`], [`put`], [`anon`], [`post_from`]) and [`download`] for anything else; the sign-in
-//! calls ([`sign_in`], [`signed_in`], [`refresh`], [`refresh_from`]). Each goes to a [`Target`]:
+//! calls ([`sign_in`], [`signed_in`], [`refresh`], [`refresh_from`]); raw connections
+//! ([`fresh_client`], [`closed_within`]). Each goes to a [`Target`]:
 //! an in-process [`TestApp`](crate::TestApp), a child process
 //! ([`Serving`](crate::process::Serving)) or a client and a base URL of the test's own.
 //!
@@ -9,11 +10,14 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, bail, ensure};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
+use tokio::io::AsyncReadExt as _;
+use tokio::net::TcpStream;
 
 use crate::PASSWORD;
 
@@ -186,6 +190,29 @@ pub async fn refresh(to: &impl Target, token: &str) -> anyhow::Result<Answer> {
 pub async fn refresh_from(to: &impl Target, token: &str, device: &str) -> anyhow::Result<Answer> {
     let body = json!({ "refresh_token": token, "device_id": device });
     anon(to, "/v1/auth/refresh", &body).await
+}
+
+/// A client that opens a new connection for each request, giving up after `timeout`.
+pub fn fresh_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(timeout)
+        .build()?)
+}
+
+/// Reads from a raw connection until the server closes it (EOF or reset), failing when
+/// `bound` passes first; how long it took.
+pub async fn closed_within(stream: &mut TcpStream, bound: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = bound.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => bail!("the connection was still open after {bound:?}"),
+            Ok(Ok(0) | Err(_)) => return Ok(started.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 /// Gzip-compresses a body.

@@ -19,7 +19,7 @@ use sync_core::models::household::Household;
 use tokio::sync::Mutex;
 
 use crate::on;
-use crate::phones::new_phone;
+use crate::phones::{new_phone, same_records};
 
 const KILLS: usize = 6;
 
@@ -120,17 +120,7 @@ async fn sigkill_while_phones_sync(database: String, dir: PathBuf) -> anyhow::Re
     }
     for pair in phones.chunks(2) {
         let (a, b) = (pair[0].lock().await, pair[1].lock().await);
-        ensure!(
-            a.replica.doc_ids() == b.replica.doc_ids(),
-            "{} and {} hold other records",
-            a.name,
-            b.name
-        );
-        for id in a.replica.doc_ids() {
-            let ha = a.replica.document(&id).map(|d| d.heads());
-            let hb = b.replica.document(&id).map(|d| d.heads());
-            ensure!(ha == hb, "{} and {} differ on {id}", a.name, b.name);
-        }
+        same_records(&a, &b)?;
     }
     server.kill()?;
 

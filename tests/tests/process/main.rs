@@ -54,14 +54,6 @@ async fn node(dir: &Path, database: &str, extra: &[&str]) -> anyhow::Result<Serv
     Ok(server)
 }
 
-/// A client that opens a new connection for each request, with a generous timeout.
-fn fresh_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(15))
-        .build()?)
-}
-
 /// Signs `wang` in (gzip-compressed or not); the status and the body (a JSON string when the
 /// body is not JSON).
 async fn sign_in(http: &reqwest::Client, url: &str, gzip: bool) -> anyhow::Result<(u16, Value)> {

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use gridbook_tests::Backend;
+use gridbook_tests::client::fresh_client;
 use gridbook_tests::process::add_street_and_supervisor;
 use tokio::net::TcpStream;
 
-use crate::{PASSWORD, fresh_client, on, serve, sign_in};
+use crate::{PASSWORD, on, serve, sign_in};
 
 async fn idle_connections_past_the_open_files_limit(
     database: String,
@@ -21,7 +22,7 @@ async fn idle_connections_past_the_open_files_limit(
     // Soft and hard limit 256: the server cannot raise it.
     let mut server = serve(&dir, &database).shell("ulimit -n 256").start()?;
     server.wait_ready().await?;
-    let http = fresh_client()?;
+    let http = fresh_client(Duration::from_secs(15))?;
     assert_eq!(sign_in(&http, &server.url, false).await?.0, 200);
 
     // 1,100 connections that never send a byte, as fast as they open: far more than the

@@ -6,14 +6,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use gridbook_tests::Backend;
+use gridbook_tests::client::{closed_within, fresh_client};
 use gridbook_tests::process::add_street_and_supervisor;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::{PASSWORD, fresh_client, on, serve, sign_in};
+use crate::{PASSWORD, on, serve, sign_in};
 
 /// The grace period the test sets, and the margin allowed on top (start-up of the shutdown,
 /// closing the database, a loaded machine).
@@ -27,7 +28,7 @@ async fn sigterm_with_unfinished_requests(database: String, dir: PathBuf) -> any
         .env("GRIDBOOK_SHUTDOWN_GRACE_SECS", &grace)
         .start()?;
     server.wait_ready().await?;
-    let http = fresh_client()?;
+    let http = fresh_client(Duration::from_secs(15))?;
     let (status, session) = sign_in(&http, &server.url, false).await?;
     assert_eq!(status, 200, "{session}");
     let token = session["access_token"]
@@ -102,7 +103,7 @@ async fn sigterm_with_unfinished_requests(database: String, dir: PathBuf) -> any
         .iter_mut()
         .chain([&mut slow_headers, &mut half_body, &mut kept])
     {
-        until_closed(stream, Duration::from_secs(5)).await?;
+        closed_within(stream, Duration::from_secs(5)).await?;
     }
     println!("SIGTERM to exit: {took:?}");
     Ok(())
@@ -118,19 +119,4 @@ async fn sigterm_with_unfinished_requests_exits_within_the_grace_period_on_sqlit
 async fn sigterm_with_unfinished_requests_exits_within_the_grace_period_on_postgres()
 -> anyhow::Result<()> {
     on(Backend::Postgres, sigterm_with_unfinished_requests).await
-}
-
-/// Reads until the server closes the connection (EOF or reset) or `bound` passes; how long it
-/// took.
-async fn until_closed(stream: &mut TcpStream, bound: Duration) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = bound.saturating_sub(started.elapsed());
-        match tokio::time::timeout(left, stream.read(&mut buf)).await {
-            Err(_) => bail!("the connection was still open after {bound:?}"),
-            Ok(Ok(0) | Err(_)) => return Ok(started.elapsed()),
-            Ok(Ok(_)) => {}
-        }
-    }
 }

@@ -6,12 +6,13 @@
 use std::net::IpAddr;
 
 use anyhow::Context;
+use gridbook_tests::client::{anon, answer, get, post, post_from};
 use gridbook_tests::{PASSWORD, TestApp};
 use serde_json::{Value, json};
 use sync_core::ids::DeviceId;
 use sync_core::record::Role;
 
-use crate::support::{Answer, answer, get, on_both_backends, post};
+use crate::support::on_both_backends;
 
 on_both_backends!(
     strangers_guessing_from_many_addresses_do_not_lock_the_owners_known_device_out,
@@ -23,29 +24,6 @@ on_both_backends!(
     an_administrators_reset_forces_a_password_change_before_anything_else,
     administrators_actions_are_audited_with_actor_target_and_address,
 );
-
-/// `POST path` with a JSON body and no token, from the local address `from` (any address of
-/// 127.0.0.0/8 reaches the server on loopback).
-async fn post_from(
-    app: &TestApp,
-    from: Option<IpAddr>,
-    path: &str,
-    body: &Value,
-) -> anyhow::Result<Answer> {
-    let client = reqwest::Client::builder().local_address(from).build()?;
-    answer(client.post(app.url(path)).json(body).send().await?).await
-}
-
-async fn anon(app: &TestApp, path: &str, body: &Value) -> anyhow::Result<Answer> {
-    post_from(app, None, path, body).await
-}
-
-fn text(a: &Answer, key: &str) -> anyhow::Result<String> {
-    Ok(a.body[key]
-        .as_str()
-        .with_context(|| format!("no {key} in {}", a.text))?
-        .to_owned())
-}
 
 async fn strangers_guessing_from_many_addresses_do_not_lock_the_owners_known_device_out(
     app: TestApp,
@@ -59,7 +37,7 @@ async fn strangers_guessing_from_many_addresses_do_not_lock_the_owners_known_dev
     )
     .await?;
     assert_eq!(first.status, 200, "{}", first.text);
-    let phone = text(&first, "device_id")?;
+    let phone = first.str("device_id")?.to_owned();
 
     // Five wrong guesses from five networks.
     for n in 1..=5u8 {
@@ -97,7 +75,7 @@ async fn strangers_guessing_from_many_addresses_do_not_lock_the_owners_known_dev
     )
     .await?;
     assert_eq!(a.status, 200, "{}", a.text);
-    assert_eq!(text(&a, "device_id")?, phone);
+    assert_eq!(a.str("device_id")?.to_owned(), phone);
     // A device id the server never registered for wang is no way in.
     let a = post_from(
         &app,
@@ -209,14 +187,14 @@ async fn a_refresh_token_replayed_in_the_grace_window_yields_no_second_live_toke
     .await?;
     assert_eq!(retried.status, 200, "{}", retried.text);
     assert_eq!(
-        text(&retried, "refresh_token")?,
-        text(&lost, "refresh_token")?,
+        retried.str("refresh_token")?.to_owned(),
+        lost.str("refresh_token")?.to_owned(),
         "a retry gets the same successor, not a second one"
     );
     let next = anon(
         &app,
         "/v1/auth/refresh",
-        &refresh(&text(&retried, "refresh_token")?, Some(&device)),
+        &refresh(retried.str("refresh_token")?, Some(&device)),
     )
     .await?;
     assert_eq!(next.status, 200, "{}", next.text);
@@ -240,10 +218,10 @@ async fn a_refresh_token_replayed_in_the_grace_window_yields_no_second_live_toke
         )
         .await?;
         assert_eq!(stolen.status, 401, "{thief_device:?}: {}", stolen.text);
-        let b_token = text(&b, "refresh_token")?;
+        let b_token = b.str("refresh_token")?.to_owned();
         let after = anon(&app, "/v1/auth/refresh", &refresh(&b_token, Some(&own))).await?;
         assert_eq!(after.status, 401, "the family is revoked: {}", after.text);
-        let access = text(&b, "access_token")?;
+        let access = b.str("access_token")?.to_owned();
         assert_eq!(get(&app, &access, "/v1/households").await?.status, 401);
     }
     app.stop().await
@@ -366,7 +344,7 @@ async fn an_administrators_reset_forces_a_password_change_before_anything_else(
     )
     .await?;
     assert_eq!(a.status, 200, "{}", a.text);
-    let temporary = text(&a, "temporary_password")?;
+    let temporary = a.str("temporary_password")?.to_owned();
     assert!(temporary.len() >= 12, "{}", a.text);
     // Every session of li ended with the reset.
     assert_eq!(
@@ -392,7 +370,7 @@ async fn an_administrators_reset_forces_a_password_change_before_anything_else(
     .await?;
     assert_eq!(signed.status, 200, "{}", signed.text);
     assert_eq!(signed.body["must_change_password"], true, "{}", signed.text);
-    let token = text(&signed, "access_token")?;
+    let token = signed.str("access_token")?.to_owned();
     for path in ["/v1/households", "/v1/cases"] {
         let a = get(&app, &token, path).await?;
         assert_eq!(

@@ -2,6 +2,7 @@
 //! supervisor's identity, written through the sync pipeline and synced down to the phones.
 
 use anyhow::Context;
+use gridbook_tests::client::{Answer, get, post};
 use gridbook_tests::{Phone, TestApp};
 use serde_json::{Value, json};
 use sync_core::ids::DocId;
@@ -10,7 +11,7 @@ use sync_core::models::household::Household;
 use sync_core::record::Role;
 use sync_core::workflow::{self, CaseState};
 
-use crate::support::{Answer, at, case, event, get, household, on_both_backends, post};
+use crate::support::{at, case, event, household, on_both_backends};
 
 on_both_backends!(
     a_case_moves_supervisor_phone_supervisor_through_sync,

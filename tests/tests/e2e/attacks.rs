@@ -10,6 +10,7 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ROOT, ReadDoc};
 use gridbook_server::auth::jwt::Keys;
 use gridbook_server::config::JwtKey;
+use gridbook_tests::client::{Answer, answer, download, get, post, refresh, refresh_from, sign_in};
 use gridbook_tests::{PASSWORD, Phone, Session, TestApp};
 use serde_json::{Value, json};
 use sync_core::doc::{Author, Document, actor_for_device};
@@ -21,7 +22,7 @@ use sync_core::protocol::{Bytes, Cursor, DocPush, DocStatus, SyncRequest, SyncRe
 use sync_core::record::{RecordKind, Role};
 use sync_core::validate::ValidationContext;
 
-use crate::support::{Answer, answer, at, case, event, get, household, on_both_backends, post};
+use crate::support::{at, case, event, household, on_both_backends};
 
 on_both_backends!(
     forged_tokens_are_refused,
@@ -95,40 +96,6 @@ fn claims_of(user: &UserId, device: &DeviceId, session: &str) -> Value {
     let now = now_secs();
     json!({ "sub": user.as_str(), "dev": device.as_str(), "sid": session, "iss": "gridbook",
             "iat": now, "exp": now + 600 })
-}
-
-/// `POST /v1/auth/refresh`.
-async fn refresh(app: &TestApp, token: &str) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .post(app.url("/v1/auth/refresh"))
-            .json(&json!({ "refresh_token": token }))
-            .send()
-            .await?,
-    )
-    .await
-}
-
-/// `POST /v1/auth/refresh` naming the device the token was issued to.
-async fn refresh_from(app: &TestApp, token: &str, device: &str) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .post(app.url("/v1/auth/refresh"))
-            .json(&json!({ "refresh_token": token, "device_id": device }))
-            .send()
-            .await?,
-    )
-    .await
-}
-
-/// `POST /v1/auth/login` with a password.
-async fn sign_in(app: &TestApp, login: &str, password: &str) -> anyhow::Result<reqwest::Response> {
-    Ok(app
-        .http
-        .post(app.url("/v1/auth/login"))
-        .json(&json!({ "login": login, "password": password }))
-        .send()
-        .await?)
 }
 
 /// `POST /v1/sync` as raw text and status.
@@ -418,7 +385,7 @@ async fn tokens_of_disabled_users_and_revoked_devices_are_refused(
             "refresh",
         );
     }
-    let a = answer(sign_in(&app, "zhao", PASSWORD).await?).await?;
+    let a = sign_in(&app, "zhao", PASSWORD).await?;
     assert_eq!(
         (a.status, a.code()),
         (401, "invalid_credentials"),
@@ -908,7 +875,7 @@ async fn password_guessing_is_slowed(app: TestApp) -> anyhow::Result<()> {
     let wang = app.user("wang", Role::GridWorker, app.grid_a()).await?;
     app.user("zhang", Role::GridWorker, app.grid_a()).await?;
     for n in 0..5 {
-        let a = answer(sign_in(&app, "wang", &format!("guess {n}")).await?).await?;
+        let a = sign_in(&app, "wang", &format!("guess {n}")).await?;
         assert_eq!(
             (a.status, a.code()),
             (401, "invalid_credentials"),
@@ -918,7 +885,12 @@ async fn password_guessing_is_slowed(app: TestApp) -> anyhow::Result<()> {
     }
     // Locked: the next guess and even the right password are refused without a check.
     for password in ["guess 5", PASSWORD] {
-        let response = sign_in(&app, "wang", password).await?;
+        let response = app
+            .http
+            .post(app.url("/v1/auth/login"))
+            .json(&json!({ "login": "wang", "password": password }))
+            .send()
+            .await?;
         assert_eq!(response.status(), 429);
         let retry: u64 = response
             .headers()
@@ -1084,7 +1056,7 @@ async fn sql_metacharacters_in_every_query_parameter_are_harmless(
         let base = get(&app, &sup, &format!("/v1/{list}")).await?;
         assert_eq!(base.status, 200, "{list}: {}", base.text);
         let total = base.body["total"].as_i64();
-        let export_base = get(&app, &sup, &format!("/v1/exports/{list}.csv")).await?;
+        let export_base = download(&app, &sup, &format!("/v1/exports/{list}.csv")).await?;
         assert_eq!(export_base.status, 200, "{list}: {}", export_base.text);
         let export_lines = export_base.text.lines().count();
         for param in *params {
@@ -1099,7 +1071,7 @@ async fn sql_metacharacters_in_every_query_parameter_are_harmless(
                     continue;
                 }
                 let path = format!("/v1/exports/{list}.csv?{query}");
-                let a = get(&app, &sup, &path).await?;
+                let a = download(&app, &sup, &path).await?;
                 check_probe(&a, &path, None);
                 if a.status == 200 {
                     let lines = a.text.lines().count();
@@ -1151,7 +1123,7 @@ async fn sql_metacharacters_in_every_query_parameter_are_harmless(
             check_probe(&a, &path, None);
             assert_ne!(a.status / 100, 2, "{path}: {}", a.text);
         }
-        let a = answer(sign_in(&app, value, value).await?).await?;
+        let a = sign_in(&app, value, value).await?;
         assert_eq!(a.status, 401, "login {value:?}: {}", a.text);
     }
     assert!(
@@ -1248,8 +1220,8 @@ async fn error_messages_carry_no_personal_data(app: TestApp) -> anyhow::Result<(
 
     // A wrong password: the same answer as an unknown login, naming neither.
     let wrong = "hunter2-wrong-password";
-    let a = answer(sign_in(&app, "li", wrong).await?).await?;
-    let b = answer(sign_in(&app, "no-such-user", wrong).await?).await?;
+    let a = sign_in(&app, "li", wrong).await?;
+    let b = sign_in(&app, "no-such-user", wrong).await?;
     assert_eq!(
         (a.status, a.code()),
         (401, "invalid_credentials"),

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use automerge::transaction::Transactable as _;
+use gridbook_tests::client::{Answer, answer, get};
 use gridbook_tests::{PASSWORD, TestApp, gzip};
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
@@ -17,7 +18,7 @@ use sync_core::protocol::{Bytes, DocPush, SyncRequest, encode_request};
 use sync_core::record::{RecordKind, Role};
 use sync_core::validate::ValidationContext;
 
-use crate::support::{Answer, answer, at, case, get, household, on_both_backends};
+use crate::support::{at, case, household, on_both_backends};
 
 on_both_backends!(bad_input_is_refused_with_a_json_4xx_and_changes_nothing);
 

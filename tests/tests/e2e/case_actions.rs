@@ -5,6 +5,7 @@
 //! worker's phone through sync, and an illegal use answered 409 with the reason.
 
 use anyhow::Context;
+use gridbook_tests::client::{Answer, get, post};
 use gridbook_tests::{Phone, TestApp, TestUser};
 use serde_json::{Value, json};
 use sync_core::deadline::DAY_MS;
@@ -14,7 +15,7 @@ use sync_core::record::Role;
 use sync_core::time::Timestamp;
 use sync_core::workflow::{self, CaseState};
 
-use crate::support::{Answer, case, event, get, now, on_both_backends, post};
+use crate::support::{case, event, now, on_both_backends};
 
 on_both_backends!(
     delay_cancel_suspend_and_resume_act_reach_the_phone_and_refuse_illegal_uses,

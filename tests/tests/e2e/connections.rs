@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use gridbook_server::config::Settings;
+use gridbook_tests::client::{Answer, answer, closed_within, fresh_client};
 use gridbook_tests::{TestApp, gzip};
 use reqwest::Method;
 use sync_core::ids::DocId;
@@ -13,7 +14,7 @@ use sync_core::record::Role;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{Answer, answer, on_both_backends_with};
+use crate::support::on_both_backends_with;
 
 on_both_backends_with!(
     eight_connections =>
@@ -65,31 +66,9 @@ fn small_sync_bodies(settings: &mut Settings) {
     settings.max_body_bytes = SYNC_LIMIT;
 }
 
-/// A client that opens a new connection for every request.
-fn fresh_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(20))
-        .build()?)
-}
-
 /// `host:port` of the server.
 fn addr(app: &TestApp) -> String {
     app.url("").trim_start_matches("http://").to_owned()
-}
-
-/// Reads until the server closes the connection (EOF or reset) or `bound` passes.
-async fn closed_within(stream: &mut TcpStream, bound: Duration) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = bound.saturating_sub(started.elapsed());
-        match tokio::time::timeout(left, stream.read(&mut buf)).await {
-            Err(_) => bail!("the connection was still open after {bound:?}"),
-            Ok(Ok(0) | Err(_)) => return Ok(started.elapsed()),
-            Ok(Ok(_)) => {}
-        }
-    }
 }
 
 /// Whether the server still holds the connection open after `wait` (nothing to read, no EOF).
@@ -122,7 +101,7 @@ async fn idle_connections_beyond_the_cap_do_not_stop_a_normal_request(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A normal request on a new connection is answered, and so is a sign-in.
-    let http = fresh_client()?;
+    let http = fresh_client(Duration::from_secs(20))?;
     let health = answer(http.get(app.url("/health")).send().await?).await?;
     assert_eq!(health.status, 200, "{}", health.text);
     let session = app.login(&li).await?;
@@ -205,7 +184,7 @@ async fn a_long_poll_outlasts_the_idle_timeout(app: TestApp) -> anyhow::Result<(
     let mut request = phone.replica.build_request();
     request.wait_ms = Some(2500);
     let started = Instant::now();
-    let response = fresh_client()?
+    let response = fresh_client(Duration::from_secs(20))?
         .post(app.url("/v1/sync"))
         .bearer_auth(&phone.session.access_token)
         .json(&request)
@@ -266,7 +245,7 @@ async fn send(
     body: Vec<u8>,
     encoding: Option<&str>,
 ) -> anyhow::Result<Answer> {
-    let mut request = fresh_client()?
+    let mut request = fresh_client(Duration::from_secs(20))?
         .request(method.clone(), app.url(path))
         .bearer_auth(token)
         .header("content-type", "application/json")

@@ -5,13 +5,14 @@
 use anyhow::Context;
 use gridbook_server::db::Db;
 use gridbook_tests::TestApp;
+use gridbook_tests::client::{get, post};
 use serde_json::json;
 use sync_core::ids::DocId;
 use sync_core::models::case::CaseAction;
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::Role;
 
-use crate::support::{at, case, event, get, household, on_both_backends, post};
+use crate::support::{at, case, event, household, on_both_backends};
 
 on_both_backends!(
     the_console_is_served_with_a_strict_content_security_policy,

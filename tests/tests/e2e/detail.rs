@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use automerge::transaction::{CommitOptions, Transactable as _};
+use gridbook_tests::client::{answer, get, post};
 use gridbook_tests::{PASSWORD, Phone, TestApp};
 use serde_json::{Value, json};
 use sync_core::doc::actor_for_device;
@@ -13,7 +14,7 @@ use sync_core::record::RecordKind;
 use sync_core::record::Role;
 use sync_core::time::Timestamp;
 
-use crate::support::{answer, at, case, get, household, on_both_backends, post, resident};
+use crate::support::{at, case, household, on_both_backends, resident};
 
 on_both_backends!(
     a_supervisor_reads_masked_data_and_reveals_one_field_with_an_audited_reason,

@@ -18,7 +18,7 @@ use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
-use crate::support::{at, case, event, household, on_both_backends, resident};
+use crate::support::{at, case, event, household, now, on_both_backends, resident};
 
 on_both_backends!(
     figures_match_hand_counts_per_grid_and_in_total,
@@ -28,14 +28,6 @@ on_both_backends!(
     the_conflict_inbox_and_the_audit_log_export_for_their_readers_only,
     hostile_text_is_neutralised_in_csv_and_stays_text_in_xlsx,
 );
-
-fn now() -> Timestamp {
-    Timestamp::from_millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-    )
-}
 
 async fn get(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<(u16, Value)> {
     app.get_json(path, Some(&phone.session.access_token)).await

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use automerge::transaction::{CommitOptions, Transactable as _};
+use gridbook_tests::client::get;
 use gridbook_tests::{Phone, TestApp};
 use serde_json::json;
 use sync_core::client::{Replica, ReplicaSnapshot, SavedDoc};
@@ -16,7 +17,7 @@ use sync_core::protocol::{
 use sync_core::record::{RecordKind, Role};
 use sync_core::validate::ValidationContext;
 
-use crate::support::{at, get, household, on_both_backends};
+use crate::support::{at, household, on_both_backends};
 
 on_both_backends!(a_record_of_24000_changes_is_sent_within_the_budget_and_its_history_pages,);
 

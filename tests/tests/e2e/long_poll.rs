@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use gridbook_tests::client::post;
 use gridbook_tests::{Backend, Phone, TestApp};
 use serde_json::json;
 use sync_core::ids::DocId;
@@ -11,7 +12,7 @@ use sync_core::models::household::Household;
 use sync_core::protocol::SyncResponse;
 use sync_core::record::Role;
 
-use crate::support::{at, case, household, post};
+use crate::support::{at, case, household};
 
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

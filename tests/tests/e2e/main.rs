@@ -1,21 +1,27 @@
 //! End-to-end tests: the real server on port 0, real databases, real HTTP, phones built on
-//! sync-core. Every scenario runs on SQLite and, when configured, on PostgreSQL.
+//! sync-core. Scenarios run on SQLite and, when configured, on PostgreSQL (a module's doc says
+//! when it runs on one of them only); storage and start-up tests use a fresh database alone.
 
 mod accounts;
 mod actions;
 mod attacks;
+mod auth;
 mod bad_input;
 mod case_actions;
 mod connections;
 mod console_api;
 mod deep_documents;
+mod demo;
 mod detail;
 mod figures;
 mod history;
+mod index;
 mod long_poll;
 mod misbehaving;
+mod openapi;
 mod personal_data;
 mod review;
 mod server_settings;
+mod signing_keys;
 mod support;
 mod sync;

@@ -12,10 +12,11 @@ use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
+use gridbook_tests::client::post;
 use sync_core::deadline::{self, DAY_MS, DeadlineLevel, DeadlinePolicy, WorkCalendar};
 use sync_core::workflow;
 
-use crate::support::{at, case, event, household, on_both_backends, post, resident};
+use crate::support::{at, case, event, household, now, on_both_backends, resident};
 
 on_both_backends!(
     households_are_filtered_searched_sorted_and_paginated,
@@ -26,14 +27,6 @@ on_both_backends!(
     visits_and_activities_are_listed_by_date,
     level_escalated_and_assignee_filters_pick_exactly_their_cases,
 );
-
-fn now() -> Timestamp {
-    Timestamp::from_millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-    )
-}
 
 /// `GET path` as `session`, expecting 200; the body.
 async fn get_ok(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<Value> {

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use gridbook_server::config::{JwtKey, Settings};
+use gridbook_tests::client::{answer, get, post, refresh};
 use gridbook_tests::{Phone, TestApp};
 use serde_json::json;
 use sync_core::ids::DocId;
@@ -11,9 +12,7 @@ use sync_core::models::case::{Case, CaseAction};
 use sync_core::models::household::Household;
 use sync_core::record::Role;
 
-use crate::support::{
-    Answer, answer, at, case, event, get, household, on_both_backends, on_both_backends_with, post,
-};
+use crate::support::{at, case, event, household, on_both_backends, on_both_backends_with};
 
 on_both_backends_with!(
     only_key_a =>
@@ -119,17 +118,6 @@ fn kid(token: &str) -> anyhow::Result<String> {
     jsonwebtoken::decode_header(token)?
         .kid
         .context("the token names no key")
-}
-
-async fn refresh(app: &TestApp, refresh_token: &str) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .post(app.url("/v1/auth/refresh"))
-            .json(&json!({ "refresh_token": refresh_token }))
-            .send()
-            .await?,
-    )
-    .await
 }
 
 async fn a_signing_key_rotates_without_logging_anyone_out_until_the_old_key_is_dropped(

@@ -1,7 +1,5 @@
 //! Shared pieces of the scenarios.
 
-use gridbook_tests::TestApp;
-use serde_json::Value;
 use sync_core::ids::{DocId, ItemId, UserId};
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
 use sync_core::models::household::{Address, Household, Resident};
@@ -98,56 +96,6 @@ pub fn event(actor: &UserId, role: Role, action: CaseAction, when: Timestamp) ->
         level: None,
         target: None,
     }
-}
-
-/// An answer: status, raw body text, and the body as JSON (`Null` when not JSON).
-pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// The raw body.
-    pub text: String,
-    /// The body as JSON (`Null` when not JSON).
-    pub body: Value,
-}
-
-impl Answer {
-    /// The JSON error code, or an empty string.
-    pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-}
-
-/// Reads a response into an [`Answer`].
-pub async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
-    let status = response.status().as_u16();
-    let text = response.text().await?;
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok(Answer { status, text, body })
-}
-
-/// `GET path` with a bearer token.
-pub async fn get(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .get(app.url(path))
-            .bearer_auth(token)
-            .send()
-            .await?,
-    )
-    .await
-}
-
-/// `POST path` with a JSON body and a bearer token.
-pub async fn post(app: &TestApp, token: &str, path: &str, body: &Value) -> anyhow::Result<Answer> {
-    answer(
-        app.http
-            .post(app.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?,
-    )
-    .await
 }
 
 /// Like [`on_both_backends`], starting each server with its settings adjusted by `adjust`

@@ -3,6 +3,7 @@
 
 use gridbook_server::db::{Db, index};
 use gridbook_server::demo::{self, DemoSize};
+use gridbook_tests::FreshDb;
 use sync_core::time::Timestamp;
 
 type Rows = Vec<Vec<Option<String>>>;
@@ -44,10 +45,8 @@ async fn snapshot(db: &Db) -> Rows {
 
 #[tokio::test]
 async fn the_demo_fills_the_indexes_as_rebuild_computes_them() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let db = Db::connect(&url).await.expect("connect");
-    db.migrate().await.expect("migrate");
+    let fresh = FreshDb::sqlite().expect("temp dir");
+    let db = fresh.connect().await.expect("connect");
     let now: Timestamp = "2026-03-04T10:12:00Z".parse().expect("time");
     let summary = demo::load(&db, DemoSize::Small, now, &mut |_| {})
         .await

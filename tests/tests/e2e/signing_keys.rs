@@ -8,6 +8,7 @@ use std::path::Path;
 use gridbook_server::config::Settings;
 use gridbook_server::db::Db;
 use gridbook_server::state::AppState;
+use gridbook_tests::FreshDb;
 
 async fn stored_key_count(db: &Db) -> i64 {
     let sql = "SELECT COUNT(*) FROM signing_keys";
@@ -25,13 +26,12 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test]
 async fn the_signing_key_lives_in_a_private_file_beside_the_database_not_in_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("gridbook.db").display());
-    let key_file = dir.path().join("gridbook.jwt-keys");
+    let fresh = FreshDb::sqlite().unwrap();
+    let url = fresh.url();
+    let key_file = fresh.dir().join("gridbook.jwt-keys");
 
     // An older version's database: migrated, with a key of its own in `signing_keys`.
-    let db = Db::connect(&url).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = fresh.connect().await.unwrap();
     let Db::Sqlite(pool) = &db else {
         unreachable!()
     };
@@ -48,7 +48,7 @@ async fn the_signing_key_lives_in_a_private_file_beside_the_database_not_in_it()
     .unwrap();
 
     // The first start moves it into the key file and out of the database.
-    let state = AppState::new(Settings::for_database(&url)).await.unwrap();
+    let state = AppState::new(Settings::for_database(url)).await.unwrap();
     assert_eq!(
         stored_key_count(&state.db).await,
         0,
@@ -71,7 +71,7 @@ async fn the_signing_key_lives_in_a_private_file_beside_the_database_not_in_it()
     state.db.close().await;
 
     // A restart reads the same file.
-    let again = AppState::new(Settings::for_database(&url)).await.unwrap();
+    let again = AppState::new(Settings::for_database(url)).await.unwrap();
     assert_eq!(again.keys.signing_kid(), "auto-old");
     again.db.close().await;
 
@@ -80,7 +80,7 @@ async fn the_signing_key_lives_in_a_private_file_beside_the_database_not_in_it()
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = AppState::new(Settings::for_database(&url))
+        let e = AppState::new(Settings::for_database(url))
             .await
             .unwrap_err();
         assert!(e.to_string().contains("chmod 600"), "{e}");
@@ -88,12 +88,12 @@ async fn the_signing_key_lives_in_a_private_file_beside_the_database_not_in_it()
     }
     // A key shorter than 32 bytes: refused, without echoing it.
     std::fs::write(&key_file, "short=only-31-bytes-of-secret-x\n").unwrap();
-    let e = AppState::new(Settings::for_database(&url))
+    let e = AppState::new(Settings::for_database(url))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("at least 32 bytes"), "{e}");
     assert!(!e.to_string().contains("only-31"), "{e}");
-    let mut settings = Settings::for_database(&url);
+    let mut settings = Settings::for_database(url);
     settings.jwt_keys = vec![gridbook_server::config::JwtKey {
         kid: "k".into(),
         secret: vec![1; 31],
@@ -104,10 +104,11 @@ async fn the_signing_key_lives_in_a_private_file_beside_the_database_not_in_it()
 
 #[tokio::test]
 async fn a_new_database_gets_a_new_private_key_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
-    let state = AppState::new(Settings::for_database(&url)).await.unwrap();
-    let key_file = dir.path().join("fresh.jwt-keys");
+    let fresh = FreshDb::sqlite_file("fresh.db").unwrap();
+    let state = AppState::new(Settings::for_database(fresh.url()))
+        .await
+        .unwrap();
+    let key_file = fresh.dir().join("fresh.jwt-keys");
     assert!(key_file.is_file());
     #[cfg(unix)]
     assert_eq!(mode(&key_file), 0o600);

@@ -2,17 +2,15 @@
 //! checked, and synced by a phone afterwards.
 //!
 //! The Full-size test is ignored by default; run it by hand in release:
-//! `cargo test --release -p gridbook-server --test demo -- --ignored --nocapture`.
+//! `cargo test --release -p gridbook-tests --test e2e demo::full -- --ignored --nocapture`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use argon2::PasswordVerifier;
 use automerge::{Automerge, Change};
-use gridbook_server::app;
-use gridbook_server::config::{JwtKey, Settings};
 use gridbook_server::db::{Db, docs, places, users};
 use gridbook_server::demo::{self, DEMO_PASSWORD, DemoProgress, DemoSize, DemoSummary};
-use gridbook_server::state::AppState;
+use gridbook_tests::{Backend, FreshDb, TestApp};
 use sync_core::client::Replica;
 use sync_core::doc::device_of_actor;
 use sync_core::ids::{DocId, GridId};
@@ -29,12 +27,11 @@ fn now() -> Timestamp {
     "2026-03-04T10:12:00Z".parse().expect("valid time")
 }
 
-async fn fresh_sqlite() -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let db = Db::connect(&url).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    (dir, db)
+/// A fresh SQLite database, connected and migrated, and its folder.
+async fn fresh_sqlite() -> (FreshDb, Db) {
+    let fresh = FreshDb::sqlite().expect("temp dir");
+    let db = fresh.connect().await.expect("connect");
+    (fresh, db)
 }
 
 async fn load(db: &Db, size: DemoSize) -> (DemoSummary, Vec<DemoProgress>) {
@@ -244,11 +241,12 @@ async fn small_demo_loads_valid_records_in_every_state() {
 }
 
 /// Syncs a replica until it needs no further round trip.
-async fn sync_all(http: &reqwest::Client, base: &str, replica: &mut Replica, token: &str) {
+async fn sync_all(app: &TestApp, replica: &mut Replica, token: &str) {
     for _ in 0..20 {
         let request = replica.build_request();
-        let response = http
-            .post(format!("{base}/v1/sync"))
+        let response = app
+            .http
+            .post(app.url("/v1/sync"))
             .bearer_auth(token)
             .header("content-type", "application/json")
             .body(encode_request(&request))
@@ -268,13 +266,10 @@ async fn sync_all(http: &reqwest::Client, base: &str, replica: &mut Replica, tok
 }
 
 /// Signs a demo user in on their demo device (access tokens belong to a session).
-async fn demo_token(
-    http: &reqwest::Client,
-    base: &str,
-    user: &gridbook_server::demo::DemoLogin,
-) -> String {
-    let answer: serde_json::Value = http
-        .post(format!("{base}/v1/auth/login"))
+async fn demo_token(app: &TestApp, user: &gridbook_server::demo::DemoLogin) -> String {
+    let answer: serde_json::Value = app
+        .http
+        .post(app.url("/v1/auth/login"))
         .json(&serde_json::json!({ "login": user.login, "password": gridbook_server::demo::DEMO_PASSWORD,
                                    "device_id": user.device.as_str() }))
         .send()
@@ -291,20 +286,10 @@ async fn demo_token(
 
 #[tokio::test]
 async fn phones_sync_the_demo_afterwards() {
-    let (dir, db) = fresh_sqlite().await;
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (fresh, db) = fresh_sqlite().await;
     let (summary, _) = load(&db, DemoSize::Small).await;
     db.close().await;
-
-    let mut settings = Settings::for_database(url);
-    settings.jwt_keys = vec![JwtKey {
-        kid: "demo-test".into(),
-        secret: b"0123456789abcdef0123456789abcdef".to_vec(),
-    }];
-    let state = AppState::new(settings).await.expect("state");
-    let running = app::start(state).await.expect("server");
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
+    let app = TestApp::start_on(fresh, |_| {}).await.expect("server");
 
     let login = |name: &str| {
         summary
@@ -317,9 +302,9 @@ async fn phones_sync_the_demo_afterwards() {
 
     // The grid worker of dzk-01 receives every record of the grid, on the demo device.
     let worker = login("dzk-01");
-    let token = demo_token(&http, &base, &worker).await;
+    let token = demo_token(&app, &worker).await;
     let mut phone = Replica::new(worker.device.clone(), ValidationContext::default());
-    sync_all(&http, &base, &mut phone, &token).await;
+    sync_all(&app, &mut phone, &token).await;
     let grid_docs = summary.total_records() / 4;
     assert!(
         phone.doc_ids().len() > grid_docs / 2,
@@ -344,8 +329,8 @@ async fn phones_sync_the_demo_afterwards() {
             h.tags.push("demo_edit".into());
         })
         .expect("edit");
-    sync_all(&http, &base, &mut phone, &token).await;
-    let stored = docs::load(&running.state.db, &target)
+    sync_all(&app, &mut phone, &token).await;
+    let stored = docs::load(app.db(), &target)
         .await
         .expect("load")
         .expect("exists");
@@ -354,36 +339,21 @@ async fn phones_sync_the_demo_afterwards() {
 
     // A liaison receives only the households of their group.
     let liaison = login("dzk-01-l01");
-    let token = demo_token(&http, &base, &liaison).await;
+    let token = demo_token(&app, &liaison).await;
     let mut phone = Replica::new(liaison.device.clone(), ValidationContext::default());
-    sync_all(&http, &base, &mut phone, &token).await;
+    sync_all(&app, &mut phone, &token).await;
     assert_eq!(phone.doc_ids().len(), 15);
-    running.stop().await.expect("stop");
+    app.stop().await.expect("stop");
 }
 
 /// The Small demo on a fresh PostgreSQL database, when `GRIDBOOK_TEST_POSTGRES_URL` names a
 /// server where databases may be created (skipped otherwise).
 #[tokio::test]
 async fn small_demo_loads_on_postgres() {
-    let Ok(admin_url) = std::env::var("GRIDBOOK_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED on PostgreSQL: GRIDBOOK_TEST_POSTGRES_URL is not set");
+    let Some(fresh) = FreshDb::new(Backend::Postgres).await.expect("database") else {
         return;
     };
-    let name = format!("gridbook_demo_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&admin_url)
-        .await
-        .expect("admin connection");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(b, _)| b);
-    let db = Db::connect(&format!("{base}/{name}"))
-        .await
-        .expect("connect");
-    db.migrate().await.expect("migrate");
+    let db = fresh.connect().await.expect("connect");
     let (summary, _) = load(&db, DemoSize::Small).await;
     let stored = read_back(&db, &ValidationContext::default()).await;
     assert_eq!(stored.records, summary.records);
@@ -394,17 +364,10 @@ async fn small_demo_loads_on_postgres() {
             .is_err()
     );
     db.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .expect("drop database");
-    admin.close().await;
 }
 
 #[tokio::test]
-#[ignore = "Full size: run by hand in release (cargo test --release -p gridbook-server --test demo -- --ignored)"]
+#[ignore = "Full size: run by hand in release (cargo test --release -p gridbook-tests --test e2e demo::full -- --ignored)"]
 async fn full_demo_has_the_shape_of_heping_street() {
     let (_dir, db) = fresh_sqlite().await;
     let started = std::time::Instant::now();

@@ -4,31 +4,14 @@
 
 use std::collections::BTreeSet;
 
-use gridbook_server::app::{Running, start};
-use gridbook_server::config::{JwtKey, Settings};
 use gridbook_server::routes::route_list;
-use gridbook_server::state::AppState;
+use gridbook_tests::{FreshDb, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-const JWT_SECRET: &str = "0123456789abcdef0123456789abcdef";
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
-
-async fn spawn() -> (Running, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let mut settings = Settings::for_database(&url);
-    settings.jwt_keys = vec![JwtKey {
-        kid: "test".into(),
-        secret: JWT_SECRET.as_bytes().to_vec(),
-    }];
-    let state = AppState::new(settings).await.expect("state");
-    let running = start(state).await.expect("server starts");
-    let base = format!("http://{}", running.addr);
-    (running, base, dir)
-}
 
 /// `/v1/records/{id}/reveal` → `/v1/records/x/reveal`.
 fn concrete(path: &str) -> String {
@@ -49,8 +32,12 @@ async fn is_router_fallback(response: reqwest::Response) -> (bool, StatusCode) {
 
 #[tokio::test]
 async fn the_document_matches_the_routes() {
-    let (running, base, _dir) = spawn().await;
-    let http = reqwest::Client::new();
+    // An empty database: no places, no users.
+    let app = TestApp::start_on(FreshDb::sqlite().expect("temp dir"), |_| {})
+        .await
+        .expect("server starts");
+    let base = app.url("");
+    let http = &app.http;
 
     let response = http
         .get(format!("{base}/v1/openapi.json"))
@@ -144,5 +131,5 @@ async fn the_document_matches_the_routes() {
         );
     }
 
-    running.stop().await.expect("clean shutdown");
+    app.stop().await.expect("clean shutdown");
 }

@@ -4,90 +4,15 @@
 //! running server; bad input fails with a message and a non-zero exit; `serve --help` never
 //! shows a password taken from the environment; SIGTERM stops the server gracefully.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::Context;
+use gridbook_tests::client::sign_in;
+use gridbook_tests::process::{Serve, gridbook, run_fails, run_ok};
 use serde_json::{Value, json};
 
-/// The binary, run in `dir` with none of the operator's `GRIDBOOK_*` settings.
-fn gridbook(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gridbook"));
-    command.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("GRIDBOOK_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_BACKTRACE", "0");
-    command
-}
-
-fn run(command: &mut Command) -> anyhow::Result<Output> {
-    Ok(command.stdin(Stdio::null()).output()?)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs and requires success; returns stdout.
-fn ok(command: &mut Command) -> anyhow::Result<String> {
-    let out = run(command)?;
-    ensure!(
-        out.status.success(),
-        "{command:?} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    Ok(text(&out.stdout))
-}
-
-/// Runs and requires failure; returns stderr.
-fn fails(command: &mut Command) -> anyhow::Result<String> {
-    let out = run(command)?;
-    ensure!(!out.status.success(), "{command:?} succeeded");
-    Ok(text(&out.stderr))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{url}/ready")).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("the server did not become ready")
-}
-
-async fn login(http: &reqwest::Client, url: &str, login: &str) -> anyhow::Result<(u16, Value)> {
-    let response = http
-        .post(format!("{url}/v1/auth/login"))
-        .json(&json!({"login": login, "password": "a-long-password", "device_name": "cli test"}))
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await?))
-}
+use crate::PASSWORD;
 
 #[tokio::test]
 async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Result<()> {
@@ -95,18 +20,19 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
     let dir = dir.path();
 
     // No configuration: the SQLite file is made in the working folder.
-    let out = ok(gridbook(dir).arg("migrate"))?;
+    let out = run_ok(gridbook(dir)?.arg("migrate"))?;
     assert!(out.contains("database is up to date"), "{out}");
     assert!(dir.join("gridbook.db").is_file());
-    ok(gridbook(dir).arg("migrate"))?; // again: nothing to do, no error
+    run_ok(gridbook(dir)?.arg("migrate"))?; // again: nothing to do, no error
 
     // A deployment without the demo: its street, then its first admin and a supervisor.
-    let out = ok(gridbook(dir).args(["street", "add", "--code", "hp", "--name", "和平街道"]))?;
+    let out = run_ok(gridbook(dir)?.args(["street", "add", "--code", "hp", "--name", "和平街道"]))?;
     assert!(out.contains("street hp (和平街道) is stored"), "{out}");
-    let err = fails(gridbook(dir).args(["street", "add", "--code", "bad code", "--name", "x"]))?;
+    let err =
+        run_fails(gridbook(dir)?.args(["street", "add", "--code", "bad code", "--name", "x"]))?;
     assert!(err.contains("invalid street code"), "{err}");
-    let add = |login: &str, role: &str, password: &str| {
-        let mut command = gridbook(dir);
+    let add = |login: &str, role: &str, password: &str| -> anyhow::Result<Command> {
+        let mut command = gridbook(dir)?;
         command
             .args([
                 "user",
@@ -120,30 +46,32 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
             ])
             .args(["--street", "hp"])
             .env("GRIDBOOK_PASSWORD", password);
-        command
+        Ok(command)
     };
-    let out = ok(&mut add("boss", "admin", "a-long-password"))?;
+    let out = run_ok(&mut add("boss", "admin", PASSWORD)?)?;
     assert!(out.contains("added user boss (admin)"), "{out}");
-    ok(&mut add("wang", "street_supervisor", "a-long-password"))?;
-    let err = fails(&mut add("short", "admin", "abc"))?;
+    run_ok(&mut add("wang", "street_supervisor", PASSWORD)?)?;
+    let err = run_fails(&mut add("short", "admin", "abc")?)?;
     assert!(
         err.contains("password must be 8 to 1024 characters"),
         "{err}"
     );
     assert!(!err.contains("abc\n"), "{err}");
-    let err = fails(&mut add("boss", "admin", "a-long-password"))?;
+    let err = run_fails(&mut add("boss", "admin", PASSWORD)?)?;
     assert!(err.contains("the login is taken"), "{err}");
-    let err = fails(gridbook(dir).args(["user", "disable", "--login", "nobody"]))?;
+    let err = run_fails(gridbook(dir)?.args(["user", "disable", "--login", "nobody"]))?;
     assert!(err.contains("no user has the login nobody"), "{err}");
 
     // `serve --help` shows where settings come from but not a password from the environment.
-    let help = ok(gridbook(dir)
-        .args(["serve", "--help"])
-        .env(
-            "GRIDBOOK_DATABASE_URL",
-            "postgres://gb:s3cret-pw@db/gridbook",
-        )
-        .env("GRIDBOOK_JWT_KEYS", "k1=0123456789abcdef0123456789abcdef"))?;
+    let help = run_ok(
+        gridbook(dir)?
+            .args(["serve", "--help"])
+            .env(
+                "GRIDBOOK_DATABASE_URL",
+                "postgres://gb:s3cret-pw@db/gridbook",
+            )
+            .env("GRIDBOOK_JWT_KEYS", "k1=0123456789abcdef0123456789abcdef"),
+    )?;
     assert!(help.contains("GRIDBOOK_DATABASE_URL"), "{help}");
     assert!(
         !help.contains("s3cret-pw") && !help.contains("0123456789abcdef"),
@@ -151,22 +79,14 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
     );
 
     // Serve with no database setting: the same file, the users just added.
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let log = dir.join("serve.log");
-    let child = gridbook(dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::fs::File::create(&log)?)
-        .stderr(std::fs::File::create(dir.join("serve.err"))?)
-        .spawn()?;
-    let mut server = Serving(child);
-    let http = reqwest::Client::new();
-    wait_ready(&http, &url).await?;
-    let (status, body) = login(&http, &url, "wang").await?;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = login(&http, &url, "boss").await?;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().context("token")?.to_owned();
+    let mut server = Serve::new(dir).start()?;
+    server.wait_ready().await?;
+    let (http, url) = (reqwest::Client::new(), server.url.clone());
+    let a = sign_in(&server, "wang", PASSWORD).await?;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = sign_in(&server, "boss", PASSWORD).await?;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let token = a.str("access_token")?.to_owned();
     // The admin adds a community and a grid under the street through the API.
     for (path, body) in [
         (
@@ -193,16 +113,21 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
     }
 
     // Disabled from the command line while the server runs: no more sign-in.
-    ok(gridbook(dir).args(["user", "disable", "--login", "wang"]))?;
-    let (status, body) = login(&http, &url, "wang").await?;
-    assert!(status == 401 || status == 403, "{status} {body}");
-    assert!(body["error"]["code"].is_string(), "{body}");
-    ok(gridbook(dir).args(["user", "enable", "--login", "wang"]))?;
-    assert_eq!(login(&http, &url, "wang").await?.0, 200);
+    run_ok(gridbook(dir)?.args(["user", "disable", "--login", "wang"]))?;
+    let a = sign_in(&server, "wang", PASSWORD).await?;
+    assert!(
+        a.status == 401 || a.status == 403,
+        "{} {}",
+        a.status,
+        a.text
+    );
+    assert!(a.body["error"]["code"].is_string(), "{}", a.text);
+    run_ok(gridbook(dir)?.args(["user", "enable", "--login", "wang"]))?;
+    assert_eq!(sign_in(&server, "wang", PASSWORD).await?.status, 200);
 
     // A password reset from the command line: a temporary password printed once, to be
     // changed at the next sign-in; the reset is audited with the command line as the actor.
-    let out = ok(gridbook(dir).args(["user", "reset-password", "--login", "wang"]))?;
+    let out = run_ok(gridbook(dir)?.args(["user", "reset-password", "--login", "wang"]))?;
     let temporary = out
         .lines()
         .find_map(|l| l.strip_prefix("temporary password (shown once): "))
@@ -215,8 +140,8 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
         .await?;
     let body: Value = response.json().await?;
     assert_eq!(body["must_change_password"], true, "{body}");
-    let err = fails(
-        gridbook(dir)
+    let err = run_fails(
+        gridbook(dir)?
             .args(["user", "reset-password", "--login", "wang"])
             .env("GRIDBOOK_PASSWORD", "password123"),
     )?;
@@ -262,21 +187,9 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
     }
 
     // SIGTERM: a graceful stop with a zero exit.
-    let pid = server.0.id().to_string();
-    ok(Command::new("kill").args(["-TERM", &pid]))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.0.try_wait()? {
-            break status;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = server.terminate(Duration::from_secs(30)).await?;
     assert!(status.success(), "{status}");
-    let log = std::fs::read_to_string(&log)?;
+    let log = server.log_text();
     assert!(log.contains("finishing in-flight requests"), "{log}");
     assert!(!log.contains("a-long-password"), "{log}");
     Ok(())

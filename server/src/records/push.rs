@@ -165,7 +165,7 @@ async fn persist(
     }
     if let Some(hold) = app.settings.fault_hold_write {
         // Tests make this writer slow while it holds its sequence numbers (see
-        // server/tests/processes.rs): another node's writer of the same grid must wait.
+        // tests/tests/process/two_nodes.rs): another node's writer of the same grid must wait.
         tokio::time::sleep(hold).await;
     }
     let mut written = Vec::with_capacity(writes.len());

@@ -11,7 +11,9 @@ use sync_core::protocol::{Bytes, DocPush, DocStatus, SyncRequest, SyncResponse, 
 use sync_core::record::Role;
 use sync_core::time::Date;
 
-use crate::support::{at, case, get, household, on_both_backends};
+use gridbook_tests::client::get;
+
+use crate::support::{at, case, household, on_both_backends};
 
 on_both_backends!(
     phones_hold_only_what_their_role_needs,

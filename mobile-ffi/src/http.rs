@@ -25,37 +25,40 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
+/// The JSON error body every server error has: `{"error": {"code", "message"}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
 impl Answer {
+    /// The error body's code and message, if the body is one.
+    fn error_detail(&self) -> Option<ErrorDetail> {
+        serde_json::from_slice::<ErrorBody>(&self.body)
+            .ok()
+            .map(|b| b.error)
+    }
+
     /// Did the server say that this device was revoked (reported lost)? Then the phone must
     /// erase its records.
     pub fn device_revoked(&self) -> bool {
-        #[derive(Deserialize)]
-        struct Body {
-            error: Inner,
-        }
-        #[derive(Deserialize)]
-        struct Inner {
-            code: String,
-        }
         self.status == 401
-            && serde_json::from_slice::<Body>(&self.body)
-                .is_ok_and(|b| b.error.code == "device_revoked")
+            && self
+                .error_detail()
+                .is_some_and(|e| e.code == "device_revoked")
     }
 
     /// The server's error, as the library's error (for any non-2xx status).
     pub fn error(&self) -> GridbookError {
-        #[derive(Deserialize)]
-        struct Body {
-            error: Inner,
-        }
-        #[derive(Deserialize)]
-        struct Inner {
-            code: String,
-            message: String,
-        }
-        let (code, message) = match serde_json::from_slice::<Body>(&self.body) {
-            Ok(b) => (b.error.code, b.error.message),
-            Err(_) => (String::new(), format!("HTTP {}", self.status)),
+        let (code, message) = match self.error_detail() {
+            Some(e) => (e.code, e.message),
+            None => (String::new(), format!("HTTP {}", self.status)),
         };
         let text = if code.is_empty() {
             message

@@ -7,8 +7,8 @@ use serde_json::Value;
 use sync_core::ids::DocId;
 use sync_core::models::party::{PartyRegistration, RegistrantKind};
 use sync_core::models::visit::{Visit, VisitMethod};
-use sync_core::protocol::{Bytes, DocPush, DocStatus, SyncRequest, SyncResponse, codes};
-use sync_core::record::Role;
+use sync_core::protocol::{Bytes, DocPush, DocResult, DocStatus, SyncRequest, SyncResponse, codes};
+use sync_core::record::{RecordKind, Role};
 use sync_core::time::Date;
 
 use gridbook_tests::client::get;
@@ -209,6 +209,26 @@ async fn phones_hold_only_what_their_role_needs(app: TestApp) -> anyhow::Result<
     app.stop().await
 }
 
+/// Fetches one record with an empty push, as a phone does when it lacks it.
+async fn fetch(
+    app: &TestApp,
+    phone: &Phone,
+    id: &DocId,
+    kind: RecordKind,
+) -> anyhow::Result<DocResult> {
+    let fetch = DocPush {
+        id: id.clone(),
+        kind,
+        base_heads: Vec::new(),
+        changes: Bytes(Vec::new()),
+    };
+    let request = SyncRequest::new(phone.session.device.clone(), None, vec![fetch]);
+    let response = app.post_sync(&phone.session.access_token, &request).await?;
+    anyhow::ensure!(response.status() == 200, "sync: {}", response.status());
+    let response: SyncResponse = serde_json::from_slice(&response.bytes().await?)?;
+    response.docs.into_iter().next().context("a result")
+}
+
 async fn a_phone_cannot_fetch_what_its_role_does_not_hold(app: TestApp) -> anyhow::Result<()> {
     let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
     let boss = app
@@ -221,23 +241,10 @@ async fn a_phone_cannot_fetch_what_its_role_does_not_hold(app: TestApp) -> anyho
     // An empty push is how a phone fetches one record; for a household or a party
     // registration a supervisor's phone is refused and receives no change.
     for (id, kind) in [
-        (&made.grouped, sync_core::record::RecordKind::Household),
-        (
-            &made.party,
-            sync_core::record::RecordKind::PartyRegistration,
-        ),
+        (&made.grouped, RecordKind::Household),
+        (&made.party, RecordKind::PartyRegistration),
     ] {
-        let fetch = DocPush {
-            id: id.clone(),
-            kind,
-            base_heads: Vec::new(),
-            changes: Bytes(Vec::new()),
-        };
-        let request = SyncRequest::new(sup.session.device.clone(), None, vec![fetch]);
-        let response = app.post_sync(&sup.session.access_token, &request).await?;
-        assert_eq!(response.status(), 200);
-        let response: SyncResponse = serde_json::from_slice(&response.bytes().await?)?;
-        let result = response.docs.first().context("a result")?;
+        let result = fetch(&app, &sup, id, kind).await?;
         assert_eq!(result.status, DocStatus::Rejected, "{kind}");
         assert_eq!(
             result.error.as_ref().map(|e| e.code.as_str()),
@@ -246,16 +253,8 @@ async fn a_phone_cannot_fetch_what_its_role_does_not_hold(app: TestApp) -> anyho
         assert!(result.changes.is_empty(), "{kind}");
     }
     // A case is theirs to fetch.
-    let fetch = DocPush {
-        id: made.case.clone(),
-        kind: sync_core::record::RecordKind::Case,
-        base_heads: Vec::new(),
-        changes: Bytes(Vec::new()),
-    };
-    let request = SyncRequest::new(sup.session.device.clone(), None, vec![fetch]);
-    let response = app.post_sync(&sup.session.access_token, &request).await?;
-    let response: SyncResponse = serde_json::from_slice(&response.bytes().await?)?;
-    assert_eq!(response.docs[0].status, DocStatus::Ok);
-    assert!(!response.docs[0].changes.is_empty());
+    let result = fetch(&app, &sup, &made.case, RecordKind::Case).await?;
+    assert_eq!(result.status, DocStatus::Ok);
+    assert!(!result.changes.is_empty());
     app.stop().await
 }

@@ -30,6 +30,9 @@ sync_core::string_enum! {
         Reveal = "reveal" ["查看敏感信息", "reveal"],
         /// A list exported.
         Export = "export" ["导出", "export"],
+        /// A record with special-group labels (health, welfare: sensitive personal data) read
+        /// through the review API.
+        SensitiveRead = "sensitive_read" ["查看特殊人群档案", "special-group record read"],
         /// Records holding personal data sent to a phone by sync (one row per sync: the device,
         /// and how many of each grid).
         PersonalDataSynced = "personal_data_synced" ["同步个人信息", "personal data synced"],

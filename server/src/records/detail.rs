@@ -61,9 +61,31 @@ pub struct RevealRequest {
 }
 
 /// Record `id` (a path parameter) as `caller` may see it.
-pub async fn view(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Json> {
-    let Readable { loaded, .. } = readable(app, caller, id).await?;
+pub async fn view(
+    app: &AppState,
+    caller: &AuthUser,
+    address: Option<IpAddr>,
+    id: &str,
+) -> ApiResult<Json> {
+    let Readable { loaded, user, .. } = readable(app, caller, id).await?;
     let doc_id = loaded.record.doc.id().clone();
+    // Special-group labels (低保, disability, mental illness, ...) are sensitive personal data:
+    // reading a household that carries any is audited before the answer (how many residents
+    // carry one; never which labels).
+    if let Some(AnyRecord::Household(household)) = &loaded.record.record {
+        let labelled = household
+            .residents
+            .iter()
+            .filter(|r| !r.special_groups.is_empty())
+            .count();
+        if labelled > 0 {
+            let mut entry =
+                AuditEntry::by(AuditAction::SensitiveRead, &user, &caller.device, address)
+                    .on(&doc_id);
+            entry.detail = Some(json!({ "residents_with_special_groups": labelled }));
+            audit::record(&app.db, entry).await?;
+        }
+    }
     let merged_invalid = store::merged_invalid(&app.db, &doc_id).await?;
     let case_extras = match &loaded.record.record {
         Some(AnyRecord::Case(case)) => Some(case_extras(app, caller, &loaded, case).await?),

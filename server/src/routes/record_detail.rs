@@ -28,9 +28,10 @@ use crate::state::AppState;
 pub async fn get_record(
     State(app): State<AppState>,
     caller: AuthUser,
+    ClientAddr(address): ClientAddr,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<Json>> {
-    Ok(ApiJson(detail::view(&app, &caller, &id).await?))
+    Ok(ApiJson(detail::view(&app, &caller, address, &id).await?))
 }
 
 /// `POST /v1/records/{id}/reveal`.

@@ -4,7 +4,8 @@
 use anyhow::Context;
 use gridbook_tests::{Phone, TestApp};
 use serde_json::Value;
-use sync_core::ids::DocId;
+use sync_core::ids::{DocId, ItemId};
+use sync_core::models::household::SpecialGroup;
 use sync_core::models::party::{PartyRegistration, RegistrantKind};
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::protocol::{Bytes, DocPush, DocResult, DocStatus, SyncRequest, SyncResponse, codes};
@@ -17,7 +18,8 @@ use crate::support::{at, case, household, on_both_backends};
 
 on_both_backends!(
     phones_hold_only_what_their_role_needs,
-    a_phone_cannot_fetch_what_its_role_does_not_hold
+    a_phone_cannot_fetch_what_its_role_does_not_hold,
+    reading_a_household_with_special_groups_is_audited
 );
 
 /// What a grid worker's phone made: a household of liaison group `lg-1` and one of no group
@@ -256,5 +258,52 @@ async fn a_phone_cannot_fetch_what_its_role_does_not_hold(app: TestApp) -> anyho
     let result = fetch(&app, &sup, &made.case, RecordKind::Case).await?;
     assert_eq!(result.status, DocStatus::Ok);
     assert!(!result.changes.is_empty());
+    app.stop().await
+}
+
+async fn reading_a_household_with_special_groups_is_audited(app: TestApp) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let admin = app.user("auditor", Role::Admin, app.grid_a()).await?;
+    let mut worker = app.phone(&li).await?;
+    let mut labelled = household(&app.grid_a(), "201");
+    labelled.residents[0].special_groups.push(SpecialGroup {
+        id: ItemId::new(),
+        group: "dibao".into(),
+        verified: true,
+        valid_from: None,
+        valid_until: None,
+    });
+    let labelled = worker.replica.create(&labelled, at(0))?;
+    let plain = worker
+        .replica
+        .create(&household(&app.grid_a(), "202"), at(1))?;
+    worker.sync(&app).await?;
+
+    let s = app.login(&boss).await?;
+    for id in [&labelled, &plain] {
+        let a = get(&app, &s.access_token, &format!("/v1/records/{id}")).await?;
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let a_token = app.login(&admin).await?.access_token;
+    let a = get(
+        &app,
+        &a_token,
+        "/v1/admin/audit?action=sensitive_read&per_page=100",
+    )
+    .await?;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let items = a.body["items"].as_array().context("items")?;
+    assert_eq!(items.len(), 1, "only the labelled household: {}", a.text);
+    assert_eq!(items[0]["record_id"], labelled.to_string());
+    assert_eq!(items[0]["actor_login"], "boss");
+    assert_eq!(
+        items[0]["detail"],
+        serde_json::json!({"residents_with_special_groups": 1})
+    );
+    // The row names no label: which group a resident is in stays out of the log.
+    assert!(!a.text.contains("dibao"), "{}", a.text);
     app.stop().await
 }

@@ -258,14 +258,10 @@ fn resident(n: u128, name: &str, relation: Relation) -> Resident {
         id: ResidentId::from_uuid(uuid(n)),
         name: name.into(),
         gender: Gender::Female,
-        birth_date: Date::from_ymd(1961, 4, 12),
         relation,
-        id_number: None,
-        phone: None,
         status: ResidentStatus::Present,
         moved_in: Date::from_ymd(2010, 5, 1),
         moved_out: None,
-        special_groups: Vec::new(),
     }
 }
 

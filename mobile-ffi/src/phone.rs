@@ -25,7 +25,9 @@ use sync_core::doc::{Document, actor_for_device};
 use sync_core::history;
 use sync_core::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, UserId};
 use sync_core::models::case::CaseAction;
-use sync_core::models::{Activity, AnyRecord, Case, Household, Patrol, Visit};
+use sync_core::models::{
+    Activity, AnyRecord, Case, Household, HouseholdPrivate, Patrol, Visit, household_private,
+};
 use sync_core::protocol::{
     Bytes, Cursor, PushError, SyncRequest, decode_request, decode_response, encode_request,
 };
@@ -326,6 +328,8 @@ fn search_text(kind: RecordKind, json: &Value, title: &str) -> String {
             words.extend(list("parties").map(|p| text_of(p, "name")));
         }
         RecordKind::Activity => words.push(text_of(json, "location")),
+        // A private document is found through its household, never by search.
+        RecordKind::HouseholdPrivate => return String::new(),
         RecordKind::Visit
         | RecordKind::Patrol
         | RecordKind::PartyRegistration
@@ -430,6 +434,38 @@ impl State {
 
     fn read<R: Record>(&self, id: &str) -> Result<R, GridbookError> {
         Ok(self.document(&parse_id(id)?)?.read::<R>()?)
+    }
+
+    fn private_of(&self, household_id: &str) -> Result<Option<HouseholdPrivate>, GridbookError> {
+        let household_id = parse_id(household_id)?;
+        if let Some(doc) = self
+            .replica
+            .document(&HouseholdPrivate::id_for(&household_id))
+        {
+            return Ok(Some(doc.read::<HouseholdPrivate>()?));
+        }
+        let Some(doc) = self.replica.document(&household_id) else {
+            return Ok(None);
+        };
+        let household = doc.read::<Household>()?;
+        let legacy = household_private::legacy_identities(&doc.record_json());
+        Ok((!legacy.is_empty()).then(|| {
+            let mut private = HouseholdPrivate::empty(&household.id, household.place);
+            private.residents = legacy;
+            private
+        }))
+    }
+
+    fn save_private(
+        &mut self,
+        private: &HouseholdPrivate,
+        version: Option<String>,
+    ) -> Result<bool, GridbookError> {
+        if self.replica.document(&private.id).is_none() {
+            let household = self.document(&private.household)?.read::<Household>()?;
+            self.replica.start_private(&household.id, household.place)?;
+        }
+        self.replace(private, version)
     }
 
     fn apply(&mut self, request: &SyncRequest, body: &[u8]) -> Result<SyncSummary, GridbookError> {
@@ -879,6 +915,35 @@ impl Phone {
     /// A household.
     pub fn household(&self, id: String) -> Result<Household, GridbookError> {
         self.lock().read(&id)
+    }
+
+    /// The private document of household `household_id` (its residents' ID numbers, phones,
+    /// birth dates, special groups and sensitive notes), or `None` when this phone holds none:
+    /// only grid workers' phones receive them. A household still in the layout before the
+    /// private documents (a store from an older app, not synced since) shows the values it
+    /// carries until the next sync moves them.
+    pub fn household_private(
+        &self,
+        household_id: String,
+    ) -> Result<Option<HouseholdPrivate>, GridbookError> {
+        self.lock().private_of(&household_id)
+    }
+
+    /// Saves the private document of a household, creating it when this phone has none yet
+    /// (its id is [`Phone::household_private`]'s, derived from the household's: start from
+    /// `household_private()` or from an empty one with `id` = the household's private id).
+    /// `version` as for [`Phone::update_household`]. Returns whether anything changed.
+    pub fn save_household_private(
+        &self,
+        private: HouseholdPrivate,
+        version: Option<String>,
+    ) -> Result<bool, GridbookError> {
+        self.lock().save_private(&private, version)
+    }
+
+    /// The id of the private document of household `household_id`.
+    pub fn household_private_id(&self, household_id: String) -> Result<String, GridbookError> {
+        Ok(HouseholdPrivate::id_for(&parse_id(&household_id)?).to_string())
     }
 
     /// A case.

@@ -24,8 +24,9 @@ use sync_core::models::case::{
     PartyRole, Recheck, RecheckResult, Rectification, SupervisionLevel, Urgency,
 };
 use sync_core::models::household::{
-    Address, Gender, Household, HouseholdStatus, Relation, Resident, ResidentStatus, SpecialGroup,
+    Address, Gender, Household, HouseholdStatus, Relation, Resident, ResidentStatus,
 };
+use sync_core::models::household_private::{HouseholdPrivate, ResidentIdentity, SpecialGroup};
 use sync_core::models::patrol::{Patrol, PatrolFinding, PatrolMember, PatrolRole};
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, RecordKind, Role};
@@ -82,6 +83,8 @@ uniffi::custom_type!(Timestamp, i64, {
 pub enum RecordKind {
     /// A household's living archive (活档案) with its residents.
     Household,
+    /// A household's private document: residents' identities (grid workers' phones only).
+    HouseholdPrivate,
     /// An appeal, dispute or hazard with its event log.
     Case,
     /// A door-to-door visit (走访).
@@ -206,7 +209,10 @@ pub struct SpecialGroup {
     pub valid_until: Option<Date>,
 }
 
-/// A person in a household. Residents are never removed: moving out sets the status.
+/// A person in a household: what the liaison's and the supervisors' phones may hold too.
+/// Their identity (ID number, phone, birth date, special groups) is in the household's
+/// [`HouseholdPrivate`] under the same id. Residents are never removed: moving out sets the
+/// status.
 #[uniffi::remote(Record)]
 pub struct Resident {
     /// Identity of the resident within the household.
@@ -215,22 +221,46 @@ pub struct Resident {
     pub name: String,
     /// Gender.
     pub gender: Gender,
-    /// Birth date.
-    pub birth_date: Option<Date>,
     /// Relation to the head of the household.
     pub relation: Relation,
-    /// Resident ID number (GB 11643). Personal data: only the phone shows it unmasked.
-    pub id_number: Option<String>,
-    /// Phone number. Personal data.
-    pub phone: Option<String>,
     /// Present, moved out or deceased.
     pub status: ResidentStatus,
     /// Day the resident moved in.
     pub moved_in: Option<Date>,
     /// Day the resident moved out.
     pub moved_out: Option<Date>,
+}
+
+/// What identifies one resident, and what is sensitive about them (only on grid workers'
+/// phones).
+#[uniffi::remote(Record)]
+pub struct ResidentIdentity {
+    /// The resident's id in the household.
+    pub id: ResidentId,
+    /// Resident ID number (GB 11643).
+    pub id_number: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Birth date (must agree with the ID number).
+    pub birth_date: Option<Date>,
     /// Special groups the resident belongs to.
     pub special_groups: Vec<SpecialGroup>,
+}
+
+/// A household's private document (住户敏感信息): its residents' identities and the grid
+/// worker's sensitive notes. One per household; only grid workers' phones hold it.
+#[uniffi::remote(Record)]
+pub struct HouseholdPrivate {
+    /// The record id (derived from the household's: see `Phone::household_private`).
+    pub id: DocId,
+    /// The household.
+    pub household: DocId,
+    /// Community and grid (the household's).
+    pub place: Place,
+    /// One entry per resident with anything recorded.
+    pub residents: Vec<ResidentIdentity>,
+    /// Sensitive notes (health, welfare, family circumstances).
+    pub notes: String,
 }
 
 /// A household's living archive (活档案).

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use gridbook_mobile::{GridbookError, Phone};
 use gridbook_tests::{Backend, PASSWORD, TestApp, TestUser};
+use sync_core::models::HouseholdPrivate;
 use sync_core::models::household::{Address, Household};
 use sync_core::record::{Place, Role};
 
@@ -137,10 +138,19 @@ fn a_revoked_device_erases_its_records_at_its_next_contact() {
         };
         // A synced household with a resident's ID number, then an edit not yet sent.
         let mut home = household(server.app().grid_a(), "101");
-        let (resident, id_number) = gridbook_tests::resident_with_id_number("王秀英", "19520304");
+        let (resident, identity, id_number) =
+            gridbook_tests::resident_with_id_number("王秀英", "19520304");
         home.residents.push(resident);
+        let private = HouseholdPrivate {
+            id: HouseholdPrivate::id_for(&home.id),
+            household: home.id.clone(),
+            place: home.place.clone(),
+            residents: vec![identity],
+            notes: String::new(),
+        };
         phone.create_household(home).unwrap();
-        assert_eq!(phone.sync().unwrap().accepted, 1);
+        assert!(phone.save_household_private(private, None).unwrap());
+        assert_eq!(phone.sync().unwrap().accepted, 2);
         phone
             .create_household(household(server.app().grid_a(), "102"))
             .unwrap();
@@ -185,11 +195,12 @@ fn a_revoked_device_erases_its_records_at_its_next_contact() {
         phone
             .login(server.url(), "w".into(), PASSWORD.into(), None)
             .unwrap();
-        assert_eq!(phone.sync().unwrap().received, 1);
+        assert_eq!(phone.sync().unwrap().received, 2);
         assert_eq!(
             server.change_count(),
-            1,
-            "the unsent household never arrived"
+            3,
+            "the unsent household never arrived (the household's one change, its private \
+             document's first change and the identities)"
         );
     });
 }

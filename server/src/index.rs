@@ -14,6 +14,11 @@
 //!
 //! No list item carries an ID number or a phone number: household rows hold the address, the
 //! number of residents present and codes; the search text holds names and the address only.
+//! Of a household's private document only the special-group codes per resident are indexed
+//! (`household_private_index`), which give the household's `special_groups` column together
+//! with the residents its own document lists as present.
+
+use std::collections::BTreeMap;
 
 use sync_core::deadline::{self, DeadlineLevel, DeadlinePolicy, WorkCalendar};
 use sync_core::models::AnyRecord;
@@ -49,10 +54,39 @@ pub struct HouseholdRow {
     pub search: String,
     /// Residents present.
     pub residents: i64,
-    /// Special-group codes of residents present, as `,code,code,` (`""` when none).
+    /// Special-group codes of residents present, as `,code,code,` (`""` when none): computed
+    /// by the database layer from `present_residents` and the private document's row
+    /// ([`special_groups_of`]); empty in a freshly computed row.
     pub special_groups: String,
+    /// Ids of the residents present, as `,id,id,`: the household's `special_groups` column is
+    /// the groups its private document records for them ([`special_groups_of`]).
+    pub present_residents: String,
     /// Tags as `,tag,tag,` (`""` when none).
     pub tags: String,
+}
+
+/// The row of `household_private_index`: the special groups a household's private document
+/// records, by resident. Nothing else of the private document is indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateRow {
+    /// The household's record id.
+    pub household_id: String,
+    /// Resident id → the codes of their special groups.
+    pub groups: BTreeMap<String, Vec<String>>,
+}
+
+/// A household's `special_groups` column: the codes of the groups of the residents present
+/// (`present_residents` as in [`HouseholdRow`]), as `,code,code,` (`""` when none).
+pub fn special_groups_of(
+    present_residents: &str,
+    groups: &BTreeMap<String, Vec<String>>,
+) -> String {
+    code_list(
+        groups
+            .iter()
+            .filter(|(resident, _)| present_residents.contains(&format!(",{resident},")))
+            .flat_map(|(_, codes)| codes.iter().map(String::as_str)),
+    )
 }
 
 /// The row of `case_index`.
@@ -142,6 +176,8 @@ pub struct ActivityRow {
 pub enum IndexRow {
     /// A household.
     Household(HouseholdRow),
+    /// A household's private document.
+    Private(PrivateRow),
     /// A case.
     Case(CaseRow),
     /// Any other kind.
@@ -155,6 +191,18 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
     let label = typed.title();
     Some(match typed {
         AnyRecord::Household(h) => IndexRow::Household(household_row(h)),
+        AnyRecord::HouseholdPrivate(p) => IndexRow::Private(PrivateRow {
+            household_id: p.household.to_string(),
+            groups: p
+                .residents
+                .iter()
+                .filter(|r| !r.special_groups.is_empty())
+                .map(|r| {
+                    let codes = r.special_groups.iter().map(|g| g.group.clone()).collect();
+                    (r.id.to_string(), codes)
+                })
+                .collect(),
+        }),
         AnyRecord::Case(c) => IndexRow::Case(case_row(c, now)),
         AnyRecord::Visit(v) => IndexRow::Activity(ActivityRow {
             id: v.id.to_string(),
@@ -269,9 +317,15 @@ pub fn household_row(h: &Household) -> HouseholdRow {
         room: a.room.clone(),
         search: search.to_lowercase(),
         residents: count(present().count()),
-        special_groups: code_list(
-            present().flat_map(|r| r.special_groups.iter().map(|g| g.group.as_str())),
-        ),
+        special_groups: String::new(),
+        present_residents: {
+            let ids: Vec<String> = present().map(|r| r.id.to_string()).collect();
+            if ids.is_empty() {
+                String::new()
+            } else {
+                format!(",{},", ids.join(","))
+            }
+        },
         tags: code_list(h.tags.iter().map(String::as_str)),
     }
 }
@@ -430,7 +484,7 @@ mod tests {
     use super::*;
     use sync_core::ids::{DocId, ItemId, ResidentId, UserId};
     use sync_core::models::case::{CaseAction, CaseEvent, CaseKind, Urgency};
-    use sync_core::models::household::{Address, Gender, Relation, Resident, SpecialGroup};
+    use sync_core::models::household::{Address, Gender, Relation, Resident};
     use sync_core::record::{Place, Role};
 
     const HOUR: i64 = 3_600_000;
@@ -448,28 +502,15 @@ mod tests {
         "2026-03-02T10:00:00+08:00".parse().unwrap()
     }
 
-    fn resident(name: &str, status: ResidentStatus, group: Option<&str>) -> Resident {
+    fn resident(name: &str, status: ResidentStatus) -> Resident {
         Resident {
             id: ResidentId::new(),
             name: name.into(),
             gender: Gender::Female,
-            birth_date: None,
             relation: Relation::Head,
-            id_number: Some("520627195203040014".into()),
-            phone: Some("13800001111".into()),
             status,
             moved_in: None,
             moved_out: None,
-            special_groups: group
-                .map(|g| SpecialGroup {
-                    id: ItemId::new(),
-                    group: g.into(),
-                    verified: true,
-                    valid_from: None,
-                    valid_until: None,
-                })
-                .into_iter()
-                .collect(),
         }
     }
 
@@ -486,22 +527,34 @@ mod tests {
         );
         h.tags = vec!["rental".into(), "elderly".into(), "rental".into()];
         h.residents = vec![
-            resident("王秀英", ResidentStatus::Present, Some("elderly_alone")),
-            resident("Li Na", ResidentStatus::Present, Some("dibao")),
-            resident("张伟", ResidentStatus::MovedOut, Some("disabled")),
+            resident("王秀英", ResidentStatus::Present),
+            resident("Li Na", ResidentStatus::Present),
+            resident("张伟", ResidentStatus::MovedOut),
         ];
         let row = household_row(&h);
         assert_eq!(row.search, "乌江水岸 garden 2 1 301 王秀英 li na 张伟");
         assert_eq!(row.residents, 2);
-        assert_eq!(row.special_groups, ",dibao,elderly_alone,");
         assert_eq!(row.tags, ",elderly,rental,");
         assert_eq!(row.status, "active");
-        let text = format!("{row:?}");
-        assert!(!text.contains("520627") && !text.contains("13800001111"));
+        // The private document's groups count for the residents present only.
+        let groups: BTreeMap<String, Vec<String>> = [
+            (
+                h.residents[0].id.to_string(),
+                vec!["elderly_alone".to_owned()],
+            ),
+            (h.residents[1].id.to_string(), vec!["dibao".to_owned()]),
+            (h.residents[2].id.to_string(), vec!["disabled".to_owned()]),
+        ]
+        .into();
+        assert_eq!(
+            special_groups_of(&row.present_residents, &groups),
+            ",dibao,elderly_alone,"
+        );
         h.tags.clear();
         h.residents.clear();
         let row = household_row(&h);
-        assert_eq!((row.tags.as_str(), row.special_groups.as_str()), ("", ""));
+        assert_eq!(row.tags, "");
+        assert_eq!(special_groups_of(&row.present_residents, &groups), "");
     }
 
     fn event(actor: &UserId, role: Role, action: CaseAction, at: Timestamp) -> CaseEvent {

@@ -73,14 +73,17 @@ impl Scope {
     /// Is a record of one of the user's grids with these facts copied to their phones by sync?
     /// What they may read ([`Scope::may_read_in_grid`]) and what the role's phones hold
     /// ([`Role::syncs`]).
+    /// `personal_history`: the document's history holds personal data (`docs.personal_history`).
     pub fn may_sync_in_grid(
         &self,
         kind: RecordKind,
         liaison_group: Option<&LiaisonGroupId>,
         confidential: bool,
+        personal_history: bool,
     ) -> bool {
         self.may_read_in_grid(kind, liaison_group, confidential)
             && self.role.syncs(kind, confidential)
+            && (!personal_history || self.role.holds_personal_history())
     }
 }
 
@@ -92,7 +95,16 @@ impl Access for Scope {
 
     fn may_sync(&self, meta: &RecordMeta) -> bool {
         self.grids.contains(&meta.place.grid)
-            && self.may_sync_in_grid(meta.kind, meta.liaison_group.as_ref(), meta.confidential)
+            && self.may_sync_in_grid(
+                meta.kind,
+                meta.liaison_group.as_ref(),
+                meta.confidential,
+                false,
+            )
+    }
+
+    fn may_hold_personal_history(&self) -> bool {
+        self.role.holds_personal_history()
     }
 
     fn may_write(&self, meta: &RecordMeta) -> bool {

@@ -32,12 +32,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Connects, migrates and loads the keys.
+    /// Connects, migrates (the schema, then the data: see [`crate::records::legacy`]) and
+    /// loads the keys.
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
         let db = Db::connect(&settings.database_url).await?;
         db.migrate().await?;
         let keys = auth::load_keys(&db, &settings).await?;
-        Ok(Self {
+        let state = Self {
             cache: Arc::new(DocCache::new(settings.doc_cache)),
             db,
             keys: Arc::new(keys),
@@ -45,6 +46,8 @@ impl AppState {
             validation: Arc::new(ValidationContext::default()),
             throttle: Arc::new(LoginThrottle::default()),
             live: Arc::new(Live::default()),
-        })
+        };
+        crate::records::legacy::migrate_all(&state).await?;
+        Ok(state)
     }
 }

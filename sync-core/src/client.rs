@@ -38,13 +38,14 @@ use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 
 use crate::doc::{Author, Document, DocumentError, actor_for_device};
 use crate::ids::{DeviceId, DocId};
+use crate::models::HouseholdPrivate;
 use crate::protocol::{
     Bytes, Cursor, DocPush, DocStatus, MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST,
     MAX_NEW_CHANGES_PER_DOC, PROTOCOL_VERSION, PushError, SyncRequest, SyncResponse, apply_checked,
     count_chunks, hash_list, split_changes,
 };
 pub use crate::protocol::{decode_response, encode_request};
-use crate::record::{Record, RecordKind};
+use crate::record::{Place, Record, RecordKind};
 use crate::time::Timestamp;
 use crate::validate::ValidationContext;
 
@@ -322,6 +323,28 @@ impl Replica {
             return Err(EditError::AlreadyExists(id));
         }
         let doc = Document::create(record, &Author::new(self.actor.clone(), at), &self.ctx)?;
+        self.docs.insert(
+            id.clone(),
+            LocalDoc {
+                content: Content::Open(doc),
+                base_heads: Vec::new(),
+                need_full: false,
+                rejection: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Starts the private document of `household` at `place` with its canonical first change
+    /// ([`HouseholdPrivate::genesis`]), unless this replica holds it already. Every device
+    /// that starts it makes the same change, so it merges with the server's copy if there is
+    /// one. Returns its id.
+    pub fn start_private(&mut self, household: &DocId, place: Place) -> Result<DocId, EditError> {
+        let id = HouseholdPrivate::id_for(household);
+        if self.docs.contains_key(&id) {
+            return Ok(id);
+        }
+        let doc = HouseholdPrivate::genesis(household, place)?;
         self.docs.insert(
             id.clone(),
             LocalDoc {

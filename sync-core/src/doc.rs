@@ -50,7 +50,7 @@ impl Author {
         self
     }
 
-    fn commit_options(&self) -> CommitOptions {
+    pub(crate) fn commit_options(&self) -> CommitOptions {
         let opts = CommitOptions::default().with_time(self.at.millis());
         match &self.message {
             Some(m) => opts.with_message(m.clone()),
@@ -253,6 +253,15 @@ impl Document {
     /// The typed record from its JSON (as given by [`Document::record_json`], possibly kept up
     /// to date incrementally by the caller).
     pub(crate) fn record_from_json<R: Record>(&self, json: &Value) -> Result<R, RecordInvalid> {
+        let stripped;
+        let json = if R::HAS_LEGACY_SHAPE {
+            let mut copy = json.clone();
+            R::strip_legacy(&mut copy);
+            stripped = copy;
+            &stripped
+        } else {
+            json
+        };
         let record: R = serde_path_to_error::deserialize(json).map_err(|e| {
             let field = e.path().to_string();
             RecordInvalid::single(

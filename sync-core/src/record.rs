@@ -14,6 +14,9 @@ string_enum! {
     pub enum RecordKind {
         /// A household's living archive (活档案) with its residents.
         Household = "household" ["住户", "household"],
+        /// The identity and sensitive attributes of a household's residents (ID number, phone,
+        /// birth date, special groups) and sensitive notes: one per household.
+        HouseholdPrivate = "household_private" ["住户敏感信息", "household personal data"],
         /// An appeal, dispute or hazard with its event log.
         Case = "case" ["案件", "case"],
         /// A door-to-door visit (走访).
@@ -48,11 +51,12 @@ string_enum! {
 impl RecordKind {
     /// Do records of this kind hold personal data that must not leave the server unmasked
     /// except where a person's job needs it (ID numbers, phone numbers, birth dates, special
-    /// groups)? Households (their residents) and party registrations (a member's phone) do.
-    /// Such documents reach only the phones of the grid workers who keep them; every sync that
-    /// sends them is audited.
+    /// groups)? A household's private document and party registrations (a member's phone) do;
+    /// the household document itself (address, names, relations) does not. Such documents
+    /// reach only the phones of the grid workers who keep them; every sync that sends them is
+    /// audited.
     pub fn holds_personal_data(self) -> bool {
-        matches!(self, Self::Household | Self::PartyRegistration)
+        matches!(self, Self::HouseholdPrivate | Self::PartyRegistration)
     }
 }
 
@@ -67,8 +71,9 @@ impl Role {
     }
 
     /// May this role read a record of `kind` of its grids (`confidential`: a confidential
-    /// case)? Liaisons read only households, never confidential records; supervisors and
-    /// grid workers read everything.
+    /// case)? Liaisons read only their group's household documents (never the private ones,
+    /// never confidential records); supervisors and grid workers read everything (supervisors
+    /// personal data online only, masked).
     pub fn reads(self, kind: RecordKind, confidential: bool) -> bool {
         match self {
             Self::GridWorker | Self::CommunitySupervisor | Self::StreetSupervisor => true,
@@ -83,12 +88,18 @@ impl Role {
     ///
     /// | kind | grid worker | liaison | community / street supervisor | admin |
     /// |---|---|---|---|---|
-    /// | household | yes | own group's | no (read online, masked) | no |
+    /// | household | yes | own group's | yes | no |
+    /// | household private | yes | no | no (read online, masked) | no |
     /// | party registration | yes | no | no (read online, masked) | no |
     /// | case | yes | no | yes | no |
     /// | visit, patrol, activity, asset | yes | no | yes | no |
     ///
     /// Supervisors review personal data through the review API, masked, each reveal audited.
+    ///
+    /// A document whose Automerge *history* holds personal data (a household written before
+    /// the private documents, or edited since by an old phone: deleting a value from a
+    /// document keeps it in the history every phone receives) is copied only to the phones of
+    /// roles that hold personal data ([`Role::holds_personal_history`]).
     pub fn syncs(self, kind: RecordKind, confidential: bool) -> bool {
         match self {
             Self::CommunitySupervisor | Self::StreetSupervisor => {
@@ -96,6 +107,12 @@ impl Role {
             }
             Self::GridWorker | Self::Liaison | Self::Admin => self.reads(kind, confidential),
         }
+    }
+
+    /// May this role's phones hold a document whose history holds personal data (see
+    /// [`Role::syncs`])? Only the roles whose phones hold the private documents.
+    pub fn holds_personal_history(self) -> bool {
+        self.syncs(RecordKind::HouseholdPrivate, false)
     }
 
     /// May this role add changes to (or create) a record of `kind` through sync? Grid workers
@@ -162,6 +179,18 @@ pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
         None
     }
 
+    /// Whether [`Record::strip_legacy`] may change anything (saves a copy of the JSON of every
+    /// other kind).
+    const HAS_LEGACY_SHAPE: bool = false;
+
+    /// Removes from the record's JSON the keys an earlier layout of this kind held and this
+    /// one keeps elsewhere, so that a document written by an older phone still reads (the
+    /// server moves their values to where they belong; see
+    /// [`crate::models::household_private`]).
+    fn strip_legacy(json: &mut serde_json::Value) {
+        let _ = json;
+    }
+
     /// Whether the record is hidden from liaisons (only cases may be).
     fn confidential(&self) -> bool {
         false
@@ -193,7 +222,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_grid_workers_and_liaisons_phones_hold_personal_data() {
+    fn only_grid_workers_phones_hold_personal_data() {
         for &kind in RecordKind::ALL {
             for confidential in [false, true] {
                 for &role in Role::ALL {
@@ -201,17 +230,19 @@ mod tests {
                     // A phone holds nothing its user may not read.
                     assert!(!syncs || role.reads(kind, confidential), "{role} {kind}");
                     if kind.holds_personal_data() && syncs {
-                        assert!(
-                            role == Role::GridWorker
-                                || (role == Role::Liaison && kind == RecordKind::Household),
-                            "{role}'s phone would hold {kind}"
-                        );
+                        assert!(role == Role::GridWorker, "{role}'s phone would hold {kind}");
                     }
                 }
             }
         }
         assert!(Role::CommunitySupervisor.syncs(RecordKind::Case, true));
-        assert!(!Role::StreetSupervisor.syncs(RecordKind::Household, false));
+        assert!(Role::StreetSupervisor.syncs(RecordKind::Household, false));
+        assert!(!Role::StreetSupervisor.holds_personal_history());
+        assert!(!Role::Liaison.holds_personal_history());
+        assert!(Role::GridWorker.holds_personal_history());
+        assert!(!Role::StreetSupervisor.syncs(RecordKind::HouseholdPrivate, false));
+        assert!(Role::Liaison.syncs(RecordKind::Household, false));
+        assert!(!Role::Liaison.syncs(RecordKind::HouseholdPrivate, false));
         assert!(!Role::Liaison.syncs(RecordKind::Case, false));
         assert!(Role::GridWorker.syncs(RecordKind::PartyRegistration, false));
     }

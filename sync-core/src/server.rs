@@ -23,7 +23,7 @@ use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
 use crate::doc::{Document, device_of_actor};
 use crate::ids::{DeviceId, DocId, GridId, UserId};
-use crate::models::AnyRecord;
+use crate::models::{AnyRecord, HouseholdPrivate, household_private};
 use crate::protocol::{
     ApplyError, Bytes, ChangeBytesError, DocPush, DocResult, DocStatus, DocUpdate, GridCursor,
     MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST, MAX_HEADS_PER_DOC, MAX_NEW_CHANGES_PER_DOC,
@@ -55,6 +55,12 @@ pub trait Access {
     fn may_sync(&self, meta: &RecordMeta) -> bool {
         self.may_read(meta)
     }
+    /// May the caller's phone hold a document whose history holds personal data (see
+    /// [`Role::syncs`])? Asked besides [`Access::may_sync`] for such documents, which only the
+    /// server knows (`docs.personal_history`).
+    fn may_hold_personal_history(&self) -> bool {
+        true
+    }
     /// May the caller add changes to this record, or create it?
     fn may_write(&self, meta: &RecordMeta) -> bool;
     /// May the caller's changes edit the record's fields and create records? When not, a
@@ -79,6 +85,11 @@ pub struct StoredRecord {
     pub record: Option<AnyRecord>,
     /// Scope facts; `None` only when even the place cannot be read.
     pub meta: Option<RecordMeta>,
+    /// Whether the document's history holds personal data (a household written before the
+    /// private documents, or edited since by a phone of that layout): sticky, since deleting
+    /// a value keeps it in the history. Such a document reaches only the phones of roles that
+    /// hold personal data ([`Access::may_hold_personal_history`]).
+    pub personal_history: bool,
 }
 
 impl StoredRecord {
@@ -99,7 +110,20 @@ impl StoredRecord {
             json,
             record,
             meta,
+            personal_history: false,
         }
+    }
+
+    /// The same record with its `personal_history` flag (as the server stores it).
+    pub fn with_personal_history(mut self, personal_history: bool) -> Self {
+        self.personal_history = personal_history;
+        self
+    }
+
+    /// May a caller with `access` hold this document on their phone?
+    pub fn may_sync(&self, access: &dyn Access) -> bool {
+        self.meta.as_ref().is_some_and(|meta| access.may_sync(meta))
+            && (!self.personal_history || access.may_hold_personal_history())
     }
 }
 
@@ -261,7 +285,7 @@ fn decide(
             ));
         }
         let allowed = match &record.meta {
-            Some(meta) if new_changes.is_empty() => access.may_sync(meta),
+            Some(_) if new_changes.is_empty() => record.may_sync(access),
             Some(meta) => access.may_write(meta),
             None => false,
         };
@@ -291,10 +315,13 @@ fn decide(
     }
 
     // 4. Authorship of new changes.
-    if new_changes
-        .iter()
-        .any(|c| device_of_actor(c.actor_id()).as_ref() != Some(&caller.device))
-    {
+    // The canonical first change of a household's private document names no device: anyone
+    // may bring it, and only it (see `HouseholdPrivate::genesis`).
+    if new_changes.iter().any(|c| {
+        device_of_actor(c.actor_id()).as_ref() != Some(&caller.device)
+            && !(push.kind == RecordKind::HouseholdPrivate
+                && HouseholdPrivate::is_genesis(c, &push.id))
+    }) {
         return Err(rejected(
             push,
             codes::FOREIGN_CHANGE,
@@ -429,8 +456,12 @@ fn merge_and_check(
     }
 
     let result = ok_result(push, &merged, &push.base_heads, &pushed_hashes);
+    let personal_history = stored_record.is_some_and(|s| s.personal_history)
+        || (push.kind == RecordKind::Household
+            && new_changes.iter().any(household_private::names_legacy_key));
     Ok(PushOutcome::Accepted(Box::new(AcceptedPush {
-        stored: StoredRecord::with_record(merged, json, record),
+        stored: StoredRecord::with_record(merged, json, record)
+            .with_personal_history(personal_history),
         new_changes,
         meta,
         merged_invalid,
@@ -675,6 +706,10 @@ impl Access for GridScope {
 
     fn may_sync(&self, meta: &RecordMeta) -> bool {
         self.may_read(meta) && self.role.syncs(meta.kind, meta.confidential)
+    }
+
+    fn may_hold_personal_history(&self) -> bool {
+        self.role.holds_personal_history()
     }
 
     fn may_write(&self, meta: &RecordMeta) -> bool {
@@ -936,7 +971,7 @@ impl MemoryServer {
                 let Some(stored) = self.docs.get(id) else {
                     continue;
                 };
-                if &stored.meta.place.grid != grid || !scope.may_sync(&stored.meta) {
+                if &stored.meta.place.grid != grid || !stored.record.may_sync(scope) {
                     continue;
                 }
                 let mut seen = HashSet::new();

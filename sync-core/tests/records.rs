@@ -9,11 +9,16 @@ use sync_core::history::{self, EditKind};
 use sync_core::ids::{DeviceId, DocId, ItemId, ResidentId, UserId};
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
 use sync_core::models::household::{
-    Address, Gender, Household, HouseholdStatus, Relation, Resident, ResidentStatus, SpecialGroup,
+    Address, Gender, Household, HouseholdStatus, Relation, Resident, ResidentStatus,
+};
+use sync_core::models::household_private::{
+    self, HouseholdPrivate, ResidentIdentity, SpecialGroup,
 };
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::models::{Activity, AnyRecord};
-use sync_core::record::{Place, Role};
+use sync_core::protocol::{Bytes, DocPush, codes};
+use sync_core::record::{Place, RecordKind, Role};
+use sync_core::server::{Caller, GridScope, PushOutcome, StoredRecord, apply_push};
 use sync_core::time::{Date, Timestamp};
 use sync_core::validate::{ValidationContext, id_number_check_char};
 
@@ -42,22 +47,30 @@ fn id_number(born: &str) -> String {
     format!("{first17}{check}")
 }
 
-fn resident(name: &str, born: &str) -> Resident {
+fn resident(name: &str) -> Resident {
     Resident {
         id: ResidentId::new(),
         name: name.into(),
         gender: Gender::Female,
+        relation: Relation::Head,
+        status: ResidentStatus::Present,
+        moved_in: None,
+        moved_out: None,
+    }
+}
+
+/// The identity of resident `id`, born on `born` (`YYYYMMDD`): a valid ID number, the birth
+/// date and a phone number.
+fn identity(id: &ResidentId, born: &str) -> ResidentIdentity {
+    ResidentIdentity {
+        id: id.clone(),
+        id_number: Some(id_number(born)),
+        phone: Some("13800001234".into()),
         birth_date: Some(
             format!("{}-{}-{}", &born[..4], &born[4..6], &born[6..])
                 .parse()
                 .unwrap(),
         ),
-        relation: Relation::Head,
-        id_number: Some(id_number(born)),
-        phone: Some("13800001234".into()),
-        status: ResidentStatus::Present,
-        moved_in: None,
-        moved_out: None,
         special_groups: vec![],
     }
 }
@@ -72,8 +85,21 @@ fn household() -> Household {
             room: "402".into(),
         },
     );
-    h.residents.push(resident("王芳", "19560312"));
+    h.residents.push(resident("王芳"));
     h
+}
+
+/// The private document of `h`, started canonically, with the first resident's identity
+/// (born 1956-03-12) written by `author`.
+fn private_doc(h: &Household, author: &Author) -> Document {
+    let mut doc = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    doc.update(author, &ctx(), |p: &mut HouseholdPrivate| {
+        p.residents.push(identity(&h.residents[0].id, "19560312"));
+        Ok::<_, DocumentError>(())
+    })
+    .unwrap()
+    .expect("a change was made");
+    doc
 }
 
 fn first_error(err: DocumentError) -> (String, String) {
@@ -144,7 +170,7 @@ fn concurrent_edits_of_different_fields_and_list_inserts_all_survive_the_merge()
         &ctx(),
         |h: &mut Household| {
             h.notes = "老人独居".into();
-            h.residents.push(resident("李强", "19800101"));
+            h.residents.push(resident("李强"));
             Ok::<_, DocumentError>(())
         },
     )
@@ -154,7 +180,7 @@ fn concurrent_edits_of_different_fields_and_list_inserts_all_survive_the_merge()
         &ctx(),
         |h: &mut Household| {
             h.liaison_group = Some("dzk-01-l3".parse().unwrap());
-            h.residents.push(resident("张丽", "19900505"));
+            h.residents.push(resident("张丽"));
             h.tags.push("rental".into());
             Ok::<_, DocumentError>(())
         },
@@ -164,7 +190,7 @@ fn concurrent_edits_of_different_fields_and_list_inserts_all_survive_the_merge()
         &phone("2026-03-02T02:02:00Z"),
         &ctx(),
         |h: &mut Household| {
-            h.residents[0].phone = Some("13900005678".into());
+            h.residents[0].moved_in = Date::from_ymd(2001, 9, 1);
             h.tags.push("elderly".into());
             Ok::<_, DocumentError>(())
         },
@@ -178,7 +204,7 @@ fn concurrent_edits_of_different_fields_and_list_inserts_all_survive_the_merge()
     let merged: Household = a.read().unwrap();
     assert_eq!(merged.notes, "老人独居");
     assert_eq!(merged.liaison_group.unwrap().as_str(), "dzk-01-l3");
-    assert_eq!(merged.residents[0].phone.as_deref(), Some("13900005678"));
+    assert_eq!(merged.residents[0].moved_in, Date::from_ymd(2001, 9, 1));
     let mut names: Vec<_> = merged.residents.iter().map(|r| r.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["张丽", "李强", "王芳"]);
@@ -199,12 +225,12 @@ fn concurrent_writes_of_one_field_are_listed_with_who_and_when_and_can_be_resolv
     let author_a = Author::new(actor_for_device(&device_a), at("2026-03-03T02:00:00Z"));
     let author_b = Author::new(actor_for_device(&device_b), at("2026-03-03T03:00:00Z"));
     a.update(&author_a, &ctx(), |h: &mut Household| {
-        h.residents[0].phone = Some("13911112222".into());
+        h.residents[0].name = "王芳芳".into();
         Ok::<_, DocumentError>(())
     })
     .unwrap();
     b.update(&author_b, &ctx(), |h: &mut Household| {
-        h.residents[0].phone = Some("13733334444".into());
+        h.residents[0].name = "汪芳".into();
         Ok::<_, DocumentError>(())
     })
     .unwrap();
@@ -213,7 +239,7 @@ fn concurrent_writes_of_one_field_are_listed_with_who_and_when_and_can_be_resolv
     let found = conflicts::conflicts(&a);
     assert_eq!(found.len(), 1);
     let conflict = &found[0];
-    assert_eq!(conflict.field, "residents[0].phone");
+    assert_eq!(conflict.field, "residents[0].name");
     assert_eq!(conflict.values.len(), 2);
     assert!(conflict.values[0].shown && !conflict.values[1].shown);
     let mut seen: Vec<(String, DeviceId, Timestamp)> = conflict
@@ -231,20 +257,12 @@ fn concurrent_writes_of_one_field_are_listed_with_who_and_when_and_can_be_resolv
     assert_eq!(
         seen,
         [
-            (
-                "13911112222".to_owned(),
-                device_a,
-                at("2026-03-03T02:00:00Z")
-            ),
-            (
-                "13733334444".to_owned(),
-                device_b,
-                at("2026-03-03T03:00:00Z")
-            ),
+            ("王芳芳".to_owned(), device_a, at("2026-03-03T02:00:00Z")),
+            ("汪芳".to_owned(), device_b, at("2026-03-03T03:00:00Z")),
         ]
     );
 
-    // A supervisor picks the older number; the choice is an ordinary change.
+    // A supervisor picks the older spelling; the choice is an ordinary change.
     let supervisor = Author::new(
         actor_for_device(&DeviceId::new()),
         at("2026-03-04T01:00:00Z"),
@@ -254,14 +272,11 @@ fn concurrent_writes_of_one_field_are_listed_with_who_and_when_and_can_be_resolv
         &supervisor,
         &ctx(),
         &conflict.path,
-        &json!("13911112222"),
+        &json!("王芳芳"),
     )
     .unwrap();
     assert!(conflicts::conflicts(&a).is_empty());
-    assert_eq!(
-        a.read::<Household>().unwrap().residents[0].phone.as_deref(),
-        Some("13911112222")
-    );
+    assert_eq!(a.read::<Household>().unwrap().residents[0].name, "王芳芳");
     // The resolution reaches a replica that still has the conflict and ends it there too.
     let resolution = a.automerge().get_change_by_hash(&hash).unwrap();
     b.automerge_mut().apply_changes([resolution]).unwrap();
@@ -281,12 +296,12 @@ fn resolving_with_an_invalid_value_writes_nothing() {
     let base = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
     let mut a = base.clone();
     let mut b = base.clone();
-    for (doc, number) in [(&mut a, "13911112222"), (&mut b, "13733334444")] {
+    for (doc, name) in [(&mut a, "王芳芳"), (&mut b, "汪芳")] {
         doc.update(
             &phone("2026-03-03T02:00:00Z"),
             &ctx(),
             |h: &mut Household| {
-                h.residents[0].phone = Some(number.into());
+                h.residents[0].name = name.into();
                 Ok::<_, DocumentError>(())
             },
         )
@@ -297,14 +312,14 @@ fn resolving_with_an_invalid_value_writes_nothing() {
     let path = FieldPath(vec![
         PathSegment::Key("residents".into()),
         PathSegment::Index(0),
-        PathSegment::Key("phone".into()),
+        PathSegment::Key("name".into()),
     ]);
     let err = conflicts::resolve(
         &mut a,
         &phone("2026-03-04T00:00:00Z"),
         &ctx(),
         &path,
-        &json!("not a phone"),
+        &json!(" "),
     )
     .unwrap_err();
     assert!(matches!(err, ResolveError::Invalid(_)), "{err}");
@@ -330,9 +345,9 @@ fn history_lists_each_change_with_device_time_message_and_fields() {
     let create = Author::new(actor.clone(), at("2026-03-02T01:00:00Z"))
         .with_message("建档 create household");
     let mut doc = Document::create(&household(), &create, &ctx()).unwrap();
-    let edit = Author::new(actor, at("2026-03-05T08:30:00Z")).with_message("update phone");
+    let edit = Author::new(actor, at("2026-03-05T08:30:00Z")).with_message("update name");
     doc.update(&edit, &ctx(), |h: &mut Household| {
-        h.residents[0].phone = Some("13900001111".into());
+        h.residents[0].name = "王芳芳".into();
         h.notes = "visited".into();
         Ok::<_, DocumentError>(())
     })
@@ -350,7 +365,7 @@ fn history_lists_each_change_with_device_time_message_and_fields() {
     let last = &entries[1];
     assert_eq!(last.by.device, Some(device));
     assert_eq!(last.by.at, Some(at("2026-03-05T08:30:00Z")));
-    assert_eq!(last.message.as_deref(), Some("update phone"));
+    assert_eq!(last.message.as_deref(), Some("update name"));
     assert_eq!(last.deps, vec![entries[0].change.clone()]);
     let mut fields: Vec<_> = last
         .edits
@@ -362,7 +377,7 @@ fn history_lists_each_change_with_device_time_message_and_fields() {
         fields,
         [
             ("notes", EditKind::Set),
-            ("residents[0].phone", EditKind::Set)
+            ("residents[0].name", EditKind::Set)
         ]
     );
     assert_eq!(
@@ -460,8 +475,8 @@ fn history_names_list_positions_deletes_and_text_edits_as_the_record_is_now() {
     let mut h = household();
     h.tags = vec!["a".into(), "b".into(), "c".into()];
     let mut doc = Document::create(&h, &author, &ctx()).unwrap();
-    // Remove "a", set the (now first) "b", set a resident's phone, and write a text object
-    // (as an Automerge JS client might).
+    // Remove "a", set the (now first) "b", and write a text object (as an Automerge JS client
+    // might).
     let am = doc.automerge_mut();
     let (_, tags) = am.get(automerge::ROOT, "tags").unwrap().unwrap();
     let mut tx = am.transaction();
@@ -500,15 +515,27 @@ fn history_names_list_positions_deletes_and_text_edits_as_the_record_is_now() {
 
 #[test]
 fn a_resident_id_number_failing_the_check_digit_is_rejected_naming_the_field() {
-    let mut h = household();
+    let h = household();
+    let mut doc = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    let heads = doc.heads();
+    let mut entry = identity(&h.residents[0].id, "19560312");
     let mut bad = id_number("19560312");
     let last = if bad.ends_with('0') { '1' } else { '0' };
     bad.pop();
     bad.push(last);
-    h.residents[0].id_number = Some(bad);
-    let err = Document::create(&h, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap_err();
+    entry.id_number = Some(bad);
+    let err = doc
+        .update(
+            &phone("2026-03-02T01:00:00Z"),
+            &ctx(),
+            |p: &mut HouseholdPrivate| {
+                p.residents.push(entry);
+                Ok::<_, DocumentError>(())
+            },
+        )
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains(h.id.as_str()), "names the record: {text}");
+    assert!(text.contains(doc.id().as_str()), "names the record: {text}");
     assert_eq!(
         first_error(err),
         (
@@ -516,6 +543,7 @@ fn a_resident_id_number_failing_the_check_digit_is_rejected_naming_the_field() {
             "fails the GB 11643 check digit".into()
         )
     );
+    assert_eq!(doc.heads(), heads, "a refused edit writes nothing");
 }
 
 #[test]
@@ -538,21 +566,6 @@ fn every_household_rule_names_its_field() {
             "must not be empty",
         ),
         (
-            |h| h.residents[0].id_number = Some("12345".into()),
-            "residents[0].id_number",
-            "must be 17 digits followed by a digit or X",
-        ),
-        (
-            |h| h.residents[0].birth_date = Some(Date::from_ymd(1957, 3, 12).unwrap()),
-            "residents[0].id_number",
-            "birth date in the ID number differs from birth_date",
-        ),
-        (
-            |h| h.residents[0].phone = Some("call me".into()),
-            "residents[0].phone",
-            "is not a phone number",
-        ),
-        (
             |h| h.residents[0].status = ResidentStatus::MovedOut,
             "residents[0].moved_out",
             "is required when status is moved_out",
@@ -565,19 +578,6 @@ fn every_household_rule_names_its_field() {
             },
             "residents[0].moved_out",
             "must not be before moved_in",
-        ),
-        (
-            |h| {
-                h.residents[0].special_groups.push(SpecialGroup {
-                    id: ItemId::new(),
-                    group: "unicorn".into(),
-                    verified: false,
-                    valid_from: None,
-                    valid_until: None,
-                })
-            },
-            "residents[0].special_groups[0].group",
-            "is not a configured special group",
         ),
         (
             |h| h.status = HouseholdStatus::Merged,
@@ -619,26 +619,125 @@ fn every_household_rule_names_its_field() {
     }
 }
 
+fn membership(group: &str) -> SpecialGroup {
+    SpecialGroup {
+        id: ItemId::new(),
+        group: group.into(),
+        verified: false,
+        valid_from: None,
+        valid_until: None,
+    }
+}
+
+#[test]
+fn every_private_document_rule_names_its_field() {
+    type Edit = fn(&mut HouseholdPrivate);
+    let cases: Vec<(Edit, &str, &str)> = vec![
+        (
+            |p| p.residents[0].id_number = Some("12345".into()),
+            "residents[0].id_number",
+            "must be 17 digits followed by a digit or X",
+        ),
+        (
+            |p| p.residents[0].birth_date = Some(Date::from_ymd(1957, 3, 12).unwrap()),
+            "residents[0].id_number",
+            "birth date in the ID number differs from birth_date",
+        ),
+        (
+            |p| p.residents[0].phone = Some("call me".into()),
+            "residents[0].phone",
+            "is not a phone number",
+        ),
+        (
+            |p| p.residents[0].special_groups.push(membership("unicorn")),
+            "residents[0].special_groups[0].group",
+            "is not a configured special group",
+        ),
+        (
+            |p| {
+                let twice = membership("dibao");
+                p.residents[0].special_groups = vec![twice.clone(), twice];
+            },
+            "residents[0].special_groups[1].id",
+            "is used twice",
+        ),
+        (
+            |p| {
+                let mut g = membership("dibao");
+                g.valid_from = Date::from_ymd(2026, 6, 1);
+                g.valid_until = Date::from_ymd(2026, 1, 1);
+                p.residents[0].special_groups.push(g);
+            },
+            "residents[0].special_groups[0].valid_until",
+            "must not be before valid_from",
+        ),
+        (
+            |p| {
+                let again = ResidentIdentity::new(p.residents[0].id.clone());
+                p.residents.push(again);
+            },
+            "residents[1].id",
+            "is used by two entries",
+        ),
+        (
+            |p| p.notes = "字".repeat(4001),
+            "notes",
+            "must be at most 4000 characters",
+        ),
+        (
+            |p| p.household = DocId::new(),
+            "id",
+            "is not the private document id of the household",
+        ),
+    ];
+    let h = household();
+    for (edit, field, message) in cases {
+        let mut doc = private_doc(&h, &phone("2026-03-02T01:00:00Z"));
+        let heads = doc.heads();
+        let err = doc
+            .update(
+                &phone("2026-03-02T02:00:00Z"),
+                &ctx(),
+                |p: &mut HouseholdPrivate| {
+                    edit(p);
+                    Ok::<_, DocumentError>(())
+                },
+            )
+            .unwrap_err();
+        assert_eq!(first_error(err), (field.to_owned(), message.to_owned()));
+        assert_eq!(doc.heads(), heads, "a refused edit writes nothing");
+    }
+}
+
 #[test]
 fn a_configured_special_group_is_accepted() {
     let mut ctx = ctx();
     ctx.special_groups.insert("returned_migrant".into());
-    let mut h = household();
-    h.residents[0].special_groups.push(SpecialGroup {
-        id: ItemId::new(),
-        group: "returned_migrant".into(),
-        verified: true,
-        valid_from: Some(Date::from_ymd(2026, 1, 1).unwrap()),
-        valid_until: Some(Date::from_ymd(2026, 12, 31).unwrap()),
-    });
-    Document::create(&h, &phone("2026-03-02T01:00:00Z"), &ctx).unwrap();
+    let h = household();
+    let rid = h.residents[0].id.clone();
+    let add = |p: &mut HouseholdPrivate| {
+        p.resident_entry(&rid).special_groups.push(SpecialGroup {
+            id: ItemId::new(),
+            group: "returned_migrant".into(),
+            verified: true,
+            valid_from: Some(Date::from_ymd(2026, 1, 1).unwrap()),
+            valid_until: Some(Date::from_ymd(2026, 12, 31).unwrap()),
+        });
+        Ok::<_, DocumentError>(())
+    };
+    let mut doc = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    doc.update(&phone("2026-03-02T01:00:00Z"), &ctx, add)
+        .unwrap()
+        .expect("a change was made");
+    let mut other = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
     assert!(
-        Document::create(
-            &h,
-            &phone("2026-03-02T01:00:00Z"),
-            &ValidationContext::default()
-        )
-        .is_err()
+        other
+            .update(
+                &phone("2026-03-02T01:00:00Z"),
+                &ValidationContext::default(),
+                add
+            )
+            .is_err()
     );
 }
 
@@ -646,7 +745,22 @@ fn a_configured_special_group_is_accepted() {
 fn raw_household_with(
     edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
 ) -> Document {
-    let mut doc = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let doc = Document::create(&household(), &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    raw_first_resident(doc, edit)
+}
+
+/// Writes raw values into a household's private document (into its first resident's entry).
+fn raw_private_with(
+    edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
+) -> Document {
+    let doc = private_doc(&household(), &phone("2026-03-02T01:00:00Z"));
+    raw_first_resident(doc, edit)
+}
+
+fn raw_first_resident(
+    mut doc: Document,
+    edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
+) -> Document {
     let am = doc.automerge_mut();
     let (_, resident) = am.get(automerge::ROOT, "residents").unwrap().unwrap();
     let (_, first) = am.get(&resident, 0).unwrap().unwrap();
@@ -667,7 +781,7 @@ fn type_level_errors_in_a_document_name_the_field() {
             "unknown value `unknown`, expected one of: male, female",
         ),
         (
-            raw_household_with(|tx, r| {
+            raw_private_with(|tx, r| {
                 tx.put(r, "birth_date", "1956/03/12").unwrap();
             }),
             "residents[0].birth_date",
@@ -694,6 +808,13 @@ fn type_level_errors_in_a_document_name_the_field() {
             "residents[0].nickname",
             "unknown field `nickname`, expected one of `id`, `name`",
         ),
+        (
+            raw_private_with(|tx, r| {
+                tx.put(r, "nickname", "x").unwrap();
+            }),
+            "residents[0].nickname",
+            "unknown field `nickname`, expected one of `id`, `id_number`",
+        ),
     ];
     for (doc, field, message) in cases {
         let err = doc.validate(&ctx()).unwrap_err();
@@ -710,11 +831,17 @@ fn type_level_errors_in_a_document_name_the_field() {
 
 #[test]
 fn type_errors_never_echo_a_string_value() {
-    let doc = raw_household_with(|tx, r| {
-        tx.put(r, "moved_in", 5_i64).unwrap();
+    let doc = raw_private_with(|tx, r| {
         tx.put(r, "phone", 13800001234_i64).unwrap();
     });
     let err = doc.validate(&ctx()).unwrap_err();
+    assert_eq!(err.errors[0].field, "residents[0].phone");
+    assert!(!err.to_string().contains("13800001234"), "{err}");
+    let doc = raw_household_with(|tx, r| {
+        tx.put(r, "name", 13800001234_i64).unwrap();
+    });
+    let err = doc.validate(&ctx()).unwrap_err();
+    assert_eq!(err.errors[0].field, "residents[0].name");
     assert!(!err.to_string().contains("13800001234"), "{err}");
 }
 
@@ -985,13 +1112,13 @@ fn the_conflict_report_of_a_case_lists_events_made_illegal_by_a_merge() {
 #[test]
 fn an_edit_based_on_an_older_version_keeps_what_was_merged_in_since() {
     let mut doc = Document::create(&household(), &phone("2026-03-01T08:00:00Z"), &ctx()).unwrap();
-    // A form opens at this version and the worker edits the notes and the first resident's phone.
+    // A form opens at this version and the worker edits the notes and the first resident's name.
     let base = doc.heads();
     let mut edited: Household = doc.read().unwrap();
     edited.notes = "door code 1234".into();
-    edited.residents[0].phone = Some("13900002222".into());
+    edited.residents[0].name = "王芳芳".into();
 
-    // Meanwhile a sync merges another phone's edit of the tags and of the same phone number.
+    // Meanwhile a sync merges another phone's edit of the tags and of the same name.
     let mut other = doc.clone();
     other
         .update(
@@ -999,7 +1126,7 @@ fn an_edit_based_on_an_older_version_keeps_what_was_merged_in_since() {
             &ctx(),
             |h: &mut Household| {
                 h.tags.push("rental".into());
-                h.residents[0].phone = Some("13700003333".into());
+                h.residents[0].name = "汪芳".into();
                 Ok::<_, DocumentError>(())
             },
         )
@@ -1018,12 +1145,8 @@ fn an_edit_based_on_an_older_version_keeps_what_was_merged_in_since() {
         "the merged-in tag is kept, not reverted"
     );
     let conflicts = conflicts::conflicts(&doc);
-    assert_eq!(
-        conflicts.len(),
-        1,
-        "both phone numbers are kept: {conflicts:?}"
-    );
-    assert_eq!(conflicts[0].field, "residents[0].phone");
+    assert_eq!(conflicts.len(), 1, "both spellings are kept: {conflicts:?}");
+    assert_eq!(conflicts[0].field, "residents[0].name");
 
     // Writing back an unchanged value is no change; an unknown version is refused.
     let mut fresh = Document::create(&household(), &phone("2026-03-01T08:00:00Z"), &ctx()).unwrap();
@@ -1100,4 +1223,387 @@ fn each_case_event_is_traced_to_the_device_that_added_it_across_a_merge() {
     assert_eq!(sources[&id_b].device, Some(second));
     assert!(history::item_sources(&a, "mediation").is_empty());
     assert!(history::item_sources(&a, "no_such_list").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The household's private document
+// ---------------------------------------------------------------------------------------------
+
+/// Every change of `doc` after `base`, for applying elsewhere.
+fn changes_after(doc: &Document, base: &[automerge::ChangeHash]) -> Vec<automerge::Change> {
+    doc.automerge().get_changes(base)
+}
+
+#[test]
+fn two_devices_creating_one_private_document_offline_converge_on_one_document() {
+    let mut h = household();
+    h.residents.push(resident("李强"));
+    let (first, second) = (h.residents[0].id.clone(), h.residents[1].id.clone());
+    let write_first = |p: &mut HouseholdPrivate| {
+        p.resident_entry(&first).phone = Some("13911112222".into());
+        Ok::<_, DocumentError>(())
+    };
+    let write_second = |p: &mut HouseholdPrivate| {
+        *p.resident_entry(&second) = identity(&second, "19800101");
+        Ok::<_, DocumentError>(())
+    };
+
+    // Two phones, both offline, each start the household's private document and record a
+    // different resident.
+    let mut a = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    let mut b = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    let genesis = a.heads();
+    assert_eq!(
+        b.heads(),
+        genesis,
+        "the same first change, whoever makes it"
+    );
+    assert_eq!(a.id(), &HouseholdPrivate::id_for(&h.id));
+    a.update(&phone("2026-03-02T02:00:00Z"), &ctx(), write_first)
+        .unwrap()
+        .expect("a change was made");
+    b.update(&phone("2026-03-02T02:05:00Z"), &ctx(), write_second)
+        .unwrap()
+        .expect("a change was made");
+
+    // Each gets the other's changes.
+    let (from_a, from_b) = (changes_after(&a, &genesis), changes_after(&b, &genesis));
+    assert_eq!((from_a.len(), from_b.len()), (1, 1));
+    a.automerge_mut().apply_changes(from_b).unwrap();
+    b.automerge_mut().apply_changes(from_a).unwrap();
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(a.json(), b.json());
+    assert_eq!(a.automerge().get_changes(&[]).len(), 3, "one first change");
+    let merged: HouseholdPrivate = a.read().unwrap();
+    assert_eq!(merged.residents.len(), 2);
+    assert_eq!(
+        merged.resident(&first).unwrap().phone.as_deref(),
+        Some("13911112222")
+    );
+    assert_eq!(
+        merged.resident(&second).unwrap(),
+        &identity(&second, "19800101")
+    );
+    assert!(conflicts::conflicts(&a).is_empty());
+    a.validate(&ctx()).unwrap();
+
+    // Contrast: two documents of the same record created apart by ordinary `Document::create`
+    // (each phone's own first change) each put their own `residents` list at the root. The
+    // merge keeps one of the two lists: one phone's entry is hidden.
+    let empty = HouseholdPrivate::empty(&h.id, h.place.clone());
+    let mut c = Document::create(&empty, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    let mut d = Document::create(&empty, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    assert_ne!(c.heads(), d.heads());
+    c.update(&phone("2026-03-02T02:00:00Z"), &ctx(), write_first)
+        .unwrap();
+    d.update(&phone("2026-03-02T02:05:00Z"), &ctx(), write_second)
+        .unwrap();
+    c.automerge_mut().merge(d.automerge_mut()).unwrap();
+    let merged: HouseholdPrivate = c.read().unwrap();
+    assert_eq!(merged.residents.len(), 1, "one list hides the other");
+    assert!(
+        conflicts::conflicts(&c)
+            .iter()
+            .any(|conflict| conflict.field == "residents"),
+        "{:?}",
+        conflicts::conflicts(&c)
+    );
+}
+
+#[test]
+fn concurrent_phones_of_one_resident_in_the_private_document_are_a_conflict_to_resolve() {
+    let h = household();
+    let base = private_doc(&h, &phone("2026-03-02T01:00:00Z"));
+    let (mut a, mut b) = (base.clone(), base.clone());
+    for (doc, number, time) in [
+        (&mut a, "13911112222", "2026-03-03T02:00:00Z"),
+        (&mut b, "13733334444", "2026-03-03T03:00:00Z"),
+    ] {
+        doc.update(&phone(time), &ctx(), |p: &mut HouseholdPrivate| {
+            p.residents[0].phone = Some(number.into());
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap();
+    }
+    a.automerge_mut().merge(b.automerge_mut()).unwrap();
+    let found = conflicts::conflicts(&a);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].field, "residents[0].phone");
+    let heads = a.heads();
+    let supervisor = phone("2026-03-04T01:00:00Z");
+    assert!(matches!(
+        conflicts::resolve(
+            &mut a,
+            &supervisor,
+            &ctx(),
+            &found[0].path,
+            &json!("not a phone")
+        ),
+        Err(ResolveError::Invalid(_))
+    ));
+    assert_eq!(a.heads(), heads);
+    conflicts::resolve(
+        &mut a,
+        &supervisor,
+        &ctx(),
+        &found[0].path,
+        &json!("13911112222"),
+    )
+    .unwrap();
+    assert!(conflicts::conflicts(&a).is_empty());
+    let resolved: HouseholdPrivate = a.read().unwrap();
+    assert_eq!(resolved.residents[0].phone.as_deref(), Some("13911112222"));
+}
+
+/// A grid worker's device in `place()`'s grid, as the server sees it.
+fn worker_device() -> (Caller, Author, GridScope) {
+    let device = DeviceId::new();
+    let author = Author::new(actor_for_device(&device), at("2026-03-02T02:00:00Z"));
+    let caller = Caller {
+        user: UserId::new(),
+        device,
+        role: Role::GridWorker,
+    };
+    let scope = GridScope {
+        role: Role::GridWorker,
+        grids: [place().grid].into(),
+    };
+    (caller, author, scope)
+}
+
+/// A push of `doc`'s changes after `base` under the id `id`.
+fn private_push(id: &DocId, doc: &Document, base: &[automerge::ChangeHash]) -> DocPush {
+    DocPush {
+        id: id.clone(),
+        kind: RecordKind::HouseholdPrivate,
+        base_heads: base.to_vec(),
+        changes: Bytes(doc.automerge().save_after(base)),
+    }
+}
+
+fn refusal_code(outcome: &PushOutcome) -> &str {
+    assert!(!outcome.is_accepted(), "accepted");
+    &outcome.result().error.as_ref().unwrap().code
+}
+
+#[test]
+fn the_server_takes_the_canonical_first_change_from_any_device_and_refuses_a_forged_one() {
+    let h = household();
+    let id = HouseholdPrivate::id_for(&h.id);
+    let genesis_actor = HouseholdPrivate::genesis_actor(&id);
+
+    // A worker's phone pushes the private document it started: the first change is not the
+    // device's, but it is the canonical one.
+    let (caller, author, scope) = worker_device();
+    let doc = private_doc(&h, &author);
+    let outcome = apply_push(None, &private_push(&id, &doc, &[]), &caller, &scope, &ctx());
+    let PushOutcome::Accepted(accepted) = outcome else {
+        panic!("refused: {:?}", outcome.result());
+    };
+    assert_eq!(accepted.new_changes.len(), 2);
+    assert_eq!(accepted.new_changes[0].actor_id(), &genesis_actor);
+    assert_eq!(accepted.stored.doc.heads(), doc.heads());
+    let stored = accepted.stored;
+
+    // Another worker's phone started it offline too: its first change is already stored, and
+    // its edit merges into the same document.
+    let (other, other_author, _) = worker_device();
+    let mut theirs = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    theirs
+        .update(&other_author, &ctx(), |p: &mut HouseholdPrivate| {
+            p.notes = "独居，子女在外地".into();
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap();
+    let outcome = apply_push(
+        Some(&stored),
+        &private_push(&id, &theirs, &[]),
+        &other,
+        &scope,
+        &ctx(),
+    );
+    let PushOutcome::Accepted(merged) = outcome else {
+        panic!("refused: {:?}", outcome.result());
+    };
+    assert_eq!(merged.new_changes.len(), 1);
+    let record: HouseholdPrivate = merged.stored.doc.read().unwrap();
+    assert_eq!(record.notes, "独居，子女在外地");
+    assert_eq!(
+        record.resident(&h.residents[0].id),
+        Some(&identity(&h.residents[0].id, "19560312"))
+    );
+
+    // A forged "genesis": the genesis actor's first change, with a resident's entry in it.
+    let mut forged_record = HouseholdPrivate::empty(&h.id, h.place.clone());
+    forged_record
+        .residents
+        .push(identity(&h.residents[0].id, "19560312"));
+    let forged = Document::create(
+        &forged_record,
+        &Author::new(genesis_actor.clone(), Timestamp::from_millis(0)),
+        &ctx(),
+    )
+    .unwrap();
+    let first = &forged.automerge().get_changes(&[])[0];
+    assert_eq!((first.actor_id(), first.seq()), (&genesis_actor, 1));
+    for stored in [None, Some(&stored)] {
+        let outcome = apply_push(
+            stored,
+            &private_push(&id, &forged, &[]),
+            &caller,
+            &scope,
+            &ctx(),
+        );
+        assert_eq!(refusal_code(&outcome), codes::FOREIGN_CHANGE);
+    }
+
+    // The genesis actor writes nothing after its first change.
+    let mut later = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    let genesis = later.heads();
+    later
+        .update(
+            &Author::new(genesis_actor.clone(), Timestamp::from_millis(0)),
+            &ctx(),
+            |p: &mut HouseholdPrivate| {
+                p.notes = "forged".into();
+                Ok::<_, DocumentError>(())
+            },
+        )
+        .unwrap();
+    let outcome = apply_push(
+        Some(&stored),
+        &private_push(&id, &later, &genesis),
+        &caller,
+        &scope,
+        &ctx(),
+    );
+    assert_eq!(refusal_code(&outcome), codes::FOREIGN_CHANGE);
+
+    // Another household's canonical first change is not this document's.
+    let elsewhere = HouseholdPrivate::genesis(&DocId::new(), h.place.clone()).unwrap();
+    let outcome = apply_push(
+        None,
+        &private_push(&id, &elsewhere, &[]),
+        &caller,
+        &scope,
+        &ctx(),
+    );
+    assert_eq!(refusal_code(&outcome), codes::FOREIGN_CHANGE);
+
+    // Nor is it exempt in a push that names another kind of record.
+    let mut as_household = private_push(&id, &doc, &[]);
+    as_household.kind = RecordKind::Household;
+    let outcome = apply_push(None, &as_household, &caller, &scope, &ctx());
+    assert_eq!(refusal_code(&outcome), codes::FOREIGN_CHANGE);
+    // Once stored, the document is fetched and retried like any other.
+    let outcome = apply_push(
+        Some(&StoredRecord::new(stored.doc.clone())),
+        &private_push(&id, &doc, &[]),
+        &caller,
+        &scope,
+        &ctx(),
+    );
+    let PushOutcome::Accepted(retry) = outcome else {
+        panic!("refused: {:?}", outcome.result());
+    };
+    assert!(retry.new_changes.is_empty());
+}
+
+#[test]
+fn a_household_in_the_old_layout_still_reads_and_its_values_move_to_the_private_document() {
+    let h = household();
+    let rid = h.residents[0].id.clone();
+    let mut doc = Document::create(&h, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
+    // An old phone writes the resident's ID number and phone where they used to be, and a
+    // birth date in a form that never parsed.
+    let am = doc.automerge_mut();
+    let (_, residents) = am.get(automerge::ROOT, "residents").unwrap().unwrap();
+    let (_, first) = am.get(&residents, 0).unwrap().unwrap();
+    let mut tx = am.transaction();
+    tx.put(&first, "id_number", id_number("19560312")).unwrap();
+    tx.put(&first, "phone", "13800001234").unwrap();
+    tx.put(&first, "birth_date", "1956/03/12").unwrap();
+    tx.commit();
+
+    // It reads, without the old keys, and validates.
+    let json = doc.record_json();
+    assert_eq!(json["residents"][0]["phone"], "13800001234");
+    assert!(household_private::has_legacy_fields(&json));
+    assert_eq!(doc.read::<Household>().unwrap(), h);
+    doc.validate(&ctx()).unwrap();
+    assert!(matches!(
+        AnyRecord::read(&doc).unwrap(),
+        AnyRecord::Household(read) if read == h
+    ));
+    // A typed edit of the household leaves the old keys where they are.
+    let mut h = h;
+    h.notes = "走访".into();
+    doc.update(
+        &phone("2026-03-02T01:30:00Z"),
+        &ctx(),
+        |edited: &mut Household| {
+            edited.notes = "走访".into();
+            Ok::<_, DocumentError>(())
+        },
+    )
+    .unwrap();
+    let json = doc.record_json();
+    assert_eq!(json["residents"][0]["phone"], "13800001234");
+    assert_eq!(doc.read::<Household>().unwrap(), h);
+
+    // The values move to the private document; the one that does not parse is skipped.
+    let lifted = household_private::lifted_legacy(None, &json);
+    assert_eq!(lifted.len(), 1);
+    // (Key order depends on serde_json's features in the build: compare as a set.)
+    assert_eq!(
+        lifted[&rid]
+            .keys()
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>(),
+        ["birth_date", "id_number", "phone"].into()
+    );
+    let worker = phone("2026-03-02T02:00:00Z");
+    let mut private = HouseholdPrivate::genesis(&h.id, h.place.clone()).unwrap();
+    let mut written = 0;
+    private
+        .update(&worker, &ctx(), |p: &mut HouseholdPrivate| {
+            written = p.apply_legacy(&lifted);
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap()
+        .expect("a change was made");
+    assert_eq!(written, 2);
+    let moved: HouseholdPrivate = private.read().unwrap();
+    let entry = moved.resident(&rid).unwrap();
+    assert_eq!(entry.id_number, Some(id_number("19560312")));
+    assert_eq!(entry.phone.as_deref(), Some("13800001234"));
+    assert_eq!(entry.birth_date, None);
+
+    // Then they are deleted from the household, as one change.
+    let before = doc.heads();
+    let hash = household_private::delete_legacy_keys(&mut doc, &worker)
+        .unwrap()
+        .expect("keys were deleted");
+    let changes = doc.automerge().get_changes(&before);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].hash(), hash);
+    assert_eq!(changes[0].actor_id(), &worker.actor);
+    let json = doc.record_json();
+    assert!(!household_private::has_legacy_fields(&json));
+    for key in household_private::LEGACY_RESIDENT_KEYS {
+        assert!(json["residents"][0].get(key).is_none(), "{key}");
+    }
+    assert_eq!(doc.read::<Household>().unwrap(), h);
+    assert_eq!(
+        household_private::delete_legacy_keys(&mut doc, &worker).unwrap(),
+        None,
+        "nothing is left to delete"
+    );
+
+    // The grid worker's view joins the two documents again.
+    let mut joined = doc.record_json();
+    household_private::join_json(&mut joined, Some(&private.record_json()));
+    assert_eq!(joined["residents"][0]["phone"], "13800001234");
+    assert_eq!(joined["residents"][0]["id_number"], id_number("19560312"));
+    assert_eq!(joined["residents"][0]["special_groups"], json!([]));
 }

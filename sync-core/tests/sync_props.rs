@@ -268,14 +268,10 @@ impl World {
                     id: ResidentId::new(),
                     name: NAMES[name].into(),
                     gender: Gender::Male,
-                    birth_date: None,
                     relation: Relation::Child,
-                    id_number: None,
-                    phone: None,
                     status: ResidentStatus::Present,
                     moved_in: None,
                     moved_out: None,
-                    special_groups: Vec::new(),
                 });
             }),
             Op::AddTag { phone, doc, tag } => {

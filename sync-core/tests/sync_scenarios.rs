@@ -8,6 +8,7 @@ use sync_core::ids::{DeviceId, DocId, GridId, ResidentId, UserId};
 use sync_core::models::household::{
     Address, Gender, Household, Relation, Resident, ResidentStatus,
 };
+use sync_core::models::household_private::{HouseholdPrivate, ResidentIdentity};
 use sync_core::protocol::{
     self, Bytes, Cursor, CursorError, DocPush, DocStatus, GridCursor, PROTOCOL_VERSION,
     SyncRequest, SyncResponse, codes, split_changes,
@@ -49,14 +50,10 @@ fn resident(name: &str) -> Resident {
         id: ResidentId::new(),
         name: name.into(),
         gender: Gender::Female,
-        birth_date: None,
         relation: Relation::Head,
-        id_number: None,
-        phone: None,
         status: ResidentStatus::Present,
         moved_in: None,
         moved_out: None,
-        special_groups: Vec::new(),
     }
 }
 
@@ -132,6 +129,13 @@ impl Phone {
             .unwrap()
             .expect("the edit changed something");
     }
+
+    fn edit_private(&mut self, id: &DocId, millis: i64, edit: impl FnOnce(&mut HouseholdPrivate)) {
+        self.replica
+            .update(id, at(millis), edit)
+            .unwrap()
+            .expect("the edit changed something");
+    }
 }
 
 fn status_of(response: &SyncResponse, id: &DocId) -> DocStatus {
@@ -148,6 +152,23 @@ fn assert_same(server: &MemoryServer, phone: &Phone, id: &DocId) {
     let theirs = phone.replica.document(id).unwrap();
     assert_eq!(ours.heads(), theirs.heads());
     assert_eq!(ours.json(), theirs.json());
+}
+
+/// The private document of `household` as a phone of `worker` starts it: the canonical first
+/// change, then the first resident's phone number by the phone's device.
+fn private_document(worker: &Phone, household: &Household, millis: i64) -> Document {
+    let mut doc = HouseholdPrivate::genesis(&household.id, household.place.clone()).unwrap();
+    doc.update(
+        &Author::new(worker.replica.actor().clone(), at(millis)),
+        &ValidationContext::default(),
+        |p: &mut HouseholdPrivate| {
+            p.resident_entry(&household.residents[0].id).phone = Some("13800001234".into());
+            Ok::<_, sync_core::doc::DocumentError>(())
+        },
+    )
+    .unwrap()
+    .expect("a change was made");
+    doc
 }
 
 /// A bare push of a document's changes after `base`, by whoever calls.
@@ -494,41 +515,81 @@ fn push_for_another_grid_is_forbidden_and_the_rest_of_the_batch_goes_through() {
 }
 
 #[test]
-fn supervisors_phones_hold_no_household_and_write_only_cases() {
+fn supervisors_and_liaisons_phones_hold_households_but_no_private_documents() {
     let mut server = MemoryServer::default();
     let mut worker = Phone::worker(&mut server, "dzk-01");
-    let id = worker
-        .replica
-        .create(&household("dzk-01", "402"), at(0))
-        .unwrap();
+    let mut record = household("dzk-01", "402");
+    record.liaison_group = Some("dzk-01-l3".parse().unwrap());
+    record.residents.push(resident("王芳"));
+    let id = worker.replica.create(&record, at(0)).unwrap();
     worker.sync(&mut server);
+    // The resident's phone number is in the household's private document, which the phone
+    // starts with its canonical first change.
+    let private_id = worker
+        .replica
+        .start_private(&record.id, record.place.clone())
+        .unwrap();
+    worker.edit_private(&private_id, 1, |p| {
+        p.resident_entry(&record.residents[0].id).phone = Some("13800001234".into());
+    });
+    let (_, response, _) = worker.sync(&mut server);
+    assert_eq!(status_of(&response, &private_id), DocStatus::Ok);
+    assert_same(&server, &worker, &private_id);
 
+    // A grid worker's phone holds both.
+    let mut other_device = worker.second_device();
+    other_device.sync(&mut server);
+    assert_same(&server, &other_device, &id);
+    assert_same(&server, &other_device, &private_id);
+
+    // A supervisor's and a liaison's phones hold the household (address, names, relations),
+    // never its private document (Role::syncs): supervisors read that online, masked.
     let mut supervisor = Phone::new(
         &mut server,
         &UserId::new(),
         Role::CommunitySupervisor,
         &["dzk-01", "dzk-02"],
     );
-    supervisor.sync(&mut server);
-    // Households hold residents' personal data: a supervisor reads them online, masked; their
-    // phone never receives them (Role::syncs), not even by fetching one with an empty push.
-    assert!(supervisor.replica.document(&id).is_none());
-    let fetch = DocPush {
-        id: id.clone(),
-        kind: RecordKind::Household,
-        base_heads: Vec::new(),
-        changes: Bytes(Vec::new()),
-    };
-    let request = SyncRequest::new(supervisor.caller.device.clone(), None, vec![fetch]);
-    let response = supervisor.exchange(&mut server, &request);
-    assert_eq!(error_code(&response, &id), codes::FORBIDDEN);
-    assert!(response.docs[0].changes.is_empty());
+    let mut liaison = Phone::new(&mut server, &UserId::new(), Role::Liaison, &["dzk-01"]);
+    for phone in [&mut supervisor, &mut liaison] {
+        phone.sync(&mut server);
+        assert_eq!(
+            phone.replica.doc_ids(),
+            std::slice::from_ref(&id),
+            "{}",
+            phone.caller.role
+        );
+        assert_same(&server, phone, &id);
+        assert_eq!(phone.read(&id).residents[0].name, "王芳");
+        assert!(phone.replica.document(&private_id).is_none());
+        // Not even by fetching it with an empty push.
+        let fetch = DocPush {
+            id: private_id.clone(),
+            kind: RecordKind::HouseholdPrivate,
+            base_heads: Vec::new(),
+            changes: Bytes(Vec::new()),
+        };
+        let request = SyncRequest::new(phone.caller.device.clone(), None, vec![fetch]);
+        let response = phone.exchange(&mut server, &request);
+        assert_eq!(
+            error_code(&response, &private_id),
+            codes::FORBIDDEN,
+            "{}",
+            phone.caller.role
+        );
+        assert!(response.docs[0].changes.is_empty());
+        assert!(
+            response.updates.iter().all(|u| u.id != private_id),
+            "{}",
+            phone.caller.role
+        );
+    }
 
-    // A copy edited as the supervisor's device is refused.
+    // A copy of the household edited as the supervisor's device is refused.
     let mut copy = worker.replica.document(&id).unwrap().clone();
     copy.set_actor(actor_for_device(&supervisor.caller.device));
     copy.update(
-        &Author::new(supervisor.replica.actor().clone(), at(1)),
+        &Author::new(supervisor.replica.actor().clone(), at(2)),
         &ValidationContext::default(),
         |h: &mut Household| {
             h.notes = "supervisor note".into();
@@ -538,11 +599,150 @@ fn supervisors_phones_hold_no_household_and_write_only_cases() {
     .unwrap();
     let request = SyncRequest::new(
         supervisor.caller.device.clone(),
-        None,
+        Some(supervisor.replica.cursor().unwrap().clone()),
         vec![push_of(&copy, &[])],
     );
     let response = supervisor.exchange(&mut server, &request);
     assert_eq!(error_code(&response, &id), codes::FORBIDDEN);
+    // And so is the private document edited as the supervisor's device.
+    let supervisor_private = private_document(&supervisor, &record, 3);
+    let request = SyncRequest::new(
+        supervisor.caller.device.clone(),
+        None,
+        vec![push_of(&supervisor_private, &[])],
+    );
+    let response = supervisor.exchange(&mut server, &request);
+    assert_eq!(error_code(&response, &private_id), codes::FORBIDDEN);
+    assert_same(&server, &other_device, &private_id);
+}
+
+#[test]
+fn a_household_whose_history_holds_personal_data_reaches_only_grid_workers_phones() {
+    let mut server = MemoryServer::default();
+    let mut old_phone = Phone::worker(&mut server, "dzk-01");
+    let mut record = household("dzk-01", "402");
+    record.liaison_group = Some("dzk-01-l3".parse().unwrap());
+    record.residents.push(resident("王芳"));
+    let id = old_phone.replica.create(&record, at(0)).unwrap();
+    // A phone of the old layout writes the resident's phone number into the household itself.
+    let mut doc = old_phone.replica.document(&id).unwrap().clone();
+    {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let am = doc.automerge_mut();
+        am.set_actor(old_phone.replica.actor().clone());
+        let mut tx = am.transaction();
+        let (_, residents) = tx.get(automerge::ROOT, "residents").unwrap().unwrap();
+        let (_, first) = tx.get(&residents, 0).unwrap().unwrap();
+        tx.put(&first, "phone", "13800001234").unwrap();
+        tx.commit();
+    }
+    let request = SyncRequest::new(
+        old_phone.caller.device.clone(),
+        None,
+        vec![push_of(&doc, &[])],
+    );
+    let response = old_phone.exchange(&mut server, &request);
+    assert_eq!(status_of(&response, &id), DocStatus::Ok);
+
+    // Deleting the value later would keep it in the history: the document stays flagged, and
+    // neither a supervisor's nor a liaison's phone receives it, by sync or by fetching it.
+    let supervisor = Phone::new(
+        &mut server,
+        &UserId::new(),
+        Role::CommunitySupervisor,
+        &["dzk-01"],
+    );
+    let liaison = Phone::new(&mut server, &UserId::new(), Role::Liaison, &["dzk-01"]);
+    for mut phone in [supervisor, liaison] {
+        phone.sync(&mut server);
+        assert!(phone.replica.doc_ids().is_empty(), "{}", phone.caller.role);
+        let fetch = DocPush {
+            id: id.clone(),
+            kind: RecordKind::Household,
+            base_heads: Vec::new(),
+            changes: Bytes(Vec::new()),
+        };
+        let request = SyncRequest::new(phone.caller.device.clone(), None, vec![fetch]);
+        let response = phone.exchange(&mut server, &request);
+        assert_eq!(
+            error_code(&response, &id),
+            codes::FORBIDDEN,
+            "{}",
+            phone.caller.role
+        );
+    }
+    // A grid worker's other phone does.
+    let mut other = old_phone.second_device();
+    other.sync(&mut server);
+    assert_eq!(other.replica.doc_ids(), vec![id.clone()]);
+    // A household written in the new layout reaches them all.
+    let fresh = household("dzk-01", "403");
+    let fresh_id = old_phone.replica.create(&fresh, at(1)).unwrap();
+    old_phone.sync(&mut server);
+    let mut supervisor = Phone::new(
+        &mut server,
+        &UserId::new(),
+        Role::CommunitySupervisor,
+        &["dzk-01"],
+    );
+    supervisor.sync(&mut server);
+    assert_eq!(supervisor.replica.doc_ids(), vec![fresh_id]);
+}
+
+#[test]
+fn two_phones_starting_one_households_private_document_offline_converge() {
+    let mut server = MemoryServer::default();
+    let mut a = Phone::worker(&mut server, "dzk-01");
+    let mut b = Phone::worker(&mut server, "dzk-01");
+    let mut record = household("dzk-01", "402");
+    record.residents.push(resident("王芳"));
+    record.residents.push(resident("李强"));
+    let id = a.replica.create(&record, at(0)).unwrap();
+    a.sync(&mut server);
+    b.sync(&mut server);
+
+    // Both phones, offline, start the private document and record a different resident.
+    let (first, second) = (
+        record.residents[0].id.clone(),
+        record.residents[1].id.clone(),
+    );
+    let private_id = a.replica.start_private(&id, record.place.clone()).unwrap();
+    assert_eq!(
+        b.replica.start_private(&id, record.place.clone()).unwrap(),
+        private_id
+    );
+    a.edit_private(&private_id, 1, |p| {
+        p.resident_entry(&first).phone = Some("13911112222".into());
+    });
+    b.edit_private(&private_id, 2, |p| {
+        p.resident_entry(&second).phone = Some("13733334444".into());
+    });
+    a.sync_until_quiet(&mut server);
+    b.sync_until_quiet(&mut server);
+    a.sync_until_quiet(&mut server);
+
+    for phone in [&a, &b] {
+        assert_same(&server, phone, &private_id);
+        assert!(phone.replica.rejection(&private_id).is_none());
+        let private: HouseholdPrivate =
+            phone.replica.document(&private_id).unwrap().read().unwrap();
+        assert_eq!(
+            private.resident(&first).unwrap().phone.as_deref(),
+            Some("13911112222")
+        );
+        assert_eq!(
+            private.resident(&second).unwrap().phone.as_deref(),
+            Some("13733334444")
+        );
+    }
+    let stored = server.document(&private_id).unwrap();
+    assert_eq!(
+        stored.automerge().get_changes(&[]).len(),
+        3,
+        "one first change"
+    );
+    assert!(sync_core::conflicts::conflicts(stored).is_empty());
 }
 
 #[test]
@@ -621,18 +821,14 @@ fn corrupt_and_truncated_change_bytes_are_rejected_without_panic() {
 fn invalid_record_is_rejected_naming_the_field() {
     let mut server = MemoryServer::default();
     let a = Phone::worker(&mut server, "dzk-01");
-    let mut record = household("dzk-01", "402");
-    let mut bad = resident("张三");
+    let household = household("dzk-01", "402");
+    let mut bad = ResidentIdentity::new(ResidentId::new());
     bad.id_number = Some("110105194912310021".into()); // wrong check digit
+    let mut record = HouseholdPrivate::empty(&household.id, household.place.clone());
     record.residents.push(bad);
     // Bypass the phone's own validation, as a buggy or hostile client would.
-    let mut doc = Document::create(
-        &household("dzk-01", "1"),
-        &Author::new(actor_for_device(&a.caller.device), at(0)),
-        &ValidationContext::default(),
-    )
-    .unwrap();
-    record.id = doc.id().clone();
+    let mut doc = HouseholdPrivate::genesis(&household.id, household.place.clone()).unwrap();
+    doc.set_actor(actor_for_device(&a.caller.device));
     let mut tx = doc.automerge_mut().transaction();
     autosurgeon::reconcile(&mut tx, &record).unwrap();
     tx.commit();

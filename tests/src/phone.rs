@@ -4,8 +4,10 @@
 use anyhow::bail;
 use sync_core::client::{ApplyReport, Replica};
 use sync_core::ids::ResidentId;
-use sync_core::models::household::{Gender, Relation, Resident, ResidentStatus};
+use sync_core::models::household::{Gender, Household, Relation, Resident, ResidentStatus};
+use sync_core::models::household_private::{HouseholdPrivate, ResidentIdentity};
 use sync_core::protocol::{SyncRequest, SyncResponse};
+use sync_core::time::Timestamp;
 use sync_core::validate::id_number_check_char;
 
 use crate::app::{Session, TestApp};
@@ -48,6 +50,24 @@ impl Phone {
         })
     }
 
+    /// Creates a household and its private document holding `identities` (as the phone
+    /// library does), offline.
+    pub fn create_household(
+        &mut self,
+        household: &Household,
+        identities: Vec<ResidentIdentity>,
+        at: Timestamp,
+    ) -> anyhow::Result<()> {
+        self.replica.create(household, at)?;
+        let id = self
+            .replica
+            .start_private(&household.id, household.place.clone())?;
+        self.replica.update(&id, at, |p: &mut HouseholdPrivate| {
+            p.residents = identities;
+        })?;
+        Ok(())
+    }
+
     /// Syncs until the replica needs no further round trip (at most 5); returns how many.
     pub async fn sync(&mut self, app: &TestApp) -> anyhow::Result<usize> {
         for n in 1..=5 {
@@ -61,8 +81,9 @@ impl Phone {
 }
 
 /// A resident (female, head of household, phone 13800001111) born on `born` (`YYYYMMDD`) with
-/// a valid ID number (GB 11643 check character), and that ID number.
-pub fn resident_with_id_number(name: &str, born: &str) -> (Resident, String) {
+/// a valid ID number (GB 11643 check character): the household's entry, the private
+/// document's entry, and the ID number.
+pub fn resident_with_id_number(name: &str, born: &str) -> (Resident, ResidentIdentity, String) {
     let first17 = format!("520627{born}001");
     let check = id_number_check_char(&first17).expect("17 digits");
     let id_number = format!("{first17}{check}");
@@ -70,18 +91,21 @@ pub fn resident_with_id_number(name: &str, born: &str) -> (Resident, String) {
         id: ResidentId::new(),
         name: name.into(),
         gender: Gender::Female,
+        relation: Relation::Head,
+        status: ResidentStatus::Present,
+        moved_in: None,
+        moved_out: None,
+    };
+    let identity = ResidentIdentity {
+        id: resident.id.clone(),
+        id_number: Some(id_number.clone()),
+        phone: Some("13800001111".into()),
         birth_date: Some(
             format!("{}-{}-{}", &born[..4], &born[4..6], &born[6..])
                 .parse()
                 .expect("date"),
         ),
-        relation: Relation::Head,
-        id_number: Some(id_number.clone()),
-        phone: Some("13800001111".into()),
-        status: ResidentStatus::Present,
-        moved_in: None,
-        moved_out: None,
         special_groups: Vec::new(),
     };
-    (resident, id_number)
+    (resident, identity, id_number)
 }

@@ -73,34 +73,50 @@ def main():
     household = gridbook.new_household(
         place, gridbook.Address(compound="乌江水岸", building="3", unit="1", room="402")
     )
+    resident_id = gridbook.new_resident_id()
     household.residents.append(
         gridbook.Resident(
-            id=gridbook.new_resident_id(),
+            id=resident_id,
             name="王芳",
             gender=gridbook.Gender.FEMALE,
-            birth_date="1956-03-12",
             relation=gridbook.Relation.HEAD,
-            id_number=id_number("19560312"),
-            phone="13800001234",
             status=gridbook.ResidentStatus.PRESENT,
             moved_in=None,
             moved_out=None,
-            special_groups=[],
         )
     )
     phone_a.create_household(household)
-    check(phone_a.pending_count() == 1, "a new household is pending on A")
+    # Her ID number and phone go to the household's private document (grid workers' phones only).
+    private = gridbook.HouseholdPrivate(
+        id=phone_a.household_private_id(household.id),
+        household=household.id,
+        place=place,
+        residents=[
+            gridbook.ResidentIdentity(
+                id=resident_id,
+                id_number=id_number("19560312"),
+                phone="13800001234",
+                birth_date="1956-03-12",
+                special_groups=[],
+            )
+        ],
+        notes="",
+    )
+    check(phone_a.save_household_private(private, None), "A recorded her identity")
+    check(phone_a.pending_count() == 2, "the household and its private document are pending on A")
     summary = phone_a.sync()
-    check(summary.accepted == 1 and phone_a.pending_count() == 0, "A's household reached the server")
+    check(summary.accepted == 2 and phone_a.pending_count() == 0, "A's household reached the server")
     summary = phone_b.sync()
-    check(summary.received >= 1, "B received the household")
+    check(summary.received >= 2, "B received the household and its private document")
     check(phone_b.household(household.id).residents[0].name == "王芳", "B reads the resident")
+    check(phone_b.household_private(household.id).residents[0].phone == "13800001234",
+          "B reads her phone number")
 
     # A typed record that breaks a rule is refused with the field, and nothing is written.
-    bad = phone_b.household(household.id)
+    bad = phone_b.household_private(household.id)
     bad.residents[0].id_number = "520627195603121230"
     try:
-        phone_b.update_household(bad, None)
+        phone_b.save_household_private(bad, None)
         check(False, "an invalid ID number must be refused")
     except gridbook.GridbookError.InvalidRecord as e:
         fields = [v.field for v in e.violations]
@@ -219,7 +235,8 @@ def main():
         reopened.sync()
         check(False, "sync needs a session")
     except gridbook.GridbookError.Unauthorized:
-        check(len(reopened.list(None, None, False, 100, 0)) == 2, "records stay after sign-out")
+        # The household, its private document and the case.
+        check(len(reopened.list(None, None, False, 100, 0)) == 3, "records stay after sign-out")
     print("all checks passed")
 
 

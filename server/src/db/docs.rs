@@ -56,6 +56,7 @@ struct DocRowRead {
     seq: i64,
     snapshot_version: i64,
     pending: i64,
+    personal_history: bool,
 }
 
 /// The logged changes of record `$1` after its snapshot (`$2` = the row's `snapshot_version`).
@@ -105,10 +106,12 @@ pub async fn load_for_update(tx: &mut Tx, id: &DocId) -> Result<Option<LoadedDoc
 
 async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc>, LoadError> {
     let sql = if lock && tx.backend() == Backend::Postgres {
-        "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes
+        "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes,
+                personal_history
          FROM docs WHERE id = $1 FOR UPDATE"
     } else {
-        "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes
+        "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes,
+                personal_history
          FROM docs WHERE id = $1"
     };
     let row = on_tx!(tx, conn => sqlx::query(sql)
@@ -122,6 +125,7 @@ async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc
             seq: r.try_get("seq")?,
             snapshot_version: r.try_get("snapshot_version")?,
             pending: r.try_get("pending_changes")?,
+            personal_history: r.try_get("personal_history")?,
         }))
         .transpose())?;
     let Some(row) = row else {
@@ -138,7 +142,7 @@ async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc
     };
     let doc = open_record(id, &row.snapshot, &pending, &row.heads)?;
     Ok(Some(LoadedDoc {
-        record: StoredRecord::new(doc),
+        record: StoredRecord::new(doc).with_personal_history(row.personal_history),
         version: row.version,
         seq: row.seq,
         pending: row.pending,
@@ -258,7 +262,8 @@ pub async fn upsert(
                  community_id = $2, grid_id = $3, liaison_group = $4, confidential = $5,
                  heads = $6, version = $7, seq = $8,
                  change_count = change_count + $9, pending_changes = $10,
-                 merged_invalid = $11, updated_at = $12
+                 merged_invalid = $11, updated_at = $12,
+                 personal_history = personal_history OR $13
              WHERE id = $1",
         )
         .bind(doc.id().as_str())
@@ -273,6 +278,7 @@ pub async fn upsert(
         .bind(pending)
         .bind(invalid)
         .bind(now)
+        .bind(record.personal_history)
         .execute(conn)
         .await
         .map(|_| ()))?;
@@ -282,8 +288,9 @@ pub async fn upsert(
     on_tx!(tx, conn => sqlx::query(
         "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential, heads,
                            snapshot, version, seq, change_count, merged_invalid,
-                           created_at, updated_at, snapshot_version, pending_changes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $9, 0)
+                           created_at, updated_at, snapshot_version, pending_changes,
+                           personal_history)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $9, 0, $14)
          ON CONFLICT (id) DO UPDATE SET
              community_id = excluded.community_id, grid_id = excluded.grid_id,
              liaison_group = excluded.liaison_group, confidential = excluded.confidential,
@@ -292,7 +299,8 @@ pub async fn upsert(
              change_count = docs.change_count + excluded.change_count,
              merged_invalid = excluded.merged_invalid,
              updated_at = excluded.updated_at,
-             snapshot_version = excluded.snapshot_version, pending_changes = 0",
+             snapshot_version = excluded.snapshot_version, pending_changes = 0,
+             personal_history = docs.personal_history OR excluded.personal_history",
     )
     .bind(doc.id().as_str())
     .bind(doc.kind().as_str())
@@ -307,6 +315,7 @@ pub async fn upsert(
     .bind(change_count)
     .bind(invalid)
     .bind(now)
+    .bind(record.personal_history)
     .execute(conn)
     .await
     .map(|_| ()))?;
@@ -352,6 +361,8 @@ pub struct LoggedChange {
     pub liaison_group: Option<String>,
     /// Confidential case.
     pub confidential: bool,
+    /// The document's history holds personal data (see `StoredRecord::personal_history`).
+    pub personal_history: bool,
     /// Grid sequence number of the write that brought the change.
     pub seq: i64,
     /// The raw change chunk.
@@ -366,7 +377,8 @@ pub async fn changes_in_grid(
     upto: i64,
 ) -> Result<Vec<LoggedChange>, sqlx::Error> {
     let rows = on_tx!(tx, conn => sqlx::query(
-        "SELECT c.doc_id, c.seq, c.bytes, d.kind, d.heads, d.liaison_group, d.confidential
+        "SELECT c.doc_id, c.seq, c.bytes, d.kind, d.heads, d.liaison_group, d.confidential,
+                d.personal_history
          FROM changes c JOIN docs d ON d.id = c.doc_id
          WHERE c.grid_id = $1 AND c.seq > $2 AND c.seq <= $3
          ORDER BY c.seq, c.doc_id, c.idx",
@@ -384,17 +396,19 @@ pub async fn changes_in_grid(
         r.try_get::<String, _>("heads")?,
         r.try_get::<Option<String>, _>("liaison_group")?,
         r.try_get::<bool, _>("confidential")?,
+        r.try_get::<bool, _>("personal_history")?,
     ))).collect::<Result<Vec<_>, sqlx::Error>>()))?;
     Ok(rows
         .into_iter()
         .filter_map(
-            |(doc, seq, bytes, kind, heads, liaison_group, confidential)| {
+            |(doc, seq, bytes, kind, heads, liaison_group, confidential, personal_history)| {
                 Some(LoggedChange {
                     doc: doc.parse().ok()?,
                     kind,
                     heads,
                     liaison_group,
                     confidential,
+                    personal_history,
                     seq,
                     bytes,
                 })

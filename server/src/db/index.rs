@@ -1,6 +1,8 @@
 //! The query indexes (`household_index`, `case_index`, `activity_index`): written at every
 //! record write from [`crate::index`] rows, and read by the supervisors' list routes.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use sqlx::Row;
 use sync_core::ids::DocId;
 use sync_core::record::RecordMeta;
@@ -9,7 +11,7 @@ use sync_core::time::Timestamp;
 
 use super::query::{Arg, Filter, Page, list_query};
 use super::{Db, Tx, docs, now_millis, on_db, on_tx};
-use crate::index::{self, ActivityRow, CaseRow, HouseholdRow, IndexRow};
+use crate::index::{self, ActivityRow, CaseRow, HouseholdRow, IndexRow, PrivateRow};
 
 /// Rows per bulk `INSERT` (at most 25 bound parameters each: well under SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 1000;
@@ -26,17 +28,31 @@ pub async fn upsert(tx: &mut Tx, record: &StoredRecord) -> Result<(), sqlx::Erro
 /// Writes index rows (insert, or replace the record's row), in a few statements per table.
 pub async fn upsert_rows(tx: &mut Tx, rows: &[IndexRow], now: i64) -> Result<(), sqlx::Error> {
     let mut households = Vec::new();
+    let mut privates = Vec::new();
     let mut cases = Vec::new();
     let mut activities = Vec::new();
     for row in rows {
         match row {
             IndexRow::Household(h) => households.push(h),
+            IndexRow::Private(p) => privates.push(p),
             IndexRow::Case(c) => cases.push(c),
             IndexRow::Activity(a) => activities.push(a),
         }
     }
     for chunk in households.chunks(ROWS_PER_INSERT) {
         upsert_households(tx, chunk, now).await?;
+    }
+    for chunk in privates.chunks(ROWS_PER_INSERT) {
+        upsert_privates(tx, chunk).await?;
+    }
+    let touched: BTreeSet<&str> = households
+        .iter()
+        .map(|h| h.id.as_str())
+        .chain(privates.iter().map(|p| p.household_id.as_str()))
+        .collect();
+    let touched: Vec<&str> = touched.into_iter().collect();
+    for chunk in touched.chunks(ROWS_PER_INSERT) {
+        refresh_special_groups(tx, chunk).await?;
     }
     for chunk in cases.chunks(ROWS_PER_INSERT) {
         upsert_cases(tx, chunk, now).await?;
@@ -56,7 +72,7 @@ async fn upsert_households(
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO household_index (id, community_id, grid_id, liaison_group, status,
                 compound, building, unit, room, search, residents, special_groups, tags,
-                updated_at) ",
+                updated_at, present_residents) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -70,9 +86,10 @@ async fn upsert_households(
                 .push_bind(r.room.clone())
                 .push_bind(r.search.clone())
                 .push_bind(r.residents)
-                .push_bind(r.special_groups.clone())
+                .push_bind(String::new())
                 .push_bind(r.tags.clone())
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(r.present_residents.clone());
         });
         qb.push(
             " ON CONFLICT (id) DO UPDATE SET
@@ -80,11 +97,72 @@ async fn upsert_households(
                 liaison_group = excluded.liaison_group, status = excluded.status,
                 compound = excluded.compound, building = excluded.building,
                 unit = excluded.unit, room = excluded.room, search = excluded.search,
-                residents = excluded.residents, special_groups = excluded.special_groups,
+                residents = excluded.residents, present_residents = excluded.present_residents,
                 tags = excluded.tags, updated_at = excluded.updated_at",
         );
         qb.build().execute(conn).await.map(|_| ())
     })
+}
+
+async fn upsert_privates(tx: &mut Tx, rows: &[&PrivateRow]) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        let mut qb =
+            sqlx::QueryBuilder::new("INSERT INTO household_private_index (household_id, groups) ");
+        qb.push_values(rows, |mut b, r| {
+            b.push_bind(r.household_id.clone())
+                .push_bind(serde_json::to_string(&r.groups).unwrap_or_else(|_| "{}".into()));
+        });
+        qb.push(" ON CONFLICT (household_id) DO UPDATE SET groups = excluded.groups");
+        qb.build().execute(conn).await.map(|_| ())
+    })
+}
+
+/// Recomputes the `special_groups` column of these households from both of their documents'
+/// rows (whichever of the two was written last, the column is right).
+async fn refresh_special_groups(tx: &mut Tx, households: &[&str]) -> Result<(), sqlx::Error> {
+    let present: Vec<(String, String)> = on_tx!(tx, conn => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT id, present_residents FROM household_index WHERE id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in households {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build_query_as::<(String, String)>().fetch_all(conn).await
+    })?;
+    if present.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<(String, String)> = on_tx!(tx, conn => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT household_id, groups FROM household_private_index WHERE household_id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for (id, _) in &present {
+            list.push_bind(id.clone());
+        }
+        qb.push(")");
+        qb.build_query_as::<(String, String)>().fetch_all(conn).await
+    })?;
+    let groups: HashMap<String, BTreeMap<String, Vec<String>>> = groups
+        .into_iter()
+        .map(|(id, json)| (id, serde_json::from_str(&json).unwrap_or_default()))
+        .collect();
+    let empty = BTreeMap::new();
+    for (id, present_residents) in present {
+        let codes = index::special_groups_of(&present_residents, groups.get(&id).unwrap_or(&empty));
+        on_tx!(tx, conn => sqlx::query(
+            "UPDATE household_index SET special_groups = $1 WHERE id = $2 AND special_groups <> $3",
+        )
+        .bind(&codes)
+        .bind(&id)
+        .bind(&codes)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    }
+    Ok(())
 }
 
 async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sqlx::Error> {
@@ -274,7 +352,7 @@ pub async fn list_households(
 ) -> Result<(Vec<Listed<HouseholdRow>>, i64), sqlx::Error> {
     list_query!(db, "household_index",
         "id, community_id, grid_id, liaison_group, status, compound, building, unit, room,
-         residents, special_groups, tags, updated_at",
+         residents, special_groups, present_residents, tags, updated_at",
         filter, page, r => Ok((HouseholdRow {
             id: r.try_get("id")?,
             community_id: r.try_get("community_id")?,
@@ -288,6 +366,7 @@ pub async fn list_households(
             search: String::new(),
             residents: r.try_get("residents")?,
             special_groups: r.try_get("special_groups")?,
+            present_residents: r.try_get("present_residents")?,
             tags: r.try_get("tags")?,
         }, r.try_get::<i64, _>("updated_at")?)))
 }

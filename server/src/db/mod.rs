@@ -11,6 +11,7 @@ pub mod docs;
 pub mod figures;
 pub mod index;
 pub mod keys;
+pub mod migrations;
 pub mod places;
 pub mod query;
 pub mod users;

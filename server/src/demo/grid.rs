@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
 use sync_core::deadline::{DAY_MS, DeadlinePolicy, WorkCalendar};
-use sync_core::doc::{Author, Document};
+use sync_core::doc::{Author, Document, DocumentError};
 use sync_core::ids::{DocId, GridId};
-use sync_core::models::AnyRecord;
 use sync_core::models::household::{HouseholdStatus, ResidentStatus};
+use sync_core::models::{AnyRecord, HouseholdPrivate};
 use sync_core::record::{Place, Record};
 use sync_core::server::StoredRecord;
 use sync_core::time::{Date, Timestamp};
@@ -177,6 +177,24 @@ impl<'a> GridGen<'a> {
     ) -> anyhow::Result<Document> {
         let author = Author::new(user.actor.clone(), at).with_message(message);
         Ok(Document::create(record, &author, &self.ctx)?)
+    }
+
+    /// The private document of a household, by `user`'s device at `at`: the canonical first
+    /// change, then the identities as one change.
+    pub(super) fn create_private(
+        &self,
+        private: &HouseholdPrivate,
+        user: &DemoUser,
+        at: Timestamp,
+    ) -> anyhow::Result<Document> {
+        let mut doc = HouseholdPrivate::genesis(&private.household, private.place.clone())?;
+        let author = Author::new(user.actor.clone(), at).with_message("create household archive");
+        doc.update(&author, &self.ctx, |p: &mut HouseholdPrivate| {
+            p.residents.clone_from(&private.residents);
+            p.notes.clone_from(&private.notes);
+            Ok::<_, DocumentError>(())
+        })?;
+        Ok(doc)
     }
 
     /// The China date of `at`.

@@ -4,9 +4,10 @@
 use sync_core::deadline::DAY_MS;
 use sync_core::ids::ResidentId;
 use sync_core::models::household::{
-    Address, Gender, HouseholdStatus, Relation, Resident, ResidentStatus, SpecialGroup,
+    Address, Gender, HouseholdStatus, Relation, Resident, ResidentStatus,
 };
-use sync_core::models::{AnyRecord, Household};
+use sync_core::models::household_private::{ResidentIdentity, SpecialGroup};
+use sync_core::models::{AnyRecord, Household, HouseholdPrivate};
 use sync_core::time::{Date, Timestamp};
 use sync_core::validate::{DEFAULT_SPECIAL_GROUPS, id_number_check_char};
 
@@ -15,9 +16,31 @@ use super::edit::{Key, append, commit, put};
 use super::grid::GridGen;
 use super::names::{REGION_YANHE_NEW, REGION_YANHE_OLD, REGIONS_ELSEWHERE, person_name, phone};
 
+/// A resident as generated: what the household document holds of them, and their identity
+/// for the household's private document.
+pub(super) struct Person {
+    pub(super) resident: Resident,
+    pub(super) identity: ResidentIdentity,
+}
+
+impl std::ops::Deref for Person {
+    type Target = Resident;
+    fn deref(&self) -> &Resident {
+        &self.resident
+    }
+}
+
+impl std::ops::DerefMut for Person {
+    fn deref_mut(&mut self) -> &mut Resident {
+        &mut self.resident
+    }
+}
+
 /// A household as generated, with what happens to it later.
 pub(super) struct HouseholdGen {
     pub(super) household: Household,
+    /// Its private document (identities and special groups, in the order of `household.residents`).
+    pub(super) private: HouseholdPrivate,
     pub(super) created: Timestamp,
     /// Ages of residents at `now` (same order as `household.residents`).
     pub(super) ages: Vec<i64>,
@@ -30,7 +53,7 @@ pub(super) enum HouseholdEdit {
     /// A resident moves out.
     MoveOut(usize),
     /// A baby is born or someone moves in.
-    MoveIn(Box<Resident>),
+    MoveIn(Box<Person>),
     /// A new phone number.
     NewPhone(usize, String),
     /// The whole household leaves the address.
@@ -78,7 +101,7 @@ impl GridGen<'_> {
         surname: Option<&str>,
         local: bool,
         at: Timestamp,
-    ) -> Resident {
+    ) -> Person {
         let mut name = person_name(&mut self.rng, gender);
         if let Some(s) = surname {
             // Children take the head's surname.
@@ -100,18 +123,24 @@ impl GridGen<'_> {
         };
         let phone = (age >= 16 && self.rng.chance(if age > 75 { 0.5 } else { 0.93 }))
             .then(|| phone(&mut self.rng));
-        Resident {
-            id: ResidentId::from_uuid(self.rng.uuid_at(at)),
-            name,
-            gender,
-            birth_date: Some(birth),
-            relation,
-            id_number,
-            phone,
-            status: ResidentStatus::Present,
-            moved_in: None,
-            moved_out: None,
-            special_groups: Vec::new(),
+        let id = ResidentId::from_uuid(self.rng.uuid_at(at));
+        Person {
+            resident: Resident {
+                id: id.clone(),
+                name,
+                gender,
+                relation,
+                status: ResidentStatus::Present,
+                moved_in: None,
+                moved_out: None,
+            },
+            identity: ResidentIdentity {
+                id,
+                id_number,
+                phone,
+                birth_date: Some(birth),
+                special_groups: Vec::new(),
+            },
         }
     }
 
@@ -210,9 +239,9 @@ impl GridGen<'_> {
             } else {
                 (Gender::Female, Gender::Male)
             };
-            let mut people: Vec<(Resident, i64)> = Vec::new();
+            let mut people: Vec<(Person, i64)> = Vec::new();
             let add = |this: &mut Self,
-                       people: &mut Vec<(Resident, i64)>,
+                       people: &mut Vec<(Person, i64)>,
                        gender: Gender,
                        age: i64,
                        relation: Relation,
@@ -237,7 +266,7 @@ impl GridGen<'_> {
             // A head aged within `ages` and a spouse `apart` years older or younger (at least
             // `min`); gives the head's age.
             let couple = |this: &mut Self,
-                          people: &mut Vec<(Resident, i64)>,
+                          people: &mut Vec<(Person, i64)>,
                           (head, spouse): (Gender, Gender),
                           ages: (i64, i64),
                           apart: (i64, i64),
@@ -376,11 +405,11 @@ impl GridGen<'_> {
                 for group in groups {
                     let from = since(self);
                     let sg = self.special(group, from, created);
-                    person.special_groups.push(sg);
+                    person.identity.special_groups.push(sg);
                 }
             }
             if people.iter().any(|(r, _)| {
-                r.special_groups.iter().any(|g| {
+                r.identity.special_groups.iter().any(|g| {
                     matches!(
                         g.group.as_str(),
                         "community_correction" | "drug_rehab" | "mental_illness"
@@ -454,11 +483,12 @@ impl GridGen<'_> {
                     let born = self.date(t.plus_millis(-days * DAY_MS));
                     // Born a few days before the worker records it; the number matches.
                     let mut born = born;
-                    if baby.id_number.is_some() {
-                        baby.id_number = Some(self.id_number(&mut born, g, REGION_YANHE_NEW));
+                    if baby.identity.id_number.is_some() {
+                        baby.identity.id_number =
+                            Some(self.id_number(&mut born, g, REGION_YANHE_NEW));
                     }
-                    baby.birth_date = Some(born);
-                    baby.moved_in = baby.birth_date;
+                    baby.identity.birth_date = Some(born);
+                    baby.moved_in = Some(born);
                     baby
                 } else {
                     let g = gender_any(self);
@@ -471,7 +501,7 @@ impl GridGen<'_> {
                 edits.push((t, HouseholdEdit::MoveIn(Box::new(r))));
             } else if x < 0.16 {
                 let with_phone: Vec<usize> = (0..people.len())
-                    .filter(|k| people[*k].0.phone.is_some())
+                    .filter(|k| people[*k].0.identity.phone.is_some())
                     .collect();
                 if !with_phone.is_empty() {
                     let k = with_phone[self.rng.index(with_phone.len())];
@@ -487,9 +517,14 @@ impl GridGen<'_> {
             }
 
             let ages = people.iter().map(|(_, a)| *a).collect();
-            household.residents = people.into_iter().map(|(r, _)| r).collect();
+            let mut private = HouseholdPrivate::empty(&household.id, household.place.clone());
+            for (person, _) in people {
+                household.residents.push(person.resident);
+                private.residents.push(person.identity);
+            }
             self.households.push(HouseholdGen {
                 household,
+                private,
                 created,
                 ages,
                 edits,
@@ -497,13 +532,16 @@ impl GridGen<'_> {
         }
     }
 
-    /// Writes household `h`: created, then one change per later edit, in time order.
+    /// Writes household `h` and its private document: created, then one change per later
+    /// edit, in time order, each in the document that holds the edited fields.
     pub(super) fn write_household(&mut self, h: usize) -> anyhow::Result<()> {
         let worker = self.worker();
         let created = self.households[h].created;
         let mut edits = std::mem::take(&mut self.households[h].edits);
         let mut current = self.households[h].household.clone();
+        let mut private = self.households[h].private.clone();
         let mut doc = self.create(&current, worker, created, "create household archive")?;
+        let mut private_doc = self.create_private(&private, worker, created)?;
         edits.sort_by_key(|(t, _)| *t);
         for (at, edit) in edits {
             let date = self.date(at);
@@ -518,18 +556,24 @@ impl GridGen<'_> {
                         put(tx, RESIDENTS, Key::Index(k), &r)
                     })?;
                 }
-                HouseholdEdit::MoveIn(r) => {
-                    current.residents.push(*r);
+                HouseholdEdit::MoveIn(person) => {
+                    let Person { resident, identity } = *person;
+                    current.residents.push(resident);
                     let r = current.residents.last().cloned();
                     commit(&mut doc, worker, at, "resident moved in", |tx| {
                         append(tx, RESIDENTS, &r)
                     })?;
+                    private.residents.push(identity);
+                    let i = private.residents.last().cloned();
+                    commit(&mut private_doc, worker, at, "resident moved in", |tx| {
+                        append(tx, RESIDENTS, &i)
+                    })?;
                 }
                 HouseholdEdit::NewPhone(k, p) => {
-                    current.residents[k].phone = Some(p);
-                    let r = current.residents[k].clone();
-                    commit(&mut doc, worker, at, "update phone number", |tx| {
-                        put(tx, RESIDENTS, Key::Index(k), &r)
+                    private.residents[k].phone = Some(p);
+                    let i = private.residents[k].clone();
+                    commit(&mut private_doc, worker, at, "update phone number", |tx| {
+                        put(tx, RESIDENTS, Key::Index(k), &i)
                     })?;
                 }
                 HouseholdEdit::Leave => {
@@ -551,13 +595,20 @@ impl GridGen<'_> {
                 HouseholdEdit::Died(k) => {
                     let r = &mut current.residents[k];
                     r.status = ResidentStatus::Deceased;
-                    for g in &mut r.special_groups {
-                        g.valid_until = Some(date);
-                    }
                     let r = r.clone();
                     commit(&mut doc, worker, at, "resident deceased", |tx| {
                         put(tx, RESIDENTS, Key::Index(k), &r)
                     })?;
+                    let i = &mut private.residents[k];
+                    if !i.special_groups.is_empty() {
+                        for g in &mut i.special_groups {
+                            g.valid_until = Some(date);
+                        }
+                        let i = i.clone();
+                        commit(&mut private_doc, worker, at, "special groups ended", |tx| {
+                            put(tx, RESIDENTS, Key::Index(k), &i)
+                        })?;
+                    }
                 }
                 HouseholdEdit::Approved(k, group) => {
                     let sg = SpecialGroup {
@@ -567,18 +618,24 @@ impl GridGen<'_> {
                         valid_from: Some(date),
                         valid_until: None,
                     };
-                    current.residents[k].special_groups.push(sg.clone());
-                    commit(&mut doc, worker, at, "special group approved", |tx| {
-                        append(
-                            tx,
-                            &[
-                                Key::Field("residents"),
-                                Key::Index(k),
-                                Key::Field("special_groups"),
-                            ],
-                            &sg,
-                        )
-                    })?;
+                    private.residents[k].special_groups.push(sg.clone());
+                    commit(
+                        &mut private_doc,
+                        worker,
+                        at,
+                        "special group approved",
+                        |tx| {
+                            append(
+                                tx,
+                                &[
+                                    Key::Field("residents"),
+                                    Key::Index(k),
+                                    Key::Field("special_groups"),
+                                ],
+                                &sg,
+                            )
+                        },
+                    )?;
                 }
             }
         }
@@ -589,12 +646,14 @@ impl GridGen<'_> {
             .iter()
             .filter(|r| r.status == ResidentStatus::MovedOut)
             .count();
-        stats.residents_special += current
+        stats.residents_special += private
             .residents
             .iter()
             .filter(|r| !r.special_groups.is_empty())
             .count();
         self.households[h].household = current.clone();
-        self.finish(doc, AnyRecord::Household(current))
+        self.households[h].private = private.clone();
+        self.finish(doc, AnyRecord::Household(current))?;
+        self.finish(private_doc, AnyRecord::HouseholdPrivate(private))
     }
 }

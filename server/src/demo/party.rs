@@ -66,6 +66,7 @@ impl GridGen<'_> {
                 continue;
             };
             let r = hg.household.residents[k].clone();
+            let phone = hg.private.resident(&r.id).and_then(|i| i.phone.clone());
             let household = hg.household.id.clone();
             let at = self.between(
                 self.start.plus_millis(5 * DAY_MS),
@@ -81,7 +82,7 @@ impl GridGen<'_> {
                 household: Some(household),
                 resident: Some(r.id.clone()),
                 registered_on: self.date(at),
-                phone: r.phone.clone(),
+                phone,
                 services: Vec::new(),
             };
             self.write_registration(reg, worker, at)?;

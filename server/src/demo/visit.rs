@@ -57,11 +57,14 @@ impl GridGen<'_> {
         }
         planned.sort_by_key(|(h, t, _)| (*t, *h));
         for (h, at, opened) in planned {
-            let hh = &self.households[h].household;
-            let care = hh
-                .residents
-                .iter()
-                .any(|r| !r.special_groups.is_empty() && r.status == ResidentStatus::Present);
+            let hh = &self.households[h];
+            let care = hh.household.residents.iter().any(|r| {
+                r.status == ResidentStatus::Present
+                    && hh
+                        .private
+                        .resident(&r.id)
+                        .is_some_and(|i| !i.special_groups.is_empty())
+            });
             let summary = if !opened.is_empty() {
                 "入户走访时群众反映问题，已登记并上报".to_owned()
             } else if care && self.rng.chance(0.6) {
@@ -82,7 +85,7 @@ impl GridGen<'_> {
             let visit = Visit {
                 id: self.rng.doc_id(at),
                 place: self.place.clone(),
-                household: hh.id.clone(),
+                household: hh.household.id.clone(),
                 worker: worker.id.clone(),
                 at,
                 method,

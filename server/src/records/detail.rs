@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -25,9 +26,9 @@ use sync_core::conflicts::{FieldPath, PathSegment};
 use sync_core::deadline::{self, DeadlinePolicy, WorkCalendar};
 use sync_core::history::{self, HistoryEntry};
 use sync_core::ids::UserId;
-use sync_core::models::AnyRecord;
 use sync_core::models::case::{Case, CaseAction};
-use sync_core::record::Role;
+use sync_core::models::{AnyRecord, HouseholdPrivate, household_private};
+use sync_core::record::{RecordKind, Role};
 use sync_core::time::Timestamp;
 use sync_core::workflow;
 
@@ -40,7 +41,7 @@ use crate::db::users;
 use crate::error::{ApiError, ApiResult};
 use crate::http::params::{malformed, paging};
 use crate::mask;
-use crate::records::load::{Readable, readable, supervised};
+use crate::records::load::{Readable, load, readable, supervised};
 use crate::records::work::{blocking, blocking_cancellable};
 use crate::state::AppState;
 
@@ -69,11 +70,17 @@ pub async fn view(
 ) -> ApiResult<Json> {
     let Readable { loaded, user, .. } = readable(app, caller, id).await?;
     let doc_id = loaded.record.doc.id().clone();
+    let private = private_of(app, caller, &loaded).await?;
     // Special-group labels (低保, disability, mental illness, ...) are sensitive personal data:
-    // reading a household that carries any is audited before the answer (how many residents
-    // carry one; never which labels).
-    if let Some(AnyRecord::Household(household)) = &loaded.record.record {
-        let labelled = household
+    // reading a household whose private document carries any is audited before the answer
+    // (how many residents carry one; never which labels).
+    // A household's private document read by its own id is audited the same way.
+    let private_record = match &loaded.record.record {
+        Some(own @ AnyRecord::HouseholdPrivate(_)) => Some(own),
+        _ => private.as_ref().and_then(|p| p.record.record.as_ref()),
+    };
+    if let Some(AnyRecord::HouseholdPrivate(p)) = private_record {
+        let labelled = p
             .residents
             .iter()
             .filter(|r| !r.special_groups.is_empty())
@@ -93,7 +100,7 @@ pub async fn view(
     };
     let mut body = blocking(move || {
         let stored = &loaded.record;
-        let mut record = stored.json.clone();
+        let mut record = joined(&loaded, private.as_deref());
         mask::mask_json(&mut record);
         let mut conflicts = sync_core::conflicts::report(&stored.doc);
         for conflict in &mut conflicts.fields {
@@ -249,7 +256,9 @@ pub async fn reveal(
             ));
         }
     }
-    let value = lookup(&loaded.record.json, &path)
+    let private = private_of(app, caller, &loaded).await?;
+    let joined = joined(&loaded, private.as_deref());
+    let value = lookup(&joined, &path)
         .filter(|v| v.is_string() || v.is_number())
         .cloned()
         .ok_or_else(|| ApiError::not_found("the record has no value at this field"))?;
@@ -267,6 +276,30 @@ pub async fn reveal(
     .await?;
     tracing::info!(user = %user.id, record = %loaded.record.doc.id(), field, "personal data revealed");
     Ok(RevealResponse { field, value })
+}
+
+/// The private document of a household, when `caller`'s role may read it (never a liaison's).
+async fn private_of(
+    app: &AppState,
+    caller: &AuthUser,
+    loaded: &LoadedDoc,
+) -> ApiResult<Option<Arc<LoadedDoc>>> {
+    if loaded.record.doc.kind() != RecordKind::Household
+        || !caller.role.reads(RecordKind::HouseholdPrivate, false)
+    {
+        return Ok(None);
+    }
+    load(app, &HouseholdPrivate::id_for(loaded.record.doc.id())).await
+}
+
+/// The record's JSON as its reader sees it: a household joined with its private document
+/// (each resident's identity, empty where the reader's role holds none).
+fn joined(loaded: &LoadedDoc, private: Option<&LoadedDoc>) -> Json {
+    let mut json = loaded.record.json.clone();
+    if loaded.record.doc.kind() == RecordKind::Household {
+        household_private::join_json(&mut json, private.map(|p| &p.record.json));
+    }
+    json
 }
 
 /// Parses `residents[1].id_number` (keys of letters, digits and `_`; indexes in brackets).

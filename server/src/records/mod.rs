@@ -11,10 +11,13 @@
 //! * [`actions`]: a supervisor's case action as a push.
 //! * [`resolve`]: a conflict resolution as a push, and the inbox's report.
 //! * [`detail`]: what a supervisor sees of one record (masked), a reveal, a page of history.
+//! * [`legacy`]: households in the layout before their private documents: the start-up
+//!   migration and the moving of what an old phone writes there.
 //! * [`work`]: CPU work on blocking threads, cancelled when its request is dropped.
 
 pub mod actions;
 pub mod detail;
+pub mod legacy;
 pub mod load;
 pub mod push;
 pub mod resolve;

@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use sync_core::doc::{Author, Document, actor_for_device};
 use sync_core::ids::{DocId, GridId};
-use sync_core::protocol::{Bytes as WireBytes, DocPush, DocResult, DocStatus, codes};
+use sync_core::models::AnyRecord;
+use sync_core::protocol::{Bytes as WireBytes, DocPush, DocResult, DocStatus, PushError, codes};
 use sync_core::server::{Access, Caller, PushOutcome, apply_push};
 use sync_core::time::Timestamp;
 use sync_core::validate::ValidationContext;
@@ -76,7 +77,60 @@ where
     if refreshed {
         outcomes = decide_all(app, caller, access, &pushes, &stored).await?;
     }
+    check_new_private_documents(app, &pushes, &stored, &mut outcomes).await?;
     persist(app, caller, access, &pushes, stored, outcomes).await
+}
+
+/// A household's private document may be started only where its household is: stored with
+/// the same place, or created in the same request with the same place. Otherwise anyone who
+/// learnt a household's id could start its private document in their own grid first and lock
+/// the household's own grid worker out of it.
+async fn check_new_private_documents(
+    app: &AppState,
+    pushes: &[DocPush],
+    stored: &[Option<Arc<LoadedDoc>>],
+    outcomes: &mut [PushOutcome],
+) -> ApiResult<()> {
+    for i in 0..outcomes.len() {
+        if stored[i].is_some() {
+            continue;
+        }
+        let PushOutcome::Accepted(accepted) = &outcomes[i] else {
+            continue;
+        };
+        let Some(AnyRecord::HouseholdPrivate(private)) = &accepted.stored.record else {
+            continue;
+        };
+        let in_request = outcomes.iter().find_map(|o| match o {
+            PushOutcome::Accepted(a) => match &a.stored.record {
+                Some(AnyRecord::Household(h)) if h.id == private.household => Some(h.place.clone()),
+                _ => None,
+            },
+            PushOutcome::Refused { .. } => None,
+        });
+        let place =
+            match in_request {
+                Some(place) => Some(place),
+                None => load::load(app, &private.household).await?.and_then(|h| {
+                    match &h.record.record {
+                        Some(AnyRecord::Household(h)) => Some(h.place.clone()),
+                        _ => None,
+                    }
+                }),
+            };
+        if place.as_ref() != Some(&private.place) {
+            outcomes[i] = PushOutcome::Refused {
+                result: DocResult::rejected(
+                    pushes[i].id.clone(),
+                    PushError::new(
+                        codes::FORBIDDEN,
+                        "a household's private document starts only with its household, in the household's place",
+                    ),
+                ),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// Runs `apply_push` for every document on a blocking thread.

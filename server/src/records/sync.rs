@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sync_core::ids::{DocId, GridId};
 use sync_core::protocol::{
-    Bytes as WireBytes, DocUpdate, GridCursor, MAX_UPDATES_PER_RESPONSE, MAX_WAIT_MS,
+    Bytes as WireBytes, DocStatus, DocUpdate, GridCursor, MAX_UPDATES_PER_RESPONSE, MAX_WAIT_MS,
     PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
 use sync_core::record::RecordKind;
@@ -24,6 +24,7 @@ use crate::auth::AuthUser;
 use crate::db::docs;
 use crate::db::users::UserRow;
 use crate::error::{ApiError, ApiResult};
+use crate::records::legacy;
 use crate::records::load::caller_scope;
 use crate::records::push::{Thresholds, decide_and_persist};
 use crate::scope::Scope;
@@ -69,9 +70,21 @@ pub async fn exchange(
     };
 
     let pushes = std::mem::take(&mut request.docs);
+    let old_layout = legacy::pushed_households(&pushes);
     let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
     let (results, thresholds) =
         decide_and_persist(app, &syncing, &scope, grids.clone(), pushes).await?;
+    if !old_layout.is_empty() {
+        let accepted: Vec<_> = old_layout
+            .into_iter()
+            .filter(|p| {
+                results
+                    .iter()
+                    .any(|r| &r.id == p.id() && r.status == DocStatus::Ok)
+            })
+            .collect();
+        legacy::lift_pushed(app, &accepted).await;
+    }
     let mut pulled = read_updates(app, &scope, &cursor, &thresholds).await?;
     let wait = request.wait_ms.unwrap_or(0).min(MAX_WAIT_MS);
     let nothing_new = pulled.updates.is_empty() && results.iter().all(|r| r.changes.is_empty());
@@ -247,13 +260,18 @@ fn add_group(
             continue;
         };
         let liaison_group = row.liaison_group.as_deref().and_then(|g| g.parse().ok());
-        if !scope.may_sync_in_grid(kind, liaison_group.as_ref(), row.confidential) {
+        if !scope.may_sync_in_grid(
+            kind,
+            liaison_group.as_ref(),
+            row.confidential,
+            row.personal_history,
+        ) {
             continue;
         }
         match index.get(&row.doc) {
             Some(&i) => updates[i].changes.0.extend_from_slice(&row.bytes),
             None => {
-                if kind.holds_personal_data() {
+                if kind.holds_personal_data() || row.personal_history {
                     personal += 1;
                 }
                 index.insert(row.doc.clone(), updates.len());

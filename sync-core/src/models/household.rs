@@ -1,11 +1,15 @@
-//! The household's living archive (活档案): address, residents, special groups.
+//! The household's living archive (活档案): address, residents and their relations, the
+//! liaison group. What identifies a resident or is sensitive about them lives in the
+//! household's private document ([`super::household_private`]).
 
 use std::collections::BTreeSet;
 
 use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{DocId, ItemId, LiaisonGroupId, ResidentId};
+use serde_json::Value;
+
+use crate::ids::{DocId, LiaisonGroupId, ResidentId};
 use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Date;
@@ -101,26 +105,10 @@ impl Address {
     }
 }
 
-/// A resident's membership of a special group (特殊人群).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
-#[serde(deny_unknown_fields)]
-pub struct SpecialGroup {
-    /// Identity of this membership within the household.
-    #[key]
-    pub id: ItemId,
-    /// The group's code, from the configured catalogue (`dibao`, `elderly_alone`, ...).
-    pub group: String,
-    /// Whether a worker has checked the supporting documents.
-    pub verified: bool,
-    /// First day the membership applies.
-    #[serde(default)]
-    pub valid_from: Option<Date>,
-    /// Last day the membership applies.
-    #[serde(default)]
-    pub valid_until: Option<Date>,
-}
-
-/// A person in the household. Residents are never removed: moving out sets the status.
+/// A person in the household: what a household liaison and a supervisor may see. The
+/// resident's identity and sensitive attributes (ID number, phone, birth date, special groups)
+/// are kept in the household's [`HouseholdPrivate`](super::household_private::HouseholdPrivate)
+/// document under the same resident id. Residents are never removed: moving out sets the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
 #[serde(deny_unknown_fields)]
 pub struct Resident {
@@ -131,17 +119,8 @@ pub struct Resident {
     pub name: String,
     /// Gender.
     pub gender: Gender,
-    /// Birth date.
-    #[serde(default)]
-    pub birth_date: Option<Date>,
     /// Relation to the head of the household.
     pub relation: Relation,
-    /// Resident ID number (GB 11643). Personal data: masked in every view but the phone's.
-    #[serde(default)]
-    pub id_number: Option<String>,
-    /// Phone number. Personal data.
-    #[serde(default)]
-    pub phone: Option<String>,
     /// Present, moved out or deceased.
     pub status: ResidentStatus,
     /// Day the resident moved in.
@@ -150,9 +129,6 @@ pub struct Resident {
     /// Day the resident moved out.
     #[serde(default)]
     pub moved_out: Option<Date>,
-    /// Special groups the resident belongs to.
-    #[serde(default)]
-    pub special_groups: Vec<SpecialGroup>,
 }
 
 /// A household's living archive.
@@ -179,7 +155,8 @@ pub struct Household {
     /// Everyone who lives or lived here.
     #[serde(default)]
     pub residents: Vec<Resident>,
-    /// Free notes of the grid worker.
+    /// Free notes of the grid worker that a liaison may read (sensitive notes belong in the
+    /// private document).
     #[serde(default)]
     pub notes: String,
 }
@@ -226,7 +203,13 @@ impl Record for Household {
         self.liaison_group.as_ref()
     }
 
-    fn check(&self, ctx: &ValidationContext, v: &mut Violations) {
+    const HAS_LEGACY_SHAPE: bool = true;
+
+    fn strip_legacy(json: &mut Value) {
+        super::household_private::strip_legacy_keys(json);
+    }
+
+    fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
         v.text("address.compound", &self.address.compound, 100);
         v.max_len("address.building", &self.address.building, 50);
         v.max_len("address.unit", &self.address.unit, 50);
@@ -254,7 +237,7 @@ impl Record for Household {
             if !ids.insert(&r.id) {
                 v.push(format!("residents[{i}].id"), "is used by two residents");
             }
-            check_resident(i, r, ctx, v);
+            check_resident(i, r, v);
         }
     }
 
@@ -271,15 +254,9 @@ impl Record for Household {
     }
 }
 
-fn check_resident(i: usize, r: &Resident, ctx: &ValidationContext, v: &mut Violations) {
+fn check_resident(i: usize, r: &Resident, v: &mut Violations) {
     let at = |field: &str| format!("residents[{i}].{field}");
     v.text(at("name"), &r.name, 50);
-    if let Some(id_number) = &r.id_number {
-        v.id_number(at("id_number"), id_number, r.birth_date.as_ref());
-    }
-    if let Some(phone) = &r.phone {
-        v.phone(at("phone"), phone);
-    }
     v.ordered(
         at("moved_out"),
         r.moved_in.as_ref(),
@@ -293,22 +270,6 @@ fn check_resident(i: usize, r: &Resident, ctx: &ValidationContext, v: &mut Viola
         v.push(
             at("moved_out"),
             "must be empty while the resident is present",
-        );
-    }
-    let mut seen = BTreeSet::new();
-    for (j, g) in r.special_groups.iter().enumerate() {
-        let gat = |field: &str| format!("residents[{i}].special_groups[{j}].{field}");
-        if !ctx.special_groups.contains(&g.group) {
-            v.push(gat("group"), "is not a configured special group");
-        }
-        if !seen.insert(&g.id) {
-            v.push(gat("id"), "is used twice");
-        }
-        v.ordered(
-            gat("valid_until"),
-            g.valid_from.as_ref(),
-            g.valid_until.as_ref(),
-            "valid_from",
         );
     }
 }

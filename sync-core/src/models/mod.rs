@@ -4,6 +4,7 @@ pub mod activity;
 pub mod asset;
 pub mod case;
 pub mod household;
+pub mod household_private;
 pub mod party;
 pub mod patrol;
 pub mod visit;
@@ -12,6 +13,7 @@ pub use activity::Activity;
 pub use asset::Asset;
 pub use case::Case;
 pub use household::Household;
+pub use household_private::HouseholdPrivate;
 pub use party::PartyRegistration;
 pub use patrol::Patrol;
 pub use visit::Visit;
@@ -62,6 +64,7 @@ macro_rules! any_record {
             pub fn title(&self) -> String {
                 let text = match self {
                     AnyRecord::Household(h) => h.address.to_chinese(),
+                    AnyRecord::HouseholdPrivate(p) => p.household.to_string(),
                     AnyRecord::Case(c) => c.subject.clone(),
                     AnyRecord::Visit(v) => v.summary.clone(),
                     AnyRecord::Patrol(p) => p.route.clone(),
@@ -147,6 +150,7 @@ macro_rules! any_record {
 
 any_record! {
     Household(Household),
+    HouseholdPrivate(HouseholdPrivate),
     Case(Case),
     Visit(Visit),
     Patrol(Patrol),

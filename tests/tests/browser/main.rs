@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 use gridbook_server::demo::DEMO_PASSWORD;
 use gridbook_tests::{Backend, Phone, TestApp, resident_with_id_number};
 use sync_core::ids::{DocId, ItemId, UserId};
+use sync_core::models::HouseholdPrivate;
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
 use sync_core::models::household::{Address, Household};
 use sync_core::record::{Place, Role};
@@ -257,7 +258,7 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     let case_id = phone
         .replica
         .create(&overdue_case(&place, &worker.id), long_ago(0))?;
-    let (head, id_number) = resident_with_id_number("周桂兰", "19480917");
+    let (head, identity, id_number) = resident_with_id_number("周桂兰", "19480917");
     let mut household = Household::new(
         place.clone(),
         Address {
@@ -268,7 +269,10 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
         },
     );
     household.residents.push(head);
-    let household_id = phone.replica.create(&household, long_ago(1))?;
+    let household_id = household.id.clone();
+    phone.create_household(&household, vec![identity], long_ago(1))?;
+    // The phone number lives in the household's private document.
+    let private_id = HouseholdPrivate::id_for(&household_id);
     phone.sync(app).await?;
     other_phone.sync(app).await?;
 
@@ -413,21 +417,22 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.wait_for("a[data-household]", "").await?;
     b.shot("households").await?;
 
-    // 5. Two phones set the same resident's phone number offline: a conflict.
+    // 5. Two phones set the same resident's phone number offline: a conflict (in the
+    // household's private document).
     phone
         .replica
-        .update(&household_id, long_ago(10), |h: &mut Household| {
-            h.residents[0].phone = Some("13911110001".into());
+        .update(&private_id, long_ago(10), |p: &mut HouseholdPrivate| {
+            p.residents[0].phone = Some("13911110001".into());
         })?;
     other_phone
         .replica
-        .update(&household_id, long_ago(11), |h: &mut Household| {
-            h.residents[0].phone = Some("13922220002".into());
+        .update(&private_id, long_ago(11), |p: &mut HouseholdPrivate| {
+            p.residents[0].phone = Some("13922220002".into());
         })?;
     phone.sync(app).await?;
     other_phone.sync(app).await?;
     b.driver().goto(app.url("/console/#/conflicts")).await?;
-    b.click(&format!("a[data-conflict='{household_id}']"), "")
+    b.click(&format!("a[data-conflict='{private_id}']"), "")
         .await?;
     let candidates = b.wait_for("section.conflict", "residents[0].phone").await?;
     let values = candidates.text().await?;
@@ -455,14 +460,14 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     other_phone.sync(app).await?;
     phone.sync(app).await?;
     for p in [&phone, &other_phone] {
-        let h: Household = p
+        let private: HouseholdPrivate = p
             .replica
-            .document(&household_id)
-            .context("household on the phone")?
+            .document(&private_id)
+            .context("the household's private document on the phone")?
             .read()?;
-        assert_eq!(h.residents[0].phone.as_deref(), Some("13922220002"));
+        assert_eq!(private.residents[0].phone.as_deref(), Some("13922220002"));
     }
-    assert_no_conflict_left(&phone, &household_id)?;
+    assert_no_conflict_left(&phone, &private_id)?;
 
     // 5b. Both phones submit the same draft offline: after the merge the second submit is
     // illegal. The supervisor marks it reviewed; the phones get the acknowledgement.

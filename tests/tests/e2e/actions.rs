@@ -6,12 +6,12 @@ use gridbook_tests::client::{Answer, get, post};
 use gridbook_tests::{Phone, TestApp};
 use serde_json::{Value, json};
 use sync_core::ids::DocId;
+use sync_core::models::HouseholdPrivate;
 use sync_core::models::case::{Case, CaseAction};
-use sync_core::models::household::Household;
 use sync_core::record::Role;
 use sync_core::workflow::{self, CaseState};
 
-use crate::support::{at, case, event, household, on_both_backends};
+use crate::support::{at, case, create_household, event, household, on_both_backends};
 
 on_both_backends!(
     a_case_moves_supervisor_phone_supervisor_through_sync,
@@ -246,15 +246,19 @@ async fn a_conflict_is_resolved_by_choice_and_the_phones_converge(
         .await?;
     let mut p1 = app.phone(&li).await?;
     let mut p2 = app.phone(&li).await?;
-    let hid = p1.replica.create(&household(&app.grid_a(), "301"), at(0))?;
+    let home = create_household(&mut p1, &app.grid_a(), "301", at(0))?;
     p1.sync(&app).await?;
     p2.sync(&app).await?;
-    p1.replica.update(&hid, at(10), |h: &mut Household| {
-        h.residents[0].phone = Some("13655556666".into());
-    })?;
-    p2.replica.update(&hid, at(11), |h: &mut Household| {
-        h.residents[0].phone = Some("13577778888".into());
-    })?;
+    // A phone number lives in the household's private document: the conflict is its.
+    let hid = HouseholdPrivate::id_for(&home);
+    p1.replica
+        .update(&hid, at(10), |p: &mut HouseholdPrivate| {
+            p.residents[0].phone = Some("13655556666".into());
+        })?;
+    p2.replica
+        .update(&hid, at(11), |p: &mut HouseholdPrivate| {
+            p.residents[0].phone = Some("13577778888".into());
+        })?;
     p1.sync(&app).await?;
     p2.sync(&app).await?;
 
@@ -264,7 +268,7 @@ async fn a_conflict_is_resolved_by_choice_and_the_phones_converge(
     assert_eq!(inbox.body["total"], 1, "{}", inbox.text);
     let item = &inbox.body["items"][0];
     assert_eq!(item["id"], hid.to_string());
-    assert_eq!(item["kind"], "household");
+    assert_eq!(item["kind"], "household_private");
     assert_eq!(item["grid"], "ca-1");
     assert_eq!(item["fields"], 1);
     assert_eq!(item["illegal_events"], 0);
@@ -355,8 +359,8 @@ async fn a_conflict_is_resolved_by_choice_and_the_phones_converge(
     for phone in [&mut p1, &mut p2] {
         phone.sync(&app).await?;
         let doc = phone.replica.document(&hid).context("held")?;
-        let h: Household = doc.read()?;
-        assert_eq!(h.residents[0].phone.as_deref(), Some(chosen));
+        let p: HouseholdPrivate = doc.read()?;
+        assert_eq!(p.residents[0].phone.as_deref(), Some(chosen));
         assert!(sync_core::conflicts::conflicts(doc).is_empty());
     }
     app.stop().await

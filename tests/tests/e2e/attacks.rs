@@ -13,16 +13,19 @@ use gridbook_server::config::JwtKey;
 use gridbook_tests::client::{Answer, answer, download, get, post, refresh, refresh_from, sign_in};
 use gridbook_tests::{PASSWORD, Phone, Session, TestApp};
 use serde_json::{Value, json};
-use sync_core::doc::{Author, Document, actor_for_device};
+use sync_core::doc::{Author, Document, DocumentError, actor_for_device};
 use sync_core::ids::{DeviceId, DocId, UserId};
+use sync_core::models::HouseholdPrivate;
 use sync_core::models::case::{Case, CaseAction};
 use sync_core::models::household::Household;
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::protocol::{Bytes, Cursor, DocPush, DocStatus, SyncRequest, SyncResponse, codes};
-use sync_core::record::{RecordKind, Role};
+use sync_core::record::{Record, RecordKind, Role};
 use sync_core::validate::ValidationContext;
 
-use crate::support::{at, case, event, household, on_both_backends};
+use crate::support::{
+    at, case, create_household, event, household, household_and_identities, on_both_backends,
+};
 
 on_both_backends!(
     forged_tokens_are_refused,
@@ -125,21 +128,21 @@ fn push_whole(doc: &Document) -> DocPush {
 }
 
 /// A copy of `original`'s document edited as `phone`'s device.
-fn edited_copy(
+fn edited_copy<R: Record>(
     original: &Phone,
     id: &DocId,
     phone: &Phone,
     minutes: i64,
-    edit: impl FnOnce(&mut Household),
+    edit: impl FnOnce(&mut R),
 ) -> anyhow::Result<Document> {
     let mut copy = original.replica.document(id).context("held")?.clone();
     copy.set_actor(actor_for_device(&phone.session.device));
     copy.update(
         &Author::new(phone.replica.actor().clone(), at(minutes)),
         &ValidationContext::default(),
-        |h: &mut Household| {
-            edit(h);
-            Ok::<_, sync_core::doc::DocumentError>(())
+        |r: &mut R| {
+            edit(r);
+            Ok::<_, DocumentError>(())
         },
     )?;
     Ok(copy)
@@ -553,8 +556,12 @@ async fn a_worker_cannot_read_or_write_another_grids_record_by_id(
     // Writing it: an edit of a copy, a copy moved into Li's grid, and a new document that
     // reuses its id.
     let before = app.change_count().await?;
-    let edited = edited_copy(&theirs, &foreign, &mine, 5, |h| h.notes = "not mine".into())?;
-    let moved = edited_copy(&theirs, &foreign, &mine, 6, |h| h.place = app.grid_a())?;
+    let edited = edited_copy(&theirs, &foreign, &mine, 5, |h: &mut Household| {
+        h.notes = "not mine".into();
+    })?;
+    let moved = edited_copy(&theirs, &foreign, &mine, 6, |h: &mut Household| {
+        h.place = app.grid_a();
+    })?;
     let mut impostor = household(&app.grid_a(), "9");
     impostor.id = foreign.clone();
     let impostor = Document::create(
@@ -622,7 +629,8 @@ async fn a_supervisor_cannot_write_records_other_than_case_events(
         .user("street", Role::StreetSupervisor, app.grid_a())
         .await?;
     let mut w = app.phone(&li).await?;
-    let hid = w.replica.create(&household(&app.grid_a(), "1"), at(0))?;
+    let hid = create_household(&mut w, &app.grid_a(), "1", at(0))?;
+    let pid = HouseholdPrivate::id_for(&hid);
     let cid = w.replica.create(&case(&app.grid_a(), &li.id), at(1))?;
     w.sync(&app).await?;
     let mut other = app.phone(&zhao).await?;
@@ -637,17 +645,24 @@ async fn a_supervisor_cannot_write_records_other_than_case_events(
         sup.sync(&app).await?;
         let before = app.change_count().await?;
         let household_before = app.projection(&hid).await?;
+        let private_before = app.projection(&pid).await?;
         let case_before = app.projection(&cid).await?;
 
         // Writes beyond cases, all in one request.
         let mut attempts: Vec<(&str, DocId)> = Vec::new();
-        // A supervisor's phone does not hold households (personal data, issue 15): a copy
-        // edited as its device and pushed anyway is refused.
-        assert!(sup.replica.document(&hid).is_none(), "{}", user.login);
-        let household_edit = edited_copy(&w, &hid, &sup, t, |h: &mut Household| {
+        // A supervisor's phone holds the household, to read: an edit of it is refused.
+        assert!(sup.replica.document(&hid).is_some(), "{}", user.login);
+        sup.replica.update(&hid, at(t), |h: &mut Household| {
             h.notes = "edited by a supervisor".into();
         })?;
         attempts.push(("household edit", hid.clone()));
+        // It does not hold the household's private document (personal data, issue 15): a
+        // copy edited as its device and pushed anyway is refused.
+        assert!(sup.replica.document(&pid).is_none(), "{}", user.login);
+        let private_edit = edited_copy(&w, &pid, &sup, t, |p: &mut HouseholdPrivate| {
+            p.residents[0].phone = Some("13900009999".into());
+        })?;
+        attempts.push(("private document edit", pid.clone()));
         let new_home = sup
             .replica
             .create(&household(&app.grid_a(), "77"), at(t + 1))?;
@@ -665,7 +680,7 @@ async fn a_supervisor_cannot_write_records_other_than_case_events(
         let vid = sup.replica.create(&visit, at(t + 2))?;
         attempts.push(("new visit", vid));
         let mut request = sup.replica.build_request();
-        request.docs.push(push_whole(&household_edit));
+        request.docs.push(push_whole(&private_edit));
         let (response, text) = sync_ok(&app, &sup.session.access_token, &request).await?;
         for (what, id) in &attempts {
             let result = response
@@ -682,8 +697,13 @@ async fn a_supervisor_cannot_write_records_other_than_case_events(
         }
         assert_eq!(app.change_count().await?, before, "{}", user.login);
         assert_eq!(app.projection(&hid).await?, household_before);
+        assert_eq!(app.projection(&pid).await?, private_before);
         assert_eq!(app.projection(&cid).await?, case_before);
         assert!(app.projection(&new_home).await?.is_none());
+        assert!(
+            !text.contains("13900009999") && !text.contains("13800001111"),
+            "{text}"
+        );
 
         // An event in the worker's name is refused; one in their own name is theirs to add.
         let mut forged = app.phone(user).await?;
@@ -762,12 +782,15 @@ async fn a_liaison_reads_only_their_group(app: TestApp) -> anyhow::Result<()> {
         .user_in_group("lian", Role::Liaison, app.grid_a(), Some(g1.clone()))
         .await?;
     let mut w = app.phone(&li).await?;
-    let mut in_group = household(&app.grid_a(), "1");
+    // Their group's household has a private document (ID number, phone): not theirs.
+    let (mut in_group, identities) = household_and_identities(&app.grid_a(), "1");
     in_group.liaison_group = Some(g1.clone());
     let mut other_group = household(&app.grid_a(), "2");
     other_group.liaison_group = Some(g2.clone());
     other_group.address.compound = "别组小区".into();
-    let mine = w.replica.create(&in_group, at(0))?;
+    w.create_household(&in_group, identities, at(0))?;
+    let mine = in_group.id.clone();
+    let mine_private = HouseholdPrivate::id_for(&mine);
     let theirs = w.replica.create(&other_group, at(1))?;
     let ungrouped = w.replica.create(&household(&app.grid_a(), "3"), at(2))?;
     let kase = w.replica.create(&case(&app.grid_a(), &li.id), at(3))?;
@@ -826,7 +849,12 @@ async fn a_liaison_reads_only_their_group(app: TestApp) -> anyhow::Result<()> {
     // By id.
     let a = get(&app, &token, &format!("/v1/records/{mine}")).await?;
     assert_eq!(a.status, 200, "{}", a.text);
-    for id in [&theirs, &ungrouped, &kase, &far] {
+    assert_absent(
+        &a.text,
+        &["13800001111", "520627"],
+        "their group's household",
+    );
+    for id in [&mine_private, &theirs, &ungrouped, &kase, &far] {
         for path in [
             format!("/v1/records/{id}"),
             format!("/v1/records/{id}/history"),
@@ -855,6 +883,16 @@ async fn a_liaison_reads_only_their_group(app: TestApp) -> anyhow::Result<()> {
     let (response, text) = sync_ok(&app, &token, &request).await?;
     assert_eq!(response.docs[0].status, DocStatus::Rejected, "{text}");
     assert_absent(&text, &["别组小区"], "sync fetch");
+    let fetch = DocPush {
+        id: mine_private.clone(),
+        kind: RecordKind::HouseholdPrivate,
+        base_heads: Vec::new(),
+        changes: Bytes(Vec::new()),
+    };
+    let request = SyncRequest::new(phone.session.device.clone(), None, vec![fetch]);
+    let (response, text) = sync_ok(&app, &token, &request).await?;
+    assert_eq!(response.docs[0].status, DocStatus::Rejected, "{text}");
+    assert!(response.docs[0].changes.is_empty(), "{text}");
     // And a liaison writes nothing, not even their own group's household.
     let before = app.projection(&mine).await?;
     phone.replica.update(&mine, at(9), |h: &mut Household| {
@@ -1154,20 +1192,24 @@ async fn error_messages_carry_no_personal_data(app: TestApp) -> anyhow::Result<(
     let phone = app.phone(&li).await?;
 
     // A household whose resident's ID number fails the check digit and whose phone is not a
-    // phone number, written past the phone library's own checks.
-    let h = household(&app.grid_a(), "1");
-    let good = h.residents[0].id_number.clone().context("an ID number")?;
+    // phone number, both in its private document, written past the phone library's own
+    // checks.
+    let (h, identities) = household_and_identities(&app.grid_a(), "1");
+    let good = identities[0].id_number.clone().context("an ID number")?;
     let bad_check = if good.ends_with('0') { '1' } else { '0' };
     let bad_id = format!("{}{bad_check}", &good[..17]);
     let bad_phone = "138abcd99887";
     let name = h.residents[0].name.clone();
-    let mut doc = Document::create(
-        &h,
-        &Author::new(actor_for_device(&phone.session.device), at(0)),
-        &ValidationContext::default(),
-    )?;
+    let ctx = ValidationContext::default();
+    let author = Author::new(actor_for_device(&phone.session.device), at(0));
+    let home = Document::create(&h, &author, &ctx)?;
+    let mut private = HouseholdPrivate::genesis(&h.id, h.place.clone())?;
+    private.update(&author, &ctx, |p: &mut HouseholdPrivate| {
+        p.residents = identities;
+        Ok::<_, DocumentError>(())
+    })?;
     {
-        let am = doc.automerge_mut();
+        let am = private.automerge_mut();
         let (_, residents) = am.get(ROOT, "residents")?.context("residents")?;
         let (_, first) = am.get(&residents, 0)?.context("resident 0")?;
         let mut tx = am.transaction();
@@ -1175,9 +1217,17 @@ async fn error_messages_carry_no_personal_data(app: TestApp) -> anyhow::Result<(
         tx.put(&first, "phone", bad_phone)?;
         let _ = tx.commit_with(CommitOptions::default().with_time(at(1).millis()));
     }
-    let request = SyncRequest::new(phone.session.device.clone(), None, vec![push_whole(&doc)]);
+    let request = SyncRequest::new(
+        phone.session.device.clone(),
+        None,
+        vec![push_whole(&home), push_whole(&private)],
+    );
     let (response, text) = sync_ok(&app, &phone.session.access_token, &request).await?;
-    let result = &response.docs[0];
+    let result = response
+        .docs
+        .iter()
+        .find(|d| &d.id == private.id())
+        .context("the private document's result")?;
     assert_eq!(result.status, DocStatus::Rejected, "{text}");
     let error = result.error.as_ref().context("an error")?;
     assert_eq!(error.code, codes::INVALID_RECORD, "{text}");
@@ -1189,11 +1239,14 @@ async fn error_messages_carry_no_personal_data(app: TestApp) -> anyhow::Result<(
         &[bad_id.as_str(), &good[..17], bad_phone, name.as_str()],
         "push error",
     );
-    assert!(app.projection(&h.id).await?.is_none());
+    assert!(app.projection(private.id()).await?.is_none());
 
     // A reveal refused for its reason, and one out of scope: no value in either answer.
     let mut w = app.phone(&li).await?;
-    let stored = w.replica.create(&household(&app.grid_a(), "2"), at(2))?;
+    let (home, identities) = household_and_identities(&app.grid_a(), "2");
+    let stored = home.id.clone();
+    let good = identities[0].id_number.clone().context("an ID number")?;
+    w.create_household(&home, identities, at(2))?;
     w.sync(&app).await?;
     let secrets = ["13800001111", &good[..]];
     let s: Session = app.login(&boss).await?;
@@ -1217,6 +1270,16 @@ async fn error_messages_carry_no_personal_data(app: TestApp) -> anyhow::Result<(
         assert!(!a.code().is_empty(), "{}", a.text);
         assert_absent(&a.text, &secrets, "reveal");
     }
+    // The same reveal with a reason does answer the value: the refusals above were refusals.
+    let a = post(
+        &app,
+        &s.access_token,
+        &reveal,
+        &json!({"field": "residents[0].id_number", "reason": "核实身份信息"}),
+    )
+    .await?;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["value"], good.as_str(), "{}", a.text);
 
     // A wrong password: the same answer as an unknown login, naming neither.
     let wrong = "hunter2-wrong-password";

@@ -8,13 +8,14 @@ use gridbook_tests::{PASSWORD, Phone, TestApp};
 use serde_json::{Value, json};
 use sync_core::doc::actor_for_device;
 use sync_core::ids::DocId;
+use sync_core::models::HouseholdPrivate;
 use sync_core::models::household::Household;
 use sync_core::protocol::{Bytes, DocPush, DocStatus, SyncRequest, SyncResponse};
 use sync_core::record::RecordKind;
 use sync_core::record::Role;
 use sync_core::time::Timestamp;
 
-use crate::support::{at, case, household, on_both_backends, resident};
+use crate::support::{at, case, household_and_identities, on_both_backends, resident_and_identity};
 
 on_both_backends!(
     a_supervisor_reads_masked_data_and_reveals_one_field_with_an_audited_reason,
@@ -25,28 +26,38 @@ on_both_backends!(
     change_times_in_seconds_as_automerge_js_writes_them_show_the_right_date,
 );
 
-/// The personal data a fixture household holds: ID numbers and phones in clear.
+/// The personal data a fixture household holds (in its private document): ID numbers and
+/// phones in clear.
 struct Fixture {
+    /// The household.
     id: DocId,
+    /// Its private document.
+    private: DocId,
+    /// ID number and phone of each resident, in order.
     secrets: Vec<String>,
 }
 
 /// Li (grid worker of `ca-1`) syncs a household of two residents with ID numbers and phones.
 async fn synced_household(app: &TestApp, li: &mut Phone) -> anyhow::Result<Fixture> {
-    let mut h = household(&app.grid_a(), "301");
+    let (mut h, mut identities) = household_and_identities(&app.grid_a(), "301");
     h.liaison_group = Some("lg-1".parse()?);
-    h.residents[0].phone = Some("13912345678".into());
-    let mut son = resident("王小明", "19850607");
-    son.phone = Some("13700002222".into());
+    identities[0].phone = Some("13912345678".into());
+    let (son, mut son_identity) = resident_and_identity("王小明", "19850607");
+    son_identity.phone = Some("13700002222".into());
     h.residents.push(son);
+    identities.push(son_identity);
     let mut secrets = Vec::new();
-    for r in &h.residents {
+    for r in &identities {
         secrets.extend(r.id_number.clone());
         secrets.extend(r.phone.clone());
     }
-    let id = li.replica.create(&h, at(0))?;
+    li.create_household(&h, identities, at(0))?;
     li.sync(app).await?;
-    Ok(Fixture { id, secrets })
+    Ok(Fixture {
+        private: HouseholdPrivate::id_for(&h.id),
+        id: h.id,
+        secrets,
+    })
 }
 
 fn assert_no_secret(text: &str, secrets: &[String]) {
@@ -70,13 +81,18 @@ async fn a_supervisor_reads_masked_data_and_reveals_one_field_with_an_audited_re
     let mut phone2 = app.phone(&li).await?;
     let fx = synced_household(&app, &mut phone1).await?;
     phone2.sync(&app).await?;
-    // Two phones set the same phone number offline: a conflict whose values are personal data.
-    phone1.replica.update(&fx.id, at(10), |h: &mut Household| {
-        h.residents[1].phone = Some("13655556666".into());
-    })?;
-    phone2.replica.update(&fx.id, at(11), |h: &mut Household| {
-        h.residents[1].phone = Some("13577778888".into());
-    })?;
+    // Two phones set the same phone number offline: a conflict (of the household's private
+    // document) whose values are personal data.
+    phone1
+        .replica
+        .update(&fx.private, at(10), |p: &mut HouseholdPrivate| {
+            p.residents[1].phone = Some("13655556666".into());
+        })?;
+    phone2
+        .replica
+        .update(&fx.private, at(11), |p: &mut HouseholdPrivate| {
+            p.residents[1].phone = Some("13577778888".into());
+        })?;
     phone1.sync(&app).await?;
     phone2.sync(&app).await?;
     let mut secrets = fx.secrets.clone();
@@ -107,6 +123,19 @@ async fn a_supervisor_reads_masked_data_and_reveals_one_field_with_an_audited_re
     assert_eq!(b["case_status"], Value::Null);
     assert_eq!(b["merged_invalid"], Value::Null);
     assert!(!b["heads"].as_array().context("heads")?.is_empty());
+
+    // The private document itself reads masked too, with its conflict's values masked.
+    let private = get(
+        &app,
+        &s.access_token,
+        &format!("/v1/records/{}", fx.private),
+    )
+    .await?;
+    assert_eq!(private.status, 200, "{}", private.text);
+    assert_no_secret(&private.text, &secrets);
+    let b = &private.body;
+    assert_eq!(b["kind"], "household_private");
+    assert_eq!(b["record"]["household"], fx.id.to_string());
     let conflicts = b["conflicts"]["fields"].as_array().context("conflicts")?;
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
     assert_eq!(conflicts[0]["field"], "residents[1].phone");
@@ -244,9 +273,19 @@ async fn only_supervisors_in_scope_read_and_reveal(app: TestApp) -> anyhow::Resu
         let a = post(&app, &s.access_token, &reveal, &body).await?;
         assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
     }
+    // The private document: the grid worker reads it masked; the liaison not at all.
+    let private = format!("/v1/records/{}", fx.private);
+    let s = app.login(&li).await?;
+    let read = get(&app, &s.access_token, &private).await?;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_no_secret(&read.text, &fx.secrets);
+    let s = app.login(&liaison).await?;
+    let a = get(&app, &s.access_token, &private).await?;
+    assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
+    assert_no_secret(&a.text, &fx.secrets);
     // Another community's supervisor sees nothing of it.
     let b = app.login(&sup_b).await?;
-    for p in [&path, &history] {
+    for p in [&path, &history, &private] {
         let a = get(&app, &b.access_token, p).await?;
         assert_eq!((a.status, a.code()), (403, "forbidden"), "{p}: {}", a.text);
         assert_no_secret(&a.text, &fx.secrets);
@@ -255,7 +294,7 @@ async fn only_supervisors_in_scope_read_and_reveal(app: TestApp) -> anyhow::Resu
     assert_eq!((a.status, a.code()), (403, "forbidden"), "{}", a.text);
     // Administrators read no records.
     let ad = app.login(&admin).await?;
-    for p in [&path, &history] {
+    for p in [&path, &history, &private] {
         let a = get(&app, &ad.access_token, p).await?;
         assert_eq!((a.status, a.code()), (403, "forbidden"), "{p}: {}", a.text);
     }
@@ -279,53 +318,69 @@ async fn history_names_the_worker_and_device_and_masks_values(app: TestApp) -> a
         .await?;
     let mut phone = app.phone(&li).await?;
     let fx = synced_household(&app, &mut phone).await?;
-    let mut daughter = resident("李娟", "19900102");
-    daughter.phone = Some("13344445555".into());
+    let (daughter, mut identity) = resident_and_identity("李娟", "19900102");
+    identity.phone = Some("13344445555".into());
     let mut secrets = fx.secrets.clone();
-    secrets.extend(daughter.id_number.clone());
+    secrets.extend(identity.id_number.clone());
     secrets.push("13344445555".into());
     secrets.push("18811112222".into());
+    // A daughter moves in (her name in the household, her identity in the private document)
+    // and the son's phone number changes.
     phone.replica.update(&fx.id, at(30), |h: &mut Household| {
-        h.residents[1].phone = Some("18811112222".into());
         h.residents.push(daughter);
     })?;
+    phone
+        .replica
+        .update(&fx.private, at(30), |p: &mut HouseholdPrivate| {
+            p.residents[1].phone = Some("18811112222".into());
+            p.residents.push(identity);
+        })?;
     phone.sync(&app).await?;
 
     let s = app.login(&sup).await?;
-    let a = get(
-        &app,
-        &s.access_token,
-        &format!("/v1/records/{}/history", fx.id),
-    )
-    .await?;
-    assert_eq!(a.status, 200, "{}", a.text);
-    assert_no_secret(&a.text, &secrets);
-    let entries = a.body["entries"].as_array().context("entries")?;
-    assert_eq!(entries.len(), 2, "{}", a.text);
-    for e in entries {
-        assert_eq!(e["user"]["login"], "li");
-        assert_eq!(e["user"]["role"], "grid_worker");
-        assert_eq!(e["user"]["display_name"], "测试 li");
-        assert_eq!(e["device"], phone.session.device.to_string());
-        assert_eq!(e["device_name"], "test phone");
-        assert!(e["summary"].as_str().unwrap_or("").contains("test phone"));
+    let history = |id: &DocId| format!("/v1/records/{id}/history");
+    let mut newest = Vec::new();
+    for id in [&fx.id, &fx.private] {
+        let a = get(&app, &s.access_token, &history(id)).await?;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_no_secret(&a.text, &secrets);
+        let entries = a.body["entries"].as_array().context("entries")?.clone();
+        // The private document starts with its canonical first change, which names no
+        // device (every creator makes the same one); the rest is Li's phone's.
+        let by_li: Vec<&Value> = entries.iter().filter(|e| !e["user"].is_null()).collect();
+        assert_eq!(by_li.len(), 2, "{}", a.text);
+        for e in &by_li {
+            assert_eq!(e["user"]["login"], "li");
+            assert_eq!(e["user"]["role"], "grid_worker");
+            assert_eq!(e["user"]["display_name"], "测试 li");
+            assert_eq!(e["device"], phone.session.device.to_string());
+            assert_eq!(e["device_name"], "test phone");
+            assert!(e["summary"].as_str().unwrap_or("").contains("test phone"));
+        }
+        // Newest first.
+        assert_eq!(entries[0]["at"], at(30).to_string());
+        assert_eq!(by_li[1]["at"], at(0).to_string());
+        newest.push(entries[0].clone());
     }
-    // Newest first.
-    let last = &entries[0];
-    assert_eq!(last["at"], at(30).to_string());
-    assert_eq!(entries[1]["at"], at(0).to_string());
+    let listed = |entry: &Value, prefix: &str| {
+        entry["edits"].as_array().is_some_and(|edits| {
+            edits
+                .iter()
+                .any(|e| e["field"].as_str().unwrap_or("").starts_with(prefix))
+        })
+    };
+    // The household's newest entry: the new resident.
+    assert!(listed(&newest[0], "residents[2]"), "{}", newest[0]);
+    // The private document's: the phone, masked, and the new resident's identity.
+    let last = &newest[1];
     let edits = last["edits"].as_array().context("edits")?;
-    let field = |name: &str| edits.iter().find(|e| e["field"] == name);
-    let set = field("residents[1].phone").context("the phone edit is listed")?;
+    let set = edits
+        .iter()
+        .find(|e| e["field"] == "residents[1].phone")
+        .context("the phone edit is listed")?;
     assert_eq!(set["edit"], "set");
     assert_eq!(set["value"], "*******2222");
-    assert!(
-        edits.iter().any(|e| e["field"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("residents[2]")),
-        "the new resident is listed: {edits:?}"
-    );
+    assert!(listed(last, "residents[2]"), "{last}");
     let summary = last["summary"].as_str().unwrap_or("");
     assert!(
         summary.contains("li") && summary.contains("residents[1].phone"),

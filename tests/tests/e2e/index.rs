@@ -19,6 +19,7 @@ async fn snapshot(db: &Db) -> Rows {
         "SELECT id, community_id, grid_id, liaison_group, status, compound, building, unit, room,
                 search, CAST(residents AS TEXT), special_groups, tags
          FROM household_index ORDER BY id",
+        "SELECT household_id, groups FROM household_private_index ORDER BY household_id",
         "SELECT id, grid_id, case_kind, category, state, CAST(escalated AS TEXT), supervision,
                 assignee, CAST(opened_at AS TEXT), CAST(resolved_at AS TEXT),
                 CAST(closed_at AS TEXT), step, CAST(started_at AS TEXT),
@@ -53,11 +54,24 @@ async fn the_demo_fills_the_indexes_as_rebuild_computes_them() {
         .expect("demo loads");
     let loaded = snapshot(&db).await;
     assert_eq!(loaded.len(), summary.total_records(), "one row per record");
+    // A household's special groups come from its private document: some households of the
+    // demo have some (column 11 of a household row).
+    assert!(
+        loaded
+            .iter()
+            .any(|row| row.len() == 13 && row[11].as_deref().is_some_and(|g| !g.is_empty())),
+        "no household's special groups are indexed"
+    );
 
     let Db::Sqlite(pool) = &db else {
         unreachable!("SQLite only")
     };
-    for table in ["household_index", "case_index", "activity_index"] {
+    for table in [
+        "household_index",
+        "household_private_index",
+        "case_index",
+        "activity_index",
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
             .execute(pool)
             .await

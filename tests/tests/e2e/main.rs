@@ -25,3 +25,4 @@ mod server_settings;
 mod signing_keys;
 mod support;
 mod sync;
+mod upgrade;

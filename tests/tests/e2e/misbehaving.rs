@@ -251,7 +251,7 @@ async fn a_request_replayed_days_later_is_harmless(app: TestApp) -> anyhow::Resu
         b.replica
             .update(&hid, at(day * DAY), |h: &mut Household| match day {
                 1 => h.residents.push(resident("李娟", "19900102")),
-                2 => h.residents[0].phone = Some("13912345678".into()),
+                2 => h.residents[0].name = "王秀兰".into(),
                 _ => h.tags.push("rental".into()),
             })?;
         wangs.insert(b.replica.create(
@@ -328,7 +328,7 @@ async fn a_request_replayed_days_later_is_harmless(app: TestApp) -> anyhow::Resu
     let h: Household = c.replica.document(&hid).expect("held").read()?;
     assert_eq!(h.notes, "老人腿脚不便，每周探访");
     assert_eq!(h.residents.len(), 2);
-    assert_eq!(h.residents[0].phone.as_deref(), Some("13912345678"));
+    assert_eq!(h.residents[0].name, "王秀兰");
     let tags: BTreeSet<&str> = h.tags.iter().map(String::as_str).collect();
     assert_eq!(tags, BTreeSet::from(["elderly", "rental"]));
     app.stop().await
@@ -413,7 +413,7 @@ async fn a_phone_restored_from_an_old_backup_converges_and_loses_nothing(
 
     // Before syncing, Li edits two households on the restored phone, from their old state.
     a.replica.update(&hid, at(2 * DAY), |h: &mut Household| {
-        h.residents[0].phone = Some("13912345678".into())
+        h.residents[0].name = "王秀兰".into()
     })?;
     a.replica
         .update(&nid, at(2 * DAY + 1), |h: &mut Household| {
@@ -447,7 +447,7 @@ async fn a_phone_restored_from_an_old_backup_converges_and_loses_nothing(
     let h: Household = c.replica.document(&hid).expect("held").read()?;
     assert_eq!(h.notes, "备份之后的记录");
     assert_eq!(h.residents.len(), 2);
-    assert_eq!(h.residents[0].phone.as_deref(), Some("13912345678"));
+    assert_eq!(h.residents[0].name, "王秀兰");
     let t: Household = c.replica.document(&tid).expect("held").read()?;
     assert_eq!(t.tags, vec!["rental".to_owned()]);
     let n: Household = c.replica.document(&nid).expect("held").read()?;

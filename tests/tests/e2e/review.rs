@@ -7,7 +7,8 @@ use serde_json::Value;
 use sync_core::ids::{DocId, ItemId, LiaisonGroupId};
 use sync_core::models::activity::{Activity, ActivityKind};
 use sync_core::models::case::{Case, CaseAction, CaseKind};
-use sync_core::models::household::{HouseholdStatus, ResidentStatus, SpecialGroup};
+use sync_core::models::household::{HouseholdStatus, ResidentStatus};
+use sync_core::models::household_private::SpecialGroup;
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
@@ -16,7 +17,10 @@ use gridbook_tests::client::post;
 use sync_core::deadline::{self, DAY_MS, DeadlineLevel, DeadlinePolicy, WorkCalendar};
 use sync_core::workflow;
 
-use crate::support::{at, case, event, household, now, on_both_backends, resident};
+use crate::support::{
+    at, case, event, household, household_and_identities, now, on_both_backends,
+    resident_and_identity,
+};
 
 on_both_backends!(
     households_are_filtered_searched_sorted_and_paginated,
@@ -95,12 +99,14 @@ async fn households_are_filtered_searched_sorted_and_paginated(app: TestApp) -> 
     // Five households in ca-1, created out of address order.
     let mut made = Vec::new();
     for room in ["305", "101", "204", "102", "401"] {
-        let mut h = household(&app.grid_a(), room);
+        // Each with its private document: the ID number and phone no list may show, and the
+        // special groups.
+        let (mut h, mut identities) = household_and_identities(&app.grid_a(), room);
         match room {
             "101" => {
                 h.address.compound = "鼎鑫花园".into();
                 h.residents[0].name = "赵建国".into();
-                h.residents[0].special_groups.push(SpecialGroup {
+                identities[0].special_groups.push(SpecialGroup {
                     id: ItemId::new(),
                     group: "dibao".into(),
                     verified: true,
@@ -110,10 +116,10 @@ async fn households_are_filtered_searched_sorted_and_paginated(app: TestApp) -> 
                 h.tags.push("rental".into());
             }
             "204" => {
-                let mut gone = resident("钱小红", "19800101");
+                let (mut gone, mut identity) = resident_and_identity("钱小红", "19800101");
                 gone.status = ResidentStatus::MovedOut;
                 gone.moved_out = Some("2025-01-01".parse()?);
-                gone.special_groups.push(SpecialGroup {
+                identity.special_groups.push(SpecialGroup {
                     id: ItemId::new(),
                     group: "dibao".into(),
                     verified: true,
@@ -121,11 +127,13 @@ async fn households_are_filtered_searched_sorted_and_paginated(app: TestApp) -> 
                     valid_until: None,
                 });
                 h.residents.push(gone);
+                identities.push(identity);
             }
             "401" => h.status = HouseholdStatus::MovedOut,
             _ => {}
         }
-        made.push(w.replica.create(&h, at(made.len() as i64))?);
+        w.create_household(&h, identities, at(made.len() as i64))?;
+        made.push(h.id);
     }
     w.sync(&app).await?;
     let mut sup = app.phone(&boss).await?;

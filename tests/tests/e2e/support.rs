@@ -1,8 +1,11 @@
 //! Shared pieces of the scenarios.
 
+use anyhow::Context;
+use gridbook_tests::Phone;
 use sync_core::ids::{DocId, ItemId, UserId};
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
 use sync_core::models::household::{Address, Household, Resident};
+use sync_core::models::household_private::{HouseholdPrivate, ResidentIdentity};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
@@ -35,18 +38,55 @@ macro_rules! on_both_backends {
 }
 pub(crate) use on_both_backends;
 
+/// Like [`on_both_backends`], each server starting on the small demo
+/// ([`gridbook_tests::TestApp::spawn_demo`]) instead of the test places.
+macro_rules! on_the_small_demo {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                use gridbook_tests::{Backend, TestApp};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() -> anyhow::Result<()> {
+                    match TestApp::spawn_demo(Backend::Sqlite).await? {
+                        Some(app) => super::$name(app).await,
+                        None => Ok(()),
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() -> anyhow::Result<()> {
+                    match TestApp::spawn_demo(Backend::Postgres).await? {
+                        Some(app) => super::$name(app).await,
+                        None => Ok(()),
+                    }
+                }
+            }
+        )+
+    };
+}
+pub(crate) use on_the_small_demo;
+
 /// A device clock reading `minutes` after a fixed morning.
 pub fn at(minutes: i64) -> Timestamp {
     Timestamp::from_millis(1_772_416_800_000 + minutes * 60_000)
 }
 
-/// A resident with a valid ID number.
-pub fn resident(name: &str, born: &str) -> Resident {
-    gridbook_tests::resident_with_id_number(name, born).0
+/// A resident (the household's entry) and their entry of the household's private document: a
+/// valid ID number, phone 13800001111 and the birth date.
+pub fn resident_and_identity(name: &str, born: &str) -> (Resident, ResidentIdentity) {
+    let (resident, identity, _) = gridbook_tests::resident_with_id_number(name, born);
+    (resident, identity)
 }
 
-/// A household with one resident.
-pub fn household(place: &Place, room: &str) -> Household {
+/// A resident as the household document holds them (their identity is left out).
+pub fn resident(name: &str, born: &str) -> Resident {
+    resident_and_identity(name, born).0
+}
+
+/// A household with one resident, and that resident's entry of its private document (a valid
+/// ID number, phone 13800001111, birth date).
+pub fn household_and_identities(place: &Place, room: &str) -> (Household, Vec<ResidentIdentity>) {
     let mut h = Household::new(
         place.clone(),
         Address {
@@ -56,8 +96,37 @@ pub fn household(place: &Place, room: &str) -> Household {
             room: room.into(),
         },
     );
-    h.residents.push(resident("王秀英", "19520304"));
-    h
+    let (head, identity) = resident_and_identity("王秀英", "19520304");
+    h.residents.push(head);
+    (h, vec![identity])
+}
+
+/// A household with one resident (without a private document: no ID number, no phone).
+pub fn household(place: &Place, room: &str) -> Household {
+    household_and_identities(place, room).0
+}
+
+/// Creates on `phone`, offline, a household with one resident and its private document
+/// holding the resident's ID number and phone 13800001111, as the phone library does. The
+/// household's id.
+pub fn create_household(
+    phone: &mut Phone,
+    place: &Place,
+    room: &str,
+    when: Timestamp,
+) -> anyhow::Result<DocId> {
+    let (h, identities) = household_and_identities(place, room);
+    phone.create_household(&h, identities, when)?;
+    Ok(h.id)
+}
+
+/// The private document of household `household` as `phone` holds it.
+pub fn private_on(phone: &Phone, household: &DocId) -> anyhow::Result<HouseholdPrivate> {
+    Ok(phone
+        .replica
+        .document(&HouseholdPrivate::id_for(household))
+        .context("the household's private document is held")?
+        .read()?)
 }
 
 /// A submitted appeal opened by `worker`.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use gridbook_server::auth::jwt::Keys;
 use gridbook_server::config::JwtKey;
 use gridbook_server::db::Db;
@@ -9,12 +10,16 @@ use gridbook_server::db::docs::{self, LoadError, SNAPSHOT_AFTER};
 use gridbook_tests::{Backend, Phone, TestApp, gzip};
 use serde_json::Value;
 use sync_core::ids::DocId;
+use sync_core::models::HouseholdPrivate;
 use sync_core::models::case::{Case, CaseAction};
 use sync_core::models::household::Household;
 use sync_core::protocol::{DocStatus, SyncRequest, SyncResponse, codes};
 use sync_core::record::Role;
 
-use crate::support::{at, case, event, household, on_both_backends, resident};
+use crate::support::{
+    at, case, create_household, event, household, on_both_backends, private_on,
+    resident_and_identity,
+};
 
 on_both_backends!(
     three_phones_edit_one_household_and_case_offline_and_converge,
@@ -55,25 +60,38 @@ async fn three_phones_edit_one_household_and_case_offline_and_converge(
     let mut b = app.phone(&li).await?; // Li's second phone
     let mut c = app.phone(&wang).await?;
 
-    let hid = a.replica.create(&household(&app.grid_a(), "301"), at(0))?;
+    let hid = create_household(&mut a, &app.grid_a(), "301", at(0))?;
+    let pid = HouseholdPrivate::id_for(&hid);
     let cid = a.replica.create(&case(&app.grid_a(), &li.id), at(1))?;
     a.sync(&app).await?;
     b.sync(&app).await?;
     c.sync(&app).await?;
     assert!(b.replica.document(&hid).is_some() && c.replica.document(&cid).is_some());
+    assert!(b.replica.document(&pid).is_some() && c.replica.document(&pid).is_some());
 
-    // A field day offline: three phones edit the same household and case.
+    // A field day offline: three phones edit the same household (its private document too)
+    // and case.
+    let (son, son_identity) = resident_and_identity("王小明", "19850607");
     a.replica.update(&hid, at(10), |h: &mut Household| {
         h.notes = "老人独居，需每周探访".into();
-        h.residents.push(resident("王小明", "19850607"));
+        h.residents.push(son);
+    })?;
+    a.replica.update(&pid, at(10), |p: &mut HouseholdPrivate| {
+        p.residents.push(son_identity);
     })?;
     b.replica.update(&hid, at(11), |h: &mut Household| {
-        h.residents[0].phone = Some("13912345678".into());
         h.tags.push("elderly".into());
     })?;
+    b.replica.update(&pid, at(11), |p: &mut HouseholdPrivate| {
+        p.residents[0].phone = Some("13912345678".into());
+    })?;
+    let (daughter, daughter_identity) = resident_and_identity("李娟", "19900102");
     c.replica.update(&hid, at(12), |h: &mut Household| {
-        h.residents.push(resident("李娟", "19900102"));
+        h.residents.push(daughter);
         h.tags.push("rental".into());
+    })?;
+    c.replica.update(&pid, at(12), |p: &mut HouseholdPrivate| {
+        p.residents.push(daughter_identity);
     })?;
     b.replica.update(&cid, at(13), |k: &mut Case| {
         k.events
@@ -100,11 +118,17 @@ async fn three_phones_edit_one_household_and_case_offline_and_converge(
     }
 
     let h = assert_converged(&app, &[&a, &b, &c], &hid).await?;
+    assert_converged(&app, &[&a, &b, &c], &pid).await?;
     assert_converged(&app, &[&a, &b, &c], &cid).await?;
     let merged: Household = a.replica.document(&hid).expect("held").read()?;
     assert_eq!(merged.residents.len(), 3, "every added resident survives");
     assert_eq!(merged.notes, "老人独居，需每周探访");
-    assert_eq!(merged.residents[0].phone.as_deref(), Some("13912345678"));
+    let private = private_on(&a, &hid)?;
+    assert_eq!(private.residents.len(), 3, "and every added identity");
+    assert_eq!(private.residents[0].phone.as_deref(), Some("13912345678"));
+    for r in &merged.residents {
+        assert!(private.resident(&r.id).is_some(), "{}", r.name);
+    }
     assert_eq!(h["tags"].as_array().map(Vec::len), Some(2));
     let merged: Case = c.replica.document(&cid).expect("held").read()?;
     assert_eq!(
@@ -274,10 +298,10 @@ async fn a_supervisor_reads_the_community_and_writes_only_case_events(
     let mut w1 = app.phone(&li).await?;
     let mut w2 = app.phone(&ma).await?;
     let mut w3 = app.phone(&zhao).await?;
-    let h1 = w1.replica.create(&household(&app.grid_a(), "1"), at(0))?;
+    let h1 = create_household(&mut w1, &app.grid_a(), "1", at(0))?;
     let c1 = w1.replica.create(&case(&app.grid_a(), &li.id), at(1))?;
-    let h2 = w2.replica.create(&household(&app.grid_a2(), "2"), at(2))?;
-    let h3 = w3.replica.create(&household(&app.grid_b(), "3"), at(3))?;
+    let h2 = create_household(&mut w2, &app.grid_a2(), "2", at(2))?;
+    let h3 = create_household(&mut w3, &app.grid_b(), "3", at(3))?;
     for phone in [&mut w1, &mut w2, &mut w3] {
         phone.sync(&app).await?;
     }
@@ -286,12 +310,28 @@ async fn a_supervisor_reads_the_community_and_writes_only_case_events(
     sup.sync(&app).await?;
     let mut seen = sup.replica.doc_ids();
     seen.sort();
-    // The community's cases, not community cb's; no household: households hold residents'
-    // personal data, which supervisors read online, masked (issue 15). Their phones' copies
-    // of the other kinds are tested in `phones_hold_only_what_their_role_needs`.
-    assert_eq!(seen, vec![c1.clone()], "the community's cases only");
+    // The community's households and cases, not community cb's; no household's private
+    // document: residents' personal data, which supervisors read online, masked (issue 15).
+    // Their phones' copies of the other kinds are tested in
+    // `phones_hold_only_what_their_role_needs`.
+    let mut expected = vec![h1.clone(), c1.clone(), h2.clone()];
+    expected.sort();
+    assert_eq!(seen, expected, "the community's households and cases only");
+    assert!(sup.replica.document(&h3).is_none());
     for id in [&h1, &h2, &h3] {
-        assert!(sup.replica.document(id).is_none());
+        assert!(
+            sup.replica
+                .document(&HouseholdPrivate::id_for(id))
+                .is_none()
+        );
+    }
+    // And so no ID number (region 520627) and no phone number on the phone.
+    for id in &seen {
+        let text = sup.replica.document(id).context("held")?.json().to_string();
+        assert!(
+            !text.contains("520627") && !text.contains("13800001111"),
+            "{text}"
+        );
     }
     // Case events are theirs to add.
     sup.replica.update(&c1, at(6), |k: &mut Case| {

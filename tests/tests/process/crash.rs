@@ -15,7 +15,7 @@ use automerge::{ChangeHash, ReadDoc};
 use gridbook_tests::Backend;
 use gridbook_tests::process::{Serve, load_small_demo};
 use sync_core::ids::DocId;
-use sync_core::models::household::Household;
+use sync_core::models::HouseholdPrivate;
 use tokio::sync::Mutex;
 
 use crate::on;
@@ -130,7 +130,11 @@ async fn sigkill_while_phones_sync(database: String, dir: PathBuf) -> anyhow::Re
     for phone in &phones {
         let p = phone.lock().await;
         for id in p.replica.doc_ids() {
-            if let Some(Ok(h)) = p.replica.document(&id).map(|d| d.read::<Household>()) {
+            if let Some(Ok(h)) = p
+                .replica
+                .document(&id)
+                .map(|d| d.read::<HouseholdPrivate>())
+            {
                 for r in h.residents {
                     secrets.extend(r.id_number);
                     secrets.extend(r.phone);

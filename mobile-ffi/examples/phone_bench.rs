@@ -1,7 +1,7 @@
 //! Times what a grid worker waits for on the phone, with the release library: the first sync
 //! of a new phone pulling its whole grid (a demo grid topped up to 300 households, with its
-//! cases, visits, patrols and activities) from the full demo street, opening that store again
-//! (as after the app was killed), a sync with nothing new, and a sync of ten edited
+//! cases, visits, patrols and activities) from the full demo street, opening that (encrypted)
+//! store again (as after the app was killed), a sync with nothing new, and a sync of ten edited
 //! households. Five runs, each on a fresh store; prints medians.
 //!
 //! ```text
@@ -21,6 +21,8 @@ use sync_core::time::Timestamp;
 
 const RUNS: usize = 5;
 const FULL_GRID: usize = 300;
+/// The stores' key: a raw 256-bit key, as an app keeps in the Keystore or Keychain.
+const STORE_KEY: &str = "5f0c2a9e7d4b13c8a6e2f9d0b7c45a18e3f6d9c2b5a8e1f4c7d0a3b6e9f2c5d8";
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -59,7 +61,10 @@ fn main() -> anyhow::Result<()> {
         .clone();
 
     // Fill the worker's grid up to 300 households (demo grids hold 200-300), as a phone would.
-    let setup = Phone::open(dir.path().join("setup.db").to_string_lossy().into_owned())?;
+    let setup = Phone::open(
+        dir.path().join("setup.db").to_string_lossy().into_owned(),
+        STORE_KEY.into(),
+    )?;
     setup.login(
         server.clone(),
         worker.clone(),
@@ -92,7 +97,7 @@ fn main() -> anyhow::Result<()> {
     for run in 0..RUNS {
         let path = dir.path().join(format!("phone-{run}.db"));
         let path_text = path.to_string_lossy().into_owned();
-        let phone = Phone::open(path_text.clone())?;
+        let phone = Phone::open(path_text.clone(), STORE_KEY.into())?;
         phone.login(
             server.clone(),
             worker.clone(),
@@ -106,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         drop(phone);
 
         let t = Instant::now();
-        let phone = Phone::open(path_text)?;
+        let phone = Phone::open(path_text, STORE_KEY.into())?;
         open.push(t.elapsed());
         let all = phone.list(None, None, false, 1000, 0)?;
         records = all.len();

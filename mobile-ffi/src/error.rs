@@ -92,6 +92,15 @@ pub enum GridbookError {
         /// What happened.
         message: String,
     },
+    /// The key given at open was refused: empty, longer than 1024 bytes or holding a NUL
+    /// (nothing was opened), or not the key this store was created with (or the file is not
+    /// an encrypted Gridbook store). The file was not changed. A lost key cannot be
+    /// recovered: delete the store, sign in again and sync (unsent edits are lost).
+    #[error("wrong key: {message}")]
+    WrongKey {
+        /// What happened.
+        message: String,
+    },
     /// The server and this library do not understand each other (a request refused as
     /// malformed, an unreadable response). Update the app; report it if it persists.
     #[error("protocol: {message}")]
@@ -129,6 +138,11 @@ impl GridbookError {
     }
     pub(crate) fn storage(message: impl Into<String>) -> Self {
         Self::Storage {
+            message: message.into(),
+        }
+    }
+    pub(crate) fn wrong_key(message: impl Into<String>) -> Self {
+        Self::WrongKey {
             message: message.into(),
         }
     }

@@ -1,11 +1,12 @@
 //! # Gridbook's phone library
 //!
 //! Everything an Android or iOS app needs offline, exported with UniFFI (proc macros): a
-//! durable local store ([`Phone::open`]), sign-in ([`Phone::login`]), typed records with
-//! sync-core's validation ([`Phone::create_household`], [`Phone::update_household`], ...),
-//! lists and search, conflicts and history, and sync, either blocking ([`Phone::sync`]) or as
-//! bytes for the app's own networking ([`Phone::build_sync_request`],
-//! [`Phone::apply_sync_response`]). Errors are one small enum, [`GridbookError`].
+//! durable local store encrypted with SQLCipher under the app's key ([`Phone::open`]),
+//! sign-in ([`Phone::login`]), typed records with sync-core's validation
+//! ([`Phone::create_household`], [`Phone::update_household`], ...), lists and search,
+//! conflicts and history, and sync, either blocking ([`Phone::sync`]) or as bytes for the
+//! app's own networking ([`Phone::build_sync_request`], [`Phone::apply_sync_response`]).
+//! Errors are one small enum, [`GridbookError`].
 //!
 //! Each export is a thin delegate: record rules, merge and the sync protocol live in
 //! `sync-core`. Bindings: `scripts/bindgen` (Kotlin, Swift, Python) with the
@@ -18,7 +19,9 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("phone.db").to_string_lossy().into_owned();
-//! let phone = Phone::open(path.clone())?;
+//! // The app's store key, kept in the Android Keystore or the iOS Keychain.
+//! let key = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe".to_owned();
+//! let phone = Phone::open(path.clone(), key.clone())?;
 //! let place = Place { community: "dzk".parse()?, grid: "dzk-01".parse()? };
 //! let address = Address {
 //!     compound: "乌江水岸".into(), building: "3".into(), unit: "1".into(), room: "402".into(),
@@ -29,7 +32,7 @@
 //!
 //! // Reopened (say, after the app was killed), the store holds the acknowledged edit.
 //! drop(phone);
-//! let phone = Phone::open(path)?;
+//! let phone = Phone::open(path, key)?;
 //! assert_eq!(phone.household(household.id.to_string())?, household);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

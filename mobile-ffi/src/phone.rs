@@ -677,11 +677,18 @@ fn session_from(tokens: TokenAnswer, server: String) -> Session {
 #[uniffi::export]
 impl Phone {
     /// Opens (creating if needed) the store at `path`: a SQLite file the app owns, e.g. in
-    /// its private files folder. Safe after the app was killed at any point.
+    /// its private files folder, encrypted with SQLCipher under `key`. Safe after the app
+    /// was killed at any point.
+    ///
+    /// `key` comes from the Android Keystore or the iOS Keychain and is never stored by this
+    /// library: 64 hexadecimal characters are a raw 256-bit key (recommended: random bytes,
+    /// fastest open); any other non-empty string of at most 1024 bytes is a passphrase.
+    /// An empty or wrong key is `WrongKey` and leaves the file as it was. A lost key makes
+    /// the store unreadable: delete it, sign in and sync again (unsent edits are lost).
     #[uniffi::constructor]
-    pub fn open(path: String) -> Result<Arc<Self>, GridbookError> {
+    pub fn open(path: String, key: String) -> Result<Arc<Self>, GridbookError> {
         let path = PathBuf::from(path);
-        let store = Store::open(&path)?;
+        let store = Store::open(&path, &key)?;
         let replica = load_replica(&store)?;
         let session = store
             .meta("session")?

@@ -1,4 +1,4 @@
-//! The phone's durable local store: one SQLite file.
+//! The phone's durable local store: one SQLite file, encrypted with SQLCipher.
 //!
 //! * `meta`: the device id, the cursor, the server address and the signed-in session.
 //! * `docs`: every record as its saved Automerge document with what the server last confirmed
@@ -12,13 +12,17 @@
 //! disk; every local edit is one transaction, and each applied sync response (its documents and
 //! the new cursor) is one transaction. A process killed at any point leaves the last committed
 //! state, never a torn one.
+//!
+//! Encryption: SQLCipher (4.x defaults: AES-256, an HMAC per page) encrypts every page of the
+//! file and of its WAL with the key the app gives at open (see [`Store::open`]). Without the
+//! key the file is unreadable; SQLite's header is encrypted too.
 
 #![deny(unsafe_code)]
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use sync_core::client::SavedDoc;
 use sync_core::protocol::Cursor;
 
@@ -51,6 +55,9 @@ CREATE TABLE IF NOT EXISTS requests (
     body       BLOB NOT NULL
 ) STRICT;
 ";
+
+/// The longest key accepted, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
 
 /// Requests kept for apps that move the bytes themselves; older ones are dropped (applying
 /// a response to a newer request makes them useless anyway).
@@ -87,9 +94,41 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`.
-    pub fn open(path: &Path) -> Result<Self, GridbookError> {
+    /// Opens (creating if needed) the store at `path`, encrypted with `key`.
+    ///
+    /// `key` is what the app keeps in the Android Keystore or the iOS Keychain: either 64
+    /// hexadecimal characters, used as the raw 256-bit key (no key derivation: the fastest
+    /// open, for a random key), or any other non-empty passphrase of at most 1024 bytes
+    /// without NUL characters, from which SQLCipher derives the key (PBKDF2, slower to open;
+    /// SQLCipher reads a passphrase written `x'…'` as its raw-key syntax).
+    /// A store opens only with the key it was created with. An unusable key, or one that does
+    /// not decrypt the file, is `WrongKey` and the file is not changed.
+    pub fn open(path: &Path, key: &str) -> Result<Self, GridbookError> {
+        let key = sqlcipher_key(key)?;
         let conn = Connection::open(path)?;
+        // The key before any other statement: SQLCipher reads nothing until it has one.
+        conn.pragma_update(None, "key", &key)?;
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::NotADatabase => {
+                return Err(GridbookError::wrong_key(
+                    "the key does not open this store (it was created with another key, or the \
+                     file is not an encrypted Gridbook store)",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Refuse to write personal data unencrypted if this build's SQLite is not SQLCipher.
+        let cipher: Option<String> = conn
+            .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+            .optional()?;
+        if cipher.is_none() {
+            return Err(GridbookError::storage(
+                "this build of the library cannot encrypt its store (SQLite without SQLCipher)",
+            ));
+        }
         conn.busy_timeout(Duration::from_secs(5))?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -284,6 +323,31 @@ impl Store {
     }
 }
 
+/// The value of `PRAGMA key` for the app's key: `x'…'` (a raw key) for 64 hex characters,
+/// the passphrase itself otherwise.
+fn sqlcipher_key(key: &str) -> Result<String, GridbookError> {
+    if key.is_empty() {
+        return Err(GridbookError::wrong_key(
+            "the store key is empty; the store is never opened unencrypted",
+        ));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(GridbookError::wrong_key(format!(
+            "the store key is longer than {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    if key.contains('\0') {
+        return Err(GridbookError::wrong_key(
+            "the store key holds a NUL character",
+        ));
+    }
+    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(format!("x'{key}'"))
+    } else {
+        Ok(key.to_owned())
+    }
+}
+
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
 fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -309,11 +373,50 @@ mod tests {
     fn a_store_from_a_newer_app_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("phone.db");
-        drop(Store::open(&path).unwrap());
+        drop(Store::open(&path, KEY).unwrap());
         let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "key", KEY).unwrap();
         conn.execute_batch("PRAGMA user_version = 99").unwrap();
         drop(conn);
-        let err = Store::open(&path).unwrap_err();
+        let err = Store::open(&path, KEY).unwrap_err();
         assert!(matches!(err, GridbookError::Storage { .. }), "{err}");
+    }
+
+    const KEY: &str = "a passphrase from the keychain";
+
+    #[test]
+    fn hex_keys_are_raw_keys_and_other_keys_passphrases() {
+        let hex = "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef0123456789";
+        assert_eq!(sqlcipher_key(hex).unwrap(), format!("x'{hex}'"));
+        assert_eq!(sqlcipher_key(&hex[1..]).unwrap(), &hex[1..]);
+        assert_eq!(sqlcipher_key("it's mine").unwrap(), "it's mine");
+        for bad in ["", "a\0b", &"k".repeat(MAX_KEY_BYTES + 1)] {
+            let err = sqlcipher_key(bad).unwrap_err();
+            assert!(matches!(err, GridbookError::WrongKey { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_raw_key_and_a_passphrase_each_open_only_their_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let raw = dir.path().join("raw.db");
+        let pass = dir.path().join("pass.db");
+        Store::open(&raw, hex)
+            .unwrap()
+            .set_meta("k", Some("raw"))
+            .unwrap();
+        Store::open(&pass, "it's a 'quoted' key")
+            .unwrap()
+            .set_meta("k", Some("pass"))
+            .unwrap();
+        let reopened = Store::open(&raw, hex).unwrap();
+        assert_eq!(reopened.meta("k").unwrap().as_deref(), Some("raw"));
+        let reopened = Store::open(&pass, "it's a 'quoted' key").unwrap();
+        assert_eq!(reopened.meta("k").unwrap().as_deref(), Some("pass"));
+        let err = Store::open(&raw, "it's a 'quoted' key").unwrap_err();
+        assert!(matches!(err, GridbookError::WrongKey { .. }), "{err}");
+        let err = Store::open(&pass, hex).unwrap_err();
+        assert!(matches!(err, GridbookError::WrongKey { .. }), "{err}");
     }
 }

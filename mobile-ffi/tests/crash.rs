@@ -15,6 +15,8 @@ use sync_core::models::household::{Address, Household};
 use sync_core::record::Place;
 
 const CHILD_STORE: &str = "GRIDBOOK_CRASH_CHILD_STORE";
+/// The store's key (a passphrase: the key derivation runs at every open too).
+const KEY: &str = "crash test passphrase";
 
 fn place() -> Place {
     Place {
@@ -29,7 +31,7 @@ fn child_writes_until_killed() {
     let Ok(path) = std::env::var(CHILD_STORE) else {
         return;
     };
-    let phone = Phone::open(path).unwrap();
+    let phone = Phone::open(path, KEY.into()).unwrap();
     // The household every round tags (created by the first child).
     let tagged = match phone
         .list(None, Some("tagged".into()), false, 1, 0)
@@ -107,7 +109,7 @@ fn a_store_killed_mid_write_reopens_intact_with_every_acknowledged_edit() {
         let status = child.wait().unwrap();
         assert!(!status.success(), "round {round}: the child was killed");
 
-        let phone = Phone::open(path.to_string_lossy().into_owned()).unwrap();
+        let phone = Phone::open(path.to_string_lossy().into_owned(), KEY.into()).unwrap();
         assert_eq!(phone.check_store().unwrap(), "ok", "round {round}");
         let listed: BTreeSet<String> = phone
             .list(None, None, false, 1000, 0)

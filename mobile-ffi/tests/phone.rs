@@ -61,8 +61,15 @@ impl Drop for Server {
     }
 }
 
+/// The stores' key (a raw 256-bit key, as from the Keystore or Keychain).
+const KEY: &str = "3a7f0c9e5b2d8461f7e3a0c5d9b2846e1f7a3c0d5e9b2846a1f3c7e0d5b9a264";
+
 fn open(dir: &tempfile::TempDir, name: &str) -> Arc<Phone> {
-    Phone::open(dir.path().join(name).to_string_lossy().into_owned()).unwrap()
+    Phone::open(
+        dir.path().join(name).to_string_lossy().into_owned(),
+        KEY.into(),
+    )
+    .unwrap()
 }
 
 fn household(place: Place, room: &str) -> Household {

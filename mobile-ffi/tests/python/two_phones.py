@@ -23,6 +23,10 @@ import gridbook
 URL = os.environ["GRIDBOOK_URL"]
 PASSWORD = os.environ["GRIDBOOK_PASSWORD"]
 STORES = os.environ["GRIDBOOK_STORE_DIR"]
+# Each store's key, as an app keeps it in the Android Keystore or the iOS Keychain: 64 hex
+# characters are a raw 256-bit key.
+KEY_A = os.urandom(32).hex()
+KEY_B = os.urandom(32).hex()
 
 
 def check(condition, what):
@@ -54,8 +58,8 @@ def id_number(born):
 
 
 def main():
-    phone_a = gridbook.Phone.open(os.path.join(STORES, "a.db"))
-    phone_b = gridbook.Phone.open(os.path.join(STORES, "b.db"))
+    phone_a = gridbook.Phone.open(os.path.join(STORES, "a.db"), KEY_A)
+    phone_b = gridbook.Phone.open(os.path.join(STORES, "b.db"), KEY_B)
     account_a = phone_a.login(URL, os.environ["GRIDBOOK_WORKER_A"], PASSWORD, "A 的手机")
     account_b = phone_b.login(URL, os.environ["GRIDBOOK_WORKER_B"], PASSWORD, "B 的手机")
     check(account_a.role == gridbook.Role.GRID_WORKER, "worker A signed in as a grid worker")
@@ -226,7 +230,12 @@ def main():
 
     # Reopened stores hold everything; signing out keeps the records.
     del phone_a
-    reopened = gridbook.Phone.open(os.path.join(STORES, "a.db"))
+    try:
+        gridbook.Phone.open(os.path.join(STORES, "a.db"), KEY_B)
+        check(False, "A's store does not open with B's key")
+    except gridbook.GridbookError.WrongKey:
+        check(True, "A's store refuses B's key")
+    reopened = gridbook.Phone.open(os.path.join(STORES, "a.db"), KEY_A)
     check(reopened.check_store() == "ok", "A's store passes SQLite's integrity check")
     check(reopened.record(household.id).version == entry_b.version, "A's reopened store holds the merge")
     check(reopened.logout(), "A signed out on the server")

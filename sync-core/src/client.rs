@@ -323,8 +323,14 @@ impl Replica {
             return Err(EditError::AlreadyExists(id));
         }
         let doc = Document::create(record, &Author::new(self.actor.clone(), at), &self.ctx)?;
+        self.insert_new(id.clone(), doc);
+        Ok(id)
+    }
+
+    /// Holds a document made on this device, not yet sent.
+    fn insert_new(&mut self, id: DocId, doc: Document) {
         self.docs.insert(
-            id.clone(),
+            id,
             LocalDoc {
                 content: Content::Open(doc),
                 base_heads: Vec::new(),
@@ -332,7 +338,6 @@ impl Replica {
                 rejection: None,
             },
         );
-        Ok(id)
     }
 
     /// Starts the private document of `household` at `place` with its canonical first change
@@ -345,15 +350,7 @@ impl Replica {
             return Ok(id);
         }
         let doc = HouseholdPrivate::genesis(household, place)?;
-        self.docs.insert(
-            id.clone(),
-            LocalDoc {
-                content: Content::Open(doc),
-                base_heads: Vec::new(),
-                need_full: false,
-                rejection: None,
-            },
-        );
+        self.insert_new(id.clone(), doc);
         Ok(id)
     }
 

@@ -21,11 +21,11 @@ use std::sync::Arc;
 
 use automerge::{Change, ChangeHash, ReadDoc};
 use serde_json::Value as Json;
-use sync_core::doc::{Author, Document, actor_for_device};
+use sync_core::doc::{Author, actor_for_device};
 use sync_core::ids::{DeviceId, DocId, UserId};
 use sync_core::models::household_private;
 use sync_core::models::{AnyRecord, HouseholdPrivate};
-use sync_core::protocol::{Bytes as WireBytes, DocPush, DocStatus, split_changes};
+use sync_core::protocol::{DocPush, DocStatus, split_changes};
 use sync_core::record::{RecordKind, RecordMeta, Role};
 use sync_core::server::{Access, Caller};
 use sync_core::time::Timestamp;
@@ -33,7 +33,7 @@ use sync_core::time::Timestamp;
 use crate::db::{docs::LoadedDoc, now_millis};
 use crate::error::{ApiError, ApiResult};
 use crate::records::load;
-use crate::records::push::decide_and_persist;
+use crate::records::push::{decide_and_persist, push_since};
 use crate::state::AppState;
 
 /// The name of the data migration in `data_migrations`.
@@ -268,21 +268,11 @@ fn moving_changes(
                 Ok::<_, sync_core::doc::DocumentError>(())
             })
             .map_err(ApiError::internal)?;
-        Some(push_of(&edited, base_heads))
+        Some(push_since(&edited, base_heads))
     };
 
     let mut edited = doc.clone();
     household_private::delete_legacy_keys(&mut edited, &author).map_err(ApiError::internal)?;
-    let household_push = push_of(&edited, doc.heads());
+    let household_push = push_since(&edited, doc.heads());
     Ok((Some(household_push), private_push))
-}
-
-fn push_of(edited: &Document, base_heads: Vec<ChangeHash>) -> DocPush {
-    let changes = edited.automerge().get_changes(&base_heads);
-    DocPush {
-        id: edited.id().clone(),
-        kind: edited.kind(),
-        base_heads,
-        changes: WireBytes::from_changes(changes.iter()),
-    }
 }

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use automerge::ChangeHash;
 use sync_core::doc::{Author, Document, actor_for_device};
 use sync_core::ids::{DocId, GridId};
 use sync_core::models::AnyRecord;
@@ -330,7 +331,12 @@ pub fn author_of(caller: &AuthUser, message: impl Into<String>) -> Author {
 /// The push of everything `edited` (a clone of the stored document with new local changes)
 /// holds beyond the stored document: base heads are the stored heads.
 fn authored_push(stored: &LoadedDoc, edited: &Document) -> DocPush {
-    let base_heads = stored.record.doc.heads();
+    push_since(edited, stored.record.doc.heads())
+}
+
+/// The push of everything `edited` holds beyond `base_heads` (a server-made change on a
+/// stored document, or a new document when `base_heads` is empty).
+pub fn push_since(edited: &Document, base_heads: Vec<ChangeHash>) -> DocPush {
     let changes = edited.automerge().get_changes(&base_heads);
     DocPush {
         id: edited.id().clone(),

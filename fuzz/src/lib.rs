@@ -881,6 +881,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             changes: Bytes(f.case_accept.clone()),
         }],
         more: false,
+        removed: Vec::new(),
     };
     let need_full = SyncResponse {
         protocol: PROTOCOL_VERSION,
@@ -897,6 +898,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         }],
         updates: vec![server::update_for(&f.new_household, &[])],
         more: true,
+        removed: Vec::new(),
     };
     let rejected = SyncResponse {
         protocol: PROTOCOL_VERSION,
@@ -907,6 +909,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         )],
         updates: Vec::new(),
         more: false,
+        removed: Vec::new(),
     };
     let plain = ResponseInput {
         match_request: false,
@@ -924,6 +927,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             changes: Bytes(deep),
         }],
         more: false,
+        removed: Vec::new(),
     };
     add(
         "apply_response",

@@ -381,6 +381,17 @@ impl State {
     /// Writes the named documents (and the cursor) in one transaction. On failure the
     /// in-memory replica is reloaded from the store, so memory never holds what disk lost.
     fn persist(&mut self, ids: &[DocId], with_cursor: bool) -> Result<(), GridbookError> {
+        self.persist_removing(ids, &[], with_cursor)
+    }
+
+    /// Saves these documents and deletes `removed` ones (that the server said this phone must
+    /// no longer hold) in one transaction.
+    fn persist_removing(
+        &mut self,
+        ids: &[DocId],
+        removed: &[DocId],
+        with_cursor: bool,
+    ) -> Result<(), GridbookError> {
         let rows: Vec<_> = ids
             .iter()
             .collect::<BTreeSet<_>>()
@@ -396,7 +407,9 @@ impl State {
         } else {
             None
         };
-        let result = self.store.save_docs(&rows, cursor.as_ref(), now_ms());
+        let result = self
+            .store
+            .save_docs(&rows, removed, cursor.as_ref(), now_ms());
         if result.is_err() {
             match load_replica(&self.store) {
                 Ok(replica) => self.replica = replica,
@@ -473,7 +486,7 @@ impl State {
             .map_err(|e| GridbookError::protocol(format!("unreadable sync response: {e}")))?;
         let report = self.replica.apply_response(request, &response)?;
         let ids: Vec<DocId> = report.docs.iter().map(|(id, _)| id.clone()).collect();
-        self.persist(&ids, true)?;
+        self.persist_removing(&ids, &report.removed, true)?;
         let mut summary = SyncSummary {
             rounds: 1,
             sync_again: report.sync_again,

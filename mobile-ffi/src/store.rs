@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use sync_core::client::SavedDoc;
+use sync_core::ids::DocId;
 use sync_core::protocol::Cursor;
 
 use crate::error::GridbookError;
@@ -208,10 +209,17 @@ impl Store {
     pub fn save_docs(
         &mut self,
         docs: &[(SavedDoc, Projection)],
+        removed: &[DocId],
         cursor: Option<&Cursor>,
         now_ms: i64,
     ) -> Result<(), GridbookError> {
         let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("DELETE FROM docs WHERE id = ?1")?;
+            for id in removed {
+                stmt.execute([id.as_str()])?;
+            }
+        }
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO docs (id, kind, saved, grid, title, search, pending, conflicts,

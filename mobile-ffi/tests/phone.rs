@@ -363,3 +363,71 @@ fn a_password_reset_by_an_administrator_surfaces_as_password_change_required() {
         phone.sync().unwrap();
     });
 }
+
+#[test]
+fn an_archived_households_private_document_leaves_the_store() {
+    on_both(|backend| {
+        let Some((server, dir, phone)) = worker_phone(backend, None) else {
+            return;
+        };
+        let boss = server.user("boss", Role::CommunitySupervisor, server.app().grid_a());
+        let mut home = household(server.app().grid_a(), "101");
+        let (resident, identity, id_number) =
+            gridbook_tests::resident_with_id_number("王秀英", "19520304");
+        home.residents.push(resident);
+        let private = HouseholdPrivate {
+            id: HouseholdPrivate::id_for(&home.id),
+            household: home.id.clone(),
+            place: home.place.clone(),
+            residents: vec![identity],
+            notes: String::new(),
+        };
+        phone.create_household(home.clone()).unwrap();
+        assert!(phone.save_household_private(private, None).unwrap());
+        phone.sync().unwrap();
+        let mut moved = phone.household(home.id.to_string()).unwrap();
+        moved.status = sync_core::models::household::HouseholdStatus::MovedOut;
+        phone.update_household(moved, None).unwrap();
+        phone.sync().unwrap();
+
+        // A supervisor archives it; the phone's next sync drops the private document.
+        let boss = server.rt.block_on(server.app().login(&boss));
+        let archived = server.rt.block_on(
+            server
+                .app()
+                .http
+                .post(
+                    server
+                        .app()
+                        .url(&format!("/v1/households/{}/archive", home.id)),
+                )
+                .bearer_auth(&boss.unwrap().access_token)
+                .json(&serde_json::json!({"reason": "全户迁往铜仁"}))
+                .send(),
+        );
+        assert!(archived.unwrap().status().is_success());
+        phone.sync().unwrap();
+        assert!(
+            phone
+                .household_private(home.id.to_string())
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            phone.household(home.id.to_string()).is_ok(),
+            "the household stays"
+        );
+        // Gone from the store too, not only from memory.
+        drop(phone);
+        let phone = open(&dir, "w.db");
+        assert!(
+            phone
+                .household_private(home.id.to_string())
+                .unwrap()
+                .is_none()
+        );
+        let listed = phone.list(None, None, false, 100, 0).unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(!format!("{listed:?}").contains(&id_number));
+    });
+}

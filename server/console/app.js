@@ -667,6 +667,30 @@ function revealCell(id, field, masked) {
   return h("span", {}, cell, " ", button);
 }
 
+function archiveCard(id) {
+  const message = h("div");
+  const form = h("form", { class: "archive-form" },
+    h("p", { class: "muted" }, t("archive_hint")),
+    h("label", {}, t("archive_reason"), h("input", { name: "reason", required: true, minlength: 4 })),
+    message,
+    h("button", { type: "submit", "data-archive": id }, t("archive")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const reason = new FormData(form).get("reason").trim();
+    if ([...reason].length < 4) {
+      message.replaceChildren(notice(t("reason_too_short"), "error"));
+      return;
+    }
+    try {
+      const res = await api(`/v1/households/${id}/archive`, { method: "POST", body: { reason } });
+      form.replaceWith(notice(`${t("archived_until")} ${fmtTime(res.erase_after)}`, "ok"));
+    } catch (err) {
+      message.replaceChildren(errorView(err));
+    }
+  });
+  return h("section", { class: "card" }, h("h2", {}, t("archive")), form);
+}
+
 async function householdPage(id) {
   const [detail, visits, cases, history] = await Promise.all([
     api(`/v1/records/${id}`),
@@ -685,6 +709,9 @@ async function householdPage(id) {
       h("dt", {}, t("liaison_group")), h("dd", {}, r.liaison_group ?? "–"),
       h("dt", {}, t("status")), h("dd", {}, code(r.status, "household_status")),
       h("dt", {}, t("tag")), h("dd", {}, (r.tags ?? []).map((tag) => code(tag, "household_tag")).join("、") || "–"))),
+    r.status !== "active" && ["community_supervisor", "street_supervisor"].includes(session?.user?.role)
+      ? archiveCard(id)
+      : "",
     h("section", { class: "card" }, h("h2", {}, t("residents")),
       table([
         [t("name"), (p) => p.name],

@@ -131,12 +131,15 @@ pub struct Running {
     pub state: AppState,
     /// Ends when the server has stopped.
     pub task: JoinHandle<std::io::Result<()>>,
+    /// Erases archived private documents once their retention period has passed.
+    eraser: JoinHandle<()>,
 }
 
 impl Running {
     /// Shuts down gracefully and waits, then closes the database pool.
     pub async fn stop(self) -> std::io::Result<()> {
         self.shutdown.cancel();
+        self.eraser.abort();
         let result = self
             .task
             .await
@@ -176,11 +179,13 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
         shutdown_grace = ?limits.shutdown_grace,
         "listening"
     );
+    let eraser = tokio::spawn(crate::records::retention::erase_periodically(state.clone()));
     Ok(Running {
         addr,
         shutdown,
         state,
         task,
+        eraser,
     })
 }
 

@@ -36,6 +36,11 @@ sync_core::string_enum! {
         /// Records holding personal data sent to a phone by sync (one row per sync: the device,
         /// and how many of each grid).
         PersonalDataSynced = "personal_data_synced" ["同步个人信息", "personal data synced"],
+        /// A household that moved away archived by a supervisor: its private document leaves
+        /// every phone and is erased after the retention period.
+        HouseholdArchived = "household_archived" ["住户档案归档", "household archived"],
+        /// An archived household's private document erased from the server.
+        PersonalDataErased = "personal_data_erased" ["删除个人信息", "personal data erased"],
         /// A case moved by a supervisor.
         CaseAction = "case_action" ["案件操作", "case action"],
         /// A conflict resolved by a supervisor.

@@ -81,6 +81,8 @@ pub const DEFAULT_REFRESH_TTL_DAYS: u64 = 30;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Default capacity of the document cache.
 pub const DEFAULT_DOC_CACHE: usize = 4096;
+/// Days an archived household's private document is kept before it is erased.
+pub const DEFAULT_ARCHIVE_RETENTION_DAYS: u64 = 30;
 /// Default longest time a request's headers may take to arrive, from their first byte.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 /// Default longest time a connection may stay open with no request in progress.
@@ -128,6 +130,15 @@ pub struct ServeArgs {
     /// How many documents the in-memory cache holds.
     #[arg(long, env = "GRIDBOOK_DOC_CACHE", default_value_t = DEFAULT_DOC_CACHE)]
     pub doc_cache: usize,
+    /// Days an archived household's private document (residents' ID numbers, phones, special
+    /// groups) is kept on the server before it is erased (0: at the next check, within the
+    /// hour).
+    #[arg(
+        long,
+        env = "GRIDBOOK_ARCHIVE_RETENTION_DAYS",
+        default_value_t = DEFAULT_ARCHIVE_RETENTION_DAYS
+    )]
+    pub archive_retention_days: u64,
     /// Longest time, in seconds, a request's headers may take to arrive once their first byte
     /// has; slower clients are disconnected.
     #[arg(
@@ -211,6 +222,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Fault injection for tests (see `ServeArgs::fault_hold_write_ms`).
     pub fault_hold_write: Option<Duration>,
+    /// How long an archived household's private document is kept before it is erased.
+    pub archive_retention: Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -229,6 +242,7 @@ impl fmt::Debug for Settings {
             .field("max_connections", &self.max_connections)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("fault_hold_write", &self.fault_hold_write)
+            .field("archive_retention", &self.archive_retention)
             .finish()
     }
 }
@@ -250,6 +264,7 @@ impl Settings {
             max_connections: None,
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             fault_hold_write: None,
+            archive_retention: Duration::from_secs(DEFAULT_ARCHIVE_RETENTION_DAYS * 86_400),
         }
     }
 
@@ -323,6 +338,9 @@ impl TryFrom<&ServeArgs> for Settings {
             max_connections: args.max_connections,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             fault_hold_write: args.fault_hold_write_ms.map(Duration::from_millis),
+            archive_retention: Duration::from_secs(
+                args.archive_retention_days.saturating_mul(86_400),
+            ),
         })
     }
 }

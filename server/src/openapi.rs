@@ -62,6 +62,7 @@ use crate::routes;
         routes::admin::reset_password,
         routes::record_detail::get_record,
         routes::record_detail::reveal,
+        routes::households::archive,
         routes::record_detail::get_history,
         routes::audit::list_audit,
         routes::actions::case_action,

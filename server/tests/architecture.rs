@@ -94,7 +94,8 @@ fn records_are_written_only_through_the_push_pipeline() {
     // Every change a record receives (a phone's sync, a case action, a conflict resolution)
     // is decided by `apply_push` and persisted by `records::push`; the demo writes through
     // `db::bulk` in one transaction per grid. Nothing else may append changes, take a grid's
-    // sequence number or write a record's row or index rows.
+    // sequence number (an archive, which logs documents leaving the phones in the grid's
+    // sequence, takes it there too) or write a record's row or index rows.
     let files: Vec<_> = sources(&workspace().join("server/src"))
         .into_iter()
         .filter(|(path, _)| {

@@ -100,6 +100,9 @@ pub struct ApplyReport {
     /// its updates short (`more`), pending documents did not fit in the request, or a
     /// document's backlog did not fit in one push (its first changes were sent).
     pub sync_again: bool,
+    /// Documents the server said this device must no longer hold, dropped from the replica
+    /// (with their unsent edits): the app deletes them from its store too.
+    pub removed: Vec<DocId>,
 }
 
 /// A saved replica could not be restored.
@@ -667,6 +670,13 @@ impl Replica {
             report.push((update.id.clone(), outcome));
         }
 
+        let mut removed = Vec::new();
+        for id in &response.removed {
+            if self.docs.remove(id).is_some() {
+                removed.push(id.clone());
+            }
+        }
+
         self.cursor = Some(response.cursor.clone());
         let full = self.docs.values().any(|d| {
             (d.need_full && d.rejection.is_none()) || matches!(d.content, Content::Partial { .. })
@@ -691,6 +701,7 @@ impl Replica {
         Ok(ApplyReport {
             docs: report,
             sync_again: response.more || full || told_full || left_out || backlog,
+            removed,
         })
     }
 }

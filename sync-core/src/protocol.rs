@@ -76,6 +76,9 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     /// The server lacks changes the push depends on (status `need_full`, not `rejected`).
     pub const MISSING_DEPENDENCIES: &str = "missing_dependencies";
+    /// The record was archived (an archived household's private document): nothing more is
+    /// written to it; the same response lists it under `removed`.
+    pub const ARCHIVED: &str = "archived";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,6 +380,10 @@ pub struct SyncResponse {
     /// `updates` were cut short: sync again (with the new cursor) for the rest.
     #[serde(default)]
     pub more: bool,
+    /// Documents the device must no longer hold (an archived household's private document):
+    /// drop them, with any unsent edits of them. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<DocId>,
 }
 
 /// How the server took one pushed document.

@@ -870,6 +870,7 @@ impl MemoryServer {
             docs: results,
             updates,
             more,
+            removed: Vec::new(),
         })
     }
 

@@ -179,6 +179,7 @@ fn a_phone_refuses_an_update_nested_too_deep_and_keeps_working() {
                 changes: Bytes(hostile.automerge().save_after(&[])),
             }],
             more: false,
+            removed: Vec::new(),
         };
         let report = phone.apply_response(&request, &response).unwrap();
         // The phone still edits and builds requests afterwards.

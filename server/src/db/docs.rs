@@ -380,7 +380,7 @@ pub async fn changes_in_grid(
         "SELECT c.doc_id, c.seq, c.bytes, d.kind, d.heads, d.liaison_group, d.confidential,
                 d.personal_history
          FROM changes c JOIN docs d ON d.id = c.doc_id
-         WHERE c.grid_id = $1 AND c.seq > $2 AND c.seq <= $3
+         WHERE c.grid_id = $1 AND c.seq > $2 AND c.seq <= $3 AND NOT d.archived
          ORDER BY c.seq, c.doc_id, c.idx",
     )
     .bind(grid.as_str())

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod migrations;
 pub mod places;
 pub mod query;
+pub mod retention;
 pub mod users;
 
 use std::str::FromStr;

@@ -13,6 +13,8 @@
 //! * [`detail`]: what a supervisor sees of one record (masked), a reveal, a page of history.
 //! * [`legacy`]: households in the layout before their private documents: the start-up
 //!   migration and the moving of what an old phone writes there.
+//! * [`retention`]: archiving a household that moved away; erasing its private document
+//!   after the retention period.
 //! * [`work`]: CPU work on blocking threads, cancelled when its request is dropped.
 
 pub mod actions;
@@ -21,5 +23,6 @@ pub mod legacy;
 pub mod load;
 pub mod push;
 pub mod resolve;
+pub mod retention;
 pub mod sync;
 pub mod work;

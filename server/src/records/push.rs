@@ -22,6 +22,7 @@ use sync_core::doc::{Author, Document, actor_for_device};
 use sync_core::ids::{DocId, GridId};
 use sync_core::models::AnyRecord;
 use sync_core::protocol::{Bytes as WireBytes, DocPush, DocResult, DocStatus, PushError, codes};
+use sync_core::record::RecordKind;
 use sync_core::server::{Access, Caller, PushOutcome, apply_push};
 use sync_core::time::Timestamp;
 use sync_core::validate::ValidationContext;
@@ -79,7 +80,40 @@ where
         outcomes = decide_all(app, caller, access, &pushes, &stored).await?;
     }
     check_new_private_documents(app, &pushes, &stored, &mut outcomes).await?;
+    refuse_archived(app, &pushes, &mut outcomes).await?;
     persist(app, caller, access, &pushes, stored, outcomes).await
+}
+
+/// Nothing more is written to an archived document (or, once erased, created again under its
+/// id): such pushes are refused `archived`, and the sync answers them under `removed`.
+async fn refuse_archived(
+    app: &AppState,
+    pushes: &[DocPush],
+    outcomes: &mut [PushOutcome],
+) -> ApiResult<()> {
+    let candidates: Vec<DocId> = pushes
+        .iter()
+        .filter(|p| matches!(p.kind, RecordKind::HouseholdPrivate | RecordKind::Household))
+        .map(|p| p.id.clone())
+        .collect();
+    let archived = crate::db::retention::archived_among(&app.db, &candidates).await?;
+    if archived.is_empty() {
+        return Ok(());
+    }
+    for (push, outcome) in pushes.iter().zip(outcomes.iter_mut()) {
+        if archived.contains(&push.id) {
+            *outcome = PushOutcome::Refused {
+                result: DocResult::rejected(
+                    push.id.clone(),
+                    PushError::new(
+                        codes::ARCHIVED,
+                        "the household was archived: this document is no longer kept",
+                    ),
+                ),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// A household's private document may be started only where its household is: stored with
@@ -317,6 +351,40 @@ async fn persist(
         app.cache.put(Arc::new(doc));
     }
     Ok((results.into_iter().flatten().collect(), thresholds))
+}
+
+/// Archives household `household` of `grid` (see [`crate::records::retention`]) as a write
+/// in the grid's sequence, like a push: it takes the grid's turn (long polls of the grid wake
+/// when it commits) and its next sequence number, at which the documents leaving the phones
+/// are logged. False when the household was archived already.
+pub async fn archive_in_sequence(
+    app: &AppState,
+    household: &DocId,
+    grid: &GridId,
+    by: &str,
+    erase_after: i64,
+    with_household: bool,
+) -> ApiResult<bool> {
+    let _writing = app.live.writing(vec![grid.clone()]).await;
+    let mut tx = app.db.begin_write().await?;
+    let seq = docs::bump_grid_seq(&mut tx, grid)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("grid {grid} is not in the database")))?;
+    let archived = crate::db::retention::archive(
+        &mut tx,
+        household,
+        &sync_core::models::HouseholdPrivate::id_for(household),
+        grid,
+        seq,
+        by,
+        erase_after,
+        with_household,
+    )
+    .await?;
+    if archived {
+        tx.commit().await?;
+    }
+    Ok(archived)
 }
 
 /// The author of a server-made change: a fresh actor of the caller's device, now.

@@ -14,15 +14,15 @@ use std::time::Duration;
 use sync_core::ids::{DocId, GridId};
 use sync_core::protocol::{
     Bytes as WireBytes, DocStatus, DocUpdate, GridCursor, MAX_UPDATES_PER_RESPONSE, MAX_WAIT_MS,
-    PROTOCOL_VERSION, SyncRequest, SyncResponse,
+    PROTOCOL_VERSION, SyncRequest, SyncResponse, codes,
 };
 use sync_core::record::RecordKind;
 use sync_core::server::Caller;
 
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
-use crate::db::docs;
 use crate::db::users::UserRow;
+use crate::db::{docs, retention};
 use crate::error::{ApiError, ApiResult};
 use crate::records::legacy;
 use crate::records::load::caller_scope;
@@ -87,9 +87,24 @@ pub async fn exchange(
     }
     let mut pulled = read_updates(app, &scope, &cursor, &thresholds).await?;
     let wait = request.wait_ms.unwrap_or(0).min(MAX_WAIT_MS);
-    let nothing_new = pulled.updates.is_empty() && results.iter().all(|r| r.changes.is_empty());
+    let nothing_new = pulled.updates.is_empty()
+        && pulled.removed.is_empty()
+        && results.iter().all(|r| r.changes.is_empty());
     if wait > 0 && nothing_new && wait_for_news(app, &grids, &pulled.next, wait).await? {
         pulled = read_updates(app, &scope, &pulled.next, &Thresholds::new()).await?;
+    }
+    // Archived documents leave the phone: those removed since its cursor, and those it
+    // pushed (refused `archived`).
+    let mut removed = pulled.removed;
+    for result in &results {
+        if result
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code == codes::ARCHIVED)
+            && !removed.contains(&result.id)
+        {
+            removed.push(result.id.clone());
+        }
     }
     if !pulled.personal.is_empty() {
         audit_personal_data_sent(app, &user, caller, address, &pulled.personal).await?;
@@ -100,6 +115,7 @@ pub async fn exchange(
         docs: results,
         updates: pulled.updates,
         more: pulled.more,
+        removed,
     })
 }
 
@@ -183,6 +199,7 @@ async fn read_updates(
     let mut next = GridCursor::default();
     let mut more = false;
     let mut personal = BTreeMap::new();
+    let mut removed = Vec::new();
     for grid in &grids {
         let upto = seqs.get(grid).copied().unwrap_or(0);
         let mut from = i64::try_from(cursor.get(grid)).unwrap_or(i64::MAX);
@@ -218,6 +235,12 @@ async fn read_updates(
             last = seq;
             start = end;
         }
+        if !more {
+            // Everything up to `upto` was read (a write that logged no change of this
+            // caller's, such as an archive, moves the cursor too).
+            last = upto;
+        }
+        removed.extend(retention::removals_in_grid(&mut tx, grid, from, last).await?);
         next.0
             .insert(grid.clone(), u64::try_from(last).unwrap_or(0));
     }
@@ -227,6 +250,7 @@ async fn read_updates(
         next,
         more,
         personal,
+        removed,
     })
 }
 
@@ -240,6 +264,8 @@ struct Pulled {
     more: bool,
     /// How many documents holding personal data are sent, per grid.
     personal: BTreeMap<GridId, usize>,
+    /// Documents the phone must drop (archived), logged in the same range.
+    removed: Vec<DocId>,
 }
 
 /// Adds one write's changes to the updates, merging with earlier entries of the same document.

@@ -15,6 +15,7 @@ pub mod conflicts;
 pub mod exports;
 pub mod figures;
 pub mod health;
+pub mod households;
 pub mod record_detail;
 pub mod records;
 pub mod sync;
@@ -265,6 +266,12 @@ fn table() -> Vec<Route> {
             "/v1/records/{id}/reveal",
             BodyLimit::Small,
             post(record_detail::reveal),
+        ),
+        (
+            Method::POST,
+            "/v1/households/{id}/archive",
+            BodyLimit::Small,
+            post(households::archive),
         ),
         (
             Method::GET,

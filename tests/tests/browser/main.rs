@@ -537,6 +537,30 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.click("#lang", "中文").await?;
     b.wait_for("nav a[data-nav=cases]", "案件").await?;
 
+    // 6b. The household moves away; the supervisor archives it from its page, and the
+    // phone drops its private document at its next sync.
+    phone
+        .replica
+        .update(&household_id, long_ago(20), |h: &mut Household| {
+            h.status = sync_core::models::household::HouseholdStatus::MovedOut;
+        })?;
+    phone.sync(app).await?;
+    b.driver()
+        .goto(app.url(&format!("/console/#/households/{household_id}")))
+        .await?;
+    b.wait_for(&format!("button[data-archive='{household_id}']"), "归档")
+        .await?;
+    b.type_into(".archive-form input[name=reason]", "全户迁往铜仁")
+        .await?;
+    b.click(".archive-form button[type=submit]", "").await?;
+    b.wait_for(".notice.ok", "").await?;
+    b.shot("archived").await?;
+    phone.sync(app).await?;
+    assert!(
+        phone.replica.document(&private_id).is_none(),
+        "the archived household's private document left the phone"
+    );
+
     // 7. The administrator finds the reveal, with its reason, in the audit log.
     b.sign_out().await?;
     b.sign_in(app, "admin", DEMO_PASSWORD).await?;

@@ -217,7 +217,8 @@ fn expected_limit(method: &Method, path: &str) -> anyhow::Result<(usize, bool)> 
         ("POST" | "PUT", p)
             if p.starts_with("/v1/admin/")
                 || p == "/v1/cases/{id}/actions"
-                || p == "/v1/records/{id}/reveal" =>
+                || p == "/v1/records/{id}/reveal"
+                || p == "/v1/households/{id}/archive" =>
         {
             (64 * KIB, true)
         }

@@ -22,7 +22,10 @@ use sync_core::server::{Access, Caller};
 use sync_core::time::Timestamp;
 use sync_core::validate::ValidationContext;
 
-on_both_backends!(an_old_phones_offline_edits_survive_the_migration_and_its_sync);
+on_both_backends!(
+    an_old_phones_offline_edits_survive_the_migration_and_its_sync,
+    archiving_an_old_layout_household_erases_it_with_its_private_document,
+);
 
 /// Everything, as the server's own maintenance.
 #[derive(Clone, Copy)]
@@ -279,6 +282,111 @@ async fn an_old_phones_offline_edits_survive_the_migration_and_its_sync(
                     .any(|w| w == id_number.as_bytes()),
                 "an ID number on a {:?}'s phone",
                 user.role
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A household written before the private documents keeps its residents' old values in its
+/// own Automerge history: archiving it takes the household document off the phones and erases
+/// it with its private document (the audit trail stays).
+async fn archiving_an_old_layout_household_erases_it_with_its_private_document(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let place = app.grid_a();
+    let worker = app.user("wang", Role::GridWorker, place.clone()).await?;
+    let boss = app
+        .user("boss", Role::CommunitySupervisor, place.clone())
+        .await?;
+    let session = app.login(&worker).await?;
+    let (resident, _, id_number) = resident_with_id_number("王秀英", "19520304");
+    let mut household = Household::new(
+        place.clone(),
+        Address {
+            compound: "乌江水岸".into(),
+            building: "3".into(),
+            unit: "1".into(),
+            room: "402".into(),
+        },
+    );
+    household.residents.push(resident);
+    household.status = sync_core::models::household::HouseholdStatus::MovedOut;
+    let author = Author::new(
+        actor_for_device(&session.device),
+        Timestamp::from_millis(1_770_000_000_000),
+    );
+    let doc = Document::create(&household, &author, &ValidationContext::default())?;
+    let mut old = OldPhone {
+        session,
+        doc,
+        author,
+        base: Vec::new(),
+    };
+    old.edit_resident("id_number", &id_number)?;
+    let caller = Caller {
+        user: worker.id.clone(),
+        device: old.session.device.clone(),
+        role: Role::GridWorker,
+    };
+    let (results, _) = decide_and_persist(
+        app.state(),
+        &caller,
+        &All,
+        vec![place.grid.clone()],
+        vec![old.push()],
+    )
+    .await?;
+    ensure!(results[0].status == DocStatus::Ok, "{:?}", results[0].error);
+    ensure!(legacy::migrate_households(app.state()).await? == 1);
+    let mut phone = app.phone(&worker).await?;
+    phone.sync(&app).await?;
+    ensure!(phone.replica.document(&household.id).is_some());
+
+    let token = app.login(&boss).await?.access_token;
+    let a = gridbook_tests::client::post(
+        &app,
+        &token,
+        &format!("/v1/households/{}/archive", household.id),
+        &serde_json::json!({"reason": "全户迁往铜仁"}),
+    )
+    .await?;
+    ensure!(a.status == 200, "{}", a.text);
+    let trip = phone.round_trip(&app).await?;
+    let pid = HouseholdPrivate::id_for(&household.id);
+    let mut removed = trip.response.removed.clone();
+    removed.sort();
+    let mut expected = vec![household.id.clone(), pid];
+    expected.sort();
+    ensure!(removed == expected, "{removed:?}");
+    ensure!(phone.replica.doc_ids().is_empty());
+
+    // Erased once the retention period is over: everything archived is due at the end of time.
+    let due = gridbook_server::db::retention::due(app.db(), i64::MAX).await?;
+    ensure!(due.len() == 1 && due[0].with_household, "{due:?}");
+    let mut tx = app.db().begin_write().await?;
+    gridbook_server::db::retention::erase(&mut tx, &due[0]).await?;
+    tx.commit().await?;
+    gridbook_server::db::retention::checkpoint(app.db()).await?;
+    ensure!(
+        gridbook_server::db::docs::load(app.db(), &household.id)
+            .await?
+            .is_none(),
+        "the household document is erased too"
+    );
+    if app.backend == gridbook_tests::Backend::Sqlite {
+        for entry in std::fs::read_dir(app.dir())? {
+            let entry = entry?;
+            if !entry.file_type()?.is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path())?;
+            ensure!(
+                !bytes
+                    .windows(id_number.len())
+                    .any(|w| w == id_number.as_bytes()),
+                "the ID number is still in {:?}",
+                entry.file_name()
             );
         }
     }

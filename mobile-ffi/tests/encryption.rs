@@ -50,13 +50,8 @@ fn store_with_a_resident(dir: &Path) -> (Arc<Phone>, String, Household) {
     home.residents.push(resident);
     phone.create_household(home.clone()).unwrap();
     // The ID number and the phone are in the household's private document.
-    let private = HouseholdPrivate {
-        id: HouseholdPrivate::id_for(&home.id),
-        household: home.id.clone(),
-        place: home.place.clone(),
-        residents: vec![identity],
-        notes: String::new(),
-    };
+    let mut private = HouseholdPrivate::empty(&home.id, home.place.clone());
+    private.residents.push(identity);
     assert!(phone.save_household_private(private, None).unwrap());
     let mut edited = phone.household(home.id.to_string()).unwrap();
     edited.notes = format!("{NAME} 独居, 电话 {PHONE_NUMBER}");

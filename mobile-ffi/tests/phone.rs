@@ -148,13 +148,8 @@ fn a_revoked_device_erases_its_records_at_its_next_contact() {
         let (resident, identity, id_number) =
             gridbook_tests::resident_with_id_number("王秀英", "19520304");
         home.residents.push(resident);
-        let private = HouseholdPrivate {
-            id: HouseholdPrivate::id_for(&home.id),
-            household: home.id.clone(),
-            place: home.place.clone(),
-            residents: vec![identity],
-            notes: String::new(),
-        };
+        let mut private = HouseholdPrivate::empty(&home.id, home.place.clone());
+        private.residents.push(identity);
         phone.create_household(home).unwrap();
         assert!(phone.save_household_private(private, None).unwrap());
         assert_eq!(phone.sync().unwrap().accepted, 2);
@@ -375,13 +370,8 @@ fn an_archived_households_private_document_leaves_the_store() {
         let (resident, identity, id_number) =
             gridbook_tests::resident_with_id_number("王秀英", "19520304");
         home.residents.push(resident);
-        let private = HouseholdPrivate {
-            id: HouseholdPrivate::id_for(&home.id),
-            household: home.id.clone(),
-            place: home.place.clone(),
-            residents: vec![identity],
-            notes: String::new(),
-        };
+        let mut private = HouseholdPrivate::empty(&home.id, home.place.clone());
+        private.residents.push(identity);
         phone.create_household(home.clone()).unwrap();
         assert!(phone.save_household_private(private, None).unwrap());
         phone.sync().unwrap();

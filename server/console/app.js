@@ -641,39 +641,26 @@ function revealCell(id, field, masked) {
   const cell = h("span", { class: "masked", "data-field": field }, masked);
   const button = h("button", { type: "button", class: "link", "data-reveal": field }, t("reveal"));
   button.addEventListener("click", () => {
-    const message = h("div");
-    const form = h("form", { class: "reveal-form" },
-      h("label", {}, t("reveal_reason"), h("input", { name: "reason", required: true, minlength: 4 })),
-      message,
-      h("button", { type: "submit" }, t("confirm")));
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const reason = new FormData(form).get("reason").trim();
-      if ([...reason].length < 4) {
-        message.replaceChildren(notice(t("reason_too_short"), "error"));
-        return;
-      }
-      try {
+    const form = reasonForm("reveal-form", t("reveal_reason"), h("button", { type: "submit" }, t("confirm")),
+      async (reason) => {
         const res = await api(`/v1/records/${id}/reveal`, { method: "POST", body: { field, reason } });
         cell.textContent = res.value;
         cell.className = "revealed";
         form.remove();
-      } catch (err) {
-        message.replaceChildren(errorView(err));
-      }
-    });
+      });
     button.replaceWith(form);
   });
   return h("span", {}, cell, " ", button);
 }
 
-function archiveCard(id) {
+// A form asking for a reason of at least 4 characters (written to the audit log) before
+// `act(reason)`; its errors are shown in the form.
+function reasonForm(cls, label, submit, act) {
   const message = h("div");
-  const form = h("form", { class: "archive-form" },
-    h("p", { class: "muted" }, t("archive_hint")),
-    h("label", {}, t("archive_reason"), h("input", { name: "reason", required: true, minlength: 4 })),
+  const form = h("form", { class: cls },
+    h("label", {}, label, h("input", { name: "reason", required: true, minlength: 4 })),
     message,
-    h("button", { type: "submit", "data-archive": id }, t("archive")));
+    submit);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const reason = new FormData(form).get("reason").trim();
@@ -682,13 +669,22 @@ function archiveCard(id) {
       return;
     }
     try {
-      const res = await api(`/v1/households/${id}/archive`, { method: "POST", body: { reason } });
-      form.replaceWith(notice(`${t("archived_until")} ${fmtTime(res.erase_after)}`, "ok"));
+      await act(reason);
     } catch (err) {
       message.replaceChildren(errorView(err));
     }
   });
-  return h("section", { class: "card" }, h("h2", {}, t("archive")), form);
+  return form;
+}
+
+function archiveCard(id) {
+  const form = reasonForm("archive-form", t("archive_reason"),
+    h("button", { type: "submit", "data-archive": id }, t("archive")),
+    async (reason) => {
+      const res = await api(`/v1/households/${id}/archive`, { method: "POST", body: { reason } });
+      form.replaceWith(notice(`${t("archived_until")} ${fmtTime(res.erase_after)}`, "ok"));
+    });
+  return h("section", { class: "card" }, h("h2", {}, t("archive")), h("p", { class: "muted" }, t("archive_hint")), form);
 }
 
 async function householdPage(id) {

@@ -8,7 +8,7 @@ use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
 use gridbook_server::records::legacy;
 use gridbook_server::records::push::decide_and_persist;
-use gridbook_tests::{Session, TestApp, resident_with_id_number};
+use gridbook_tests::{Session, TestApp, TestUser, resident_with_id_number};
 
 use crate::support::on_both_backends;
 use serde_json::Value;
@@ -122,18 +122,20 @@ async fn stored_json(app: &TestApp, id: &sync_core::ids::DocId) -> anyhow::Resul
     Ok(loaded.record.json.clone())
 }
 
-async fn an_old_phones_offline_edits_survive_the_migration_and_its_sync(
-    app: TestApp,
-) -> anyhow::Result<()> {
-    let place = app.grid_a();
-    let worker = app.user("wang", Role::GridWorker, place.clone()).await?;
-    let session = app.login(&worker).await?;
-
-    // The old phone's household, stored by the server of the old layout: the resident's ID
-    // number and phone inside the household document.
+/// A household of the old layout (its resident's ID number, and phone when `with_phone`,
+/// inside the household document) as the server of that layout stored it, and the old phone
+/// that wrote it. `shape` adjusts the household first. Returns the phone, the household and
+/// the ID number.
+async fn stored_old_layout_household(
+    app: &TestApp,
+    worker: &TestUser,
+    with_phone: bool,
+    shape: impl FnOnce(&mut Household),
+) -> anyhow::Result<(OldPhone, Household, String)> {
+    let session = app.login(worker).await?;
     let (resident, identity, id_number) = resident_with_id_number("王秀英", "19520304");
     let mut household = Household::new(
-        place.clone(),
+        app.grid_a(),
         Address {
             compound: "乌江水岸".into(),
             building: "3".into(),
@@ -142,7 +144,7 @@ async fn an_old_phones_offline_edits_survive_the_migration_and_its_sync(
         },
     );
     household.residents.push(resident);
-    household.liaison_group = Some("lg-1".parse()?);
+    shape(&mut household);
     let author = Author::new(
         actor_for_device(&session.device),
         Timestamp::from_millis(1_770_000_000_000),
@@ -155,7 +157,9 @@ async fn an_old_phones_offline_edits_survive_the_migration_and_its_sync(
         base: Vec::new(),
     };
     old.edit_resident("id_number", &id_number)?;
-    old.edit_resident("phone", identity.phone.as_deref().unwrap_or_default())?;
+    if with_phone {
+        old.edit_resident("phone", identity.phone.as_deref().unwrap_or_default())?;
+    }
     let caller = Caller {
         user: worker.id.clone(),
         device: old.session.device.clone(),
@@ -165,12 +169,27 @@ async fn an_old_phones_offline_edits_survive_the_migration_and_its_sync(
         app.state(),
         &caller,
         &All,
-        vec![place.grid.clone()],
+        vec![app.grid_a().grid],
         vec![old.push()],
     )
     .await?;
     ensure!(results[0].status == DocStatus::Ok, "{:?}", results[0].error);
     old.base = old.doc.heads();
+    Ok((old, household, id_number))
+}
+
+async fn an_old_phones_offline_edits_survive_the_migration_and_its_sync(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let place = app.grid_a();
+    let worker = app.user("wang", Role::GridWorker, place.clone()).await?;
+
+    // The old phone's household, stored by the server of the old layout: the resident's ID
+    // number and phone inside the household document.
+    let (mut old, household, id_number) = stored_old_layout_household(&app, &worker, true, |h| {
+        h.liaison_group = "lg-1".parse().ok();
+    })
+    .await?;
     let hid = household.id.clone();
     ensure!(has_legacy_fields(&stored_json(&app, &hid).await?));
 
@@ -299,45 +318,10 @@ async fn archiving_an_old_layout_household_erases_it_with_its_private_document(
     let boss = app
         .user("boss", Role::CommunitySupervisor, place.clone())
         .await?;
-    let session = app.login(&worker).await?;
-    let (resident, _, id_number) = resident_with_id_number("王秀英", "19520304");
-    let mut household = Household::new(
-        place.clone(),
-        Address {
-            compound: "乌江水岸".into(),
-            building: "3".into(),
-            unit: "1".into(),
-            room: "402".into(),
-        },
-    );
-    household.residents.push(resident);
-    household.status = sync_core::models::household::HouseholdStatus::MovedOut;
-    let author = Author::new(
-        actor_for_device(&session.device),
-        Timestamp::from_millis(1_770_000_000_000),
-    );
-    let doc = Document::create(&household, &author, &ValidationContext::default())?;
-    let mut old = OldPhone {
-        session,
-        doc,
-        author,
-        base: Vec::new(),
-    };
-    old.edit_resident("id_number", &id_number)?;
-    let caller = Caller {
-        user: worker.id.clone(),
-        device: old.session.device.clone(),
-        role: Role::GridWorker,
-    };
-    let (results, _) = decide_and_persist(
-        app.state(),
-        &caller,
-        &All,
-        vec![place.grid.clone()],
-        vec![old.push()],
-    )
+    let (_, household, id_number) = stored_old_layout_household(&app, &worker, false, |h| {
+        h.status = sync_core::models::household::HouseholdStatus::MovedOut;
+    })
     .await?;
-    ensure!(results[0].status == DocStatus::Ok, "{:?}", results[0].error);
     ensure!(legacy::migrate_households(app.state()).await? == 1);
     let mut phone = app.phone(&worker).await?;
     phone.sync(&app).await?;

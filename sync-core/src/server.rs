@@ -397,6 +397,18 @@ fn merge_and_check(
     if !merged_am.get_missing_deps(&[]).is_empty() {
         return Err(need_full(push, stored_record, known));
     }
+    // Automerge must be able to send what it just took: a document whose new changes it
+    // cannot collect again (found by fuzzing: a change graph missing a dependency that
+    // `get_missing_deps` did not report) could never be synced to anyone afterwards.
+    let stored_heads = stored.map(Document::heads).unwrap_or_default();
+    let readable = crate::protocol::guard(|| merged_am.get_changes(&stored_heads).len());
+    if readable.is_none_or(|n| n < new_changes.len()) {
+        return Err(rejected(
+            push,
+            codes::CORRUPT,
+            "the changes leave the document in a state Automerge cannot send again",
+        ));
+    }
     // The record's JSON is rendered from the merged document itself. (Bringing the stored
     // JSON up to date with the merge's patches was tried: it saved ~0.07 ms per record, but
     // a hostile change whose op overwrites an op of another key changes the document without

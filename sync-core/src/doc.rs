@@ -253,8 +253,10 @@ impl Document {
     /// The typed record from its JSON (as given by [`Document::record_json`], possibly kept up
     /// to date incrementally by the caller).
     pub(crate) fn record_from_json<R: Record>(&self, json: &Value) -> Result<R, RecordInvalid> {
+        // Copied only for a document that still holds keys of an earlier layout (rare: the
+        // server moves them), never on the common path.
         let stripped;
-        let json = if R::HAS_LEGACY_SHAPE {
+        let json = if R::HAS_LEGACY_SHAPE && R::has_legacy(json) {
             let mut copy = json.clone();
             R::strip_legacy(&mut copy);
             stripped = copy;

@@ -191,6 +191,12 @@ pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
         let _ = json;
     }
 
+    /// Does the record's JSON hold keys [`Record::strip_legacy`] would remove?
+    fn has_legacy(json: &serde_json::Value) -> bool {
+        let _ = json;
+        false
+    }
+
     /// Whether the record is hidden from liaisons (only cases may be).
     fn confidential(&self) -> bool {
         false

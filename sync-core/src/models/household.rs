@@ -205,6 +205,10 @@ impl Record for Household {
 
     const HAS_LEGACY_SHAPE: bool = true;
 
+    fn has_legacy(json: &Value) -> bool {
+        super::household_private::has_legacy_fields(json)
+    }
+
     fn strip_legacy(json: &mut Value) {
         super::household_private::strip_legacy_keys(json);
     }

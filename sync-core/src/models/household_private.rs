@@ -362,7 +362,13 @@ pub fn names_legacy_key(change: &Change) -> bool {
 
 /// Does this household JSON still hold old-layout fields?
 pub fn has_legacy_fields(household: &Value) -> bool {
-    !legacy_fields(household).is_empty()
+    household
+        .get("residents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .any(|r| LEGACY_RESIDENT_KEYS.iter().any(|k| r.contains_key(*k)))
 }
 
 /// The old-layout values of a household that an editor wrote between two versions: those

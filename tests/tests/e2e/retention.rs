@@ -14,7 +14,7 @@ use sync_core::models::household::{Household, HouseholdStatus, ResidentStatus};
 use sync_core::protocol::codes;
 use sync_core::record::Role;
 
-use crate::support::{at, household_and_identities, on_both_backends_with};
+use crate::support::{at, files_holding, household_and_identities, on_both_backends_with};
 
 on_both_backends_with!(
     erased_at_once =>
@@ -24,22 +24,6 @@ on_both_backends_with!(
 /// A retention period of zero: an archived private document is due for erasure at once.
 fn erased_at_once(settings: &mut Settings) {
     settings.archive_retention = std::time::Duration::ZERO;
-}
-
-/// Every file of the test's folder holding `needle`.
-fn files_holding(dir: &std::path::Path, needle: &str) -> anyhow::Result<Vec<String>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if !entry.file_type()?.is_file() {
-            continue;
-        }
-        let bytes = std::fs::read(entry.path())?;
-        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-            found.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    Ok(found)
 }
 
 async fn an_archived_households_private_document_leaves_phones_and_is_erased(

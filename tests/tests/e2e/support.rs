@@ -204,3 +204,19 @@ pub fn now() -> Timestamp {
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
     )
 }
+
+/// Every file of the test's folder holding `needle`.
+pub fn files_holding(dir: &std::path::Path, needle: &str) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path())?;
+        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(found)
+}

@@ -10,7 +10,7 @@ use gridbook_server::records::legacy;
 use gridbook_server::records::push::decide_and_persist;
 use gridbook_tests::{Session, TestApp, TestUser, resident_with_id_number};
 
-use crate::support::on_both_backends;
+use crate::support::{files_holding, on_both_backends};
 use serde_json::Value;
 use sync_core::doc::{Author, Document, actor_for_device};
 use sync_core::models::household::{Address, Household};
@@ -359,20 +359,8 @@ async fn archiving_an_old_layout_household_erases_it_with_its_private_document(
         "the household document is erased too"
     );
     if app.backend == gridbook_tests::Backend::Sqlite {
-        for entry in std::fs::read_dir(app.dir())? {
-            let entry = entry?;
-            if !entry.file_type()?.is_file() {
-                continue;
-            }
-            let bytes = std::fs::read(entry.path())?;
-            ensure!(
-                !bytes
-                    .windows(id_number.len())
-                    .any(|w| w == id_number.as_bytes()),
-                "the ID number is still in {:?}",
-                entry.file_name()
-            );
-        }
+        let left = files_holding(app.dir(), &id_number)?;
+        ensure!(left.is_empty(), "the ID number is still in {left:?}");
     }
     Ok(())
 }

@@ -20,6 +20,7 @@
 #![deny(unsafe_code)]
 
 use std::path::Path;
+use std::sync::Once;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -56,6 +57,21 @@ CREATE TABLE IF NOT EXISTS requests (
     body       BLOB NOT NULL
 ) STRICT;
 ";
+
+/// Starts SQLite and SQLCipher once per process, before any store is keyed.
+///
+/// SQLite marks itself initialised before it runs SQLCipher's start-up
+/// (`SQLITE_EXTRA_INIT`), so a thread that opens and keys a connection while another thread is
+/// still in that start-up finds SQLCipher not ready and its `PRAGMA key` fails. Opening one
+/// in-memory connection under a `Once` completes the whole start-up on one thread while the
+/// others wait.
+fn start_sqlite() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        // An error here shows again, with its reason, on the caller's own open.
+        drop(Connection::open_in_memory());
+    });
+}
 
 /// The longest key accepted, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
@@ -106,6 +122,7 @@ impl Store {
     /// not decrypt the file, is `WrongKey` and the file is not changed.
     pub fn open(path: &Path, key: &str) -> Result<Self, GridbookError> {
         let key = sqlcipher_key(key)?;
+        start_sqlite();
         let conn = Connection::open(path)?;
         // The key before any other statement: SQLCipher reads nothing until it has one.
         conn.pragma_update(None, "key", &key)?;

@@ -349,6 +349,7 @@ fn make_fixtures() -> Fixtures {
     let event = |n, who: &Caller, action, minutes| {
         new_event(who.user.clone(), who.role, action, at(minutes))
             .with_id(ItemId::from_uuid(uuid(n)))
+            .with_device(who.device.clone())
     };
     append_event(
         &mut case_doc,

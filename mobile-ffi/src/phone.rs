@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sync_core::client::{DocOutcome, Replica, ReplicaSnapshot, SavedDoc};
 use sync_core::conflicts;
+use sync_core::deadline::{DeadlinePolicy, WorkCalendar};
 use sync_core::doc::{Document, actor_for_device};
 use sync_core::history;
 use sync_core::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, UserId};
-use sync_core::models::case::CaseAction;
+use sync_core::models::case::{CaseAction, CaseKind, SupervisionLevel, Urgency};
 use sync_core::models::{
     Activity, AnyRecord, Case, Household, HouseholdPrivate, Patrol, Visit, household_private,
 };
@@ -32,6 +33,7 @@ use sync_core::protocol::{
     Bytes, Cursor, PushError, SyncRequest, decode_request, decode_response, encode_request,
 };
 use sync_core::record::{Place, Record, RecordKind, Role};
+use sync_core::tasks;
 use sync_core::time::Timestamp;
 use sync_core::validate::ValidationContext;
 use sync_core::workflow;
@@ -214,6 +216,35 @@ pub struct CaseProgress {
     pub escalated: bool,
     /// Number of events.
     pub events: u32,
+}
+
+/// A step of a case waiting for the signed-in user (待我处理), from [`Phone::my_tasks`].
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Task {
+    /// The case.
+    pub case_id: DocId,
+    /// What the user is to do (pass it to `add_case_event`).
+    pub action: CaseAction,
+    /// Appeal, dispute or hazard.
+    pub case_kind: CaseKind,
+    /// The case's subject.
+    pub subject: String,
+    /// The case's grid.
+    pub grid: GridId,
+    /// The case's state: `draft`, `reported`, `accepted`, `in_progress`, `resolved`,
+    /// `verified`, `suspended`.
+    pub state: String,
+    /// How urgent the case is.
+    pub urgency: Urgency,
+    /// The supervision (督办) the street set, if any: show it apart from the deadline.
+    pub supervision: Option<SupervisionLevel>,
+    /// The running step's deadline level: `on_time`, `yellow` (70 % of the time used) or
+    /// `red` (overdue); `None` when no step runs (a draft, a verified case).
+    pub deadline_level: Option<String>,
+    /// When the running step is due.
+    pub due_at: Option<Timestamp>,
+    /// When the case was opened.
+    pub opened_at: Timestamp,
 }
 
 /// What one `sync()` (or one applied response) did.
@@ -1001,7 +1032,8 @@ impl Phone {
         let account = st.account()?.clone();
         let id = parse_id(&case_id)?;
         let case: Case = st.document(&id)?.read()?;
-        let mut event = workflow::new_event(account.user_id, account.role, action, now());
+        let mut event = workflow::new_event(account.user_id, account.role, action, now())
+            .with_device(st.replica.device().clone());
         event.note = note;
         event.assignee = assignee;
         event.delay_days = delay_days;
@@ -1011,6 +1043,48 @@ impl Phone {
         after.events.push(event);
         st.replace(&after, None)?;
         Ok(progress(&after))
+    }
+
+    /// What waits for the signed-in user among the cases on this phone, most urgent first:
+    /// red deadlines, then yellow, then on time; within a level the street's supervision,
+    /// the case's urgency, the earliest due time. Works offline; after a sync that brought a
+    /// dispatch the list holds it (see `sync_core::tasks` for which steps count).
+    pub fn my_tasks(&self) -> Result<Vec<Task>, GridbookError> {
+        let st = self.lock();
+        let account = st.account()?;
+        let mut cases = Vec::new();
+        for id in st.replica.doc_ids() {
+            let Some(doc) = st.replica.document(&id) else {
+                continue;
+            };
+            if doc.kind() == RecordKind::Case {
+                cases.push(doc.read::<Case>()?);
+            }
+        }
+        let tasks = tasks::tasks_for(
+            &account.user_id,
+            account.role,
+            &cases,
+            &DeadlinePolicy::default(),
+            &WorkCalendar::china(),
+            now(),
+        );
+        Ok(tasks
+            .into_iter()
+            .map(|t| Task {
+                case_id: t.case,
+                action: t.action,
+                case_kind: t.case_kind,
+                subject: t.subject,
+                grid: t.place.grid,
+                state: t.state.as_str().to_owned(),
+                urgency: t.urgency,
+                supervision: t.supervision,
+                deadline_level: t.level.map(|l| l.as_str().to_owned()),
+                due_at: t.due_at,
+                opened_at: t.opened_at,
+            })
+            .collect())
     }
 
     /// A case's state, folded from its event log.

@@ -17,7 +17,9 @@
 //!
 //! `PartyRegistration` and `Asset` are not mirrored: phones do not edit them.
 
-use sync_core::ids::{CommunityId, DocId, GridId, ItemId, LiaisonGroupId, ResidentId, UserId};
+use sync_core::ids::{
+    CommunityId, DeviceId, DocId, GridId, ItemId, LiaisonGroupId, ResidentId, UserId,
+};
 use sync_core::models::activity::{Activity, ActivityKind, OutreachForm, Participant};
 use sync_core::models::case::{
     Case, CaseAction, CaseEvent, CaseKind, CaseParty, MediationOutcome, MediationSession,
@@ -57,7 +59,8 @@ text_id!(
     UserId,
     CommunityId,
     GridId,
-    LiaisonGroupId
+    LiaisonGroupId,
+    DeviceId
 );
 
 // A calendar date as `"YYYY-MM-DD"`.
@@ -440,6 +443,9 @@ pub struct CaseEvent {
     pub level: Option<SupervisionLevel>,
     /// For `Acknowledge`: the event made illegal by a merge that a supervisor reviewed.
     pub target: Option<ItemId>,
+    /// The device that wrote it (`add_case_event` fills it in; every new event must name the
+    /// device that pushes it).
+    pub device: Option<DeviceId>,
 }
 
 /// One mediation session of a dispute (调解).

@@ -421,3 +421,105 @@ fn an_archived_households_private_document_leaves_the_store() {
         assert!(!format!("{listed:?}").contains(&id_number));
     });
 }
+
+/// A supervisor's case action through the review API.
+fn act(server: &Server, token: &str, case: &str, body: serde_json::Value) -> serde_json::Value {
+    server.rt.block_on(async {
+        let response = server
+            .app()
+            .http
+            .post(server.app().url(&format!("/v1/cases/{case}/actions")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{status} {body}");
+        body
+    })
+}
+
+/// The task list follows the loop: the dispatch that a sync brings puts the case on the
+/// worker's list; once resolved it leaves that list and waits on another worker's phone for
+/// verification, which its resolver may not give.
+#[test]
+fn my_tasks_follow_a_case_from_dispatch_to_verification() {
+    use sync_core::models::case::CaseAction;
+    on_both(|backend| {
+        let Some((server, dir, phone)) = worker_phone(backend, None) else {
+            return;
+        };
+        let boss = server.user("boss", Role::CommunitySupervisor, server.app().grid_a());
+        server.user("w2", Role::GridWorker, server.app().grid_a());
+        let other = signed_in(&server, &dir, "w2");
+        let me = phone.account().unwrap().user_id;
+        let case = gridbook_tests::draft_case(&server.app().grid_a(), &me);
+        let id = case.id.to_string();
+        phone.create_case(case).unwrap();
+        let actions = |p: &Phone| -> Vec<CaseAction> {
+            p.my_tasks()
+                .unwrap()
+                .into_iter()
+                .map(|t| t.action)
+                .collect()
+        };
+        assert_eq!(actions(&phone), [CaseAction::Submit]);
+        phone
+            .add_case_event(id.clone(), CaseAction::Submit, None, None, None)
+            .unwrap();
+        assert!(actions(&phone).is_empty());
+        phone.sync().unwrap();
+
+        let token = server
+            .rt
+            .block_on(server.app().login(&boss))
+            .unwrap()
+            .access_token;
+        act(
+            &server,
+            &token,
+            &id,
+            serde_json::json!({"action": "accept"}),
+        );
+        act(
+            &server,
+            &token,
+            &id,
+            serde_json::json!({"action": "dispatch", "assignee": me.to_string()}),
+        );
+        phone.sync().unwrap();
+        let tasks = phone.my_tasks().unwrap();
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(
+            (tasks[0].action, tasks[0].state.as_str()),
+            (CaseAction::Resolve, "in_progress")
+        );
+        assert_eq!(tasks[0].deadline_level.as_deref(), Some("on_time"));
+
+        phone
+            .add_case_event(id.clone(), CaseAction::Resolve, None, None, None)
+            .unwrap();
+        assert!(actions(&phone).is_empty());
+        let own = phone
+            .add_case_event(id.clone(), CaseAction::VerifyPass, None, None, None)
+            .unwrap_err();
+        assert!(
+            own.to_string()
+                .contains("someone other than who resolved it"),
+            "{own}"
+        );
+        phone.sync().unwrap();
+
+        other.sync().unwrap();
+        assert_eq!(actions(&other), [CaseAction::VerifyPass]);
+        let progress = other
+            .add_case_event(id.clone(), CaseAction::VerifyPass, None, None, None)
+            .unwrap();
+        assert_eq!(progress.state, "verified");
+        other.sync().unwrap();
+        let closed = act(&server, &token, &id, serde_json::json!({"action": "close"}));
+        assert_eq!(closed["case_status"]["state"], "closed");
+    });
+}

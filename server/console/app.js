@@ -466,7 +466,7 @@ function caseTable(items) {
   ], items, (c) => ({ class: c.level ? `row-${c.level}` : "" }));
 }
 
-const CASE_STATES = ["draft", "reported", "accepted", "not_filed", "in_progress", "resolved", "closed", "suspended", "cancelled"];
+const CASE_STATES = ["draft", "reported", "accepted", "not_filed", "in_progress", "resolved", "verified", "closed", "suspended", "cancelled"];
 
 async function casesPage(params) {
   const page = await api(`/v1/cases${query({ per_page: 25, ...params })}`);

@@ -355,25 +355,22 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
         }
         None => (None, None, None),
     };
-    let last = status.steps.last();
     let resolved_at = match status.state {
-        CaseState::Resolved | CaseState::Closed | CaseState::Suspended => status
-            .steps
-            .iter()
-            .rev()
-            .find(|s| s.step == workflow::Step::Verify)
-            .filter(|_| {
-                status.state != CaseState::Suspended
-                    || status.suspended_from == Some(CaseState::Resolved)
-            })
-            .map(|s| s.started_at.millis()),
+        CaseState::Resolved | CaseState::Verified | CaseState::Closed | CaseState::Suspended => {
+            status
+                .steps
+                .iter()
+                .rev()
+                .find(|s| s.step == workflow::Step::Verify)
+                .filter(|_| {
+                    status.state != CaseState::Suspended
+                        || status.suspended_from == Some(CaseState::Resolved)
+                })
+                .map(|s| s.started_at.millis())
+        }
         _ => None,
     };
-    let closed_at = if status.state.is_terminal() {
-        last.and_then(|s| s.ended_at).map(Timestamp::millis)
-    } else {
-        None
-    };
+    let closed_at = status.ended_at.map(Timestamp::millis);
     let resolved_on_time = resolved_at.map(|_| resolved_within_budget(c, &status, &calendar));
     CaseRow {
         id: c.id.to_string(),
@@ -569,6 +566,8 @@ mod tests {
             delay_days: None,
             level: None,
             target: None,
+            // Each person from a phone of their own.
+            device: actor.as_str().parse().ok(),
         }
     }
 
@@ -658,17 +657,27 @@ mod tests {
             vec![
                 event(&w, Role::GridWorker, CaseAction::QuickResolve, monday()),
                 event(
-                    &w,
-                    Role::GridWorker,
+                    &s,
+                    Role::CommunitySupervisor,
                     CaseAction::VerifyPass,
                     monday().plus_millis(HOUR),
                 ),
             ],
         );
         let row = case_row(&closed, monday().plus_millis(2 * HOUR));
+        assert_eq!(row.state, "verified");
+        assert_eq!(row.resolved_at, Some(monday().millis()));
+        assert_eq!(row.closed_at, None);
+        closed.events.push(event(
+            &s,
+            Role::CommunitySupervisor,
+            CaseAction::Close,
+            monday().plus_millis(HOUR + HOUR / 2),
+        ));
+        let row = case_row(&closed, monday().plus_millis(2 * HOUR));
         assert_eq!(row.state, "closed");
         assert_eq!(row.resolved_at, Some(monday().millis()));
-        assert_eq!(row.closed_at, Some(monday().millis() + HOUR));
+        assert_eq!(row.closed_at, Some(monday().millis() + HOUR + HOUR / 2));
         assert_eq!(row.resolved_on_time, Some(true));
         assert_eq!(case_row(&draft, monday()).resolved_on_time, None);
         assert_eq!((row.due_at, level_at(&row, 0)), (None, None));

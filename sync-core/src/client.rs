@@ -325,7 +325,9 @@ impl Replica {
         if self.docs.contains_key(&id) {
             return Err(EditError::AlreadyExists(id));
         }
-        let doc = Document::create(record, &Author::new(self.actor.clone(), at), &self.ctx)?;
+        let mut record = record.clone();
+        record.sign_new_items(None, &self.device);
+        let doc = Document::create(&record, &Author::new(self.actor.clone(), at), &self.ctx)?;
         self.insert_new(id.clone(), doc);
         Ok(id)
     }
@@ -373,8 +375,11 @@ impl Replica {
         else {
             return Err(EditError::UnknownDoc(id.clone()));
         };
+        let device = &self.device;
         Ok(doc.update(&author, &self.ctx, |r: &mut R| {
+            let before = r.clone();
             edit(r);
+            r.sign_new_items(Some(&before), device);
             Ok::<_, DocumentError>(())
         })?)
     }
@@ -405,7 +410,10 @@ impl Replica {
                 &heads
             }
         };
-        Ok(doc.replace_at(&author, &self.ctx, base, value)?)
+        let mut value = value.clone();
+        let before: Option<R> = doc.read().ok();
+        value.sign_new_items(before.as_ref(), &self.device);
+        Ok(doc.replace_at(&author, &self.ctx, base, &value)?)
     }
 
     /// A document, if this device has it whole.

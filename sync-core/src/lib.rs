@@ -53,6 +53,7 @@ pub mod protocol;
 pub mod record;
 pub mod server;
 pub mod shape;
+pub mod tasks;
 pub mod time;
 pub mod validate;
 pub mod vocab;

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use autosurgeon::Reconcile;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::ids::{CommunityId, DocId, GridId, LiaisonGroupId};
+use crate::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId};
 use crate::string_enum;
 use crate::validate::{ValidationContext, Violations};
 
@@ -195,6 +195,14 @@ pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
     fn has_legacy(json: &serde_json::Value) -> bool {
         let _ = json;
         false
+    }
+
+    /// Names `device` as the writer of every item new since `before` (`None`: the record is
+    /// new) that names no device yet: a case's new events. A [`crate::client::Replica`]
+    /// calls it on every local edit, so whatever a device writes through it says which device
+    /// wrote it, as the server requires.
+    fn sign_new_items(&mut self, before: Option<&Self>, device: &DeviceId) {
+        let _ = (before, device);
     }
 
     /// Whether the record is hidden from liaisons (only cases may be).

@@ -533,7 +533,13 @@ fn check_view(
     if let Some(before_rec) = before {
         AnyRecord::check_update(before_rec, &after_rec)?;
     }
-    AnyRecord::check_authorship(before, &after_rec, &caller.user, caller.role)?;
+    AnyRecord::check_authorship(
+        before,
+        &after_rec,
+        &caller.user,
+        caller.role,
+        &caller.device,
+    )?;
     Ok((after_rec.meta(), after_rec))
 }
 

@@ -10,15 +10,19 @@
 //! ```text
 //! DRAFT -submit-> REPORTED -accept-> ACCEPTED -dispatch-> IN_PROGRESS -resolve-> RESOLVED
 //! REPORTED -reject-> NOT_FILED                 IN_PROGRESS -dispatch-> IN_PROGRESS (reassign)
-//! DRAFT/REPORTED -quick_resolve-> RESOLVED     RESOLVED -verify_pass/close-> CLOSED
+//! DRAFT/REPORTED -quick_resolve-> RESOLVED     RESOLVED -verify_pass-> VERIFIED -close-> CLOSED
 //! RESOLVED -verify_fail-> IN_PROGRESS          open -suspend-> SUSPENDED -resume-> previous
 //! open/SUSPENDED -cancel-> CANCELLED           REPORTED/ACCEPTED/IN_PROGRESS -escalate-> same
 //! IN_PROGRESS -request_delay-> pending -approve_delay/deny_delay-> cleared
 //! open -supervise(level)-> same                any state -comment-> same
 //! ```
 //!
-//! "Open" means reported, accepted, in progress or resolved. Closed, not filed and cancelled
-//! are terminal: they accept only comments and acknowledgements.
+//! "Open" means reported, accepted, in progress, resolved or verified. Closed, not filed and
+//! cancelled are terminal: they accept only comments and acknowledgements.
+//!
+//! This is the closed loop a street office runs: whoever handles a case reports it solved
+//! (办理), someone else checks the result on site or by calling back (核查), and only a checked
+//! case is closed (结案).
 //!
 //! Legality is decided by two tables and a few rules that look at the folded status:
 //! [`allowed`] (which role may take which action), [`allowed_states`] (in which states an
@@ -27,6 +31,11 @@
 //! - a grid worker may `resolve` and `request_delay` only as the handler: the current
 //!   assignee, or, when nobody is assigned (a quick-resolved case sent back by
 //!   `verify_fail`), the person who opened the case;
+//! - **verification by someone else**: `verify_pass` and `verify_fail` may not be taken by the
+//!   person who resolved the case, nor from the device the resolution was written on (another
+//!   account signed in on the same phone); a hazard's `verify_pass` needs the rectification's
+//!   re-check, passed. Since these are rules of the fold, a verification written offline by the
+//!   resolver is, after the merge, an illegal event in the conflict inbox, never a silent pass;
 //! - only one delay request may be pending;
 //! - `approve_delay` / `deny_delay` need a pending request;
 //! - once escalated, `accept`, `reject` and `dispatch` belong to the street supervisor;
@@ -34,6 +43,14 @@
 //!   current one;
 //! - payloads must be present: an assignee for `dispatch`, 1-60 days for `request_delay`, a
 //!   level for `supervise`, a reason for `reject`, `cancel`, `verify_fail` and `deny_delay`.
+//!
+//! ### Events written before verification by someone else
+//!
+//! Every event written since names its device ([`CaseEvent::device`]; the server refuses a
+//! new event that does not name the device that pushes it). An event without a device was
+//! written under the earlier rules and is folded by them, so that no stored case changes
+//! state when the rules change: such a `verify_pass` closes the case directly, with no check
+//! of who resolved it, and such a `close` applies to a resolved case.
 //!
 //! ## Timed steps
 //!
@@ -58,8 +75,8 @@
 use serde::Serialize;
 
 use crate::doc::{Author, Document, DocumentError};
-use crate::ids::{ItemId, UserId};
-use crate::models::case::{Case, CaseAction, CaseEvent, SupervisionLevel};
+use crate::ids::{DeviceId, ItemId, UserId};
+use crate::models::case::{Case, CaseAction, CaseEvent, CaseKind, RecheckResult, SupervisionLevel};
 use crate::record::Role;
 use crate::string_enum;
 use crate::time::Timestamp;
@@ -77,9 +94,11 @@ string_enum! {
         Accepted = "accepted" ["已受理", "accepted"],
         /// Dispatched and being handled.
         InProgress = "in_progress" ["办理中", "in progress"],
-        /// Reported solved, waiting for verification on site.
+        /// Reported solved, waiting for someone else to verify it on site.
         Resolved = "resolved" ["已办结", "resolved"],
-        /// Verified or closed. Terminal.
+        /// Verified by someone other than who resolved it, waiting to be closed.
+        Verified = "verified" ["已核查", "verified"],
+        /// Closed once verified. Terminal.
         Closed = "closed" ["已结案", "closed"],
         /// Refused by the community (不予立案). Terminal.
         NotFiled = "not_filed" ["不予立案", "not filed"],
@@ -102,12 +121,14 @@ string_enum! {
     }
 }
 
-/// The open states: a case in one of them can be suspended, supervised or cancelled.
+/// The open states: a case in one of them can be supervised or cancelled (and, but for
+/// verified, suspended).
 pub const OPEN_STATES: &[CaseState] = &[
     CaseState::Reported,
     CaseState::Accepted,
     CaseState::InProgress,
     CaseState::Resolved,
+    CaseState::Verified,
 ];
 
 impl CaseState {
@@ -119,11 +140,15 @@ impl CaseState {
         )
     }
 
-    /// True for reported, accepted, in progress and resolved.
+    /// True for reported, accepted, in progress, resolved and verified.
     pub const fn is_open(self) -> bool {
         matches!(
             self,
-            CaseState::Reported | CaseState::Accepted | CaseState::InProgress | CaseState::Resolved
+            CaseState::Reported
+                | CaseState::Accepted
+                | CaseState::InProgress
+                | CaseState::Resolved
+                | CaseState::Verified
         )
     }
 }
@@ -208,6 +233,33 @@ pub struct Acknowledgement {
     pub note: Option<String>,
 }
 
+/// Who took a step of the loop (resolved or verified the case), and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Act {
+    /// The event.
+    pub event: ItemId,
+    /// Who acted.
+    pub actor: UserId,
+    /// In which role.
+    pub role: Role,
+    /// From which device (`None` for events written before devices were named).
+    pub device: Option<DeviceId>,
+    /// The clamped event time.
+    pub at: Timestamp,
+}
+
+impl Act {
+    fn of(event: &CaseEvent, at: Timestamp) -> Self {
+        Self {
+            event: event.id.clone(),
+            actor: event.actor.clone(),
+            role: event.role,
+            device: event.device.clone(),
+            at,
+        }
+    }
+}
+
 /// A case's status: the fold of its event log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseStatus {
@@ -225,6 +277,13 @@ pub struct CaseStatus {
     pub approved_delay_days: u32,
     /// Times the case was sent back by `verify_fail`.
     pub reopened: u32,
+    /// The resolution (`resolve` or `quick_resolve`) now standing: set when the case is
+    /// resolved, cleared when a verification sends it back.
+    pub resolution: Option<Act>,
+    /// The passed verification, once verified.
+    pub verification: Option<Act>,
+    /// When the case reached its terminal state (closed, not filed or cancelled).
+    pub ended_at: Option<Timestamp>,
     /// The state before the suspension, while suspended.
     pub suspended_from: Option<CaseState>,
     /// Timed spans, oldest first; at most the last one is running.
@@ -248,6 +307,9 @@ impl CaseStatus {
             pending_delay: None,
             approved_delay_days: 0,
             reopened: 0,
+            resolution: None,
+            verification: None,
+            ended_at: None,
             suspended_from: None,
             steps: Vec::new(),
             illegal: Vec::new(),
@@ -318,6 +380,18 @@ pub enum Refusal {
         /// The named event, if any.
         target: Option<ItemId>,
     },
+    /// Verification by the person who resolved the case.
+    OwnResolution {
+        /// The action.
+        action: CaseAction,
+    },
+    /// Verification from the device the resolution was written on.
+    SameDevice {
+        /// The action.
+        action: CaseAction,
+    },
+    /// A hazard is verified only once its rectification was re-checked and passed.
+    NoPassedRecheck,
     /// A required payload field is missing or out of range.
     Payload {
         /// The action.
@@ -381,6 +455,21 @@ impl std::fmt::Display for Refusal {
             Refusal::NothingToAcknowledge { target: None } => {
                 write!(f, "no illegal-after-merge event awaits review")
             }
+            Refusal::OwnResolution { action } => write!(
+                f,
+                "the case must be verified by someone other than who resolved it; the resolver \
+                 may not {action}"
+            ),
+            Refusal::SameDevice { action } => write!(
+                f,
+                "the case was resolved on this device; someone else must {action} it from \
+                 their own device"
+            ),
+            Refusal::NoPassedRecheck => write!(
+                f,
+                "a hazard is verified only once its rectification has a passed re-check \
+                 (rectification.recheck.result = passed)"
+            ),
             Refusal::Payload { action, field } => write!(f, "{action} requires {field}"),
         }
     }
@@ -419,7 +508,7 @@ pub enum AppendError {
 /// | role                 | actions                                                                                                           |
 /// |----------------------|-------------------------------------------------------------------------------------------------------------------|
 /// | grid_worker          | submit, quick_resolve, resolve, verify_pass, verify_fail, request_delay, comment                                  |
-/// | community_supervisor | accept, reject, dispatch, resolve, close, suspend, resume, cancel, escalate, approve_delay, deny_delay, acknowledge, comment |
+/// | community_supervisor | accept, reject, dispatch, resolve, verify_pass, verify_fail, close, suspend, resume, cancel, escalate, approve_delay, deny_delay, acknowledge, comment |
 /// | street_supervisor    | everything a community supervisor may, plus supervise                                                             |
 /// | liaison, admin       | comment                                                                                                           |
 ///
@@ -428,10 +517,8 @@ pub fn allowed(role: Role, action: CaseAction) -> bool {
     use CaseAction as A;
     match action {
         A::Comment => true,
-        A::Submit | A::QuickResolve | A::VerifyPass | A::VerifyFail | A::RequestDelay => {
-            role == Role::GridWorker
-        }
-        A::Resolve => matches!(
+        A::Submit | A::QuickResolve | A::RequestDelay => role == Role::GridWorker,
+        A::Resolve | A::VerifyPass | A::VerifyFail => matches!(
             role,
             Role::GridWorker | Role::CommunitySupervisor | Role::StreetSupervisor
         ),
@@ -461,14 +548,18 @@ pub fn allowed_states(action: CaseAction) -> &'static [CaseState] {
         A::Dispatch => &[S::Accepted, S::InProgress],
         A::Resolve | A::RequestDelay => &[S::InProgress],
         A::QuickResolve => &[S::Draft, S::Reported],
-        A::VerifyPass | A::VerifyFail | A::Close => &[S::Resolved],
-        A::Suspend | A::Supervise => OPEN_STATES,
+        A::VerifyPass | A::VerifyFail => &[S::Resolved],
+        A::Close => &[S::Verified],
+        // A verified case waits only for its closing: nothing runs that a pause would stop.
+        A::Suspend => &[S::Reported, S::Accepted, S::InProgress, S::Resolved],
+        A::Supervise => OPEN_STATES,
         A::Resume => &[S::Suspended],
         A::Cancel => &[
             S::Reported,
             S::Accepted,
             S::InProgress,
             S::Resolved,
+            S::Verified,
             S::Suspended,
         ],
         A::Escalate => &[S::Reported, S::Accepted, S::InProgress],
@@ -480,6 +571,7 @@ pub fn allowed_states(action: CaseAction) -> &'static [CaseState] {
             S::Accepted,
             S::InProgress,
             S::Resolved,
+            S::Verified,
             S::Closed,
             S::NotFiled,
             S::Suspended,
@@ -496,6 +588,7 @@ struct Payload<'a> {
     delay_days: Option<u32>,
     level: Option<SupervisionLevel>,
     target: Option<&'a ItemId>,
+    device: Option<&'a DeviceId>,
 }
 
 impl<'a> Payload<'a> {
@@ -506,6 +599,7 @@ impl<'a> Payload<'a> {
             delay_days: event.delay_days,
             level: event.level,
             target: event.target.as_ref(),
+            device: event.device.as_ref(),
         }
     }
 }
@@ -534,8 +628,26 @@ fn judge(
     if !allowed(role, action) {
         return Err(Refusal::Role { role, action });
     }
-    if !allowed_states(action).contains(&state) {
+    // An event without a device predates verification by someone else (module docs).
+    let legacy = payload.is_some_and(|p| p.device.is_none());
+    let legacy_close = legacy && action == A::Close && state == CaseState::Resolved;
+    if !allowed_states(action).contains(&state) && !legacy_close {
         return Err(Refusal::State { action, state });
+    }
+    if matches!(action, A::VerifyPass | A::VerifyFail) && !legacy {
+        if let Some(resolution) = &status.resolution {
+            if &resolution.actor == actor {
+                return Err(Refusal::OwnResolution { action });
+            }
+            if resolution.device.is_some()
+                && resolution.device.as_ref() == payload.and_then(|p| p.device)
+            {
+                return Err(Refusal::SameDevice { action });
+            }
+        }
+        if action == A::VerifyPass && case.case_kind == CaseKind::Hazard && !recheck_passed(case) {
+            return Err(Refusal::NoPassedRecheck);
+        }
     }
     match action {
         A::Accept | A::Reject | A::Dispatch
@@ -588,6 +700,14 @@ fn judge(
         }),
         _ => Ok(()),
     }
+}
+
+/// Has the hazard's rectification been re-checked and passed?
+fn recheck_passed(case: &Case) -> bool {
+    case.rectification
+        .as_ref()
+        .and_then(|r| r.recheck.as_ref())
+        .is_some_and(|r| r.result == RecheckResult::Passed)
 }
 
 /// An acknowledgement is legal, in any state, for a supervisor naming an event of the log.
@@ -669,6 +789,7 @@ fn apply(status: &mut CaseStatus, event: &CaseEvent, at: Timestamp) {
         }
         A::Reject => {
             status.state = S::NotFiled;
+            status.ended_at = Some(at);
             end_span(status, at);
         }
         A::Dispatch => {
@@ -678,14 +799,29 @@ fn apply(status: &mut CaseStatus, event: &CaseEvent, at: Timestamp) {
         A::Resolve | A::QuickResolve => {
             status.state = S::Resolved;
             status.pending_delay = None;
+            status.resolution = Some(Act::of(event, at));
             end_span(status, at);
             start_span(status, Step::Verify, at);
         }
-        A::VerifyPass | A::Close => {
+        // Written before verification by someone else: the verification closed the case.
+        A::VerifyPass if event.device.is_none() => {
+            status.verification = Some(Act::of(event, at));
             status.state = S::Closed;
+            status.ended_at = Some(at);
+            end_span(status, at);
+        }
+        A::VerifyPass => {
+            status.verification = Some(Act::of(event, at));
+            status.state = S::Verified;
+            end_span(status, at);
+        }
+        A::Close => {
+            status.state = S::Closed;
+            status.ended_at = Some(at);
             end_span(status, at);
         }
         A::VerifyFail => {
+            status.resolution = None;
             status.state = S::InProgress;
             status.reopened += 1;
             status.approved_delay_days = 0;
@@ -705,6 +841,7 @@ fn apply(status: &mut CaseStatus, event: &CaseEvent, at: Timestamp) {
         }
         A::Cancel => {
             status.state = S::Cancelled;
+            status.ended_at = Some(at);
             status.suspended_from = None;
             status.pending_delay = None;
             end_pause(status, at);
@@ -909,6 +1046,7 @@ pub fn new_event(actor: UserId, role: Role, action: CaseAction, at: Timestamp) -
         delay_days: None,
         level: None,
         target: None,
+        device: None,
     }
 }
 
@@ -940,6 +1078,12 @@ impl CaseEvent {
     /// The same event with a supervision level (for `supervise`).
     pub fn with_level(mut self, level: SupervisionLevel) -> Self {
         self.level = Some(level);
+        self
+    }
+
+    /// The same event naming the device that writes it (every new event must).
+    pub fn with_device(mut self, device: DeviceId) -> Self {
+        self.device = Some(device);
         self
     }
 

@@ -37,6 +37,11 @@ fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
+/// The device the cases of these tests are opened on.
+fn opener_device() -> DeviceId {
+    "0192f1e6-7a1b-7c3d-8e4f-5a6b7c8d9e0f".parse().unwrap()
+}
+
 fn phone(time: &str) -> Author {
     Author::new(actor_for_device(&DeviceId::new()), at(time))
 }
@@ -899,6 +904,7 @@ fn case() -> Case {
             delay_days: None,
             level: None,
             target: None,
+            device: Some(opener_device()),
         }],
         mediation: vec![],
         rectification: None,
@@ -988,15 +994,24 @@ fn authorship_of_new_events_must_be_the_callers() {
     let worker = c.opened_by.clone();
     let doc = Document::create(&c, &phone("2026-03-02T01:00:00Z"), &ctx()).unwrap();
     let record = AnyRecord::read(&doc).unwrap();
-    AnyRecord::check_authorship(None, &record, &worker, Role::GridWorker).unwrap();
-    let err =
-        AnyRecord::check_authorship(None, &record, &UserId::new(), Role::GridWorker).unwrap_err();
+    let device = opener_device();
+    AnyRecord::check_authorship(None, &record, &worker, Role::GridWorker, &device).unwrap();
+    let err = AnyRecord::check_authorship(None, &record, &UserId::new(), Role::GridWorker, &device)
+        .unwrap_err();
     assert_eq!(err.errors[0].field, "events");
     assert!(
-        AnyRecord::check_authorship(None, &record, &worker, Role::CommunitySupervisor).is_err()
+        AnyRecord::check_authorship(None, &record, &worker, Role::CommunitySupervisor, &device)
+            .is_err()
     );
+    // A new event names the device that pushes it: another account on another phone cannot
+    // pass an event off as written elsewhere, nor leave the device out.
+    let err =
+        AnyRecord::check_authorship(None, &record, &worker, Role::GridWorker, &DeviceId::new())
+            .unwrap_err();
+    assert!(err.errors[0].message.contains("device"), "{err:?}");
     // Events already present before are not the caller's responsibility.
-    AnyRecord::check_authorship(Some(&record), &record, &UserId::new(), Role::Admin).unwrap();
+    AnyRecord::check_authorship(Some(&record), &record, &UserId::new(), Role::Admin, &device)
+        .unwrap();
 }
 
 #[test]
@@ -1196,6 +1211,7 @@ fn each_case_event_is_traced_to_the_device_that_added_it_across_a_merge() {
         delay_days: None,
         level: None,
         target: None,
+        device: Some(DeviceId::new()),
     };
     let (on_a, on_b) = (
         note(&c.opened_by, "2026-03-02T02:00:00Z"),

@@ -53,7 +53,7 @@ impl Fx {
     /// An event with the payload its action requires.
     fn ev(&mut self, actor: &UserId, role: Role, action: CaseAction) -> CaseEvent {
         let at = self.tick();
-        let e = new_event(actor.clone(), role, action, at);
+        let e = new_event(actor.clone(), role, action, at).with_device(device_of(actor));
         match action {
             A::Reject | A::Cancel | A::VerifyFail | A::DenyDelay => e.with_note("reason"),
             A::Dispatch => e.with_assignee(self.worker.clone()),
@@ -65,6 +65,12 @@ impl Fx {
 
     fn w(&mut self, action: CaseAction) -> CaseEvent {
         let who = self.worker.clone();
+        self.ev(&who, Role::GridWorker, action)
+    }
+
+    /// Another grid worker of the grid: the one who verifies what `worker` resolved.
+    fn w2(&mut self, action: CaseAction) -> CaseEvent {
+        let who = self.worker2.clone();
         self.ev(&who, Role::GridWorker, action)
     }
 
@@ -114,6 +120,11 @@ impl Fx {
     fn fold(&self, events: &[CaseEvent]) -> CaseStatus {
         fold(&self.case(events.to_vec()))
     }
+}
+
+/// Each person of the scenarios acts from a phone of their own.
+fn device_of(user: &UserId) -> DeviceId {
+    user.as_str().parse().unwrap()
 }
 
 fn place() -> Place {
@@ -308,25 +319,35 @@ fn quick_resolve_is_not_possible_once_accepted() {
 }
 
 #[test]
-fn verify_pass_closes_the_case() {
+fn verify_pass_by_someone_else_verifies_and_only_then_close_closes() {
     let mut fx = Fx::new();
     let mut events = fx.path_to_resolved();
-    events.push(fx.w(A::VerifyPass));
+    events.push(fx.w2(A::VerifyPass));
+    let status = fx.fold(&events);
+    assert_legal(&status);
+    assert_eq!(status.state, S::Verified);
+    assert!(status.steps.iter().all(|s| s.ended_at.is_some()));
+    assert_eq!(status.steps.len(), 3);
+    assert_eq!(status.resolution.as_ref().unwrap().actor, fx.worker);
+    assert_eq!(status.verification.as_ref().unwrap().actor, fx.worker2);
+    assert_eq!(status.ended_at, None);
+
+    events.push(fx.c(A::Close));
     let status = fx.fold(&events);
     assert_legal(&status);
     assert_eq!(status.state, S::Closed);
-    assert!(status.steps.iter().all(|s| s.ended_at.is_some()));
-    assert_eq!(status.steps.len(), 3);
+    assert_eq!(status.ended_at, Some(events[5].at));
 }
 
 #[test]
 fn verify_fail_sends_the_case_back_with_a_new_handle_step() {
     let mut fx = Fx::new();
     let mut events = fx.path_to_resolved();
-    events.push(fx.w(A::VerifyFail));
+    events.push(fx.w2(A::VerifyFail));
     let status = fx.fold(&events);
     assert_legal(&status);
     assert_eq!(status.state, S::InProgress);
+    assert_eq!(status.resolution, None);
     assert_eq!(status.reopened, 1);
     assert_eq!(status.assignee.as_ref(), Some(&fx.worker));
     assert_eq!(status.steps.len(), 4);
@@ -336,9 +357,10 @@ fn verify_fail_sends_the_case_back_with_a_new_handle_step() {
 
     // Sent back twice, then passed.
     events.push(fx.w(A::Resolve));
-    events.push(fx.w(A::VerifyFail));
+    events.push(fx.c(A::VerifyFail));
     events.push(fx.w(A::Resolve));
-    events.push(fx.w(A::VerifyPass));
+    events.push(fx.w2(A::VerifyPass));
+    events.push(fx.c(A::Close));
     let status = fx.fold(&events);
     assert_legal(&status);
     assert_eq!(status.reopened, 2);
@@ -348,7 +370,7 @@ fn verify_fail_sends_the_case_back_with_a_new_handle_step() {
 #[test]
 fn after_a_failed_quick_resolve_only_the_opener_may_resolve_or_ask_for_a_delay() {
     let mut fx = Fx::new();
-    let mut events = vec![fx.w(A::QuickResolve), fx.w(A::VerifyFail)];
+    let mut events = vec![fx.w(A::QuickResolve), fx.c(A::VerifyFail)];
     let other = fx.worker2.clone();
     events.push(fx.ev(&other, Role::GridWorker, A::Resolve));
     let status = fx.fold(&events);
@@ -375,13 +397,24 @@ fn after_a_failed_quick_resolve_only_the_opener_may_resolve_or_ask_for_a_delay()
 }
 
 #[test]
-fn close_by_a_supervisor_closes_a_resolved_case() {
+fn closing_requires_a_verification() {
     let mut fx = Fx::new();
+    // A resolved case is verified before it is closed: the supervisor's close alone is not
+    // enough (the five-second loop one person ran alone).
     let mut events = fx.path_to_resolved();
     events.push(fx.c(A::Close));
     let status = fx.fold(&events);
-    assert_legal(&status);
+    assert_eq!(status.state, S::Resolved);
+    assert_eq!(
+        status.illegal[0].reason,
+        "close is not possible while the case is resolved (only when verified)"
+    );
+    // The supervisor may verify by calling back, if someone else resolved, then close.
+    events.push(fx.c(A::VerifyPass));
+    events.push(fx.c(A::Close));
+    let status = fx.fold(&events);
     assert_eq!(status.state, S::Closed);
+    assert_eq!(status.illegal.len(), 1);
 
     // Closing before resolution is not possible.
     let mut events = fx.path_to_in_progress();
@@ -391,6 +424,138 @@ fn close_by_a_supervisor_closes_a_resolved_case() {
     assert_eq!(status.illegal.len(), 1);
 }
 
+#[test]
+fn the_resolver_may_not_verify_their_own_resolution() {
+    let mut fx = Fx::new();
+    for verify in [A::VerifyPass, A::VerifyFail] {
+        // The assignee resolved: neither they nor ...
+        let mut events = fx.path_to_resolved();
+        events.push(fx.w(verify));
+        let status = fx.fold(&events);
+        assert_eq!(status.state, S::Resolved, "{verify}");
+        assert_eq!(
+            status.illegal[0].reason,
+            format!(
+                "the case must be verified by someone other than who resolved it; the resolver \
+                 may not {verify}"
+            )
+        );
+        // ... a supervisor who resolved it themselves may verify it.
+        let mut events = fx.path_to_in_progress();
+        events.push(fx.c(A::Resolve));
+        events.push(fx.c(verify));
+        let status = fx.fold(&events);
+        assert_eq!(status.state, S::Resolved, "{verify}");
+        assert_eq!(status.illegal.len(), 1);
+        let case = fx.case(events[..4].to_vec());
+        let refused =
+            check_action(&case, &fx.community, Role::CommunitySupervisor, verify).unwrap_err();
+        assert_eq!(refused.refusal, Refusal::OwnResolution { action: verify });
+        check_action(&case, &fx.worker, Role::GridWorker, verify).unwrap();
+    }
+    // A grid worker's quick resolution on the spot is verified by someone else too.
+    let events = vec![fx.w(A::QuickResolve), fx.w(A::VerifyPass)];
+    assert_eq!(fx.fold(&events).illegal.len(), 1);
+    let events = vec![fx.w(A::QuickResolve), fx.w2(A::VerifyPass), fx.c(A::Close)];
+    let status = fx.fold(&events);
+    assert_legal(&status);
+    assert_eq!(status.state, S::Closed);
+}
+
+#[test]
+fn another_account_on_the_resolving_device_may_not_verify() {
+    let mut fx = Fx::new();
+    let mut events = fx.path_to_resolved();
+    // worker2 signed in on the phone worker resolved on (a phone the grid shares).
+    let shared = device_of(&fx.worker);
+    let at = fx.tick();
+    let verify =
+        new_event(fx.worker2.clone(), Role::GridWorker, A::VerifyPass, at).with_device(shared);
+    let case = fx.case(events.clone());
+    let refused = check_event(&case, &verify).unwrap_err();
+    assert_eq!(
+        refused.refusal,
+        Refusal::SameDevice {
+            action: A::VerifyPass
+        }
+    );
+    assert_eq!(
+        refused.refusal.to_string(),
+        "the case was resolved on this device; someone else must verify_pass it from their own \
+         device"
+    );
+    events.push(verify);
+    let status = fx.fold(&events);
+    assert_eq!(status.state, S::Resolved);
+    assert_eq!(status.illegal.len(), 1);
+    // From worker2's own phone it is legal.
+    events.push(fx.w2(A::VerifyPass));
+    let status = fx.fold(&events);
+    assert_eq!(status.state, S::Verified);
+}
+
+#[test]
+fn a_hazard_is_verified_only_with_a_passed_recheck() {
+    use sync_core::models::case::{Recheck, RecheckResult, Rectification};
+    let mut fx = Fx::new();
+    let events = vec![fx.w(A::QuickResolve), fx.w2(A::VerifyPass)];
+    let mut hazard = fx.case(events);
+    hazard.case_kind = CaseKind::Hazard;
+    hazard.category = "fire_exit_blocked".into();
+    let status = fold(&hazard);
+    assert_eq!(status.state, S::Resolved);
+    assert_eq!(
+        status.illegal[0].reason,
+        "a hazard is verified only once its rectification has a passed re-check \
+         (rectification.recheck.result = passed)"
+    );
+    let mut recheck = Recheck {
+        at: fx.tick(),
+        by: fx.worker2.clone(),
+        result: RecheckResult::Failed,
+        note: None,
+    };
+    hazard.rectification = Some(Rectification {
+        measure: "清理楼道杂物".into(),
+        responsible: "物业".into(),
+        due: None,
+        recheck: Some(recheck.clone()),
+    });
+    assert_eq!(fold(&hazard).state, S::Resolved);
+    recheck.result = RecheckResult::Passed;
+    hazard.rectification.as_mut().unwrap().recheck = Some(recheck);
+    let status = fold(&hazard);
+    assert_legal(&status);
+    assert_eq!(status.state, S::Verified);
+}
+
+#[test]
+fn events_written_before_devices_were_named_keep_their_meaning() {
+    // Stored cases whose grid worker verified their own quick resolution, or that a supervisor
+    // closed straight from resolved, stay closed: their events name no device.
+    let mut fx = Fx::new();
+    let legacy = |mut e: CaseEvent| {
+        e.device = None;
+        e
+    };
+    let own_verify = vec![legacy(fx.w(A::QuickResolve)), legacy(fx.w(A::VerifyPass))];
+    let status = fx.fold(&own_verify);
+    assert_legal(&status);
+    assert_eq!(status.state, S::Closed);
+    let straight_close = {
+        let mut e: Vec<CaseEvent> = fx.path_to_resolved().into_iter().map(legacy).collect();
+        e.push(legacy(fx.c(A::Close)));
+        e
+    };
+    let status = fx.fold(&straight_close);
+    assert_legal(&status);
+    assert_eq!(status.state, S::Closed);
+    // New events follow the new rules on top of old ones.
+    let mut mixed: Vec<CaseEvent> = fx.path_to_resolved().into_iter().map(legacy).collect();
+    mixed.push(fx.w(A::VerifyPass));
+    assert_eq!(fx.fold(&mixed).illegal.len(), 1);
+}
+
 /// Events that bring a case into each open state.
 fn into(fx: &mut Fx, state: CaseState) -> Vec<CaseEvent> {
     match state {
@@ -398,6 +563,11 @@ fn into(fx: &mut Fx, state: CaseState) -> Vec<CaseEvent> {
         S::Accepted => vec![fx.w(A::Submit), fx.c(A::Accept)],
         S::InProgress => fx.path_to_in_progress(),
         S::Resolved => fx.path_to_resolved(),
+        S::Verified => {
+            let mut events = fx.path_to_resolved();
+            events.push(fx.w2(A::VerifyPass));
+            events
+        }
         other => panic!("not an open state: {other}"),
     }
 }
@@ -405,7 +575,8 @@ fn into(fx: &mut Fx, state: CaseState) -> Vec<CaseEvent> {
 #[test]
 fn suspend_and_resume_restore_the_previous_state_and_pause_the_step() {
     let mut fx = Fx::new();
-    for &state in OPEN_STATES {
+    assert_eq!(&allowed_states(A::Suspend), &&OPEN_STATES[..4]);
+    for &state in allowed_states(A::Suspend) {
         let mut events = into(&mut fx, state);
         events.push(fx.c(A::Suspend));
         let suspended = fx.fold(&events);
@@ -505,7 +676,8 @@ fn terminal_states_accept_only_comments_and_acknowledgements() {
     let mut fx = Fx::new();
     let closed = {
         let mut e = fx.path_to_resolved();
-        e.push(fx.w(A::VerifyPass));
+        e.push(fx.w2(A::VerifyPass));
+        e.push(fx.c(A::Close));
         e
     };
     let not_filed = vec![fx.w(A::Submit), fx.c(A::Reject)];
@@ -585,6 +757,8 @@ fn the_role_table() {
         A::Reject,
         A::Dispatch,
         A::Resolve,
+        A::VerifyPass,
+        A::VerifyFail,
         A::Close,
         A::Suspend,
         A::Resume,
@@ -756,7 +930,7 @@ fn delay_request_then_approval_extends_the_handle_step() {
 
     // A new handle span after verify_fail starts without the old delays.
     events.push(fx.w(A::Resolve));
-    events.push(fx.w(A::VerifyFail));
+    events.push(fx.c(A::VerifyFail));
     let status = fx.fold(&events);
     assert_eq!(status.approved_delay_days, 0);
     assert_eq!(status.current_step().unwrap().extra_days, 0);
@@ -1420,4 +1594,67 @@ fn an_acknowledgement_made_after_a_real_merge_reaches_the_phone_and_empties_its_
     assert!(case.events.contains(&resolve));
     assert_eq!(case.events.last(), Some(&ack));
     phone.validate(&ctx).unwrap();
+}
+
+/// The resolver's verification is an illegal-after-merge conflict item, never a silent pass.
+///
+/// The case was resolved by `worker2`. On a tablet that then went offline, `worker` checks it
+/// and verifies it (legal there: someone else resolved it). Meanwhile the community sent it
+/// back, dispatched it to `worker`, who redid the work and resolved it from their phone. After
+/// the merge the standing resolution is `worker`'s own, so their verification from the tablet
+/// verifies their own work: the fold refuses it and lists it for review, on every replica.
+#[test]
+fn after_merge_a_verification_of_ones_own_resolution_is_a_conflict_item() {
+    let mut fx = Fx::new();
+    let ctx = ValidationContext::default();
+    let office = author();
+    let mut doc = document(&fx, &office);
+    let mut events = vec![fx.w(A::Submit), fx.c(A::Accept)];
+    let to_worker2 = fx.c(A::Dispatch).with_assignee(fx.worker2.clone());
+    events.push(to_worker2);
+    events.push(fx.w2(A::Resolve));
+    for e in events {
+        append_event(&mut doc, &office, &ctx, e).unwrap();
+    }
+    let ((mut tablet, tablet_author), (mut browser, office_author)) = replicas(&doc, true);
+
+    let at = fx.tick();
+    let verify = new_event(fx.worker.clone(), Role::GridWorker, A::VerifyPass, at)
+        .with_device(DeviceId::new());
+    append_event(&mut tablet, &tablet_author, &ctx, verify.clone()).unwrap();
+
+    let send_back = fx.c(A::VerifyFail);
+    let redo = fx.c(A::Dispatch);
+    let resolve = fx.w(A::Resolve);
+    for e in [send_back, redo, resolve] {
+        append_event(&mut browser, &office_author, &ctx, e).unwrap();
+    }
+
+    let (case, status) = merge_both_ways(tablet, browser);
+    assert_eq!(case.events.last().unwrap().id, verify.id);
+    assert_eq!(status.state, S::Resolved);
+    assert_eq!(status.resolution.as_ref().unwrap().actor, fx.worker);
+    assert_eq!(status.illegal.len(), 1);
+    let item = &status.illegal[0];
+    assert_eq!(
+        (item.event.clone(), item.action),
+        (verify.id.clone(), A::VerifyPass)
+    );
+    assert_eq!(item.state, S::Resolved);
+    assert!(
+        item.reason.contains("someone other than who resolved it"),
+        "{}",
+        item.reason
+    );
+
+    // Someone else verifies; the supervisor reviews the item and closes.
+    let mut merged = case;
+    merged.events.push(fx.w2(A::VerifyPass));
+    let ack = fx.c(A::Acknowledge).with_target(verify.id.clone());
+    merged.events.push(ack);
+    merged.events.push(fx.c(A::Close));
+    let status = fold(&merged);
+    assert_eq!(status.state, S::Closed);
+    assert!(status.illegal.is_empty());
+    assert_eq!(status.acknowledged.len(), 1);
 }

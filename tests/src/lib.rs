@@ -34,4 +34,4 @@ pub mod process;
 pub use app::{PASSWORD, Session, TestApp, TestUser};
 pub use client::{Answer, gzip};
 pub use db::{Backend, FreshDb, PgDatabase};
-pub use phone::{Phone, RoundTrip, resident_with_id_number};
+pub use phone::{Phone, RoundTrip, draft_case, resident_with_id_number};

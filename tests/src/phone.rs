@@ -109,3 +109,32 @@ pub fn resident_with_id_number(name: &str, born: &str) -> (Resident, ResidentIde
     };
     (resident, identity, id_number)
 }
+
+/// A draft appeal (no events yet) at `place`, opened by `opener` now.
+pub fn draft_case(
+    place: &sync_core::record::Place,
+    opener: &sync_core::ids::UserId,
+) -> sync_core::models::Case {
+    use sync_core::models::case::{CaseKind, Urgency};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    sync_core::models::Case {
+        id: sync_core::ids::DocId::new(),
+        case_kind: CaseKind::Appeal,
+        category: "elderly_care".into(),
+        subject: "独居老人需要助餐".into(),
+        description: String::new(),
+        place: place.clone(),
+        location: None,
+        household: None,
+        parties: Vec::new(),
+        urgency: Urgency::Normal,
+        confidential: false,
+        opened_by: opener.clone(),
+        opened_at: Timestamp::from_millis(now),
+        events: Vec::new(),
+        mediation: Vec::new(),
+        rectification: None,
+    }
+}

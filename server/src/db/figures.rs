@@ -112,7 +112,8 @@ pub async fn by_grid(
     let in3 = placeholders(4, grids.len());
     let in2 = placeholders(3, grids.len());
     let in0 = placeholders(1, grids.len());
-    let resolved_in = "state IN ('resolved', 'closed') AND resolved_at >= $1 AND resolved_at <= $2";
+    let resolved_in =
+        "state IN ('resolved', 'verified', 'closed') AND resolved_at >= $1 AND resolved_at <= $2";
     let case_sql = format!(
         "SELECT grid_id,
             CAST(SUM(CASE WHEN case_kind = 'dispute' AND {resolved_in} THEN 1 ELSE 0 END) AS BIGINT) AS disputes,

@@ -33,6 +33,7 @@ impl GridGen<'_> {
             delay_days: step.delay_days,
             level: step.level,
             target: None,
+            device: Some(self.user(step.actor).device.clone()),
         }
     }
 
@@ -87,7 +88,7 @@ impl GridGen<'_> {
         }
     }
 
-    /// Writes the `global`-th case of the street: kind and target state (the first 27 cases
+    /// Writes the `global`-th case of the street: kind and target state (the first 30 cases
     /// cover every pair), template, parties, when it opened, then one change per planned step,
     /// each checked by the workflow; the folded case must end in the target state.
     pub(super) fn write_case(&mut self, global: usize) -> anyhow::Result<()> {
@@ -97,8 +98,9 @@ impl GridGen<'_> {
             (T::Reported, 6),
             (T::Accepted, 4),
             (T::InProgress, 12),
-            (T::Resolved, 6),
-            (T::Closed, 51),
+            (T::Resolved, 5),
+            (T::Verified, 3),
+            (T::Closed, 49),
             (T::NotFiled, 6),
             (T::Suspended, 4),
             (T::Cancelled, 7),
@@ -108,9 +110,13 @@ impl GridGen<'_> {
             (CaseKind::Dispute, 27),
             (CaseKind::Hazard, 15),
         ];
-        // The first 27 cases of the street cover every (kind, state); then by weight.
-        let (kind, target) = if global < 27 {
-            (CaseKind::ALL[global / 9], CaseState::ALL[global % 9])
+        // The first cases of the street cover every (kind, state); then by weight.
+        let states = CaseState::ALL.len();
+        let (kind, target) = if global < CaseKind::ALL.len() * states {
+            (
+                CaseKind::ALL[global / states],
+                CaseState::ALL[global % states],
+            )
         } else {
             (self.rng.weighted(KINDS), self.rng.weighted(STATES))
         };
@@ -239,11 +245,7 @@ impl GridGen<'_> {
             let mut message = String::from("case: ");
             let mut event = None;
             if let Some(action) = step.action {
-                let e = self.event(step, action, at);
-                workflow::check_event(&case, &e)
-                    .with_context(|| format!("planned {action} is not legal"))?;
-                case.events.push(e.clone());
-                event = Some(e);
+                event = Some(self.event(step, action, at));
                 message.push_str(action.as_str());
             }
             match step.extra {
@@ -262,7 +264,7 @@ impl GridGen<'_> {
                     if let Some(r) = &mut case.rectification {
                         r.recheck = Some(Recheck {
                             at,
-                            by: worker.id.clone(),
+                            by: user.id.clone(),
                             result,
                             note: Some(match result {
                                 RecheckResult::Passed => "复查合格".to_owned(),
@@ -294,6 +296,12 @@ impl GridGen<'_> {
                     });
                     message.push_str("mediation session");
                 }
+            }
+            // Judged with what the step records beside it (a hazard's re-check).
+            if let Some(e) = &event {
+                workflow::check_event(&case, e)
+                    .with_context(|| format!("planned {} is not legal", e.action))?;
+                case.events.push(e.clone());
             }
             let extra = step.extra;
             commit(&mut doc, user, at, &message, |tx| {

@@ -67,6 +67,9 @@ enum Who {
     Boss,
     /// Whoever the case is dispatched to: the worker or the community supervisor.
     Handler,
+    /// Whoever checks the handler's work (核查): never the handler, so the community
+    /// supervisor (calling back) when the worker handled it, the worker (on site) otherwise.
+    Checker,
 }
 
 /// The targets a row is for; a case with another target passes the row by without a draw.
@@ -85,8 +88,6 @@ enum When {
     Quick,
     /// The row just above applied and was taken.
     Taken,
-    /// The row just above applied and was not taken: this row is its other branch.
-    Else,
     NotEscalated,
     /// The case is dispatched to the worker.
     WorkerHandles,
@@ -262,7 +263,7 @@ impl Row {
 const COURSE: &[Row] = {
     use CaseAction as A;
     use CaseState as T;
-    use Who::{Boss, Community, Handler, Worker};
+    use Who::{Boss, Checker, Community, Handler, Worker};
     &[
         // A draft: now and then a comment, nothing more.
         Row::step(Worker, A::Comment, 10 * MINUTE, 3 * HOUR)
@@ -270,10 +271,10 @@ const COURSE: &[Row] = {
             .p(0.3)
             .note("补充现场照片，核实后再上报"),
         Row::stop().only(&[T::Draft]),
-        // Solved on the spot (即办件), sometimes reported first; a closed one is checked by the
-        // worker or closed by the community.
+        // Solved on the spot (即办件), sometimes reported first; checked by the community, which
+        // then closes it.
         Row::mark(Mark::Quick)
-            .only(&[T::Resolved, T::Closed])
+            .only(&[T::Resolved, T::Verified, T::Closed])
             .p(0.18),
         Row::step(Worker, A::Submit, 5 * MINUTE, 2 * HOUR)
             .when(When::Quick)
@@ -282,12 +283,14 @@ const COURSE: &[Row] = {
             .when(When::Quick)
             .note("现场协调，当场解决")
             .hazard(Extra::Rectify),
-        Row::step(Worker, A::VerifyPass, HOUR, 2 * DAY_MS)
-            .only(&[T::Closed])
+        Row::step(Checker, A::VerifyPass, HOUR, 2 * DAY_MS)
+            .only(&[T::Verified, T::Closed])
             .when(When::Quick)
-            .p(0.75)
+            .note("电话回访，群众满意")
             .hazard(Extra::Recheck(RecheckResult::Passed)),
-        Row::step(Community, A::Close, 2 * HOUR, 3 * DAY_MS).when(When::Else),
+        Row::step(Community, A::Close, 2 * HOUR, 3 * DAY_MS)
+            .only(&[T::Closed])
+            .when(When::Quick),
         Row::stop().when(When::Quick),
         // Reported, now and then escalated to the street at once; not filed, or given up.
         Row::step(Worker, A::Submit, 5 * MINUTE, 4 * HOUR),
@@ -361,7 +364,7 @@ const COURSE: &[Row] = {
         Row::step(Handler, A::Resolve, 3 * HOUR, 5 * DAY_MS)
             .when(When::Kind(CaseKind::Appeal))
             .note("已处理完毕"),
-        Row::step(Worker, A::VerifyFail, 2 * HOUR, 2 * DAY_MS)
+        Row::step(Checker, A::VerifyFail, 2 * HOUR, 2 * DAY_MS)
             .p(0.08)
             .note("复查发现问题仍未解决，退回继续处理")
             .hazard(Extra::Recheck(RecheckResult::Failed)),
@@ -370,12 +373,12 @@ const COURSE: &[Row] = {
             .note("已按要求重新处理"),
         Row::supervise(0.03, 0.03).only(&[T::Resolved]),
         Row::stop().only(&[T::Resolved]),
-        // Closed: checked on the spot by the worker, or closed by the community.
-        Row::step(Worker, A::VerifyPass, 2 * HOUR, 3 * DAY_MS)
-            .p(0.8)
-            .note("现场核查，问题已解决，群众满意")
+        // Verified by someone other than the handler, then closed.
+        Row::step(Checker, A::VerifyPass, 2 * HOUR, 3 * DAY_MS)
+            .note("核查属实，问题已解决，群众满意")
             .hazard(Extra::Recheck(RecheckResult::Passed)),
-        Row::step(Community, A::Close, 3 * HOUR, 3 * DAY_MS).when(When::Else),
+        Row::stop().only(&[T::Verified]),
+        Row::step(Boss, A::Close, 3 * HOUR, 3 * DAY_MS).note("经核查，予以结案"),
     ]
 };
 
@@ -410,7 +413,6 @@ impl Course {
                 When::Always => true,
                 When::Quick => self.quick,
                 When::Taken => above == Some(true),
-                When::Else => above == Some(false),
                 When::NotEscalated => !self.escalated,
                 When::WorkerHandles => self.handler == Actor::Worker,
                 When::DelayToAnswer => self.delay_to_answer,
@@ -426,12 +428,18 @@ impl Course {
             Who::Boss if self.escalated => Actor::Street,
             Who::Boss => Actor::Community,
             Who::Handler => self.handler,
+            Who::Checker if self.handler == Actor::Worker => Actor::Community,
+            Who::Checker => Actor::Worker,
         }
     }
 
     fn mark(&mut self, mark: Mark) {
         match mark {
-            Mark::Quick => self.quick = true,
+            // Solved on the spot by the worker, who is then its handler.
+            Mark::Quick => {
+                self.quick = true;
+                self.handler = Actor::Worker;
+            }
             Mark::WorkerHandles => self.handler = Actor::Worker,
             Mark::OtherHandler => {
                 self.handler = match self.handler {
@@ -530,7 +538,9 @@ impl GridGen<'_> {
                 for k in 0..sessions {
                     let last = k == sessions - 1;
                     let outcome = match target {
-                        CaseState::Resolved | CaseState::Closed if last => MediationOutcome::Agreed,
+                        CaseState::Resolved | CaseState::Verified | CaseState::Closed if last => {
+                            MediationOutcome::Agreed
+                        }
                         CaseState::Cancelled if last => MediationOutcome::Failed,
                         _ if self.rng.chance(0.5) => MediationOutcome::Partial,
                         _ => MediationOutcome::Continuing,

@@ -151,7 +151,8 @@ pub async fn act(
         ));
     };
     let author = author_of(caller, format!("{} case", req.action.trim()));
-    let event = build_event(user.id.clone(), caller.role, req, author.at)?;
+    let event = build_event(user.id.clone(), caller.role, req, author.at)?
+        .with_device(caller.device.clone());
     if let Some(assignee) = &event.assignee {
         check_assignee(app, assignee, case).await?;
     }

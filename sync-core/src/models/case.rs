@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{DocId, ItemId, ResidentId, UserId};
+use crate::ids::{DeviceId, DocId, ItemId, ResidentId, UserId};
 use crate::record::{Place, Record, RecordKind, Role};
 use crate::string_enum;
 use crate::time::{Date, Timestamp};
@@ -64,11 +64,12 @@ string_enum! {
         Resolve = "resolve" ["办结", "resolve"],
         /// Solved on the spot (即办件) (DRAFT/REPORTED -> RESOLVED).
         QuickResolve = "quick_resolve" ["即办", "quick resolve"],
-        /// Verified on site as solved (RESOLVED -> CLOSED).
+        /// Checked on site (or by a call back) as solved, by someone other than who resolved
+        /// it (RESOLVED -> VERIFIED).
         VerifyPass = "verify_pass" ["核查通过", "verified"],
         /// Verified on site as not solved, sent back (回退) (RESOLVED -> IN_PROGRESS).
         VerifyFail = "verify_fail" ["核查不通过", "verification failed"],
-        /// Closed by the community supervisor (RESOLVED -> CLOSED).
+        /// Closed by a supervisor once verified (VERIFIED -> CLOSED).
         Close = "close" ["结案", "close"],
         /// Paused (any open state -> SUSPENDED); the deadline clock stops.
         Suspend = "suspend" ["挂起", "suspend"],
@@ -167,6 +168,12 @@ pub struct CaseEvent {
     /// For `acknowledge`: the event made illegal by a merge that the supervisor reviewed.
     #[serde(default)]
     pub target: Option<ItemId>,
+    /// The device (phone, or console sign-in) that wrote the event. Every event written since
+    /// verification by someone else became a rule names it (the server refuses a new event
+    /// that does not name the pushing device); events without one predate that rule and are
+    /// folded by the rules they were written under (see [`crate::workflow`]).
+    #[serde(default)]
+    pub device: Option<DeviceId>,
 }
 
 /// One mediation session of a dispute (调解).
@@ -329,6 +336,17 @@ impl Record for Case {
                 v.text("rectification.responsible", &r.responsible, 100);
             }
             (None, _) => {}
+        }
+    }
+
+    fn sign_new_items(&mut self, before: Option<&Self>, device: &DeviceId) {
+        let known: BTreeSet<ItemId> = before
+            .map(|b| b.events.iter().map(|e| e.id.clone()).collect())
+            .unwrap_or_default();
+        for event in &mut self.events {
+            if event.device.is_none() && !known.contains(&event.id) {
+                event.device = Some(device.clone());
+            }
         }
     }
 

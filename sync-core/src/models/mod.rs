@@ -19,7 +19,7 @@ pub use patrol::Patrol;
 pub use visit::Visit;
 
 use crate::doc::{Document, check_record, check_transition};
-use crate::ids::UserId;
+use crate::ids::{DeviceId, UserId};
 use crate::record::{Record, RecordKind, RecordMeta, Role};
 use crate::validate::{RecordInvalid, ValidationContext};
 
@@ -90,13 +90,16 @@ macro_rules! any_record {
             }
 
             /// Checks that what a caller added speaks only for the caller: every case event new in
-            /// `after` must carry the caller's user id and role. The server runs this on every
-            /// pushed document, so a phone can never write an event in someone else's name.
+            /// `after` must carry the caller's user id and role, and name the device that pushes
+            /// it. The server runs this on every pushed document, so a phone can never write an
+            /// event in someone else's name, nor hide which device wrote it (verification by
+            /// someone else looks at devices).
             pub fn check_authorship(
                 before: Option<&Self>,
                 after: &Self,
                 user: &UserId,
                 role: Role,
+                device: &DeviceId,
             ) -> Result<(), RecordInvalid> {
                 let AnyRecord::Case(case) = after else { return Ok(()) };
                 let before = match before {
@@ -110,6 +113,14 @@ macro_rules! any_record {
                             Some(RecordKind::Case),
                             "events",
                             "a new event names another user or role than the caller",
+                        ));
+                    }
+                    if event.device.as_ref() != Some(device) {
+                        return Err(RecordInvalid::single(
+                            Some(case.id.clone()),
+                            Some(RecordKind::Case),
+                            "events",
+                            "a new event must name the device that writes it (device)",
                         ));
                     }
                 }

@@ -224,6 +224,7 @@ fn overdue_case(place: &Place, worker: &UserId) -> Case {
             delay_days: None,
             level: None,
             target: None,
+            device: None,
         }],
         mediation: Vec::new(),
         rectification: None,

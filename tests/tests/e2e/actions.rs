@@ -69,12 +69,31 @@ async fn a_case_moves_supervisor_phone_supervisor_through_sync(app: TestApp) -> 
         .collect();
     assert!(devices.contains(&s.device), "{devices:?}");
 
-    // Resolved offline, synced; the supervisor closes; the phone sees it closed.
+    // Resolved offline, synced. Closing needs a verification first; the supervisor checks by
+    // calling back (someone other than the resolver), then closes; the phone sees it closed.
     phone.replica.update(&cid, at(30), |k: &mut Case| {
         k.events
             .push(event(&li.id, Role::GridWorker, CaseAction::Resolve, at(30)));
     })?;
     phone.sync(&app).await?;
+    let early = act(&app, &s.access_token, &cid, json!({"action": "close"})).await?;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "illegal_action"),
+        "{}",
+        early.text
+    );
+    assert!(early.text.contains("only when verified"), "{}", early.text);
+    let a = act(
+        &app,
+        &s.access_token,
+        &cid,
+        json!({"action": "verify_pass"}),
+    )
+    .await?;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["case_status"]["state"], "verified");
+    assert_eq!(a.body["event"]["device"], json!(s.device), "{}", a.text);
     let a = act(&app, &s.access_token, &cid, json!({"action": "close"})).await?;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.body["case_status"]["state"], "closed");
@@ -96,14 +115,14 @@ async fn a_case_moves_supervisor_phone_supervisor_through_sync(app: TestApp) -> 
     )
     .await?;
     assert_eq!(log.status, 200, "{}", log.text);
-    assert_eq!(log.body["total"], 3, "{}", log.text);
+    assert_eq!(log.body["total"], 4, "{}", log.text);
     let actions: Vec<&str> = log.body["items"]
         .as_array()
         .context("items")?
         .iter()
         .filter_map(|i| i["detail"]["action"].as_str())
         .collect();
-    assert_eq!(actions, ["close", "dispatch", "accept"]);
+    assert_eq!(actions, ["close", "verify_pass", "dispatch", "accept"]);
     app.stop().await
 }
 

@@ -19,7 +19,7 @@ use crate::support::{case, event, now, on_both_backends};
 
 on_both_backends!(
     delay_cancel_suspend_and_resume_act_reach_the_phone_and_refuse_illegal_uses,
-    verify_fail_is_the_workers_and_restarts_the_handling_clock,
+    verification_is_someone_elses_and_a_failed_one_restarts_the_handling_clock,
 );
 
 /// Working days an appeal may be handled (`DeadlinePolicy::default`).
@@ -361,7 +361,7 @@ async fn delay_cancel_suspend_and_resume_act_reach_the_phone_and_refuse_illegal_
     app.stop().await
 }
 
-async fn verify_fail_is_the_workers_and_restarts_the_handling_clock(
+async fn verification_is_someone_elses_and_a_failed_one_restarts_the_handling_clock(
     app: TestApp,
 ) -> anyhow::Result<()> {
     let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
@@ -383,46 +383,53 @@ async fn verify_fail_is_the_workers_and_restarts_the_handling_clock(
     phone.sync(&app).await?;
     let d = detail(&app, &s.access_token, &id).await?;
     assert_eq!(d["case_status"]["state"], "resolved", "{d}");
+    assert_eq!(
+        d["case_status"]["resolution"]["actor"],
+        li.id.to_string(),
+        "{d}"
+    );
     assert_eq!(d["deadline"]["step"], "verify", "{d}");
-    assert!(!actions_of(&d).contains(&"verify_fail".to_owned()), "{d}");
-
-    // Supervisors may not fail a verification: 409, the role named, nothing stored.
-    let changes = app.change_count().await?;
-    for (token, role) in [
-        (&s.access_token, "community_supervisor"),
-        (&st.access_token, "street_supervisor"),
-    ] {
-        let a = act(
-            &app,
-            token,
-            &id,
-            &json!({"action": "verify_fail", "note": "现场未整改"}),
-        )
-        .await?;
-        assert_eq!((a.status, a.code()), (409, "illegal_action"), "{}", a.text);
-        let message = a.body["error"]["message"].as_str().unwrap_or_default();
-        assert!(
-            message.contains(&format!("a {role} may not verify_fail")),
-            "{message}"
-        );
+    for action in ["verify_pass", "verify_fail"] {
+        assert!(actions_of(&d).contains(&action.to_owned()), "{action}: {d}");
     }
-    assert_eq!(app.change_count().await?, changes, "nothing stored");
 
-    // The worker's phone fails the verification on site; the server and a supervisor see the
-    // case back in progress with a fresh handling clock.
-    let t2 = now();
-    phone.replica.update(&id, t2, |k: &mut Case| {
-        let mut e = event(&li.id, Role::GridWorker, CaseAction::VerifyFail, t2);
-        e.note = Some("复查发现问题仍在".into());
-        k.events.push(e);
+    // The resolver's own verification, written on their phone by a client that skipped the
+    // check, is stored (nothing a phone sent is lost) but the fold refuses it: the case stays
+    // resolved and the verification waits in the conflict inbox.
+    let t1 = now();
+    phone.replica.update(&id, t1, |k: &mut Case| {
+        k.events
+            .push(event(&li.id, Role::GridWorker, CaseAction::VerifyPass, t1));
     })?;
     phone.sync(&app).await?;
+    let d = detail(&app, &s.access_token, &id).await?;
+    assert_eq!(d["case_status"]["state"], "resolved", "{d}");
+    let illegal = d["case_status"]["illegal"].as_array().context("illegal")?;
+    assert_eq!(illegal.len(), 1, "{d}");
+    assert_eq!(illegal[0]["action"], "verify_pass", "{d}");
+    let reason = illegal[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("someone other than who resolved it"),
+        "{reason}"
+    );
+
+    // The community supervisor checks by calling back and sends it back, with a fresh
+    // handling clock.
+    let t2 = now();
+    let a = act(
+        &app,
+        &s.access_token,
+        &id,
+        &json!({"action": "verify_fail", "note": "回访发现问题仍在"}),
+    )
+    .await?;
+    assert_eq!(a.status, 200, "{}", a.text);
     let d = detail(&app, &s.access_token, &id).await?;
     let cs = &d["case_status"];
     assert_eq!(cs["state"], "in_progress", "{d}");
     assert_eq!(cs["reopened"], 1, "{d}");
     assert_eq!(cs["assignee"], li.id.to_string(), "{d}");
-    assert!(cs["illegal"].as_array().is_some_and(Vec::is_empty), "{d}");
+    assert_eq!(cs["illegal"].as_array().map(Vec::len), Some(1), "{d}");
     let dl = &d["deadline"];
     assert_eq!(dl["step"], "handle", "{d}");
     assert_eq!(dl["budget_ms"], json!(APPEAL_HANDLE_DAYS * DAY_MS), "{d}");
@@ -450,5 +457,38 @@ async fn verify_fail_is_the_workers_and_restarts_the_handling_clock(
     let folded = workflow::fold(&phone_case(&phone, &id)?);
     assert_eq!(folded.state, CaseState::Resolved);
     assert_eq!(folded.reopened, 1);
+
+    // Having resolved it, the community supervisor may not verify it (409, nothing stored);
+    // the street supervisor may, and the community closes it.
+    let changes = app.change_count().await?;
+    let own = act(
+        &app,
+        &s.access_token,
+        &id,
+        &json!({"action": "verify_pass"}),
+    )
+    .await?;
+    assert_eq!(
+        (own.status, own.code()),
+        (409, "illegal_action"),
+        "{}",
+        own.text
+    );
+    assert!(
+        own.text.contains("someone other than who resolved it"),
+        "{}",
+        own.text
+    );
+    assert_eq!(app.change_count().await?, changes, "nothing stored");
+    let a = act(
+        &app,
+        &st.access_token,
+        &id,
+        &json!({"action": "verify_pass"}),
+    )
+    .await?;
+    assert_eq!(a.body["case_status"]["state"], "verified", "{}", a.text);
+    let a = act(&app, &s.access_token, &id, &json!({"action": "close"})).await?;
+    assert_eq!(a.body["case_status"]["state"], "closed", "{}", a.text);
     app.stop().await
 }

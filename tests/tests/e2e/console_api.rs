@@ -269,14 +269,17 @@ async fn the_timeline_counts_cases_opened_and_closed_per_bucket(
     phone.replica.create(&case(&app.grid_a(), &li.id), at(6))?;
     phone.sync(&app).await?;
     let s = app.login(&sup).await?;
-    let closed = post(
-        &app,
-        &s.access_token,
-        &format!("/v1/cases/{quick_id}/actions"),
-        &json!({"action": "close"}),
-    )
-    .await?;
-    assert_eq!(closed.status, 200, "{}", closed.text);
+    // Verified by the supervisor calling back, then closed.
+    for action in ["verify_pass", "close"] {
+        let done = post(
+            &app,
+            &s.access_token,
+            &format!("/v1/cases/{quick_id}/actions"),
+            &json!({ "action": action }),
+        )
+        .await?;
+        assert_eq!(done.status, 200, "{}", done.text);
+    }
 
     let path = "/v1/figures/timeline?from=2026-01-01";
     let timeline = get(&app, &s.access_token, path).await?;

@@ -10,7 +10,7 @@ use sync_core::ids::ItemId;
 use sync_core::ids::{DocId, UserId};
 use sync_core::models::activity::{Activity, ActivityKind, OutreachForm};
 use sync_core::models::asset::{Asset, AssetKind};
-use sync_core::models::case::{Case, CaseAction, CaseKind};
+use sync_core::models::case::{Case, CaseAction, CaseKind, Recheck, RecheckResult, Rectification};
 use sync_core::models::household::HouseholdStatus;
 use sync_core::models::party::{PartyRegistration, RegistrantKind};
 use sync_core::models::patrol::{Patrol, PatrolMember, PatrolRole};
@@ -143,12 +143,24 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
         )?;
     }
     let quick = [CaseAction::QuickResolve];
-    let closed = [CaseAction::QuickResolve, CaseAction::VerifyPass];
     let a = app.grid_a();
     w1.replica
         .create(&case_with(&a, &li.id, CaseKind::Dispute, t, &quick), t)?;
-    w1.replica
-        .create(&case_with(&a, &li.id, CaseKind::Hazard, t, &closed), t)?;
+    // The hazard is rectified on the spot and re-checked; the community verifies it by
+    // calling back and closes it (below, once synced).
+    let mut hazard = case_with(&a, &li.id, CaseKind::Hazard, t, &quick);
+    hazard.rectification = Some(Rectification {
+        measure: "清理楼道杂物".into(),
+        responsible: "物业".into(),
+        due: None,
+        recheck: Some(Recheck {
+            at: t,
+            by: li.id.clone(),
+            result: RecheckResult::Passed,
+            note: None,
+        }),
+    });
+    let hazard = w1.replica.create(&hazard, t)?;
     w1.replica
         .create(&case_with(&a, &li.id, CaseKind::Appeal, t, &quick), t)?;
     let old: Timestamp = "2020-06-01T09:00:00+08:00".parse()?;
@@ -173,6 +185,17 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
         t,
     )?;
     w1.sync(&app).await?;
+    let b = app.login(&boss).await?;
+    for action in ["verify_pass", "close"] {
+        let done = gridbook_tests::client::post(
+            &app,
+            &b.access_token,
+            &format!("/v1/cases/{hazard}/actions"),
+            &serde_json::json!({ "action": action }),
+        )
+        .await?;
+        assert_eq!(done.status, 200, "{}", done.text);
+    }
 
     // ca-2: 2 households, a hazard found and not yet rectified.
     let mut w2 = app.phone(&ma).await?;

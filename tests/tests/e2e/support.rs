@@ -151,7 +151,7 @@ pub fn case(place: &Place, worker: &UserId) -> Case {
     }
 }
 
-/// A case event.
+/// A case event. It names no device: the replica that writes it names its own.
 pub fn event(actor: &UserId, role: Role, action: CaseAction, when: Timestamp) -> CaseEvent {
     CaseEvent {
         id: ItemId::new(),
@@ -164,6 +164,7 @@ pub fn event(actor: &UserId, role: Role, action: CaseAction, when: Timestamp) ->
         delay_days: None,
         level: None,
         target: None,
+        device: None,
     }
 }
 

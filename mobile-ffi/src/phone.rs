@@ -26,8 +26,10 @@ use sync_core::doc::{Document, actor_for_device};
 use sync_core::history;
 use sync_core::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, UserId};
 use sync_core::models::case::{CaseAction, CaseKind, SupervisionLevel, Urgency};
+use sync_core::models::report::{Triage, TriageDecision};
 use sync_core::models::{
-    Activity, AnyRecord, Case, Household, HouseholdPrivate, Patrol, Visit, household_private,
+    Activity, AnyRecord, Case, Household, HouseholdPrivate, Patrol, Report, Visit,
+    household_private,
 };
 use sync_core::protocol::{
     Bytes, Cursor, PushError, SyncRequest, decode_request, decode_response, encode_request,
@@ -221,19 +223,22 @@ pub struct CaseProgress {
 /// A step of a case waiting for the signed-in user (待我处理), from [`Phone::my_tasks`].
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Task {
-    /// The case.
-    pub case_id: DocId,
-    /// What the user is to do (pass it to `add_case_event`).
+    /// The record: a case, or a liaison's report waiting for triage.
+    pub record_id: DocId,
+    /// `Case` or `Report`.
+    pub kind: RecordKind,
+    /// What the user is to do: for a case, pass it to `add_case_event`; for a report it is
+    /// `Accept`: triage it with `triage_report` (accept it as a case or close it).
     pub action: CaseAction,
-    /// Appeal, dispute or hazard.
-    pub case_kind: CaseKind,
-    /// The case's subject.
+    /// Appeal, dispute or hazard (`None` for a report).
+    pub case_kind: Option<CaseKind>,
+    /// The case's subject, or what the report says.
     pub subject: String,
-    /// The case's grid.
+    /// The grid.
     pub grid: GridId,
     /// The case's state: `draft`, `reported`, `accepted`, `in_progress`, `resolved`,
-    /// `verified`, `suspended`.
-    pub state: String,
+    /// `verified`, `suspended` (`None` for a report).
+    pub state: Option<String>,
     /// How urgent the case is.
     pub urgency: Urgency,
     /// The supervision (督办) the street set, if any: show it apart from the deadline.
@@ -359,6 +364,7 @@ fn search_text(kind: RecordKind, json: &Value, title: &str) -> String {
             words.extend(list("parties").map(|p| text_of(p, "name")));
         }
         RecordKind::Activity => words.push(text_of(json, "location")),
+        RecordKind::Report => words.push(text_of(json, "location")),
         // A private document is found through its household, never by search.
         RecordKind::HouseholdPrivate => return String::new(),
         RecordKind::Visit
@@ -893,6 +899,114 @@ impl Phone {
         }
     }
 
+    /// A household liaison's report (随手报) of what they noticed, offline like any edit: it
+    /// reaches the grid worker's task list at the next sync. `households` must be households
+    /// of the liaison's own group (the server refuses others). Returns the report's id.
+    pub fn report(
+        &self,
+        what: String,
+        location: Option<String>,
+        households: Vec<DocId>,
+    ) -> Result<DocId, GridbookError> {
+        let mut st = self.lock();
+        let account = st.account()?.clone();
+        let (Some(community), Some(grid), Some(group)) =
+            (account.community, account.grid, account.liaison_group)
+        else {
+            return Err(GridbookError::forbidden(
+                "only a household liaison with a liaison group reports",
+            ));
+        };
+        let report = Report {
+            id: DocId::new(),
+            place: Place { community, grid },
+            liaison_group: group,
+            reporter: account.user_id,
+            what,
+            location,
+            households,
+            noticed_at: now(),
+            triage: None,
+        };
+        st.create(&report)?;
+        Ok(report.id)
+    }
+
+    /// A liaison's report with its triage, if made (the liaison's phone shows the outcome).
+    pub fn get_report(&self, id: String) -> Result<Report, GridbookError> {
+        self.lock().read(&id)
+    }
+
+    /// The grid worker accepts a liaison's report as a case: a draft case of `case_kind` and
+    /// `category` is opened from it (subject and description from what the liaison wrote,
+    /// the first household named), which the worker then submits or solves on the spot, and
+    /// the report's triage names it. Returns the new case's id.
+    pub fn accept_report(
+        &self,
+        report_id: String,
+        case_kind: CaseKind,
+        category: String,
+    ) -> Result<DocId, GridbookError> {
+        let mut st = self.lock();
+        let account = st.account()?.clone();
+        let mut report: Report = st.read(&report_id)?;
+        if report.triage.is_some() {
+            return Err(GridbookError::conflict("the report was already triaged"));
+        }
+        let at = now();
+        let case = Case {
+            id: DocId::new(),
+            case_kind,
+            category,
+            subject: sync_core::models::title_of(&report.what)
+                .chars()
+                .take(60)
+                .collect(),
+            description: format!("联户长随手报：{}", report.what),
+            place: report.place.clone(),
+            location: report.location.clone(),
+            household: report.households.first().cloned(),
+            parties: Vec::new(),
+            urgency: Urgency::Normal,
+            confidential: false,
+            opened_by: account.user_id.clone(),
+            opened_at: at,
+            events: Vec::new(),
+            mediation: Vec::new(),
+            rectification: None,
+        };
+        report.triage = Some(Triage {
+            decision: TriageDecision::Accepted,
+            case: Some(case.id.clone()),
+            reason: None,
+            by: account.user_id,
+            at,
+        });
+        st.create(&case)?;
+        st.replace(&report, None)?;
+        Ok(case.id)
+    }
+
+    /// The grid worker closes a liaison's report without a case, with a reason the liaison
+    /// reads (already handled, not a problem, a duplicate of another report).
+    pub fn close_report(&self, report_id: String, reason: String) -> Result<(), GridbookError> {
+        let mut st = self.lock();
+        let account = st.account()?.clone();
+        let mut report: Report = st.read(&report_id)?;
+        if report.triage.is_some() {
+            return Err(GridbookError::conflict("the report was already triaged"));
+        }
+        report.triage = Some(Triage {
+            decision: TriageDecision::Closed,
+            case: None,
+            reason: Some(reason),
+            by: account.user_id,
+            at: now(),
+        });
+        st.replace(&report, None)?;
+        Ok(())
+    }
+
     /// Creates a household (validated; nothing is written if invalid).
     pub fn create_household(&self, household: Household) -> Result<(), GridbookError> {
         self.lock().create(&household)
@@ -1052,19 +1166,22 @@ impl Phone {
     pub fn my_tasks(&self) -> Result<Vec<Task>, GridbookError> {
         let st = self.lock();
         let account = st.account()?;
-        let mut cases = Vec::new();
+        let (mut cases, mut reports) = (Vec::new(), Vec::new());
         for id in st.replica.doc_ids() {
             let Some(doc) = st.replica.document(&id) else {
                 continue;
             };
-            if doc.kind() == RecordKind::Case {
-                cases.push(doc.read::<Case>()?);
+            match doc.kind() {
+                RecordKind::Case => cases.push(doc.read::<Case>()?),
+                RecordKind::Report => reports.push(doc.read::<Report>()?),
+                _ => {}
             }
         }
         let tasks = tasks::tasks_for(
             &account.user_id,
             account.role,
             &cases,
+            &reports,
             &DeadlinePolicy::default(),
             &WorkCalendar::china(),
             now(),
@@ -1072,12 +1189,13 @@ impl Phone {
         Ok(tasks
             .into_iter()
             .map(|t| Task {
-                case_id: t.case,
+                record_id: t.record,
+                kind: t.kind,
                 action: t.action,
                 case_kind: t.case_kind,
                 subject: t.subject,
                 grid: t.place.grid,
-                state: t.state.as_str().to_owned(),
+                state: t.state.map(|s| s.as_str().to_owned()),
                 urgency: t.urgency,
                 supervision: t.supervision,
                 deadline_level: t.level.map(|l| l.as_str().to_owned()),

@@ -30,6 +30,7 @@ use sync_core::models::household::{
 };
 use sync_core::models::household_private::{HouseholdPrivate, ResidentIdentity, SpecialGroup};
 use sync_core::models::patrol::{Patrol, PatrolFinding, PatrolMember, PatrolRole};
+use sync_core::models::report::{Report, Triage, TriageDecision};
 use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, RecordKind, Role};
 use sync_core::time::{Date, Timestamp};
@@ -100,6 +101,8 @@ pub enum RecordKind {
     PartyRegistration,
     /// A collective asset with its leases and ledger (三资).
     Asset,
+    /// A household liaison's report to the grid worker (随手报).
+    Report,
 }
 
 /// What a signed-in user is; the server derives their scope from it and the place hierarchy.
@@ -528,6 +531,57 @@ pub struct Case {
     pub mediation: Vec<MediationSession>,
     /// Rectification (hazards only).
     pub rectification: Option<Rectification>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Liaisons' reports (sync_core::models::report)
+// ---------------------------------------------------------------------------------------------
+
+/// What the grid worker decided about a liaison's report.
+#[uniffi::remote(Enum)]
+pub enum TriageDecision {
+    /// Accepted: a case was opened for it.
+    Accepted,
+    /// Closed without a case, with a reason.
+    Closed,
+}
+
+/// The grid worker's decision on a liaison's report.
+#[uniffi::remote(Record)]
+pub struct Triage {
+    /// Accepted or closed.
+    pub decision: TriageDecision,
+    /// The case opened for it (accepted reports; the liaison cannot open it).
+    pub case: Option<DocId>,
+    /// Why it was closed, or a word to the liaison.
+    pub reason: Option<String>,
+    /// The grid worker who decided.
+    pub by: UserId,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A household liaison's report (随手报).
+#[uniffi::remote(Record)]
+pub struct Report {
+    /// The record id.
+    pub id: DocId,
+    /// Community and grid.
+    pub place: Place,
+    /// The liaison group it comes from.
+    pub liaison_group: LiaisonGroupId,
+    /// The liaison who reported.
+    pub reporter: UserId,
+    /// What was noticed.
+    pub what: String,
+    /// Where, in words.
+    pub location: Option<String>,
+    /// Which of the group's households it concerns.
+    pub households: Vec<DocId>,
+    /// When it was noticed.
+    pub noticed_at: Timestamp,
+    /// The grid worker's decision, once made.
+    pub triage: Option<Triage>,
 }
 
 // ---------------------------------------------------------------------------------------------

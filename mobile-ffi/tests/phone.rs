@@ -493,8 +493,8 @@ fn my_tasks_follow_a_case_from_dispatch_to_verification() {
         let tasks = phone.my_tasks().unwrap();
         assert_eq!(tasks.len(), 1, "{tasks:?}");
         assert_eq!(
-            (tasks[0].action, tasks[0].state.as_str()),
-            (CaseAction::Resolve, "in_progress")
+            (tasks[0].action, tasks[0].state.as_deref()),
+            (CaseAction::Resolve, Some("in_progress"))
         );
         assert_eq!(tasks[0].deadline_level.as_deref(), Some("on_time"));
 
@@ -521,5 +521,96 @@ fn my_tasks_follow_a_case_from_dispatch_to_verification() {
         other.sync().unwrap();
         let closed = act(&server, &token, &id, serde_json::json!({"action": "close"}));
         assert_eq!(closed["case_status"]["state"], "closed");
+    });
+}
+
+/// A liaison's report (随手报) goes from their phone to the grid worker's task list; the
+/// worker accepts it as a case, and the liaison's phone shows the outcome and nothing of the
+/// case. A report about a household outside the liaison's group is refused by the server.
+#[test]
+fn a_liaisons_report_reaches_the_worker_and_the_outcome_reaches_the_liaison() {
+    use sync_core::ids::LiaisonGroupId;
+    use sync_core::models::case::{CaseAction, CaseKind};
+    use sync_core::models::report::TriageDecision;
+    use sync_core::record::RecordKind;
+    on_both(|backend| {
+        let Some((server, dir, worker)) = worker_phone(backend, None) else {
+            return;
+        };
+        let group: LiaisonGroupId = "ca-1-g1".parse().unwrap();
+        server.rt.block_on(async {
+            server
+                .app()
+                .user_in_group(
+                    "lh",
+                    Role::Liaison,
+                    server.app().grid_a(),
+                    Some(group.clone()),
+                )
+                .await
+                .unwrap();
+        });
+        let mut ours = household(server.app().grid_a(), "101");
+        ours.liaison_group = Some(group.clone());
+        let theirs = household(server.app().grid_a(), "102");
+        worker.create_household(ours.clone()).unwrap();
+        worker.create_household(theirs.clone()).unwrap();
+        worker.sync().unwrap();
+
+        let liaison = signed_in(&server, &dir, "lh");
+        liaison.sync().unwrap();
+        let report = liaison
+            .report(
+                "3栋楼道堆满纸箱，影响通行".into(),
+                Some("乌江水岸3栋1单元".into()),
+                vec![ours.id.clone()],
+            )
+            .unwrap();
+        let stray = liaison
+            .report("隔壁单元漏水".into(), None, vec![theirs.id.clone()])
+            .unwrap();
+        let summary = liaison.sync().unwrap();
+        assert_eq!(summary.rejected.len(), 1, "{summary:?}");
+        assert_eq!(summary.rejected[0].id, stray);
+        assert!(
+            summary.rejected[0].message.contains("liaison group"),
+            "{summary:?}"
+        );
+
+        // The worker's phone: the report waits for triage; accepted, it becomes a draft case.
+        worker.sync().unwrap();
+        let tasks = worker.my_tasks().unwrap();
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(
+            (tasks[0].kind, tasks[0].action, tasks[0].record_id.clone()),
+            (RecordKind::Report, CaseAction::Accept, report.clone())
+        );
+        let case = worker
+            .accept_report(
+                report.to_string(),
+                CaseKind::Hazard,
+                "fire_exit_blocked".into(),
+            )
+            .unwrap();
+        let actions: Vec<_> = worker
+            .my_tasks()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.action)
+            .collect();
+        assert_eq!(actions, [CaseAction::Submit]);
+        worker.sync().unwrap();
+
+        // The liaison's phone: the outcome, never the case.
+        liaison.sync().unwrap();
+        let seen = liaison.get_report(report.to_string()).unwrap();
+        let triage = seen.triage.expect("triaged");
+        assert_eq!(triage.decision, TriageDecision::Accepted);
+        assert_eq!(triage.case.as_ref(), Some(&case));
+        assert!(
+            liaison.case(case.to_string()).is_err(),
+            "the case stays off the liaison's phone"
+        );
+        assert!(liaison.my_tasks().unwrap().is_empty());
     });
 }

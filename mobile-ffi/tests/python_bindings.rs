@@ -2,7 +2,7 @@
 //!
 //! Cargo builds the library (cdylib) with this test; the test generates the Python bindings
 //! from it with the workspace's `uniffi-bindgen`, starts a server on a fresh database, and runs
-//! `tests/python/two_phones.py` (two grid workers' phones and a supervisor). On SQLite and,
+//! `tests/python/two_phones.py` (two grid workers' phones, a supervisor and a household liaison). On SQLite and,
 //! when `GRIDBOOK_TEST_POSTGRES_URL` is set, on PostgreSQL.
 
 use std::path::{Path, PathBuf};
@@ -57,6 +57,13 @@ async fn run_on(backend: Backend) -> anyhow::Result<()> {
     app.user("worker-b", Role::GridWorker, app.grid_a()).await?;
     app.user("supervisor", Role::CommunitySupervisor, app.grid_a())
         .await?;
+    app.user_in_group(
+        "liaison",
+        Role::Liaison,
+        app.grid_a(),
+        Some("ca-1-g1".parse()?),
+    )
+    .await?;
 
     let bindings = tempfile::tempdir()?;
     let stores = tempfile::tempdir()?;
@@ -71,6 +78,8 @@ async fn run_on(backend: Backend) -> anyhow::Result<()> {
         .env("GRIDBOOK_WORKER_A", "worker-a")
         .env("GRIDBOOK_WORKER_B", "worker-b")
         .env("GRIDBOOK_SUPERVISOR", "supervisor")
+        .env("GRIDBOOK_LIAISON", "liaison")
+        .env("GRIDBOOK_LIAISON_GROUP", "ca-1-g1")
         .env("GRIDBOOK_STORE_DIR", stores.path());
     // The server runs on this runtime; wait for Python on a blocking thread.
     let output = tokio::task::spawn_blocking(move || command.output()).await??;

@@ -193,7 +193,7 @@ const isAdmin = () => session?.user?.role === "admin";
 function navLinks() {
   const links = isAdmin()
     ? [["audit", "#/audit"]]
-    : [["dashboard", "#/"], ["cases", "#/cases"], ["households", "#/households"],
+    : [["dashboard", "#/"], ["tasks", "#/tasks"], ["cases", "#/cases"], ["households", "#/households"],
        ["conflicts", "#/conflicts"], ["exports", "#/exports"]];
   const { parts } = currentRoute();
   const here = parts[0] ?? (isAdmin() ? "audit" : "dashboard");
@@ -242,6 +242,7 @@ async function route() {
       case "login": return loginPage();
       case "password": return passwordPage();
       case undefined: return isAdmin() ? auditPage(params) : dashboardPage(params);
+      case "tasks": return tasksPage();
       case "cases": return parts[1] ? casePage(parts[1]) : casesPage(params);
       case "households": return parts[1] ? householdPage(parts[1]) : householdsPage(params);
       case "conflicts": return parts[1] ? conflictPage(parts[1]) : conflictsPage(params);
@@ -442,6 +443,7 @@ async function dashboardPage(params) {
         [t("households_visited"), (r) => r.households_visited],
         [t("visit_coverage"), (r) => percent(r.visit_coverage)],
         [t("overdue_cases"), (r) => r.overdue_cases],
+        [t("supervised"), (r) => supervisedCell(r)],
         [t("appeals_resolved"), (r) => r.appeals_resolved],
         [t("disputes_mediated"), (r) => r.disputes_mediated],
         [t("hazards_found"), (r) => r.hazards_found],
@@ -451,11 +453,26 @@ async function dashboardPage(params) {
   );
 }
 
+/// Open cases under the street's supervision, red and yellow cards apart from deadline alerts.
+function supervisedCell(r) {
+  return h("span", {},
+    r.supervised_red ? h("span", { class: "badge supervision-red" }, `${code("red", "supervision_level")} ${r.supervised_red}`) : "",
+    " ",
+    r.supervised_yellow ? h("span", { class: "badge supervision-yellow" }, `${code("yellow", "supervision_level")} ${r.supervised_yellow}`) : "",
+    r.supervised_red || r.supervised_yellow ? "" : "0");
+}
+
 // --- cases -------------------------------------------------------------------------------------
+
+/// The street's supervision (督办), shown apart from the deadline's level.
+function supervisionBadge(level) {
+  return level ? h("span", { class: `badge supervision-${level}` }, code(level, "supervision_level")) : "";
+}
 
 function caseTable(items) {
   return table([
     [t("level"), (c) => levelBadge(c.level)],
+    [t("supervision"), (c) => supervisionBadge(c.supervision)],
     [t("subject"), (c) => h("a", { href: `#/cases/${c.id}`, "data-case": c.id }, c.subject)],
     [t("kind"), (c) => code(c.kind, "case_kind")],
     [t("category"), (c) => code(c.category, "case_category")],
@@ -464,6 +481,28 @@ function caseTable(items) {
     [t("opened_at"), (c) => fmtTime(c.opened_at)],
     [t("due_at"), (c) => fmtTime(c.due_at)],
   ], items, (c) => ({ class: c.level ? `row-${c.level}` : "" }));
+}
+
+/// What waits for the signed-in supervisor (待我处理): GET /v1/tasks, most urgent first.
+async function tasksPage() {
+  const list = await api("/v1/tasks");
+  return show(
+    h("h1", {}, t("tasks")),
+    h("p", { class: "muted" }, t("tasks_hint")),
+    list.items.length === 0 ? notice(t("no_tasks")) : "",
+    table([
+      [t("level"), (x) => levelBadge(x.level)],
+      [t("supervision"), (x) => supervisionBadge(x.supervision)],
+      [t("task_action"), (x) => h("strong", {}, code(x.action, "case_action"))],
+      [t("subject"), (x) => h("a", { href: `#/cases/${x.case}`, "data-task": x.case }, x.subject)],
+      [t("kind"), (x) => code(x.kind, "case_kind")],
+      [t("state"), (x) => code(x.state, "case_state")],
+      [t("urgency"), (x) => code(x.urgency, "urgency")],
+      [t("grid"), (x) => x.grid],
+      [t("due_at"), (x) => fmtTime(x.due_at)],
+    ], list.items, (x) => ({ class: x.level ? `row-${x.level}` : "" })),
+    list.truncated ? notice(t("tasks_truncated")) : "",
+  );
 }
 
 const CASE_STATES = ["draft", "reported", "accepted", "not_filed", "in_progress", "resolved", "verified", "closed", "suspended", "cancelled"];

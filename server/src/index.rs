@@ -264,6 +264,24 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             head_count: None,
             label,
         }),
+        // A liaison's report: when noticed, pending or its triage, the liaison as its author.
+        AnyRecord::Report(r) => IndexRow::Activity(ActivityRow {
+            id: r.id.to_string(),
+            kind: RecordKind::Report.as_str(),
+            community_id: r.place.community.to_string(),
+            grid_id: r.place.grid.to_string(),
+            at: Some(r.noticed_at.millis()),
+            subtype: Some(
+                r.triage
+                    .as_ref()
+                    .map_or("pending", |t| t.decision.as_str())
+                    .to_owned(),
+            ),
+            household: r.households.first().map(ToString::to_string),
+            worker: Some(r.reporter.to_string()),
+            head_count: None,
+            label,
+        }),
     })
 }
 

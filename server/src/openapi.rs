@@ -38,6 +38,7 @@ use crate::routes;
         routes::sync::sync,
         routes::records::list_households,
         routes::records::list_cases,
+        routes::records::list_tasks,
         routes::records::list_visits,
         routes::records::list_patrols,
         routes::records::list_activities,

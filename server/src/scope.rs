@@ -107,8 +107,13 @@ impl Access for Scope {
         self.role.holds_personal_history()
     }
 
+    /// A liaison writes only their own group's reports.
     fn may_write(&self, meta: &RecordMeta) -> bool {
-        self.grids.contains(&meta.place.grid) && self.role.writes(meta.kind)
+        self.grids.contains(&meta.place.grid)
+            && self.role.writes(meta.kind)
+            && (self.role != Role::Liaison
+                || (self.liaison_group.is_some()
+                    && meta.liaison_group.as_ref() == self.liaison_group.as_ref()))
     }
 
     /// Supervisors write through sync only by appending case events; their other edits

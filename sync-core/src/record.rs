@@ -29,6 +29,8 @@ string_enum! {
         PartyRegistration = "party_registration" ["双报到", "party registration"],
         /// A collective asset with its leases and ledger (三资).
         Asset = "asset" ["三资", "collective asset"],
+        /// A household liaison's report to the grid worker (随手报).
+        Report = "report" ["随手报", "liaison's report"],
     }
 }
 
@@ -77,7 +79,9 @@ impl Role {
     pub fn reads(self, kind: RecordKind, confidential: bool) -> bool {
         match self {
             Self::GridWorker | Self::CommunitySupervisor | Self::StreetSupervisor => true,
-            Self::Liaison => kind == RecordKind::Household && !confidential,
+            Self::Liaison => {
+                matches!(kind, RecordKind::Household | RecordKind::Report) && !confidential
+            }
             Self::Admin => false,
         }
     }
@@ -93,6 +97,7 @@ impl Role {
     /// | party registration | yes | no | no (read online, masked) | no |
     /// | case | yes | no | yes | no |
     /// | visit, patrol, activity, asset | yes | no | yes | no |
+    /// | report (随手报) | yes | own group's | yes | no |
     ///
     /// Supervisors review personal data through the review API, masked, each reveal audited.
     ///
@@ -117,19 +122,23 @@ impl Role {
 
     /// May this role add changes to (or create) a record of `kind` through sync? Grid workers
     /// write every kind; supervisors write cases only (the workflow's events, see
-    /// [`Role::edits_fields`]); liaisons and administrators write nothing.
+    /// [`Role::edits_fields`]); liaisons write their reports (随手报) only (the server narrows
+    /// them to their group); administrators write nothing. Which fields of a report each may
+    /// write is [`crate::models::Report::check_author`].
     pub fn writes(self, kind: RecordKind) -> bool {
         match self {
             Self::GridWorker => true,
             Self::CommunitySupervisor | Self::StreetSupervisor => kind == RecordKind::Case,
-            Self::Liaison | Self::Admin => false,
+            Self::Liaison => kind == RecordKind::Report,
+            Self::Admin => false,
         }
     }
 
     /// May this role's pushes edit a record's fields and create records? When not, a push may
     /// only append case events (supervisors: their field edits go through the review API).
+    /// Liaisons edit fields of the one kind they write, their reports.
     pub fn edits_fields(self) -> bool {
-        self == Self::GridWorker
+        matches!(self, Self::GridWorker | Self::Liaison)
     }
 }
 

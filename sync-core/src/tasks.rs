@@ -12,6 +12,9 @@
 //! - a street supervisor's list holds only escalated cases (the community runs the others);
 //! - `acknowledge` waits for a supervisor when the case has events made illegal by a merge.
 //!
+//! A household liaison's report (随手报) not yet triaged waits for the grid workers of its
+//! grid, as `accept` (受理: accept it as a case, or close it with a reason).
+//!
 //! The same function serves the phone (from its local replica, offline) and the console (from
 //! the server's copy), so both show the same list.
 //!
@@ -25,8 +28,9 @@ use serde::Serialize;
 
 use crate::deadline::{self, DeadlineLevel, DeadlinePolicy, WorkCalendar};
 use crate::ids::{DocId, UserId};
+use crate::models::Report;
 use crate::models::case::{Case, CaseAction, CaseKind, SupervisionLevel, Urgency};
-use crate::record::{Place, Role};
+use crate::record::{Place, RecordKind, Role};
 use crate::time::Timestamp;
 use crate::workflow::{self, CaseState, CaseStatus};
 
@@ -46,19 +50,22 @@ pub const TASK_ACTIONS: &[CaseAction] = &[
 /// One thing waiting for the user.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Task {
-    /// The case.
-    pub case: DocId,
-    /// What the user is to do: the first action of [`TASK_ACTIONS`] open to them.
+    /// The record: a case, or a liaison's report.
+    pub record: DocId,
+    /// Which of the two.
+    pub kind: RecordKind,
+    /// What the user is to do: for a case the first action of [`TASK_ACTIONS`] open to them;
+    /// for a report `accept` (triage it).
     pub action: CaseAction,
-    /// The case's kind.
-    pub case_kind: CaseKind,
-    /// Its subject.
+    /// The case's kind (`None` for a report).
+    pub case_kind: Option<CaseKind>,
+    /// The case's subject, or what the report says.
     pub subject: String,
     /// Where.
     pub place: Place,
-    /// Its state.
-    pub state: CaseState,
-    /// Its urgency.
+    /// The case's state (`None` for a report).
+    pub state: Option<CaseState>,
+    /// The case's urgency (a report's is normal).
     pub urgency: Urgency,
     /// The supervision (督办) level the street set, if any: shown apart from the deadline.
     pub supervision: Option<SupervisionLevel>,
@@ -66,15 +73,16 @@ pub struct Task {
     pub level: Option<DeadlineLevel>,
     /// When the running step is due.
     pub due_at: Option<Timestamp>,
-    /// When the case was opened.
+    /// When the case was opened, or the report's matter noticed.
     pub opened_at: Timestamp,
 }
 
-/// The tasks of `user`, acting as `role`, among `cases`, most urgent first.
+/// The tasks of `user`, acting as `role`, among `cases` and `reports`, most urgent first.
 pub fn tasks_for<'a>(
     user: &UserId,
     role: Role,
     cases: impl IntoIterator<Item = &'a Case>,
+    reports: impl IntoIterator<Item = &'a Report>,
     policy: &DeadlinePolicy,
     calendar: &WorkCalendar,
     now: Timestamp,
@@ -82,6 +90,11 @@ pub fn tasks_for<'a>(
     let mut tasks: Vec<Task> = cases
         .into_iter()
         .filter_map(|case| task_of(user, role, case, policy, calendar, now))
+        .chain(
+            reports
+                .into_iter()
+                .filter_map(|report| report_task(role, report)),
+        )
         .collect();
     tasks.sort_by_key(|t| {
         (
@@ -114,17 +127,39 @@ pub fn task_of(
     })?;
     let due = deadline::deadline(case, &status, policy, calendar, now);
     Some(Task {
-        case: case.id.clone(),
+        record: case.id.clone(),
+        kind: RecordKind::Case,
         action,
-        case_kind: case.case_kind,
+        case_kind: Some(case.case_kind),
         subject: case.subject.clone(),
         place: case.place.clone(),
-        state: status.state,
+        state: Some(status.state),
         urgency: case.urgency,
         supervision: status.supervision,
         level: due.as_ref().map(|d| d.level),
         due_at: due.map(|d| d.due_at),
         opened_at: case.opened_at,
+    })
+}
+
+/// The task a liaison's report holds for a grid worker of its grid: its triage, until made.
+pub fn report_task(role: Role, report: &Report) -> Option<Task> {
+    if role != Role::GridWorker || report.triage.is_some() {
+        return None;
+    }
+    Some(Task {
+        record: report.id.clone(),
+        kind: RecordKind::Report,
+        action: CaseAction::Accept,
+        case_kind: None,
+        subject: crate::models::title_of(&report.what),
+        place: report.place.clone(),
+        state: None,
+        urgency: Urgency::Normal,
+        supervision: None,
+        level: None,
+        due_at: None,
+        opened_at: report.noticed_at,
     })
 }
 

@@ -22,6 +22,7 @@ use crate::models::case::{
 use crate::models::household::{Gender, HouseholdStatus, Relation, ResidentStatus};
 use crate::models::party::RegistrantKind;
 use crate::models::patrol::PatrolRole;
+use crate::models::report::TriageDecision;
 use crate::models::visit::VisitMethod;
 use crate::record::{RecordKind, Role};
 use crate::workflow::{CaseState, Step};
@@ -194,6 +195,10 @@ pub fn groups() -> Vec<Group> {
         Group {
             name: "resident_status",
             entries: ResidentStatus::LABELS,
+        },
+        Group {
+            name: "triage_decision",
+            entries: TriageDecision::LABELS,
         },
         Group {
             name: "visit_method",

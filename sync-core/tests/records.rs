@@ -1623,3 +1623,101 @@ fn a_household_in_the_old_layout_still_reads_and_its_values_move_to_the_private_
     assert_eq!(joined["residents"][0]["id_number"], id_number("19560312"));
     assert_eq!(joined["residents"][0]["special_groups"], json!([]));
 }
+
+mod reports {
+    use super::*;
+    use sync_core::ids::LiaisonGroupId;
+    use sync_core::models::Report;
+    use sync_core::models::report::{Triage, TriageDecision};
+
+    fn report(liaison: &UserId) -> Report {
+        Report {
+            id: DocId::new(),
+            place: place(),
+            liaison_group: "dzk-01-g1".parse::<LiaisonGroupId>().unwrap(),
+            reporter: liaison.clone(),
+            what: "楼道堆放杂物".into(),
+            location: None,
+            households: vec![DocId::new()],
+            noticed_at: at("2026-03-02T01:00:00Z"),
+            triage: None,
+        }
+    }
+
+    fn triage(worker: &UserId, decision: TriageDecision) -> Triage {
+        Triage {
+            decision,
+            case: (decision == TriageDecision::Accepted).then(DocId::new),
+            reason: (decision == TriageDecision::Closed).then(|| "已现场清理".to_owned()),
+            by: worker.clone(),
+            at: at("2026-03-02T02:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn the_liaison_writes_the_report_and_the_worker_only_its_triage() {
+        let (liaison, worker) = (UserId::new(), UserId::new());
+        let new = report(&liaison);
+        Report::check_author(None, &new, &liaison, Role::Liaison).unwrap();
+        // Nobody reports in a liaison's name, nor triages their own report.
+        assert!(Report::check_author(None, &new, &UserId::new(), Role::Liaison).is_err());
+        assert!(Report::check_author(None, &new, &worker, Role::GridWorker).is_err());
+        let mut triaged = new.clone();
+        triaged.triage = Some(triage(&worker, TriageDecision::Closed));
+        assert!(Report::check_author(Some(&new), &triaged, &liaison, Role::Liaison).is_err());
+        Report::check_author(Some(&new), &triaged, &worker, Role::GridWorker).unwrap();
+        // The worker's triage names them and changes nothing else.
+        let mut edited = triaged.clone();
+        edited.what = "改写".into();
+        assert!(Report::check_author(Some(&new), &edited, &worker, Role::GridWorker).is_err());
+        let mut in_another_name = new.clone();
+        in_another_name.triage = Some(triage(&UserId::new(), TriageDecision::Closed));
+        assert!(
+            Report::check_author(Some(&new), &in_another_name, &worker, Role::GridWorker).is_err()
+        );
+        // Supervisors do not write reports.
+        assert!(
+            Report::check_author(Some(&new), &triaged, &worker, Role::CommunitySupervisor).is_err()
+        );
+    }
+
+    #[test]
+    fn a_triage_is_complete_and_final() {
+        let (liaison, worker) = (UserId::new(), UserId::new());
+        let new = report(&liaison);
+        let phone = phone("2026-03-02T01:00:00Z");
+        let mut doc = Document::create(&new, &phone, &ctx()).unwrap();
+        // Closing needs a reason; accepting names the case.
+        let mut bare = triage(&worker, TriageDecision::Closed);
+        bare.reason = None;
+        let err = doc
+            .update(&phone, &ctx(), |r: &mut Report| {
+                r.triage = Some(bare.clone());
+                Ok::<_, DocumentError>(())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("triage.reason"), "{err}");
+        let mut accepted = triage(&worker, TriageDecision::Accepted);
+        accepted.case = None;
+        assert!(
+            doc.update(&phone, &ctx(), |r: &mut Report| {
+                r.triage = Some(accepted.clone());
+                Ok::<_, DocumentError>(())
+            })
+            .is_err()
+        );
+        doc.update(&phone, &ctx(), |r: &mut Report| {
+            r.triage = Some(triage(&worker, TriageDecision::Accepted));
+            Ok::<_, DocumentError>(())
+        })
+        .unwrap();
+        // Once triaged, nothing changes: not the text, not the decision.
+        let err = doc
+            .update(&phone, &ctx(), |r: &mut Report| {
+                r.what = "改写".into();
+                Ok::<_, DocumentError>(())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("never changes"), "{err}");
+    }
+}

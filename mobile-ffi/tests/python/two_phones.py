@@ -228,6 +228,40 @@ def main():
     except gridbook.GridbookError.NotFound:
         check(True, "an applied request is forgotten")
 
+    # A household liaison (联户长) reports what they noticed about a household of their group;
+    # it reaches A's task list, A accepts it as a case, and the outcome reaches the liaison.
+    neighbours = gridbook.new_household(
+        place, gridbook.Address(compound="乌江水岸", building="3", unit="1", room="502")
+    )
+    neighbours.liaison_group = os.environ["GRIDBOOK_LIAISON_GROUP"]
+    phone_a.create_household(neighbours)
+    phone_a.sync()
+    phone_l = gridbook.Phone.open(os.path.join(STORES, "l.db"), KEY_B)
+    account_l = phone_l.login(URL, os.environ["GRIDBOOK_LIAISON"], PASSWORD, "联户长的手机")
+    check(account_l.role == gridbook.Role.LIAISON, "the liaison signed in")
+    phone_l.sync()
+    check(phone_l.household(neighbours.id).address.room == "502", "the liaison holds their group's household")
+    report_id = phone_l.report("楼道堆满纸箱，影响通行", "3栋1单元", [neighbours.id])
+    summary = phone_l.sync()
+    check(summary.accepted == 1 and not summary.rejected, "the report reached the server: %s" % summary)
+    phone_a.sync()
+    tasks = phone_a.my_tasks()
+    check([(t.kind, t.action) for t in tasks] == [(gridbook.RecordKind.REPORT, gridbook.CaseAction.ACCEPT)]
+          and tasks[0].record_id == report_id, "the report waits on A's task list: %s" % tasks)
+    case_id = phone_a.accept_report(report_id, gridbook.CaseKind.HAZARD, "fire_exit_blocked")
+    check([t.action for t in phone_a.my_tasks()] == [gridbook.CaseAction.SUBMIT],
+          "the case opened from it waits to be submitted")
+    phone_a.sync()
+    phone_l.sync()
+    outcome = phone_l.get_report(report_id).triage
+    check(outcome is not None and outcome.decision == gridbook.TriageDecision.ACCEPTED
+          and outcome.case == case_id, "the liaison sees the report accepted as a case")
+    try:
+        phone_l.case(case_id)
+        check(False, "the case stays off the liaison's phone")
+    except gridbook.GridbookError.NotFound:
+        check(True, "the liaison does not hold the case")
+
     # Reopened stores hold everything; signing out keeps the records.
     del phone_a
     try:
@@ -244,8 +278,8 @@ def main():
         reopened.sync()
         check(False, "sync needs a session")
     except gridbook.GridbookError.Unauthorized:
-        # The household, its private document and the case.
-        check(len(reopened.list(None, None, False, 100, 0)) == 3, "records stay after sign-out")
+        # Two households, a private document, two cases and the liaison's report.
+        check(len(reopened.list(None, None, False, 100, 0)) == 6, "records stay after sign-out")
     print("all checks passed")
 
 

@@ -24,6 +24,11 @@ pub struct GridCounts {
     pub appeals_resolved_on_time: i64,
     /// Cases overdue now (red), whenever opened.
     pub overdue_cases: i64,
+    /// Open cases under the street's yellow-card supervision (黄牌督办) now: a decision of the
+    /// street, counted apart from deadline alerts.
+    pub supervised_yellow: i64,
+    /// Open cases under red-card supervision (红牌督办) now.
+    pub supervised_red: i64,
     /// Active households now.
     pub households: i64,
     /// Active households of the grid visited at least once in the period.
@@ -53,6 +58,8 @@ impl GridCounts {
         self.appeals_resolved += o.appeals_resolved;
         self.appeals_resolved_on_time += o.appeals_resolved_on_time;
         self.overdue_cases += o.overdue_cases;
+        self.supervised_yellow += o.supervised_yellow;
+        self.supervised_red += o.supervised_red;
         self.households += o.households;
         self.households_visited += o.households_visited;
         self.visits += o.visits;
@@ -114,6 +121,7 @@ pub async fn by_grid(
     let in0 = placeholders(1, grids.len());
     let resolved_in =
         "state IN ('resolved', 'verified', 'closed') AND resolved_at >= $1 AND resolved_at <= $2";
+    let open = "state NOT IN ('draft', 'closed', 'not_filed', 'cancelled')";
     let case_sql = format!(
         "SELECT grid_id,
             CAST(SUM(CASE WHEN case_kind = 'dispute' AND {resolved_in} THEN 1 ELSE 0 END) AS BIGINT) AS disputes,
@@ -125,7 +133,11 @@ pub async fn by_grid(
             CAST(SUM(CASE WHEN case_kind = 'appeal' AND {resolved_in}
                 AND resolved_on_time = TRUE THEN 1 ELSE 0 END) AS BIGINT) AS appeals_on_time,
             CAST(SUM(CASE WHEN (paused = FALSE AND due_at <= $3)
-                OR (paused = TRUE AND paused_level = 'red') THEN 1 ELSE 0 END) AS BIGINT) AS overdue
+                OR (paused = TRUE AND paused_level = 'red') THEN 1 ELSE 0 END) AS BIGINT) AS overdue,
+            CAST(SUM(CASE WHEN supervision = 'yellow' AND {open} THEN 1 ELSE 0 END) AS BIGINT)
+                AS supervised_yellow,
+            CAST(SUM(CASE WHEN supervision = 'red' AND {open} THEN 1 ELSE 0 END) AS BIGINT)
+                AS supervised_red
          FROM case_index WHERE grid_id IN ({in3}) GROUP BY grid_id"
     );
     run!(db, case_sql, [from, to, now], grids, r => {
@@ -136,6 +148,8 @@ pub async fn by_grid(
         g.appeals_resolved = r.try_get("appeals")?;
         g.appeals_resolved_on_time = r.try_get("appeals_on_time")?;
         g.overdue_cases = r.try_get("overdue")?;
+        g.supervised_yellow = r.try_get("supervised_yellow")?;
+        g.supervised_red = r.try_get("supervised_red")?;
     });
     let household_sql = format!(
         "SELECT grid_id, COUNT(*) AS n FROM household_index

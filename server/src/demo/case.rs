@@ -110,12 +110,13 @@ impl GridGen<'_> {
             (CaseKind::Dispute, 27),
             (CaseKind::Hazard, 15),
         ];
-        // The first cases of the street cover every (kind, state); then by weight.
-        let states = CaseState::ALL.len();
-        let (kind, target) = if global < CaseKind::ALL.len() * states {
+        // The first cases of the street cover every (kind, state), kinds taking turns (so
+        // that even a small demo's first grid has each kind); then by weight.
+        let kinds = CaseKind::ALL.len();
+        let (kind, target) = if global < kinds * CaseState::ALL.len() {
             (
-                CaseKind::ALL[global / states],
-                CaseState::ALL[global % states],
+                CaseKind::ALL[global % kinds],
+                CaseState::ALL[global / kinds],
             )
         } else {
             (self.rng.weighted(KINDS), self.rng.weighted(STATES))

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod conflicts;
 pub mod records;
+pub mod tasks;
 
 use std::collections::BTreeSet;
 

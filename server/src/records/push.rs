@@ -80,6 +80,7 @@ where
         outcomes = decide_all(app, caller, access, &pushes, &stored).await?;
     }
     check_new_private_documents(app, &pushes, &stored, &mut outcomes).await?;
+    check_report_households(app, &pushes, &stored, &mut outcomes).await?;
     refuse_archived(app, &pushes, &mut outcomes).await?;
     persist(app, caller, access, &pushes, stored, outcomes).await
 }
@@ -160,6 +161,58 @@ async fn check_new_private_documents(
                     PushError::new(
                         codes::FORBIDDEN,
                         "a household's private document starts only with its household, in the household's place",
+                    ),
+                ),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// A liaison's report names only households of its own liaison group, in its grid: a
+/// liaison's write scope is exactly their group's households. Checked whenever the named
+/// households change (the households are read from the server's records, never the push).
+async fn check_report_households(
+    app: &AppState,
+    pushes: &[DocPush],
+    stored: &[Option<Arc<LoadedDoc>>],
+    outcomes: &mut [PushOutcome],
+) -> ApiResult<()> {
+    for i in 0..outcomes.len() {
+        let PushOutcome::Accepted(accepted) = &outcomes[i] else {
+            continue;
+        };
+        let Some(AnyRecord::Report(report)) = &accepted.stored.record else {
+            continue;
+        };
+        let before = stored[i].as_ref().and_then(|s| match &s.record.record {
+            Some(AnyRecord::Report(r)) => Some(r.households.clone()),
+            _ => None,
+        });
+        if before.as_ref() == Some(&report.households) {
+            continue;
+        }
+        let mut foreign = None;
+        for household in &report.households {
+            let ours = load::load(app, household).await?.is_some_and(|h| {
+                matches!(&h.record.record, Some(AnyRecord::Household(h))
+                    if h.place == report.place
+                        && h.liaison_group.as_ref() == Some(&report.liaison_group))
+            });
+            if !ours {
+                foreign = Some(household.clone());
+                break;
+            }
+        }
+        if let Some(household) = foreign {
+            outcomes[i] = PushOutcome::Refused {
+                result: DocResult::rejected(
+                    pushes[i].id.clone(),
+                    PushError::new(
+                        codes::FORBIDDEN,
+                        format!(
+                            "household {household} is not a household of the report's liaison group"
+                        ),
                     ),
                 ),
             };

@@ -4,7 +4,9 @@
 //! The figures: `{"period": {"from", "to"}, "totals": {...}, "communities": [{"id", "name",
 //! ...}], "grids": [{"id", "name", "community", ...}]}` where each figure set holds
 //! `disputes_mediated`, `hazards_found`, `hazards_rectified`, `appeals_resolved`,
-//! `appeals_resolved_on_time`, `overdue_cases` (now, whenever opened), `households`,
+//! `appeals_resolved_on_time`, `overdue_cases` (now, whenever opened), `supervised_yellow` and
+//! `supervised_red` (open cases under the street's supervision now, apart from deadline
+//! alerts), `households`,
 //! `households_visited`, `visit_coverage` (visited / households, `null` without households),
 //! `visits`, `patrols`, `service_activities`, `cultural_activities`, `outreach_activities`,
 //! `party_members_registered` and `party_organizations_registered`.

@@ -125,6 +125,12 @@ fn table() -> Vec<Route> {
         ),
         (
             Method::GET,
+            "/v1/tasks",
+            BodyLimit::NoBody,
+            get(records::list_tasks),
+        ),
+        (
+            Method::GET,
             "/v1/visits",
             BodyLimit::NoBody,
             get(records::list_visits),

@@ -67,6 +67,29 @@ pub async fn list_cases(
     ))
 }
 
+/// `GET /v1/tasks`: what waits for the caller (待我处理), most urgent first: red deadlines,
+/// then yellow, then on time; within a level the street's supervision (督办), the case's
+/// urgency, the earliest due time. Each item names the case and the `action` that moves it on
+/// (the same rules as the phone's list and the case page's buttons).
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    tag = "records",
+    responses(
+        (status = 200, description = "`{\"items\": [{\"case\", \"action\", \"kind\", \"subject\", \"community\", \"grid\", \"state\", \"urgency\", \"supervision\", \"level\", \"due_at\", \"opened_at\"}], \"total\", \"truncated\"}`"),
+        crate::error::responses::ReadErrors,
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn list_tasks(
+    State(app): State<AppState>,
+    caller: AuthUser,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    Ok(ApiJson(
+        crate::lists::tasks::tasks(&app, &caller, now_millis()).await?,
+    ))
+}
+
 /// `GET /v1/visits?grid=&community=&from=&to=&household=&worker=&method=&sort=at|-at&page=&per_page=`
 #[utoipa::path(
     get,

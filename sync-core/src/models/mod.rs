@@ -7,6 +7,7 @@ pub mod household;
 pub mod household_private;
 pub mod party;
 pub mod patrol;
+pub mod report;
 pub mod visit;
 
 pub use activity::Activity;
@@ -16,6 +17,7 @@ pub use household::Household;
 pub use household_private::HouseholdPrivate;
 pub use party::PartyRegistration;
 pub use patrol::Patrol;
+pub use report::Report;
 pub use visit::Visit;
 
 use crate::doc::{Document, check_record, check_transition};
@@ -71,6 +73,7 @@ macro_rules! any_record {
                     AnyRecord::Activity(a) => a.title.clone(),
                     AnyRecord::PartyRegistration(p) => p.name.clone(),
                     AnyRecord::Asset(a) => a.name.clone(),
+                    AnyRecord::Report(r) => r.what.clone(),
                 };
                 title_of(&text)
             }
@@ -101,6 +104,20 @@ macro_rules! any_record {
                 role: Role,
                 device: &DeviceId,
             ) -> Result<(), RecordInvalid> {
+                if let AnyRecord::Report(report) = after {
+                    let before = match before {
+                        Some(AnyRecord::Report(b)) => Some(b),
+                        _ => None,
+                    };
+                    return Report::check_author(before, report, user, role).map_err(|why| {
+                        RecordInvalid::single(
+                            Some(report.id.clone()),
+                            Some(RecordKind::Report),
+                            "(root)",
+                            why,
+                        )
+                    });
+                }
                 let AnyRecord::Case(case) = after else { return Ok(()) };
                 let before = match before {
                     Some(AnyRecord::Case(b)) => Some(b),
@@ -168,4 +185,5 @@ any_record! {
     Activity(Activity),
     PartyRegistration(PartyRegistration),
     Asset(Asset),
+    Report(Report),
 }

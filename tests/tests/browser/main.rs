@@ -353,6 +353,47 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
             .is_some_and(|n| n.contains("现场查看"))
     );
 
+    // The worker resolves it on the phone; it now waits on the supervisor's task list for
+    // verification by someone other than the resolver, then for closing.
+    let t = gridbook_tests_now();
+    phone.replica.update(&case_id, t, |k: &mut Case| {
+        k.events.push(sync_core::workflow::new_event(
+            worker.id.clone(),
+            Role::GridWorker,
+            CaseAction::Resolve,
+            t,
+        ));
+    })?;
+    phone.sync(app).await?;
+    b.driver().goto(app.url("/console/#/tasks")).await?;
+    b.click(&format!("a[data-task='{case_id}']"), "巷口路灯")
+        .await?;
+    b.wait_for("#timeline li[data-event=resolve]", "").await?;
+    b.click("button[data-action=verify_pass]", "").await?;
+    b.type_into(
+        "form[data-action-form=verify_pass] textarea[name=note]",
+        "电话回访，路灯已修复 Called back: the lamp works",
+    )
+    .await?;
+    b.click("form[data-action-form=verify_pass] button[type=submit]", "")
+        .await?;
+    b.wait_for("#timeline li[data-event=verify_pass]", "")
+        .await?;
+    b.click("button[data-action=close]", "").await?;
+    b.click("form[data-action-form=close] button[type=submit]", "")
+        .await?;
+    b.wait_for("#timeline li[data-event=close]", "").await?;
+    b.wait_for("#case-state", "已结案").await?;
+    b.driver().goto(app.url("/console/#/tasks")).await?;
+    b.wait_for("main h1", "待我处理").await?;
+    assert!(
+        !b.driver()
+            .source()
+            .await?
+            .contains(&format!("data-task=\"{case_id}\"")),
+        "the closed case left the task list"
+    );
+
     // A dispute and a hazard of the demo show their kind-specific parts.
     for (kind, part) in [("dispute", "#mediation"), ("hazard", "#case-subject")] {
         b.driver()
@@ -598,4 +639,13 @@ fn assert_no_conflict_left(phone: &Phone, id: &DocId) -> anyhow::Result<()> {
         report.fields
     );
     Ok(())
+}
+
+/// The device clock now.
+fn gridbook_tests_now() -> Timestamp {
+    Timestamp::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    )
 }

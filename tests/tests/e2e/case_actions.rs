@@ -1,8 +1,9 @@
 //! The supervisors' case actions not covered by `actions.rs`, each end to end through
 //! `POST /v1/cases/{id}/actions`: approve and deny a delay the worker's phone asked for,
-//! cancel, suspend and resume; and `verify_fail`, which only the grid worker may take. For
-//! each: the 200 answer, the state and deadline in the record detail, the event reaching the
-//! worker's phone through sync, and an illegal use answered 409 with the reason.
+//! cancel, suspend and resume; verification, which is someone else's than the resolver's; and
+//! the task list (`GET /v1/tasks`) that follows a case through them. For each: the 200 answer,
+//! the state and deadline in the record detail, the event reaching the worker's phone through
+//! sync, and an illegal use answered 409 with the reason.
 
 use anyhow::Context;
 use gridbook_tests::client::{Answer, get, post};
@@ -20,6 +21,7 @@ use crate::support::{case, event, now, on_both_backends};
 on_both_backends!(
     delay_cancel_suspend_and_resume_act_reach_the_phone_and_refuse_illegal_uses,
     verification_is_someone_elses_and_a_failed_one_restarts_the_handling_clock,
+    the_task_list_shows_each_person_what_waits_for_them,
 );
 
 /// Working days an appeal may be handled (`DeadlinePolicy::default`).
@@ -490,5 +492,105 @@ async fn verification_is_someone_elses_and_a_failed_one_restarts_the_handling_cl
     assert_eq!(a.body["case_status"]["state"], "verified", "{}", a.text);
     let a = act(&app, &s.access_token, &id, &json!({"action": "close"})).await?;
     assert_eq!(a.body["case_status"]["state"], "closed", "{}", a.text);
+    app.stop().await
+}
+
+/// `(case, action)` of the caller's task list.
+async fn task_list(app: &TestApp, token: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let a = get(app, token, "/v1/tasks").await?;
+    anyhow::ensure!(a.status == 200, "tasks: {} {}", a.status, a.text);
+    Ok(a.body["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .map(|t| {
+            (
+                t["case"].as_str().unwrap_or_default().to_owned(),
+                t["action"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+async fn the_task_list_shows_each_person_what_waits_for_them(app: TestApp) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let sup = app
+        .user("sup-a", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let street = app
+        .user("street", Role::StreetSupervisor, app.grid_a())
+        .await?;
+    let liaison = app
+        .user_in_group("lh", Role::Liaison, app.grid_a(), Some("lg-1".parse()?))
+        .await?;
+    let other = app
+        .user("sup-b", Role::CommunitySupervisor, app.grid_b())
+        .await?;
+    let (s, st, w) = (
+        app.login(&sup).await?,
+        app.login(&street).await?,
+        app.login(&li).await?,
+    );
+    let mut phone = app.phone(&li).await?;
+    let t = now();
+    let mut k = case(&app.grid_a(), &li.id);
+    k.opened_at = t;
+    k.events[0].at = t;
+    let id = phone.replica.create(&k, t)?;
+    phone.sync(&app).await?;
+    let it = |action: &str| (id.to_string(), action.to_owned());
+
+    // Reported: the community accepts; nothing for the worker, the street or another
+    // community.
+    assert_eq!(task_list(&app, &s.access_token).await?, [it("accept")]);
+    assert!(task_list(&app, &w.access_token).await?.is_empty());
+    assert!(task_list(&app, &st.access_token).await?.is_empty());
+    let o = app.login(&other).await?;
+    assert!(task_list(&app, &o.access_token).await?.is_empty());
+    let l = app.login(&liaison).await?;
+    let refused = get(&app, &l.access_token, "/v1/tasks").await?;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "forbidden"),
+        "{}",
+        refused.text
+    );
+
+    // Dispatched to the worker: it waits for them, with its deadline level.
+    act(&app, &s.access_token, &id, &json!({"action": "accept"})).await?;
+    assert_eq!(task_list(&app, &s.access_token).await?, [it("dispatch")]);
+    act(
+        &app,
+        &s.access_token,
+        &id,
+        &json!({"action": "dispatch", "assignee": li.id}),
+    )
+    .await?;
+    assert!(task_list(&app, &s.access_token).await?.is_empty());
+    assert_eq!(task_list(&app, &w.access_token).await?, [it("resolve")]);
+    let a = get(&app, &w.access_token, "/v1/tasks").await?;
+    assert_eq!(a.body["items"][0]["level"], "on_time", "{}", a.text);
+    assert_eq!(a.body["items"][0]["supervision"], Value::Null, "{}", a.text);
+
+    // Resolved by the worker: the community verifies (not the worker), then closes.
+    phone.sync(&app).await?;
+    let t2 = now();
+    phone.replica.update(&id, t2, |k: &mut Case| {
+        k.events
+            .push(event(&li.id, Role::GridWorker, CaseAction::Resolve, t2));
+    })?;
+    phone.sync(&app).await?;
+    assert!(task_list(&app, &w.access_token).await?.is_empty());
+    assert_eq!(task_list(&app, &s.access_token).await?, [it("verify_pass")]);
+    act(
+        &app,
+        &s.access_token,
+        &id,
+        &json!({"action": "verify_pass"}),
+    )
+    .await?;
+    assert_eq!(task_list(&app, &s.access_token).await?, [it("close")]);
+    act(&app, &s.access_token, &id, &json!({"action": "close"})).await?;
+    assert!(task_list(&app, &s.access_token).await?.is_empty());
     app.stop().await
 }

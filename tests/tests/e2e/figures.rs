@@ -164,7 +164,7 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
     w1.replica
         .create(&case_with(&a, &li.id, CaseKind::Appeal, t, &quick), t)?;
     let old: Timestamp = "2020-06-01T09:00:00+08:00".parse()?;
-    w1.replica.create(
+    let overdue = w1.replica.create(
         &case_with(&a, &li.id, CaseKind::Appeal, old, &[CaseAction::Submit]),
         t,
     )?;
@@ -196,6 +196,17 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
         .await?;
         assert_eq!(done.status, 200, "{}", done.text);
     }
+    // The street puts the overdue appeal under red-card supervision: counted apart from the
+    // deadline's red.
+    let st = app.login(&street).await?;
+    let supervised = gridbook_tests::client::post(
+        &app,
+        &st.access_token,
+        &format!("/v1/cases/{overdue}/actions"),
+        &serde_json::json!({"action": "supervise", "level": "red"}),
+    )
+    .await?;
+    assert_eq!(supervised.status, 200, "{}", supervised.text);
 
     // ca-2: 2 households, a hazard found and not yet rectified.
     let mut w2 = app.phone(&ma).await?;
@@ -232,6 +243,8 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
         ("appeals_resolved", 1),
         ("appeals_resolved_on_time", 1),
         ("overdue_cases", 1),
+        ("supervised_red", 1),
+        ("supervised_yellow", 0),
         ("households", 4),
         ("households_visited", 2),
         ("visits", 3),

@@ -20,6 +20,7 @@ mod long_poll;
 mod misbehaving;
 mod openapi;
 mod personal_data;
+mod reports;
 mod retention;
 mod review;
 mod server_settings;

@@ -388,6 +388,6 @@ mod tests {
         assert_eq!(set["visit_coverage"], 0.25);
         let empty = serde_json::to_value(FigureSet::from(&GridCounts::default())).expect("json");
         assert!(empty["visit_coverage"].is_null());
-        assert_eq!(empty.as_object().map(|m| m.len()), Some(16));
+        assert_eq!(empty.as_object().map(|m| m.len()), Some(18));
     }
 }

@@ -176,6 +176,7 @@ pub async fn seed(url: &str, district: bool) -> anyhow::Result<()> {
             community: None,
             grid: Some(grid),
             liaison_group: None,
+            department: None,
         },
     )
     .await?;
@@ -539,6 +540,7 @@ pub async fn seed_load(url: &str, grids: usize) -> anyhow::Result<Vec<String>> {
                 community: None,
                 grid: Some(grid),
                 liaison_group: None,
+                department: None,
             },
             &hash,
         )

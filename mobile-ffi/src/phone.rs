@@ -24,7 +24,7 @@ use sync_core::conflicts;
 use sync_core::deadline::{DeadlinePolicy, WorkCalendar};
 use sync_core::doc::{Document, actor_for_device};
 use sync_core::history;
-use sync_core::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId, UserId};
+use sync_core::ids::{CommunityId, DepartmentId, DeviceId, DocId, GridId, LiaisonGroupId, UserId};
 use sync_core::models::case::{CaseAction, CaseKind, SupervisionLevel, Urgency};
 use sync_core::models::report::{Triage, TriageDecision};
 use sync_core::models::{
@@ -68,6 +68,9 @@ pub struct Account {
     pub grid: Option<GridId>,
     /// Liaison group, for a household liaison.
     pub liaison_group: Option<LiaisonGroupId>,
+    /// Department (站所), for department staff.
+    #[serde(default)]
+    pub department: Option<DepartmentId>,
     /// The server signed in to.
     pub server: String,
     /// An administrator reset the password: until `change_password` succeeds, the server
@@ -106,6 +109,8 @@ struct UserAnswer {
     community: Option<CommunityId>,
     grid: Option<GridId>,
     liaison_group: Option<LiaisonGroupId>,
+    #[serde(default)]
+    department: Option<DepartmentId>,
 }
 
 /// One record in a list.
@@ -714,6 +719,7 @@ fn session_from(tokens: TokenAnswer, server: String) -> Session {
             community: u.community,
             grid: u.grid,
             liaison_group: u.liaison_group,
+            department: u.department,
             server,
             must_change_password: tokens.must_change_password,
         },
@@ -1148,6 +1154,10 @@ impl Phone {
         let case: Case = st.document(&id)?.read()?;
         let mut event = workflow::new_event(account.user_id, account.role, action, now())
             .with_device(st.replica.device().clone());
+        // Department staff's events name their department (the server checks it).
+        event.department = account
+            .department
+            .filter(|_| account.role == Role::Department);
         event.note = note;
         event.assignee = assignee;
         event.delay_days = delay_days;
@@ -1178,8 +1188,11 @@ impl Phone {
             }
         }
         let tasks = tasks::tasks_for(
-            &account.user_id,
-            account.role,
+            tasks::Person {
+                user: &account.user_id,
+                role: account.role,
+                department: account.department.as_ref(),
+            },
             &cases,
             &reports,
             &DeadlinePolicy::default(),

@@ -18,7 +18,7 @@
 //! `PartyRegistration` and `Asset` are not mirrored: phones do not edit them.
 
 use sync_core::ids::{
-    CommunityId, DeviceId, DocId, GridId, ItemId, LiaisonGroupId, ResidentId, UserId,
+    CommunityId, DepartmentId, DeviceId, DocId, GridId, ItemId, LiaisonGroupId, ResidentId, UserId,
 };
 use sync_core::models::activity::{Activity, ActivityKind, OutreachForm, Participant};
 use sync_core::models::case::{
@@ -61,7 +61,8 @@ text_id!(
     CommunityId,
     GridId,
     LiaisonGroupId,
-    DeviceId
+    DeviceId,
+    DepartmentId
 );
 
 // A calendar date as `"YYYY-MM-DD"`.
@@ -118,6 +119,8 @@ pub enum Role {
     StreetSupervisor,
     /// Maintains places and users.
     Admin,
+    /// Staff of a department of the street (站所): handles the cases dispatched to it.
+    Department,
 }
 
 /// Where a record belongs in the place hierarchy (street → community → grid).
@@ -449,6 +452,11 @@ pub struct CaseEvent {
     /// The device that wrote it (`add_case_event` fills it in; every new event must name the
     /// device that pushes it).
     pub device: Option<DeviceId>,
+    /// For `Dispatch`: the department to handle the case (instead of an assignee); for an
+    /// event by department staff: their department (`add_case_event` fills it in).
+    pub department: Option<DepartmentId>,
+    /// For `Dispatch`: departments that co-handle the case.
+    pub co_departments: Vec<DepartmentId>,
 }
 
 /// One mediation session of a dispute (调解).

@@ -450,6 +450,15 @@ async function dashboardPage(params) {
         [t("hazards_rectified"), (r) => r.hazards_rectified],
         [t("patrols"), (r) => r.patrols],
       ], perPlace)),
+    (figures.departments ?? []).length === 0 ? "" : h("section", { class: "card", id: "departments" },
+      h("h2", {}, t("departments")),
+      table([
+        [t("department"), (d) => d.name],
+        [t("dept_cases"), (d) => d.cases],
+        [t("dept_resolved"), (d) => d.resolved],
+        [t("on_time_rate"), (d) => percent(d.on_time_rate)],
+        [t("overdue_cases"), (d) => d.overdue],
+      ], figures.departments)),
   );
 }
 
@@ -534,9 +543,22 @@ const NEEDS_NOTE = new Set(["reject", "cancel", "verify_fail", "deny_delay"]);
 function actionForm(id, detail, action, done) {
   const fields = [h("label", {}, t("note"), h("textarea", { name: "note", rows: 2, required: NEEDS_NOTE.has(action) }))];
   if (action === "dispatch") {
-    fields.unshift(h("label", {}, t("assignee"),
-      h("select", { name: "assignee", required: true },
-        (detail.assignees ?? []).map((u) => h("option", { value: u.id }, `${u.display_name} (${u.login})`)))));
+    // To a grid worker of the grid, or to a department of the street (站所) with co-handlers.
+    const departments = detail.departments ?? [];
+    fields.unshift(
+      h("label", {}, t("assignee"),
+        h("select", { name: "assignee" },
+          h("option", { value: "" }, "—"),
+          (detail.assignees ?? []).map((u) => h("option", { value: u.id }, `${u.display_name} (${u.login})`)))),
+      departments.length === 0 ? "" : h("label", {}, t("department"),
+        h("select", { name: "department" },
+          h("option", { value: "" }, "—"),
+          departments.map((d) => h("option", { value: d.id }, d.name)))),
+      departments.length === 0 ? "" : h("fieldset", { class: "co-departments" },
+        h("legend", {}, t("co_departments")),
+        departments.map((d) => h("label", { class: "check" },
+          h("input", { type: "checkbox", name: "co_departments", value: d.id }), d.name))),
+      h("p", { class: "muted" }, t("dispatch_hint")));
   }
   if (action === "supervise") {
     fields.unshift(h("label", {}, t("level"),
@@ -550,7 +572,10 @@ function actionForm(id, detail, action, done) {
       h("button", { type: "button", class: "secondary", onclick: () => form.remove() }, t("cancel_btn"))));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const data = Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== ""));
+    const entries = [...new FormData(form)].filter(([, v]) => v !== "");
+    const data = Object.fromEntries(entries.filter(([k]) => k !== "co_departments"));
+    const co = entries.filter(([k]) => k === "co_departments").map(([, v]) => v);
+    if (co.length > 0) data.co_departments = co;
     try {
       await api(`/v1/cases/${id}/actions`, { method: "POST", body: { action, ...data } });
       done();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId};
+use sync_core::ids::{CommunityId, DepartmentId, GridId, LiaisonGroupId, StreetId};
 use sync_core::record::Role;
 
 /// Where the data lives.
@@ -408,7 +408,8 @@ pub struct UserAddArgs {
     /// Name shown to people.
     #[arg(long)]
     pub name: String,
-    /// Role: grid_worker, liaison, community_supervisor, street_supervisor or admin.
+    /// Role: grid_worker, liaison, community_supervisor, street_supervisor, department or
+    /// admin.
     #[arg(long)]
     pub role: Role,
     /// Initial password, at least 8 characters (prefer the environment variable: command
@@ -427,6 +428,9 @@ pub struct UserAddArgs {
     /// Liaison group code (liaisons).
     #[arg(long)]
     pub liaison_group: Option<LiaisonGroupId>,
+    /// Department code (department staff).
+    #[arg(long)]
+    pub department: Option<DepartmentId>,
 }
 
 #[derive(clap::Args, Debug)]

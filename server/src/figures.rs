@@ -104,6 +104,8 @@ pub struct Figures {
     pub communities: Vec<CommunityFigures>,
     /// Per grid, by code.
     pub grids: Vec<GridFigures>,
+    /// Per department of the street (站所) handling cases of these grids, by code.
+    pub departments: Vec<store::DepartmentCounts>,
 }
 
 /// What a figures query reads: the grids of the place asked for (within the caller's scope)
@@ -191,11 +193,24 @@ pub async fn figures(
             figures: c.into(),
         })
         .collect();
+    let mut departments =
+        store::by_department(&app.db, &asked.grids, asked.from, asked.to, now).await?;
+    let names: HashMap<String, String> = places::departments(&app.db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect();
+    for d in &mut departments {
+        if let Some(name) = names.get(&d.id) {
+            d.name.clone_from(name);
+        }
+    }
     Ok(Figures {
         period: asked.period(),
         totals: (&totals).into(),
         communities,
         grids,
+        departments,
     })
 }
 

@@ -143,6 +143,10 @@ pub struct CaseRow {
     pub confidential: bool,
     /// One-line subject.
     pub subject: String,
+    /// The department handling the case now, if dispatched to one.
+    pub department: Option<String>,
+    /// Departments co-handling it, as `,a,b,` (empty for none).
+    pub co_departments: String,
 }
 
 /// The row of `activity_index`.
@@ -416,6 +420,8 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
         confidential: c.confidential,
         subject: sync_core::models::title_of(&c.subject),
         households: households_of(c),
+        department: status.department.as_ref().map(ToString::to_string),
+        co_departments: crate::db::docs::departments_text(&status.co_departments),
     }
 }
 
@@ -586,6 +592,8 @@ mod tests {
             target: None,
             // Each person from a phone of their own.
             device: actor.as_str().parse().ok(),
+            department: None,
+            co_departments: Vec::new(),
         }
     }
 

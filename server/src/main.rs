@@ -264,6 +264,7 @@ async fn user_command(command: UserCommand) -> anyhow::Result<()> {
                 community: args.community,
                 grid: args.grid,
                 liaison_group: args.liaison_group,
+                department: args.department,
             };
             let result = match accounts::create_user(&db, new).await {
                 Ok(user) => audit_cli(

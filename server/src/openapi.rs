@@ -57,6 +57,7 @@ use crate::routes;
         routes::admin::put_street,
         routes::admin::put_community,
         routes::admin::put_grid,
+        routes::admin::put_department,
         routes::admin::create_user,
         routes::admin::disable_user,
         routes::admin::enable_user,

@@ -8,11 +8,11 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sync_core::ids::{CommunityId, GridId, StreetId};
+use sync_core::ids::{CommunityId, DepartmentId, GridId, StreetId};
 
 use crate::audit::{AuditAction, record_admin_action};
 use crate::auth::AuthUser;
-use crate::db::places::{self, CommunityRow, GridRow, Hierarchy, StreetRow};
+use crate::db::places::{self, CommunityRow, DepartmentRow, GridRow, Hierarchy, StreetRow};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -52,6 +52,40 @@ pub struct GridBody {
     /// The community's code.
     #[schema(value_type = String)]
     pub community: CommunityId,
+}
+
+/// `PUT /v1/admin/departments/{id}` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentBody {
+    /// Display name, e.g. 和平派出所.
+    pub name: String,
+    /// The street's code.
+    #[schema(value_type = String)]
+    pub street: StreetId,
+}
+
+/// Creates or renames the department `id` of a street (站所), which cases can be dispatched
+/// to; 422 `unknown_place` for an unknown street.
+pub async fn save_department(
+    app: &AppState,
+    admin: &AuthUser,
+    addr: Option<IpAddr>,
+    id: &DepartmentId,
+    body: &DepartmentBody,
+) -> ApiResult<DepartmentRow> {
+    let name = place_name(&body.name)?;
+    if !places::street_exists(&app.db, &body.street).await? {
+        return Err(ApiError::unprocessable("unknown_place", "no such street"));
+    }
+    places::upsert_department(&app.db, id, &body.street, &name).await?;
+    let detail = json!({ "name": name, "street": body.street.to_string() });
+    let row = DepartmentRow {
+        id: id.to_string(),
+        street: body.street.to_string(),
+        name,
+    };
+    saved(app, admin, addr, format!("department:{id}"), detail, row).await
 }
 
 /// Audits the saving of the place `target` with its new `detail` by `admin`, and answers

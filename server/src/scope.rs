@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use sync_core::ids::{GridId, LiaisonGroupId};
+use sync_core::ids::{DepartmentId, GridId, LiaisonGroupId};
 use sync_core::record::{RecordKind, RecordMeta, Role};
 use sync_core::server::Access;
 
@@ -12,8 +12,10 @@ use crate::db::{Db, places};
 /// A user's scope.
 ///
 /// * grid worker: reads and writes every record of their grid;
-/// * household liaison: reads the households of their liaison group in their grid (not
-///   confidential records), writes nothing;
+/// * household liaison: reads the households and reports of their liaison group in their
+///   grid (not confidential records), writes their group's reports;
+/// * department staff (站所): read the cases of their street dispatched to their department
+///   (as lead or co-handler), write their events;
 /// * community supervisor: reads every record of the community's grids, writes cases (the
 ///   workflow's events, each checked to name its author) and nothing else through sync;
 /// * street supervisor: the same across the street;
@@ -26,6 +28,8 @@ pub struct Scope {
     pub grids: BTreeSet<GridId>,
     /// A liaison's group.
     pub liaison_group: Option<LiaisonGroupId>,
+    /// Department staff's department.
+    pub department: Option<DepartmentId>,
 }
 
 impl Scope {
@@ -40,7 +44,7 @@ impl Scope {
                     .collect(),
                 None => BTreeSet::new(),
             },
-            Role::StreetSupervisor => match &user.street {
+            Role::StreetSupervisor | Role::Department => match &user.street {
                 Some(s) => places::grids_of_street(db, s).await?.into_iter().collect(),
                 None => BTreeSet::new(),
             },
@@ -50,22 +54,30 @@ impl Scope {
             role: user.role,
             grids,
             liaison_group: user.liaison_group.clone(),
+            department: user.department.clone(),
         })
     }
 }
 
 impl Scope {
     /// May the user read a record of one of their grids with these facts? The role's policy
-    /// ([`Role::reads`]), and for a liaison only their own group's households.
+    /// ([`Role::reads`]), for a liaison only their own group's records, for department staff
+    /// only the cases dispatched to their department (`departments`).
     pub fn may_read_in_grid(
         &self,
         kind: RecordKind,
         liaison_group: Option<&LiaisonGroupId>,
         confidential: bool,
+        departments: &[DepartmentId],
     ) -> bool {
         self.role.reads(kind, confidential)
             && (self.role != Role::Liaison
                 || (self.liaison_group.is_some() && liaison_group == self.liaison_group.as_ref()))
+            && (self.role != Role::Department
+                || self
+                    .department
+                    .as_ref()
+                    .is_some_and(|d| departments.contains(d)))
     }
 }
 
@@ -79,9 +91,10 @@ impl Scope {
         kind: RecordKind,
         liaison_group: Option<&LiaisonGroupId>,
         confidential: bool,
+        departments: &[DepartmentId],
         personal_history: bool,
     ) -> bool {
-        self.may_read_in_grid(kind, liaison_group, confidential)
+        self.may_read_in_grid(kind, liaison_group, confidential, departments)
             && self.role.syncs(kind, confidential)
             && (!personal_history || self.role.holds_personal_history())
     }
@@ -90,7 +103,12 @@ impl Scope {
 impl Access for Scope {
     fn may_read(&self, meta: &RecordMeta) -> bool {
         self.grids.contains(&meta.place.grid)
-            && self.may_read_in_grid(meta.kind, meta.liaison_group.as_ref(), meta.confidential)
+            && self.may_read_in_grid(
+                meta.kind,
+                meta.liaison_group.as_ref(),
+                meta.confidential,
+                &meta.departments,
+            )
     }
 
     fn may_sync(&self, meta: &RecordMeta) -> bool {
@@ -99,6 +117,7 @@ impl Access for Scope {
                 meta.kind,
                 meta.liaison_group.as_ref(),
                 meta.confidential,
+                &meta.departments,
                 false,
             )
     }
@@ -107,13 +126,23 @@ impl Access for Scope {
         self.role.holds_personal_history()
     }
 
-    /// A liaison writes only their own group's reports.
+    fn department(&self) -> Option<&DepartmentId> {
+        self.department.as_ref()
+    }
+
+    /// A liaison writes only their own group's reports, department staff only the cases
+    /// dispatched to their department.
     fn may_write(&self, meta: &RecordMeta) -> bool {
         self.grids.contains(&meta.place.grid)
             && self.role.writes(meta.kind)
             && (self.role != Role::Liaison
                 || (self.liaison_group.is_some()
                     && meta.liaison_group.as_ref() == self.liaison_group.as_ref()))
+            && (self.role != Role::Department
+                || self
+                    .department
+                    .as_ref()
+                    .is_some_and(|d| meta.departments.contains(d)))
     }
 
     /// Supervisors write through sync only by appending case events; their other edits

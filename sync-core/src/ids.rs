@@ -237,6 +237,12 @@ code_id!(
     LiaisonGroupId,
     "liaison group code"
 );
+code_id!(
+    /// A department of the street (站所: 派出所, 司法所, 城管中队, 安监站, 住建, ...) that cases
+    /// are dispatched to.
+    DepartmentId,
+    "department code"
+);
 
 #[cfg(test)]
 mod tests {

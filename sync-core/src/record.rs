@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use autosurgeon::Reconcile;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::ids::{CommunityId, DeviceId, DocId, GridId, LiaisonGroupId};
+use crate::ids::{CommunityId, DepartmentId, DeviceId, DocId, GridId, LiaisonGroupId};
 use crate::string_enum;
 use crate::validate::{ValidationContext, Violations};
 
@@ -47,6 +47,8 @@ string_enum! {
         StreetSupervisor = "street_supervisor" ["街道督办", "street supervisor"],
         /// Maintains places and users.
         Admin = "admin" ["系统管理员", "administrator"],
+        /// Staff of a department of the street (站所): handles the cases dispatched to it.
+        Department = "department" ["站所人员", "department staff"],
     }
 }
 
@@ -82,6 +84,8 @@ impl Role {
             Self::Liaison => {
                 matches!(kind, RecordKind::Household | RecordKind::Report) && !confidential
             }
+            // Only the cases dispatched to their department (the server narrows it).
+            Self::Department => kind == RecordKind::Case,
             Self::Admin => false,
         }
     }
@@ -99,6 +103,9 @@ impl Role {
     /// | visit, patrol, activity, asset | yes | no | yes | no |
     /// | report (随手报) | yes | own group's | yes | no |
     ///
+    /// Department staff (站所) read and hold only the cases dispatched to their department, as
+    /// lead or co-handler ([`RecordMeta::departments`]), never personal data.
+    ///
     /// Supervisors review personal data through the review API, masked, each reveal audited.
     ///
     /// A document whose Automerge *history* holds personal data (a household written before
@@ -110,7 +117,9 @@ impl Role {
             Self::CommunitySupervisor | Self::StreetSupervisor => {
                 self.reads(kind, confidential) && !kind.holds_personal_data()
             }
-            Self::GridWorker | Self::Liaison | Self::Admin => self.reads(kind, confidential),
+            Self::GridWorker | Self::Liaison | Self::Department | Self::Admin => {
+                self.reads(kind, confidential)
+            }
         }
     }
 
@@ -128,7 +137,9 @@ impl Role {
     pub fn writes(self, kind: RecordKind) -> bool {
         match self {
             Self::GridWorker => true,
-            Self::CommunitySupervisor | Self::StreetSupervisor => kind == RecordKind::Case,
+            Self::CommunitySupervisor | Self::StreetSupervisor | Self::Department => {
+                kind == RecordKind::Case
+            }
             Self::Liaison => kind == RecordKind::Report,
             Self::Admin => false,
         }
@@ -165,6 +176,8 @@ pub struct RecordMeta {
     pub liaison_group: Option<LiaisonGroupId>,
     /// Confidential cases are hidden from liaisons and shown to supervisors only.
     pub confidential: bool,
+    /// The departments a case was dispatched to, as lead or co-handler (their staff read it).
+    pub departments: Vec<DepartmentId>,
 }
 
 /// A typed record stored as one Automerge document.
@@ -214,6 +227,11 @@ pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
         let _ = (before, device);
     }
 
+    /// The departments the record was dispatched to (only cases are).
+    fn departments(&self) -> Vec<DepartmentId> {
+        Vec::new()
+    }
+
     /// Whether the record is hidden from liaisons (only cases may be).
     fn confidential(&self) -> bool {
         false
@@ -227,6 +245,7 @@ pub trait Record: Serialize + DeserializeOwned + Reconcile + Clone + Debug {
             place: self.place().clone(),
             liaison_group: self.liaison_group().cloned(),
             confidential: self.confidential(),
+            departments: self.departments(),
         }
     }
 

@@ -63,6 +63,10 @@ pub trait Access {
     }
     /// May the caller add changes to this record, or create it?
     fn may_write(&self, meta: &RecordMeta) -> bool;
+    /// The caller's department, for department staff (their events must name it).
+    fn department(&self) -> Option<&crate::ids::DepartmentId> {
+        None
+    }
     /// May the caller's changes edit the record's fields and create records? When not, a
     /// push may only append case events to an existing record (supervisors through sync:
     /// their field edits go through the review API, which uses an access that allows them).
@@ -659,6 +663,8 @@ pub fn record_meta(doc: &Document) -> Option<RecordMeta> {
         place,
         liaison_group,
         confidential,
+        // Unreadable: no department is let in (hiding too much is the safe mistake).
+        departments: Vec::new(),
     })
 }
 

@@ -7,8 +7,9 @@
 //!
 //! - `submit` waits for the grid worker who opened the draft;
 //! - `dispatch` waits while the case is accepted (a reassignment is possible later, never due);
-//! - `resolve` waits for the handler (the assignee, or the opener when nobody is assigned),
-//!   even though supervisors may resolve any case;
+//! - `resolve` waits for the handler (the department's staff when a department handles it,
+//!   else the assignee, or the opener when nobody is assigned), even though supervisors may
+//!   resolve any case;
 //! - a street supervisor's list holds only escalated cases (the community runs the others);
 //! - `acknowledge` waits for a supervisor when the case has events made illegal by a merge.
 //!
@@ -27,7 +28,7 @@ use std::cmp::Reverse;
 use serde::Serialize;
 
 use crate::deadline::{self, DeadlineLevel, DeadlinePolicy, WorkCalendar};
-use crate::ids::{DocId, UserId};
+use crate::ids::{DepartmentId, DocId, UserId};
 use crate::models::Report;
 use crate::models::case::{Case, CaseAction, CaseKind, SupervisionLevel, Urgency};
 use crate::record::{Place, RecordKind, Role};
@@ -77,10 +78,20 @@ pub struct Task {
     pub opened_at: Timestamp,
 }
 
-/// The tasks of `user`, acting as `role`, among `cases` and `reports`, most urgent first.
+/// Who a task list is for: the user, their role, and for department staff their department.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
+    /// The user.
+    pub user: &'a UserId,
+    /// Their role.
+    pub role: Role,
+    /// Their department (department staff only).
+    pub department: Option<&'a DepartmentId>,
+}
+
+/// The tasks of `who` among `cases` and `reports`, most urgent first.
 pub fn tasks_for<'a>(
-    user: &UserId,
-    role: Role,
+    who: Person<'_>,
     cases: impl IntoIterator<Item = &'a Case>,
     reports: impl IntoIterator<Item = &'a Report>,
     policy: &DeadlinePolicy,
@@ -89,11 +100,11 @@ pub fn tasks_for<'a>(
 ) -> Vec<Task> {
     let mut tasks: Vec<Task> = cases
         .into_iter()
-        .filter_map(|case| task_of(user, role, case, policy, calendar, now))
+        .filter_map(|case| task_of(who, case, policy, calendar, now))
         .chain(
             reports
                 .into_iter()
-                .filter_map(|report| report_task(role, report)),
+                .filter_map(|report| report_task(who.role, report)),
         )
         .collect();
     tasks.sort_by_key(|t| {
@@ -108,22 +119,30 @@ pub fn tasks_for<'a>(
     tasks
 }
 
-/// The task `case` holds for `user`, if any.
+/// The task `case` holds for `who`, if any.
 pub fn task_of(
-    user: &UserId,
-    role: Role,
+    who: Person<'_>,
     case: &Case,
     policy: &DeadlinePolicy,
     calendar: &WorkCalendar,
     now: Timestamp,
 ) -> Option<Task> {
+    let Person {
+        user,
+        role,
+        department,
+    } = who;
     let status = workflow::fold(case);
     if status.state.is_terminal() || (role == Role::StreetSupervisor && !status.escalated) {
         return None;
     }
     let action = TASK_ACTIONS.iter().copied().find(|&action| {
-        waits_for(user, case, &status, action)
-            && workflow::check_action(case, user, role, action).is_ok()
+        waits_for(who, case, &status, action)
+            && match (role, department) {
+                (Role::Department, Some(d)) => workflow::check_action_in(case, user, d, action),
+                _ => workflow::check_action(case, user, role, action),
+            }
+            .is_ok()
     })?;
     let due = deadline::deadline(case, &status, policy, calendar, now);
     Some(Task {
@@ -164,14 +183,16 @@ pub fn report_task(role: Role, report: &Report) -> Option<Task> {
 }
 
 /// The narrowings of the module documentation, on top of what the workflow allows.
-fn waits_for(user: &UserId, case: &Case, status: &CaseStatus, action: CaseAction) -> bool {
+fn waits_for(who: Person<'_>, case: &Case, status: &CaseStatus, action: CaseAction) -> bool {
+    let user = who.user;
     match action {
         CaseAction::Submit => &case.opened_by == user,
         // A case in progress may be reassigned, but nothing waits for it.
         CaseAction::Dispatch => status.state == CaseState::Accepted,
-        CaseAction::Resolve => match &status.assignee {
-            Some(assignee) => assignee == user,
-            None => &case.opened_by == user,
+        CaseAction::Resolve => match (&status.department, &status.assignee) {
+            (Some(department), _) => who.department == Some(department),
+            (None, Some(assignee)) => assignee == user,
+            (None, None) => &case.opened_by == user,
         },
         CaseAction::Acknowledge => !status.illegal.is_empty(),
         _ => true,

@@ -31,6 +31,11 @@
 //! - a grid worker may `resolve` and `request_delay` only as the handler: the current
 //!   assignee, or, when nobody is assigned (a quick-resolved case sent back by
 //!   `verify_fail`), the person who opened the case;
+//! - **departments** (站所): a `dispatch` names an assignee *or* a department of the street,
+//!   and any co-handling departments (协办); while a department handles the case, its staff
+//!   (role `department`, their events naming their department) `resolve` and
+//!   `request_delay`, nobody else of the grid; co-handling departments see the case and
+//!   comment;
 //! - **verification by someone else**: `verify_pass` and `verify_fail` may not be taken by the
 //!   person who resolved the case, nor from the device the resolution was written on (another
 //!   account signed in on the same phone); a hazard's `verify_pass` needs the rectification's
@@ -75,7 +80,7 @@
 use serde::Serialize;
 
 use crate::doc::{Author, Document, DocumentError};
-use crate::ids::{DeviceId, ItemId, UserId};
+use crate::ids::{DepartmentId, DeviceId, ItemId, UserId};
 use crate::models::case::{Case, CaseAction, CaseEvent, CaseKind, RecheckResult, SupervisionLevel};
 use crate::record::Role;
 use crate::string_enum;
@@ -271,6 +276,13 @@ pub struct CaseStatus {
     pub supervision: Option<SupervisionLevel>,
     /// Who is to handle the case (set by `dispatch`).
     pub assignee: Option<UserId>,
+    /// The department handling the case (set by a `dispatch` to a department).
+    pub department: Option<DepartmentId>,
+    /// Departments co-handling it (协办), from the last dispatch.
+    pub co_departments: Vec<DepartmentId>,
+    /// Every department the case was ever dispatched to, as lead or co-handler: their staff
+    /// may read it ([`crate::record::RecordMeta::departments`]).
+    pub departments: Vec<DepartmentId>,
     /// A delay request waiting for a decision.
     pub pending_delay: Option<PendingDelay>,
     /// Working days added by approved delays to the current handle step.
@@ -304,6 +316,9 @@ impl CaseStatus {
             escalated: false,
             supervision: None,
             assignee: None,
+            department: None,
+            co_departments: Vec::new(),
+            departments: Vec::new(),
             pending_delay: None,
             approved_delay_days: 0,
             reopened: 0,
@@ -369,6 +384,23 @@ pub enum Refusal {
     DelayPending,
     /// No delay request is waiting for a decision.
     NoPendingDelay,
+    /// The case is with a department: only its staff may take the action.
+    DepartmentHandles {
+        /// The action.
+        action: CaseAction,
+        /// The department handling the case.
+        department: DepartmentId,
+    },
+    /// Department staff act only on a case their department handles.
+    NotTheDepartment {
+        /// The action.
+        action: CaseAction,
+    },
+    /// A dispatch to the department already handling the case.
+    SameDepartment {
+        /// The department.
+        department: DepartmentId,
+    },
     /// A dispatch to the person already assigned.
     SameAssignee {
         /// The current assignee.
@@ -443,6 +475,17 @@ impl std::fmt::Display for Refusal {
             Refusal::NoPendingDelay => {
                 write!(f, "there is no delay request waiting for a decision")
             }
+            Refusal::DepartmentHandles { action, department } => write!(
+                f,
+                "the case was dispatched to department {department}; only its staff may {action}"
+            ),
+            Refusal::NotTheDepartment { action } => write!(
+                f,
+                "department staff may {action} only a case dispatched to their department"
+            ),
+            Refusal::SameDepartment { department } => {
+                write!(f, "the case is already with department {department}")
+            }
             Refusal::SameAssignee { assignee } => {
                 write!(f, "the case is already assigned to {assignee}")
             }
@@ -510,6 +553,7 @@ pub enum AppendError {
 /// | grid_worker          | submit, quick_resolve, resolve, verify_pass, verify_fail, request_delay, comment                                  |
 /// | community_supervisor | accept, reject, dispatch, resolve, verify_pass, verify_fail, close, suspend, resume, cancel, escalate, approve_delay, deny_delay, acknowledge, comment |
 /// | street_supervisor    | everything a community supervisor may, plus supervise                                                             |
+/// | department           | resolve, request_delay, comment (on cases dispatched to their department)                                        |
 /// | liaison, admin       | comment                                                                                                           |
 ///
 /// State and person rules come on top (see the module documentation).
@@ -517,8 +561,16 @@ pub fn allowed(role: Role, action: CaseAction) -> bool {
     use CaseAction as A;
     match action {
         A::Comment => true,
-        A::Submit | A::QuickResolve | A::RequestDelay => role == Role::GridWorker,
-        A::Resolve | A::VerifyPass | A::VerifyFail => matches!(
+        A::Submit | A::QuickResolve => role == Role::GridWorker,
+        A::RequestDelay => matches!(role, Role::GridWorker | Role::Department),
+        A::Resolve => matches!(
+            role,
+            Role::GridWorker
+                | Role::CommunitySupervisor
+                | Role::StreetSupervisor
+                | Role::Department
+        ),
+        A::VerifyPass | A::VerifyFail => matches!(
             role,
             Role::GridWorker | Role::CommunitySupervisor | Role::StreetSupervisor
         ),
@@ -589,6 +641,8 @@ struct Payload<'a> {
     level: Option<SupervisionLevel>,
     target: Option<&'a ItemId>,
     device: Option<&'a DeviceId>,
+    department: Option<&'a DepartmentId>,
+    co_departments: &'a [DepartmentId],
 }
 
 impl<'a> Payload<'a> {
@@ -600,6 +654,8 @@ impl<'a> Payload<'a> {
             level: event.level,
             target: event.target.as_ref(),
             device: event.device.as_ref(),
+            department: event.department.as_ref(),
+            co_departments: &event.co_departments,
         }
     }
 }
@@ -611,6 +667,7 @@ fn judge(
     status: &CaseStatus,
     actor: &UserId,
     role: Role,
+    unit: Option<&DepartmentId>,
     action: CaseAction,
     payload: Option<Payload<'_>>,
 ) -> Result<(), Refusal> {
@@ -655,10 +712,12 @@ fn judge(
         {
             return Err(Refusal::Escalated { action });
         }
-        // A grid worker acts on the handling only as its handler.
-        A::Resolve if role == Role::GridWorker => handler(case, status, actor, action)?,
+        // A grid worker or department acts on the handling only as its handler.
+        A::Resolve if matches!(role, Role::GridWorker | Role::Department) => {
+            handler(case, status, actor, role, unit, action)?;
+        }
         A::RequestDelay => {
-            handler(case, status, actor, action)?;
+            handler(case, status, actor, role, unit, action)?;
             if status.pending_delay.is_some() {
                 return Err(Refusal::DelayPending);
             }
@@ -678,15 +737,32 @@ fn judge(
                 field: "a reason (note)",
             })
         }
-        A::Dispatch => match p.assignee {
-            None => Err(Refusal::Payload {
+        A::Dispatch => match (p.assignee, p.department) {
+            (None, None) => Err(Refusal::Payload {
                 action,
-                field: "an assignee",
+                field: "an assignee or a department",
             }),
-            Some(new) if status.assignee.as_ref() == Some(new) => Err(Refusal::SameAssignee {
-                assignee: new.clone(),
+            (Some(_), Some(_)) => Err(Refusal::Payload {
+                action,
+                field: "an assignee or a department, not both",
             }),
-            Some(_) => Ok(()),
+            (Some(new), None) if status.assignee.as_ref() == Some(new) => {
+                Err(Refusal::SameAssignee {
+                    assignee: new.clone(),
+                })
+            }
+            (None, Some(new)) if status.department.as_ref() == Some(new) => {
+                Err(Refusal::SameDepartment {
+                    department: new.clone(),
+                })
+            }
+            _ if p.department.is_some_and(|d| p.co_departments.contains(d)) => {
+                Err(Refusal::Payload {
+                    action,
+                    field: "co-handling departments other than the lead",
+                })
+            }
+            _ => Ok(()),
         },
         A::RequestDelay if !p.delay_days.is_some_and(|d| (1..=60).contains(&d)) => {
             Err(Refusal::Payload {
@@ -754,14 +830,30 @@ fn awaits_review(status: &CaseStatus, event: Option<&CaseEvent>) -> Result<(), R
     }
 }
 
-/// The handler of a case is its assignee or, when nobody is assigned (a quick-resolved case
-/// sent back by `verify_fail`), the person who opened it.
+/// The handler of a case is the department it was dispatched to (its staff), else its assignee
+/// or, when nobody is assigned (a quick-resolved case sent back by `verify_fail`), the person
+/// who opened it.
 fn handler(
     case: &Case,
     status: &CaseStatus,
     actor: &UserId,
+    role: Role,
+    unit: Option<&DepartmentId>,
     action: CaseAction,
 ) -> Result<(), Refusal> {
+    if let Some(department) = &status.department {
+        return if role == Role::Department && unit == Some(department) {
+            Ok(())
+        } else {
+            Err(Refusal::DepartmentHandles {
+                action,
+                department: department.clone(),
+            })
+        };
+    }
+    if role == Role::Department {
+        return Err(Refusal::NotTheDepartment { action });
+    }
     match &status.assignee {
         Some(assignee) if assignee != actor => Err(Refusal::NotAssignee {
             action,
@@ -795,6 +887,13 @@ fn apply(status: &mut CaseStatus, event: &CaseEvent, at: Timestamp) {
         A::Dispatch => {
             status.state = S::InProgress;
             status.assignee = event.assignee.clone();
+            status.department = event.department.clone();
+            status.co_departments = event.co_departments.clone();
+            for d in event.department.iter().chain(&event.co_departments) {
+                if !status.departments.contains(d) {
+                    status.departments.push(d.clone());
+                }
+            }
         }
         A::Resolve | A::QuickResolve => {
             status.state = S::Resolved;
@@ -917,6 +1016,7 @@ pub fn fold(case: &Case) -> CaseStatus {
             &status,
             &event.actor,
             event.role,
+            unit_of(event),
             event.action,
             Some(Payload::of(event)),
         ) {
@@ -949,6 +1049,13 @@ pub fn fold(case: &Case) -> CaseStatus {
     status
 }
 
+/// The department an event's author acts for: their own, for department staff.
+fn unit_of(event: &CaseEvent) -> Option<&DepartmentId> {
+    (event.role == Role::Department)
+        .then_some(event.department.as_ref())
+        .flatten()
+}
+
 /// Moves the event an `acknowledge` names from the conflict items to the acknowledged ones
 /// (nothing, when it awaits no review).
 fn acknowledge(status: &mut CaseStatus, ack: &CaseEvent) {
@@ -977,14 +1084,39 @@ pub fn check_action(
     role: Role,
     action: CaseAction,
 ) -> Result<(), IllegalAction> {
-    check_append(case, actor, role, action, None)
+    check_append(case, actor, role, None, action, None)
+}
+
+/// [`check_action`] for department staff of `department` (their department decides whether
+/// they handle the case).
+pub fn check_action_in(
+    case: &Case,
+    actor: &UserId,
+    department: &DepartmentId,
+    action: CaseAction,
+) -> Result<(), IllegalAction> {
+    check_append(
+        case,
+        actor,
+        Role::Department,
+        Some(department),
+        action,
+        None,
+    )
 }
 
 /// Like [`check_action`], with the payload rules of the whole event too: what [`fold`] would
 /// decide if `event` were appended at the end of the log (and, for `acknowledge`, that the
 /// named event awaits review).
 pub fn check_event(case: &Case, event: &CaseEvent) -> Result<(), IllegalAction> {
-    check_append(case, &event.actor, event.role, event.action, Some(event))
+    check_append(
+        case,
+        &event.actor,
+        event.role,
+        unit_of(event),
+        event.action,
+        Some(event),
+    )
 }
 
 /// The append-time judgement shared by [`check_action`] (no event yet) and [`check_event`].
@@ -992,24 +1124,33 @@ fn check_append(
     case: &Case,
     actor: &UserId,
     role: Role,
+    unit: Option<&DepartmentId>,
     action: CaseAction,
     event: Option<&CaseEvent>,
 ) -> Result<(), IllegalAction> {
     let status = fold(case);
-    judge(case, &status, actor, role, action, event.map(Payload::of))
-        .and_then(|()| {
-            if action == CaseAction::Acknowledge {
-                awaits_review(&status, event)
-            } else {
-                Ok(())
-            }
-        })
-        .map_err(|refusal| IllegalAction {
-            state: status.state,
-            role,
-            action,
-            refusal,
-        })
+    judge(
+        case,
+        &status,
+        actor,
+        role,
+        unit,
+        action,
+        event.map(Payload::of),
+    )
+    .and_then(|()| {
+        if action == CaseAction::Acknowledge {
+            awaits_review(&status, event)
+        } else {
+            Ok(())
+        }
+    })
+    .map_err(|refusal| IllegalAction {
+        state: status.state,
+        role,
+        action,
+        refusal,
+    })
 }
 
 /// Appends `event` at the end of a case document's log, as one change by `author`.
@@ -1047,6 +1188,8 @@ pub fn new_event(actor: UserId, role: Role, action: CaseAction, at: Timestamp) -
         level: None,
         target: None,
         device: None,
+        department: None,
+        co_departments: Vec::new(),
     }
 }
 
@@ -1078,6 +1221,19 @@ impl CaseEvent {
     /// The same event with a supervision level (for `supervise`).
     pub fn with_level(mut self, level: SupervisionLevel) -> Self {
         self.level = Some(level);
+        self
+    }
+
+    /// The same event naming a department: the one a `dispatch` sends the case to, or, for
+    /// an event by department staff, their own.
+    pub fn with_department(mut self, department: DepartmentId) -> Self {
+        self.department = Some(department);
+        self
+    }
+
+    /// The same `dispatch` with co-handling departments (协办).
+    pub fn with_co_departments(mut self, departments: Vec<DepartmentId>) -> Self {
+        self.co_departments = departments;
         self
     }
 

@@ -905,6 +905,8 @@ fn case() -> Case {
             level: None,
             target: None,
             device: Some(opener_device()),
+            department: None,
+            co_departments: Vec::new(),
         }],
         mediation: vec![],
         rectification: None,
@@ -950,7 +952,7 @@ fn case_events_are_append_only_and_payloads_must_match_the_action() {
         first_error(err),
         (
             "events[1].assignee".into(),
-            "is required for dispatch".into()
+            "dispatch names an assignee or a department".into()
         )
     );
     let err = doc
@@ -1212,6 +1214,8 @@ fn each_case_event_is_traced_to_the_device_that_added_it_across_a_merge() {
         level: None,
         target: None,
         device: Some(DeviceId::new()),
+        department: None,
+        co_departments: Vec::new(),
     };
     let (on_a, on_b) = (
         note(&c.opened_by, "2026-03-02T02:00:00Z"),

@@ -4,7 +4,7 @@ use sync_core::deadline::{DAY_MS, DeadlineLevel, DeadlinePolicy, WorkCalendar};
 use sync_core::ids::{DocId, UserId};
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, SupervisionLevel, Urgency};
 use sync_core::record::{Place, Role};
-use sync_core::tasks::tasks_for;
+use sync_core::tasks::{Person, tasks_for};
 use sync_core::time::Timestamp;
 use sync_core::workflow::new_event;
 
@@ -137,8 +137,11 @@ fn grid(p: &People) -> Vec<Case> {
 fn list(user: &UserId, role: Role, cases: &[Case]) -> Vec<(String, A)> {
     let now = monday().plus_millis(2 * DAY_MS);
     tasks_for(
-        user,
-        role,
+        Person {
+            user,
+            role,
+            department: None,
+        },
         cases,
         [],
         &DeadlinePolicy::default(),
@@ -209,8 +212,11 @@ fn a_task_carries_its_deadline_and_supervision_apart() {
     let cases = grid(&p);
     let now = monday().plus_millis(2 * DAY_MS);
     let tasks = tasks_for(
-        &p.worker,
-        Role::GridWorker,
+        Person {
+            user: &p.worker,
+            role: Role::GridWorker,
+            department: None,
+        },
         &cases,
         [],
         &DeadlinePolicy::default(),

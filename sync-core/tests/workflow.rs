@@ -238,7 +238,10 @@ fn dispatch_to_the_current_assignee_or_without_assignee_is_illegal() {
         status.illegal[0].reason,
         format!("the case is already assigned to {}", fx.worker)
     );
-    assert_eq!(status.illegal[1].reason, "dispatch requires an assignee");
+    assert_eq!(
+        status.illegal[1].reason,
+        "dispatch requires an assignee or a department"
+    );
 }
 
 #[test]
@@ -1657,4 +1660,99 @@ fn after_merge_a_verification_of_ones_own_resolution_is_a_conflict_item() {
     assert_eq!(status.state, S::Closed);
     assert!(status.illegal.is_empty());
     assert_eq!(status.acknowledged.len(), 1);
+}
+
+/// Departments (站所): a case dispatched to a department is handled by its staff only; the
+/// co-handling departments see it; the grid worker verifies the department's work.
+#[test]
+fn a_department_handles_what_is_dispatched_to_it() {
+    use sync_core::ids::DepartmentId;
+    use sync_core::record::Record;
+    let mut fx = Fx::new();
+    let police: DepartmentId = "pcs".parse().unwrap();
+    let justice: DepartmentId = "sfs".parse().unwrap();
+    let housing: DepartmentId = "zjb".parse().unwrap();
+    let officer = UserId::new();
+    let clerk = UserId::new();
+    let staff = |fx: &mut Fx, who: &UserId, dept: &DepartmentId, action: A| {
+        let at = fx.tick();
+        new_event(who.clone(), Role::Department, action, at)
+            .with_device(device_of(who))
+            .with_department(dept.clone())
+    };
+    let mut events = vec![fx.w(A::Submit), fx.c(A::Escalate), fx.s(A::Accept)];
+    let at = fx.tick();
+    events.push(
+        new_event(fx.street.clone(), Role::StreetSupervisor, A::Dispatch, at)
+            .with_device(device_of(&fx.street))
+            .with_department(police.clone())
+            .with_co_departments(vec![justice.clone()]),
+    );
+    let status = fx.fold(&events);
+    assert_legal(&status);
+    assert_eq!(status.state, S::InProgress);
+    assert_eq!(status.department.as_ref(), Some(&police));
+    assert_eq!(status.assignee, None);
+    assert_eq!(status.departments, [police.clone(), justice.clone()]);
+    let case = fx.case(events.clone());
+    assert_eq!(case.departments(), [police.clone(), justice.clone()]);
+
+    // Not the grid worker who opened it, not another department, not a co-handler.
+    for (event, reason) in [
+        (
+            fx.w(A::Resolve),
+            "the case was dispatched to department pcs; only its staff may resolve",
+        ),
+        (
+            staff(&mut fx, &clerk, &housing, A::Resolve),
+            "the case was dispatched to department pcs; only its staff may resolve",
+        ),
+        (
+            staff(&mut fx, &clerk, &justice, A::RequestDelay).with_delay_days(3),
+            "the case was dispatched to department pcs; only its staff may request_delay",
+        ),
+    ] {
+        let case = fx.case(events.clone());
+        let refused = check_event(&case, &event).unwrap_err();
+        assert_eq!(refused.refusal.to_string(), reason);
+    }
+    let case = fx.case(events.clone());
+    sync_core::workflow::check_action_in(&case, &officer, &police, A::Resolve).unwrap();
+    assert!(sync_core::workflow::check_action_in(&case, &officer, &housing, A::Resolve).is_err());
+    // A co-handler comments; the police resolve; the grid worker checks and the street closes.
+    events.push(staff(&mut fx, &clerk, &justice, A::Comment).with_note("已联系当事人"));
+    events.push(staff(&mut fx, &officer, &police, A::Resolve).with_note("已调解处理"));
+    events.push(fx.w(A::VerifyPass));
+    events.push(fx.s(A::Close));
+    let status = fx.fold(&events);
+    assert_legal(&status);
+    assert_eq!(status.state, S::Closed);
+    assert_eq!(status.resolution.unwrap().actor, officer);
+}
+
+#[test]
+fn a_dispatch_names_an_assignee_or_a_department_and_its_co_handlers_apart() {
+    use sync_core::ids::DepartmentId;
+    let mut fx = Fx::new();
+    let police: DepartmentId = "pcs".parse().unwrap();
+    let events = vec![fx.w(A::Submit), fx.c(A::Accept)];
+    let case = fx.case(events);
+    let both = fx.c(A::Dispatch).with_department(police.clone());
+    assert_eq!(
+        check_event(&case, &both).unwrap_err().refusal.to_string(),
+        "dispatch requires an assignee or a department, not both"
+    );
+    let mut to_police = fx.c(A::Dispatch).with_department(police.clone());
+    to_police.assignee = None;
+    let twice = to_police.clone().with_co_departments(vec![police.clone()]);
+    assert!(check_event(&case, &twice).is_err());
+    check_event(&case, &to_police).unwrap();
+    let mut again = case.clone();
+    again.events.push(to_police.clone());
+    let mut repeat = to_police.clone();
+    repeat.id = ItemId::new();
+    assert_eq!(
+        check_event(&again, &repeat).unwrap_err().refusal,
+        Refusal::SameDepartment { department: police }
+    );
 }

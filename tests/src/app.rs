@@ -214,7 +214,7 @@ impl TestApp {
         let (street, community, grid) = match role {
             Role::GridWorker | Role::Liaison => (None, None, Some(at.grid.clone())),
             Role::CommunitySupervisor => (None, Some(at.community.clone()), None),
-            Role::StreetSupervisor | Role::Admin => (Some(street), None, None),
+            Role::StreetSupervisor | Role::Admin | Role::Department => (Some(street), None, None),
         };
         let user = accounts::create_user(
             self.db(),
@@ -227,6 +227,7 @@ impl TestApp {
                 community,
                 grid,
                 liaison_group,
+                department: None,
             },
         )
         .await?;
@@ -234,6 +235,40 @@ impl TestApp {
             id: user.id,
             login: login.to_owned(),
             role,
+        })
+    }
+
+    /// Creates department `code` (named `name`) of the test street if needed, and a staff
+    /// user of it with [`PASSWORD`].
+    pub async fn department_user(
+        &self,
+        login: &str,
+        code: &str,
+        name: &str,
+    ) -> anyhow::Result<TestUser> {
+        let street: StreetId = "st".parse()?;
+        let department: sync_core::ids::DepartmentId = code.parse()?;
+        gridbook_server::db::places::upsert_department(self.db(), &department, &street, name)
+            .await?;
+        let user = accounts::create_user(
+            self.db(),
+            NewUser {
+                login: login.to_owned(),
+                display_name: format!("{name} {login}"),
+                password: PASSWORD.to_owned(),
+                role: Role::Department,
+                street: None,
+                community: None,
+                grid: None,
+                liaison_group: None,
+                department: Some(department),
+            },
+        )
+        .await?;
+        Ok(TestUser {
+            id: user.id,
+            login: login.to_owned(),
+            role: Role::Department,
         })
     }
 

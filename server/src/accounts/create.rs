@@ -2,7 +2,7 @@
 //! the login, the display name, the password and the role's place the same way.
 
 use serde::Deserialize;
-use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId, UserId};
+use sync_core::ids::{CommunityId, DepartmentId, GridId, LiaisonGroupId, StreetId, UserId};
 use sync_core::record::Role;
 
 use super::{MAX_DISPLAY_NAME_CHARS, MAX_LOGIN_CHARS, PasswordProblem, hash_password_blocking};
@@ -39,6 +39,11 @@ pub struct NewUser {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub grid: Option<GridId>,
+    /// Department: required for department staff (with their street), refused for everyone
+    /// else.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub department: Option<DepartmentId>,
     /// Liaison group: required for liaisons, refused for everyone else.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -56,6 +61,7 @@ impl std::fmt::Debug for NewUser {
             .field("community", &self.community)
             .field("grid", &self.grid)
             .field("liaison_group", &self.liaison_group)
+            .field("department", &self.department)
             .finish()
     }
 }
@@ -181,6 +187,7 @@ async fn prepare(db: &Db, new: &NewUser) -> Result<UserRow, CreateUserError> {
         community: place.community,
         grid: place.grid,
         liaison_group: place.liaison_group,
+        department: place.department,
         disabled: false,
         must_change_password: false,
     })
@@ -220,6 +227,7 @@ struct StoredPlace {
     community: Option<CommunityId>,
     grid: Option<GridId>,
     liaison_group: Option<LiaisonGroupId>,
+    department: Option<DepartmentId>,
 }
 
 /// Checks the places of a new user against their role and the hierarchy. Places above the
@@ -233,6 +241,12 @@ async fn resolve_place(db: &Db, new: &NewUser) -> Result<StoredPlace, CreateUser
         Role::Liaison if new.liaison_group.is_none() => return Err(missing("liaison_group")),
         Role::Liaison => {}
         _ if new.liaison_group.is_some() => return Err(unexpected("liaison_group")),
+        _ => {}
+    }
+    match role {
+        Role::Department if new.department.is_none() => return Err(missing("department")),
+        Role::Department => {}
+        _ if new.department.is_some() => return Err(unexpected("department")),
         _ => {}
     }
     let mut place = StoredPlace {
@@ -259,6 +273,29 @@ async fn resolve_place(db: &Db, new: &NewUser) -> Result<StoredPlace, CreateUser
             let community = new.community.clone().ok_or_else(|| missing("community"))?;
             place.community = Some(community.clone());
             Some(community)
+        }
+        Role::Department => {
+            if new.grid.is_some() {
+                return Err(unexpected("grid"));
+            }
+            if new.community.is_some() {
+                return Err(unexpected("community"));
+            }
+            let department = new
+                .department
+                .clone()
+                .ok_or_else(|| missing("department"))?;
+            let street = places::street_of_department(db, &department).await?.ok_or(
+                CreateUserError::UnknownPlace {
+                    place: "department",
+                },
+            )?;
+            if new.street.as_ref().is_some_and(|s| *s != street) {
+                return Err(CreateUserError::PlaceMismatch { place: "street" });
+            }
+            place.street = Some(street);
+            place.department = Some(department);
+            None
         }
         Role::StreetSupervisor | Role::Admin => {
             if new.grid.is_some() {
@@ -317,6 +354,7 @@ mod tests {
             community: None,
             grid: None,
             liaison_group: None,
+            department: None,
         };
         assert!(!format!("{new:?}").contains("s3cret"));
     }

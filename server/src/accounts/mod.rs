@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::Serialize;
-use sync_core::ids::{CommunityId, GridId, LiaisonGroupId, StreetId, UserId};
+use sync_core::ids::{CommunityId, DepartmentId, GridId, LiaisonGroupId, StreetId, UserId};
 use sync_core::record::Role;
 
 use crate::db::users::UserRow;
@@ -111,6 +111,9 @@ pub struct UserView {
     /// Liaison group.
     #[schema(value_type = Option<String>)]
     pub liaison_group: Option<LiaisonGroupId>,
+    /// Department (department staff).
+    #[schema(value_type = Option<String>)]
+    pub department: Option<DepartmentId>,
 }
 
 /// The client's view of a user, with the places above theirs looked up.
@@ -136,6 +139,7 @@ pub async fn user_view(db: &Db, user: &UserRow) -> Result<UserView, sqlx::Error>
         community,
         grid: user.grid.clone(),
         liaison_group: user.liaison_group.clone(),
+        department: user.department.clone(),
     })
 }
 

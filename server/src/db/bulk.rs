@@ -65,6 +65,8 @@ pub struct DocRow {
     pub liaison_group: Option<String>,
     /// Confidential case.
     pub confidential: bool,
+    /// Departments a case was dispatched to ([`super::docs::departments_text`]).
+    pub departments: String,
     /// Heads as [`heads_text`].
     pub heads: String,
     /// `Document::save`.
@@ -91,6 +93,7 @@ impl DocRow {
             grid_id: meta.place.grid.to_string(),
             liaison_group: meta.liaison_group.as_ref().map(ToString::to_string),
             confidential: meta.confidential,
+            departments: super::docs::departments_text(&meta.departments),
             heads: heads_text(&doc.heads()),
             snapshot: doc.save(),
             change_count: i64::try_from(changes.len()).unwrap_or(i64::MAX),
@@ -145,7 +148,7 @@ pub async fn upsert_docs(
                 "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential,
                                    heads, snapshot, version, seq, change_count,
                                    merged_invalid, created_at, updated_at, snapshot_version,
-                                   pending_changes) ",
+                                   pending_changes, departments) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id.clone())
@@ -163,7 +166,8 @@ pub async fn upsert_docs(
                     .push(now)
                     .push(now)
                     .push(version)
-                    .push("0");
+                    .push("0")
+                    .push_bind(r.departments.clone());
             });
             qb.push(
                 " ON CONFLICT (id) DO UPDATE SET
@@ -173,7 +177,8 @@ pub async fn upsert_docs(
                      version = excluded.version,
                      seq = excluded.seq, change_count = excluded.change_count,
                      merged_invalid = excluded.merged_invalid, updated_at = excluded.updated_at,
-                     snapshot_version = excluded.snapshot_version, pending_changes = 0",
+                     snapshot_version = excluded.snapshot_version, pending_changes = 0,
+                     departments = excluded.departments",
             );
             qb.build().execute(conn).await.map(|_| ())
         })?;

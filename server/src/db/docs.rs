@@ -263,7 +263,7 @@ pub async fn upsert(
                  heads = $6, version = $7, seq = $8,
                  change_count = change_count + $9, pending_changes = $10,
                  merged_invalid = $11, updated_at = $12,
-                 personal_history = personal_history OR $13
+                 personal_history = personal_history OR $13, departments = $14
              WHERE id = $1",
         )
         .bind(doc.id().as_str())
@@ -279,6 +279,7 @@ pub async fn upsert(
         .bind(invalid)
         .bind(now)
         .bind(record.personal_history)
+        .bind(departments_text(&meta.departments))
         .execute(conn)
         .await
         .map(|_| ()))?;
@@ -289,8 +290,8 @@ pub async fn upsert(
         "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential, heads,
                            snapshot, version, seq, change_count, merged_invalid,
                            created_at, updated_at, snapshot_version, pending_changes,
-                           personal_history)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $9, 0, $14)
+                           personal_history, departments)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $9, 0, $14, $15)
          ON CONFLICT (id) DO UPDATE SET
              community_id = excluded.community_id, grid_id = excluded.grid_id,
              liaison_group = excluded.liaison_group, confidential = excluded.confidential,
@@ -300,7 +301,8 @@ pub async fn upsert(
              merged_invalid = excluded.merged_invalid,
              updated_at = excluded.updated_at,
              snapshot_version = excluded.snapshot_version, pending_changes = 0,
-             personal_history = docs.personal_history OR excluded.personal_history",
+             personal_history = docs.personal_history OR excluded.personal_history,
+             departments = excluded.departments",
     )
     .bind(doc.id().as_str())
     .bind(doc.kind().as_str())
@@ -316,6 +318,7 @@ pub async fn upsert(
     .bind(invalid)
     .bind(now)
     .bind(record.personal_history)
+    .bind(departments_text(&meta.departments))
     .execute(conn)
     .await
     .map(|_| ()))?;
@@ -359,6 +362,8 @@ pub struct LoggedChange {
     pub heads: String,
     /// Liaison group of a household.
     pub liaison_group: Option<String>,
+    /// Departments a case was dispatched to (`,a,b,`; empty for none).
+    pub departments: String,
     /// Confidential case.
     pub confidential: bool,
     /// The document's history holds personal data (see `StoredRecord::personal_history`).
@@ -367,6 +372,28 @@ pub struct LoggedChange {
     pub seq: i64,
     /// The raw change chunk.
     pub bytes: Vec<u8>,
+}
+
+/// Departments as stored in `docs.departments` and `case_index.co_departments`: `,a,b,`
+/// (so that `LIKE '%,a,%'` finds one), empty for none.
+pub fn departments_text(departments: &[sync_core::ids::DepartmentId]) -> String {
+    if departments.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from(",");
+    for d in departments {
+        text.push_str(d.as_str());
+        text.push(',');
+    }
+    text
+}
+
+/// The departments of a `departments_text`.
+pub fn parse_departments(text: &str) -> Vec<sync_core::ids::DepartmentId> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect()
 }
 
 /// The changes logged in `grid` after `after` up to `upto`, in write order.
@@ -378,7 +405,7 @@ pub async fn changes_in_grid(
 ) -> Result<Vec<LoggedChange>, sqlx::Error> {
     let rows = on_tx!(tx, conn => sqlx::query(
         "SELECT c.doc_id, c.seq, c.bytes, d.kind, d.heads, d.liaison_group, d.confidential,
-                d.personal_history
+                d.personal_history, d.departments
          FROM changes c JOIN docs d ON d.id = c.doc_id
          WHERE c.grid_id = $1 AND c.seq > $2 AND c.seq <= $3 AND NOT d.archived
          ORDER BY c.seq, c.doc_id, c.idx",
@@ -397,16 +424,28 @@ pub async fn changes_in_grid(
         r.try_get::<Option<String>, _>("liaison_group")?,
         r.try_get::<bool, _>("confidential")?,
         r.try_get::<bool, _>("personal_history")?,
+        r.try_get::<String, _>("departments")?,
     ))).collect::<Result<Vec<_>, sqlx::Error>>()))?;
     Ok(rows
         .into_iter()
         .filter_map(
-            |(doc, seq, bytes, kind, heads, liaison_group, confidential, personal_history)| {
+            |(
+                doc,
+                seq,
+                bytes,
+                kind,
+                heads,
+                liaison_group,
+                confidential,
+                personal_history,
+                departments,
+            )| {
                 Some(LoggedChange {
                     doc: doc.parse().ok()?,
                     kind,
                     heads,
                     liaison_group,
+                    departments,
                     confidential,
                     personal_history,
                     seq,

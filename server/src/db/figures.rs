@@ -222,3 +222,67 @@ pub async fn case_times(
     });
     Ok(out)
 }
+
+/// The cases a department of the street handles (as lead) among some grids.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct DepartmentCounts {
+    /// The department's code.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Cases dispatched to it (lead) and not cancelled, opened in the period.
+    pub cases: i64,
+    /// Of its cases, resolved (or verified, closed) in the period.
+    pub resolved: i64,
+    /// Of those, resolved within the budget of their step.
+    pub resolved_on_time: i64,
+    /// `resolved_on_time / resolved` (`null` with nothing resolved).
+    pub on_time_rate: Option<f64>,
+    /// Its cases overdue now.
+    pub overdue: i64,
+}
+
+/// Per department handling cases of `grids`: cases, resolved, on time, overdue now.
+pub async fn by_department(
+    db: &Db,
+    grids: &[String],
+    from: i64,
+    to: i64,
+    now: i64,
+) -> Result<Vec<DepartmentCounts>, sqlx::Error> {
+    let mut out = Vec::new();
+    if grids.is_empty() {
+        return Ok(out);
+    }
+    let in4 = placeholders(4, grids.len());
+    let resolved_in =
+        "state IN ('resolved', 'verified', 'closed') AND resolved_at >= $1 AND resolved_at <= $2";
+    let sql = format!(
+        "SELECT department,
+            CAST(SUM(CASE WHEN state <> 'cancelled' AND opened_at >= $1 AND opened_at <= $2
+                THEN 1 ELSE 0 END) AS BIGINT) AS cases,
+            CAST(SUM(CASE WHEN {resolved_in} THEN 1 ELSE 0 END) AS BIGINT) AS resolved,
+            CAST(SUM(CASE WHEN {resolved_in} AND resolved_on_time = TRUE THEN 1 ELSE 0 END)
+                AS BIGINT) AS on_time,
+            CAST(SUM(CASE WHEN (paused = FALSE AND due_at <= $3)
+                OR (paused = TRUE AND paused_level = 'red') THEN 1 ELSE 0 END) AS BIGINT)
+                AS overdue
+         FROM case_index WHERE department IS NOT NULL AND grid_id IN ({in4})
+         GROUP BY department ORDER BY department"
+    );
+    run!(db, sql, [from, to, now], grids, r => {
+        let resolved: i64 = r.try_get("resolved")?;
+        let on_time: i64 = r.try_get("on_time")?;
+        let id: String = r.try_get("department")?;
+        out.push(DepartmentCounts {
+            name: id.clone(),
+            id,
+            cases: r.try_get("cases")?,
+            resolved,
+            resolved_on_time: on_time,
+            on_time_rate: (resolved > 0).then(|| on_time as f64 / resolved as f64),
+            overdue: r.try_get("overdue")?,
+        });
+    });
+    Ok(out)
+}

@@ -172,7 +172,7 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 escalated, supervision, assignee, opened_by, opened_at, resolved_at, closed_at,
                 step, started_at, yellow_at, due_at, paused, paused_level, reopened,
                 illegal_events, confidential, subject, updated_at, resolved_on_time,
-                households) ",
+                households, department, co_departments) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -200,7 +200,9 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 .push_bind(r.subject.clone())
                 .push_bind(now)
                 .push_bind(r.resolved_on_time)
-                .push_bind(r.households.clone());
+                .push_bind(r.households.clone())
+                .push_bind(r.department.clone())
+                .push_bind(r.co_departments.clone());
         });
         qb.push(
             " ON CONFLICT (id) DO UPDATE SET
@@ -217,7 +219,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 confidential = excluded.confidential, subject = excluded.subject,
                 updated_at = excluded.updated_at,
                 resolved_on_time = excluded.resolved_on_time,
-                households = excluded.households",
+                households = excluded.households, department = excluded.department,
+                co_departments = excluded.co_departments",
         );
         qb.build().execute(conn).await.map(|_| ())
     })
@@ -381,7 +384,7 @@ pub async fn list_cases(
         "id, community_id, grid_id, case_kind, category, state, escalated, supervision,
          assignee, opened_by, opened_at, resolved_at, closed_at, step, started_at, yellow_at,
          due_at, paused, paused_level, reopened, illegal_events, confidential, subject,
-         updated_at, resolved_on_time, households",
+         updated_at, resolved_on_time, households, department, co_departments",
         filter, page, r => Ok((CaseRow {
             id: r.try_get("id")?,
             community_id: r.try_get("community_id")?,
@@ -408,6 +411,8 @@ pub async fn list_cases(
             confidential: r.try_get("confidential")?,
             subject: r.try_get("subject")?,
             households: r.try_get::<Option<String>, _>("households")?.unwrap_or_default(),
+            department: r.try_get("department")?,
+            co_departments: r.try_get("co_departments")?,
         }, r.try_get::<i64, _>("updated_at")?)))
 }
 

@@ -1,7 +1,7 @@
 //! The place hierarchy: street → community → grid.
 
 use sqlx::Row;
-use sync_core::ids::{CommunityId, GridId, StreetId};
+use sync_core::ids::{CommunityId, DepartmentId, GridId, StreetId};
 
 use super::{Db, on_db};
 
@@ -240,4 +240,62 @@ pub async fn hierarchy(db: &Db) -> Result<Hierarchy, sqlx::Error> {
             })
             .collect(),
     })
+}
+
+/// A department of a street (站所), as listed for dispatch and figures.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct DepartmentRow {
+    /// The department's code.
+    pub id: String,
+    /// Its street.
+    pub street: String,
+    /// Display name (Chinese), e.g. 派出所.
+    pub name: String,
+}
+
+/// Creates or renames a department of a street.
+pub async fn upsert_department(
+    db: &Db,
+    id: &DepartmentId,
+    street: &StreetId,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO departments (id, street_id, name) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET street_id = excluded.street_id, name = excluded.name",
+    )
+    .bind(id.as_str())
+    .bind(street.as_str())
+    .bind(name)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// The street a department belongs to (`None`: no such department).
+pub async fn street_of_department(
+    db: &Db,
+    department: &DepartmentId,
+) -> Result<Option<StreetId>, sqlx::Error> {
+    let row: Option<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT street_id FROM departments WHERE id = $1",
+    )
+    .bind(department.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.and_then(|s| s.parse().ok()))
+}
+
+/// Every department, by code (a few per street).
+pub async fn departments(db: &Db) -> Result<Vec<DepartmentRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "SELECT id, street_id, name FROM departments ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .and_then(|rows| rows.iter().map(|r| Ok(DepartmentRow {
+        id: r.try_get("id")?,
+        street: r.try_get("street_id")?,
+        name: r.try_get("name")?,
+    })).collect::<Result<Vec<_>, sqlx::Error>>()))
 }

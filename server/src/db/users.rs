@@ -1,6 +1,8 @@
 //! Users, their devices and their refresh tokens.
 
-use sync_core::ids::{CommunityId, DeviceId, GridId, LiaisonGroupId, StreetId, UserId};
+use sync_core::ids::{
+    CommunityId, DepartmentId, DeviceId, GridId, LiaisonGroupId, StreetId, UserId,
+};
 use sync_core::record::Role;
 
 use super::{Db, now_millis, on_db, on_tx};
@@ -26,6 +28,8 @@ pub struct UserRow {
     pub grid: Option<GridId>,
     /// Liaison group (liaisons).
     pub liaison_group: Option<LiaisonGroupId>,
+    /// Department (department staff; their street is `street`).
+    pub department: Option<DepartmentId>,
     /// Disabled users cannot sign in, refresh or sync.
     pub disabled: bool,
     /// Set by an administrator's password reset: only the password change is open to them.
@@ -36,8 +40,9 @@ pub struct UserRow {
 pub async fn insert_user(db: &Db, user: &UserRow) -> Result<(), sqlx::Error> {
     on_db!(db, pool => sqlx::query(
         "INSERT INTO users (id, login, display_name, password_hash, role, street_id,
-                            community_id, grid_id, liaison_group, disabled, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                            community_id, grid_id, liaison_group, disabled, created_at,
+                            department_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(user.id.as_str())
     .bind(&user.login)
@@ -50,12 +55,13 @@ pub async fn insert_user(db: &Db, user: &UserRow) -> Result<(), sqlx::Error> {
     .bind(user.liaison_group.as_ref().map(|s| s.as_str()))
     .bind(user.disabled)
     .bind(now_millis())
+    .bind(user.department.as_ref().map(|d| d.as_str()))
     .execute(pool)
     .await
     .map(|_| ()))
 }
 
-const USER_COLUMNS: &str = "id, login, display_name, password_hash, role, street_id, community_id, grid_id, liaison_group, disabled, must_change_password";
+const USER_COLUMNS: &str = "id, login, display_name, password_hash, role, street_id, community_id, grid_id, liaison_group, department_id, disabled, must_change_password";
 
 /// A users row as the database returns it, before parsing ids and the role.
 #[derive(sqlx::FromRow)]
@@ -69,6 +75,7 @@ struct RawUser {
     community_id: Option<String>,
     grid_id: Option<String>,
     liaison_group: Option<String>,
+    department_id: Option<String>,
     disabled: bool,
     must_change_password: bool,
 }
@@ -91,6 +98,7 @@ impl TryFrom<RawUser> for UserRow {
             community: raw.community_id.and_then(|s| s.parse().ok()),
             grid: raw.grid_id.and_then(|s| s.parse().ok()),
             liaison_group: raw.liaison_group.and_then(|s| s.parse().ok()),
+            department: raw.department_id.and_then(|s| s.parse().ok()),
             disabled: raw.disabled,
             must_change_password: raw.must_change_password,
         })

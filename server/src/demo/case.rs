@@ -15,7 +15,7 @@ use sync_core::workflow::{self, CaseState};
 use super::edit::{Key, append, commit, put};
 use super::grid::GridGen;
 use super::names::any_name;
-use super::steps::{Extra, PlannedStep};
+use super::steps::{Actor, Extra, PlannedStep};
 use super::templates::{APPEALS, DISPUTES, HAZARDS};
 use super::{HOUR, MINUTE};
 
@@ -29,11 +29,26 @@ impl GridGen<'_> {
             action,
             note: step.note.map(str::to_owned),
             at,
-            assignee: step.assignee.map(|a| self.user(a).id.clone()),
+            // A dispatch goes to a person or a department.
+            assignee: step
+                .assignee
+                .filter(|a| !matches!(a, Actor::Department(_)))
+                .map(|a| self.user(a).id.clone()),
             delay_days: step.delay_days,
             level: step.level,
             target: None,
             device: Some(self.user(step.actor).device.clone()),
+            // The department a dispatch sends the case to, or the acting staff's own.
+            department: match (action, step.assignee, step.actor) {
+                (CaseAction::Dispatch, Some(Actor::Department(i)), _)
+                | (_, _, Actor::Department(i)) => Some(self.plan.departments[i].0.clone()),
+                _ => None,
+            },
+            co_departments: step
+                .co_departments
+                .iter()
+                .map(|&i| self.plan.departments[i].0.clone())
+                .collect(),
         }
     }
 

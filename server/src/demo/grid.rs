@@ -148,6 +148,7 @@ impl<'a> GridGen<'a> {
         if self.grid.assets {
             self.write_assets().context("assets")?;
         }
+        self.write_reports().context("liaisons' reports")?;
         Ok(self.out)
     }
 
@@ -157,6 +158,7 @@ impl<'a> GridGen<'a> {
             Actor::Worker => self.grid.worker,
             Actor::Community => self.community.supervisor,
             Actor::Street => self.plan.street_supervisor,
+            Actor::Department(i) => self.plan.departments[i].2,
         };
         &self.plan.users[i]
     }

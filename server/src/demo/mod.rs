@@ -52,6 +52,7 @@ mod party;
 mod patrol;
 mod plan;
 mod progress;
+mod report;
 mod rng;
 mod steps;
 mod summary;

@@ -6,7 +6,9 @@ use std::fmt;
 use automerge::ActorId;
 use sync_core::deadline::DAY_MS;
 use sync_core::doc::actor_for_device;
-use sync_core::ids::{CommunityId, DeviceId, GridId, LiaisonGroupId, StreetId, UserId};
+use sync_core::ids::{
+    CommunityId, DepartmentId, DeviceId, GridId, LiaisonGroupId, StreetId, UserId,
+};
 use sync_core::models::household::Gender;
 use sync_core::record::Role;
 use sync_core::time::Timestamp;
@@ -128,7 +130,17 @@ pub(super) struct DemoUser {
     pub(super) community: Option<CommunityId>,
     pub(super) grid: Option<GridId>,
     pub(super) liaison_group: Option<LiaisonGroupId>,
+    pub(super) department: Option<DepartmentId>,
 }
+
+/// The street's departments (站所) the demo dispatches cases to: code and name.
+pub(super) const DEPARTMENTS: &[(&str, &str)] = &[
+    ("pcs", "和平派出所"),
+    ("sfs", "和平司法所"),
+    ("cgzd", "城管执法中队"),
+    ("ajz", "安全生产监督站"),
+    ("zjb", "住房和城乡建设办"),
+];
 
 impl DemoUser {
     /// The user's row, with `password_hash`.
@@ -143,6 +155,7 @@ impl DemoUser {
             community: self.community.clone(),
             grid: self.grid.clone(),
             liaison_group: self.liaison_group.clone(),
+            department: self.department.clone(),
             disabled: false,
             must_change_password: false,
         }
@@ -169,6 +182,8 @@ pub(super) struct Plan {
     pub(super) grids: Vec<GridPlan>,
     pub(super) users: Vec<DemoUser>,
     pub(super) street_supervisor: usize,
+    /// The departments, each with its staff user.
+    pub(super) departments: Vec<(DepartmentId, &'static str, usize)>,
 }
 
 /// A place code from text known to be valid.
@@ -208,6 +223,7 @@ impl Plan {
                 community: place.1,
                 grid: place.2,
                 liaison_group: place.3,
+                department: None,
             });
             users.len() - 1
         };
@@ -377,6 +393,24 @@ impl Plan {
             }
         }
 
+        // Departments last, so that adding them changed no earlier draw.
+        let mut departments = Vec::new();
+        for &(dcode, name) in DEPARTMENTS {
+            let id: DepartmentId = code(dcode);
+            let person = any_name(&mut rng);
+            let staff = add_user(
+                &mut rng,
+                format!("dept-{dcode}"),
+                format!("{name} {person}"),
+                Role::Department,
+                (Some(street.clone()), None, None, None),
+            );
+            departments.push((id, name, staff));
+        }
+        for (id, _, staff) in &departments {
+            users[*staff].department = Some(id.clone());
+        }
+
         Self {
             size,
             now,
@@ -385,6 +419,7 @@ impl Plan {
             grids,
             users,
             street_supervisor,
+            departments,
         }
     }
 }

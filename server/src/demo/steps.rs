@@ -19,6 +19,8 @@ pub(super) enum Actor {
     Worker,
     Community,
     Street,
+    /// The staff of the street's department at this index of `Plan::departments`.
+    Department(usize),
 }
 
 impl Actor {
@@ -28,6 +30,7 @@ impl Actor {
             Self::Worker => Role::GridWorker,
             Self::Community => Role::CommunitySupervisor,
             Self::Street => Role::StreetSupervisor,
+            Self::Department(_) => Role::Department,
         }
     }
 }
@@ -51,6 +54,8 @@ pub(super) struct PlannedStep {
     pub(super) gap: i64,
     pub(super) note: Option<&'static str>,
     pub(super) assignee: Option<Actor>,
+    /// For a dispatch: co-handling departments (indexes of `Plan::departments`).
+    pub(super) co_departments: Vec<usize>,
     pub(super) delay_days: Option<u32>,
     pub(super) level: Option<SupervisionLevel>,
     pub(super) extra: Extra,
@@ -382,6 +387,20 @@ const COURSE: &[Row] = {
     ]
 };
 
+/// `super::plan::DEPARTMENTS` index of the police station (派出所).
+const DEPARTMENT_POLICE: usize = 0;
+
+/// The department (index of `super::plan::DEPARTMENTS`) the street sends a case of `kind`
+/// to: disputes to the judicial office (司法所), hazards to the safety supervision station
+/// (安监站), appeals to the urban management squad (城管中队).
+fn department_for(kind: CaseKind) -> usize {
+    match kind {
+        CaseKind::Dispute => 1,
+        CaseKind::Hazard => 3,
+        CaseKind::Appeal => 2,
+    }
+}
+
 /// How likely a supervision is yellow rather than red.
 const YELLOW: f64 = 0.6;
 /// The days a delay request asks for.
@@ -513,7 +532,22 @@ impl GridGen<'_> {
                     Note::Pick(notes) => Some(self.rng.pick(notes)),
                 };
                 match action {
-                    CaseAction::Dispatch => step.assignee = Some(course.handler),
+                    CaseAction::Dispatch => {
+                        // A case escalated before it was dispatched is one the street
+                        // coordinates: it goes to the department of its kind (disputes with
+                        // the police co-handling).
+                        if course.escalated
+                            && steps
+                                .iter()
+                                .all(|s: &PlannedStep| s.action != Some(CaseAction::Dispatch))
+                        {
+                            course.handler = Actor::Department(department_for(kind));
+                            if kind == CaseKind::Dispute {
+                                step.co_departments = vec![DEPARTMENT_POLICE];
+                            }
+                        }
+                        step.assignee = Some(course.handler);
+                    }
                     CaseAction::Supervise => {
                         step.level = Some(if self.rng.chance(YELLOW) {
                             SupervisionLevel::Yellow
@@ -580,6 +614,7 @@ impl GridGen<'_> {
             gap,
             note: None,
             assignee: None,
+            co_departments: Vec::new(),
             delay_days: None,
             level: None,
             extra: Extra::None,

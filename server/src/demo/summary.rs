@@ -267,6 +267,7 @@ impl Plan {
                 Role::CommunitySupervisor => 2,
                 Role::GridWorker => 3,
                 Role::Liaison => 4,
+                Role::Department => 5,
             };
             (rank, l.login.clone())
         });

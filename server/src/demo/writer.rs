@@ -9,7 +9,7 @@ use super::{DEMO_DEVICE_NAME, DEMO_PASSWORD};
 use crate::db::bulk::{self, DeviceRow};
 use crate::db::{Db, docs, index as index_db, now_millis, places, users};
 
-/// Writes the street, its communities and its grids.
+/// Writes the street, its communities, its grids and its departments.
 pub(super) async fn write_places(db: &Db, plan: &Plan) -> anyhow::Result<()> {
     places::upsert_street(db, &plan.street, STREET_NAME).await?;
     for c in &plan.communities {
@@ -17,6 +17,9 @@ pub(super) async fn write_places(db: &Db, plan: &Plan) -> anyhow::Result<()> {
     }
     for g in &plan.grids {
         places::upsert_grid(db, &g.id, &plan.communities[g.community].id, &g.name).await?;
+    }
+    for (id, name, _) in &plan.departments {
+        places::upsert_department(db, id, &plan.street, name).await?;
     }
     Ok(())
 }

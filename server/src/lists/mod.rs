@@ -81,12 +81,19 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Refuses a liaison a list of anything but households.
+    /// Refuses a liaison a list of anything but households, and department staff anything
+    /// but their cases, their tasks and the figures.
     pub fn only_supervisors_and_workers(&self, what: &str) -> ApiResult<()> {
         if self.scope.role == Role::Liaison {
             return Err(ApiError::forbidden(
                 "forbidden",
                 format!("household liaisons do not read {what}"),
+            ));
+        }
+        if self.scope.role == Role::Department && !matches!(what, "cases" | "tasks" | "figures") {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                format!("department staff read their cases, not {what}"),
             ));
         }
         Ok(())

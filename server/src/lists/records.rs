@@ -86,6 +86,9 @@ pub async fn household_filter(
         return Err(malformed(format!("q: at most {MAX_Q_CHARS} characters")));
     }
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
+    if r.scope.role == Role::Department {
+        r.only_supervisors_and_workers("households")?;
+    }
     let mut f = Filter::default();
     f.within("grid_id", &r.grids);
     if r.scope.role == Role::Liaison {
@@ -208,6 +211,7 @@ pub async fn case_filter(
     r.only_supervisors_and_workers("cases")?;
     let mut f = Filter::default();
     f.within("grid_id", &r.grids);
+    department_cases(&mut f, &r.scope);
     if let Some(k) = kind {
         f.eq("case_kind", k.as_str());
     }
@@ -249,6 +253,21 @@ pub async fn case_filter(
     Ok((f, order_by))
 }
 
+/// Department staff list the cases their department handles or co-handles.
+pub fn department_cases(f: &mut Filter, scope: &crate::scope::Scope) {
+    if scope.role != Role::Department {
+        return;
+    }
+    match &scope.department {
+        Some(d) => {
+            let lead = f.arg(Arg::Text(d.to_string()));
+            let co = f.arg(Arg::Text(format!("%,{d},%")));
+            f.clause(format!("(department = {lead} OR co_departments LIKE {co})"));
+        }
+        None => f.clause("1 = 0"),
+    }
+}
+
 fn case_item((c, updated_at): &(CaseRow, i64), now: i64) -> Value {
     json!({
         "id": c.id,
@@ -262,6 +281,7 @@ fn case_item((c, updated_at): &(CaseRow, i64), now: i64) -> Value {
         "escalated": c.escalated,
         "supervision": c.supervision,
         "assignee": c.assignee,
+        "department": c.department,
         "opened_by": c.opened_by,
         "opened_at": rfc3339(c.opened_at),
         "resolved_at": c.resolved_at.map(rfc3339),

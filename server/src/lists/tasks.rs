@@ -12,7 +12,7 @@ use sync_core::ids::DocId;
 use sync_core::models::AnyRecord;
 use sync_core::models::case::Case;
 use sync_core::record::Role;
-use sync_core::tasks::{Task, tasks_for};
+use sync_core::tasks::{Person, Task, tasks_for};
 use sync_core::time::Timestamp;
 use sync_core::workflow::CaseState;
 
@@ -50,6 +50,7 @@ pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Val
     if caller.role == Role::StreetSupervisor {
         f.clause("escalated = TRUE");
     }
+    crate::lists::records::department_cases(&mut f, &r.scope);
     if caller.role == Role::GridWorker {
         // A grid worker's steps: drafts they opened, cases they handle, checks of others'
         // resolutions. Others' drafts never wait for them.
@@ -77,8 +78,11 @@ pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Val
         }
     }
     let list = tasks_for(
-        &caller.user,
-        caller.role,
+        Person {
+            user: &caller.user,
+            role: caller.role,
+            department: r.scope.department.as_ref(),
+        },
         &cases,
         [],
         &DeadlinePolicy::default(),

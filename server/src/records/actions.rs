@@ -3,8 +3,10 @@
 //! Body: `{"action": "accept", "note"?: "...", "assignee"?: "<user id>", "delay_days"?: 3,
 //! "level"?: "yellow"|"red", "target"?: "<event id>"}`. `acknowledge` with `target` marks an
 //! event made illegal by a merge as reviewed, which takes it out of the conflict inbox.
-//! Community and street supervisors only, on cases in their scope (`403` otherwise, `404` for
-//! an unknown record, `409 not_a_case` for another kind).
+//! Community and street supervisors, and department staff (站所) on the cases dispatched to
+//! their department, on cases in their scope (`403` otherwise, `404` for an unknown record,
+//! `409 not_a_case` for another kind). A dispatch names an `assignee` (a grid worker of the
+//! case's grid) or a `department` of the case's street, and any `co_departments`.
 //!
 //! The event is judged by [`workflow::check_event`] against the merged case as stored: an
 //! illegal action is `409 illegal_action` with the reason (state, role and action named), a
@@ -17,7 +19,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
-use sync_core::ids::{ItemId, UserId};
+use sync_core::ids::{DepartmentId, ItemId, UserId};
 use sync_core::models::AnyRecord;
 use sync_core::models::case::{Case, CaseAction, CaseEvent, SupervisionLevel};
 use sync_core::record::{RecordKind, Role};
@@ -26,9 +28,10 @@ use sync_core::workflow::{self, AppendError, IllegalAction, Refusal};
 
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::auth::AuthUser;
+use crate::db::places;
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
-use crate::records::load::{Readable, load, supervised};
+use crate::records::load::{Readable, load, readable, supervised};
 use crate::records::push::{author_of, push_one};
 use crate::records::work::blocking;
 use crate::state::AppState;
@@ -48,6 +51,12 @@ pub struct ActionRequest {
     /// For `dispatch`: the grid worker to handle the case (user id).
     #[serde(default)]
     pub assignee: Option<String>,
+    /// For `dispatch`: the department of the street to handle the case instead (its code).
+    #[serde(default)]
+    pub department: Option<String>,
+    /// For `dispatch`: departments that co-handle the case (codes).
+    #[serde(default)]
+    pub co_departments: Option<Vec<String>>,
     /// Working days (only `request_delay` uses it; supervisors may not request delays).
     #[serde(default)]
     pub delay_days: Option<i64>,
@@ -91,6 +100,24 @@ pub fn build_event(
             .parse()
             .map_err(|_| payload_error("assignee: expected a user id"))?;
         event = event.with_assignee(assignee);
+    }
+    if let Some(department) = req.department.as_deref() {
+        let department: DepartmentId = department
+            .trim()
+            .parse()
+            .map_err(|_| payload_error("department: expected a department code"))?;
+        event = event.with_department(department);
+    }
+    if let Some(co) = &req.co_departments {
+        if co.len() > 10 {
+            return Err(payload_error("co_departments: at most 10"));
+        }
+        let co = co
+            .iter()
+            .map(|d| d.trim().parse::<DepartmentId>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| payload_error("co_departments: expected department codes"))?;
+        event = event.with_co_departments(co);
     }
     if let Some(days) = req.delay_days {
         let days = u32::try_from(days)
@@ -137,7 +164,11 @@ pub async fn act(
         loaded,
         user,
         scope,
-    } = supervised(app, caller, id, "act on cases").await?;
+    } = if caller.role == Role::Department {
+        readable(app, caller, id).await?
+    } else {
+        supervised(app, caller, id, "act on cases").await?
+    };
     if loaded.record.doc.kind() != RecordKind::Case {
         return Err(ApiError::conflict(
             "not_a_case",
@@ -151,10 +182,24 @@ pub async fn act(
         ));
     };
     let author = author_of(caller, format!("{} case", req.action.trim()));
-    let event = build_event(user.id.clone(), caller.role, req, author.at)?
+    let mut event = build_event(user.id.clone(), caller.role, req, author.at)?
         .with_device(caller.device.clone());
+    if caller.role == Role::Department {
+        if event.action == CaseAction::Dispatch || event.department.is_some() {
+            return Err(payload_error("department staff do not dispatch"));
+        }
+        // Their events name their department.
+        event.department = scope.department.clone();
+    }
     if let Some(assignee) = &event.assignee {
         check_assignee(app, assignee, case).await?;
+    }
+    if event.action == CaseAction::Dispatch {
+        for department in event.department.iter().chain(&event.co_departments) {
+            check_department(app, department, case).await?;
+        }
+    } else if caller.role != Role::Department && event.department.is_some() {
+        return Err(payload_error("department: only for dispatch"));
     }
     let state_before = workflow::fold(case).state;
     workflow::check_event(case, &event).map_err(|e| illegal(&e))?;
@@ -204,6 +249,20 @@ pub async fn act(
         "case_status": case_status,
         "event": event,
     }))
+}
+
+/// A department a case is dispatched to must be one of the case's street (422 otherwise).
+async fn check_department(app: &AppState, department: &DepartmentId, case: &Case) -> ApiResult<()> {
+    let theirs = places::street_of_department(&app.db, department).await?;
+    let case_street = places::street_of_community(&app.db, &case.place.community).await?;
+    if theirs.is_some() && theirs == case_street {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "bad_department",
+            format!("department {department} is not a department of the case's street"),
+        ))
+    }
 }
 
 /// An assignee must be an enabled grid worker of the case's grid (422 otherwise).

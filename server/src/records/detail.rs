@@ -5,7 +5,7 @@
 //!   its heads, its conflict report (competing values masked too), the case status folded
 //!   from the event log (cases) and the problem of an invalid merge, if any. A case also
 //!   carries `deadline` (the running step's, with its level), `allowed_actions` (what the
-//!   caller may do now), `assignees` (whom a dispatch may go to), `people` (user id → name for
+//!   caller may do now), `assignees` and `departments` (whom a dispatch may go to), `people` (user id → name for
 //!   the log) and `event_sources` (event id → the device and user that added it).
 //! * [`reveal`]: one masked value in clear, for community and street supervisors only, with a
 //!   reason of 4–500 characters; written to the audit log before the answer.
@@ -37,7 +37,7 @@ use crate::auth::AuthUser;
 use crate::db::audit::{self as store, DeviceOwner};
 use crate::db::docs::LoadedDoc;
 use crate::db::now_millis;
-use crate::db::users;
+use crate::db::{places, users};
 use crate::error::{ApiError, ApiResult};
 use crate::http::params::{malformed, paging};
 use crate::mask;
@@ -149,23 +149,43 @@ async fn case_extras(
         &WorkCalendar::china(),
         Timestamp::from_millis(now_millis()),
     );
-    let allowed: Vec<CaseAction> = if matches!(
-        caller.role,
-        Role::CommunitySupervisor | Role::StreetSupervisor
-    ) {
-        CaseAction::ALL
+    let allowed: Vec<CaseAction> = match caller.role {
+        Role::CommunitySupervisor | Role::StreetSupervisor => CaseAction::ALL
             .iter()
             .copied()
             .filter(|&a| workflow::check_action(case, &caller.user, caller.role, a).is_ok())
-            .collect()
-    } else {
-        Vec::new()
+            .collect(),
+        // Department staff: what their department may do now.
+        Role::Department => match users::get_user(&app.db, &caller.user)
+            .await?
+            .and_then(|u| u.department)
+        {
+            Some(department) => CaseAction::ALL
+                .iter()
+                .copied()
+                .filter(|&a| workflow::check_action_in(case, &caller.user, &department, a).is_ok())
+                .collect(),
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
     };
     let assignees: Vec<Json> = if allowed.contains(&CaseAction::Dispatch) {
         users::grid_workers(&app.db, &case.place.grid)
             .await?
             .into_iter()
             .map(|u| json!({"id": u.id, "login": u.login, "display_name": u.display_name}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // The departments of the case's street a dispatch may go to.
+    let departments: Vec<Json> = if allowed.contains(&CaseAction::Dispatch) {
+        let street = places::street_of_community(&app.db, &case.place.community).await?;
+        places::departments(&app.db)
+            .await?
+            .into_iter()
+            .filter(|d| street.as_ref().is_some_and(|s| s.as_str() == d.street))
+            .map(|d| json!({"id": d.id, "name": d.name}))
             .collect()
     } else {
         Vec::new()
@@ -203,6 +223,7 @@ async fn case_extras(
     extras.insert("deadline".into(), json!(deadline));
     extras.insert("allowed_actions".into(), json!(allowed));
     extras.insert("assignees".into(), json!(assignees));
+    extras.insert("departments".into(), json!(departments));
     extras.insert("people".into(), json!(people));
     extras.insert("event_sources".into(), json!(event_sources));
     Ok(extras)

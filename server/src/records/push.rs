@@ -81,6 +81,7 @@ where
     }
     check_new_private_documents(app, &pushes, &stored, &mut outcomes).await?;
     check_report_households(app, &pushes, &stored, &mut outcomes).await?;
+    check_department_events(caller, access, &pushes, &stored, &mut outcomes);
     refuse_archived(app, &pushes, &mut outcomes).await?;
     persist(app, caller, access, &pushes, stored, outcomes).await
 }
@@ -219,6 +220,45 @@ async fn check_report_households(
         }
     }
     Ok(())
+}
+
+/// Department staff's new case events name their own department (the fold lets a department
+/// handle only what was dispatched to it, by that name).
+fn check_department_events(
+    caller: &Caller,
+    access: &impl Access,
+    pushes: &[DocPush],
+    stored: &[Option<Arc<LoadedDoc>>],
+    outcomes: &mut [PushOutcome],
+) {
+    if caller.role != sync_core::record::Role::Department {
+        return;
+    }
+    for i in 0..outcomes.len() {
+        let PushOutcome::Accepted(accepted) = &outcomes[i] else {
+            continue;
+        };
+        let Some(AnyRecord::Case(case)) = &accepted.stored.record else {
+            continue;
+        };
+        let before = stored[i].as_ref().and_then(|s| match &s.record.record {
+            Some(AnyRecord::Case(c)) => Some(c),
+            _ => None,
+        });
+        let foreign = sync_core::models::Case::new_events(before, case)
+            .any(|e| e.department.as_ref() != access.department());
+        if foreign {
+            outcomes[i] = PushOutcome::Refused {
+                result: DocResult::rejected(
+                    pushes[i].id.clone(),
+                    PushError::new(
+                        codes::INVALID_RECORD,
+                        "a new event of department staff must name their own department",
+                    ),
+                ),
+            };
+        }
+    }
 }
 
 /// Runs `apply_push` for every document on a blocking thread.

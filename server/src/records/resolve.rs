@@ -290,11 +290,13 @@ mod tests {
             },
             liaison_group: None,
             confidential: false,
+            departments: Vec::new(),
         };
         let scope = |role| Scope {
             role,
             grids: BTreeSet::from(["ca-1".parse().unwrap_or_else(|_| unreachable!())]),
             liaison_group: None,
+            department: None,
         };
         let sup = Resolver(scope(Role::CommunitySupervisor));
         assert!(sup.may_write(&meta(RecordKind::Household, "ca-1")));

@@ -286,10 +286,12 @@ fn add_group(
             continue;
         };
         let liaison_group = row.liaison_group.as_deref().and_then(|g| g.parse().ok());
+        let departments = docs::parse_departments(&row.departments);
         if !scope.may_sync_in_grid(
             kind,
             liaison_group.as_ref(),
             row.confidential,
+            &departments,
             row.personal_history,
         ) {
             continue;

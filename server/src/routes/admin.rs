@@ -6,6 +6,8 @@
 //!   `{"name", "street"}`, `PUT /v1/admin/grids/{id}` `{"name", "community"}`: create or
 //!   update; 200 with the place. Unknown parent: 422 `unknown_place`. A grid that holds
 //!   records keeps its community (409 `conflict`): its records name both.
+//! * `PUT /v1/admin/departments/{id}` `{"name", "street"}`: create or rename a department of a
+//!   street (站所) that cases can be dispatched to; its staff are users of role `department`.
 //! * `POST /v1/admin/users`: 201 with the user; 409 `conflict` for a taken login; 422 for
 //!   anything else invalid (see [`crate::accounts::CreateUserError`]).
 //! * `POST /v1/admin/users/{login}/disable` and `/enable`: 204; 404 for an unknown login.
@@ -130,6 +132,33 @@ pub async fn put_grid(
     let id: GridId = path_id("id", &id)?;
     Ok(ApiJson(
         places::save_grid(&app, &admin, addr, &id, &body).await?,
+    ))
+}
+
+/// `PUT /v1/admin/departments/{id}`: creates or renames a department of a street (站所).
+#[utoipa::path(
+    put,
+    path = "/v1/admin/departments/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "Department code")),
+    request_body = crate::places::DepartmentBody,
+    responses(
+        (status = 200, description = "The department", body = crate::db::places::DepartmentRow),
+        ReadErrors,
+        Invalid,
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn put_department(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ClientAddr(addr): ClientAddr,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<crate::places::DepartmentBody>,
+) -> ApiResult<ApiJson<crate::db::places::DepartmentRow>> {
+    let id: sync_core::ids::DepartmentId = path_id("id", &id)?;
+    Ok(ApiJson(
+        places::save_department(&app, &admin, addr, &id, &body).await?,
     ))
 }
 

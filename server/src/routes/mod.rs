@@ -238,6 +238,12 @@ fn table() -> Vec<Route> {
             put(admin::put_grid),
         ),
         (
+            Method::PUT,
+            "/v1/admin/departments/{id}",
+            BodyLimit::Small,
+            put(admin::put_department),
+        ),
+        (
             Method::POST,
             "/v1/admin/users",
             BodyLimit::Small,

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{DeviceId, DocId, ItemId, ResidentId, UserId};
+use crate::ids::{DepartmentId, DeviceId, DocId, ItemId, ResidentId, UserId};
 use crate::record::{Place, Record, RecordKind, Role};
 use crate::string_enum;
 use crate::time::{Date, Timestamp};
@@ -156,9 +156,17 @@ pub struct CaseEvent {
     pub note: Option<String>,
     /// The acting device's clock.
     pub at: Timestamp,
-    /// For `dispatch`: who is to handle the case.
+    /// For `dispatch`: who is to handle the case (or `department`).
     #[serde(default)]
     pub assignee: Option<UserId>,
+    /// For `dispatch`: the department of the street to handle the case (instead of an
+    /// assignee). For an event by department staff: their department (the server checks it).
+    #[serde(default)]
+    pub department: Option<DepartmentId>,
+    /// For `dispatch`: departments that co-handle the case (协办): they see it and comment;
+    /// the lead (assignee or department) resolves it.
+    #[serde(default)]
+    pub co_departments: Vec<DepartmentId>,
     /// For `request_delay`: how many working days more.
     #[serde(default)]
     pub delay_days: Option<u32>,
@@ -339,6 +347,10 @@ impl Record for Case {
         }
     }
 
+    fn departments(&self) -> Vec<DepartmentId> {
+        crate::workflow::fold(self).departments
+    }
+
     fn sign_new_items(&mut self, before: Option<&Self>, device: &DeviceId) {
         let known: BTreeSet<ItemId> = before
             .map(|b| b.events.iter().map(|e| e.id.clone()).collect())
@@ -395,10 +407,47 @@ fn check_event_payload(i: usize, e: &CaseEvent, v: &mut Violations) {
     if needs_note && e.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
         v.push(at("note"), format!("a reason is required for {}", e.action));
     }
-    match (e.action, &e.assignee) {
-        (CaseAction::Dispatch, None) => v.push(at("assignee"), "is required for dispatch"),
-        (CaseAction::Dispatch, Some(_)) | (_, None) => {}
-        (_, Some(_)) => v.push(at("assignee"), "is only for dispatch"),
+    match (e.action, &e.assignee, &e.department) {
+        (CaseAction::Dispatch, None, None) => {
+            v.push(at("assignee"), "dispatch names an assignee or a department");
+        }
+        (CaseAction::Dispatch, Some(_), Some(_)) => {
+            v.push(
+                at("department"),
+                "dispatch names an assignee or a department, not both",
+            );
+        }
+        (CaseAction::Dispatch, _, _) | (_, None, _) => {}
+        (_, Some(_), _) => v.push(at("assignee"), "is only for dispatch"),
+    }
+    if e.action != CaseAction::Dispatch {
+        match (e.role, &e.department) {
+            (Role::Department, None) => {
+                v.push(at("department"), "department staff name their department")
+            }
+            (Role::Department, Some(_)) | (_, None) => {}
+            (_, Some(_)) => v.push(
+                at("department"),
+                "is only for dispatch and department staff",
+            ),
+        }
+    }
+    if !e.co_departments.is_empty() {
+        if e.action != CaseAction::Dispatch {
+            v.push(at("co_departments"), "is only for dispatch");
+        } else if e
+            .department
+            .as_ref()
+            .is_some_and(|d| e.co_departments.contains(d))
+            || e.co_departments.iter().collect::<BTreeSet<_>>().len() != e.co_departments.len()
+        {
+            v.push(
+                at("co_departments"),
+                "names a department twice (or the lead department)",
+            );
+        } else if e.co_departments.len() > 10 {
+            v.push(at("co_departments"), "at most 10 co-handling departments");
+        }
     }
     match (e.action, e.delay_days) {
         (CaseAction::RequestDelay, None) => {

@@ -225,6 +225,8 @@ fn overdue_case(place: &Place, worker: &UserId) -> Case {
             level: None,
             target: None,
             device: None,
+            department: None,
+            co_departments: Vec::new(),
         }],
         mediation: Vec::new(),
         rectification: None,

@@ -72,7 +72,7 @@ async fn login_returns_tokens_user_and_a_new_device() -> anyhow::Result<()> {
         json!({
             "id": id.as_str(), "login": "wang", "display_name": "测试 wang",
             "role": "grid_worker", "street": STREET, "community": COMMUNITY, "grid": GRID,
-            "liaison_group": null,
+            "liaison_group": null, "department": null,
         })
     );
     let me = get(&app, access(&tokens), "/v1/auth/me").await?;

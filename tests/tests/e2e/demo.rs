@@ -349,12 +349,27 @@ async fn phones_sync_the_demo_afterwards() {
     assert_eq!(stored.version, 2);
     assert!(stored.record.json.to_string().contains("demo_edit"));
 
-    // A liaison receives only the households of their group.
+    // A liaison receives only the households and the reports of their group.
     let liaison = login("dzk-01-l01");
     let token = demo_token(&app, &liaison).await;
     let mut phone = Replica::new(liaison.device.clone(), ValidationContext::default());
     sync_all(&app, &mut phone, &token).await;
-    assert_eq!(phone.doc_ids().len(), 15);
+    let kinds: Vec<RecordKind> = phone
+        .doc_ids()
+        .iter()
+        .filter_map(|id| phone.document(id).map(|d| d.kind()))
+        .collect();
+    let households = kinds
+        .iter()
+        .filter(|k| **k == RecordKind::Household)
+        .count();
+    assert_eq!(households, 15);
+    assert!(
+        kinds
+            .iter()
+            .all(|k| matches!(k, RecordKind::Household | RecordKind::Report)),
+        "{kinds:?}"
+    );
     app.stop().await.expect("stop");
 }
 

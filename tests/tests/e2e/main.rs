@@ -12,6 +12,7 @@ mod connections;
 mod console_api;
 mod deep_documents;
 mod demo;
+mod departments;
 mod detail;
 mod figures;
 mod history;

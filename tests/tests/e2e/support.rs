@@ -165,6 +165,8 @@ pub fn event(actor: &UserId, role: Role, action: CaseAction, when: Timestamp) ->
         level: None,
         target: None,
         device: None,
+        department: None,
+        co_departments: Vec::new(),
     }
 }
 

@@ -594,6 +594,7 @@ async function casePage(id, flash) {
   const people = detail.people ?? {};
   const sources = detail.event_sources ?? {};
   const person = (userId) => people[userId] ?? userId ?? "";
+  const deptName = (code) => (detail.department_names ?? {})[code] ?? code;
   const step = (status.steps ?? []).at(-1);
   const actionArea = h("div", { class: "action-area" });
   const allowed = detail.allowed_actions ?? [];
@@ -656,6 +657,8 @@ async function casePage(id, flash) {
           h("dt", {}, t("step")), h("dd", {}, step ? `${code(step.step, "step")} · ${fmtTime(step.started_at)}` : "–"),
           h("dt", {}, t("deadline")), h("dd", {}, detail.deadline ? fmtTime(detail.deadline.due_at) : "–"),
           h("dt", {}, t("assignee")), h("dd", {}, person(status.assignee) || "–"),
+          status.department ? [h("dt", {}, t("department")), h("dd", { id: "case-department" },
+            [deptName(status.department), ...(status.co_departments ?? []).map((d) => `${deptName(d)}（${t("co_departments")}）`)].join("、"))] : "",
           h("dt", {}, t("urgency")), h("dd", {}, code(c.urgency, "urgency")),
           h("dt", {}, t("grid")), h("dd", {}, c.place?.grid ?? ""),
           h("dt", {}, t("location")), h("dd", {}, c.location ?? ""),

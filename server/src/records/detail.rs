@@ -5,7 +5,8 @@
 //!   its heads, its conflict report (competing values masked too), the case status folded
 //!   from the event log (cases) and the problem of an invalid merge, if any. A case also
 //!   carries `deadline` (the running step's, with its level), `allowed_actions` (what the
-//!   caller may do now), `assignees` and `departments` (whom a dispatch may go to), `people` (user id → name for
+//!   caller may do now), `assignees` and `departments` (whom a dispatch may go to), `department_names` (code →
+//!   name of the departments the case was dispatched to), `people` (user id → name for
 //!   the log) and `event_sources` (event id → the device and user that added it).
 //! * [`reveal`]: one masked value in clear, for community and street supervisors only, with a
 //!   reason of 4–500 characters; written to the audit log before the answer.
@@ -190,6 +191,17 @@ async fn case_extras(
     } else {
         Vec::new()
     };
+    // Names of the departments the case was dispatched to (codes are never shown to people).
+    let department_names: BTreeMap<String, String> = if status.departments.is_empty() {
+        BTreeMap::new()
+    } else {
+        places::departments(&app.db)
+            .await?
+            .into_iter()
+            .filter(|d| status.departments.iter().any(|s| s.as_str() == d.id))
+            .map(|d| (d.id, d.name))
+            .collect()
+    };
     let mut ids: BTreeSet<UserId> = BTreeSet::new();
     ids.insert(case.opened_by.clone());
     ids.extend(status.assignee.clone());
@@ -224,6 +236,7 @@ async fn case_extras(
     extras.insert("allowed_actions".into(), json!(allowed));
     extras.insert("assignees".into(), json!(assignees));
     extras.insert("departments".into(), json!(departments));
+    extras.insert("department_names".into(), json!(department_names));
     extras.insert("people".into(), json!(people));
     extras.insert("event_sources".into(), json!(event_sources));
     Ok(extras)

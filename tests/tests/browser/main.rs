@@ -605,6 +605,167 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
         "the archived household's private document left the phone"
     );
 
+    // 6c. The closed loop: a household liaison reports what they noticed (随手报); the grid
+    // worker accepts it as a case; the community dispatches it to a department of the street
+    // (站所), whose staff resolve it from the console; someone other than the resolver verifies
+    // it; the community closes it. The liaison's phone shows the outcome.
+    let group: sync_core::ids::LiaisonGroupId = "dzk-01-g99".parse()?;
+    let liaison = app
+        .user_in_group("lian", Role::Liaison, place.clone(), Some(group.clone()))
+        .await?;
+    let mut neighbours = Household::new(
+        place.clone(),
+        Address {
+            compound: "丁字口老街".into(),
+            building: "9".into(),
+            unit: "1".into(),
+            room: "101".into(),
+        },
+    );
+    neighbours.liaison_group = Some(group.clone());
+    phone.replica.create(&neighbours, long_ago(30))?;
+    phone.sync(app).await?;
+    let mut liaison_phone = app.phone(&liaison).await?;
+    liaison_phone.sync(app).await?;
+    let noticed = gridbook_tests_now();
+    let report = sync_core::models::Report {
+        id: DocId::new(),
+        place: place.clone(),
+        liaison_group: group.clone(),
+        reporter: liaison.id.clone(),
+        what: "9栋楼道有人私拉电线给电动车充电".into(),
+        location: Some("丁字口老街9栋1单元".into()),
+        households: vec![neighbours.id.clone()],
+        noticed_at: noticed,
+        triage: None,
+    };
+    let report_id = liaison_phone.replica.create(&report, noticed)?;
+    liaison_phone.sync(app).await?;
+    phone.sync(app).await?;
+    let mut from_report = overdue_case(&place, &worker.id);
+    from_report.case_kind = CaseKind::Hazard;
+    from_report.category = "fire_exit_blocked".into();
+    from_report.subject = "楼道私拉电线充电（联户长随手报）".into();
+    from_report.opened_at = noticed;
+    from_report.events[0].at = noticed;
+    let loop_case = phone.replica.create(&from_report, noticed)?;
+    let mut triaged: sync_core::models::Report = phone
+        .replica
+        .document(&report_id)
+        .context("report")?
+        .read()?;
+    triaged.triage = Some(sync_core::models::report::Triage {
+        decision: sync_core::models::report::TriageDecision::Accepted,
+        case: Some(loop_case.clone()),
+        reason: None,
+        by: worker.id.clone(),
+        at: noticed,
+    });
+    phone.replica.replace(&triaged, None, noticed)?;
+    phone.sync(app).await?;
+
+    b.driver().goto(app.url("/console/#/tasks")).await?;
+    b.click(&format!("a[data-task='{loop_case}']"), "私拉电线")
+        .await?;
+    b.click("button[data-action=accept]", "").await?;
+    b.click("form[data-action-form=accept] button[type=submit]", "")
+        .await?;
+    b.wait_for("#timeline li[data-event=accept]", "").await?;
+    b.click("button[data-action=dispatch]", "").await?;
+    let department = b
+        .wait_for(
+            "form[data-action-form=dispatch] select[name=department]",
+            "",
+        )
+        .await?;
+    thirtyfour::components::SelectElement::new(&department)
+        .await?
+        .select_by_value("ajz")
+        .await?;
+    b.click(
+        "form[data-action-form=dispatch] input[name=co_departments][value=pcs]",
+        "",
+    )
+    .await?;
+    b.click("form[data-action-form=dispatch] button[type=submit]", "")
+        .await?;
+    b.wait_for("#timeline li[data-event=dispatch]", "").await?;
+    b.wait_for("#case-department", "安全生产监督站").await?;
+    b.wait_for("#case-department", "和平派出所（协办站所）")
+        .await?;
+    b.shot("dispatched-to-department").await?;
+
+    // The department's staff resolve it from their console.
+    b.sign_out().await?;
+    b.sign_in(app, "dept-ajz", DEMO_PASSWORD).await?;
+    b.driver().goto(app.url("/console/#/tasks")).await?;
+    b.click(&format!("a[data-task='{loop_case}']"), "私拉电线")
+        .await?;
+    b.click("button[data-action=resolve]", "").await?;
+    b.type_into(
+        "form[data-action-form=resolve] textarea[name=note]",
+        "已拆除私拉电线，告知住户到集中充电点充电",
+    )
+    .await?;
+    b.click("form[data-action-form=resolve] button[type=submit]", "")
+        .await?;
+    b.wait_for("#timeline li[data-event=resolve]", "").await?;
+    b.shot("department-resolved").await?;
+
+    // The grid worker re-checks on site from the phone (someone other than the resolver);
+    // the community closes it.
+    phone.sync(app).await?;
+    let recheck_at = gridbook_tests_now();
+    phone
+        .replica
+        .update(&loop_case, recheck_at, |k: &mut Case| {
+            k.rectification = Some(sync_core::models::case::Rectification {
+                measure: "拆除私拉电线".into(),
+                responsible: "安监站".into(),
+                due: None,
+                recheck: Some(sync_core::models::case::Recheck {
+                    at: recheck_at,
+                    by: worker.id.clone(),
+                    result: sync_core::models::case::RecheckResult::Passed,
+                    note: Some("复查合格".into()),
+                }),
+            });
+            k.events.push(sync_core::workflow::new_event(
+                worker.id.clone(),
+                Role::GridWorker,
+                CaseAction::VerifyPass,
+                recheck_at,
+            ));
+        })?;
+    phone.sync(app).await?;
+    b.sign_out().await?;
+    b.sign_in(app, "dzk-sup", DEMO_PASSWORD).await?;
+    b.driver()
+        .goto(app.url(&format!("/console/#/cases/{loop_case}")))
+        .await?;
+    b.wait_for("#timeline li[data-event=verify_pass]", "")
+        .await?;
+    b.click("button[data-action=close]", "").await?;
+    b.click("form[data-action-form=close] button[type=submit]", "")
+        .await?;
+    b.wait_for("#case-state", "已结案").await?;
+    b.shot("loop-closed").await?;
+    liaison_phone.sync(app).await?;
+    let outcome: sync_core::models::Report = liaison_phone
+        .replica
+        .document(&report_id)
+        .context("the report on the liaison's phone")?
+        .read()?;
+    assert_eq!(
+        outcome.triage.and_then(|t| t.case),
+        Some(loop_case.clone()),
+        "the liaison sees their report accepted as a case"
+    );
+    assert!(
+        liaison_phone.replica.document(&loop_case).is_none(),
+        "the case stays off the liaison's phone"
+    );
+
     // 7. The administrator finds the reveal, with its reason, in the audit log.
     b.sign_out().await?;
     b.sign_in(app, "admin", DEMO_PASSWORD).await?;

@@ -614,3 +614,89 @@ fn a_liaisons_report_reaches_the_worker_and_the_outcome_reaches_the_liaison() {
         assert!(liaison.my_tasks().unwrap().is_empty());
     });
 }
+
+/// Department staff (站所) on a phone: the case dispatched to their department arrives with
+/// the sync, waits on their task list, and their resolution names their department.
+#[test]
+fn a_department_phone_resolves_what_is_dispatched_to_its_department() {
+    use sync_core::models::case::CaseAction;
+    on_both(|backend| {
+        let Some((server, dir, worker)) = worker_phone(backend, None) else {
+            return;
+        };
+        let boss = server.user("boss", Role::CommunitySupervisor, server.app().grid_a());
+        server.rt.block_on(async {
+            server
+                .app()
+                .department_user("officer", "pcs", "派出所")
+                .await
+                .unwrap();
+        });
+        let officer = signed_in(&server, &dir, "officer");
+        assert_eq!(
+            officer.account().unwrap().department.map(|d| d.to_string()),
+            Some("pcs".to_owned())
+        );
+        officer.sync().unwrap();
+        assert!(officer.my_tasks().unwrap().is_empty());
+
+        let me = worker.account().unwrap().user_id;
+        let case = gridbook_tests::draft_case(&server.app().grid_a(), &me);
+        let id = case.id.to_string();
+        worker.create_case(case).unwrap();
+        worker
+            .add_case_event(id.clone(), CaseAction::Submit, None, None, None)
+            .unwrap();
+        worker.sync().unwrap();
+        let token = server
+            .rt
+            .block_on(server.app().login(&boss))
+            .unwrap()
+            .access_token;
+        act(
+            &server,
+            &token,
+            &id,
+            serde_json::json!({"action": "accept"}),
+        );
+        act(
+            &server,
+            &token,
+            &id,
+            serde_json::json!({"action": "dispatch", "department": "pcs"}),
+        );
+
+        officer.sync().unwrap();
+        let tasks = officer.my_tasks().unwrap();
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0].action, CaseAction::Resolve);
+        let progress = officer
+            .add_case_event(
+                id.clone(),
+                CaseAction::Resolve,
+                Some("已处理".into()),
+                None,
+                None,
+            )
+            .unwrap();
+        assert_eq!(progress.state, "resolved");
+        let summary = officer.sync().unwrap();
+        assert!(summary.rejected.is_empty(), "{summary:?}");
+        let last = officer.case(id.clone()).unwrap().events.pop().unwrap();
+        assert_eq!(
+            last.department.map(|d| d.to_string()),
+            Some("pcs".to_owned())
+        );
+        // The grid worker, not the resolver, verifies it.
+        worker.sync().unwrap();
+        assert_eq!(
+            worker
+                .my_tasks()
+                .unwrap()
+                .into_iter()
+                .map(|t| t.action)
+                .collect::<Vec<_>>(),
+            [CaseAction::VerifyPass]
+        );
+    });
+}

@@ -4,14 +4,16 @@
 //! Candidates come from the case index (open cases of the caller's grids, escalated ones only
 //! for a street supervisor), at most [`MAX_CANDIDATES`] of them, earliest due first; each is
 //! loaded (through the cache) and judged by the workflow itself, so the list never disagrees
-//! with what the case page allows.
+//! with what the case page allows. A grid worker's list also holds the liaisons' reports of
+//! their grid waiting for triage (from the activity index).
 
 use serde_json::{Value, json};
 use sync_core::deadline::{DeadlinePolicy, WorkCalendar};
 use sync_core::ids::DocId;
 use sync_core::models::AnyRecord;
+use sync_core::models::Report;
 use sync_core::models::case::Case;
-use sync_core::record::Role;
+use sync_core::record::{RecordKind, Role};
 use sync_core::tasks::{Person, Task, tasks_for};
 use sync_core::time::Timestamp;
 use sync_core::workflow::CaseState;
@@ -77,6 +79,26 @@ pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Val
             cases.push(case.clone());
         }
     }
+    let mut reports: Vec<Report> = Vec::new();
+    if caller.role == Role::GridWorker {
+        let mut rf = Filter::default();
+        rf.within("grid_id", &r.grids);
+        rf.eq("kind", RecordKind::Report.as_str());
+        rf.eq("subtype", "pending");
+        let (rows, _) =
+            idx::list_activities(&app.db, &rf, page_of("at, id", 1, MAX_CANDIDATES)).await?;
+        for (row, _) in &rows {
+            let Ok(id) = row.id.parse::<DocId>() else {
+                continue;
+            };
+            let Some(loaded) = load(app, &id).await? else {
+                continue;
+            };
+            if let Some(AnyRecord::Report(report)) = &loaded.record.record {
+                reports.push(report.clone());
+            }
+        }
+    }
     let list = tasks_for(
         Person {
             user: &caller.user,
@@ -84,7 +106,7 @@ pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Val
             department: r.scope.department.as_ref(),
         },
         &cases,
-        [],
+        &reports,
         &DeadlinePolicy::default(),
         &WorkCalendar::china(),
         Timestamp::from_millis(now),
@@ -99,6 +121,7 @@ pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Val
 fn task_item(t: &Task) -> Value {
     json!({
         "case": t.record,
+        "record_kind": t.kind,
         "action": t.action,
         "kind": t.case_kind,
         "subject": t.subject,

@@ -70,13 +70,14 @@ pub async fn list_cases(
 /// `GET /v1/tasks`: what waits for the caller (待我处理), most urgent first: red deadlines,
 /// then yellow, then on time; within a level the street's supervision (督办), the case's
 /// urgency, the earliest due time. Each item names the case and the `action` that moves it on
-/// (the same rules as the phone's list and the case page's buttons).
+/// (the same rules as the phone's list and the case page's buttons). A grid worker's list also
+/// holds the liaisons' reports waiting for triage (`record_kind` `report`, action `accept`).
 #[utoipa::path(
     get,
     path = "/v1/tasks",
     tag = "records",
     responses(
-        (status = 200, description = "`{\"items\": [{\"case\", \"action\", \"kind\", \"subject\", \"community\", \"grid\", \"state\", \"urgency\", \"supervision\", \"level\", \"due_at\", \"opened_at\"}], \"total\", \"truncated\"}`"),
+        (status = 200, description = "`{\"items\": [{\"case\", \"record_kind\", \"action\", \"kind\", \"subject\", \"community\", \"grid\", \"state\", \"urgency\", \"supervision\", \"level\", \"due_at\", \"opened_at\"}], \"total\", \"truncated\"}`"),
         crate::error::responses::ReadErrors,
     ),
     security(("bearer" = [])),

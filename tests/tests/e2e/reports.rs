@@ -84,8 +84,22 @@ async fn a_liaison_reports_about_their_group_and_the_worker_triages(
     let refused = l.replica.rejection(&elsewhere).map(|e| e.code.clone());
     assert_eq!(refused.as_deref(), Some("forbidden"));
 
-    // The worker's phone receives the report and triages it; the liaison's phone gets the
-    // outcome; a supervisor reads it online.
+    // The worker's task list holds it; the worker's phone receives the report and triages
+    // it; the liaison's phone gets the outcome; a supervisor reads it online.
+    let wt = app.login(&li).await?;
+    let tasks = get(&app, &wt.access_token, "/v1/tasks").await?;
+    assert_eq!(
+        tasks.body["items"][0]["case"],
+        good.to_string(),
+        "{}",
+        tasks.text
+    );
+    assert_eq!(
+        tasks.body["items"][0]["record_kind"], "report",
+        "{}",
+        tasks.text
+    );
+    assert_eq!(tasks.body["items"][0]["action"], "accept", "{}", tasks.text);
     w.sync(&app).await?;
     let mut seen: Report = w
         .replica
@@ -103,6 +117,8 @@ async fn a_liaison_reports_about_their_group_and_the_worker_triages(
     w.sync(&app).await?;
     assert_eq!(w.replica.rejection(&good), None);
     l.sync(&app).await?;
+    let tasks = get(&app, &wt.access_token, "/v1/tasks").await?;
+    assert_eq!(tasks.body["total"], 0, "triaged: {}", tasks.text);
     let outcome: Report = l.replica.document(&good).expect("held").read()?;
     assert_eq!(
         outcome.triage.map(|t| t.decision),

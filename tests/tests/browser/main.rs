@@ -172,6 +172,28 @@ impl Browser {
         Ok(())
     }
 
+    /// Takes a case action on the case page: its button, the note when given, submit; then
+    /// waits for the timeline to show it.
+    async fn case_action(&self, action: &str, note: Option<&str>) -> anyhow::Result<()> {
+        self.click(&format!("button[data-action={action}]"), "")
+            .await?;
+        if let Some(note) = note {
+            self.type_into(
+                &format!("form[data-action-form={action}] textarea[name=note]"),
+                note,
+            )
+            .await?;
+        }
+        self.click(
+            &format!("form[data-action-form={action}] button[type=submit]"),
+            "",
+        )
+        .await?;
+        self.wait_for(&format!("#timeline li[data-event={action}]"), "")
+            .await?;
+        Ok(())
+    }
+
     async fn sign_out(&self) -> anyhow::Result<()> {
         self.click("#sign-out", "").await?;
         self.wait_for("#login-form", "").await?;
@@ -311,10 +333,7 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.wait_for("#timeline li[data-event=submit]", "").await?;
 
     // 3. Accept, then dispatch to the phone's user.
-    b.click("button[data-action=accept]", "").await?;
-    b.click("form[data-action-form=accept] button[type=submit]", "")
-        .await?;
-    b.wait_for("#timeline li[data-event=accept]", "").await?;
+    b.case_action("accept", None).await?;
     b.click("button[data-action=dispatch]", "").await?;
     let select = b
         .wait_for("form[data-action-form=dispatch] select[name=assignee]", "")
@@ -381,10 +400,7 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
         .await?;
     b.wait_for("#timeline li[data-event=verify_pass]", "")
         .await?;
-    b.click("button[data-action=close]", "").await?;
-    b.click("form[data-action-form=close] button[type=submit]", "")
-        .await?;
-    b.wait_for("#timeline li[data-event=close]", "").await?;
+    b.case_action("close", None).await?;
     b.wait_for("#case-state", "已结案").await?;
     b.driver().goto(app.url("/console/#/tasks")).await?;
     b.wait_for("main h1", "待我处理").await?;
@@ -667,10 +683,7 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.driver().goto(app.url("/console/#/tasks")).await?;
     b.click(&format!("a[data-task='{loop_case}']"), "私拉电线")
         .await?;
-    b.click("button[data-action=accept]", "").await?;
-    b.click("form[data-action-form=accept] button[type=submit]", "")
-        .await?;
-    b.wait_for("#timeline li[data-event=accept]", "").await?;
+    b.case_action("accept", None).await?;
     b.click("button[data-action=dispatch]", "").await?;
     let department = b
         .wait_for(
@@ -701,15 +714,8 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.driver().goto(app.url("/console/#/tasks")).await?;
     b.click(&format!("a[data-task='{loop_case}']"), "私拉电线")
         .await?;
-    b.click("button[data-action=resolve]", "").await?;
-    b.type_into(
-        "form[data-action-form=resolve] textarea[name=note]",
-        "已拆除私拉电线，告知住户到集中充电点充电",
-    )
-    .await?;
-    b.click("form[data-action-form=resolve] button[type=submit]", "")
+    b.case_action("resolve", Some("已拆除私拉电线，告知住户到集中充电点充电"))
         .await?;
-    b.wait_for("#timeline li[data-event=resolve]", "").await?;
     b.shot("department-resolved").await?;
 
     // The grid worker re-checks on site from the phone (someone other than the resolver);

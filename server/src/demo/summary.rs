@@ -146,6 +146,7 @@ impl DemoSummary {
                 "社区管理员",
                 "community supervisors",
             ),
+            (Role::Department, "站所人员", "department staff"),
         ] {
             let logins = of(role);
             push(

@@ -227,6 +227,11 @@ async fn small_demo_loads_valid_records_in_every_state() {
     assert_eq!(summary.devices, summary.users.values().sum::<usize>());
     let help = summary.login_help();
     assert!(help.contains(DEMO_PASSWORD) && help.contains("dzk-sup") && help.contains("联户长"));
+    assert_eq!(summary.users[&Role::Department], 5);
+    assert!(
+        help.contains("dept-pcs") && help.contains("站所人员"),
+        "{help}"
+    );
 
     // Loading twice is refused.
     let again = demo::load(&db, DemoSize::Small, now(), &mut |_| {}).await;

@@ -422,7 +422,7 @@ async function dashboardPage(params) {
   const labels = timeline.points.map((p) => fmtDay(p.start).slice(5));
   const lines = lineChart(labels, [
     { name: t("opened"), values: timeline.points.map((p) => p.opened), cls: "opened" },
-    { name: t("closed"), values: timeline.points.map((p) => p.closed), cls: "closed" },
+    { name: code("closed", "case_state"), values: timeline.points.map((p) => p.closed), cls: "closed" },
   ]);
   const overdue = [...figures.grids].sort((a, b) => b.overdue_cases - a.overdue_cases).slice(0, 12)
     .map((g) => ({ label: g.name, value: g.overdue_cases }));
@@ -453,7 +453,7 @@ async function dashboardPage(params) {
     (figures.departments ?? []).length === 0 ? "" : h("section", { class: "card", id: "departments" },
       h("h2", {}, t("departments")),
       table([
-        [t("department"), (d) => d.name],
+        [t("handling_department"), (d) => d.name],
         [t("dept_cases"), (d) => d.cases],
         [t("dept_resolved"), (d) => d.resolved],
         [t("on_time_rate"), (d) => percent(d.on_time_rate)],
@@ -550,7 +550,7 @@ function actionForm(id, detail, action, done) {
         h("select", { name: "assignee" },
           h("option", { value: "" }, "—"),
           (detail.assignees ?? []).map((u) => h("option", { value: u.id }, `${u.display_name} (${u.login})`)))),
-      departments.length === 0 ? "" : h("label", {}, t("department"),
+      departments.length === 0 ? "" : h("label", {}, t("handling_department"),
         h("select", { name: "department" },
           h("option", { value: "" }, "—"),
           departments.map((d) => h("option", { value: d.id }, d.name)))),
@@ -657,7 +657,7 @@ async function casePage(id, flash) {
           h("dt", {}, t("step")), h("dd", {}, step ? `${code(step.step, "step")} · ${fmtTime(step.started_at)}` : "–"),
           h("dt", {}, t("deadline")), h("dd", {}, detail.deadline ? fmtTime(detail.deadline.due_at) : "–"),
           h("dt", {}, t("assignee")), h("dd", {}, person(status.assignee) || "–"),
-          status.department ? [h("dt", {}, t("department")), h("dd", { id: "case-department" },
+          status.department ? [h("dt", {}, t("handling_department")), h("dd", { id: "case-department" },
             [deptName(status.department), ...(status.co_departments ?? []).map((d) => `${deptName(d)}（${t("co_departments")}）`)].join("、"))] : "",
           h("dt", {}, t("urgency")), h("dd", {}, code(c.urgency, "urgency")),
           h("dt", {}, t("grid")), h("dd", {}, c.place?.grid ?? ""),
@@ -839,7 +839,7 @@ async function conflictPage(id, flash) {
       choose.addEventListener("click", async () => {
         try {
           await api(`/v1/conflicts/${id}/resolve`, { method: "POST", body: { field: f.field, choice: v.choice } });
-          conflictPage(id, t("resolved"));
+          conflictPage(id, t("conflict_resolved"));
         } catch (err) {
           choose.after(errorView(err));
         }
@@ -887,7 +887,7 @@ function acknowledgeForm(id, illegalEvent) {
         method: "POST",
         body: { action: "acknowledge", target: illegalEvent.event, ...(note ? { note } : {}) },
       });
-      conflictPage(id, t("resolved"));
+      conflictPage(id, t("conflict_resolved"));
     } catch (err) {
       message.replaceChildren(errorView(err));
     }

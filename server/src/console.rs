@@ -104,4 +104,62 @@ mod tests {
         assert_eq!(asset("nope.js").status(), StatusCode::NOT_FOUND);
         assert_eq!(asset("app.js").status(), StatusCode::OK);
     }
+
+    /// The `key: "text"` pairs of one language's table in `i18n.js` (`const zh = {…}`).
+    fn interface_texts(language: &str) -> Vec<(String, String)> {
+        let i18n = ASSETS
+            .iter()
+            .find(|(n, _, _)| *n == "i18n.js")
+            .map_or("", |a| a.2);
+        let start = i18n
+            .find(&format!("const {language} = {{"))
+            .unwrap_or_else(|| panic!("no {language} table in i18n.js"));
+        let table = &i18n[start..];
+        let table = &table[..table.find("\n};").unwrap_or(table.len())];
+        let mut pairs = Vec::new();
+        let mut rest = table;
+        while let Some(colon) = rest.find(": \"") {
+            let key: String = rest[..colon]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let after = &rest[colon + 3..];
+            let end = after.find('"').unwrap_or(after.len());
+            pairs.push((key, after[..end].to_owned()));
+            rest = &after[end..];
+        }
+        pairs
+    }
+
+    /// One name per code: an interface text whose key is a code of the vocabulary says what
+    /// the vocabulary says for it, so the console never names one code in two ways (codes
+    /// themselves are shown through the vocabulary, `code(value, group)`).
+    #[test]
+    fn interface_texts_never_rename_a_code_of_the_vocabulary() {
+        let groups = sync_core::vocab::groups();
+        for (language, label) in [
+            ("zh", (|e: &sync_core::vocab::Entry| e.zh) as fn(&_) -> &str),
+            ("en", |e| e.en),
+        ] {
+            let texts = interface_texts(language);
+            assert!(texts.len() > 100, "{language}: {} texts read", texts.len());
+            for (key, text) in texts {
+                for group in &groups {
+                    if let Some(entry) = group.get(&key) {
+                        assert!(
+                            label(entry).eq_ignore_ascii_case(&text),
+                            "{language}: the interface calls `{key}` {text:?}, the vocabulary \
+                             ({}) calls it {:?}",
+                            group.name,
+                            label(entry)
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

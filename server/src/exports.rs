@@ -107,7 +107,7 @@ impl List {
                 "上报人",
                 "上报时间",
                 "办结时间",
-                "关闭时间",
+                "结案时间",
                 "当前环节",
                 "截止时间",
                 "更新时间",
@@ -179,17 +179,15 @@ impl List {
         }
     }
 
-    fn sheet_name(self) -> &'static str {
+    /// A record list's sheet is named by its kind's label in the vocabulary (one name per
+    /// code, as in the console).
+    fn sheet_name(self) -> String {
         match self {
-            Self::Households => "住户",
-            Self::Cases => "事件",
-            Self::Other(RecordKind::Visit) => "走访",
-            Self::Other(RecordKind::Patrol) => "巡查",
-            Self::Other(RecordKind::Activity) => "活动",
-            Self::Other(RecordKind::PartyRegistration) => "党员报到",
-            Self::Other(_) => "三资",
-            Self::Conflicts => "冲突待办",
-            Self::Audit => "审计日志",
+            Self::Households => zh("record_kind", RecordKind::Household.as_str()),
+            Self::Cases => zh("record_kind", RecordKind::Case.as_str()),
+            Self::Other(kind) => zh("record_kind", kind.as_str()),
+            Self::Conflicts => "冲突待办".to_owned(),
+            Self::Audit => "审计日志".to_owned(),
         }
     }
 }
@@ -726,5 +724,36 @@ mod tests {
         }
         assert_eq!(Cell::Int(-5).csv(), "-5");
         assert_eq!(Cell::text("=1").csv(), "'=1");
+    }
+
+    /// One name per code: each record list's sheet is its kind's name in the vocabulary (a
+    /// case list is 案件, not 事件; party registrations 双报到, not 党员报到; patrols 巡逻).
+    #[test]
+    fn sheets_are_named_as_the_vocabulary_names_their_kind() {
+        for (list, kind) in [
+            ("households", RecordKind::Household),
+            ("cases", RecordKind::Case),
+            ("visits", RecordKind::Visit),
+            ("patrols", RecordKind::Patrol),
+            ("activities", RecordKind::Activity),
+            ("party-registrations", RecordKind::PartyRegistration),
+            ("assets", RecordKind::Asset),
+        ] {
+            let sheet = List::parse(list).map(List::sheet_name);
+            let label = sync_core::vocab::lookup(
+                &crate::vocabulary::groups(),
+                "record_kind",
+                kind.as_str(),
+            )
+            .map(|e| e.zh.to_owned());
+            assert_eq!(sheet, label, "{list}");
+        }
+        assert_eq!(
+            List::parse("cases").map(List::sheet_name).as_deref(),
+            Some("案件")
+        );
+        // The case list's closing column is named as the closed state is.
+        let closing = List::Cases.headers().contains(&"结案时间");
+        assert!(closing, "{:?}", List::Cases.headers());
     }
 }

@@ -85,6 +85,7 @@ impl List {
                 "楼栋",
                 "单元",
                 "房号",
+                "地址",
                 "状态",
                 "在住人数",
                 "特殊群体",
@@ -263,7 +264,8 @@ fn zh_list(group: &str, list: &str) -> String {
         .join("、")
 }
 
-/// What an export reads: the list, its filter and order, and place names.
+/// What an export reads: the list, its filter and order, and the names of places, people and
+/// departments (exports show names, never ids or codes, where a name exists).
 #[derive(Debug, Clone)]
 struct Source {
     list: List,
@@ -280,6 +282,10 @@ impl Source {
         Cell::text(self.names.get(id).map_or(id, String::as_str))
     }
 
+    fn opt_name(&self, id: Option<&str>) -> Cell {
+        id.map_or(Cell::Empty, |id| self.name(id))
+    }
+
     /// The rows from `offset`, at most [`PAGE_ROWS`].
     async fn page(&self, db: &Db, offset: i64) -> Result<Vec<Vec<Cell>>, sqlx::Error> {
         let page = Page {
@@ -292,6 +298,13 @@ impl Source {
                 let (rows, _) = idx::list_households(db, &self.filter, page).await?;
                 rows.into_iter()
                     .map(|(h, updated)| {
+                        let address = sync_core::models::household::Address {
+                            compound: h.compound.clone(),
+                            building: h.building.clone(),
+                            unit: h.unit.clone(),
+                            room: h.room.clone(),
+                        }
+                        .to_chinese();
                         vec![
                             Cell::text(h.id),
                             self.name(&h.community_id),
@@ -300,6 +313,7 @@ impl Source {
                             Cell::text(h.building),
                             Cell::text(h.unit),
                             Cell::text(h.room),
+                            Cell::text(address),
                             Cell::text(zh("household_status", &h.status)),
                             Cell::Int(h.residents),
                             Cell::text(zh_list("special_group", &h.special_groups)),
@@ -327,8 +341,9 @@ impl Source {
                             Cell::opt(level),
                             Cell::text(if c.escalated { "是" } else { "否" }),
                             Cell::opt(c.supervision.as_deref().map(|s| zh("supervision_level", s))),
-                            Cell::opt(c.assignee),
-                            Cell::text(c.opened_by),
+                            // The handler: a person, or a department of the street.
+                            self.opt_name(c.assignee.as_deref().or(c.department.as_deref())),
+                            self.name(&c.opened_by),
                             local_time(Some(c.opened_at)),
                             local_time(c.resolved_at),
                             local_time(c.closed_at),
@@ -341,6 +356,16 @@ impl Source {
             }
             List::Other(kind) => {
                 let (rows, _) = idx::list_activities(db, &self.filter, page).await?;
+                let households: Vec<String> = rows
+                    .iter()
+                    .filter_map(|(a, _)| a.household.clone())
+                    .collect();
+                let addresses = idx::household_addresses(db, &households).await?;
+                let address = |id: Option<String>| {
+                    id.map_or(Cell::Empty, |id| {
+                        Cell::text(addresses.get(&id).cloned().unwrap_or(id))
+                    })
+                };
                 rows.into_iter()
                     .map(|(a, updated)| {
                         let mut row = vec![
@@ -360,8 +385,8 @@ impl Source {
                             RecordKind::Visit => row.extend([
                                 local_time(a.at),
                                 subtype,
-                                Cell::opt(a.household),
-                                Cell::opt(a.worker),
+                                address(a.household),
+                                self.opt_name(a.worker.as_deref()),
                                 Cell::text(a.label),
                             ]),
                             RecordKind::Patrol => {
@@ -370,14 +395,14 @@ impl Source {
                             RecordKind::Activity => row.extend([
                                 local_time(a.at),
                                 subtype,
-                                Cell::opt(a.worker),
+                                self.opt_name(a.worker.as_deref()),
                                 count,
                                 Cell::text(a.label),
                             ]),
                             RecordKind::PartyRegistration => row.extend([
                                 local_day(a.at),
                                 subtype,
-                                Cell::opt(a.household),
+                                address(a.household),
                                 Cell::text(a.label),
                             ]),
                             _ => row.extend([subtype, Cell::text(a.label)]),
@@ -537,12 +562,19 @@ pub async fn export(
     )
     .await?;
     let hierarchy = places::hierarchy(&app.db).await?;
-    let names = hierarchy
+    let mut names: HashMap<String, String> = hierarchy
         .communities
         .into_iter()
         .map(|c| (c.id, c.name))
         .chain(hierarchy.grids.into_iter().map(|g| (g.id, g.name)))
+        .chain(
+            places::departments(&app.db)
+                .await?
+                .into_iter()
+                .map(|d| (d.id, d.name)),
+        )
         .collect();
+    names.extend(users::display_names(&app.db).await?);
     let source = Source {
         list,
         filter,

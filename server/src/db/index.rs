@@ -560,3 +560,40 @@ pub async fn list_conflicts(
             merged_invalid: r.try_get("merged_invalid")?,
         }, r.try_get::<i64, _>("updated_at")?)))
 }
+
+/// The Chinese addresses (`乌江水岸1栋1单元102室`) of the households among `ids`, by id: how
+/// exports name a household instead of its id.
+pub async fn household_addresses(
+    db: &Db,
+    ids: &[String],
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut f = Filter::default();
+        f.within("id", chunk);
+        let sql = format!(
+            "SELECT id, compound, building, unit, room FROM household_index{}",
+            f.where_sql()
+        );
+        let rows: Vec<(String, String, String, String, String)> = on_db!(db, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for a in &f.args {
+                q = match a {
+                    Arg::Text(t) => q.bind(t.clone()),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            q.fetch_all(pool).await
+        })?;
+        for (id, compound, building, unit, room) in rows {
+            let address = sync_core::models::household::Address {
+                compound,
+                building,
+                unit,
+                room,
+            };
+            out.insert(id, address.to_chinese());
+        }
+    }
+    Ok(out)
+}

@@ -556,3 +556,15 @@ fn bad_column(col: &str) -> sqlx::Error {
         source: "unreadable value".into(),
     }
 }
+
+/// Every user's name shown to people, by user id: how exports name people instead of ids.
+pub async fn display_names(
+    db: &Db,
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT id, display_name FROM users",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows.into_iter().collect())
+}

@@ -373,6 +373,11 @@ fn csv_lines(body: &[u8]) -> anyhow::Result<(String, Vec<String>)> {
     Ok((header, lines.collect()))
 }
 
+fn header_has(body: &[u8], column: &str) -> anyhow::Result<bool> {
+    let (header, _) = csv_lines(body)?;
+    Ok(header.split(',').any(|h| h == column))
+}
+
 async fn exports_follow_the_lists_filters_scope_and_are_audited(
     app: TestApp,
 ) -> anyhow::Result<()> {
@@ -455,6 +460,14 @@ async fn exports_follow_the_lists_filters_scope_and_are_audited(
     assert!(header.contains("事由") && header.contains("状态"));
     assert_eq!(rows.len(), 1);
     assert!(rows[0].contains("矛盾纠纷"), "{}", rows[0]);
+    // People and places by name, never by id or code: the reporter is 测试 li, the grid its
+    // name; households by their Chinese address.
+    assert!(rows[0].contains("测试 li"), "{}", rows[0]);
+    assert!(!rows[0].contains(&li.id.to_string()), "{}", rows[0]);
+    let (_, _, body) = get_raw(&app, &sup, "/v1/exports/households.csv").await?;
+    let text = String::from_utf8_lossy(&body);
+    assert!(header_has(&body, "地址")?, "{text}");
+    assert!(text.contains("乌江水岸2栋1单元101室"), "{text}");
 
     // XLSX: a zip whose sheet has the header row and one row per household.
     let (status, headers, body) = get_raw(&app, &sup, "/v1/exports/households.xlsx").await?;
@@ -520,7 +533,7 @@ async fn exports_follow_the_lists_filters_scope_and_are_audited(
     // The audit log shows each export with its list, format and filters.
     let log = get_ok(&app, &root, "/v1/admin/audit?action=export&per_page=100").await?;
     let items = log["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(items.len(), 5, "{log}");
+    assert_eq!(items.len(), 6, "{log}");
     assert!(items.iter().all(|i| i["action"] == "export"));
     let filtered = items
         .iter()

@@ -59,7 +59,9 @@ pub async fn page(app: &AppState, caller: &AuthUser, q: &ConflictQuery) -> ApiRe
     let (page, per_page) = paging(q.page, q.per_page)?;
     let f = conflict_filter(app, caller, q).await?;
     let (rows, total) = idx::list_conflicts(&app.db, &f, page_of(ORDER_BY, page, per_page)).await?;
-    Ok(ListPage::of(&rows, conflict_item, page, per_page, total))
+    let mut list = ListPage::of(&rows, conflict_item, page, per_page, total);
+    crate::lists::with_place_names(app, &mut list.items).await?;
+    Ok(list)
 }
 
 fn conflict_item((r, updated_at): &(ConflictRow, i64)) -> Json {

@@ -44,6 +44,39 @@ pub struct ListPage {
     pub total: i64,
 }
 
+/// Adds `community_name` and `grid_name` beside each item's `community` and `grid` codes, so
+/// that what people read is a place's name, never its code.
+pub async fn with_place_names(app: &AppState, items: &mut [Value]) -> ApiResult<()> {
+    let places = places::hierarchy(&app.db).await?;
+    let names: std::collections::HashMap<&str, &str> = places
+        .communities
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str()))
+        .chain(
+            places
+                .grids
+                .iter()
+                .map(|g| (g.id.as_str(), g.name.as_str())),
+        )
+        .collect();
+    for item in items {
+        let Some(object) = item.as_object_mut() else {
+            continue;
+        };
+        for (code, name) in [("community", "community_name"), ("grid", "grid_name")] {
+            let found = object
+                .get(code)
+                .and_then(Value::as_str)
+                .and_then(|c| names.get(c))
+                .map(|n| (*n).to_owned());
+            if let Some(found) = found {
+                object.insert(name.to_owned(), Value::String(found));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ListPage {
     /// Page `page` of `per_page` items out of `total`, each row made an item by `item`.
     pub fn of<T>(

@@ -60,7 +60,9 @@ pub async fn households(
     let (f, order_by) = household_filter(app, caller, p).await?;
     let (rows, total) =
         idx::list_households(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    Ok(ListPage::of(&rows, household_item, page, per_page, total))
+    let mut list = ListPage::of(&rows, household_item, page, per_page, total);
+    crate::lists::with_place_names(app, &mut list.items).await?;
+    Ok(list)
 }
 
 /// The filter and order of a household list (also used by its export).
@@ -164,13 +166,9 @@ pub async fn cases(
     let (page, per_page) = paging(p.page, p.per_page)?;
     let (f, order_by) = case_filter(app, caller, p, now).await?;
     let (rows, total) = idx::list_cases(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    Ok(ListPage::of(
-        &rows,
-        |row| case_item(row, now),
-        page,
-        per_page,
-        total,
-    ))
+    let mut list = ListPage::of(&rows, |row| case_item(row, now), page, per_page, total);
+    crate::lists::with_place_names(app, &mut list.items).await?;
+    Ok(list)
 }
 
 /// The filter and order of a case list at `now` (also used by its export).
@@ -374,13 +372,9 @@ pub async fn activities(
     let (f, order_by) = activity_filter(app, caller, p, kind, what).await?;
     let (rows, total) =
         idx::list_activities(&app.db, &f, page_of(order_by, page, per_page)).await?;
-    Ok(ListPage::of(
-        &rows,
-        |row| activity_item(row, kind),
-        page,
-        per_page,
-        total,
-    ))
+    let mut list = ListPage::of(&rows, |row| activity_item(row, kind), page, per_page, total);
+    crate::lists::with_place_names(app, &mut list.items).await?;
+    Ok(list)
 }
 
 /// The filter and order of a list of visits, patrols, activities, party registrations or

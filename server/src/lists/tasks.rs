@@ -111,8 +111,10 @@ pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Val
         &WorkCalendar::china(),
         Timestamp::from_millis(now),
     );
+    let mut items: Vec<Value> = list.iter().map(task_item).collect();
+    crate::lists::with_place_names(app, &mut items).await?;
     Ok(json!({
-        "items": list.iter().map(task_item).collect::<Vec<_>>(),
+        "items": items,
         "total": list.len(),
         "truncated": total > i64::from(MAX_CANDIDATES),
     }))

@@ -130,6 +130,15 @@ pub async fn view(
     if let (Some(extras), Some(map)) = (case_extras, body.as_object_mut()) {
         map.extend(extras);
     }
+    // The record's place by name (`community_name`, `grid_name`), as the lists give it.
+    if let Some(place) = body.pointer("/record/place").cloned() {
+        let mut named = [place];
+        crate::lists::with_place_names(app, &mut named).await?;
+        let [named] = named;
+        if let Some(map) = body.as_object_mut() {
+            map.insert("place_names".into(), named);
+        }
+    }
     Ok(body)
 }
 

@@ -460,6 +460,19 @@ async fn exports_follow_the_lists_filters_scope_and_are_audited(
     assert!(header.contains("事由") && header.contains("状态"));
     assert_eq!(rows.len(), 1);
     assert!(rows[0].contains("矛盾纠纷"), "{}", rows[0]);
+    // Lists and the record page carry place names beside the codes.
+    let listed = get_ok(&app, &sup, "/v1/cases?kind=dispute").await?;
+    assert_eq!(listed["items"][0]["grid"], "ca-1", "{listed}");
+    assert!(
+        listed["items"][0]["grid_name"].as_str().is_some_and(|n| n != "ca-1"),
+        "{listed}"
+    );
+    let id = listed["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let detail = get_ok(&app, &sup, &format!("/v1/records/{id}")).await?;
+    assert_eq!(
+        detail["place_names"]["grid_name"], listed["items"][0]["grid_name"],
+        "{detail}"
+    );
     // People and places by name, never by id or code: the reporter is 测试 li, the grid its
     // name; households by their Chinese address.
     assert!(rows[0].contains("测试 li"), "{}", rows[0]);

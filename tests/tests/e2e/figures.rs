@@ -464,10 +464,15 @@ async fn exports_follow_the_lists_filters_scope_and_are_audited(
     let listed = get_ok(&app, &sup, "/v1/cases?kind=dispute").await?;
     assert_eq!(listed["items"][0]["grid"], "ca-1", "{listed}");
     assert!(
-        listed["items"][0]["grid_name"].as_str().is_some_and(|n| n != "ca-1"),
+        listed["items"][0]["grid_name"]
+            .as_str()
+            .is_some_and(|n| n != "ca-1"),
         "{listed}"
     );
-    let id = listed["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let id = listed["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let detail = get_ok(&app, &sup, &format!("/v1/records/{id}")).await?;
     assert_eq!(
         detail["place_names"]["grid_name"], listed["items"][0]["grid_name"],

@@ -104,15 +104,11 @@ async fn refuse_archived(
     }
     for (push, outcome) in pushes.iter().zip(outcomes.iter_mut()) {
         if archived.contains(&push.id) {
-            *outcome = PushOutcome::Refused {
-                result: DocResult::rejected(
-                    push.id.clone(),
-                    PushError::new(
-                        codes::ARCHIVED,
-                        "the household was archived: this document is no longer kept",
-                    ),
-                ),
-            };
+            *outcome = refused(
+                push,
+                codes::ARCHIVED,
+                "the household was archived: this document is no longer kept",
+            );
         }
     }
     Ok(())
@@ -156,15 +152,11 @@ async fn check_new_private_documents(
                 }),
             };
         if place.as_ref() != Some(&private.place) {
-            outcomes[i] = PushOutcome::Refused {
-                result: DocResult::rejected(
-                    pushes[i].id.clone(),
-                    PushError::new(
-                        codes::FORBIDDEN,
-                        "a household's private document starts only with its household, in the household's place",
-                    ),
-                ),
-            };
+            outcomes[i] = refused(
+                &pushes[i],
+                codes::FORBIDDEN,
+                "a household's private document starts only with its household, in the household's place",
+            );
         }
     }
     Ok(())
@@ -206,17 +198,11 @@ async fn check_report_households(
             }
         }
         if let Some(household) = foreign {
-            outcomes[i] = PushOutcome::Refused {
-                result: DocResult::rejected(
-                    pushes[i].id.clone(),
-                    PushError::new(
-                        codes::FORBIDDEN,
-                        format!(
-                            "household {household} is not a household of the report's liaison group"
-                        ),
-                    ),
-                ),
-            };
+            outcomes[i] = refused(
+                &pushes[i],
+                codes::FORBIDDEN,
+                format!("household {household} is not a household of the report's liaison group"),
+            );
         }
     }
     Ok(())
@@ -248,16 +234,19 @@ fn check_department_events(
         let foreign = sync_core::models::Case::new_events(before, case)
             .any(|e| e.department.as_ref() != access.department());
         if foreign {
-            outcomes[i] = PushOutcome::Refused {
-                result: DocResult::rejected(
-                    pushes[i].id.clone(),
-                    PushError::new(
-                        codes::INVALID_RECORD,
-                        "a new event of department staff must name their own department",
-                    ),
-                ),
-            };
+            outcomes[i] = refused(
+                &pushes[i],
+                codes::INVALID_RECORD,
+                "a new event of department staff must name their own department",
+            );
         }
+    }
+}
+
+/// The outcome of a push refused after its decision, with `code` and `message`.
+fn refused(push: &DocPush, code: &str, message: impl Into<String>) -> PushOutcome {
+    PushOutcome::Refused {
+        result: DocResult::rejected(push.id.clone(), PushError::new(code, message)),
     }
 }
 

@@ -147,15 +147,20 @@ function errorView(err) {
 }
 
 /** Downloads an export through fetch (the token goes in a header, not the URL). */
-async function download(list, format, params, button) {
+function download(list, format, params, button) {
+  return downloadFile(`/v1/exports/${list}.${format}${query(params)}`, `${list}.${format}`, button);
+}
+
+/** Downloads the file at `path` as `filename`, the button showing progress. */
+async function downloadFile(path, filename, button) {
   const label = button.textContent;
   button.disabled = true;
   button.textContent = t("exporting");
   try {
-    const res = await api(`/v1/exports/${list}.${format}${query(params)}`, { raw: true });
+    const res = await api(path, { raw: true });
     const blob = await res.blob();
     const url = URL.createObjectURL(blob);
-    const a = h("a", { href: url, download: `${list}.${format}` });
+    const a = h("a", { href: url, download: filename });
     document.body.append(a);
     a.click();
     a.remove();
@@ -194,7 +199,7 @@ function navLinks() {
   const links = isAdmin()
     ? [["audit", "#/audit"]]
     : [["dashboard", "#/"], ["tasks", "#/tasks"], ["cases", "#/cases"], ["households", "#/households"],
-       ["conflicts", "#/conflicts"], ["exports", "#/exports"]];
+       ["conflicts", "#/conflicts"], ["assets", "#/assets"], ["exports", "#/exports"]];
   const { parts } = currentRoute();
   const here = parts[0] ?? (isAdmin() ? "audit" : "dashboard");
   return links.map(([key, href]) =>
@@ -246,6 +251,7 @@ async function route() {
       case "cases": return parts[1] ? casePage(parts[1]) : casesPage(params);
       case "households": return parts[1] ? householdPage(parts[1]) : householdsPage(params);
       case "conflicts": return parts[1] ? conflictPage(parts[1]) : conflictsPage(params);
+      case "assets": return parts[1] ? assetPage(parts[1], params) : assetsPage(params);
       case "exports": return exportsPage(params);
       case "audit": return auditPage(params);
       default: return show(notice(t("not_found"), "error"));
@@ -386,9 +392,16 @@ function table(columns, rows, rowAttrs = () => ({})) {
       : h("tr", {}, h("td", { colspan: columns.length, class: "muted" }, t("none"))))));
 }
 
+/** An address as a street office writes it (乌江水岸2栋1单元102室), as `Address::to_chinese` does. */
 function addressText(address) {
   if (!address) return "";
-  return [address.compound, address.building, address.unit, address.room].filter(Boolean).join(" ");
+  let out = (address.compound ?? "").trim();
+  for (const [part, word] of [[address.building, "栋"], [address.unit, "单元"], [address.room, "室"]]) {
+    const p = (part ?? "").trim();
+    if (!p) continue;
+    out += p.endsWith(word) ? p : p + word;
+  }
+  return out;
 }
 
 // --- dashboard ---------------------------------------------------------------------------------
@@ -397,12 +410,13 @@ async function dashboardPage(params) {
   const days = params.days ?? "90";
   const period = periodOf(days);
   const place = { community: params.community, grid: params.grid };
-  const [street, figures, timeline, red, yellow] = await Promise.all([
+  const [street, figures, timeline, red, yellow, accounts] = await Promise.all([
     api(`/v1/figures${query(period)}`),
     api(`/v1/figures${query({ ...period, ...place })}`),
     api(`/v1/figures/timeline${query({ ...period, ...place })}`),
     api(`/v1/cases${query({ level: "red", sort: "due_at", per_page: 10, ...place })}`),
     api(`/v1/cases${query({ level: "yellow", sort: "due_at", per_page: 10, ...place })}`),
+    api(`/v1/assets/accounts${query(place)}`),
   ]);
   const controls = filterForm("/", { days, ...params }, [
     ["days", t("period"), selectInput("days", [["30", t("last_30")], ["90", t("last_90")], ["365", t("last_365")]])],
@@ -436,6 +450,8 @@ async function dashboardPage(params) {
       h("section", { class: "card" }, h("h2", {}, t("opened_vs_closed")), lines),
       h("section", { class: "card" }, h("h2", {}, t("overdue_by_grid")), barChart(overdue, { cls: "bar overdue" }))),
     h("section", { class: "card", id: "attention" }, h("h2", {}, t("needs_attention")), caseTable(attention)),
+    accounts.expiring_leases.length === 0 ? "" : h("section", { class: "card", id: "expiring-leases" },
+      h("h2", {}, t("expiring_leases")), expiringTable(accounts.expiring_leases)),
     h("section", { class: "card" }, h("h2", {}, t("figures")),
       table([
         [params.community || params.grid ? t("grid") : t("community"), (r) => r.name],
@@ -911,6 +927,121 @@ async function exportsPage(params) {
       [t("records"), (list) => t(`list_${list}`)],
       [t("exports"), (list) => exportButtons(list, place)],
     ], lists),
+  );
+}
+
+// --- 三资 accounts ------------------------------------------------------------------------------
+
+/** Yuan from fen, as a street office writes money: ¥12,345.00. */
+function yuan(fen) {
+  return `¥${(fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
+
+function leaseBadge(lease) {
+  return h("span", { class: `badge lease-${lease.state}`, "data-lease-state": lease.state }, code(lease.state, "lease_state"));
+}
+
+function expiringTable(leases) {
+  return table([
+    [t("asset_name"), (l) => h("a", { href: `#/assets/${l.asset}`, "data-asset": l.asset }, l.asset_name)],
+    [t("community"), (l) => l.community_name],
+    [t("lease_tenant"), (l) => l.tenant],
+    [t("lease_end"), (l) => l.end],
+    [t("days_left"), (l) => l.days_left],
+    [t("rent_per_year"), (l) => yuan(l.rent_fen_per_year)],
+  ], leases, () => ({ class: "row-yellow" }));
+}
+
+function yearOptions() {
+  const now = new Date().getFullYear();
+  return [now, now - 1, now - 2].map((y) => [String(y), String(y)]);
+}
+
+/** The 三资 accounts of the place: every asset's year, and the leases expiring within 90 days. */
+async function assetsPage(params) {
+  const place = { community: params.community, grid: params.grid };
+  const [street, accounts] = await Promise.all([
+    api("/v1/figures"),
+    api(`/v1/assets/accounts${query({ ...place, year: params.year })}`),
+  ]);
+  const totals = accounts.totals;
+  const cards = h("div", { class: "cards" }, [
+    ["income_fen", totals.income_fen], ["previous_income_fen", totals.previous_income_fen],
+    ["expense_fen", totals.expense_fen], ["net_fen", totals.net_fen],
+    ["rent_due_fen", totals.rent_due_fen], ["rent_received_fen", totals.rent_received_fen],
+  ].map(([key, fen]) => h("div", { class: "figure", "data-figure": key },
+    h("span", { class: "value" }, yuan(fen)), h("span", { class: "label" }, t(key)))));
+  return show(
+    h("h1", {}, t("assets")),
+    h("p", { class: "muted" }, t("assets_hint"), accounts.as_of ? ` ${t("as_of")} ${accounts.as_of}` : ""),
+    filterForm("/assets", params, [
+      ["year", t("year"), selectInput("year", yearOptions())],
+      ["community", t("community"), selectInput("community", street.communities.map((c) => [c.id, c.name]))],
+    ]),
+    cards,
+    h("section", { class: "card", id: "asset-list" }, h("h2", {}, t("asset_list")),
+      table([
+        [t("asset_name"), (a) => h("a", { href: `#/assets/${a.id}${query({ year: params.year })}`, "data-asset": a.id }, a.name)],
+        [t("kind"), (a) => code(a.asset_kind, "asset_kind")],
+        [t("community"), (a) => a.community_name],
+        [t("income_fen"), (a) => yuan(a.income_fen)],
+        [t("previous_income_fen"), (a) => yuan(a.previous_income_fen)],
+        [t("expense_fen"), (a) => yuan(a.expense_fen)],
+        [t("rent_due_fen"), (a) => yuan(a.rent_due_fen)],
+        [t("rent_received_fen"), (a) => yuan(a.rent_received_fen)],
+        [t("running_leases"), (a) => a.running_leases],
+      ], accounts.assets)),
+    h("section", { class: "card", id: "expiring-leases" }, h("h2", {}, t("expiring_leases")),
+      accounts.expiring_leases.length === 0 ? notice(t("no_expiring_leases")) : expiringTable(accounts.expiring_leases)),
+  );
+}
+
+/** One asset's account: leases, the year by month, every year, and the ledger. */
+async function assetPage(id, params) {
+  const a = await api(`/v1/assets/${id}/account${query({ year: params.year })}`);
+  const f = a;
+  const xlsx = h("button", { type: "button", class: "secondary", id: "account-xlsx" }, t("export_xlsx"));
+  xlsx.addEventListener("click", () =>
+    downloadFile(`/v1/assets/${id}/account.xlsx${query({ year: params.year })}`, `${a.name}-${a.year}.xlsx`, xlsx));
+  const months = barChart(a.months.map((m) => ({ label: m.month.slice(5), value: Math.round(m.income_fen / 100) })),
+    { cls: "bar income" });
+  return show(
+    h("p", {}, h("a", { href: `#/assets${query({ year: params.year })}` }, `← ${t("assets")}`)),
+    h("div", { class: "title-row" }, h("h1", { id: "asset-name" }, a.name), xlsx),
+    h("p", { class: "muted" }, code(a.asset_kind, "asset_kind"), " · ", a.community_name, " · ", a.grid_name,
+      " · ", t("book_value"), " ", yuan(a.value_fen)),
+    a.description ? h("p", {}, a.description) : "",
+    filterForm(`/assets/${id}`, params, [["year", t("year"), selectInput("year", yearOptions())]]),
+    h("div", { class: "cards" }, [
+      ["income_fen", f.income_fen], ["previous_income_fen", f.previous_income_fen], ["expense_fen", f.expense_fen],
+      ["net_fen", f.net_fen], ["rent_due_fen", f.rent_due_fen], ["rent_received_fen", f.rent_received_fen],
+    ].map(([key, fen]) => h("div", { class: "figure", "data-figure": key },
+      h("span", { class: "value" }, yuan(fen)), h("span", { class: "label" }, t(key))))),
+    h("section", { class: "card", id: "leases" }, h("h2", {}, t("leases")),
+      table([
+        [t("lease_tenant"), (l) => l.tenant],
+        [t("lease_start"), (l) => l.start],
+        [t("lease_end"), (l) => l.end],
+        [t("rent_per_year"), (l) => yuan(l.rent_fen_per_year)],
+        [t("state"), (l) => leaseBadge(l)],
+        [t("days_left"), (l) => (l.state === "ended" ? "" : l.days_left)],
+      ], a.leases)),
+    h("div", { class: "two" },
+      h("section", { class: "card" }, h("h2", {}, t("income_by_month")), months),
+      h("section", { class: "card", id: "years" }, h("h2", {}, t("by_year")),
+        table([
+          [t("year"), (y) => y.year],
+          [t("income_fen"), (y) => yuan(y.income_fen)],
+          [t("expense_fen"), (y) => yuan(y.expense_fen)],
+          [t("net_fen"), (y) => yuan(y.net_fen)],
+        ], a.years))),
+    h("section", { class: "card", id: "ledger" }, h("h2", {}, t("ledger")),
+      table([
+        [t("date"), (e) => e.on],
+        [t("direction"), (e) => code(e.direction, "ledger_direction")],
+        [t("amount"), (e) => yuan(e.amount_fen)],
+        [t("ledger_note"), (e) => e.note],
+      ], a.ledger)),
   );
 }
 

@@ -61,6 +61,13 @@ const zh = {
   session_expired: "登录已过期，请重新登录", back: "返回", open: "查看",
   admin_only: "审计日志仅管理员可见", worker: "网格员", summary: "摘要", method: "方式",
   sort: "排序",
+  assets: "三资管理", assets_hint: "集体资金、资产、资源的收支与合同（本年累计，与上年同期比较）。", as_of: "统计截至",
+  asset_name: "资产名称", asset_list: "资产台账", lease_tenant: "承租方", lease_start: "起租日", lease_end: "到期日",
+  days_left: "剩余天数", rent_per_year: "年租金", expiring_leases: "90天内到期的合同", no_expiring_leases: "90天内无到期合同",
+  income_fen: "本年收入", previous_income_fen: "上年同期收入", expense_fen: "本年支出", net_fen: "本年结余",
+  rent_due_fen: "应收租金", rent_received_fen: "实收", running_leases: "在租合同", year: "年度",
+  book_value: "账面价值", leases: "租赁合同", income_by_month: "月度收入（元）", by_year: "年度收支", ledger: "收支台账",
+  date: "日期", direction: "收支", amount: "金额", ledger_note: "摘要",
 };
 
 const en = {
@@ -124,6 +131,13 @@ const en = {
   session_expired: "Your session expired; sign in again", back: "Back", open: "Open",
   admin_only: "Only administrators read the audit log", worker: "Grid worker", summary: "Summary", method: "Method",
   sort: "Sort",
+  assets: "Collective assets", assets_hint: "Income, expense and leases of collective funds, assets and resources (year to date, against the same period last year).", as_of: "as of",
+  asset_name: "Asset", asset_list: "Assets", lease_tenant: "Tenant", lease_start: "First day", lease_end: "Last day",
+  days_left: "Days left", rent_per_year: "Yearly rent", expiring_leases: "Leases expiring within 90 days", no_expiring_leases: "No lease expires within 90 days",
+  income_fen: "Income this year", previous_income_fen: "Same period last year", expense_fen: "Expense this year", net_fen: "Net this year",
+  rent_due_fen: "Rent due", rent_received_fen: "Received", running_leases: "Running leases", year: "Year",
+  book_value: "Book value", leases: "Leases", income_by_month: "Income by month (yuan)", by_year: "By year", ledger: "Ledger",
+  date: "Date", direction: "In/out", amount: "Amount", ledger_note: "Note",
 };
 
 // Labels of the API's codes come from the server's one vocabulary (GET /v1/vocabulary), loaded

@@ -622,6 +622,19 @@ pub async fn export(
     Ok(response)
 }
 
+/// A small file made in memory (an account, a report) as a download: its type, an
+/// attachment named `name` (ASCII), never cached.
+pub fn file_response(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+    let mut response = Bytes::from(bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// Writes the CSV page by page into the channel; stops quietly when the client has gone.
 async fn write_csv(db: &Db, source: &Source, tx: &mpsc::Sender<Chunk>) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES));

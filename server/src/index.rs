@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use sync_core::deadline::{self, DeadlineLevel, DeadlinePolicy, WorkCalendar};
 use sync_core::models::AnyRecord;
+use sync_core::models::asset::Asset;
 use sync_core::models::case::Case;
 use sync_core::models::household::{Household, ResidentStatus};
 use sync_core::record::RecordKind;
@@ -50,6 +51,8 @@ pub struct HouseholdRow {
     pub unit: String,
     /// Room.
     pub room: String,
+    /// The address's natural sort key ([`Address::sort_key`](sync_core::models::household::Address::sort_key)).
+    pub address_key: String,
     /// Lowercased address and every resident's name, space separated.
     pub search: String,
     /// Residents present.
@@ -147,6 +150,8 @@ pub struct CaseRow {
     pub department: Option<String>,
     /// Departments co-handling it, as `,a,b,` (empty for none).
     pub co_departments: String,
+    /// A dispute's mediation outcome: that of its latest session, if any.
+    pub mediation_outcome: Option<String>,
 }
 
 /// The row of `activity_index`.
@@ -172,6 +177,51 @@ pub struct ActivityRow {
     /// Participants (activities) or team size (patrols).
     pub head_count: Option<i64>,
     /// Short title: visit summary, patrol route, activity title, registrant or asset name.
+    pub label: String,
+    /// Dated items inside the record that figures sum over: an asset's leases and ledger
+    /// entries, a party member's service entries (`record_items`).
+    pub items: Vec<ItemRow>,
+}
+
+/// What a row of `record_items` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// An asset's lease.
+    Lease,
+    /// An asset's ledger entry.
+    Ledger,
+    /// A party member's service entry.
+    Service,
+}
+
+impl ItemKind {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lease => "lease",
+            Self::Ledger => "ledger",
+            Self::Service => "service",
+        }
+    }
+}
+
+/// A row of `record_items`: one dated item inside a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    /// The item's id within the record.
+    pub item_id: String,
+    /// Lease, ledger entry or service entry.
+    pub kind: ItemKind,
+    /// A ledger entry's day, a service's time, a lease's first day (ms; days at 00:00 China
+    /// time).
+    pub at: i64,
+    /// A lease's last day (00:00 China time, ms).
+    pub until: Option<i64>,
+    /// Fen (ledger entries; a lease's yearly rent) or hours (service entries).
+    pub amount: i64,
+    /// A ledger entry's direction (`income`, `expense`).
+    pub subtype: Option<String>,
+    /// A lease's tenant, a ledger entry's or a service's note.
     pub label: String,
 }
 
@@ -219,6 +269,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             worker: Some(v.worker.to_string()),
             head_count: None,
             label,
+            items: Vec::new(),
         }),
         AnyRecord::Patrol(p) => IndexRow::Activity(ActivityRow {
             id: p.id.to_string(),
@@ -231,6 +282,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             worker: None,
             head_count: Some(count(p.team.len())),
             label,
+            items: Vec::new(),
         }),
         AnyRecord::Activity(a) => IndexRow::Activity(ActivityRow {
             id: a.id.to_string(),
@@ -243,6 +295,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             worker: Some(a.organizer.to_string()),
             head_count: Some(i64::from(a.head_count)),
             label,
+            items: Vec::new(),
         }),
         AnyRecord::PartyRegistration(p) => IndexRow::Activity(ActivityRow {
             id: p.id.to_string(),
@@ -255,6 +308,19 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             worker: None,
             head_count: None,
             label,
+            items: p
+                .services
+                .iter()
+                .map(|e| ItemRow {
+                    item_id: e.id.to_string(),
+                    kind: ItemKind::Service,
+                    at: e.at.millis(),
+                    until: None,
+                    amount: i64::from(e.hours),
+                    subtype: None,
+                    label: e.note.clone(),
+                })
+                .collect(),
         }),
         AnyRecord::Asset(a) => IndexRow::Activity(ActivityRow {
             id: a.id.to_string(),
@@ -267,6 +333,7 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             worker: None,
             head_count: None,
             label,
+            items: asset_items(a),
         }),
         // A liaison's report: when noticed, pending or its triage, the liaison as its author.
         AnyRecord::Report(r) => IndexRow::Activity(ActivityRow {
@@ -285,8 +352,32 @@ pub fn row_of(record: &StoredRecord, now: Timestamp) -> Option<IndexRow> {
             worker: Some(r.reporter.to_string()),
             head_count: None,
             label,
+            items: Vec::new(),
         }),
     })
+}
+
+/// An asset's leases and ledger entries as `record_items` rows.
+fn asset_items(a: &Asset) -> Vec<ItemRow> {
+    let leases = a.leases.iter().map(|l| ItemRow {
+        item_id: l.id.to_string(),
+        kind: ItemKind::Lease,
+        at: day_start(l.start),
+        until: Some(day_start(l.end)),
+        amount: l.rent_fen_per_year,
+        subtype: None,
+        label: l.tenant.clone(),
+    });
+    let ledger = a.ledger.iter().map(|e| ItemRow {
+        item_id: e.id.to_string(),
+        kind: ItemKind::Ledger,
+        at: day_start(e.on),
+        until: None,
+        amount: e.amount_fen,
+        subtype: Some(e.direction.as_str().to_owned()),
+        label: e.note.clone(),
+    });
+    leases.chain(ledger).collect()
 }
 
 fn count(n: usize) -> i64 {
@@ -337,6 +428,7 @@ pub fn household_row(h: &Household) -> HouseholdRow {
         building: a.building.clone(),
         unit: a.unit.clone(),
         room: a.room.clone(),
+        address_key: a.sort_key(),
         search: search.to_lowercase(),
         residents: count(present().count()),
         special_groups: String::new(),
@@ -418,6 +510,11 @@ pub fn case_row(c: &Case, now: Timestamp) -> CaseRow {
         reopened: i64::from(status.reopened),
         illegal_events: count(status.illegal.len()),
         confidential: c.confidential,
+        mediation_outcome: c
+            .mediation
+            .iter()
+            .max_by_key(|s| s.at)
+            .map(|s| s.outcome.as_str().to_owned()),
         subject: sync_core::models::title_of(&c.subject),
         households: households_of(c),
         department: status.department.as_ref().map(ToString::to_string),

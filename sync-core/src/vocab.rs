@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::deadline::DeadlineLevel;
 use crate::models::activity::{ActivityKind, OutreachForm};
-use crate::models::asset::{AssetKind, LedgerDirection};
+use crate::models::asset::{AssetKind, LeaseState, LedgerDirection};
 use crate::models::case::{
     CaseAction, CaseKind, MediationOutcome, PartyRole, RecheckResult, SupervisionLevel, Urgency,
 };
@@ -227,6 +227,10 @@ pub fn groups() -> Vec<Group> {
         Group {
             name: "ledger_direction",
             entries: LedgerDirection::LABELS,
+        },
+        Group {
+            name: "lease_state",
+            entries: LeaseState::LABELS,
         },
         Group {
             name: "special_group",

@@ -11,9 +11,14 @@ use sync_core::time::Timestamp;
 
 use super::query::{Arg, Filter, Page, list_query};
 use super::{Db, Tx, docs, now_millis, on_db, on_tx};
-use crate::index::{self, ActivityRow, CaseRow, HouseholdRow, IndexRow, PrivateRow};
+use crate::index::{self, ActivityRow, CaseRow, HouseholdRow, IndexRow, ItemRow, PrivateRow};
 
-/// Rows per bulk `INSERT` (at most 25 bound parameters each: well under SQLite's 32,766).
+/// The version of the index rules ([`crate::index`]) that rows written now follow. Raise it
+/// with a migration that adds index columns or tables: [`Db::migrate`] then rebuilds the
+/// index from the records once. 1: natural address order, mediation outcomes, `record_items`.
+pub const INDEX_VERSION: i64 = 1;
+
+/// Rows per bulk `INSERT` (at most 29 bound parameters each: under SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 1000;
 
 /// Computes and writes the index row of one record, in the record's writing transaction.
@@ -59,8 +64,58 @@ pub async fn upsert_rows(tx: &mut Tx, rows: &[IndexRow], now: i64) -> Result<(),
     }
     for chunk in activities.chunks(ROWS_PER_INSERT) {
         upsert_activities(tx, chunk, now).await?;
+        replace_items(tx, chunk).await?;
     }
     Ok(())
+}
+
+/// Items per `INSERT` into `record_items` (10 bound parameters each).
+const ITEMS_PER_INSERT: usize = 2000;
+
+/// Replaces the `record_items` rows of these records with their current items. An item id
+/// given twice (a crafted document) keeps its first row.
+async fn replace_items(tx: &mut Tx, rows: &[&ActivityRow]) -> Result<(), sqlx::Error> {
+    let with_items: Vec<&&ActivityRow> = rows
+        .iter()
+        .filter(|r| r.kind == "asset" || r.kind == "party_registration")
+        .collect();
+    if with_items.is_empty() {
+        return Ok(());
+    }
+    on_tx!(tx, conn => {
+        let mut qb = sqlx::QueryBuilder::new("DELETE FROM record_items WHERE doc_id IN (");
+        let mut list = qb.separated(", ");
+        for r in &with_items {
+            list.push_bind(r.id.clone());
+        }
+        qb.push(")");
+        qb.build().execute(&mut *conn).await?;
+        let items: Vec<(&ActivityRow, &ItemRow)> = with_items
+            .iter()
+            .flat_map(|r| r.items.iter().map(move |i| (**r, i)))
+            .collect();
+        for chunk in items.chunks(ITEMS_PER_INSERT) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO record_items (doc_id, item_id, kind, community_id, grid_id, at,
+                    until, amount, subtype, label) ",
+            );
+            qb.push_values(chunk, |mut b, (r, i)| {
+                b.push_bind(r.id.clone())
+                    .push_bind(i.item_id.clone())
+                    .push_bind(i.kind.as_str())
+                    .push_bind(r.community_id.clone())
+                    .push_bind(r.grid_id.clone())
+                    .push_bind(i.at)
+                    .push_bind(i.until)
+                    .push_bind(i.amount)
+                    .push_bind(i.subtype.clone())
+                    .push_bind(i.label.clone());
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().execute(&mut *conn).await?;
+        }
+        Ok::<(), sqlx::Error>(())
+    })
 }
 
 async fn upsert_households(
@@ -72,7 +127,7 @@ async fn upsert_households(
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO household_index (id, community_id, grid_id, liaison_group, status,
                 compound, building, unit, room, search, residents, special_groups, tags,
-                updated_at, present_residents) ",
+                updated_at, present_residents, address_key) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -89,14 +144,16 @@ async fn upsert_households(
                 .push_bind(String::new())
                 .push_bind(r.tags.clone())
                 .push_bind(now)
-                .push_bind(r.present_residents.clone());
+                .push_bind(r.present_residents.clone())
+                .push_bind(r.address_key.clone());
         });
         qb.push(
             " ON CONFLICT (id) DO UPDATE SET
                 community_id = excluded.community_id, grid_id = excluded.grid_id,
                 liaison_group = excluded.liaison_group, status = excluded.status,
                 compound = excluded.compound, building = excluded.building,
-                unit = excluded.unit, room = excluded.room, search = excluded.search,
+                unit = excluded.unit, room = excluded.room, address_key = excluded.address_key,
+                search = excluded.search,
                 residents = excluded.residents, present_residents = excluded.present_residents,
                 tags = excluded.tags, updated_at = excluded.updated_at",
         );
@@ -172,7 +229,7 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 escalated, supervision, assignee, opened_by, opened_at, resolved_at, closed_at,
                 step, started_at, yellow_at, due_at, paused, paused_level, reopened,
                 illegal_events, confidential, subject, updated_at, resolved_on_time,
-                households, department, co_departments) ",
+                households, department, co_departments, mediation_outcome) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -202,7 +259,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 .push_bind(r.resolved_on_time)
                 .push_bind(r.households.clone())
                 .push_bind(r.department.clone())
-                .push_bind(r.co_departments.clone());
+                .push_bind(r.co_departments.clone())
+                .push_bind(r.mediation_outcome.clone());
         });
         qb.push(
             " ON CONFLICT (id) DO UPDATE SET
@@ -220,7 +278,8 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 updated_at = excluded.updated_at,
                 resolved_on_time = excluded.resolved_on_time,
                 households = excluded.households, department = excluded.department,
-                co_departments = excluded.co_departments",
+                co_departments = excluded.co_departments,
+                mediation_outcome = excluded.mediation_outcome",
         );
         qb.build().execute(conn).await.map(|_| ())
     })
@@ -366,6 +425,7 @@ pub async fn list_households(
             building: r.try_get("building")?,
             unit: r.try_get("unit")?,
             room: r.try_get("room")?,
+            address_key: String::new(),
             search: String::new(),
             residents: r.try_get("residents")?,
             special_groups: r.try_get("special_groups")?,
@@ -384,7 +444,7 @@ pub async fn list_cases(
         "id, community_id, grid_id, case_kind, category, state, escalated, supervision,
          assignee, opened_by, opened_at, resolved_at, closed_at, step, started_at, yellow_at,
          due_at, paused, paused_level, reopened, illegal_events, confidential, subject,
-         updated_at, resolved_on_time, households, department, co_departments",
+         updated_at, resolved_on_time, households, department, co_departments, mediation_outcome",
         filter, page, r => Ok((CaseRow {
             id: r.try_get("id")?,
             community_id: r.try_get("community_id")?,
@@ -413,6 +473,7 @@ pub async fn list_cases(
             households: r.try_get::<Option<String>, _>("households")?.unwrap_or_default(),
             department: r.try_get("department")?,
             co_departments: r.try_get("co_departments")?,
+            mediation_outcome: r.try_get("mediation_outcome")?,
         }, r.try_get::<i64, _>("updated_at")?)))
 }
 
@@ -437,6 +498,7 @@ pub async fn list_activities(
             worker: r.try_get("worker")?,
             head_count: r.try_get("head_count")?,
             label: r.try_get("label")?,
+            items: Vec::new(),
         }, r.try_get::<i64, _>("updated_at")?)))
 }
 

@@ -5,6 +5,7 @@
 //! expand the body once per backend; where the dialects differ the body matches on the backend.
 //! This is the only module tree that knows SQL.
 
+pub mod assets;
 pub mod audit;
 pub mod bulk;
 pub mod docs;
@@ -141,24 +142,34 @@ impl Db {
         }
     }
 
-    /// Brings the schema up to date, then rebuilds the query index if a migration added
-    /// index columns that rows written before it lack (see `migrations/*/0007_*.sql`).
+    /// Brings the schema up to date, then rebuilds the query index when its stored rows
+    /// follow older index rules than this server's ([`index::INDEX_VERSION`]): a migration
+    /// added index columns or tables that rows written before it lack.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         match self {
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
-        let stale: i64 = on_db!(self, pool => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM case_index WHERE households IS NULL",
+        let stored: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT version FROM index_state WHERE id = 1",
         )
-        .fetch_one(pool)
+        .fetch_optional(pool)
         .await)?;
-        if stale > 0 {
+        if stored.unwrap_or(0) < index::INDEX_VERSION {
             tracing::info!(
-                rows = stale,
-                "rebuilding the query index for new index columns"
+                from = stored.unwrap_or(0),
+                to = index::INDEX_VERSION,
+                "rebuilding the query index for new index rules"
             );
             let indexed = index::rebuild(self).await?;
+            on_db!(self, pool => sqlx::query(
+                "INSERT INTO index_state (id, version) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+            )
+            .bind(index::INDEX_VERSION)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
             tracing::info!(records = indexed, "query index rebuilt");
         }
         Ok(())

@@ -72,8 +72,9 @@ pub async fn household_filter(
     p: &HouseholdQuery,
 ) -> ApiResult<(Filter, &'static str)> {
     let order_by = match given(p.sort.as_ref()).unwrap_or("address") {
-        "address" => "compound, building, unit, room, id",
-        "-address" => "compound DESC, building DESC, unit DESC, room DESC, id DESC",
+        // Natural address order (building 2 before 10): `Address::sort_key`.
+        "address" => "address_key, id",
+        "-address" => "address_key DESC, id DESC",
         "updated_at" => "updated_at, id",
         "-updated_at" => "updated_at DESC, id DESC",
         _ => {
@@ -127,6 +128,14 @@ fn household_item((h, updated_at): &(HouseholdRow, i64)) -> Value {
         "address": {
             "compound": h.compound, "building": h.building, "unit": h.unit, "room": h.room,
         },
+        // As a street office writes it: 乌江水岸2栋1单元102室.
+        "address_text": sync_core::models::household::Address {
+            compound: h.compound.clone(),
+            building: h.building.clone(),
+            unit: h.unit.clone(),
+            room: h.room.clone(),
+        }
+        .to_chinese(),
         "residents": h.residents,
         "special_groups": codes(&h.special_groups),
         "tags": codes(&h.tags),

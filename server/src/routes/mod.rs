@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod conflicts;
@@ -158,6 +159,24 @@ fn table() -> Vec<Route> {
             "/v1/assets",
             BodyLimit::NoBody,
             get(records::list_assets),
+        ),
+        (
+            Method::GET,
+            "/v1/assets/accounts",
+            BodyLimit::NoBody,
+            get(assets::get_accounts),
+        ),
+        (
+            Method::GET,
+            "/v1/assets/{id}/account",
+            BodyLimit::NoBody,
+            get(assets::get_account),
+        ),
+        (
+            Method::GET,
+            "/v1/assets/{id}/account.xlsx",
+            BodyLimit::NoBody,
+            get(assets::get_account_xlsx),
         ),
         (
             Method::GET,

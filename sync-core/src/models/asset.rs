@@ -29,6 +29,40 @@ string_enum! {
     pub enum LedgerDirection { Income = "income" ["收入", "income"], Expense = "expense" ["支出", "expense"] }
 }
 
+string_enum! {
+    /// Where a lease stands on a given day.
+    pub enum LeaseState {
+        /// Its first day is still to come.
+        Upcoming = "upcoming" ["未起租", "not started"],
+        /// Running, more than [`EXPIRING_WITHIN_DAYS`] days before its last day.
+        Active = "active" ["履约中", "running"],
+        /// Running, and its last day is within [`EXPIRING_WITHIN_DAYS`] days.
+        Expiring = "expiring" ["即将到期", "expiring soon"],
+        /// Its last day has passed.
+        Ended = "ended" ["已到期", "ended"],
+    }
+}
+
+/// A running lease whose last day is at most this many days away is expiring (the street
+/// office renews or re-tenders it in that time).
+pub const EXPIRING_WITHIN_DAYS: i64 = 90;
+
+/// Where a lease from `start` to `end` (both included) stands on `day`, and how many days are
+/// left until its last day (negative once ended).
+pub fn lease_state(start: Date, end: Date, day: Date) -> (LeaseState, i64) {
+    let left = (end.0 - day.0).num_days();
+    let state = if day < start {
+        LeaseState::Upcoming
+    } else if left < 0 {
+        LeaseState::Ended
+    } else if left <= EXPIRING_WITHIN_DAYS {
+        LeaseState::Expiring
+    } else {
+        LeaseState::Active
+    };
+    (state, left)
+}
+
 /// A lease of the asset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
 #[serde(deny_unknown_fields)]

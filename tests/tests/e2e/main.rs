@@ -4,6 +4,7 @@
 
 mod accounts;
 mod actions;
+mod assets;
 mod attacks;
 mod auth;
 mod bad_input;
@@ -20,6 +21,7 @@ mod index;
 mod long_poll;
 mod misbehaving;
 mod openapi;
+mod paperwork;
 mod personal_data;
 mod reports;
 mod retention;

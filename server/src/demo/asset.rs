@@ -82,14 +82,22 @@ impl GridGen<'_> {
         for spec in specs {
             let at = self.daytime(self.start.plus_millis(2 * DAY_MS));
             let start = self.days_before_start(30, 400);
+            // Three-year leases, except each asset's second one, which runs out 45 days from
+            // now: the 三资 page and the dashboard have a lease to renew.
+            let today = self.date(self.now);
             let leases = spec
                 .leases
                 .iter()
-                .map(|(tenant, rent)| Lease {
+                .enumerate()
+                .map(|(i, (tenant, rent))| Lease {
                     id: self.rng.item_id(at),
                     tenant: (*tenant).to_owned(),
                     start,
-                    end: Date(start.0 + chrono::Months::new(36)),
+                    end: if i == 1 {
+                        Date(today.0 + chrono::Days::new(45))
+                    } else {
+                        Date(start.0 + chrono::Months::new(36))
+                    },
                     rent_fen_per_year: rent * 100,
                 })
                 .collect();

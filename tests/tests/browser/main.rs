@@ -772,6 +772,25 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
         "the case stays off the liaison's phone"
     );
 
+    // 三资: the dashboard lists the lease running out in 45 days; the 三资 page lists the
+    // community's assets with the year's figures; an asset's page shows its leases (the
+    // expiring one marked), the months and the ledger.
+    b.driver().goto(app.url("/console/#/")).await?;
+    b.wait_for("#expiring-leases tbody tr", "冉记粉馆").await?;
+    b.click("nav a[data-nav=assets]", "").await?;
+    b.wait_for("#asset-list a[data-asset]", "丁字口社区临街门面")
+        .await?;
+    b.wait_for("[data-figure=income_fen] .value", "¥").await?;
+    b.shot("assets").await?;
+    b.click("#asset-list a[data-asset]", "丁字口社区临街门面")
+        .await?;
+    b.wait_for("#asset-name", "丁字口社区临街门面").await?;
+    b.wait_for("#leases [data-lease-state=expiring]", "即将到期")
+        .await?;
+    b.wait_for("#ledger tbody tr", "门面租金").await?;
+    b.wait_for("svg .bar.income", "").await?;
+    b.shot("asset").await?;
+
     // 7. The administrator finds the reveal, with its reason, in the audit log.
     b.sign_out().await?;
     b.sign_in(app, "admin", DEMO_PASSWORD).await?;

@@ -155,7 +155,13 @@ impl Db {
         )
         .fetch_optional(pool)
         .await)?;
-        if stored.unwrap_or(0) < index::INDEX_VERSION {
+        // Rows written before migration 0007 lack their households (also rebuilt on demand).
+        let stale: i64 = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM case_index WHERE households IS NULL",
+        )
+        .fetch_one(pool)
+        .await)?;
+        if stored.unwrap_or(0) < index::INDEX_VERSION || stale > 0 {
             tracing::info!(
                 from = stored.unwrap_or(0),
                 to = index::INDEX_VERSION,

@@ -508,7 +508,7 @@ pub async fn account(
 ) -> ApiResult<Account> {
     let today = today();
     let year = parse_year(p.year.as_ref(), today)?;
-    let readable = load::readable(app, caller, id).await?;
+    // The role first: nothing is loaded for a caller who may not read accounts at all.
     if matches!(
         caller.role,
         sync_core::record::Role::Liaison | sync_core::record::Role::Department
@@ -518,6 +518,7 @@ pub async fn account(
             "only supervisors and grid workers read 三资 accounts",
         ));
     }
+    let readable = load::readable(app, caller, id).await?;
     let Some(AnyRecord::Asset(asset)) = &readable.loaded.record.record else {
         return Err(ApiError::not_found("no such asset"));
     };

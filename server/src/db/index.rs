@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::Row;
 use sync_core::ids::DocId;
-use sync_core::record::RecordMeta;
+use sync_core::record::{RecordKind, RecordMeta};
 use sync_core::server::StoredRecord;
 use sync_core::time::Timestamp;
 
@@ -77,7 +77,9 @@ const ITEMS_PER_INSERT: usize = 2000;
 async fn replace_items(tx: &mut Tx, rows: &[&ActivityRow]) -> Result<(), sqlx::Error> {
     let with_items: Vec<&&ActivityRow> = rows
         .iter()
-        .filter(|r| r.kind == "asset" || r.kind == "party_registration")
+        .filter(|r| {
+            r.kind == RecordKind::Asset.as_str() || r.kind == RecordKind::PartyRegistration.as_str()
+        })
         .collect();
     if with_items.is_empty() {
         return Ok(());

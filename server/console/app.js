@@ -53,6 +53,15 @@ function percent(value) {
   return value === null || value === undefined ? "–" : `${Math.round(value * 1000) / 10}%`;
 }
 
+/**
+ * The label of a figure of GET /v1/figures from the vocabulary's report_figure group (the
+ * figures API keeps its older names for households, visits and patrols).
+ */
+function figureLabel(field) {
+  const renamed = { households: "households_on_record", visits: "home_visits", patrols: "patrols_run" };
+  return code(renamed[field] ?? field, "report_figure");
+}
+
 function levelBadge(level) {
   if (!level) return "";
   return h("span", { class: `badge level-${level}` }, code(level, "deadline_level"));
@@ -199,7 +208,7 @@ function navLinks() {
   const links = isAdmin()
     ? [["audit", "#/audit"]]
     : [["dashboard", "#/"], ["tasks", "#/tasks"], ["cases", "#/cases"], ["households", "#/households"],
-       ["conflicts", "#/conflicts"], ["assets", "#/assets"], ["exports", "#/exports"]];
+       ["conflicts", "#/conflicts"], ["assets", "#/assets"], ["reports", "#/reports"], ["exports", "#/exports"]];
   const { parts } = currentRoute();
   const here = parts[0] ?? (isAdmin() ? "audit" : "dashboard");
   return links.map(([key, href]) =>
@@ -252,6 +261,7 @@ async function route() {
       case "households": return parts[1] ? householdPage(parts[1]) : householdsPage(params);
       case "conflicts": return parts[1] ? conflictPage(parts[1]) : conflictsPage(params);
       case "assets": return parts[1] ? assetPage(parts[1], params) : assetsPage(params);
+      case "reports": return reportPage(params);
       case "exports": return exportsPage(params);
       case "audit": return auditPage(params);
       default: return show(notice(t("not_found"), "error"));
@@ -432,7 +442,7 @@ async function dashboardPage(params) {
   const cards = h("div", { class: "cards" }, cardKeys.map((key) =>
     h("div", { class: `figure ${key === "overdue_cases" && totals[key] > 0 ? "alert" : ""}`, "data-figure": key },
       h("span", { class: "value" }, key === "visit_coverage" ? percent(totals[key]) : totals[key]),
-      h("span", { class: "label" }, t(key)))));
+      h("span", { class: "label" }, figureLabel(key)))));
   const labels = timeline.points.map((p) => fmtDay(p.start).slice(5));
   const lines = lineChart(labels, [
     { name: t("opened"), values: timeline.points.map((p) => p.opened), cls: "opened" },
@@ -455,16 +465,16 @@ async function dashboardPage(params) {
     h("section", { class: "card" }, h("h2", {}, t("figures")),
       table([
         [params.community || params.grid ? t("grid") : t("community"), (r) => r.name],
-        [t("households"), (r) => r.households],
-        [t("households_visited"), (r) => r.households_visited],
-        [t("visit_coverage"), (r) => percent(r.visit_coverage)],
-        [t("overdue_cases"), (r) => r.overdue_cases],
+        [figureLabel("households"), (r) => r.households],
+        [figureLabel("households_visited"), (r) => r.households_visited],
+        [figureLabel("visit_coverage"), (r) => percent(r.visit_coverage)],
+        [figureLabel("overdue_cases"), (r) => r.overdue_cases],
         [t("supervised"), (r) => supervisedCell(r)],
-        [t("appeals_resolved"), (r) => r.appeals_resolved],
-        [t("disputes_mediated"), (r) => r.disputes_mediated],
-        [t("hazards_found"), (r) => r.hazards_found],
-        [t("hazards_rectified"), (r) => r.hazards_rectified],
-        [t("patrols"), (r) => r.patrols],
+        [figureLabel("appeals_resolved"), (r) => r.appeals_resolved],
+        [figureLabel("disputes_mediated"), (r) => r.disputes_mediated],
+        [figureLabel("hazards_found"), (r) => r.hazards_found],
+        [figureLabel("hazards_rectified"), (r) => r.hazards_rectified],
+        [figureLabel("patrols"), (r) => r.patrols],
       ], perPlace)),
     (figures.departments ?? []).length === 0 ? "" : h("section", { class: "card", id: "departments" },
       h("h2", {}, t("departments")),
@@ -473,7 +483,7 @@ async function dashboardPage(params) {
         [t("dept_cases"), (d) => d.cases],
         [t("dept_resolved"), (d) => d.resolved],
         [t("on_time_rate"), (d) => percent(d.on_time_rate)],
-        [t("overdue_cases"), (d) => d.overdue],
+        [figureLabel("overdue_cases"), (d) => d.overdue],
       ], figures.departments)),
   );
 }
@@ -1042,6 +1052,74 @@ async function assetPage(id, params) {
         [t("amount"), (e) => yuan(e.amount_fen)],
         [t("ledger_note"), (e) => e.note],
       ], a.ledger)),
+  );
+}
+
+// --- monthly report ----------------------------------------------------------------------------
+
+/** The twelve months before this one, newest first, then this month so far. */
+function monthOptions() {
+  const now = new Date();
+  const out = [];
+  for (let back = 0; back <= 12; back += 1) {
+    const d = new Date(now.getFullYear(), now.getMonth() - back, 1);
+    const value = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`;
+    out.push([value, back === 0 ? `${value} ${t("month_so_far")}` : value]);
+  }
+  return out.slice(1).concat(out.slice(0, 1));
+}
+
+/** A figure's value as the report shows it. */
+function figureValue(key, value) {
+  if (["mediation_success_rate", "appeals_on_time_rate", "visit_coverage"].includes(key)) return percent(value);
+  if (["asset_income", "asset_expense"].includes(key)) return yuan(Math.round(value * 100));
+  return value;
+}
+
+function figureCards(group, id) {
+  return h("div", { class: "cards", id }, Object.entries(group).map(([key, value]) =>
+    h("div", { class: "figure", "data-figure": key },
+      h("span", { class: "value" }, figureValue(key, value)),
+      h("span", { class: "label" }, code(key, "report_figure")))));
+}
+
+const REPORT_COLUMNS = ["households_on_record", "liaisons", "party_members_total", "service_hours",
+  "service_activities", "cultural_activities", "disputes_mediated", "mediation_success_rate", "hazards_found",
+  "hazards_rectified", "appeals_resolved", "appeals_on_time_rate", "home_visits", "visit_coverage", "asset_income"];
+
+function reportTable(rows, placeHeader) {
+  return table([
+    [placeHeader, (r) => r.name],
+    ...REPORT_COLUMNS.map((key) => [code(key, "report_figure"),
+      (r) => figureValue(key, key in r.as_of ? r.as_of[key] : r.month[key])]),
+  ], rows);
+}
+
+/** The monthly report (工作月报) of the caller's place or a community: figures, summary, files. */
+async function reportPage(params) {
+  const filters = { month: params.month, community: params.community };
+  const [street, report] = await Promise.all([api("/v1/figures"), api(`/v1/reports/monthly${query(filters)}`)]);
+  const fileButton = (ext, label) => {
+    const b = h("button", { type: "button", class: "secondary", id: `report-${ext}` }, label);
+    b.addEventListener("click", () =>
+      downloadFile(`/v1/reports/monthly.${ext}${query(filters)}`, `${report.title}.${ext}`, b));
+    return b;
+  };
+  return show(
+    h("div", { class: "title-row" }, h("h1", { id: "report-title" }, report.title),
+      h("span", { class: "exports" }, fileButton("xlsx", t("export_xlsx")), fileButton("pdf", t("export_pdf")))),
+    h("p", { class: "muted" }, `${t("period")} ${report.month}`, report.complete ? "" : ` ${t("month_so_far")}`),
+    filterForm("/reports", { ...params, month: params.month || report.month }, [
+      ["month", t("month"), selectInput("month", monthOptions())],
+      ["community", t("community"), selectInput("community", street.communities.map((c) => [c.id, c.name]))],
+    ]),
+    h("section", { class: "card", id: "report-summary" }, h("h2", {}, t("report_summary")), h("p", {}, report.summary)),
+    h("section", { class: "card" }, h("h2", {}, t("report_as_of")), figureCards(report.totals.as_of, "report-as-of")),
+    h("section", { class: "card" }, h("h2", {}, t("report_month")), figureCards(report.totals.month, "report-month")),
+    report.communities.length > 1 ? h("section", { class: "card", id: "report-communities" },
+      h("h2", {}, t("by_community")), reportTable(report.communities, t("community"))) : "",
+    report.grids.length > 1 ? h("section", { class: "card", id: "report-grids" },
+      h("h2", {}, t("by_grid")), reportTable(report.grids, t("grid"))) : "",
   );
 }
 

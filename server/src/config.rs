@@ -83,6 +83,17 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_DOC_CACHE: usize = 4096;
 /// Days an archived household's private document is kept before it is erased.
 pub const DEFAULT_ARCHIVE_RETENTION_DAYS: u64 = 30;
+/// Where the monthly report's PDF font is looked for, in order, when `GRIDBOOK_REPORT_FONT`
+/// is not set: Noto Sans CJK (Debian's `fonts-noto-cjk`), WenQuanYi, then macOS and Windows.
+pub const DEFAULT_REPORT_FONTS: &[&str] = &[
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/System/Library/Fonts/PingFang.ttc",
+    "C:\\Windows\\Fonts\\msyh.ttc",
+];
 /// Default longest time a request's headers may take to arrive, from their first byte.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 /// Default longest time a connection may stay open with no request in progress.
@@ -139,6 +150,11 @@ pub struct ServeArgs {
         default_value_t = DEFAULT_ARCHIVE_RETENTION_DAYS
     )]
     pub archive_retention_days: u64,
+    /// The font the monthly report's PDF is set in: a TrueType/OpenType file or collection
+    /// with Chinese glyphs. Default: the first of [`DEFAULT_REPORT_FONTS`] that exists
+    /// (Debian's `fonts-noto-cjk` provides the first).
+    #[arg(long, env = "GRIDBOOK_REPORT_FONT")]
+    pub report_font: Option<PathBuf>,
     /// Longest time, in seconds, a request's headers may take to arrive once their first byte
     /// has; slower clients are disconnected.
     #[arg(
@@ -224,6 +240,8 @@ pub struct Settings {
     pub fault_hold_write: Option<Duration>,
     /// How long an archived household's private document is kept before it is erased.
     pub archive_retention: Duration,
+    /// The monthly report PDF's font; `None`: the first of [`DEFAULT_REPORT_FONTS`] found.
+    pub report_font: Option<PathBuf>,
 }
 
 impl fmt::Debug for Settings {
@@ -243,6 +261,7 @@ impl fmt::Debug for Settings {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("fault_hold_write", &self.fault_hold_write)
             .field("archive_retention", &self.archive_retention)
+            .field("report_font", &self.report_font)
             .finish()
     }
 }
@@ -265,6 +284,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             fault_hold_write: None,
             archive_retention: Duration::from_secs(DEFAULT_ARCHIVE_RETENTION_DAYS * 86_400),
+            report_font: None,
         }
     }
 
@@ -341,6 +361,7 @@ impl TryFrom<&ServeArgs> for Settings {
             archive_retention: Duration::from_secs(
                 args.archive_retention_days.saturating_mul(86_400),
             ),
+            report_font: args.report_font.clone(),
         })
     }
 }

@@ -204,6 +204,12 @@ impl ApiError {
         )
     }
 
+    /// 503 with a code and a message that says what is missing (e.g. the PDF's font): for a
+    /// part of the server the operator must provide, not a passing outage.
+    pub fn missing_dependency(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

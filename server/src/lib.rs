@@ -3,7 +3,7 @@
 //!
 //! Map: [`config`] (settings), [`state`] (what handlers share), [`app`] (middleware,
 //! serving), [`routes`] (thin handlers) over the services: [`records`], [`lists`],
-//! [`exports`], [`figures`], [`places`] (the hierarchy as administrators change it),
+//! [`exports`], [`figures`], [`reports`] (the monthly report), [`places`] (the hierarchy as administrators change it),
 //! [`accounts`] (users, passwords), [`auth`] (tokens, sessions, sign-in throttling, callers);
 //! [`scope`] (who may read and write what), [`cache`] (bounded record cache), [`db`] (all
 //! SQL), [`error`] (the one error type), [`openapi`] (the OpenAPI document), [`console`]
@@ -31,6 +31,7 @@ pub mod net;
 pub mod openapi;
 pub mod places;
 pub mod records;
+pub mod reports;
 pub mod routes;
 pub mod scope;
 pub mod state;

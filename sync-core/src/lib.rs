@@ -45,6 +45,7 @@ pub mod conflicts;
 pub mod deadline;
 pub mod doc;
 pub mod enums;
+pub mod figures;
 pub mod history;
 pub mod ids;
 pub mod json;

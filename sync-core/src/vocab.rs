@@ -14,6 +14,7 @@
 use serde::Serialize;
 
 use crate::deadline::DeadlineLevel;
+use crate::figures::ReportFigure;
 use crate::models::activity::{ActivityKind, OutreachForm};
 use crate::models::asset::{AssetKind, LeaseState, LedgerDirection};
 use crate::models::case::{
@@ -231,6 +232,10 @@ pub fn groups() -> Vec<Group> {
         Group {
             name: "lease_state",
             entries: LeaseState::LABELS,
+        },
+        Group {
+            name: "report_figure",
+            entries: ReportFigure::LABELS,
         },
         Group {
             name: "special_group",

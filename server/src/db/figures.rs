@@ -286,3 +286,112 @@ pub async fn by_department(
     });
     Ok(out)
 }
+
+/// What the monthly report adds to [`GridCounts`] for one grid: the snapshot of its people
+/// and the sums over the items inside records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportExtras {
+    /// Liaison users (not disabled) of the grid now.
+    pub liaisons: i64,
+    /// Active households of the grid that belong to a liaison group now.
+    pub liaison_households: i64,
+    /// Party members registered up to the end of the period.
+    pub party_members_total: i64,
+    /// Of the disputes mediated in the period, those whose last session reached an agreement.
+    pub disputes_agreed: i64,
+    /// Hours of service entries dated in the period.
+    pub service_hours: i64,
+    /// Ledger income of the grid's assets dated in the period, in fen.
+    pub asset_income_fen: i64,
+    /// Ledger expenses of the grid's assets dated in the period, in fen.
+    pub asset_expense_fen: i64,
+}
+
+impl ReportExtras {
+    /// Adds another grid's extras.
+    pub fn add(&mut self, o: &Self) {
+        self.liaisons += o.liaisons;
+        self.liaison_households += o.liaison_households;
+        self.party_members_total += o.party_members_total;
+        self.disputes_agreed += o.disputes_agreed;
+        self.service_hours += o.service_hours;
+        self.asset_income_fen += o.asset_income_fen;
+        self.asset_expense_fen += o.asset_expense_fen;
+    }
+}
+
+/// The monthly report's extras of each of `grids` for `[from, to]` (ms, inclusive). Liaisons
+/// and their households are counted as they are now (users and the household index hold only
+/// the present); registrations up to `to`. Grids with nothing are present with zeros.
+pub async fn report_extras(
+    db: &Db,
+    grids: &[String],
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<String, ReportExtras>, sqlx::Error> {
+    let mut out: BTreeMap<String, ReportExtras> = grids
+        .iter()
+        .map(|g| (g.clone(), ReportExtras::default()))
+        .collect();
+    if grids.is_empty() {
+        return Ok(out);
+    }
+    let in0 = placeholders(1, grids.len());
+    let in1 = placeholders(2, grids.len());
+    let in2 = placeholders(3, grids.len());
+    let liaisons_sql = format!(
+        "SELECT grid_id, COUNT(*) AS n FROM users
+         WHERE role = 'liaison' AND disabled = FALSE AND grid_id IN ({in0}) GROUP BY grid_id"
+    );
+    run!(db, liaisons_sql, [0i64; 0], grids, r => {
+        out.entry(r.try_get::<String, _>("grid_id")?).or_default().liaisons = r.try_get("n")?;
+    });
+    let covered_sql = format!(
+        "SELECT grid_id, COUNT(*) AS n FROM household_index
+         WHERE status = 'active' AND liaison_group IS NOT NULL AND liaison_group <> ''
+           AND grid_id IN ({in0}) GROUP BY grid_id"
+    );
+    run!(db, covered_sql, [0i64; 0], grids, r => {
+        out.entry(r.try_get::<String, _>("grid_id")?).or_default().liaison_households =
+            r.try_get("n")?;
+    });
+    let members_sql = format!(
+        "SELECT grid_id, COUNT(*) AS n FROM activity_index
+         WHERE kind = 'party_registration' AND subtype = 'member' AND at <= $1
+           AND grid_id IN ({in1}) GROUP BY grid_id"
+    );
+    run!(db, members_sql, [to], grids, r => {
+        out.entry(r.try_get::<String, _>("grid_id")?).or_default().party_members_total =
+            r.try_get("n")?;
+    });
+    let agreed_sql = format!(
+        "SELECT grid_id, COUNT(*) AS n FROM case_index
+         WHERE case_kind = 'dispute' AND state IN ('resolved', 'verified', 'closed')
+           AND resolved_at >= $1 AND resolved_at <= $2 AND mediation_outcome = 'agreed'
+           AND grid_id IN ({in2}) GROUP BY grid_id"
+    );
+    run!(db, agreed_sql, [from, to], grids, r => {
+        out.entry(r.try_get::<String, _>("grid_id")?).or_default().disputes_agreed =
+            r.try_get("n")?;
+    });
+    let items_sql = format!(
+        "SELECT grid_id, kind, COALESCE(subtype, '') AS subtype,
+            CAST(SUM(amount) AS BIGINT) AS total
+         FROM record_items
+         WHERE kind IN ('service', 'ledger') AND at >= $1 AND at <= $2 AND grid_id IN ({in2})
+         GROUP BY grid_id, kind, subtype"
+    );
+    run!(db, items_sql, [from, to], grids, r => {
+        let g = out.entry(r.try_get::<String, _>("grid_id")?).or_default();
+        let total: i64 = r.try_get("total")?;
+        let kind: String = r.try_get("kind")?;
+        let subtype: String = r.try_get("subtype")?;
+        match (kind.as_str(), subtype.as_str()) {
+            ("service", _) => g.service_hours += total,
+            ("ledger", "income") => g.asset_income_fen += total,
+            ("ledger", "expense") => g.asset_expense_fen += total,
+            _ => {}
+        }
+    });
+    Ok(out)
+}

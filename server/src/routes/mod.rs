@@ -19,6 +19,7 @@ pub mod health;
 pub mod households;
 pub mod record_detail;
 pub mod records;
+pub mod reports;
 pub mod sync;
 pub mod vocabulary;
 
@@ -189,6 +190,24 @@ fn table() -> Vec<Route> {
             "/v1/figures/timeline",
             BodyLimit::NoBody,
             get(figures::get_timeline),
+        ),
+        (
+            Method::GET,
+            "/v1/reports/monthly",
+            BodyLimit::NoBody,
+            get(reports::get_monthly),
+        ),
+        (
+            Method::GET,
+            "/v1/reports/monthly.xlsx",
+            BodyLimit::NoBody,
+            get(reports::get_monthly_xlsx),
+        ),
+        (
+            Method::GET,
+            "/v1/reports/monthly.pdf",
+            BodyLimit::NoBody,
+            get(reports::get_monthly_pdf),
         ),
         (
             Method::GET,

@@ -791,6 +791,25 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.wait_for("svg .bar.income", "").await?;
     b.shot("asset").await?;
 
+    // 工作月报: the community's report for the last month that ended, its summary, its
+    // figures named by the vocabulary (时点数 apart from 本月数), its grids, and its files.
+    b.click("nav a[data-nav=reports]", "").await?;
+    b.wait_for("#report-title", "丁字口社区").await?;
+    b.wait_for("#report-title", "网格化服务管理工作月报")
+        .await?;
+    b.wait_for("#report-summary p", "调处矛盾纠纷").await?;
+    b.wait_for("#report-as-of [data-figure=liaisons] .label", "联户长")
+        .await?;
+    b.wait_for(
+        "#report-month [data-figure=disputes_mediated] .label",
+        "调处矛盾纠纷（起）",
+    )
+    .await?;
+    b.wait_for("#report-grids tbody tr", "丁字口社区第1网格")
+        .await?;
+    b.wait_for("#report-pdf", "PDF").await?;
+    b.shot("monthly-report").await?;
+
     // 7. The administrator finds the reveal, with its reason, in the audit log.
     b.sign_out().await?;
     b.sign_in(app, "admin", DEMO_PASSWORD).await?;

@@ -20,6 +20,7 @@ mod history;
 mod index;
 mod long_poll;
 mod misbehaving;
+mod monthly_report;
 mod openapi;
 mod paperwork;
 mod personal_data;

@@ -73,6 +73,58 @@ pub fn new_resident_id() -> ResidentId {
     ResidentId::new()
 }
 
+/// One code of the vocabulary with its labels.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VocabularyEntry {
+    /// The code as stored and sent (`closed`).
+    pub code: String,
+    /// Its label in Chinese (`已结案`).
+    pub zh: String,
+    /// Its label in English.
+    pub en: String,
+}
+
+/// A named group of codes (`case_state`, `special_group`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VocabularyGroup {
+    /// The group's name.
+    pub name: String,
+    /// Its codes in order.
+    pub entries: Vec<VocabularyEntry>,
+}
+
+/// The one vocabulary (the same the server serves at `GET /v1/vocabulary` and the console and
+/// the exports use): every group of codes with their Chinese and English labels, so the app
+/// never shows a raw code and never names one code two ways.
+#[uniffi::export]
+pub fn vocabulary() -> Vec<VocabularyGroup> {
+    sync_core::vocab::groups()
+        .into_iter()
+        .map(|g| VocabularyGroup {
+            name: g.name.to_owned(),
+            entries: g
+                .entries
+                .iter()
+                .map(|e| VocabularyEntry {
+                    code: e.code.to_owned(),
+                    zh: e.zh.to_owned(),
+                    en: e.en.to_owned(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The label of `code` in vocabulary group `group` (e.g. `case_state`, `closed` → `已结案`),
+/// in English when `english`; a code the vocabulary does not know (one a deployment added to
+/// an open list) comes back as it is.
+#[uniffi::export]
+pub fn label(group: String, code: String, english: bool) -> String {
+    sync_core::vocab::lookup(&sync_core::vocab::groups(), &group, &code).map_or(code.clone(), |e| {
+        if english { e.en } else { e.zh }.to_owned()
+    })
+}
+
 /// A new active household with no residents, at `place` and `address`.
 #[uniffi::export]
 pub fn new_household(place: Place, address: Address) -> Household {

@@ -24,7 +24,10 @@ use sync_core::conflicts;
 use sync_core::deadline::{DeadlinePolicy, WorkCalendar};
 use sync_core::doc::{Document, actor_for_device};
 use sync_core::history;
-use sync_core::ids::{CommunityId, DepartmentId, DeviceId, DocId, GridId, LiaisonGroupId, UserId};
+use sync_core::ids::{
+    CommunityId, DepartmentId, DeviceId, DocId, GridId, ItemId, LiaisonGroupId, UserId,
+};
+use sync_core::models::asset::{Asset, LedgerDirection, LedgerEntry};
 use sync_core::models::case::{CaseAction, CaseKind, SupervisionLevel, Urgency};
 use sync_core::models::report::{Triage, TriageDecision};
 use sync_core::models::{
@@ -36,7 +39,7 @@ use sync_core::protocol::{
 };
 use sync_core::record::{Place, Record, RecordKind, Role};
 use sync_core::tasks;
-use sync_core::time::Timestamp;
+use sync_core::time::{Date, Timestamp};
 use sync_core::validate::ValidationContext;
 use sync_core::workflow;
 
@@ -1135,6 +1138,54 @@ impl Phone {
     /// An activity.
     pub fn activity(&self, id: String) -> Result<Activity, GridbookError> {
         self.lock().read(&id)
+    }
+
+    /// Creates a collective asset (三资) record: a fund, a fixed asset or a resource of the
+    /// grid, with its leases and ledger.
+    pub fn create_asset(&self, asset: Asset) -> Result<(), GridbookError> {
+        self.lock().create(&asset)
+    }
+
+    /// Saves an edited asset (see [`Phone::update_household`]).
+    pub fn update_asset(
+        &self,
+        asset: Asset,
+        version: Option<String>,
+    ) -> Result<bool, GridbookError> {
+        self.lock().replace(&asset, version)
+    }
+
+    /// An asset with its leases and ledger.
+    pub fn asset(&self, id: String) -> Result<Asset, GridbookError> {
+        self.lock().read(&id)
+    }
+
+    /// Records an entry in an asset's ledger (台账) as the signed-in user, offline like any
+    /// edit: it is appended to the ledger list, so entries two phones record before they sync
+    /// are both kept. The entry is validated with the asset (a positive amount, a note)
+    /// before anything is written. Returns the entry.
+    pub fn add_ledger_entry(
+        &self,
+        asset_id: String,
+        on: Date,
+        direction: LedgerDirection,
+        amount_fen: i64,
+        note: String,
+    ) -> Result<LedgerEntry, GridbookError> {
+        let mut st = self.lock();
+        let recorded_by = st.account()?.user_id.clone();
+        let mut asset: Asset = st.read(&asset_id)?;
+        let entry = LedgerEntry {
+            id: ItemId::new(),
+            on,
+            direction,
+            amount_fen,
+            note,
+            recorded_by,
+        };
+        asset.ledger.push(entry.clone());
+        st.replace(&asset, None)?;
+        Ok(entry)
     }
 
     /// Appends an event to a case's log as the signed-in user, if the workflow allows it in

@@ -21,6 +21,7 @@ use sync_core::ids::{
     CommunityId, DepartmentId, DeviceId, DocId, GridId, ItemId, LiaisonGroupId, ResidentId, UserId,
 };
 use sync_core::models::activity::{Activity, ActivityKind, OutreachForm, Participant};
+use sync_core::models::asset::{Asset, AssetKind, Lease, LedgerDirection, LedgerEntry};
 use sync_core::models::case::{
     Case, CaseAction, CaseEvent, CaseKind, CaseParty, MediationOutcome, MediationSession,
     PartyRole, Recheck, RecheckResult, Rectification, SupervisionLevel, Urgency,
@@ -760,4 +761,81 @@ pub struct Activity {
     pub head_count: u32,
     /// What happened.
     pub summary: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collective assets (三资: sync_core::models::asset)
+// ---------------------------------------------------------------------------------------------
+
+/// The three kinds of collective assets.
+#[uniffi::remote(Enum)]
+pub enum AssetKind {
+    /// 资金.
+    Fund,
+    /// 资产 (buildings, storefronts, parking lots).
+    FixedAsset,
+    /// 资源 (land, an idle farm).
+    Resource,
+}
+
+/// Money in or out.
+#[uniffi::remote(Enum)]
+pub enum LedgerDirection {
+    /// 收入.
+    Income,
+    /// 支出.
+    Expense,
+}
+
+/// A lease of an asset.
+#[uniffi::remote(Record)]
+pub struct Lease {
+    /// Identity of the entry.
+    pub id: ItemId,
+    /// The tenant.
+    pub tenant: String,
+    /// First day.
+    pub start: Date,
+    /// Last day.
+    pub end: Date,
+    /// Yearly rent in fen.
+    pub rent_fen_per_year: i64,
+}
+
+/// One entry of an asset's ledger (台账).
+#[uniffi::remote(Record)]
+pub struct LedgerEntry {
+    /// Identity of the entry.
+    pub id: ItemId,
+    /// The day.
+    pub on: Date,
+    /// Income or expense.
+    pub direction: LedgerDirection,
+    /// Amount in fen (positive).
+    pub amount_fen: i64,
+    /// What it was for.
+    pub note: String,
+    /// Who recorded it.
+    pub recorded_by: UserId,
+}
+
+/// A collective asset (三资) with its leases and ledger.
+#[uniffi::remote(Record)]
+pub struct Asset {
+    /// The record id.
+    pub id: DocId,
+    /// Community and grid.
+    pub place: Place,
+    /// Fund, fixed asset or resource.
+    pub asset_kind: AssetKind,
+    /// Name (社区超市, 停车场).
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Book value in fen.
+    pub value_fen: i64,
+    /// Leases.
+    pub leases: Vec<Lease>,
+    /// Ledger entries.
+    pub ledger: Vec<LedgerEntry>,
 }

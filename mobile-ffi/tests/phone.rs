@@ -700,3 +700,127 @@ fn a_department_phone_resolves_what_is_dispatched_to_its_department() {
         );
     });
 }
+
+/// 三资 offline: a worker's two phones each record a ledger entry before syncing; both are
+/// kept (the ledger is a list, appended to), both reach the server's account of the asset,
+/// and an invalid entry is refused on the phone with nothing written. The app labels codes
+/// from the same vocabulary as the console.
+#[test]
+fn ledger_entries_recorded_offline_on_two_phones_are_both_kept() {
+    use sync_core::ids::DocId;
+    use sync_core::models::asset::{Asset, AssetKind, LedgerDirection};
+
+    on_both(|backend| {
+        let Some((server, dir, phone)) = worker_phone(backend, None) else {
+            return;
+        };
+        let me = phone.account().unwrap().user_id;
+        let asset = Asset {
+            id: DocId::new(),
+            place: server.app().grid_a(),
+            asset_kind: AssetKind::FixedAsset,
+            name: "丁字口社区临街门面".into(),
+            description: String::new(),
+            value_fen: 240_000_000,
+            leases: Vec::new(),
+            ledger: Vec::new(),
+        };
+        phone.create_asset(asset.clone()).unwrap();
+        phone.sync().unwrap();
+        let other = open(&dir, "w-second.db");
+        other
+            .login(
+                server.url(),
+                "w".into(),
+                PASSWORD.into(),
+                Some("second".into()),
+            )
+            .unwrap();
+        other.sync().unwrap();
+        let id = asset.id.to_string();
+        let today = sync_core::time::Timestamp::from_millis(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
+        )
+        .china_date();
+        let rent = phone
+            .add_ledger_entry(
+                id.clone(),
+                today,
+                LedgerDirection::Income,
+                5_000_000,
+                "门面租金".into(),
+            )
+            .unwrap();
+        let repair = other
+            .add_ledger_entry(
+                id.clone(),
+                today,
+                LedgerDirection::Expense,
+                120_000,
+                "公共区域维修".into(),
+            )
+            .unwrap();
+        assert_eq!(rent.recorded_by, me);
+        assert!(
+            phone
+                .add_ledger_entry(
+                    id.clone(),
+                    today,
+                    LedgerDirection::Income,
+                    -1,
+                    "负数".into()
+                )
+                .is_err(),
+            "a negative amount is refused"
+        );
+        assert_eq!(phone.asset(id.clone()).unwrap().ledger.len(), 1);
+        phone.sync().unwrap();
+        other.sync().unwrap();
+        phone.sync().unwrap();
+        for p in [&phone, &other] {
+            let ledger = p.asset(id.clone()).unwrap().ledger;
+            let ids: Vec<_> = ledger.iter().map(|e| e.id.clone()).collect();
+            assert_eq!(ledger.len(), 2, "{ledger:?}");
+            assert!(ids.contains(&rent.id) && ids.contains(&repair.id));
+        }
+        let boss = server.user("boss", Role::CommunitySupervisor, server.app().grid_a());
+        let token = server
+            .rt
+            .block_on(server.app().login(&boss))
+            .unwrap()
+            .access_token;
+        let (status, account) = server
+            .rt
+            .block_on(
+                server
+                    .app()
+                    .get_json(&format!("/v1/assets/{id}/account"), Some(&token)),
+            )
+            .unwrap();
+        assert_eq!(status, 200, "{account}");
+        assert_eq!(
+            account["ledger"].as_array().map(Vec::len),
+            Some(2),
+            "{account}"
+        );
+        assert_eq!(account["income_fen"], 5_000_000);
+        assert_eq!(account["expense_fen"], 120_000);
+
+        assert_eq!(
+            gridbook_mobile::label("ledger_direction".into(), "income".into(), false),
+            "收入"
+        );
+        assert_eq!(
+            gridbook_mobile::label("case_state".into(), "closed".into(), true),
+            sync_core::workflow::CaseState::Closed.label_en()
+        );
+        assert_eq!(
+            gridbook_mobile::label("special_group".into(), "a_new_code".into(), false),
+            "a_new_code"
+        );
+        let vocabulary = gridbook_mobile::vocabulary();
+        assert!(vocabulary.iter().any(|g| g.name == "report_figure"));
+    });
+}

@@ -16,6 +16,7 @@ use super::edit::{Key, append, commit, put};
 use super::grid::GridGen;
 use super::names::any_name;
 use super::steps::{Actor, Extra, PlannedStep};
+use super::story::found_before_year;
 use super::templates::{APPEALS, DISPUTES, HAZARDS};
 use super::{HOUR, MINUTE};
 
@@ -64,17 +65,44 @@ impl GridGen<'_> {
             .collect()
     }
 
-    /// Is the running step red at `now` if the case opens at `t0`?
-    fn red_at(&self, case: &Case, steps: &[PlannedStep], t0: Timestamp) -> bool {
-        let mut c = case.clone();
-        c.events = steps
-            .iter()
-            .zip(Self::step_times(steps, t0))
-            .filter_map(|(s, t)| s.action.map(|a| self.event(s, a, t)))
-            .collect();
-        let status = workflow::fold(&c);
-        deadline::deadline(&c, &status, &self.policy, &self.calendar, self.now)
-            .is_some_and(|d| d.level == DeadlineLevel::Red)
+    /// When a case heading for `target` whose steps take `span` opens.
+    ///
+    /// A case found before the year ([`found_before_year`]) opens in the four weeks before it.
+    /// An open case has waited in its state since its last step for a while drawn from the
+    /// state's range (`WAITING`): the cases of the last days are as many as those of any
+    /// other day, some of them overdue (red), some not. Any other case opens at a daytime
+    /// moment anywhere in the year, after the household archives were made (its first 20
+    /// days), its steps all done by `now`.
+    fn opening(&mut self, kind: CaseKind, target: CaseState, span: i64) -> Timestamp {
+        /// How long an open case has waited in its state: uniform in these ranges.
+        const WAITING: &[(CaseState, (i64, i64))] = &[
+            (CaseState::Reported, (10 * MINUTE, 3 * DAY_MS)),
+            (CaseState::Accepted, (30 * MINUTE, 6 * DAY_MS)),
+            (CaseState::InProgress, (2 * HOUR, 20 * DAY_MS)),
+            (CaseState::Resolved, (HOUR, 10 * DAY_MS)),
+            (CaseState::Verified, (HOUR, 10 * DAY_MS)),
+            (CaseState::Suspended, (3 * DAY_MS, 150 * DAY_MS)),
+        ];
+        let latest = self.now.plus_millis(-MINUTE);
+        let earliest = self.start.plus_millis(21 * DAY_MS);
+        if found_before_year(kind, target) {
+            let day = self.start.plus_millis(-self.rng.range(2, 28) * DAY_MS);
+            return self.daytime(day);
+        }
+        match WAITING.iter().find(|(state, _)| *state == target) {
+            Some(&(_, (lo, hi))) => {
+                let waited = self.rng.range(lo, hi);
+                latest.plus_millis(-waited - span).max(earliest)
+            }
+            None => {
+                let room = (latest.millis() - earliest.millis() - span).max(0);
+                let back = self.rng.range(0, room);
+                let t0 = latest.plus_millis(-back - span).max(earliest);
+                self.daytime(t0)
+                    .min(latest.plus_millis(-span))
+                    .max(earliest)
+            }
+        }
     }
 
     /// A party of a case: a resident of household `h`, or the household itself.
@@ -103,39 +131,12 @@ impl GridGen<'_> {
         }
     }
 
-    /// Writes the `global`-th case of the street: kind and target state (the first 30 cases
-    /// cover every pair), template, parties, when it opened, then one change per planned step,
-    /// each checked by the workflow; the folded case must end in the target state.
+    /// Writes the `global`-th case of the street: kind and target state as the plan has them
+    /// (`Plan::case_targets`), template, parties, when it opened, then one change per planned
+    /// step, each checked by the workflow; the folded case must end in the target state.
     pub(super) fn write_case(&mut self, global: usize) -> anyhow::Result<()> {
-        use CaseState as T;
-        const STATES: &[(CaseState, u32)] = &[
-            (T::Draft, 4),
-            (T::Reported, 6),
-            (T::Accepted, 4),
-            (T::InProgress, 12),
-            (T::Resolved, 5),
-            (T::Verified, 3),
-            (T::Closed, 49),
-            (T::NotFiled, 6),
-            (T::Suspended, 4),
-            (T::Cancelled, 7),
-        ];
-        const KINDS: &[(CaseKind, u32)] = &[
-            (CaseKind::Appeal, 58),
-            (CaseKind::Dispute, 27),
-            (CaseKind::Hazard, 15),
-        ];
-        // The first cases of the street cover every (kind, state), kinds taking turns (so
-        // that even a small demo's first grid has each kind); then by weight.
-        let kinds = CaseKind::ALL.len();
-        let (kind, target) = if global < kinds * CaseState::ALL.len() {
-            (
-                CaseKind::ALL[global % kinds],
-                CaseState::ALL[global / kinds],
-            )
-        } else {
-            (self.rng.weighted(KINDS), self.rng.weighted(STATES))
-        };
+        let (kind, target) = self.plan.case_targets[global];
+        let before_year = found_before_year(kind, target);
         let templates = match kind {
             CaseKind::Appeal => APPEALS,
             CaseKind::Dispute => DISPUTES,
@@ -168,7 +169,8 @@ impl GridGen<'_> {
                 }
             }
             CaseKind::Hazard => {
-                if self.rng.chance(0.6) {
+                // Hazards found before the year name nobody of the archives made since.
+                if !before_year && self.rng.chance(0.6) {
                     parties.push(self.party(PartyRole::Reporter, h, k, placeholder));
                 }
             }
@@ -204,39 +206,7 @@ impl GridGen<'_> {
             rectification: None,
         };
 
-        // When: terminal cases anywhere in the year; open ones recent, some overdue.
-        let latest = self.now.plus_millis(-MINUTE);
-        // After the household archives were made (the first 20 days of the year).
-        let earliest = self.start.plus_millis(21 * DAY_MS);
-        let open = !target.is_terminal() && target != T::Draft;
-        let mut t0 = if open {
-            let want_red = target != T::Suspended && self.rng.chance(0.3);
-            let mut age = if want_red {
-                self.rng.span(2 * DAY_MS, 20 * DAY_MS)
-            } else {
-                self.rng.span(10 * MINUTE, 18 * HOUR)
-            };
-            let mut t0 = latest.plus_millis(-age - span).max(earliest);
-            for _ in 0..10 {
-                let red = self.red_at(&case, &steps, t0);
-                if red == want_red {
-                    break;
-                }
-                age = if want_red { age * 2 } else { age / 3 };
-                t0 = latest.plus_millis(-age - span).max(earliest);
-            }
-            t0
-        } else {
-            let room = (latest.millis() - earliest.millis() - span).max(0);
-            let back = self.rng.range(0, room);
-            latest.plus_millis(-back - span).max(earliest)
-        };
-        if !open {
-            t0 = self
-                .daytime(t0)
-                .min(latest.plus_millis(-span))
-                .max(earliest);
-        }
+        let t0 = self.opening(kind, target, span);
         case.opened_at = t0;
         case.id = self.rng.doc_id(t0);
         for p in &mut case.parties {

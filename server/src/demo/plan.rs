@@ -9,12 +9,15 @@ use sync_core::doc::actor_for_device;
 use sync_core::ids::{
     CommunityId, DepartmentId, DeviceId, GridId, LiaisonGroupId, StreetId, UserId,
 };
+use sync_core::models::case::CaseKind;
 use sync_core::models::household::Gender;
 use sync_core::record::Role;
 use sync_core::time::Timestamp;
+use sync_core::workflow::CaseState;
 
 use super::names::{any_name, person_name};
 use super::rng::{Rng, SEED};
+use super::story::{self, apportion, split_evenly};
 use super::{DemoSize, YEAR};
 use crate::db::users::UserRow;
 
@@ -103,7 +106,8 @@ pub(super) struct GridPlan {
     pub(super) number: usize,
     pub(super) worker: usize,
     pub(super) households: usize,
-    /// Liaison groups: code, number of households, liaison user.
+    /// Liaison groups: code, number of households, liaison user. Together they hold every
+    /// household of the grid, in address order.
     pub(super) liaison_groups: Vec<(LiaisonGroupId, usize, usize)>,
     pub(super) cases: usize,
     /// Index of this grid's first case among all cases (for spreading kinds and states).
@@ -184,6 +188,9 @@ pub(super) struct Plan {
     pub(super) street_supervisor: usize,
     /// The departments, each with its staff user.
     pub(super) departments: Vec<(DepartmentId, &'static str, usize)>,
+    /// The kind and end state of every case of the street, grids taking them in turn (a grid's
+    /// cases from its `first_case`).
+    pub(super) case_targets: Vec<(CaseKind, CaseState)>,
 }
 
 /// A place code from text known to be valid.
@@ -314,12 +321,12 @@ impl Plan {
                     (0..n).map(|_| rng.range(170, 300) as usize).collect();
                 let mut total: usize = households.iter().sum();
                 let mut i = 0;
-                while total != 17_000 {
+                while total != story::HOUSEHOLDS {
                     let h = &mut households[i % n];
-                    if total < 17_000 && *h < 300 {
+                    if total < story::HOUSEHOLDS && *h < 300 {
                         *h += 1;
                         total += 1;
-                    } else if total > 17_000 && *h > 100 {
+                    } else if total > story::HOUSEHOLDS && *h > 100 {
                         *h -= 1;
                         total -= 1;
                     }
@@ -327,13 +334,13 @@ impl Plan {
                 }
                 for (g, grid) in grids.iter_mut().enumerate() {
                     grid.households = households[g];
-                    grid.cases = 5000 / n + usize::from(g < 5000 % n);
-                    grid.party_members = 2682 / n + usize::from(g < 2682 % n);
+                    grid.cases = split_evenly(story::CASES, n)[g];
+                    grid.party_members = split_evenly(story::PARTY_MEMBERS, n)[g];
                     grid.party_orgs = usize::from(grid.number == 1);
                     grid.visits = (2, 3);
                     grid.patrols = 24;
-                    grid.services = 5 + usize::from(g.is_multiple_of(2));
-                    grid.cultural = usize::from(g < 56);
+                    grid.services = split_evenly(story::SERVICE_ACTIVITIES, n)[g];
+                    grid.cultural = split_evenly(story::CULTURAL_ACTIVITIES, n)[g];
                     grid.outreach = 2 + usize::from(g.is_multiple_of(3));
                 }
             }
@@ -360,25 +367,20 @@ impl Plan {
                 grid.number == 1 && matches!(communities[grid.community].spec.code, "dzk" | "lq");
         }
 
-        // Liaison groups: 652 in Full (9 or 10 per grid), 2 of 15 households per grid in Small.
+        // Liaison groups share every household of their grid: 652 in Full (in proportion to the
+        // grids' households, about 26 households each), 2 of 15 households per grid in Small.
+        let groups = match size {
+            DemoSize::Full => apportion(
+                &grids.iter().map(|g| g.households).collect::<Vec<_>>(),
+                story::LIAISON_GROUPS,
+            ),
+            DemoSize::Small => vec![2; n],
+        };
         for (g, grid) in grids.iter_mut().enumerate() {
-            let (count, sizes): (usize, Vec<usize>) = match size {
-                DemoSize::Full => {
-                    let count = 652 / n + usize::from(g < 652 % n);
-                    let mut remaining = grid.households;
-                    let mut sizes = Vec::new();
-                    for k in 0..count {
-                        let reserve = 10 * (count - k - 1);
-                        let max = remaining.saturating_sub(reserve).min(20);
-                        let s = rng.range(10, max.max(10) as i64) as usize;
-                        remaining -= s.min(remaining);
-                        sizes.push(s);
-                    }
-                    (count, sizes)
-                }
-                DemoSize::Small => (2, vec![15, 15]),
-            };
-            for (k, households) in sizes.into_iter().enumerate().take(count) {
+            for (k, households) in split_evenly(grid.households, groups[g])
+                .into_iter()
+                .enumerate()
+            {
                 let lcode = format!("{}-l{:02}", grid.id, k + 1);
                 let lid: LiaisonGroupId = code(&lcode);
                 let name = any_name(&mut rng);
@@ -410,6 +412,8 @@ impl Plan {
         for (id, _, staff) in &departments {
             users[*staff].department = Some(id.clone());
         }
+        // Cases last too.
+        let case_targets = story::case_targets(size, first_case, &mut rng);
 
         Self {
             size,
@@ -420,6 +424,7 @@ impl Plan {
             users,
             street_supervisor,
             departments,
+            case_targets,
         }
     }
 }
@@ -442,10 +447,13 @@ mod tests {
                 .all(|g| (100..=300).contains(&g.households))
         );
         assert_eq!(plan.grids.iter().map(|g| g.cases).sum::<usize>(), 5000);
+        assert_eq!(plan.case_targets.len(), 5000);
         assert_eq!(
             plan.grids.iter().map(|g| g.party_members).sum::<usize>(),
             2682
         );
+        assert_eq!(plan.grids.iter().map(|g| g.services).sum::<usize>(), 360);
+        assert_eq!(plan.grids.iter().map(|g| g.cultural).sum::<usize>(), 56);
         assert_eq!(
             plan.grids
                 .iter()
@@ -453,13 +461,50 @@ mod tests {
                 .sum::<usize>(),
             652
         );
+        // The groups hold every household, about 26 each.
         for g in &plan.grids {
+            assert_eq!(
+                g.liaison_groups.iter().map(|(_, n, _)| n).sum::<usize>(),
+                g.households,
+                "{}",
+                g.id
+            );
             assert!(
                 g.liaison_groups
                     .iter()
-                    .all(|(_, n, _)| (10..=20).contains(n))
+                    .all(|(_, n, _)| (20..=33).contains(n)),
+                "{}: {:?}",
+                g.id,
+                g.liaison_groups
+                    .iter()
+                    .map(|(_, n, _)| n)
+                    .collect::<Vec<_>>()
             );
-            assert!(g.liaison_groups.iter().map(|(_, n, _)| n).sum::<usize>() <= g.households);
+        }
+        // The article's year among the cases (the plan's allocation).
+        let count = |kind: CaseKind, states: &[CaseState]| {
+            plan.case_targets
+                .iter()
+                .filter(|(k, s)| *k == kind && states.contains(s))
+                .count()
+        };
+        use CaseState as T;
+        assert_eq!(
+            count(CaseKind::Dispute, &[T::Resolved, T::Verified, T::Closed]),
+            121
+        );
+        assert_eq!(count(CaseKind::Hazard, &[T::Closed]), 26);
+    }
+
+    #[test]
+    fn small_plan_keeps_its_shape() {
+        let plan = Plan::new(DemoSize::Small, Timestamp::from_millis(1_767_225_600_000));
+        assert_eq!(plan.grids.len(), 4);
+        assert_eq!(plan.case_targets.len(), 40);
+        for g in &plan.grids {
+            assert_eq!(g.households, 30);
+            let sizes: Vec<usize> = g.liaison_groups.iter().map(|(_, n, _)| *n).collect();
+            assert_eq!(sizes, vec![15, 15]);
         }
     }
 }

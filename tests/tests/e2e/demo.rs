@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use argon2::PasswordVerifier;
 use automerge::{Automerge, Change};
-use gridbook_server::db::{Db, docs, places, users};
+use gridbook_server::db::{Db, docs, figures, places, users};
 use gridbook_server::demo::{self, DEMO_PASSWORD, DemoProgress, DemoSize, DemoSummary};
 use gridbook_tests::{Backend, FreshDb, TestApp};
 use sync_core::client::Replica;
+use sync_core::deadline::DAY_MS;
 use sync_core::doc::device_of_actor;
 use sync_core::ids::{DocId, GridId};
 use sync_core::models::case::CaseKind;
@@ -25,6 +26,15 @@ use sync_core::workflow::{self, CaseState};
 /// A fixed "now": 2026-03-04 18:12 in China.
 fn now() -> Timestamp {
     "2026-03-04T10:12:00Z".parse().expect("valid time")
+}
+
+/// The current time, as the server reads it.
+fn real_now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    Timestamp::from_millis(i64::try_from(ms).expect("in range"))
 }
 
 /// A fresh SQLite database, connected and migrated, and its folder.
@@ -398,12 +408,18 @@ async fn small_demo_loads_on_postgres() {
     db.close().await;
 }
 
+/// The Full demo, loaded at the current time: Heping Street's shape, and over the 365 days
+/// before the load the figures of the article about it (issue 18), read through
+/// `GET /v1/figures` as the street supervisor, with no burst of cases on the last day.
 #[tokio::test]
 #[ignore = "Full size: run by hand in release (cargo test --release -p gridbook-tests --test e2e demo::full -- --ignored)"]
 async fn full_demo_has_the_shape_of_heping_street() {
-    let (_dir, db) = fresh_sqlite().await;
+    let (fresh, db) = fresh_sqlite().await;
     let started = std::time::Instant::now();
-    let (summary, _) = load(&db, DemoSize::Full).await;
+    let now = real_now();
+    let summary = demo::load(&db, DemoSize::Full, now, &mut |_| {})
+        .await
+        .expect("demo loads");
     eprintln!(
         "Full demo loaded in {:.1} s: {} records, {} changes",
         started.elapsed().as_secs_f64(),
@@ -411,13 +427,17 @@ async fn full_demo_has_the_shape_of_heping_street() {
         summary.changes
     );
     assert_eq!(summary.grids, 68);
-    let households = summary.records_of(RecordKind::Household);
-    assert!((16_000..=18_000).contains(&households), "{households}");
+    assert_eq!(summary.records_of(RecordKind::Household), 17_000);
     assert_eq!(summary.records_of(RecordKind::Case), 5000);
     assert_eq!(summary.liaison_groups, 652);
     assert_eq!(summary.records_of(RecordKind::PartyRegistration), 2682 + 6);
-    for state in CaseState::ALL {
-        assert!(summary.cases_in_state(*state) > 0, "no case is {state}");
+    for kind in CaseKind::ALL {
+        for state in CaseState::ALL {
+            assert!(
+                summary.cases.get(&(*kind, *state)).is_some_and(|n| *n > 0),
+                "no {kind} case is {state}"
+            );
+        }
     }
     assert!(summary.cases_overdue > 0);
     assert_eq!(places::count_grids(&db).await.expect("grids"), 68);
@@ -425,5 +445,119 @@ async fn full_demo_has_the_shape_of_heping_street() {
         docs::count(&db).await.expect("docs") as usize,
         summary.total_records()
     );
+    assert_no_day_opens_a_burst(&db, now).await;
     eprintln!("{}", summary.login_help());
+    db.close().await;
+
+    let app = TestApp::start_on(fresh, |_| {}).await.expect("server");
+    assert_the_article_figures(&app, &summary).await;
+    app.stop().await.expect("stop");
+}
+
+/// The grids of the loaded street.
+async fn grid_codes(db: &Db) -> Vec<String> {
+    places::list_places(db)
+        .await
+        .expect("places")
+        .into_iter()
+        .filter(|p| p.parent.as_deref().is_some_and(|parent| parent != "heping"))
+        .map(|p| p.id)
+        .collect()
+}
+
+/// The cases opened (left the draft state) on each China day of the 365 days before `now`,
+/// from the first day with any to the day of `now`: no day opens more than three times the
+/// median day, the last day included (no burst on the day the demo was loaded).
+async fn assert_no_day_opens_a_burst(db: &Db, now: Timestamp) {
+    const CHINA: i64 = 8 * 3_600_000;
+    let from = now.millis() - 365 * DAY_MS;
+    let cases = figures::case_times(db, &grid_codes(db).await, from, now.millis())
+        .await
+        .expect("case times");
+    let mut per_day: BTreeMap<i64, usize> = BTreeMap::new();
+    for (opened, _) in cases {
+        if (from..=now.millis()).contains(&opened) {
+            *per_day
+                .entry((opened + CHINA).div_euclid(DAY_MS))
+                .or_insert(0) += 1;
+        }
+    }
+    let first = *per_day.keys().next().expect("cases opened in the year");
+    let last = (now.millis() + CHINA).div_euclid(DAY_MS);
+    let days: Vec<usize> = (first..=last)
+        .map(|d| per_day.get(&d).copied().unwrap_or(0))
+        .collect();
+    let mut sorted = days.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    let busiest = sorted[sorted.len() - 1];
+    eprintln!(
+        "cases opened per day: median {median}, busiest {busiest}, last days {:?}",
+        &days[days.len().saturating_sub(7)..]
+    );
+    assert!(median > 0, "{days:?}");
+    assert!(
+        busiest <= 3 * median,
+        "a day opened {busiest} cases, the median day {median}: {days:?}"
+    );
+}
+
+/// Reads the Full demo as the street supervisor through `GET /v1/figures` (its default
+/// period: the 365 days before now) and the household list: the figures of the article.
+async fn assert_the_article_figures(app: &TestApp, summary: &DemoSummary) {
+    let street = summary
+        .logins
+        .iter()
+        .find(|l| l.login == "street")
+        .expect("the street supervisor");
+    let token = demo_token(app, street).await;
+    let get = |path: String| {
+        let token = token.clone();
+        async move {
+            let response = app
+                .http
+                .get(app.url(&path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 200, "{path}");
+            response.json::<serde_json::Value>().await.expect("JSON")
+        }
+    };
+    let answer = get("/v1/figures".to_owned()).await;
+    let totals = &answer["totals"];
+    let figure = |name: &str| totals[name].as_i64().unwrap_or(-1);
+    eprintln!("figures of the year: {totals}");
+    assert_eq!(figure("disputes_mediated"), 121, "{totals}");
+    assert_eq!(figure("hazards_found"), 26, "{totals}");
+    assert_eq!(figure("hazards_rectified"), 26, "{totals}");
+    assert_eq!(figure("service_activities"), 360, "{totals}");
+    assert_eq!(figure("cultural_activities"), 56, "{totals}");
+    assert_eq!(figure("party_members_registered"), 2682, "{totals}");
+    assert!(figure("overdue_cases") > 0, "{totals}");
+
+    // 652 liaison groups, every household of the street in one of them.
+    let mut groups: BTreeMap<String, usize> = BTreeMap::new();
+    let mut households = 0;
+    for page in 1.. {
+        let list = get(format!("/v1/households?per_page=200&page={page}")).await;
+        let items = list["items"].as_array().expect("items");
+        if items.is_empty() {
+            break;
+        }
+        for h in items {
+            let group = h["liaison_group"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a household without a liaison group: {h}"));
+            *groups.entry(group.to_owned()).or_insert(0) += 1;
+            households += 1;
+        }
+    }
+    assert_eq!(households, 17_000);
+    assert_eq!(groups.len(), 652);
+    assert_eq!(summary.liaison_groups, 652);
+    let sizes: BTreeSet<usize> = groups.values().copied().collect();
+    eprintln!("households per liaison group: {sizes:?}");
+    assert!(sizes.iter().all(|n| (20..=33).contains(n)), "{sizes:?}");
 }

@@ -1,5 +1,5 @@
 //! [`AppState`]: what every request handler shares (database, settings, keys, caches, the
-//! sign-in throttle, the long polls' signal). Built once at start; cheap to clone.
+//! sign-in throttle, the long polls' signal, the household import jobs). Built once at start; cheap to clone.
 
 use std::sync::Arc;
 

@@ -97,29 +97,50 @@ async fn import_once(app: &AppState, file: &[u8]) -> anyhow::Result<(Duration, S
         address: None,
     };
     let started = Instant::now();
+    let progress = Arc::new(Progress::default());
+    // Where the time goes: when each phase started.
+    let watcher = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let (phase, _, _) = progress.get();
+                if seen.last().map(|(p, _)| *p) != Some(phase) {
+                    seen.push((phase, started.elapsed()));
+                }
+                if phase == imports::Phase::Done {
+                    return seen;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
     let roster = Roster::read(
         FileKind::detect(Some("roster.csv"), file),
         file,
         &options.mapping,
     )
     .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    let outcome = imports::run(
-        app,
-        &importer,
-        roster,
-        &options,
-        &Arc::new(Progress::default()),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let outcome = imports::run(app, &importer, roster, &options, &progress)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let took = started.elapsed();
+    let phases = watcher.await?;
     let s = &outcome.summary;
     anyhow::ensure!(s.invalid_rows == 0, "{} invalid rows", s.invalid_rows);
     Ok((
         took,
         format!(
-            "{} rows: {} households created, {} updated, {} unchanged",
-            s.rows, s.households_created, s.households_updated, s.households_unchanged
+            "{} rows: {} households created, {} updated, {} unchanged; phases began at {}",
+            s.rows,
+            s.households_created,
+            s.households_updated,
+            s.households_unchanged,
+            phases
+                .iter()
+                .map(|(p, at)| format!("{p:?} {:.1} s", at.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     ))
 }

@@ -7,7 +7,7 @@
 //!    export's, or a mapping file `{"header": "field"}`), each row checked (GB 11643 ID
 //!    numbers, phones, dates, relations, special groups, addresses, the same ID number twice,
 //!    two heads...), the valid rows grouped into households by address and 户主.
-//! 3. [`write`]: each file household matched with a stored one of the grid (by its residents'
+//! 3. [`write`](mod@write): each file household matched with a stored one of the grid (by its residents'
 //!    ID numbers in the private documents, by the record id our export writes, else by
 //!    address), the household and its private document edited (or created) as Automerge
 //!    changes by the server's own device and pushed through [`crate::records::push`], so

@@ -278,9 +278,8 @@ fn plan_one(
         if person.is_household_only() {
             continue;
         }
-        let rid = find_resident(&h, &p, person);
-        let rid = match rid {
-            Some(rid) => rid,
+        let (rid, is_new) = match find_resident(&h, &p, person) {
+            Some(rid) => (rid, false),
             None => {
                 let rid = ResidentId::new();
                 h.residents.push(Resident {
@@ -298,7 +297,7 @@ fn plan_one(
                     moved_out: None,
                 });
                 created += 1;
-                rid
+                (rid, true)
             }
         };
         let before_r = h.resident(&rid).cloned();
@@ -339,7 +338,7 @@ fn plan_one(
                 }
             }
         }
-        if before_r.is_some()
+        if !is_new
             && (h.resident(&rid).cloned() != before_r || p.resident(&rid).cloned() != before_e)
         {
             updated.insert(rid);

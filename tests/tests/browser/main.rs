@@ -825,6 +825,10 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     .await?;
     b.wait_for("#import-summary [data-count=invalid_rows]", "1")
         .await?;
+    b.wait_for("#import-summary [data-count=residents_created]", "2")
+        .await?;
+    b.wait_for("#import-summary [data-count=residents_updated]", "0")
+        .await?;
     b.wait_for(
         "#import-summary [data-problem=id_number_check_digit]",
         "身份证号校验位错误",

@@ -499,6 +499,11 @@ async fn a_thousand_rows_with_thirty_kinds_of_mistakes_are_reported_then_importe
     );
     assert_eq!(count(summary, "residents_created"), 970);
     assert_eq!(
+        count(summary, "residents_updated"),
+        0,
+        "new residents are not updated ones"
+    );
+    assert_eq!(
         household_total(&app, &token, "ca-1").await? as usize,
         households.len()
     );
@@ -539,6 +544,7 @@ async fn a_thousand_rows_with_thirty_kinds_of_mistakes_are_reported_then_importe
     assert_eq!(count(summary, "invalid_rows"), 0);
     assert_eq!(count(summary, "households_created"), 0);
     assert_eq!(count(summary, "residents_created"), 30);
+    assert_eq!(count(summary, "residents_updated"), 0);
     assert_eq!(
         household_total(&app, &token, "ca-1").await? as usize,
         households.len()

@@ -208,7 +208,7 @@ function navLinks() {
   const links = isAdmin()
     ? [["audit", "#/audit"]]
     : [["dashboard", "#/"], ["tasks", "#/tasks"], ["cases", "#/cases"], ["households", "#/households"],
-       ["conflicts", "#/conflicts"], ["assets", "#/assets"], ["reports", "#/reports"], ["exports", "#/exports"]];
+       ["conflicts", "#/conflicts"], ["assets", "#/assets"], ["reports", "#/reports"], ["exports", "#/exports"], ["import", "#/import"]];
   const { parts } = currentRoute();
   const here = parts[0] ?? (isAdmin() ? "audit" : "dashboard");
   return links.map(([key, href]) =>
@@ -263,6 +263,7 @@ async function route() {
       case "assets": return parts[1] ? assetPage(parts[1], params) : assetsPage(params);
       case "reports": return reportPage(params);
       case "exports": return exportsPage(params);
+      case "import": return importPage(params);
       case "audit": return auditPage(params);
       default: return show(notice(t("not_found"), "error"));
     }
@@ -1120,6 +1121,120 @@ async function reportPage(params) {
       h("h2", {}, t("by_community")), reportTable(report.communities, t("community"))) : "",
     report.grids.length > 1 ? h("section", { class: "card", id: "report-grids" },
       h("h2", {}, t("by_grid")), reportTable(report.grids, t("grid"))) : "",
+  );
+}
+
+// --- household roster import -------------------------------------------------------------------
+
+/** The content type of a roster file, by its name (browsers leave CSV's empty on some systems). */
+function rosterType(file) {
+  if (/\.xlsx$/i.test(file.name)) return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+  if (/\.csv$/i.test(file.name)) return "text/csv";
+  return file.type || "application/octet-stream";
+}
+
+/** Uploads `file` with XMLHttpRequest (fetch reports no upload progress); resolves the JSON answer. */
+function uploadRoster(path, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("authorization", `Bearer ${session.access_token}`);
+    xhr.setRequestHeader("content-type", rosterType(file));
+    xhr.setRequestHeader("accept", "application/json");
+    xhr.upload.addEventListener("progress", (e) => e.lengthComputable && onProgress(e.loaded, e.total));
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        // Not JSON: the status text stands.
+      }
+      if (xhr.status === 202) return resolve(body);
+      const err = body?.error ?? { code: "error", message: xhr.statusText };
+      reject(new ApiError(xhr.status, err.code, err.message));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, "network", t("error"))));
+    xhr.send(file);
+  });
+}
+
+function importSummary(job) {
+  const s = job.summary;
+  const keys = ["rows", "valid_rows", "invalid_rows", "households_created", "households_updated",
+    "households_unchanged", "residents_created", "residents_updated"];
+  const state = job.state === "refused" ? t("import_refused")
+    : job.state === "failed" ? t("import_failed")
+    : job.dry_run ? t("import_dry_done") : t("import_done");
+  const cls = job.state === "done" ? "info" : "error";
+  const parts = [notice(job.error ? `${state}: ${job.error.message}` : state, cls)];
+  if (!s) return h("div", { id: "import-summary", "data-state": job.state }, parts);
+  parts.push(table([
+    ["", (k) => t(`import_${k}`)],
+    ["", (k) => h("span", { "data-count": k }, String(s[k]))],
+  ], keys));
+  const report = h("button", { type: "button", class: "secondary", id: "import-report" }, t("import_report"));
+  report.addEventListener("click", () => downloadFile(`/v1/imports/${job.id}/report.xlsx`, "import-report.xlsx", report));
+  parts.push(h("p", {}, report));
+  if (s.problems.length) {
+    parts.push(table([
+      [t("import_row"), (p) => String(p.row)],
+      [t("import_column"), (p) => p.column ?? ""],
+      [t("import_problem"), (p) => h("span", { "data-problem": p.problem }, code(p.problem, "import_problem"))],
+    ], s.problems.slice(0, 200)));
+    if (s.problems.length > 200) parts.push(h("p", { class: "muted" }, t("import_more_problems")));
+  }
+  return h("div", { id: "import-summary", "data-state": job.state }, parts);
+}
+
+async function importPage(params) {
+  const grid = h("input", { name: "grid", required: true, placeholder: "dzk-01", value: params.grid ?? "" });
+  const file = h("input", { name: "file", type: "file", accept: ".xlsx,.csv", required: true });
+  const dryRun = h("input", { name: "dry_run", type: "checkbox" });
+  const partial = h("input", { name: "partial", type: "checkbox" });
+  const submit = h("button", { type: "submit", id: "import-start" }, t("import_start"));
+  const form = h("form", { class: "filters", id: "import-form" },
+    h("label", {}, t("grid"), grid),
+    h("label", {}, t("import_file"), file),
+    h("label", { class: "check" }, dryRun, t("import_dry_run")),
+    h("label", { class: "check" }, partial, t("import_partial")),
+    h("div", { class: "buttons" }, submit));
+  const bar = h("progress", { id: "import-progress", max: 1, value: 0, hidden: true });
+  const phase = h("p", { class: "muted", id: "import-phase" });
+  const result = h("div", { id: "import-result" });
+  const step = (label, done, total) => {
+    bar.hidden = false;
+    bar.max = Math.max(1, total);
+    bar.value = Math.min(done, bar.max);
+    phase.textContent = total ? `${label} ${done} / ${total}` : label;
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!file.files.length) return;
+    submit.disabled = true;
+    result.replaceChildren();
+    try {
+      // A fresh access token before a long upload (api() refreshes an expired one).
+      await api("/v1/auth/me");
+      const path = `/v1/imports/households${query({ grid: grid.value.trim(), dry_run: dryRun.checked || undefined, partial: partial.checked || undefined })}`;
+      let job = await uploadRoster(path, file.files[0], (done, total) => step(t("import_uploading"), done, total));
+      while (job.state === "running") {
+        step(t(`import_phase_${job.phase}`), job.done, job.total);
+        await new Promise((r) => setTimeout(r, 300));
+        job = await api(`/v1/imports/${job.id}`);
+      }
+      step(t("import_phase_done"), 1, 1);
+      result.replaceChildren(importSummary(job));
+    } catch (err) {
+      bar.hidden = true;
+      result.replaceChildren(errorView(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return show(
+    h("h1", {}, t("import_roster")),
+    h("p", { class: "muted" }, t("import_hint")),
+    form, bar, phase, result,
   );
 }
 

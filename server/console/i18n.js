@@ -66,6 +66,17 @@ const zh = {
   rent_due_fen: "应收租金", rent_received_fen: "实收", running_leases: "在租合同", year: "年度",
   book_value: "账面价值", leases: "租赁合同", income_by_month: "月度收入（元）", by_year: "年度收支", ledger: "收支台账",
   date: "日期", direction: "收支", amount: "金额", ledger_note: "摘要",
+  import: "导入", import_roster: "导入户籍花名册",
+  import_hint: "上传社区的户籍花名册（Excel 或 CSV，一行一人）。按身份证号和地址与已有住户比对，已有的更新、不重复新建；有错误行时整份文件不写入，除非勾选“只写入正确行”。导入会记入审计日志。",
+  import_file: "花名册文件", import_dry_run: "试导入（只检查，不写入）", import_partial: "只写入正确行，错误行列入报告",
+  import_start: "开始导入", import_uploading: "正在上传…", import_phase_checking: "正在检查各行",
+  import_phase_preparing: "正在比对住户", import_phase_writing: "正在写入", import_phase_done: "已完成",
+  import_done: "导入完成", import_dry_done: "试导入完成，未写入任何数据", import_refused: "文件有错误行，未写入任何数据",
+  import_failed: "导入失败，未写入任何数据", import_report: "下载检查报告",
+  import_rows: "总行数", import_valid_rows: "正确行", import_invalid_rows: "错误行",
+  import_households_created: "新增住户", import_households_updated: "更新住户", import_households_unchanged: "未变住户",
+  import_residents_created: "新增居民", import_residents_updated: "更新居民",
+  import_row: "行号", import_column: "列", import_problem: "问题", import_more_problems: "其余问题见检查报告",
 };
 
 const en = {
@@ -134,6 +145,17 @@ const en = {
   rent_due_fen: "Rent due", rent_received_fen: "Received", running_leases: "Running leases", year: "Year",
   book_value: "Book value", leases: "Leases", income_by_month: "Income by month (yuan)", by_year: "By year", ledger: "Ledger",
   date: "Date", direction: "In/out", amount: "Amount", ledger_note: "Note",
+  import: "Import", import_roster: "Import household roster",
+  import_hint: "Upload a community's household roster (Excel or CSV, one resident a row). Households are matched by ID number and address and updated, never duplicated; a file with invalid rows writes nothing unless \"write the valid rows\" is ticked. Imports are written to the audit log.",
+  import_file: "Roster file", import_dry_run: "Dry run (check only, write nothing)", import_partial: "Write the valid rows; report the invalid ones",
+  import_start: "Import", import_uploading: "Uploading…", import_phase_checking: "Checking rows",
+  import_phase_preparing: "Matching households", import_phase_writing: "Writing", import_phase_done: "Finished",
+  import_done: "Import finished", import_dry_done: "Dry run finished; nothing was written", import_refused: "The file has invalid rows; nothing was written",
+  import_failed: "The import failed; nothing was written", import_report: "Download the report",
+  import_rows: "Rows", import_valid_rows: "Valid rows", import_invalid_rows: "Invalid rows",
+  import_households_created: "Households created", import_households_updated: "Households updated", import_households_unchanged: "Households unchanged",
+  import_residents_created: "Residents created", import_residents_updated: "Residents updated",
+  import_row: "Row", import_column: "Column", import_problem: "Problem", import_more_problems: "More problems are in the report",
 };
 
 // Labels of the API's codes come from the server's one vocabulary (GET /v1/vocabulary), loaded

@@ -57,6 +57,8 @@ sync_core::string_enum! {
         PasswordChanged = "password_changed" ["修改密码", "password changed"],
         /// A street, community or grid created or changed by an administrator.
         PlaceSaved = "place_saved" ["保存区划", "place saved"],
+        /// A household roster imported into a grid (or checked by a dry run): counts only.
+        HouseholdImport = "household_import" ["导入户籍花名册", "household roster import"],
     }
 }
 

@@ -23,6 +23,7 @@ pub mod error;
 pub mod exports;
 pub mod figures;
 pub mod http;
+pub mod imports;
 pub mod index;
 pub mod lists;
 pub mod live;

@@ -8,6 +8,8 @@
 //! gridbook user disable ...   disable a user (they can no longer sign in, refresh or sync)
 //! gridbook user enable ...    enable a disabled user again
 //! gridbook user reset-password ...  set a temporary password, to be changed at next sign-in
+//! gridbook import households FILE --grid G [--dry-run] [--partial] [--mapping M] [--report R]
+//!                             import a household roster (XLSX or CSV) into a grid
 //! ```
 //!
 //! User and street commands write audit rows with the actor `cli (OS USER)`.
@@ -23,7 +25,7 @@ use gridbook_server::db::{Db, places, users};
 use gridbook_server::demo::{self, DemoProgress, DemoSize};
 use gridbook_server::net;
 use gridbook_server::state::AppState;
-use sync_core::ids::StreetId;
+use sync_core::ids::{GridId, StreetId};
 use sync_core::time::Timestamp;
 use tracing_subscriber::EnvFilter;
 
@@ -61,6 +63,41 @@ enum Command {
     /// and grids through the admin API.
     #[command(subcommand)]
     Street(StreetCommand),
+    /// Import the paperwork offices keep in spreadsheets.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Import a household roster (户籍花名册, one resident a row) into a grid: households are
+    /// matched by their residents' ID numbers, else by address, and updated rather than
+    /// duplicated; a file with invalid rows writes nothing unless `--partial`.
+    Households(ImportHouseholdsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ImportHouseholdsArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The roster: an XLSX workbook (first sheet) or a CSV file (UTF-8 or GBK).
+    file: std::path::PathBuf,
+    /// The grid the households belong to (its code, e.g. `hp-dzk-01`).
+    #[arg(long)]
+    grid: GridId,
+    /// Check the file and show what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the valid rows even when some rows are invalid (they are reported).
+    #[arg(long)]
+    partial: bool,
+    /// A JSON file mapping the file's column headers to fields
+    /// (`{"住址": "address", "手机": "phone"}`) when they differ from the usual ones.
+    #[arg(long)]
+    mapping: Option<std::path::PathBuf>,
+    /// Write the validation report (XLSX: every problem of every row) to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -195,6 +232,10 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(LogFormat::Text);
             user_command(command).await?;
         }
+        Command::Import(ImportCommand::Households(args)) => {
+            init_tracing(LogFormat::Text);
+            import_households(args).await?;
+        }
         Command::Street(StreetCommand::Add(args)) => {
             init_tracing(LogFormat::Text);
             let name = args.name.trim();
@@ -219,6 +260,113 @@ async fn main() -> anyhow::Result<()> {
             result?;
             println!("street {} ({name}) is stored", args.code);
         }
+    }
+    Ok(())
+}
+
+/// `gridbook import households`: reads the file, runs the import with a progress bar, prints
+/// the summary and writes the report if asked. Fails (exit status 1) when the file is refused.
+async fn import_households(args: ImportHouseholdsArgs) -> anyhow::Result<()> {
+    use gridbook_server::imports::{self, FileKind, ImportOptions, Importer, Progress, Roster};
+    use std::sync::Arc;
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+    let mapping = match &args.mapping {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            imports::parse_mapping(&text).map_err(|e| anyhow::anyhow!("{}", e.message()))?
+        }
+        None => Default::default(),
+    };
+    let name = args.file.to_string_lossy().into_owned();
+    let roster = Roster::read(FileKind::detect(Some(&name), &bytes), &bytes, &mapping)
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let app = AppState::new(Settings::for_database(args.database.database_url.clone())).await?;
+    if !gridbook_server::db::imports::grid_exists(&app.db, args.grid.as_str()).await? {
+        anyhow::bail!("there is no grid {}", args.grid);
+    }
+    let options = ImportOptions {
+        grid: args.grid.clone(),
+        dry_run: args.dry_run,
+        partial: args.partial,
+        mapping,
+    };
+    let importer = Importer {
+        user: None,
+        login: audit::cli_actor(),
+        device: None,
+        address: None,
+    };
+    let progress = Arc::new(Progress::default());
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len}")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .progress_chars("=> "),
+    );
+    let watcher = {
+        let progress = progress.clone();
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            loop {
+                let (phase, done, total) = progress.get();
+                bar.set_message(format!("{phase:?}").to_lowercase());
+                bar.set_length(total);
+                bar.set_position(done);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let outcome = imports::run(&app, &importer, roster, &options, &progress).await;
+    watcher.abort();
+    bar.finish_and_clear();
+    let outcome = outcome.map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let s = &outcome.summary;
+    println!(
+        "rows {} (valid {}, invalid {}); households: {} created, {} updated, {} unchanged; residents: {} created, {} updated",
+        s.rows,
+        s.valid_rows,
+        s.invalid_rows,
+        s.households_created,
+        s.households_updated,
+        s.households_unchanged,
+        s.residents_created,
+        s.residents_updated
+    );
+    for p in s.problems.iter().take(20) {
+        let reason = p
+            .problem
+            .parse::<imports::ImportProblem>()
+            .map_or(p.problem.clone(), |x| {
+                format!("{} ({})", x.label_zh(), x.label_en())
+            });
+        println!(
+            "  row {}{}: {reason}",
+            p.row,
+            p.column
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default()
+        );
+    }
+    if s.problems.len() > 20 {
+        println!("  ... {} problems in all", s.problems.len());
+    }
+    if let Some(path) = &args.report {
+        let bytes = imports::report::workbook(&outcome)?;
+        std::fs::write(path, bytes)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    app.db.close().await;
+    if let Some(refusal) = outcome.refusal() {
+        anyhow::bail!("{}", refusal.message());
+    }
+    if s.dry_run {
+        println!("dry run: nothing was written");
+    } else {
+        println!("written");
     }
     Ok(())
 }

@@ -47,6 +47,9 @@ use crate::routes;
         routes::assets::get_accounts,
         routes::assets::get_account,
         routes::assets::get_account_xlsx,
+        routes::imports::start_household_import,
+        routes::imports::get_import,
+        routes::imports::get_import_report,
         routes::figures::get_figures,
         routes::figures::get_timeline,
         routes::reports::get_monthly,
@@ -92,6 +95,7 @@ use crate::routes;
         (name = "reports", description = "The monthly report (工作月报) as JSON, XLSX and PDF"),
         (name = "assets", description = "三资 accounts: collective assets' income, expense and leases"),
         (name = "exports", description = "Lists as CSV or XLSX"),
+        (name = "imports", description = "Household rosters imported from XLSX or CSV"),
         (name = "admin", description = "Places, users, audit log (administrators)"),
     ),
 )]

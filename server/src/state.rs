@@ -1,5 +1,5 @@
 //! [`AppState`]: what every request handler shares (database, settings, keys, caches, the
-//! sign-in throttle, the long polls' signal). Built once at start; cheap to clone.
+//! sign-in throttle, the long polls' signal, the household import jobs). Built once at start; cheap to clone.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use crate::auth::{self, jwt::Keys};
 use crate::cache::DocCache;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::imports::jobs::ImportJobs;
 use crate::live::Live;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -29,6 +30,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// Grids being written and the signal long polls wait for.
     pub live: Arc<Live>,
+    /// Household roster imports started over HTTP (in memory: see [`crate::imports::jobs`]).
+    pub imports: Arc<ImportJobs>,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
             validation: Arc::new(ValidationContext::default()),
             throttle: Arc::new(LoginThrottle::default()),
             live: Arc::new(Live::default()),
+            imports: Arc::new(ImportJobs::default()),
         };
         crate::records::legacy::migrate_all(&state).await?;
         Ok(state)

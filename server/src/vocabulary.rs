@@ -1,9 +1,10 @@
 //! The vocabulary the server serves (`GET /v1/vocabulary`) and its exports use: sync-core's
-//! ([`sync_core::vocab`]) and the server's own enums (the audit log's actions).
+//! ([`sync_core::vocab`]) and the server's own enums (the audit log's actions, the roster import's fields and problems).
 
 use sync_core::vocab::{self, Group};
 
 use crate::audit::AuditAction;
+use crate::imports::{ImportField, ImportProblem};
 
 /// Every group, sync-core's and the server's.
 pub fn groups() -> Vec<Group> {
@@ -11,6 +12,14 @@ pub fn groups() -> Vec<Group> {
     groups.push(Group {
         name: "audit_action",
         entries: AuditAction::LABELS,
+    });
+    groups.push(Group {
+        name: "import_field",
+        entries: ImportField::LABELS,
+    });
+    groups.push(Group {
+        name: "import_problem",
+        entries: ImportProblem::LABELS,
     });
     groups
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod bulk;
 pub mod docs;
 pub mod figures;
+pub mod imports;
 pub mod index;
 pub mod keys;
 pub mod migrations;

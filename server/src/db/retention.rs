@@ -96,27 +96,33 @@ pub async fn removals_in_grid(
 /// Which of `ids` are archived documents (erased or not): private documents of archived
 /// households, and archived households that left with them.
 pub async fn archived_among(db: &Db, ids: &[DocId]) -> Result<BTreeSet<DocId>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(BTreeSet::new());
+    let mut out = BTreeSet::new();
+    // Each id is bound twice; chunks keep a large push (an import) under both backends' limit
+    // on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+    for chunk in ids.chunks(ARCHIVED_AMONG_CHUNK) {
+        let found: Vec<String> = on_db!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT private_id FROM archived_households WHERE private_id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str().to_owned());
+            }
+            qb.push(") UNION SELECT household_id FROM archived_households WHERE with_household AND household_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str().to_owned());
+            }
+            qb.push(")");
+            qb.build_query_scalar::<String>().fetch_all(pool).await
+        })?;
+        out.extend(found.into_iter().filter_map(|id| id.parse().ok()));
     }
-    let found: Vec<String> = on_db!(db, pool => {
-        let mut qb = sqlx::QueryBuilder::new(
-            "SELECT private_id FROM archived_households WHERE private_id IN (",
-        );
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(id.as_str().to_owned());
-        }
-        qb.push(") UNION SELECT household_id FROM archived_households WHERE with_household AND household_id IN (");
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(id.as_str().to_owned());
-        }
-        qb.push(")");
-        qb.build_query_scalar::<String>().fetch_all(pool).await
-    })?;
-    Ok(found.into_iter().filter_map(|id| id.parse().ok()).collect())
+    Ok(out)
 }
+
+/// How many ids [`archived_among`] asks about in one query.
+const ARCHIVED_AMONG_CHUNK: usize = 1000;
 
 /// Archived households whose private document is due for erasure at `now`.
 pub async fn due(db: &Db, now: i64) -> Result<Vec<Archived>, sqlx::Error> {

@@ -10,7 +10,8 @@
 //! strings (with `#[serde(deny_unknown_fields)]`, an unknown parameter is `400 malformed` too).
 //! [`ClientAddr`] is the peer's address, for sign-in throttling and the audit log.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// A JSON request body (as an extractor) or response body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -172,4 +173,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
                 .map(|ConnectInfo(addr)| addr.ip()),
         ))
     }
+}
+
+/// Reads a request body, answering 413 past the size limit and 400 for a broken stream.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner
+                .body_text()
+                .to_ascii_lowercase()
+                .contains("length limit") =>
+        {
+            ApiError::too_large("payload_too_large", "the request body is too large")
+        }
+        other => ApiError::bad_request(
+            "malformed",
+            format!("could not read the body: {}", other.body_text()),
+        ),
+    })
 }

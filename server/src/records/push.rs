@@ -124,6 +124,18 @@ async fn check_new_private_documents(
     stored: &[Option<Arc<LoadedDoc>>],
     outcomes: &mut [PushOutcome],
 ) -> ApiResult<()> {
+    // The households accepted in this request, by id (a large push, an import, holds
+    // thousands: looked up, not searched).
+    let households_here: HashMap<DocId, sync_core::record::Place> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            PushOutcome::Accepted(a) => match &a.stored.record {
+                Some(AnyRecord::Household(h)) => Some((h.id.clone(), h.place.clone())),
+                _ => None,
+            },
+            PushOutcome::Refused { .. } => None,
+        })
+        .collect();
     for i in 0..outcomes.len() {
         if stored[i].is_some() {
             continue;
@@ -134,13 +146,7 @@ async fn check_new_private_documents(
         let Some(AnyRecord::HouseholdPrivate(private)) = &accepted.stored.record else {
             continue;
         };
-        let in_request = outcomes.iter().find_map(|o| match o {
-            PushOutcome::Accepted(a) => match &a.stored.record {
-                Some(AnyRecord::Household(h)) if h.id == private.household => Some(h.place.clone()),
-                _ => None,
-            },
-            PushOutcome::Refused { .. } => None,
-        });
+        let in_request = households_here.get(&private.household).cloned();
         let place =
             match in_request {
                 Some(place) => Some(place),

@@ -17,6 +17,7 @@ pub mod exports;
 pub mod figures;
 pub mod health;
 pub mod households;
+pub mod imports;
 pub mod record_detail;
 pub mod records;
 pub mod reports;
@@ -52,6 +53,8 @@ pub enum BodyLimit {
     Small,
     /// A conflict resolution, which carries a field's value: [`VALUE_BODY_BYTES`].
     Value,
+    /// A file uploaded whole (a household roster): [`UPLOAD_BODY_BYTES`].
+    Upload,
     /// `POST /v1/sync`: the configured `max_body_bytes`.
     Configured,
 }
@@ -66,6 +69,9 @@ pub const AUTH_BODY_BYTES: usize = 8 * 1024;
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 /// A conflict resolution: one field's value, which may be a list (a household's residents).
 pub const VALUE_BODY_BYTES: usize = 1024 * 1024;
+/// A household roster upload: a street's roster of 20,000 households is a 3 MB workbook and a
+/// 6 MB CSV, so 20 MB leaves room without letting anyone buffer more.
+pub const UPLOAD_BODY_BYTES: usize = 20 * 1024 * 1024;
 
 impl BodyLimit {
     /// The limit in bytes, given the configured `max_body_bytes` of `POST /v1/sync`.
@@ -75,6 +81,7 @@ impl BodyLimit {
             Self::Auth => AUTH_BODY_BYTES,
             Self::Small => SMALL_BODY_BYTES,
             Self::Value => VALUE_BODY_BYTES,
+            Self::Upload => UPLOAD_BODY_BYTES,
             Self::Configured => max_body_bytes,
         }
     }
@@ -178,6 +185,24 @@ fn table() -> Vec<Route> {
             "/v1/assets/{id}/account.xlsx",
             BodyLimit::NoBody,
             get(assets::get_account_xlsx),
+        ),
+        (
+            Method::POST,
+            "/v1/imports/households",
+            BodyLimit::Upload,
+            post(imports::start_household_import),
+        ),
+        (
+            Method::GET,
+            "/v1/imports/{id}",
+            BodyLimit::NoBody,
+            get(imports::get_import),
+        ),
+        (
+            Method::GET,
+            "/v1/imports/{id}/report.xlsx",
+            BodyLimit::NoBody,
+            get(imports::get_import_report),
         ),
         (
             Method::GET,

@@ -9,27 +9,9 @@ use sync_core::protocol::{self, DecodeError, SyncResponse};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ClientAddr;
+use crate::http::extract::{ClientAddr, body_bytes};
 use crate::records;
 use crate::state::AppState;
-
-/// Reads a request body, answering 413 past the size limit and 400 for a broken stream.
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(inner)
-            if inner
-                .body_text()
-                .to_ascii_lowercase()
-                .contains("length limit") =>
-        {
-            ApiError::too_large("payload_too_large", "the request body is too large")
-        }
-        other => ApiError::bad_request(
-            "malformed",
-            format!("could not read the body: {}", other.body_text()),
-        ),
-    })
-}
 
 /// `POST /v1/sync`.
 #[utoipa::path(

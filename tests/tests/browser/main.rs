@@ -812,6 +812,52 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.wait_for("#report-pdf", "PDF").await?;
     b.shot("monthly-report").await?;
 
+    // 导入户籍花名册: a roster of two households with one bad ID number, imported with
+    // "write the valid rows": the progress bar, the summary and the problem's reason.
+    let roster_dir = tempfile::tempdir()?;
+    let roster = roster_dir.path().join("花名册.csv");
+    let good = resident_with_id_number("冉德明", "19560301").2;
+    let spouse = resident_with_id_number("田春梅", "19600512").2;
+    let mut bad = resident_with_id_number("冉小红", "19900101").2;
+    let last = bad.pop();
+    bad.push(if last == Some('0') { '1' } else { '0' });
+    std::fs::write(
+        &roster,
+        format!(
+            "户主,姓名,性别,与户主关系,身份证号,小区,楼栋,单元,门牌\n\
+             冉德明,冉德明,男,户主,{good},乌江水岸,9,1,101\n\
+             冉德明,田春梅,男,配偶,{spouse},乌江水岸,9,1,101\n\
+             冉德明,冉小红,男,子女,{bad},乌江水岸,9,1,101\n"
+        ),
+    )?;
+    b.click("nav a[data-nav=import]", "").await?;
+    b.type_into("#import-form input[name=grid]", "dzk-01")
+        .await?;
+    b.wait_for("#import-form input[name=file]", "")
+        .await?
+        .send_keys(roster.to_string_lossy())
+        .await?;
+    b.click("#import-form input[name=partial]", "").await?;
+    b.click("#import-start", "").await?;
+    b.wait_for(
+        "#import-summary[data-state=done] [data-count=households_created]",
+        "1",
+    )
+    .await?;
+    b.wait_for("#import-summary [data-count=invalid_rows]", "1")
+        .await?;
+    b.wait_for("#import-summary [data-count=residents_created]", "2")
+        .await?;
+    b.wait_for("#import-summary [data-count=residents_updated]", "0")
+        .await?;
+    b.wait_for(
+        "#import-summary [data-problem=id_number_check_digit]",
+        "身份证号校验位错误",
+    )
+    .await?;
+    b.wait_for("#import-report", "").await?;
+    b.shot("import").await?;
+
     // 7. The administrator finds the reveal, with its reason, in the audit log.
     b.sign_out().await?;
     b.sign_in(app, "admin", DEMO_PASSWORD).await?;

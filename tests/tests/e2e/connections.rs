@@ -214,6 +214,7 @@ fn expected_limit(method: &Method, path: &str) -> anyhow::Result<(usize, bool)> 
         ("POST", "/v1/sync") => (SYNC_LIMIT, true),
         ("POST", p) if p.starts_with("/v1/auth/") => (8 * KIB, true),
         ("POST", "/v1/conflicts/{id}/resolve") => (1024 * KIB, true),
+        ("POST", "/v1/imports/households") => (20 * 1024 * KIB, true),
         ("POST" | "PUT", p)
             if p.starts_with("/v1/admin/")
                 || p == "/v1/cases/{id}/actions"

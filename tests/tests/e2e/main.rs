@@ -17,6 +17,7 @@ mod departments;
 mod detail;
 mod figures;
 mod history;
+mod imports;
 mod index;
 mod long_poll;
 mod misbehaving;

@@ -194,3 +194,75 @@ async fn an_operator_sets_up_a_deployment_from_the_command_line() -> anyhow::Res
     assert!(!log.contains("a-long-password"), "{log}");
     Ok(())
 }
+
+/// `gridbook import households`: a roster checked by a dry run, refused for a bad row (exit
+/// status 1, the row and its reason printed, the report written, nothing stored), imported
+/// with `--partial`, and imported again without any change.
+#[tokio::test]
+async fn an_operator_imports_a_household_roster() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dir = dir.path();
+    let database = format!("sqlite://{}", dir.join("gridbook.db").display());
+    gridbook_tests::process::load_small_demo(dir, &database)?;
+    let id = |born: &str, seq: &str| {
+        let first17 = format!("522228{born}{seq}");
+        let check = sync_core::validate::id_number_check_char(&first17).expect("17 digits");
+        format!("{first17}{check}")
+    };
+    let roster = dir.join("花名册.csv");
+    std::fs::write(
+        &roster,
+        format!(
+            "户主,姓名,性别,与户主关系,公民身份号码,联系电话,地址\n\
+             冉德明,冉德明,男,户主,{},13907851234,乌江水岸新区9栋1单元101室\n\
+             冉德明,田春梅,女,妻,{},,乌江水岸新区9栋1单元101室\n\
+             杨永福,杨永福,男,户主,{},0856-2221234,乌江水岸新区9栋2单元202室\n\
+             杨永福,杨小红,女,女儿,52222819900101002,,乌江水岸新区9栋2单元202室\n",
+            id("19560301", "011"),
+            id("19600512", "022"),
+            id("19700707", "033"),
+        ),
+    )?;
+    let import = |extra: &[&str]| -> anyhow::Result<Command> {
+        let mut command = gridbook(dir)?;
+        command
+            .args(["import", "households"])
+            .arg(&roster)
+            .args(["--grid", "dzk-01", "--database-url", &database])
+            .args(extra);
+        Ok(command)
+    };
+
+    let out = run_ok(&mut import(&["--dry-run", "--partial"])?)?;
+    assert!(out.contains("rows 4 (valid 3, invalid 1)"), "{out}");
+    assert!(out.contains("households: 2 created"), "{out}");
+    assert!(out.contains("dry run: nothing was written"), "{out}");
+
+    let report = dir.join("report.xlsx");
+    let mut refused = import(&["--report", report.to_str().context("a path")?])?;
+    let out = refused.stdin(std::process::Stdio::null()).output()?;
+    assert!(!out.status.success(), "a file with a bad row is refused");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("row 5 [公民身份号码]: 身份证号格式错误"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("1 of 4 rows are invalid"), "{stderr}");
+    assert!(
+        std::fs::read(&report)?.starts_with(b"PK"),
+        "the report is a workbook"
+    );
+
+    let out = run_ok(&mut import(&["--partial"])?)?;
+    assert!(out.contains("households: 2 created"), "{out}");
+    assert!(out.contains("residents: 3 created"), "{out}");
+    assert!(out.contains("written"), "{out}");
+
+    let out = run_ok(&mut import(&["--partial"])?)?;
+    assert!(
+        out.contains("households: 0 created, 0 updated, 2 unchanged"),
+        "{out}"
+    );
+    Ok(())
+}

@@ -2,9 +2,20 @@
 //! calamine) or CSV (UTF-8 with or without a byte-order mark, or GBK/GB 18030 as Excel in China
 //! saves it). Pure: bytes in, rows out.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use calamine::{Data, Reader, Xlsx};
+
+/// The most a workbook may hold once unzipped, all its parts together: checked by unzipping it
+/// (into nothing) before the workbook is opened, whatever sizes its directory claims, so a
+/// small file that inflates to gigabytes (a zip bomb) is refused having cost one bounded pass.
+pub const MAX_UNZIPPED_BYTES: u64 = 256 * 1024 * 1024;
+/// The most rows a roster's sheet or CSV may use (17,000 households are some 45,000 rows).
+pub const MAX_ROWS: usize = 200_000;
+/// The most columns a row may use.
+pub const MAX_COLUMNS: usize = 256;
+/// The most cells a file may fill, empty ones between filled ones included.
+pub const MAX_CELLS: usize = 4_000_000;
 
 /// What kind of file the bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +58,68 @@ pub enum ReadError {
     /// A CSV file that does not parse.
     #[error("the CSV file could not be read: {0}")]
     BadCsv(String),
+    /// Past one of the limits ([`MAX_UNZIPPED_BYTES`], [`MAX_ROWS`], [`MAX_COLUMNS`],
+    /// [`MAX_CELLS`]).
+    #[error("the file is too large for a roster: {0}")]
+    TooLarge(String),
+}
+
+/// Counts the cells a table takes as it grows, refusing past the limits.
+struct Budget {
+    cells: usize,
+}
+
+impl Budget {
+    /// Makes room for cell (`row`, `col`) in `rows`.
+    fn place(
+        &mut self,
+        rows: &mut Vec<Vec<String>>,
+        row: usize,
+        col: usize,
+    ) -> Result<(), ReadError> {
+        if row >= MAX_ROWS {
+            return Err(ReadError::TooLarge(format!("more than {MAX_ROWS} rows")));
+        }
+        if col >= MAX_COLUMNS {
+            return Err(ReadError::TooLarge(format!(
+                "more than {MAX_COLUMNS} columns"
+            )));
+        }
+        if rows.len() <= row {
+            rows.resize_with(row + 1, Vec::new);
+        }
+        let cells = &mut rows[row];
+        if cells.len() <= col {
+            self.cells += col + 1 - cells.len();
+            if self.cells > MAX_CELLS {
+                return Err(ReadError::TooLarge(format!("more than {MAX_CELLS} cells")));
+            }
+            cells.resize_with(col + 1, String::new);
+        }
+        Ok(())
+    }
+}
+
+/// Unzips every part of the workbook into nothing, refusing it once more than
+/// [`MAX_UNZIPPED_BYTES`] came out.
+fn check_unzipped_size(bytes: &[u8]) -> Result<(), ReadError> {
+    let bad = |e: &dyn std::fmt::Display| ReadError::BadWorkbook(e.to_string());
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| bad(&e))?;
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        let part = archive.by_index(i).map_err(|e| bad(&e))?;
+        let left = MAX_UNZIPPED_BYTES - total;
+        let out =
+            std::io::copy(&mut part.take(left + 1), &mut std::io::sink()).map_err(|e| bad(&e))?;
+        total += out;
+        if total > MAX_UNZIPPED_BYTES {
+            return Err(ReadError::TooLarge(format!(
+                "the workbook unzips to more than {} MiB",
+                MAX_UNZIPPED_BYTES / (1024 * 1024)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The cells of a file's first sheet, every cell as trimmed text, empty rows kept (so row
@@ -59,20 +132,29 @@ pub fn read_table(kind: FileKind, bytes: &[u8]) -> Result<Vec<Vec<String>>, Read
 }
 
 fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<String>>, ReadError> {
+    check_unzipped_size(bytes)?;
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e: calamine::XlsxError| ReadError::BadWorkbook(e.to_string()))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| ReadError::BadWorkbook("the workbook has no worksheet".into()))?
+    let name = book
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| ReadError::BadWorkbook("the workbook has no worksheet".into()))?;
+    // Cell by cell, in the sheet's own row numbers (rows above the first are empty rows):
+    // never a dense range sized by whatever the sheet claims its dimensions are.
+    let mut reader = book
+        .worksheet_cells_reader(&name)
         .map_err(|e| ReadError::BadWorkbook(e.to_string()))?;
-    // Row numbers are the sheet's: rows above the used range are empty rows.
-    let first_row = range.start().map_or(0, |(r, _)| r as usize);
-    let first_col = range.start().map_or(0, |(_, c)| c as usize);
-    let mut rows = vec![Vec::new(); first_row];
-    for row in range.rows() {
-        let mut cells = vec![String::new(); first_col];
-        cells.extend(row.iter().map(cell_text));
-        rows.push(cells);
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut budget = Budget { cells: 0 };
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| ReadError::BadWorkbook(e.to_string()))?
+    {
+        let (r, c) = cell.get_position();
+        let (r, c) = (r as usize, c as usize);
+        budget.place(&mut rows, r, c)?;
+        rows[r][c] = cell_text(&Data::from(cell.get_value().clone()));
     }
     Ok(rows)
 }
@@ -103,10 +185,15 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<Vec<String>>, ReadError> {
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut rows = Vec::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut budget = Budget { cells: 0 };
     for record in reader.records() {
         let record = record.map_err(|e| ReadError::BadCsv(e.to_string()))?;
-        rows.push(record.iter().map(|c| unquote(c.trim())).collect());
+        let r = rows.len();
+        budget.place(&mut rows, r, record.len().saturating_sub(1))?;
+        for (c, cell) in record.iter().enumerate() {
+            rows[r][c] = unquote(cell.trim());
+        }
     }
     Ok(rows)
 }
@@ -147,6 +234,40 @@ mod tests {
         let b = read_table(FileKind::Csv, &bom).unwrap();
         assert_eq!(a, b);
         assert_eq!(a[0], ["姓名", "身份证号"]);
+    }
+
+    /// A workbook that inflates past the limit (a zip bomb: 300 MiB of zeros in a small
+    /// file) is refused before it is opened; a sheet claiming a cell at the last row and
+    /// column Excel allows is refused without a dense range being made; a CSV with too many
+    /// columns is refused.
+    #[test]
+    fn oversized_files_are_refused_before_the_work() {
+        use std::io::Write;
+        let mut zipped = Vec::new();
+        {
+            let mut w = zip::ZipWriter::new(Cursor::new(&mut zipped));
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            w.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+            let zeros = vec![0u8; 1024 * 1024];
+            for _ in 0..300 {
+                w.write_all(&zeros).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        assert!(zipped.len() < 2 * 1024 * 1024, "{} bytes", zipped.len());
+        let err = read_table(FileKind::Xlsx, &zipped).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge(_)), "{err}");
+
+        let mut rows = Vec::new();
+        let mut budget = Budget { cells: 0 };
+        assert!(budget.place(&mut rows, 1_048_575, 0).is_err());
+        assert!(budget.place(&mut rows, 0, 16_383).is_err());
+        assert!(rows.is_empty(), "nothing allocated for a refused cell");
+
+        let wide = format!("姓名{}\n", ",".repeat(MAX_COLUMNS + 1));
+        let err = read_table(FileKind::Csv, wide.as_bytes()).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge(_)), "{err}");
     }
 
     #[test]

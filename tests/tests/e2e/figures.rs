@@ -19,8 +19,8 @@ use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
 use crate::support::{
-    at, case, event, household, household_and_identities, now, on_both_backends,
-    resident_and_identity,
+    at, case, event, get_raw, household, household_and_identities, now, on_both_backends,
+    resident_and_identity, unzip_all,
 };
 
 on_both_backends!(
@@ -40,23 +40,6 @@ async fn get_ok(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<Valu
     let (status, body) = get(app, phone, path).await?;
     anyhow::ensure!(status == 200, "{path}: {status} {body}");
     Ok(body)
-}
-
-/// `GET path`: status, headers and raw body.
-async fn get_raw(
-    app: &TestApp,
-    phone: &Phone,
-    path: &str,
-) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
-    let response = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(&phone.session.access_token)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    Ok((status, headers, response.bytes().await?.to_vec()))
 }
 
 /// A case of `kind` in `place` opened at `t` with the given events (by the worker).
@@ -841,20 +824,6 @@ async fn patrols_activities_party_registrations_and_assets_are_counted_and_liste
         );
     }
     Ok(())
-}
-
-/// Every file of a zip (an XLSX), decompressed and concatenated.
-fn unzip_all(body: Vec<u8>) -> anyhow::Result<String> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body))?;
-    let mut text = String::new();
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i)?;
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes)?;
-        text.push_str(&String::from_utf8_lossy(&bytes));
-        text.push('\n');
-    }
-    Ok(text)
 }
 
 async fn xlsx_exports_hold_no_id_number_or_phone_of_any_resident(

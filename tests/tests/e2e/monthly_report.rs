@@ -3,8 +3,6 @@
 //! after it, and every figure checked against a hand count; snapshot figures apart from the
 //! month's; the place each role gets; files; bad parameters.
 
-use std::io::Read;
-
 use chrono::{Datelike, Months, NaiveDate};
 use gridbook_tests::{Phone, TestApp};
 use serde_json::Value;
@@ -18,7 +16,7 @@ use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, Role};
 use sync_core::time::{Date, Timestamp};
 
-use crate::support::{case, event, household, now, on_both_backends};
+use crate::support::{case, event, get_raw, household, now, on_both_backends, unzip_all};
 
 on_both_backends!(the_monthly_report_matches_hand_counts,);
 
@@ -486,7 +484,7 @@ async fn the_monthly_report_matches_hand_counts(app: TestApp) -> anyhow::Result<
     );
 
     // The workbook: the title, the figures' labels and the grids' sheet.
-    let (status, headers, body) = raw(
+    let (status, headers, body) = get_raw(
         &app,
         &sup,
         &format!("/v1/reports/monthly.xlsx?month={month}"),
@@ -511,7 +509,7 @@ async fn the_monthly_report_matches_hand_counts(app: TestApp) -> anyhow::Result<
 
     // The PDF, when the machine has a Chinese font (CI installs fonts-noto-cjk); without
     // one, a 503 that says what to install.
-    let (status, headers, body) = raw(
+    let (status, headers, body) = get_raw(
         &app,
         &sup,
         &format!("/v1/reports/monthly.pdf?month={month}"),
@@ -612,31 +610,4 @@ async fn the_monthly_report_matches_hand_counts(app: TestApp) -> anyhow::Result<
         );
     }
     Ok(())
-}
-
-/// `GET path`: status, headers and raw body.
-async fn raw(
-    app: &TestApp,
-    phone: &Phone,
-    path: &str,
-) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
-    let response = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(&phone.session.access_token)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    Ok((status, headers, response.bytes().await?.to_vec()))
-}
-
-/// Every file of a zip (an XLSX) as one text.
-fn unzip_all(body: Vec<u8>) -> anyhow::Result<String> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body))?;
-    let mut text = String::new();
-    for i in 0..archive.len() {
-        archive.by_index(i)?.read_to_string(&mut text)?;
-    }
-    Ok(text)
 }

@@ -1,5 +1,7 @@
 //! Shared pieces of the scenarios.
 
+use std::io::Read;
+
 use anyhow::Context;
 use gridbook_tests::Phone;
 use sync_core::ids::{DocId, ItemId, UserId};
@@ -222,4 +224,35 @@ pub fn files_holding(dir: &std::path::Path, needle: &str) -> anyhow::Result<Vec<
         }
     }
     Ok(found)
+}
+
+/// `GET path`: status, headers and raw body.
+pub async fn get_raw(
+    app: &gridbook_tests::TestApp,
+    phone: &Phone,
+    path: &str,
+) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
+    let response = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(&phone.session.access_token)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    Ok((status, headers, response.bytes().await?.to_vec()))
+}
+
+/// Every file of a zip (an XLSX), decompressed and concatenated.
+pub fn unzip_all(body: Vec<u8>) -> anyhow::Result<String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body))?;
+    let mut text = String::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i)?;
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        text.push('\n');
+    }
+    Ok(text)
 }

@@ -320,6 +320,32 @@ impl Roster {
     }
 }
 
+/// The report workbook of the caller's finished import `id`. It repeats the invalid rows'
+/// cells (ID numbers, phones) as the file had them, so handing it out is audited (as an
+/// export: `{"list": "import_report", "import": id}`) before the first byte.
+pub async fn report(
+    app: &AppState,
+    caller: &crate::auth::AuthUser,
+    address: Option<std::net::IpAddr>,
+    id: &str,
+) -> ApiResult<Vec<u8>> {
+    let bytes = app.imports.report(caller, id).await?;
+    let user = crate::db::users::get_user(&app.db, &caller.user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    crate::audit::record(
+        &app.db,
+        AuditEntry {
+            detail: Some(
+                serde_json::json!({ "list": "import_report", "format": "xlsx", "import": id }),
+            ),
+            ..AuditEntry::by(AuditAction::Export, &user, &caller.device, address)
+        },
+    )
+    .await?;
+    Ok(bytes)
+}
+
 /// The audit row of an import: who, which grid, and what it amounted to (counts only).
 async fn audit(
     app: &AppState,

@@ -82,9 +82,10 @@ pub async fn get_import(
 pub async fn get_import_report(
     State(app): State<AppState>,
     caller: AuthUser,
+    ClientAddr(addr): ClientAddr,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let bytes = app.imports.report(&caller, &id).await?;
+    let bytes = crate::imports::report(&app, &caller, addr, &id).await?;
     Ok(file_response(
         bytes,
         XLSX,

@@ -5,29 +5,19 @@
 use std::io::Read;
 
 use chrono::Datelike;
-use gridbook_tests::{Phone, TestApp};
+use gridbook_tests::TestApp;
 use serde_json::Value;
 use sync_core::ids::{DocId, ItemId, UserId};
 use sync_core::models::asset::{Asset, AssetKind, Lease, LedgerDirection, LedgerEntry};
 use sync_core::record::{Place, Role};
 use sync_core::time::Date;
 
-use crate::support::{now, on_both_backends};
+use crate::support::{get, get_ok, now, on_both_backends};
 
 on_both_backends!(
     accounts_match_hand_counts_and_expiring_leases_are_listed,
     accounts_stay_within_the_readers_scope,
 );
-
-async fn get(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<(u16, Value)> {
-    app.get_json(path, Some(&phone.session.access_token)).await
-}
-
-async fn get_ok(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<Value> {
-    let (status, body) = get(app, phone, path).await?;
-    anyhow::ensure!(status == 200, "{path}: {status} {body}");
-    Ok(body)
-}
 
 fn day(y: i32, m: u32, d: u32) -> Date {
     Date::from_ymd(y, m, d).expect("a day")

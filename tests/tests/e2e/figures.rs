@@ -19,8 +19,8 @@ use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
 use crate::support::{
-    at, case, event, get_raw, household, household_and_identities, now, on_both_backends,
-    resident_and_identity, unzip_all,
+    at, case, event, get, get_ok, get_raw, household, household_and_identities, now,
+    on_both_backends, resident_and_identity, unzip_all,
 };
 
 on_both_backends!(
@@ -31,16 +31,6 @@ on_both_backends!(
     the_conflict_inbox_and_the_audit_log_export_for_their_readers_only,
     hostile_text_is_neutralised_in_csv_and_stays_text_in_xlsx,
 );
-
-async fn get(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<(u16, Value)> {
-    app.get_json(path, Some(&phone.session.access_token)).await
-}
-
-async fn get_ok(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<Value> {
-    let (status, body) = get(app, phone, path).await?;
-    anyhow::ensure!(status == 200, "{path}: {status} {body}");
-    Ok(body)
-}
 
 /// A case of `kind` in `place` opened at `t` with the given events (by the worker).
 fn case_with(

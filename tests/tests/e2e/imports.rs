@@ -486,6 +486,19 @@ async fn a_thousand_rows_with_thirty_kinds_of_mistakes_are_reported_then_importe
             "row {row}: the report names {label}"
         );
     }
+    // The report repeats the rows' ID numbers: handing it out is in the audit log.
+    let admin = app.user("root", Role::Admin, app.grid_a()).await?;
+    let admin_token = app.login(&admin).await?.access_token;
+    let (status, log) = app
+        .get_json("/v1/admin/audit?action=export", Some(&admin_token))
+        .await?;
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        log["items"].as_array().is_some_and(|items| items
+            .iter()
+            .any(|i| i["detail"]["list"] == "import_report" && i["detail"]["import"] == id)),
+        "the report's download is audited: {log}"
+    );
 
     // Partial: the 970 valid rows are written, the 30 reported.
     let (_, job) = import(&app, &token, "grid=ca-1&partial=true", XLSX, file.clone()).await?;

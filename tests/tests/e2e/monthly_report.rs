@@ -4,7 +4,7 @@
 //! month's; the place each role gets; files; bad parameters.
 
 use chrono::{Datelike, Months, NaiveDate};
-use gridbook_tests::{Phone, TestApp};
+use gridbook_tests::TestApp;
 use serde_json::Value;
 use sync_core::ids::{DocId, ItemId, LiaisonGroupId, UserId};
 use sync_core::models::activity::{Activity, ActivityKind, OutreachForm};
@@ -16,19 +16,11 @@ use sync_core::models::visit::{Visit, VisitMethod};
 use sync_core::record::{Place, Role};
 use sync_core::time::{Date, Timestamp};
 
-use crate::support::{case, event, get_raw, household, now, on_both_backends, unzip_all};
+use crate::support::{
+    case, event, get, get_ok, get_raw, household, now, on_both_backends, unzip_all,
+};
 
 on_both_backends!(the_monthly_report_matches_hand_counts,);
-
-async fn get(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<(u16, Value)> {
-    app.get_json(path, Some(&phone.session.access_token)).await
-}
-
-async fn get_ok(app: &TestApp, phone: &Phone, path: &str) -> anyhow::Result<Value> {
-    let (status, body) = get(app, phone, path).await?;
-    anyhow::ensure!(status == 200, "{path}: {status} {body}");
-    Ok(body)
-}
 
 /// The month two months before this one (China time): over, and with a whole month after it
 /// that is over too.

@@ -256,3 +256,23 @@ pub fn unzip_all(body: Vec<u8>) -> anyhow::Result<String> {
     }
     Ok(text)
 }
+
+/// `GET path` as `phone`'s user: status and JSON body.
+pub async fn get(
+    app: &gridbook_tests::TestApp,
+    phone: &Phone,
+    path: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    app.get_json(path, Some(&phone.session.access_token)).await
+}
+
+/// `GET path` as `phone`'s user, which must answer 200: the JSON body.
+pub async fn get_ok(
+    app: &gridbook_tests::TestApp,
+    phone: &Phone,
+    path: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let (status, body) = get(app, phone, path).await?;
+    anyhow::ensure!(status == 200, "{path}: {status} {body}");
+    Ok(body)
+}

@@ -323,7 +323,7 @@ impl Roster {
 /// The report workbook of the caller's finished import `id`. It repeats the invalid rows'
 /// cells (ID numbers, phones) as the file had them, so handing it out is audited (as an
 /// export: `{"list": "import_report", "import": id}`) before the first byte.
-pub async fn report(
+pub async fn download_report(
     app: &AppState,
     caller: &crate::auth::AuthUser,
     address: Option<std::net::IpAddr>,

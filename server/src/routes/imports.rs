@@ -85,7 +85,7 @@ pub async fn get_import_report(
     ClientAddr(addr): ClientAddr,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let bytes = crate::imports::report(&app, &caller, addr, &id).await?;
+    let bytes = crate::imports::download_report(&app, &caller, addr, &id).await?;
     Ok(file_response(
         bytes,
         XLSX,

@@ -344,6 +344,7 @@ fn make_fixtures() -> Fixtures {
         events: Vec::new(),
         mediation: Vec::new(),
         rectification: None,
+        attachments: Vec::new(),
     };
     let mut case_doc = Document::create(&case, &by_worker(0), &ctx).expect("valid case");
     let event = |n, who: &Caller, action, minutes| {

@@ -964,6 +964,7 @@ impl Phone {
         }
         let at = now();
         let case = Case {
+            attachments: Vec::new(),
             id: DocId::new(),
             case_kind,
             category,

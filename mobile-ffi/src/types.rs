@@ -18,10 +18,12 @@
 //! `PartyRegistration` and `Asset` are not mirrored: phones do not edit them.
 
 use sync_core::ids::{
-    CommunityId, DepartmentId, DeviceId, DocId, GridId, ItemId, LiaisonGroupId, ResidentId, UserId,
+    BlobHash, CommunityId, DepartmentId, DeviceId, DocId, GridId, ItemId, LiaisonGroupId,
+    ResidentId, UserId,
 };
 use sync_core::models::activity::{Activity, ActivityKind, OutreachForm, Participant};
 use sync_core::models::asset::{Asset, AssetKind, Lease, LedgerDirection, LedgerEntry};
+use sync_core::models::attachment::{Attachment, AttachmentStage, MediaType};
 use sync_core::models::case::{
     Case, CaseAction, CaseEvent, CaseKind, CaseParty, MediationOutcome, MediationSession,
     PartyRole, Recheck, RecheckResult, Rectification, SupervisionLevel, Urgency,
@@ -63,7 +65,8 @@ text_id!(
     GridId,
     LiaisonGroupId,
     DeviceId,
-    DepartmentId
+    DepartmentId,
+    BlobHash
 );
 
 // A calendar date as `"YYYY-MM-DD"`.
@@ -131,6 +134,65 @@ pub struct Place {
     pub community: CommunityId,
     /// The grid (网格) code within the community.
     pub grid: GridId,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attachments (sync_core::models::attachment)
+// ---------------------------------------------------------------------------------------------
+
+/// What an attachment's bytes are.
+#[uniffi::remote(Enum)]
+pub enum MediaType {
+    /// A JPEG photo.
+    Jpeg,
+    /// A PNG image.
+    Png,
+    /// A WebP image.
+    Webp,
+    /// A PDF document.
+    Pdf,
+}
+
+/// What a photo shows, where the workflow cares.
+#[uniffi::remote(Enum)]
+pub enum AttachmentStage {
+    /// A hazard before rectification (整改前).
+    Before,
+    /// A hazard after rectification (整改后); needed to verify it.
+    After,
+    /// A signed mediation agreement (调解协议).
+    Agreement,
+    /// The situation found (现场情况).
+    Situation,
+}
+
+/// A photo or file a record refers to; the bytes are stored by their SHA-256.
+#[uniffi::remote(Record)]
+pub struct Attachment {
+    /// Identity of this reference.
+    pub id: ItemId,
+    /// The content's SHA-256 (64 lowercase hex digits).
+    pub sha256: BlobHash,
+    /// What the bytes are.
+    pub media_type: MediaType,
+    /// Size in bytes.
+    pub size: u64,
+    /// Width in pixels (pictures).
+    pub width: Option<u32>,
+    /// Height in pixels (pictures).
+    pub height: Option<u32>,
+    /// When it was taken (device clock).
+    pub taken_at: Timestamp,
+    /// The device that attached it.
+    pub device: DeviceId,
+    /// What it shows.
+    pub caption: Option<String>,
+    /// Where it was taken, in words.
+    pub location: Option<String>,
+    /// Before or after rectification, an agreement, the situation.
+    pub stage: Option<AttachmentStage>,
+    /// The case event or mediation session it belongs to.
+    pub part: Option<ItemId>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,6 +356,9 @@ pub struct Household {
     pub residents: Vec<Resident>,
     /// The grid worker's free notes.
     pub notes: String,
+    /// Photos and files (references; the bytes are in the store's blob folder and on the
+    /// server, by hash).
+    pub attachments: Vec<Attachment>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,6 +605,9 @@ pub struct Case {
     pub mediation: Vec<MediationSession>,
     /// Rectification (hazards only).
     pub rectification: Option<Rectification>,
+    /// Photos and files (references; the bytes are in the store's blob folder and on the
+    /// server, by hash).
+    pub attachments: Vec<Attachment>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -629,6 +697,9 @@ pub struct Visit {
     pub summary: String,
     /// Cases this visit opened.
     pub opened_cases: Vec<DocId>,
+    /// Photos and files (references; the bytes are in the store's blob folder and on the
+    /// server, by hash).
+    pub attachments: Vec<Attachment>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,6 +764,9 @@ pub struct Patrol {
     pub route: String,
     /// What was found; appended from several phones.
     pub findings: Vec<PatrolFinding>,
+    /// Photos and files (references; the bytes are in the store's blob folder and on the
+    /// server, by hash).
+    pub attachments: Vec<Attachment>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -696,6 +696,7 @@ mod tests {
 
     fn appeal(worker: &UserId, events: Vec<CaseEvent>) -> Case {
         Case {
+            attachments: Vec::new(),
             id: DocId::new(),
             case_kind: CaseKind::Appeal,
             category: "noise".into(),

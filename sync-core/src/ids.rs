@@ -244,6 +244,51 @@ code_id!(
     "department code"
 );
 
+/// The SHA-256 of a photo or file (an attachment's content), as 64 lowercase hex digits.
+///
+/// Attachments are stored by this hash, outside the Automerge documents: a record holds only
+/// the reference ([`crate::models::attachment::Attachment`]). The same bytes have the same
+/// hash on every phone, so a blob uploaded twice is stored once.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobHash(String);
+
+impl BlobHash {
+    /// The hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Self::from_digest(&sha2::Sha256::digest(bytes))
+    }
+
+    /// The hash from a finished SHA-256 digest (32 bytes).
+    pub fn from_digest(digest: &[u8]) -> Self {
+        use std::fmt::Write;
+        let mut text = String::with_capacity(64);
+        for b in digest {
+            let _ = write!(text, "{b:02x}");
+        }
+        Self(text)
+    }
+}
+
+impl FromStr for BlobHash {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                kind: "content hash",
+                reason: "must be a SHA-256 as 64 lowercase hex digits",
+            })
+        }
+    }
+}
+
+impl_text_id_common!(BlobHash, "content hash");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +333,19 @@ mod tests {
         // Serde and autosurgeon read ids through the same check.
         assert!(serde_json::from_str::<DocId>("\"0190A4B2-7C3D-7E4F-8A9B-0C1D2E3F4A5B\"").is_err());
         assert!(serde_json::from_str::<DocId>(&format!("\"{lower}\"")).is_ok());
+    }
+
+    #[test]
+    fn blob_hashes_are_lowercase_sha256_hex() {
+        let hash = BlobHash::of(b"abc");
+        assert_eq!(
+            hash.as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(hash.as_str().parse::<BlobHash>(), Ok(hash.clone()));
+        assert!(hash.as_str().to_uppercase().parse::<BlobHash>().is_err());
+        assert!(hash.as_str()[..63].parse::<BlobHash>().is_err());
+        assert!("../../etc/passwd".parse::<BlobHash>().is_err());
     }
 
     #[test]

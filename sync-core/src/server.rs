@@ -23,7 +23,7 @@ use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 
 use crate::doc::{Document, device_of_actor};
 use crate::ids::{DeviceId, DocId, GridId, UserId};
-use crate::models::{AnyRecord, HouseholdPrivate, household_private};
+use crate::models::{AnyRecord, Case, HouseholdPrivate, household_private};
 use crate::protocol::{
     ApplyError, Bytes, ChangeBytesError, DocPush, DocResult, DocStatus, DocUpdate, GridCursor,
     MAX_CHANGE_BYTES_PER_DOC, MAX_DOCS_PER_REQUEST, MAX_HEADS_PER_DOC, MAX_NEW_CHANGES_PER_DOC,
@@ -544,6 +544,13 @@ fn check_view(
         caller.role,
         &caller.device,
     )?;
+    if let AnyRecord::Case(case) = &after_rec {
+        let before = match before {
+            Some(AnyRecord::Case(b)) => Some(b),
+            _ => None,
+        };
+        Case::check_evidence(before, case, ctx)?;
+    }
     Ok((after_rec.meta(), after_rec))
 }
 

@@ -33,6 +33,9 @@ pub const DEFAULT_SPECIAL_GROUPS: &[&str] = &[
 pub struct ValidationContext {
     /// Allowed special-group codes.
     pub special_groups: BTreeSet<String>,
+    /// Whether a hazard's `verify_pass` needs a photo after rectification
+    /// ([`crate::models::Case::check_evidence`]). On by default; a deployment may turn it off.
+    pub after_photo_to_verify: bool,
 }
 
 impl Default for ValidationContext {
@@ -42,6 +45,7 @@ impl Default for ValidationContext {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            after_photo_to_verify: true,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::deadline::DeadlineLevel;
 use crate::figures::ReportFigure;
 use crate::models::activity::{ActivityKind, OutreachForm};
 use crate::models::asset::{AssetKind, LeaseState, LedgerDirection};
+use crate::models::attachment::{AttachmentStage, MediaType};
 use crate::models::case::{
     CaseAction, CaseKind, MediationOutcome, PartyRole, RecheckResult, SupervisionLevel, Urgency,
 };
@@ -180,6 +181,14 @@ pub fn groups() -> Vec<Group> {
         Group {
             name: "recheck_result",
             entries: RecheckResult::LABELS,
+        },
+        Group {
+            name: "media_type",
+            entries: MediaType::LABELS,
+        },
+        Group {
+            name: "attachment_stage",
+            entries: AttachmentStage::LABELS,
         },
         Group {
             name: "household_status",

@@ -64,6 +64,7 @@ impl People {
 
     fn case(&self, kind: CaseKind, events: Vec<CaseEvent>) -> Case {
         Case {
+            attachments: Vec::new(),
             id: DocId::new(),
             case_kind: kind,
             category: "general".into(),

@@ -880,6 +880,7 @@ fn residents_are_never_deleted_only_moved_out() {
 fn case() -> Case {
     let worker = UserId::new();
     Case {
+        attachments: Vec::new(),
         id: DocId::new(),
         case_kind: CaseKind::Hazard,
         category: "fire_exit_blocked".into(),
@@ -1019,6 +1020,7 @@ fn authorship_of_new_events_must_be_the_callers() {
 #[test]
 fn other_record_kinds_validate_their_own_rules() {
     let visit = Visit {
+        attachments: Vec::new(),
         id: DocId::new(),
         place: place(),
         household: DocId::new(),

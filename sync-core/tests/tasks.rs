@@ -34,6 +34,7 @@ fn ev(actor: &UserId, role: Role, action: A, at: Timestamp) -> CaseEvent {
 
 fn case(p: &People, subject: &str, opened: Timestamp, events: Vec<CaseEvent>) -> Case {
     Case {
+        attachments: Vec::new(),
         id: DocId::new(),
         case_kind: CaseKind::Appeal,
         category: "neighbour_noise".into(),

@@ -86,6 +86,7 @@ impl Fx {
 
     fn case(&self, events: Vec<CaseEvent>) -> Case {
         Case {
+            attachments: Vec::new(),
             id: DocId::new(),
             case_kind: CaseKind::Appeal,
             category: "neighbour_noise".into(),

@@ -120,6 +120,7 @@ pub fn draft_case(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     sync_core::models::Case {
+        attachments: Vec::new(),
         id: sync_core::ids::DocId::new(),
         case_kind: CaseKind::Appeal,
         category: "elderly_care".into(),

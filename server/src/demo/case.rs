@@ -187,6 +187,7 @@ impl GridGen<'_> {
         };
         let worker = self.worker();
         let mut case = Case {
+            attachments: Vec::new(),
             id: DocId::from_uuid(uuid::Uuid::nil()),
             case_kind: kind,
             category: tpl.category.to_owned(),

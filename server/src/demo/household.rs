@@ -222,6 +222,7 @@ impl GridGen<'_> {
             let created = self.daytime(created);
             let address = self.address(i);
             let mut household = Household {
+                attachments: Vec::new(),
                 id: self.rng.doc_id(created),
                 place: self.place.clone(),
                 address,

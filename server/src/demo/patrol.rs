@@ -82,6 +82,7 @@ impl GridGen<'_> {
                 .first()
                 .map_or("", |h| h.household.address.compound.as_str());
             let patrol = Patrol {
+                attachments: Vec::new(),
                 id: self.rng.doc_id(at),
                 place: self.place.clone(),
                 team,

@@ -83,6 +83,7 @@ impl GridGen<'_> {
                 VisitMethod::DoorToDoor
             };
             let visit = Visit {
+                attachments: Vec::new(),
                 id: self.rng.doc_id(at),
                 place: self.place.clone(),
                 household: hh.household.id.clone(),

@@ -303,6 +303,7 @@ mod tests {
 
     fn reported_case(worker: &UserId) -> Case {
         Case {
+            attachments: Vec::new(),
             id: DocId::new(),
             case_kind: CaseKind::Appeal,
             category: "elderly_care".into(),

@@ -10,10 +10,11 @@ use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DepartmentId, DeviceId, DocId, ItemId, ResidentId, UserId};
+use crate::models::attachment::{self, Attachment, AttachmentStage};
 use crate::record::{Place, Record, RecordKind, Role};
 use crate::string_enum;
 use crate::time::{Date, Timestamp};
-use crate::validate::{ValidationContext, Violations};
+use crate::validate::{RecordInvalid, ValidationContext, Violations};
 
 string_enum! {
     /// What a case is about.
@@ -280,6 +281,9 @@ pub struct Case {
     /// Rectification (hazards only).
     #[serde(default)]
     pub rectification: Option<Rectification>,
+    /// Photos and files (references; the bytes are stored by hash, outside the document).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Record for Case {
@@ -345,6 +349,16 @@ impl Record for Case {
             }
             (None, _) => {}
         }
+        let stages: &[AttachmentStage] = match self.case_kind {
+            CaseKind::Hazard => &[
+                AttachmentStage::Before,
+                AttachmentStage::After,
+                AttachmentStage::Situation,
+            ],
+            CaseKind::Dispute => &[AttachmentStage::Agreement, AttachmentStage::Situation],
+            CaseKind::Appeal => &[AttachmentStage::Situation],
+        };
+        attachment::check(&self.attachments, stages, v);
     }
 
     fn departments(&self) -> Vec<DepartmentId> {
@@ -380,10 +394,39 @@ impl Record for Case {
         if before.case_kind != after.case_kind {
             v.push("case_kind", "never changes once the case exists");
         }
+        attachment::check_update(&before.attachments, &after.attachments, v);
     }
 }
 
 impl Case {
+    /// The evidence a new event needs: when `ctx.after_photo_to_verify` is set, a hazard's new
+    /// `verify_pass` needs at least one photo of the place after rectification
+    /// (`attachments` with stage `after`). Only events new in `after` are judged, so cases
+    /// verified before the rule (or under a deployment without it) stay as they are.
+    pub fn check_evidence(
+        before: Option<&Case>,
+        after: &Case,
+        ctx: &ValidationContext,
+    ) -> Result<(), RecordInvalid> {
+        if !ctx.after_photo_to_verify || after.case_kind != CaseKind::Hazard {
+            return Ok(());
+        }
+        let verifies = Case::new_events(before, after).any(|e| e.action == CaseAction::VerifyPass);
+        let has_after_photo = after
+            .attachments
+            .iter()
+            .any(|a| a.stage == Some(AttachmentStage::After));
+        if verifies && !has_after_photo {
+            return Err(RecordInvalid::single(
+                Some(after.id.clone()),
+                Some(RecordKind::Case),
+                "attachments",
+                "a hazard is verified only with a photo after rectification (an attachment with stage `after`)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Events in `after` that are not in `before` (all of them for a new case).
     pub fn new_events<'a>(
         before: Option<&Case>,

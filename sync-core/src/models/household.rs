@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{DocId, LiaisonGroupId, ResidentId};
+use crate::models::attachment::{self, Attachment, AttachmentStage};
 use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Date;
@@ -211,6 +212,9 @@ pub struct Household {
     /// private document).
     #[serde(default)]
     pub notes: String,
+    /// Photos and files (references; the bytes are stored by hash, outside the document).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Household {
@@ -226,6 +230,7 @@ impl Household {
             tags: Vec::new(),
             residents: Vec::new(),
             notes: String::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -295,9 +300,11 @@ impl Record for Household {
             }
             check_resident(i, r, v);
         }
+        attachment::check(&self.attachments, &[AttachmentStage::Situation], v);
     }
 
     fn check_update(before: &Self, after: &Self, v: &mut Violations) {
+        attachment::check_update(&before.attachments, &after.attachments, v);
         for r in &before.residents {
             if after.resident(&r.id).is_none() {
                 v.push(

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod asset;
+pub mod attachment;
 pub mod case;
 pub mod household;
 pub mod household_private;
@@ -12,6 +13,7 @@ pub mod visit;
 
 pub use activity::Activity;
 pub use asset::Asset;
+pub use attachment::{Attachment, AttachmentStage, MediaType};
 pub use case::Case;
 pub use household::Household;
 pub use household_private::HouseholdPrivate;

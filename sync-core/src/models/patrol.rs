@@ -4,6 +4,7 @@ use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, ItemId, UserId};
+use crate::models::attachment::{self, Attachment, AttachmentStage};
 use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Timestamp;
@@ -78,6 +79,9 @@ pub struct Patrol {
     /// What was found; appended from several phones.
     #[serde(default)]
     pub findings: Vec<PatrolFinding>,
+    /// Photos and files (references; the bytes are stored by hash, outside the document).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Record for Patrol {
@@ -105,5 +109,10 @@ impl Record for Patrol {
         for (i, f) in self.findings.iter().enumerate() {
             v.text(format_args!("findings[{i}].note"), &f.note, 2000);
         }
+        attachment::check(&self.attachments, &[AttachmentStage::Situation], v);
+    }
+
+    fn check_update(before: &Self, after: &Self, v: &mut Violations) {
+        attachment::check_update(&before.attachments, &after.attachments, v);
     }
 }

@@ -4,6 +4,7 @@ use autosurgeon::Reconcile;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, UserId};
+use crate::models::attachment::{self, Attachment, AttachmentStage};
 use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Timestamp;
@@ -44,6 +45,9 @@ pub struct Visit {
     /// Cases this visit opened.
     #[serde(default)]
     pub opened_cases: Vec<DocId>,
+    /// Photos and files (references; the bytes are stored by hash, outside the document).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Record for Visit {
@@ -59,5 +63,10 @@ impl Record for Visit {
         if self.household == self.id {
             v.push("household", "must name a household record");
         }
+        attachment::check(&self.attachments, &[AttachmentStage::Situation], v);
+    }
+
+    fn check_update(before: &Self, after: &Self, v: &mut Violations) {
+        attachment::check_update(&before.attachments, &after.attachments, v);
     }
 }

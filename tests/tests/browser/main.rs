@@ -222,6 +222,7 @@ fn long_ago(minutes: i64) -> Timestamp {
 
 fn overdue_case(place: &Place, worker: &UserId) -> Case {
     Case {
+        attachments: Vec::new(),
         id: DocId::new(),
         case_kind: CaseKind::Appeal,
         category: "street_light".into(),
@@ -737,6 +738,20 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
                     result: sync_core::models::case::RecheckResult::Passed,
                     note: Some("复查合格".into()),
                 }),
+            });
+            k.attachments.push(sync_core::models::Attachment {
+                id: sync_core::ids::ItemId::new(),
+                sha256: sync_core::ids::BlobHash::of(b"after"),
+                media_type: sync_core::models::MediaType::Jpeg,
+                size: 5,
+                width: None,
+                height: None,
+                taken_at: recheck_at,
+                device: phone.session.device.clone(),
+                caption: None,
+                location: None,
+                stage: Some(sync_core::models::AttachmentStage::After),
+                part: None,
             });
             k.events.push(sync_core::workflow::new_event(
                 worker.id.clone(),

@@ -668,6 +668,7 @@ async fn a_supervisor_cannot_write_records_other_than_case_events(
             .create(&household(&app.grid_a(), "77"), at(t + 1))?;
         attempts.push(("new household", new_home.clone()));
         let visit = Visit {
+            attachments: Vec::new(),
             id: DocId::new(),
             place: app.grid_a(),
             household: hid.clone(),

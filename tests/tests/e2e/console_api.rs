@@ -166,6 +166,7 @@ async fn a_households_related_cases_and_visits_are_listed(app: TestApp) -> anyho
     let unrelated = phone.replica.create(&case(&app.grid_a(), &li.id), at(3))?;
     let visit = phone.replica.create(
         &Visit {
+            attachments: Vec::new(),
             id: DocId::new(),
             place: app.grid_a(),
             household: home.clone(),

@@ -103,6 +103,7 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
     for (i, h) in [&h1[0], &h1[0], &h1[1]].into_iter().enumerate() {
         w1.replica.create(
             &Visit {
+                attachments: Vec::new(),
                 id: DocId::new(),
                 place: app.grid_a(),
                 household: h.clone(),
@@ -122,6 +123,9 @@ async fn figures_match_hand_counts_per_grid_and_in_total(app: TestApp) -> anyhow
     // The hazard is rectified on the spot and re-checked; the community verifies it by
     // calling back and closes it (below, once synced).
     let mut hazard = case_with(&a, &li.id, CaseKind::Hazard, t, &quick);
+    hazard
+        .attachments
+        .push(crate::support::after_photo(&w1.session.device, t));
     hazard.rectification = Some(Rectification {
         measure: "清理楼道杂物".into(),
         responsible: "物业".into(),
@@ -540,6 +544,7 @@ async fn exports_follow_the_lists_filters_scope_and_are_audited(
 
 fn patrol(place: &Place, worker: &UserId, started_at: Timestamp, route: &str) -> Patrol {
     Patrol {
+        attachments: Vec::new(),
         id: DocId::new(),
         place: place.clone(),
         team: vec![

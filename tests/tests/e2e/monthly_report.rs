@@ -38,6 +38,7 @@ fn in_month(month: NaiveDate, day: i64) -> Timestamp {
 
 fn visit(place: &Place, household: &DocId, worker: &UserId, at: Timestamp) -> Visit {
     Visit {
+        attachments: Vec::new(),
         id: DocId::new(),
         place: place.clone(),
         household: household.clone(),
@@ -214,6 +215,9 @@ async fn the_monthly_report_matches_hand_counts(app: TestApp) -> anyhow::Result<
     let mut hazard = case(&a, &li.id);
     hazard.case_kind = CaseKind::Hazard;
     hazard.opened_at = inside;
+    hazard
+        .attachments
+        .push(crate::support::after_photo(&w1.session.device, inside));
     hazard.events = vec![event(
         &li.id,
         Role::GridWorker,
@@ -256,6 +260,7 @@ async fn the_monthly_report_matches_hand_counts(app: TestApp) -> anyhow::Result<
     }
     w1.replica.create(
         &Patrol {
+            attachments: Vec::new(),
             id: DocId::new(),
             place: a.clone(),
             team: vec![PatrolMember {

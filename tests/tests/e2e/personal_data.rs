@@ -90,6 +90,7 @@ async fn made_by_a_worker(app: &TestApp, phone: &mut Phone) -> anyhow::Result<Ma
     let party = phone.replica.create(&registration, at(2))?;
     let case = phone.replica.create(&case(&app.grid_a(), &worker), at(3))?;
     let visit = Visit {
+        attachments: Vec::new(),
         id: DocId::new(),
         place: app.grid_a(),
         household: grouped.clone(),

@@ -511,6 +511,7 @@ async fn visits_and_activities_are_listed_by_date(app: TestApp) -> anyhow::Resul
     let (mut w, hids) = households(&app, &li, &app.grid_a(), 1).await?;
     let visit = |day: &str| -> anyhow::Result<Visit> {
         Ok(Visit {
+            attachments: Vec::new(),
             id: DocId::new(),
             place: app.grid_a(),
             household: hids[0].clone(),

@@ -4,10 +4,11 @@ use std::io::Read;
 
 use anyhow::Context;
 use gridbook_tests::Phone;
-use sync_core::ids::{DocId, ItemId, UserId};
+use sync_core::ids::{BlobHash, DeviceId, DocId, ItemId, UserId};
 use sync_core::models::case::{Case, CaseAction, CaseEvent, CaseKind, Urgency};
 use sync_core::models::household::{Address, Household, Resident};
 use sync_core::models::household_private::{HouseholdPrivate, ResidentIdentity};
+use sync_core::models::{Attachment, AttachmentStage, MediaType};
 use sync_core::record::{Place, Role};
 use sync_core::time::Timestamp;
 
@@ -134,6 +135,7 @@ pub fn private_on(phone: &Phone, household: &DocId) -> anyhow::Result<HouseholdP
 /// A submitted appeal opened by `worker`.
 pub fn case(place: &Place, worker: &UserId) -> Case {
     Case {
+        attachments: Vec::new(),
         id: DocId::new(),
         case_kind: CaseKind::Appeal,
         category: "elderly_care".into(),
@@ -154,6 +156,40 @@ pub fn case(place: &Place, worker: &UserId) -> Case {
 }
 
 /// A case event. It names no device: the replica that writes it names its own.
+/// A photo reference of `bytes` (a JPEG) taken on `device` at `when`; its bytes need not be
+/// uploaded for the record to be accepted.
+pub fn photo_of(
+    bytes: &[u8],
+    device: &DeviceId,
+    stage: Option<AttachmentStage>,
+    when: Timestamp,
+) -> Attachment {
+    Attachment {
+        id: ItemId::new(),
+        sha256: BlobHash::of(bytes),
+        media_type: MediaType::Jpeg,
+        size: bytes.len() as u64,
+        width: None,
+        height: None,
+        taken_at: when,
+        device: device.clone(),
+        caption: None,
+        location: None,
+        stage,
+        part: None,
+    }
+}
+
+/// The photo after rectification a hazard's verification needs.
+pub fn after_photo(device: &DeviceId, when: Timestamp) -> Attachment {
+    photo_of(
+        b"after rectification",
+        device,
+        Some(AttachmentStage::After),
+        when,
+    )
+}
+
 pub fn event(actor: &UserId, role: Role, action: CaseAction, when: Timestamp) -> CaseEvent {
     CaseEvent {
         id: ItemId::new(),

@@ -109,7 +109,7 @@ async fn upload(
             continue;
         };
         match code {
-            200 | 201 | 202 => {
+            200..=202 => {
                 let received = body["received"].as_u64().context("received")?;
                 let complete = body["complete"].as_bool() == Some(true);
                 acknowledged

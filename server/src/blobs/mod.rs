@@ -341,24 +341,37 @@ pub async fn upload(
         ));
     };
     let partial = app.blobs.partial_path(&hash);
-    let held = app
-        .blobs
-        .received(&hash)
-        .await
-        .map_err(ApiError::internal)?;
+    // The partial file is locked while this request writes it, so two nodes sharing the blob
+    // folder never interleave their parts.
+    let opened = {
+        let partial = partial.clone();
+        tokio::task::spawn_blocking(move || store::open_partial_locked(&partial))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?
+    };
+    let Some(file) = opened else {
+        return Err(ApiError::conflict(
+            "upload_in_progress",
+            "another server is receiving this blob; ask its status and continue after it",
+        ));
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    let mut held = file.metadata().await.map_err(ApiError::internal)?.len();
     if held > range.total {
         // A partial file longer than the blob is not this blob's: start over.
-        store::remove_if_present(&partial).map_err(ApiError::internal)?;
-        return Err(range_mismatch(0));
+        file.set_len(0).await.map_err(ApiError::internal)?;
+        held = 0;
     }
     if range.start != held {
         return Err(range_mismatch(held));
     }
-    let received = append(&partial, held, range, body).await?;
+    let received = append(&mut file, held, range, body).await?;
     if received < range.total {
         return Ok((StatusCode::ACCEPTED, answer(received, false)));
     }
     finish(app, &hash, media_type, range.total).await?;
+    drop(file);
     Ok((StatusCode::CREATED, answer(range.total, true)))
 }
 
@@ -373,19 +386,12 @@ fn range_mismatch(held: u64) -> ApiError {
 /// Returns the bytes held afterwards. A body that stops early (the phone lost its signal) keeps
 /// what arrived, so the next attempt continues from there.
 async fn append(
-    partial: &std::path::Path,
+    file: &mut tokio::fs::File,
     held: u64,
     range: ByteRange,
     body: Body,
 ) -> ApiResult<u64> {
     let expected = range.end - range.start;
-    store::BlobStore::ensure_parent(partial).map_err(ApiError::internal)?;
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(partial)
-        .await
-        .map_err(ApiError::internal)?;
     let mut stream = body.into_data_stream();
     let mut written: u64 = 0;
     let mut failure = None;

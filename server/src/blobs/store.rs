@@ -123,6 +123,21 @@ impl BlobStore {
     }
 }
 
+/// Opens (creating) an upload's partial file for appending, with an exclusive lock on it;
+/// `None` when another process (a node sharing the folder) holds the lock.
+pub fn open_partial_locked(path: &Path) -> io::Result<Option<std::fs::File>> {
+    BlobStore::ensure_parent(path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Syncs a folder, so that a rename into it survives a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -143,5 +158,21 @@ pub fn remove_if_present(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_is_written_by_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial").join("x");
+        let first = open_partial_locked(&path).unwrap();
+        assert!(first.is_some());
+        assert!(open_partial_locked(&path).unwrap().is_none());
+        drop(first);
+        assert!(open_partial_locked(&path).unwrap().is_some());
     }
 }

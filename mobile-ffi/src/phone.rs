@@ -422,6 +422,7 @@ impl State {
                 pending: true,
                 conflicts: false,
                 rejected: saved.rejection.is_some(),
+                blobs: Vec::new(),
             };
         };
         let json = doc.record_json();
@@ -441,6 +442,7 @@ impl State {
             pending: saved.need_full || heads != saved.base_heads,
             conflicts: !conflicts::report(doc).is_empty(),
             rejected: saved.rejection.is_some(),
+            blobs: blobs::attachments_of(&json),
         }
     }
 
@@ -786,13 +788,20 @@ impl Phone {
             .map_err(|e| {
                 GridbookError::storage(format!("the stored session does not read: {e}"))
             })?;
+        let mut state = State {
+            store,
+            replica,
+            session,
+        };
+        if state.store.blob_refs_stale()? {
+            // A store from before attachments: list the attachments of every record once.
+            let ids = state.replica.doc_ids();
+            state.persist(&ids, false)?;
+            state.store.blob_refs_rebuilt()?;
+        }
         Ok(Arc::new(Self {
             path,
-            state: Mutex::new(State {
-                store,
-                replica,
-                session,
-            }),
+            state: Mutex::new(state),
             net: Mutex::new(None),
             photo_max_side: AtomicU32::new(crate::media::DEFAULT_MAX_SIDE),
             full_quota: AtomicU64::new(blobs::DEFAULT_FULL_QUOTA),

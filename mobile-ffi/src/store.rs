@@ -87,6 +87,14 @@ CREATE TABLE IF NOT EXISTS blobs (
     last_used      INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS blobs_unsent ON blobs (uploaded, full);
+CREATE TABLE IF NOT EXISTS blob_refs (  -- the attachments each record names
+    doc_id     TEXT NOT NULL REFERENCES docs (id) ON DELETE CASCADE,
+    sha256     TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, sha256)
+) STRICT;
+CREATE INDEX IF NOT EXISTS blob_refs_sha256 ON blob_refs (sha256);
 CREATE TABLE IF NOT EXISTS blob_chunks (
     sha256 TEXT NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
     seq    INTEGER NOT NULL,
@@ -126,6 +134,16 @@ pub(crate) struct Projection {
     pub pending: bool,
     pub conflicts: bool,
     pub rejected: bool,
+    /// The attachments the record names.
+    pub blobs: Vec<BlobRef>,
+}
+
+/// An attachment as a record names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BlobRef {
+    pub sha256: String,
+    pub media_type: String,
+    pub size: u64,
 }
 
 /// One row of a list.
@@ -200,8 +218,16 @@ impl Store {
         }
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(SCHEMA)?;
-        // Layout 1 to 2 (and new stores): attachments' bytes.
+        // Layout 1 to 2 (and new stores): attachments' bytes. The attachments of records
+        // already here are listed at the next open of a `Phone` (it reads the documents).
         tx.execute_batch(SCHEMA_BLOBS)?;
+        if version == 1 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('blob_refs_stale', '1')
+                 ON CONFLICT (key) DO NOTHING",
+                [],
+            )?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         tx.commit()?;
         Ok(Self { conn })
@@ -238,7 +264,7 @@ impl Store {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute_batch(
             "DELETE FROM docs; DELETE FROM requests; DELETE FROM meta;
-             DELETE FROM blob_chunks; DELETE FROM blobs;",
+             DELETE FROM blob_refs; DELETE FROM blob_chunks; DELETE FROM blobs;",
         )?;
         tx.commit()?;
         self.conn.execute_batch(
@@ -305,6 +331,22 @@ impl Store {
                     p.rejected,
                     now_ms,
                 ])?;
+            }
+            let mut clear = tx.prepare_cached("DELETE FROM blob_refs WHERE doc_id = ?1")?;
+            let mut add = tx.prepare_cached(
+                "INSERT INTO blob_refs (doc_id, sha256, media_type, size) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for (doc, p) in docs {
+                clear.execute([doc.id.as_str()])?;
+                for b in &p.blobs {
+                    add.execute(params![
+                        doc.id.as_str(),
+                        b.sha256,
+                        b.media_type,
+                        to_i64(b.size)
+                    ])?;
+                }
             }
         }
         if let Some(cursor) = cursor {
@@ -416,6 +458,14 @@ fn blob_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobRow> {
 
 const BLOB_COLUMNS: &str =
     "sha256, media_type, size, uploaded, uploaded_bytes, full, thumb IS NOT NULL";
+
+fn blob_ref(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobRef> {
+    Ok(BlobRef {
+        sha256: r.get(0)?,
+        media_type: r.get(1)?,
+        size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+    })
+}
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -597,6 +647,43 @@ impl Store {
             out.extend_from_slice(&data[from as usize..to as usize]);
         }
         Ok(out)
+    }
+
+    /// An attachment as some record on this phone names it.
+    pub fn blob_ref(&self, sha256: &str) -> Result<Option<BlobRef>, GridbookError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sha256, media_type, size FROM blob_refs WHERE sha256 = ?1 LIMIT 1",
+                [sha256],
+                blob_ref,
+            )
+            .optional()?)
+    }
+
+    /// Pictures records on this phone name that have neither a thumbnail nor their full
+    /// bytes here, at most `limit`.
+    pub fn missing_thumbnails(&self, limit: usize) -> Result<Vec<BlobRef>, GridbookError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.sha256, min(r.media_type), min(r.size) FROM blob_refs r
+             LEFT JOIN blobs b ON b.sha256 = r.sha256
+             WHERE r.media_type LIKE 'image/%'
+               AND (b.sha256 IS NULL OR (b.thumb IS NULL AND b.full = 0))
+             GROUP BY r.sha256 ORDER BY r.sha256 LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([to_i64(limit as u64)], blob_ref)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the attachments of the records here must be listed again (a store from
+    /// layout 1).
+    pub fn blob_refs_stale(&self) -> Result<bool, GridbookError> {
+        Ok(self.meta("blob_refs_stale")?.is_some())
+    }
+
+    /// The attachments of every record were listed again.
+    pub fn blob_refs_rebuilt(&self) -> Result<(), GridbookError> {
+        self.set_meta("blob_refs_stale", None)
     }
 
     /// Blobs attached here whose upload the server has not confirmed.

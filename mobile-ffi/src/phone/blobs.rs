@@ -24,7 +24,7 @@ use super::{Phone, State, count, now, now_ms, parse_id};
 use crate::error::GridbookError;
 use crate::http::{Answer, Http};
 use crate::media;
-use crate::store::BLOB_CHUNK;
+use crate::store::{BLOB_CHUNK, BlobRef};
 
 /// Bytes sent per upload request (one `Content-Range`).
 const UPLOAD_CHUNK: u64 = BLOB_CHUNK as u64;
@@ -174,32 +174,23 @@ fn read_source(source: AttachSource) -> Result<Vec<u8>, GridbookError> {
     }
 }
 
-/// The attachments (hash, media type, size) of every record in the replica.
-fn referenced_blobs(st: &State) -> Vec<(String, String, u64)> {
-    let mut out = Vec::new();
-    for id in st.replica.doc_ids() {
-        let Some(doc) = st.replica.document(&id) else {
-            continue;
-        };
-        let json = doc.record_json();
-        for a in json
-            .get("attachments")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(sha), Some(media), Some(size)) = (
-                a.get("sha256").and_then(Value::as_str),
-                a.get("media_type").and_then(Value::as_str),
-                a.get("size").and_then(Value::as_u64),
-            ) else {
-                continue;
-            };
-            out.push((sha.to_owned(), media.to_owned(), size));
-        }
-    }
-    out.sort();
-    out.dedup();
+/// The attachments (hash, media type, size) a record's JSON view names.
+pub(super) fn attachments_of(json: &Value) -> Vec<BlobRef> {
+    let mut out: Vec<BlobRef> = json
+        .get("attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            Some(BlobRef {
+                sha256: a.get("sha256")?.as_str()?.to_owned(),
+                media_type: a.get("media_type")?.as_str()?.to_owned(),
+                size: a.get("size")?.as_u64()?,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    out.dedup_by(|a, b| a.sha256 == b.sha256);
     out
 }
 
@@ -390,23 +381,13 @@ impl Phone {
     /// has no thumbnail of, at most [`THUMBS_PER_SYNC`]; one the server has no bytes of yet
     /// is skipped until a later sync.
     fn fetch_thumbnails(&self, http: &Http, report: &mut BlobSync) -> Result<(), GridbookError> {
-        let wanted: Vec<(String, String, u64)> = {
-            let st = self.lock();
-            let mut wanted = Vec::new();
-            for (sha, media, size) in referenced_blobs(&st) {
-                let is_image = media.parse::<MediaType>().is_ok_and(MediaType::is_image);
-                if !is_image || sha.parse::<BlobHash>().is_err() {
-                    continue;
-                }
-                let row = st.store.blob(&sha)?;
-                if row.is_some_and(|r| r.has_thumb || r.full) {
-                    continue;
-                }
-                wanted.push((sha, media, size));
-            }
-            wanted
-        };
-        for (sha, media, size) in wanted.into_iter().take(THUMBS_PER_SYNC) {
+        let wanted = self.lock().store.missing_thumbnails(THUMBS_PER_SYNC)?;
+        for BlobRef {
+            sha256: sha,
+            media_type: media,
+            size,
+        } in wanted
+        {
             let answer = self.get_blob(http, &sha, false)?;
             if answer.status == 404 {
                 continue;
@@ -431,13 +412,14 @@ impl Phone {
         self.authorized(http, |token| http.get(&path, token, limit))
     }
 
-    /// The media type and size of a blob as the records on this phone name it.
-    fn referenced(&self, sha256: &str) -> Option<(String, u64)> {
+    /// The media type and size of a blob as the store knows it, or as a record on this phone
+    /// names it.
+    fn referenced(&self, sha256: &str) -> Result<Option<(String, u64)>, GridbookError> {
         let st = self.lock();
-        referenced_blobs(&st)
-            .into_iter()
-            .find(|(sha, _, _)| sha == sha256)
-            .map(|(_, media, size)| (media, size))
+        if let Some(row) = st.store.blob(sha256)? {
+            return Ok(Some((row.media_type, row.size)));
+        }
+        Ok(st.store.blob_ref(sha256)?.map(|r| (r.media_type, r.size)))
     }
 }
 
@@ -542,19 +524,9 @@ impl Phone {
                 }
             }
         }
-        let (media_type, size) = self
-            .referenced(sha256)
-            .or_else(|| {
-                let st = self.lock();
-                st.store
-                    .blob(sha256)
-                    .ok()
-                    .flatten()
-                    .map(|r| (r.media_type, r.size))
-            })
-            .ok_or_else(|| {
-                GridbookError::not_found("no record on this phone has this attachment")
-            })?;
+        let (media_type, size) = self.referenced(sha256)?.ok_or_else(|| {
+            GridbookError::not_found("no record on this phone has this attachment")
+        })?;
         if !full
             && !media_type
                 .parse::<MediaType>()
@@ -613,7 +585,7 @@ impl Phone {
                 thumbnail_on_phone: row.has_thumb,
             },
             None => AttachmentStatus {
-                size: self.referenced(hash.as_str()).map(|(_, size)| size),
+                size: self.referenced(hash.as_str())?.map(|(_, size)| size),
                 sha256,
                 state: BlobState::Elsewhere,
                 uploaded_bytes: 0,

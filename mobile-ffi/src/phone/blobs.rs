@@ -308,7 +308,15 @@ impl Phone {
         let path = format!("/v1/blobs/{sha256}");
         let (mut offset, mut restarted, mut mismatches) = (start, false, 0u32);
         loop {
-            let len = UPLOAD_CHUNK.min(size.saturating_sub(offset));
+            if offset >= size {
+                // The server says it holds every byte yet not the blob: it has not checked
+                // them yet, or disagrees with this phone; ask again at the next sync.
+                report.error = Some(format!(
+                    "the server holds {offset} of {size} bytes of {sha256} without completing it"
+                ));
+                return Ok(Upload::Later);
+            }
+            let len = UPLOAD_CHUNK.min(size - offset);
             let body = self.lock().store.blob_range(sha256, offset, len)?;
             if body.len() as u64 != len {
                 return Err(GridbookError::storage(format!(
@@ -334,11 +342,13 @@ impl Phone {
                     if put.received <= offset || put.received >= size {
                         // No progress, or "all received" but not complete: the server and
                         // this phone disagree; ask again at the next sync.
-                        return Err(GridbookError::protocol(format!(
-                            "the server holds {} of {size} bytes after a range up to {}",
+                        report.error = Some(format!(
+                            "the server holds {} of {size} bytes of {sha256} after a range up \
+                             to {}",
                             put.received,
                             offset + len
-                        )));
+                        ));
+                        return Ok(Upload::Later);
                     }
                     offset = put.received;
                 }
@@ -389,7 +399,9 @@ impl Phone {
         } in wanted
         {
             let answer = self.get_blob(http, &sha, false)?;
-            if answer.status == 404 {
+            // 404: the attaching phone has not uploaded it yet; 403: no longer readable here
+            // (the record moved away). Either way, not now.
+            if matches!(answer.status, 403 | 404) {
                 continue;
             }
             if !answer.ok() {

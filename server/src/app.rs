@@ -133,6 +133,8 @@ pub struct Running {
     pub task: JoinHandle<std::io::Result<()>>,
     /// Erases archived private documents once their retention period has passed.
     eraser: JoinHandle<()>,
+    /// Deletes blobs no record refers to any more, after the grace period.
+    collector: JoinHandle<()>,
 }
 
 impl Running {
@@ -140,6 +142,7 @@ impl Running {
     pub async fn stop(self) -> std::io::Result<()> {
         self.shutdown.cancel();
         self.eraser.abort();
+        self.collector.abort();
         let result = self
             .task
             .await
@@ -180,12 +183,14 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
         "listening"
     );
     let eraser = tokio::spawn(crate::records::retention::erase_periodically(state.clone()));
+    let collector = tokio::spawn(crate::blobs::collect_periodically(state.clone()));
     Ok(Running {
         addr,
         shutdown,
         state,
         task,
         eraser,
+        collector,
     })
 }
 

@@ -94,6 +94,16 @@ pub const DEFAULT_REPORT_FONTS: &[&str] = &[
     "/System/Library/Fonts/PingFang.ttc",
     "C:\\Windows\\Fonts\\msyh.ttc",
 ];
+/// Largest photo or file accepted (`PUT /v1/blobs/{sha256}`), in bytes; at most
+/// [`sync_core::models::attachment::MAX_BLOB_BYTES`]. Phones downscale photos to well under a
+/// megabyte, so 20 MiB leaves room for scanned documents.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 20 * 1024 * 1024;
+/// Days a blob no record references any more (and an upload left unfinished) is kept before it
+/// is deleted.
+pub const DEFAULT_BLOB_GRACE_DAYS: u64 = 7;
+/// The blob folder for PostgreSQL deployments when none is configured (SQLite keeps it beside
+/// the database file).
+pub const DEFAULT_BLOB_DIR: &str = "gridbook-blobs";
 /// Default longest time a request's headers may take to arrive, from their first byte.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
 /// Default longest time a connection may stay open with no request in progress.
@@ -155,6 +165,26 @@ pub struct ServeArgs {
     /// (Debian's `fonts-noto-cjk` provides the first).
     #[arg(long, env = "GRIDBOOK_REPORT_FONT")]
     pub report_font: Option<PathBuf>,
+    /// The folder photos and files are stored in, by their SHA-256. Default: beside the SQLite
+    /// file (`gridbook.db` → `gridbook.blobs/`), or `gridbook-blobs` in the working folder for
+    /// PostgreSQL. Several nodes share one folder on shared storage.
+    #[arg(long, env = "GRIDBOOK_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// Largest photo or file accepted, in bytes.
+    #[arg(long, env = "GRIDBOOK_MAX_BLOB_BYTES", default_value_t = DEFAULT_MAX_BLOB_BYTES)]
+    pub max_blob_bytes: u64,
+    /// Days a blob no record references any more, or an unfinished upload, is kept.
+    #[arg(long, env = "GRIDBOOK_BLOB_GRACE_DAYS", default_value_t = DEFAULT_BLOB_GRACE_DAYS)]
+    pub blob_grace_days: u64,
+    /// Whether verifying a hazard's rectification needs a photo after rectification
+    /// (`true`, the default, or `false`).
+    #[arg(
+        long,
+        env = "GRIDBOOK_HAZARD_AFTER_PHOTO",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub hazard_after_photo: bool,
     /// Longest time, in seconds, a request's headers may take to arrive once their first byte
     /// has; slower clients are disconnected.
     #[arg(
@@ -242,6 +272,14 @@ pub struct Settings {
     pub archive_retention: Duration,
     /// The monthly report PDF's font; `None`: the first of [`DEFAULT_REPORT_FONTS`] found.
     pub report_font: Option<PathBuf>,
+    /// The blob folder; `None`: the default next to the database ([`Settings::blob_dir`]).
+    pub blob_dir: Option<PathBuf>,
+    /// Largest blob accepted.
+    pub max_blob_bytes: u64,
+    /// How long an unreferenced blob or an unfinished upload is kept.
+    pub blob_grace: Duration,
+    /// Whether a hazard's verification needs a photo after rectification.
+    pub hazard_after_photo: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -262,6 +300,10 @@ impl fmt::Debug for Settings {
             .field("fault_hold_write", &self.fault_hold_write)
             .field("archive_retention", &self.archive_retention)
             .field("report_font", &self.report_font)
+            .field("blob_dir", &self.blob_dir)
+            .field("max_blob_bytes", &self.max_blob_bytes)
+            .field("blob_grace", &self.blob_grace)
+            .field("hazard_after_photo", &self.hazard_after_photo)
             .finish()
     }
 }
@@ -285,6 +327,22 @@ impl Settings {
             fault_hold_write: None,
             archive_retention: Duration::from_secs(DEFAULT_ARCHIVE_RETENTION_DAYS * 86_400),
             report_font: None,
+            blob_dir: None,
+            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+            blob_grace: Duration::from_secs(DEFAULT_BLOB_GRACE_DAYS * 86_400),
+            hazard_after_photo: true,
+        }
+    }
+
+    /// The blob folder: the configured one, else beside the SQLite file (`gridbook.db` →
+    /// `gridbook.blobs`), else [`DEFAULT_BLOB_DIR`] in the working folder.
+    pub fn blob_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.blob_dir {
+            return dir.clone();
+        }
+        match crate::auth::keyfile::sqlite_file(&self.database_url) {
+            Some(db) => db.with_extension("blobs"),
+            None => PathBuf::from(DEFAULT_BLOB_DIR),
         }
     }
 
@@ -338,6 +396,14 @@ impl TryFrom<&ServeArgs> for Settings {
                 });
             }
         }
+        if args.max_blob_bytes == 0
+            || args.max_blob_bytes > sync_core::models::attachment::MAX_BLOB_BYTES
+        {
+            return Err(SettingError {
+                name: "max_blob_bytes",
+                reason: "must be 1 byte to 50 MiB",
+            });
+        }
         if args.max_connections == Some(0) {
             return Err(SettingError {
                 name: "max_connections",
@@ -362,6 +428,10 @@ impl TryFrom<&ServeArgs> for Settings {
                 args.archive_retention_days.saturating_mul(86_400),
             ),
             report_font: args.report_font.clone(),
+            blob_dir: args.blob_dir.clone(),
+            max_blob_bytes: args.max_blob_bytes,
+            blob_grace: Duration::from_secs(args.blob_grace_days.saturating_mul(86_400)),
+            hazard_after_photo: args.hazard_after_photo,
         })
     }
 }

@@ -18,14 +18,14 @@
 //! (`household_private_index`), which give the household's `special_groups` column together
 //! with the residents its own document lists as present.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sync_core::deadline::{self, DeadlineLevel, DeadlinePolicy, WorkCalendar};
 use sync_core::models::AnyRecord;
 use sync_core::models::asset::Asset;
 use sync_core::models::case::Case;
 use sync_core::models::household::{Household, ResidentStatus};
-use sync_core::record::RecordKind;
+use sync_core::record::{Place, RecordKind};
 use sync_core::server::StoredRecord;
 use sync_core::time::{Date, Timestamp};
 use sync_core::workflow::{self, CaseState};
@@ -223,6 +223,45 @@ pub struct ItemRow {
     pub subtype: Option<String>,
     /// A lease's tenant, a ledger entry's or a service's note.
     pub label: String,
+}
+
+/// A record's reference to a blob (`blob_refs`): which bytes it needs, with the media type and
+/// size it claims.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BlobRef {
+    /// The blob's SHA-256.
+    pub sha256: String,
+    /// The media type the reference claims.
+    pub media_type: String,
+    /// The size the reference claims.
+    pub size: i64,
+}
+
+/// The blobs a record references (its `attachments`), each (hash, type, size) once, with the
+/// record's community and grid; `None` when the merged record cannot be read as its type (its
+/// previous references stay until a readable version arrives).
+pub fn blob_refs_of(record: &StoredRecord) -> Option<(&Place, Vec<BlobRef>)> {
+    let typed = record.record.as_ref()?;
+    let (place, attachments) = match typed {
+        AnyRecord::Case(c) => (&c.place, c.attachments.as_slice()),
+        AnyRecord::Visit(v) => (&v.place, v.attachments.as_slice()),
+        AnyRecord::Patrol(p) => (&p.place, p.attachments.as_slice()),
+        AnyRecord::Household(h) => (&h.place, h.attachments.as_slice()),
+        AnyRecord::HouseholdPrivate(_)
+        | AnyRecord::Activity(_)
+        | AnyRecord::PartyRegistration(_)
+        | AnyRecord::Asset(_)
+        | AnyRecord::Report(_) => return None,
+    };
+    let refs: BTreeSet<BlobRef> = attachments
+        .iter()
+        .map(|a| BlobRef {
+            sha256: a.sha256.to_string(),
+            media_type: a.media_type.as_str().to_owned(),
+            size: i64::try_from(a.size).unwrap_or(i64::MAX),
+        })
+        .collect();
+    Some((place, refs.into_iter().collect()))
 }
 
 /// The index row of one record.

@@ -14,6 +14,7 @@ pub mod app;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod cache;
 pub mod config;
 pub mod console;

@@ -47,6 +47,9 @@ use crate::routes;
         routes::assets::get_accounts,
         routes::assets::get_account,
         routes::assets::get_account_xlsx,
+        routes::blobs::post_status,
+        routes::blobs::put_blob,
+        routes::blobs::get_blob,
         routes::imports::start_household_import,
         routes::imports::get_import,
         routes::imports::get_import_report,
@@ -96,6 +99,7 @@ use crate::routes;
         (name = "assets", description = "三资 accounts: collective assets' income, expense and leases"),
         (name = "exports", description = "Lists as CSV or XLSX"),
         (name = "imports", description = "Household rosters imported from XLSX or CSV"),
+        (name = "blobs", description = "Photos and files that records refer to, stored by their SHA-256"),
         (name = "admin", description = "Places, users, audit log (administrators)"),
     ),
 )]

@@ -7,6 +7,7 @@ use sync_core::validate::ValidationContext;
 
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{self, jwt::Keys};
+use crate::blobs::store::BlobStore;
 use crate::cache::DocCache;
 use crate::config::Settings;
 use crate::db::Db;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// Household roster imports started over HTTP (in memory: see [`crate::imports::jobs`]).
     pub imports: Arc<ImportJobs>,
+    /// The blob folder (photos and files) and the uploads in progress.
+    pub blobs: Arc<BlobStore>,
 }
 
 impl AppState {
@@ -41,12 +44,18 @@ impl AppState {
         let db = Db::connect(&settings.database_url).await?;
         db.migrate().await?;
         let keys = auth::load_keys(&db, &settings).await?;
+        let validation = ValidationContext {
+            after_photo_to_verify: settings.hazard_after_photo,
+            ..ValidationContext::default()
+        };
+        let blobs = BlobStore::open(settings.blob_dir(), settings.max_blob_bytes);
         let state = Self {
             cache: Arc::new(DocCache::new(settings.doc_cache)),
             db,
             keys: Arc::new(keys),
             settings: Arc::new(settings),
-            validation: Arc::new(ValidationContext::default()),
+            validation: Arc::new(validation),
+            blobs: Arc::new(blobs),
             throttle: Arc::new(LoginThrottle::default()),
             live: Arc::new(Live::default()),
             imports: Arc::new(ImportJobs::default()),

@@ -102,6 +102,7 @@ impl TestApp {
         // test's folder rather than the working folder.
         if db.backend() == Backend::Postgres {
             settings.jwt_key_file = Some(db.dir().join("gridbook.jwt-keys"));
+            settings.blob_dir = Some(db.dir().join("gridbook.blobs"));
         }
         adjust(&mut settings);
         let mut state = AppState::new(settings.clone()).await?;
@@ -136,6 +137,11 @@ impl TestApp {
     /// The test's temporary folder (the SQLite file and key file are in it).
     pub fn dir(&self) -> &std::path::Path {
         self.db.dir()
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running().addr
     }
 
     fn running(&self) -> &Running {

@@ -83,7 +83,7 @@ pub fn path_for(settings: &Settings) -> PathBuf {
 }
 
 /// The file of a `sqlite:` URL, if it names one (not `:memory:`).
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or("");

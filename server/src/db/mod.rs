@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod audit;
+pub mod blobs;
 pub mod bulk;
 pub mod docs;
 pub mod figures;

@@ -418,6 +418,9 @@ async fn persist(
         )
         .await?;
         crate::db::index::upsert(&mut tx, &accepted.stored).await?;
+        if let Some((place, refs)) = crate::index::blob_refs_of(&accepted.stored) {
+            crate::db::blobs::replace_refs(&mut tx, &push.id, place, &refs).await?;
+        }
         crate::db::index::upsert_conflicts(
             &mut tx,
             &accepted.stored,

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod conflicts;
 pub mod exports;
 pub mod figures;
@@ -57,6 +58,10 @@ pub enum BodyLimit {
     Upload,
     /// `POST /v1/sync`: the configured `max_body_bytes`.
     Configured,
+    /// A photo or file (`PUT /v1/blobs/{sha256}`): [`sync_core::models::attachment::MAX_BLOB_BYTES`];
+    /// the configured, smaller limit is checked against the upload's declared size, and the
+    /// body is streamed to disk, never buffered.
+    Blob,
 }
 
 /// The body a route that reads none still tolerates (a client sending `{}` with a GET).
@@ -83,6 +88,9 @@ impl BodyLimit {
             Self::Value => VALUE_BODY_BYTES,
             Self::Upload => UPLOAD_BODY_BYTES,
             Self::Configured => max_body_bytes,
+            Self::Blob => {
+                usize::try_from(sync_core::models::attachment::MAX_BLOB_BYTES).unwrap_or(usize::MAX)
+            }
         }
     }
 }
@@ -203,6 +211,24 @@ fn table() -> Vec<Route> {
             "/v1/imports/{id}/report.xlsx",
             BodyLimit::NoBody,
             get(imports::get_import_report),
+        ),
+        (
+            Method::POST,
+            "/v1/blobs/status",
+            BodyLimit::Small,
+            post(blobs::post_status),
+        ),
+        (
+            Method::PUT,
+            "/v1/blobs/{sha256}",
+            BodyLimit::Blob,
+            put(blobs::put_blob),
+        ),
+        (
+            Method::GET,
+            "/v1/blobs/{sha256}",
+            BodyLimit::NoBody,
+            get(blobs::get_blob),
         ),
         (
             Method::GET,
@@ -454,8 +480,17 @@ mod tests {
         let configured = crate::config::DEFAULT_MAX_BODY_BYTES;
         for (method, path, limit) in routes {
             let bytes = limit.bytes(configured);
-            // Nothing takes more than the configured maximum; only sync takes that much.
-            assert!(bytes <= configured, "{method} {path}");
+            // Nothing buffers more than the configured maximum; only sync takes that much. A
+            // blob upload is streamed to disk, never buffered, and bounded by its own limit.
+            assert!(
+                bytes <= configured || limit == BodyLimit::Blob,
+                "{method} {path}"
+            );
+            assert_eq!(
+                limit == BodyLimit::Blob,
+                method == Method::PUT && path == "/v1/blobs/{sha256}",
+                "{method} {path}"
+            );
             assert_eq!(
                 limit == BodyLimit::Configured,
                 path == "/v1/sync",

@@ -8,6 +8,7 @@ mod assets;
 mod attacks;
 mod auth;
 mod bad_input;
+mod blobs;
 mod case_actions;
 mod connections;
 mod console_api;

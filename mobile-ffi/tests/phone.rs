@@ -1136,15 +1136,30 @@ mod attachments {
             .unwrap()
             .sha256
             .to_string();
+        // A photo of a record the server refuses (another grid's) waits, and says so.
+        let elsewhere = household(server.app().grid_b(), "103");
+        let elsewhere_id = elsewhere.id.to_string();
+        phone.create_household(elsewhere).unwrap();
+        let waiting = phone
+            .attach(elsewhere_id, bytes(noise_pdf(5_000, 31)), situation())
+            .unwrap()
+            .sha256
+            .to_string();
         let summary = phone.sync().unwrap();
-        assert_eq!(summary.blobs_uploaded, 1);
+        assert_eq!(summary.rejected.len(), 1);
+        assert_eq!((summary.blobs_uploaded, summary.blobs_pending), (1, 1));
+        assert_eq!(summary.blob_bytes_sent, file.len() as u64);
+        assert_eq!(summary.blob_error, None);
+        let status = phone.attachment_status(waiting).unwrap();
+        assert_eq!(status.state, BlobState::Unsent);
+        assert!(status.full_on_phone);
         let status = phone.attachment_status(sha.clone()).unwrap();
         assert_eq!(status.state, BlobState::OnServer);
         assert!(
             !status.full_on_phone,
             "uploaded bytes beyond the quota are evicted"
         );
-        assert_eq!(phone.attachment_bytes_on_phone().unwrap(), 0);
+        assert_eq!(phone.attachment_bytes_on_phone().unwrap(), 5_000);
         assert_eq!(phone.attachment_bytes(sha, true).unwrap(), file);
     }
 

@@ -1210,11 +1210,22 @@ mod attachments {
         assert_eq!((w, h), (1600, 1200));
         assert!(exif.as_deref().is_some_and(has_gps), "kept on request");
 
-        // A smaller setting applies to the next photo.
+        // A smaller setting applies to the next photo; a file the camera wrote works alike.
         phone.set_photo_max_side(800);
-        let small = phone
-            .attach(id.clone(), bytes(camera), situation())
-            .unwrap();
+        let file = dir.path().join("camera.jpg");
+        std::fs::write(&file, &camera).unwrap();
+        let path = AttachSource::Path {
+            path: file.to_string_lossy().into_owned(),
+        };
+        let small = phone.attach(id.clone(), path, situation()).unwrap();
+        let missing = AttachSource::Path {
+            path: dir.path().join("gone.jpg").to_string_lossy().into_owned(),
+        };
+        let err = phone.attach(id.clone(), missing, situation()).unwrap_err();
+        assert!(
+            matches!(err, GridbookError::UnsupportedFile { .. }),
+            "{err}"
+        );
         assert_eq!((small.width, small.height), (Some(800), Some(600)));
 
         // Anything but a photo or a PDF is refused, and nothing is attached.
@@ -1238,5 +1249,35 @@ mod attachments {
             .unwrap_err();
         assert!(matches!(err, GridbookError::InvalidRecord { .. }), "{err}");
         assert_eq!(phone.household(id).unwrap().attachments.len(), 3);
+    }
+
+    #[test]
+    fn a_record_takes_at_most_a_hundred_attachments() {
+        let dir = tempfile::tempdir().unwrap();
+        let phone = open(&dir, "many.db");
+        let home = household(
+            Place {
+                community: "ca".parse().unwrap(),
+                grid: "ca-1".parse().unwrap(),
+            },
+            "301",
+        );
+        let id = home.id.to_string();
+        phone.create_household(home).unwrap();
+        let file = |i: u32| format!("%PDF-1.7\n% page {i}\n").into_bytes();
+        for i in 0..100 {
+            phone
+                .attach(id.clone(), bytes(file(i)), situation())
+                .unwrap();
+        }
+        let err = phone
+            .attach(id.clone(), bytes(file(100)), situation())
+            .unwrap_err();
+        assert!(matches!(err, GridbookError::Conflict { .. }), "{err}");
+        assert!(err.to_string().contains("100"), "{err}");
+        assert_eq!(phone.household(id).unwrap().attachments.len(), 100);
+        // The refused file's bytes were not kept.
+        let kept: u64 = (0..100).map(|i| file(i).len() as u64).sum();
+        assert_eq!(phone.attachment_bytes_on_phone().unwrap(), kept);
     }
 }

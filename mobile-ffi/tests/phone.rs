@@ -1280,4 +1280,43 @@ mod attachments {
         let kept: u64 = (0..100).map(|i| file(i).len() as u64).sum();
         assert_eq!(phone.attachment_bytes_on_phone().unwrap(), kept);
     }
+
+    #[test]
+    fn bytes_that_do_not_match_their_hash_are_refused_without_failing_the_sync() {
+        let Some((server, dir, phone)) = worker_phone(Backend::Sqlite, None) else {
+            return;
+        };
+        let home = household(server.app().grid_a(), "401");
+        let id = home.id.to_string();
+        phone.create_household(home).unwrap();
+        let file = noise_pdf(300_000, 40);
+        let sha = phone
+            .attach(id, bytes(file), situation())
+            .unwrap()
+            .sha256
+            .to_string();
+        // The stored bytes change behind the phone's back (a damaged flash page, say).
+        let conn = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
+        conn.pragma_update(None, "key", format!("x'{KEY}'"))
+            .unwrap();
+        conn.execute(
+            "UPDATE blob_chunks SET data = zeroblob(length(data)) WHERE sha256 = ?1 AND seq = 1",
+            [&sha],
+        )
+        .unwrap();
+        drop(conn);
+
+        let summary = phone.sync().unwrap();
+        assert_eq!(summary.accepted, 1, "the record's sync went through");
+        assert_eq!((summary.blobs_uploaded, summary.blobs_pending), (0, 1));
+        let error = summary.blob_error.expect("the refusal is reported");
+        assert!(error.contains("hash_mismatch"), "{error}");
+        // The first 256 KiB were taken twice: the phone started over once, then gave up.
+        assert_eq!(summary.blob_bytes_sent, 2 * 256 * 1024);
+        assert_eq!(
+            phone.attachment_status(sha.clone()).unwrap().state,
+            BlobState::Unsent
+        );
+        assert_eq!(get_blob(&server, &phone, &sha).0, 404);
+    }
 }

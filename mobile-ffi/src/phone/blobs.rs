@@ -379,6 +379,10 @@ impl Phone {
                     self.lock().store.set_uploaded_bytes(sha256, 0)?;
                 }
                 403 | 413 | 415 | 422 => {
+                    if answer.status == 422 {
+                        // Discarded again: the bytes here do not hash to their name.
+                        self.lock().store.set_uploaded_bytes(sha256, 0)?;
+                    }
                     report.error = Some(answer.error().to_string());
                     return Ok(Upload::Later);
                 }

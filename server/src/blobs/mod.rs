@@ -208,6 +208,17 @@ pub async fn status(
     Ok(StatusAnswer { blobs: answers })
 }
 
+/// Which of `hashes` (a record's attachments) are stored, sorted.
+pub async fn uploaded_among<'a>(
+    app: &AppState,
+    hashes: impl Iterator<Item = &'a String>,
+) -> ApiResult<Vec<String>> {
+    let parsed: Vec<BlobHash> = hashes.filter_map(|h| h.parse().ok()).collect();
+    let mut stored = db::stored_among(&app.db, &parsed.iter().collect::<Vec<_>>()).await?;
+    stored.sort();
+    Ok(stored)
+}
+
 /// A parsed `Content-Range: bytes START-END/TOTAL` (END inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {

@@ -99,6 +99,7 @@ pub async fn view(
         Some(AnyRecord::Case(case)) => Some(case_extras(app, caller, &loaded, case).await?),
         _ => None,
     };
+    let blob_refs = crate::index::blob_refs_of(&loaded.record).map(|(_, refs)| refs);
     let mut body = blocking(move || {
         let stored = &loaded.record;
         let mut record = joined(&loaded, private.as_deref());
@@ -129,6 +130,14 @@ pub async fn view(
     .await?;
     if let (Some(extras), Some(map)) = (case_extras, body.as_object_mut()) {
         map.extend(extras);
+    }
+    // Which of the record's photos and files have arrived (the others show "not yet
+    // uploaded").
+    if let Some(refs) = blob_refs {
+        let uploaded = crate::blobs::uploaded_among(app, refs.iter().map(|r| &r.sha256)).await?;
+        if let Some(map) = body.as_object_mut() {
+            map.insert("uploaded_blobs".into(), json!(uploaded));
+        }
     }
     // The record's place by name (`community_name`, `grid_name`), as the lists give it.
     if let Some(place) = body.pointer("/record/place").cloned() {

@@ -172,6 +172,15 @@ async fn photos_attached_offline_on_two_phones_are_both_merged_uploaded_and_read
         ("missing".to_owned(), 0)
     );
 
+    let detail = get(&app, &sup_token, &format!("/v1/records/{id}")).await?;
+    assert_eq!(detail.body["uploaded_blobs"], json!([]), "{}", detail.text);
+    assert_eq!(
+        detail.body["record"]["attachments"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
     // Each phone uploads its own; a second upload of the same bytes stores nothing more.
     let a = put_whole(&app, &one.session.access_token, &first).await?;
     assert_eq!(
@@ -188,6 +197,11 @@ async fn photos_attached_offline_on_two_phones_are_both_merged_uploaded_and_read
         status_of(&app, &one.session.access_token, &first_ref.sha256).await?,
         ("stored".to_owned(), first.len() as u64)
     );
+
+    let detail = get(&app, &sup_token, &format!("/v1/records/{id}")).await?;
+    let mut expected = vec![first_ref.sha256.to_string(), second_ref.sha256.to_string()];
+    expected.sort();
+    assert_eq!(detail.body["uploaded_blobs"], json!(expected));
 
     // The supervisor reads both back byte for byte, and a thumbnail.
     for (bytes, reference) in [(&first, &first_ref), (&second, &second_ref)] {

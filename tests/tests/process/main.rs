@@ -11,6 +11,7 @@ use gridbook_tests::process::{Serve, Serving};
 use gridbook_tests::{Backend, FreshDb};
 use serde_json::{Value, json};
 
+mod blob_crash;
 mod bombs;
 mod cli;
 mod crash;

@@ -18,7 +18,9 @@
 //! last used); `blob_chunks` holds the full bytes in 256 KiB rows, so an upload reads and a
 //! download writes one chunk at a time and SQLite never handles one huge value. Full-size
 //! bytes that the server holds are evicted least recently used first beyond a quota;
-//! bytes the server has not confirmed are never evicted.
+//! bytes the server has not confirmed are never evicted. `blob_refs` lists which record names
+//! which hash; a record that leaves the phone (archived, moved out of reach) takes along the
+//! bytes and thumbnails only it named, unless the server has not confirmed them.
 //!
 //! Durability: WAL journal with `synchronous = FULL`, so a transaction that returned is on
 //! disk; every local edit is one transaction, and each applied sync response (its documents and
@@ -348,6 +350,15 @@ impl Store {
                     ])?;
                 }
             }
+        }
+        if !removed.is_empty() {
+            // Records that left the phone take the photos only they named with them (their
+            // refs went with their rows); bytes the server has not confirmed stay.
+            tx.execute(
+                "DELETE FROM blobs WHERE uploaded = 1
+                    AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = blobs.sha256)",
+                [],
+            )?;
         }
         if let Some(cursor) = cursor {
             tx.execute(
@@ -899,6 +910,81 @@ mod tests {
             assert_eq!(got, bytes[start..end], "{start}+{len}");
         }
         assert_eq!(store.blob_bytes(&sha, 2).unwrap(), Some(bytes));
+    }
+
+    fn saved(id: &DocId) -> SavedDoc {
+        SavedDoc {
+            id: id.clone(),
+            kind: sync_core::record::RecordKind::Household,
+            document: sync_core::protocol::Bytes(Vec::new()),
+            complete: true,
+            base_heads: Vec::new(),
+            need_full: false,
+            rejection: None,
+        }
+    }
+
+    fn projection(blobs: &[&str]) -> Projection {
+        Projection {
+            grid: None,
+            title: String::new(),
+            search: String::new(),
+            pending: false,
+            conflicts: false,
+            rejected: false,
+            blobs: blobs
+                .iter()
+                .map(|sha| BlobRef {
+                    sha256: (*sha).to_owned(),
+                    media_type: "image/jpeg".into(),
+                    size: 10,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_record_leaving_the_phone_takes_its_uploaded_photos_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("phone.db"), KEY).unwrap();
+        let (gone, kept) = (DocId::new(), DocId::new());
+        let (only_gone, shared, unsent) = ("4".repeat(64), "5".repeat(64), "6".repeat(64));
+        for sha in [&only_gone, &shared, &unsent] {
+            store
+                .put_blob(
+                    sha,
+                    "image/jpeg",
+                    &pattern(10),
+                    Some(b"t"),
+                    sha != &unsent,
+                    1,
+                )
+                .unwrap();
+        }
+        store
+            .save_docs(
+                &[
+                    (saved(&gone), projection(&[&only_gone, &shared, &unsent])),
+                    (saved(&kept), projection(&[&shared])),
+                ],
+                &[],
+                None,
+                1,
+            )
+            .unwrap();
+        assert_eq!(store.blob_ref(&only_gone).unwrap().unwrap().size, 10);
+        store.save_docs(&[], &[gone], None, 2).unwrap();
+        assert_eq!(store.blob(&only_gone).unwrap(), None);
+        assert_eq!(
+            store.blob_range(&only_gone, 0, 10).unwrap(),
+            Vec::<u8>::new()
+        );
+        assert!(store.blob(&shared).unwrap().unwrap().full);
+        assert!(
+            store.blob(&unsent).unwrap().unwrap().full,
+            "unsent bytes stay"
+        );
+        assert_eq!(store.blob_ref(&only_gone).unwrap(), None);
     }
 
     #[test]

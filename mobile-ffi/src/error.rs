@@ -101,6 +101,14 @@ pub enum GridbookError {
         /// What happened.
         message: String,
     },
+    /// A file given to attach is not one Gridbook takes (a JPEG, PNG or WebP photo, a PDF
+    /// document, recognised by its first bytes), is larger than 50 MiB, or does not decode
+    /// as the picture it claims to be (or exceeds the decoding limits). Nothing was stored.
+    #[error("unsupported file: {message}")]
+    UnsupportedFile {
+        /// What is wrong with the file.
+        message: String,
+    },
     /// The server and this library do not understand each other (a request refused as
     /// malformed, an unreadable response). Update the app; report it if it persists.
     #[error("protocol: {message}")]

@@ -1,5 +1,5 @@
 //! The library's own HTTP client for the blocking calls (`login`, `refresh`, `logout`,
-//! `sync`): ureq, blocking and small, with gzip both ways. Apps with their own networking use
+//! `sync`, attachments' uploads and downloads): ureq, blocking and small, with gzip both ways. Apps with their own networking use
 //! `build_sync_request` / `apply_sync_response` instead and never reach this module.
 
 #![deny(unsafe_code)]
@@ -38,6 +38,11 @@ struct ErrorDetail {
 }
 
 impl Answer {
+    /// The error body's code, if the body is one.
+    pub fn error_code(&self) -> Option<String> {
+        self.error_detail().map(|e| e.code)
+    }
+
     /// The error body's code and message, if the body is one.
     fn error_detail(&self) -> Option<ErrorDetail> {
         serde_json::from_slice::<ErrorBody>(&self.body)
@@ -113,6 +118,40 @@ impl Http {
         &self.base
     }
 
+    /// GETs `path` and reads the answer (at most `limit` bytes of body).
+    pub fn get(&self, path: &str, bearer: &str, limit: u64) -> Result<Answer, GridbookError> {
+        let url = format!("{}{}", self.base, path);
+        let response = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {bearer}"))
+            .call();
+        read_answer(response, limit)
+    }
+
+    /// PUTs raw bytes (never compressed: photos do not shrink, and the server checks the
+    /// range against the bytes as sent), with `Content-Range` when given.
+    pub fn put_bytes(
+        &self,
+        path: &str,
+        bearer: &str,
+        content_type: &str,
+        content_range: Option<&str>,
+        body: &[u8],
+    ) -> Result<Answer, GridbookError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self
+            .agent
+            .put(&url)
+            .header("Content-Type", content_type)
+            .header("Accept", "application/json")
+            .header("Authorization", &format!("Bearer {bearer}"));
+        if let Some(range) = content_range {
+            request = request.header("Content-Range", range);
+        }
+        read_answer(request.send(body), MAX_RESPONSE_BYTES)
+    }
+
     /// POSTs a JSON body (gzip-compressed when large) and reads the answer.
     pub fn post_json(
         &self,
@@ -139,14 +178,22 @@ impl Http {
         } else {
             request.send(body)
         };
-        let mut response = result.map_err(|e| GridbookError::network(e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()
-            .map_err(|e| GridbookError::network(format!("reading the answer: {e}")))?;
-        Ok(Answer { status, body })
+        read_answer(result, MAX_RESPONSE_BYTES)
     }
+}
+
+/// Reads an answer's status and (decompressed) body of at most `limit` bytes.
+fn read_answer(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    limit: u64,
+) -> Result<Answer, GridbookError> {
+    let mut response = result.map_err(|e| GridbookError::network(e.to_string()))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| GridbookError::network(format!("reading the answer: {e}")))?;
+    Ok(Answer { status, body })
 }

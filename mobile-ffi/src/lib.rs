@@ -41,14 +41,16 @@ uniffi::setup_scaffolding!("gridbook");
 
 mod error;
 mod http;
+mod media;
 mod phone;
 mod store;
 pub mod types;
 
 pub use error::{FieldViolation, GridbookError};
 pub use phone::{
-    Account, CaseProgress, ConflictList, ConflictedValue, FieldConflict, HistoryItem, Phone,
-    PreparedSync, RecordEntry, RecordSummary, Rejection, SyncSummary,
+    Account, AttachOptions, AttachSource, AttachmentStatus, BlobState, CaseProgress, ConflictList,
+    ConflictedValue, FieldConflict, HistoryItem, Phone, PreparedSync, RecordEntry, RecordSummary,
+    Rejection, SyncSummary,
 };
 
 use sync_core::ids::{DocId, ItemId, ResidentId};

@@ -11,8 +11,13 @@
 
 #![deny(unsafe_code)]
 
+mod blobs;
+
+pub use blobs::{AttachOptions, AttachSource, AttachmentStatus, BlobState};
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -276,6 +281,18 @@ pub struct SyncSummary {
     pub sync_again: bool,
     /// Records with unconfirmed edits after this sync.
     pub pending: u32,
+    /// Attachments whose upload completed in this sync (`sync()` only).
+    pub blobs_uploaded: u32,
+    /// Attachments attached on this phone whose bytes the server does not hold completely
+    /// yet (their record not synced yet, an interrupted upload, a refused file).
+    pub blobs_pending: u32,
+    /// Attachment bytes sent in this sync.
+    pub blob_bytes_sent: u64,
+    /// Thumbnails fetched for lists in this sync.
+    pub thumbnails_fetched: u32,
+    /// Why the attachments' part of the sync stopped early, if it did (the records' part
+    /// succeeded all the same; the next sync goes on from there).
+    pub blob_error: Option<String>,
 }
 
 /// A sync request for an app that moves the bytes itself.
@@ -304,6 +321,10 @@ pub struct Phone {
     path: PathBuf,
     state: Mutex<State>,
     net: Mutex<Option<Http>>,
+    /// Longest side of attached photos, in pixels.
+    photo_max_side: AtomicU32,
+    /// Quota of full-size attachment bytes kept on the phone.
+    full_quota: AtomicU64,
 }
 
 impl std::fmt::Debug for Phone {
@@ -401,6 +422,7 @@ impl State {
                 pending: true,
                 conflicts: false,
                 rejected: saved.rejection.is_some(),
+                blobs: Vec::new(),
             };
         };
         let json = doc.record_json();
@@ -420,6 +442,7 @@ impl State {
             pending: saved.need_full || heads != saved.base_heads,
             conflicts: !conflicts::report(doc).is_empty(),
             rejected: saved.rejection.is_some(),
+            blobs: blobs::attachments_of(&json),
         }
     }
 
@@ -697,8 +720,17 @@ impl Phone {
         path: &str,
         body: &[u8],
     ) -> Result<Answer, GridbookError> {
+        self.authorized(http, |token| http.post_json(path, Some(token), body))
+    }
+
+    /// Makes a request with the access token; on 401 refreshes once and retries.
+    fn authorized(
+        &self,
+        http: &Http,
+        call: impl Fn(&str) -> Result<Answer, GridbookError>,
+    ) -> Result<Answer, GridbookError> {
         let token = self.token_with(http)?;
-        let answer = http.post_json(path, Some(&token), body)?;
+        let answer = call(&token)?;
         if answer.device_revoked() {
             return Err(self.erase_revoked(&answer));
         }
@@ -707,7 +739,7 @@ impl Phone {
         }
         self.refresh_with(http)?;
         let token = self.token_with(http)?;
-        http.post_json(path, Some(&token), body)
+        call(&token)
     }
 }
 
@@ -756,14 +788,23 @@ impl Phone {
             .map_err(|e| {
                 GridbookError::storage(format!("the stored session does not read: {e}"))
             })?;
+        let mut state = State {
+            store,
+            replica,
+            session,
+        };
+        if state.store.blob_refs_stale()? {
+            // A store from before attachments: list the attachments of every record once.
+            let ids = state.replica.doc_ids();
+            state.persist(&ids, false)?;
+            state.store.blob_refs_rebuilt()?;
+        }
         Ok(Arc::new(Self {
             path,
-            state: Mutex::new(State {
-                store,
-                replica,
-                session,
-            }),
+            state: Mutex::new(state),
             net: Mutex::new(None),
+            photo_max_side: AtomicU32::new(crate::media::DEFAULT_MAX_SIDE),
+            full_quota: AtomicU64::new(blobs::DEFAULT_FULL_QUOTA),
         }))
     }
 
@@ -1391,8 +1432,11 @@ impl Phone {
     // ---- sync ----------------------------------------------------------------------------
 
     /// Syncs with the server until nothing is due (or a round limit): sends every pending
-    /// edit, merges what changed elsewhere, stores the result. Refreshes the access token
-    /// when needed. Safe to retry after any failure or interruption.
+    /// edit, merges what changed elsewhere, stores the result. Then uploads the bytes of
+    /// attachments made on this phone (resuming interrupted uploads where the server stopped)
+    /// and fetches missing list thumbnails; a failure there is reported in the summary
+    /// (`blob_error`), not returned. Refreshes the access token when needed. Safe to retry
+    /// after any failure or interruption.
     ///
     /// If the server says this device was revoked (its owner reported it lost), the store is
     /// erased (records, unsent edits, session, device id) and `Unauthorized` is returned
@@ -1419,6 +1463,13 @@ impl Phone {
                 break;
             }
         }
+        // The server takes only bytes that a record it holds refers to: after the push.
+        let blobs = self.sync_blobs(http)?;
+        total.blobs_uploaded = blobs.uploaded;
+        total.blobs_pending = blobs.pending;
+        total.blob_bytes_sent = blobs.bytes_sent;
+        total.thumbnails_fetched = blobs.thumbnails;
+        total.blob_error = blobs.error;
         Ok(total)
     }
 

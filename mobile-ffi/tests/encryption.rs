@@ -214,3 +214,62 @@ fn an_empty_key_is_refused_and_opens_nothing() {
     let phone = open(&dir.path().join("phone.db"), KEY).unwrap();
     assert_eq!(phone.household(home.id.to_string()).unwrap(), home);
 }
+
+/// A PNG of `side` x `side` pixels of noise from `seed`: small, without metadata, so the
+/// phone keeps it byte for byte (its exact bytes must then not show on disk).
+fn noise_png(side: u32, seed: u32) -> Vec<u8> {
+    let mut state = seed;
+    let image = image::RgbImage::from_fn(side, side, |_, _| {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+#[test]
+fn attached_photos_and_files_are_not_readable_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, id_number, home) = store_with_a_resident(dir.path());
+    let photo = noise_png(200, 7);
+    let pdf = format!("%PDF-1.7\n(调解协议 {NAME} 身份证 {id_number})\n%%EOF\n").into_bytes();
+    for bytes in [photo.clone(), pdf.clone()] {
+        phone
+            .attach(
+                home.id.to_string(),
+                gridbook_mobile::AttachSource::Bytes { bytes },
+                gridbook_mobile::AttachOptions::default(),
+            )
+            .unwrap();
+    }
+    let attached = phone.household(home.id.to_string()).unwrap().attachments;
+    assert_eq!(attached.len(), 2);
+    // The photo was kept as it was: its bytes are what must not show.
+    assert_eq!(attached[0].sha256, sync_core::ids::BlobHash::of(&photo));
+    let check = |when: &str| {
+        assert_nothing_readable(dir.path(), &id_number, when);
+        for (name, bytes) in files(dir.path()) {
+            // Any 64 bytes of the photo, at a few places, would betray it.
+            for at in [100, photo.len() / 2, photo.len() - 64] {
+                assert!(
+                    !contains(&bytes, &photo[at..at + 64]),
+                    "{when}: the photo's bytes are readable in {name}"
+                );
+            }
+            assert!(
+                !contains(&bytes, b"%PDF-1.7"),
+                "{when}: the PDF is readable in {name}"
+            );
+        }
+    };
+    check("while open");
+    drop(phone);
+    check("after closing");
+    let phone = open(&dir.path().join("phone.db"), KEY).unwrap();
+    let sha = attached[0].sha256.to_string();
+    assert_eq!(phone.attachment_bytes(sha, true).unwrap(), photo);
+}

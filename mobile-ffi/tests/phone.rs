@@ -824,3 +824,499 @@ fn ledger_entries_recorded_offline_on_two_phones_are_both_kept() {
         assert!(vocabulary.iter().any(|g| g.name == "report_figure"));
     });
 }
+
+// ---- attachments -----------------------------------------------------------------------
+
+mod attachments {
+    use super::*;
+    use gridbook_mobile::{AttachOptions, AttachSource, BlobState};
+    use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, RgbImage};
+    use sync_core::ids::BlobHash;
+    use sync_core::models::attachment::AttachmentStage;
+    use sync_core::models::case::CaseAction;
+
+    /// An HTTP client that reports 4xx/5xx as answers, not errors.
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    /// `GET /v1/blobs/{sha}` as the phone's user: status and body.
+    fn get_blob(server: &Server, phone: &Phone, sha: &str) -> (u16, Vec<u8>) {
+        let token = phone.access_token().unwrap();
+        let mut answer = agent()
+            .get(server.app().url(&format!("/v1/blobs/{sha}")))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body = answer
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap();
+        (status, body)
+    }
+
+    /// A PNG of noise (kept byte for byte by the phone: small, no metadata).
+    fn noise_png(side: u32, seed: u32) -> Vec<u8> {
+        let mut state = seed;
+        let image = RgbImage::from_fn(side, side, |_, _| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let [a, b, c, _] = state.to_le_bytes();
+            image::Rgb([a, b, c])
+        });
+        let mut out = Vec::new();
+        DynamicImage::ImageRgb8(image)
+            .write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    /// A PDF-signed file of `len` bytes of noise (the phone keeps PDFs as they are).
+    fn noise_pdf(len: usize, seed: u32) -> Vec<u8> {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut state = seed;
+        while out.len() < len {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            out.extend_from_slice(&state.to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// A big-endian EXIF (TIFF) chunk with an upright orientation and a GPS IFD pointer.
+    fn exif_with_gps() -> Vec<u8> {
+        let mut t = b"MM\0\x2a".to_vec();
+        t.extend_from_slice(&8u32.to_be_bytes());
+        t.extend_from_slice(&2u16.to_be_bytes());
+        for (tag, kind, value) in [(0x0112u16, 3u16, 1u32 << 16), (0x8825, 4, 38)] {
+            t.extend_from_slice(&tag.to_be_bytes());
+            t.extend_from_slice(&kind.to_be_bytes());
+            t.extend_from_slice(&1u32.to_be_bytes());
+            t.extend_from_slice(&value.to_be_bytes());
+        }
+        t.extend_from_slice(&0u32.to_be_bytes());
+        t.extend_from_slice(&0u16.to_be_bytes());
+        t.extend_from_slice(&0u32.to_be_bytes());
+        t
+    }
+
+    /// A 4000 x 3000 camera JPEG with a GPS position in its EXIF segment.
+    fn camera_jpeg() -> Vec<u8> {
+        let image = RgbImage::from_fn(4000, 3000, |x, y| {
+            image::Rgb([(x / 16) as u8, (y / 12) as u8, ((x ^ y) & 0xFF) as u8])
+        });
+        let mut out = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+        encoder.set_exif_metadata(exif_with_gps()).unwrap();
+        DynamicImage::ImageRgb8(image)
+            .write_with_encoder(encoder)
+            .unwrap();
+        out
+    }
+
+    /// Width, height and EXIF chunk of a JPEG.
+    fn jpeg_facts(bytes: &[u8]) -> (u32, u32, Option<Vec<u8>>) {
+        let reader = ImageReader::with_format(std::io::Cursor::new(bytes), ImageFormat::Jpeg);
+        let mut decoder = reader.into_decoder().unwrap();
+        let (w, h) = decoder.dimensions();
+        (w, h, decoder.exif_metadata().unwrap())
+    }
+
+    fn has_gps(exif: &[u8]) -> bool {
+        exif.windows(2).any(|w| w == [0x88, 0x25])
+    }
+
+    fn bytes(bytes: Vec<u8>) -> AttachSource {
+        AttachSource::Bytes { bytes }
+    }
+
+    fn situation() -> AttachOptions {
+        AttachOptions {
+            stage: Some(AttachmentStage::Situation),
+            ..AttachOptions::default()
+        }
+    }
+
+    /// Syncs the records only (as an app moving the bytes itself), not the attachments.
+    fn sync_records_only(server: &Server, phone: &Phone) {
+        loop {
+            let prepared = phone.build_sync_request().unwrap();
+            let token = phone.access_token().unwrap();
+            let mut answer = agent()
+                .post(server.app().url(&prepared.path))
+                .header("Authorization", &format!("Bearer {token}"))
+                .header("Content-Type", "application/json")
+                .send(&prepared.body[..])
+                .unwrap();
+            let status = answer.status().as_u16();
+            let body = answer.body_mut().read_to_vec().unwrap();
+            let summary = phone
+                .apply_sync_response(prepared.request_id, status, body)
+                .unwrap();
+            if !summary.sync_again {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn two_phones_attach_photos_to_one_case_offline_and_both_reach_the_server() {
+        on_both(|backend| {
+            let Some((server, dir, first)) = worker_phone(backend, None) else {
+                return;
+            };
+            server.user("w2", Role::GridWorker, server.app().grid_a());
+            let second = signed_in(&server, &dir, "w2");
+            let me = first.account().unwrap().user_id;
+            let case = gridbook_tests::draft_case(&server.app().grid_a(), &me);
+            let id = case.id.to_string();
+            first.create_case(case).unwrap();
+            first
+                .add_case_event(id.clone(), CaseAction::Submit, None, None, None)
+                .unwrap();
+            first.sync().unwrap();
+            second.sync().unwrap();
+
+            // Both attach while offline (nothing is sent until they sync).
+            let (one, two) = (noise_png(300, 1), noise_png(300, 2));
+            let a = first
+                .attach(id.clone(), bytes(one.clone()), situation())
+                .unwrap();
+            let b = second
+                .attach(id.clone(), bytes(two.clone()), situation())
+                .unwrap();
+            assert_eq!(a.sha256, BlobHash::of(&one));
+            assert_eq!(b.sha256, BlobHash::of(&two));
+            let status = first.attachment_status(a.sha256.to_string()).unwrap();
+            assert_eq!(status.state, BlobState::Unsent);
+            assert!(status.full_on_phone && status.thumbnail_on_phone);
+
+            let summary = first.sync().unwrap();
+            assert_eq!((summary.blobs_uploaded, summary.blobs_pending), (1, 0));
+            assert_eq!(summary.blob_bytes_sent, one.len() as u64);
+            assert_eq!(summary.blob_error, None);
+            let summary = second.sync().unwrap();
+            assert_eq!((summary.blobs_uploaded, summary.blobs_pending), (1, 0));
+            // The second phone got the first one's reference, and its thumbnail.
+            assert_eq!(summary.thumbnails_fetched, 1);
+            let summary = first.sync().unwrap();
+            assert_eq!(summary.thumbnails_fetched, 1);
+
+            for phone in [&first, &second] {
+                let attached = phone.case(id.clone()).unwrap().attachments;
+                let mut hashes: Vec<_> = attached.iter().map(|a| a.sha256.clone()).collect();
+                hashes.sort();
+                let mut expected = vec![a.sha256.clone(), b.sha256.clone()];
+                expected.sort();
+                assert_eq!(hashes, expected);
+            }
+            for (sha, original) in [(&a.sha256, &one), (&b.sha256, &two)] {
+                assert_eq!(
+                    get_blob(&server, &first, sha.as_str()),
+                    (200, original.clone())
+                );
+            }
+            // The other phone's photo: a thumbnail for lists, the full size on demand.
+            let thumb = first.attachment_bytes(b.sha256.to_string(), false).unwrap();
+            let thumb = image::load_from_memory(&thumb).unwrap();
+            assert!(thumb.width().max(thumb.height()) <= 320);
+            let status = first.attachment_status(b.sha256.to_string()).unwrap();
+            assert_eq!(status.state, BlobState::OnServer);
+            assert!(!status.full_on_phone && status.thumbnail_on_phone);
+            assert_eq!(
+                first.attachment_bytes(b.sha256.to_string(), true).unwrap(),
+                two
+            );
+            assert!(
+                first
+                    .attachment_status(b.sha256.to_string())
+                    .unwrap()
+                    .full_on_phone
+            );
+        });
+    }
+
+    #[test]
+    fn an_interrupted_upload_continues_from_what_the_server_holds() {
+        on_both(|backend| {
+            let Some((server, _dir, phone)) = worker_phone(backend, None) else {
+                return;
+            };
+            let me = phone.account().unwrap().user_id;
+            let case = gridbook_tests::draft_case(&server.app().grid_a(), &me);
+            let id = case.id.to_string();
+            phone.create_case(case).unwrap();
+            // 1.2 MB: several upload requests of 256 KiB.
+            let file = noise_pdf(1_200_000, 9);
+            let a = phone.attach(id, bytes(file.clone()), situation()).unwrap();
+            let sha = a.sha256.to_string();
+            sync_records_only(&server, &phone);
+
+            // The first 60 % reached the server before the connection was lost.
+            let sent = file.len() * 6 / 10;
+            let token = phone.access_token().unwrap();
+            let mut answer = agent()
+                .put(server.app().url(&format!("/v1/blobs/{sha}")))
+                .header("Authorization", &format!("Bearer {token}"))
+                .header("Content-Type", "application/pdf")
+                .header(
+                    "Content-Range",
+                    &format!("bytes 0-{}/{}", sent - 1, file.len()),
+                )
+                .send(&file[..sent])
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), 202);
+            let body: serde_json::Value = answer.body_mut().read_json().unwrap();
+            assert_eq!(body["received"], sent as u64);
+            assert_eq!(get_blob(&server, &phone, &sha).0, 404);
+
+            let summary = phone.sync().unwrap();
+            assert_eq!((summary.blobs_uploaded, summary.blobs_pending), (1, 0));
+            assert_eq!(summary.blob_bytes_sent, (file.len() - sent) as u64);
+            let status = phone.attachment_status(sha.clone()).unwrap();
+            assert_eq!(status.state, BlobState::OnServer);
+            assert_eq!(status.uploaded_bytes, file.len() as u64);
+            assert_eq!(get_blob(&server, &phone, &sha), (200, file));
+            // Nothing is sent twice.
+            assert_eq!(phone.sync().unwrap().blob_bytes_sent, 0);
+        });
+    }
+
+    #[test]
+    fn blobs_wait_for_their_record_and_unsent_ones_are_never_evicted() {
+        let Some((server, _dir, phone)) = worker_phone(Backend::Sqlite, None) else {
+            return;
+        };
+        let home = household(server.app().grid_a(), "101");
+        let id = home.id.to_string();
+        phone.create_household(home).unwrap();
+        // A quota of one byte, offline: nothing the server lacks is dropped.
+        phone.set_attachment_quota(1).unwrap();
+        let files: Vec<Vec<u8>> = (0..3).map(|i| noise_pdf(100_000, 20 + i)).collect();
+        let mut hashes = Vec::new();
+        for file in &files {
+            let a = phone
+                .attach(id.clone(), bytes(file.clone()), situation())
+                .unwrap();
+            hashes.push(a.sha256.to_string());
+        }
+        assert_eq!(phone.attachment_bytes_on_phone().unwrap(), 300_000);
+        for (sha, file) in hashes.iter().zip(&files) {
+            assert_eq!(&phone.attachment_bytes(sha.clone(), true).unwrap(), file);
+        }
+        // Offline, the sync fails and still nothing is dropped.
+        let mut server = server;
+        server
+            .rt
+            .block_on(server.app.take().unwrap().stop())
+            .unwrap();
+        assert!(matches!(
+            phone.sync().unwrap_err(),
+            GridbookError::Network { .. }
+        ));
+        assert_eq!(phone.attachment_bytes_on_phone().unwrap(), 300_000);
+        drop(server);
+
+        // Once the server holds them they may go, and come back on demand.
+        let Some((server, _dir2, phone)) = worker_phone(Backend::Sqlite, None) else {
+            return;
+        };
+        let home = household(server.app().grid_a(), "102");
+        let id = home.id.to_string();
+        phone.create_household(home).unwrap();
+        phone.set_attachment_quota(1).unwrap();
+        let file = noise_pdf(100_000, 30);
+        let sha = phone
+            .attach(id, bytes(file.clone()), situation())
+            .unwrap()
+            .sha256
+            .to_string();
+        // A photo of a record the server refuses (another grid's) waits, and says so.
+        let elsewhere = household(server.app().grid_b(), "103");
+        let elsewhere_id = elsewhere.id.to_string();
+        phone.create_household(elsewhere).unwrap();
+        let waiting = phone
+            .attach(elsewhere_id, bytes(noise_pdf(5_000, 31)), situation())
+            .unwrap()
+            .sha256
+            .to_string();
+        let summary = phone.sync().unwrap();
+        assert_eq!(summary.rejected.len(), 1);
+        assert_eq!((summary.blobs_uploaded, summary.blobs_pending), (1, 1));
+        assert_eq!(summary.blob_bytes_sent, file.len() as u64);
+        assert_eq!(summary.blob_error, None);
+        let status = phone.attachment_status(waiting).unwrap();
+        assert_eq!(status.state, BlobState::Unsent);
+        assert!(status.full_on_phone);
+        let status = phone.attachment_status(sha.clone()).unwrap();
+        assert_eq!(status.state, BlobState::OnServer);
+        assert!(
+            !status.full_on_phone,
+            "uploaded bytes beyond the quota are evicted"
+        );
+        assert_eq!(phone.attachment_bytes_on_phone().unwrap(), 5_000);
+        assert_eq!(phone.attachment_bytes(sha, true).unwrap(), file);
+    }
+
+    #[test]
+    fn photos_are_downscaled_and_lose_their_location_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let phone = open(&dir, "photos.db");
+        let home = household(
+            Place {
+                community: "ca".parse().unwrap(),
+                grid: "ca-1".parse().unwrap(),
+            },
+            "201",
+        );
+        let id = home.id.to_string();
+        phone.create_household(home).unwrap();
+        let camera = camera_jpeg();
+        let (_, _, exif) = jpeg_facts(&camera);
+        assert!(
+            exif.as_deref().is_some_and(has_gps),
+            "the test photo has a GPS pointer"
+        );
+
+        let plain = phone
+            .attach(id.clone(), bytes(camera.clone()), situation())
+            .unwrap();
+        assert_eq!((plain.width, plain.height), (Some(1600), Some(1200)));
+        let stored = phone
+            .attachment_bytes(plain.sha256.to_string(), true)
+            .unwrap();
+        assert_eq!(stored.len() as u64, plain.size);
+        assert_eq!(jpeg_facts(&stored), (1600, 1200, None));
+
+        let kept = phone
+            .attach(
+                id.clone(),
+                bytes(camera.clone()),
+                AttachOptions {
+                    keep_location: true,
+                    ..situation()
+                },
+            )
+            .unwrap();
+        let stored = phone
+            .attachment_bytes(kept.sha256.to_string(), true)
+            .unwrap();
+        let (w, h, exif) = jpeg_facts(&stored);
+        assert_eq!((w, h), (1600, 1200));
+        assert!(exif.as_deref().is_some_and(has_gps), "kept on request");
+
+        // A smaller setting applies to the next photo; a file the camera wrote works alike.
+        phone.set_photo_max_side(800);
+        let file = dir.path().join("camera.jpg");
+        std::fs::write(&file, &camera).unwrap();
+        let path = AttachSource::Path {
+            path: file.to_string_lossy().into_owned(),
+        };
+        let small = phone.attach(id.clone(), path, situation()).unwrap();
+        let missing = AttachSource::Path {
+            path: dir.path().join("gone.jpg").to_string_lossy().into_owned(),
+        };
+        let err = phone.attach(id.clone(), missing, situation()).unwrap_err();
+        assert!(
+            matches!(err, GridbookError::UnsupportedFile { .. }),
+            "{err}"
+        );
+        assert_eq!((small.width, small.height), (Some(800), Some(600)));
+
+        // Anything but a photo or a PDF is refused, and nothing is attached.
+        let err = phone
+            .attach(id.clone(), bytes(b"PK\x03\x04 a zip".to_vec()), situation())
+            .unwrap_err();
+        assert!(
+            matches!(err, GridbookError::UnsupportedFile { .. }),
+            "{err}"
+        );
+        // A stage a household does not admit is the record's rule.
+        let err = phone
+            .attach(
+                id.clone(),
+                bytes(noise_png(50, 3)),
+                AttachOptions {
+                    stage: Some(AttachmentStage::After),
+                    ..AttachOptions::default()
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, GridbookError::InvalidRecord { .. }), "{err}");
+        assert_eq!(phone.household(id).unwrap().attachments.len(), 3);
+    }
+
+    #[test]
+    fn a_record_takes_at_most_a_hundred_attachments() {
+        let dir = tempfile::tempdir().unwrap();
+        let phone = open(&dir, "many.db");
+        let home = household(
+            Place {
+                community: "ca".parse().unwrap(),
+                grid: "ca-1".parse().unwrap(),
+            },
+            "301",
+        );
+        let id = home.id.to_string();
+        phone.create_household(home).unwrap();
+        let file = |i: u32| format!("%PDF-1.7\n% page {i}\n").into_bytes();
+        for i in 0..100 {
+            phone
+                .attach(id.clone(), bytes(file(i)), situation())
+                .unwrap();
+        }
+        let err = phone
+            .attach(id.clone(), bytes(file(100)), situation())
+            .unwrap_err();
+        assert!(matches!(err, GridbookError::Conflict { .. }), "{err}");
+        assert!(err.to_string().contains("100"), "{err}");
+        assert_eq!(phone.household(id).unwrap().attachments.len(), 100);
+        // The refused file's bytes were not kept.
+        let kept: u64 = (0..100).map(|i| file(i).len() as u64).sum();
+        assert_eq!(phone.attachment_bytes_on_phone().unwrap(), kept);
+    }
+
+    #[test]
+    fn bytes_that_do_not_match_their_hash_are_refused_without_failing_the_sync() {
+        let Some((server, dir, phone)) = worker_phone(Backend::Sqlite, None) else {
+            return;
+        };
+        let home = household(server.app().grid_a(), "401");
+        let id = home.id.to_string();
+        phone.create_household(home).unwrap();
+        let file = noise_pdf(300_000, 40);
+        let sha = phone
+            .attach(id, bytes(file), situation())
+            .unwrap()
+            .sha256
+            .to_string();
+        // The stored bytes change behind the phone's back (a damaged flash page, say).
+        let conn = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
+        conn.pragma_update(None, "key", format!("x'{KEY}'"))
+            .unwrap();
+        conn.execute(
+            "UPDATE blob_chunks SET data = zeroblob(length(data)) WHERE sha256 = ?1 AND seq = 1",
+            [&sha],
+        )
+        .unwrap();
+        drop(conn);
+
+        let summary = phone.sync().unwrap();
+        assert_eq!(summary.accepted, 1, "the record's sync went through");
+        assert_eq!((summary.blobs_uploaded, summary.blobs_pending), (0, 1));
+        let error = summary.blob_error.expect("the refusal is reported");
+        assert!(error.contains("hash_mismatch"), "{error}");
+        // The first 256 KiB were taken twice: the phone started over once, then gave up.
+        assert_eq!(summary.blob_bytes_sent, 2 * 256 * 1024);
+        assert_eq!(
+            phone.attachment_status(sha.clone()).unwrap().state,
+            BlobState::Unsent
+        );
+        assert_eq!(get_blob(&server, &phone, &sha).0, 404);
+    }
+}

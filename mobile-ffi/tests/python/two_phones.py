@@ -155,8 +155,23 @@ def main():
         events=[],
         mediation=[],
         rectification=None,
+        attachments=[],
     )
     phone_a.create_case(case)
+    # A photographs the signed form offline (a PDF, kept as it is).
+    form = b"%PDF-1.7\n(meals for an elderly resident)\n%%EOF\n"
+    attached = phone_a.attach(
+        case.id,
+        gridbook.AttachSource.BYTES(bytes=form),
+        gridbook.AttachOptions(
+            caption="申请表", location=None, stage=gridbook.AttachmentStage.SITUATION,
+            part=None, keep_location=False,
+        ),
+    )
+    check(attached.size == len(form) and attached.media_type == gridbook.MediaType.PDF,
+          "A attached a PDF offline")
+    check(phone_a.attachment_status(attached.sha256).state == gridbook.BlobState.UNSENT,
+          "its bytes wait for the next sync")
     progress = phone_a.add_case_event(case.id, gridbook.CaseAction.SUBMIT, "上报", None, None)
     check(progress.state == "reported", "A submitted the case (state %s)" % progress.state)
     try:
@@ -176,6 +191,10 @@ def main():
     check(json.loads(entry_a.json) == json.loads(entry_b.json), "both phones show the same household")
     check("elderly_alone" in phone_a.household(household.id).tags, "B's tag reached A")
     check(phone_b.case(case.id).subject == case.subject, "A's case reached B")
+    check([a.sha256 for a in phone_b.case(case.id).attachments] == [attached.sha256],
+          "A's attachment reached B")
+    check(bytes(phone_b.attachment_bytes(attached.sha256, True)) == form,
+          "B fetches the attached bytes from the server")
     check(phone_a.pending_count() == 0 and phone_b.pending_count() == 0, "nothing pending")
 
     # The conflict is visible on both phones, with both devices.

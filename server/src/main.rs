@@ -198,6 +198,9 @@ async fn main() -> anyhow::Result<()> {
             if args.demo {
                 if places::count_grids(&state.db).await? == 0 {
                     load_demo(&state.db, DemoSize::Full).await?;
+                    let now = Timestamp::from_millis(chrono::Utc::now().timestamp_millis());
+                    let photographed = demo::photos::attach(&state, now).await?;
+                    println!("Photographed {photographed} rectified hazards (before and after).");
                 } else {
                     println!("The database already has places; not loading the demo again.");
                     println!("{}", demo_login_hint());

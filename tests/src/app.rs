@@ -122,6 +122,7 @@ impl TestApp {
                     &mut |_| {},
                 )
                 .await?;
+                gridbook_server::demo::photos::attach(&state, now).await?;
             }
         }
         let running = app::start(state).await?;

@@ -2,7 +2,7 @@
 //! (which record references which blob), for [`crate::blobs`].
 
 use sqlx::Row;
-use sync_core::ids::{BlobHash, DocId};
+use sync_core::ids::{BlobHash, DocId, GridId};
 use sync_core::record::Place;
 
 use super::{Db, Tx, on_db, on_tx};
@@ -180,4 +180,19 @@ pub async fn delete_orphan(db: &Db, sha256: &str) -> Result<bool, sqlx::Error> {
     .execute(pool)
     .await
     .map(|r| r.rows_affected() > 0))
+}
+
+/// Hazards whose rectification was verified or closed, by grid (the demo photographs some).
+pub async fn rectified_hazards(db: &Db) -> Result<Vec<(DocId, GridId)>, sqlx::Error> {
+    let rows: Vec<(String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT id, grid_id FROM case_index
+         WHERE case_kind = 'hazard' AND state IN ('verified', 'closed')
+         ORDER BY grid_id, id",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, grid)| Some((id.parse().ok()?, grid.parse().ok()?)))
+        .collect())
 }

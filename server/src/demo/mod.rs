@@ -53,6 +53,7 @@ mod household;
 mod names;
 mod party;
 mod patrol;
+pub mod photos;
 mod plan;
 mod progress;
 mod report;

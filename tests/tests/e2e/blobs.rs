@@ -17,7 +17,9 @@ use sync_core::models::case::{Case, CaseAction, CaseKind};
 use sync_core::models::{Attachment, AttachmentStage, MediaType};
 use sync_core::record::Role;
 
-use crate::support::{after_photo, case, event, now, on_both_backends, photo_of};
+use crate::support::{
+    after_photo, case, event, now, on_both_backends, on_the_small_demo, photo_of,
+};
 
 on_both_backends!(
     photos_attached_offline_on_two_phones_are_both_merged_uploaded_and_read_back,
@@ -27,6 +29,63 @@ on_both_backends!(
     a_hazard_is_verified_only_with_a_photo_after_rectification,
     blobs_no_record_refers_to_are_collected_after_the_grace_period,
 );
+
+on_the_small_demo!(the_demo_shows_rectified_hazards_before_and_after,);
+
+/// The demo's photographed hazards: a supervisor reads each one's before and after photo.
+async fn the_demo_shows_rectified_hazards_before_and_after(app: TestApp) -> anyhow::Result<()> {
+    let signed =
+        gridbook_tests::client::sign_in(&app, "dzk-sup", gridbook_server::demo::DEMO_PASSWORD)
+            .await?;
+    let token = signed.str("access_token")?.to_owned();
+    let mut items = Vec::new();
+    for state in ["verified", "closed"] {
+        for page in 1..=50 {
+            let list = get(
+                &app,
+                &token,
+                &format!("/v1/cases?kind=hazard&state={state}&per_page=100&page={page}"),
+            )
+            .await?;
+            assert_eq!(list.status, 200, "{}", list.text);
+            let page_items = list.body["items"].as_array().cloned().unwrap_or_default();
+            if page_items.is_empty() {
+                break;
+            }
+            items.extend(page_items);
+        }
+    }
+    let mut photographed = 0;
+    for item in &items {
+        let id = item["id"].as_str().unwrap_or_default();
+        let detail = get(&app, &token, &format!("/v1/records/{id}")).await?;
+        let attachments = detail.body["record"]["attachments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if attachments.is_empty() {
+            continue;
+        }
+        photographed += 1;
+        let stages: Vec<&str> = attachments
+            .iter()
+            .filter_map(|a| a["stage"].as_str())
+            .collect();
+        assert_eq!(stages, ["before", "after"]);
+        assert_eq!(
+            detail.body["uploaded_blobs"].as_array().map(Vec::len),
+            Some(2)
+        );
+        for a in &attachments {
+            let hash: BlobHash = a["sha256"].as_str().unwrap_or_default().parse()?;
+            let (status, thumb, _) = fetch(&app, &token, &hash, "?size=thumb").await?;
+            assert_eq!(status, 200);
+            assert!(image::load_from_memory(&thumb).is_ok());
+        }
+    }
+    assert!(photographed >= 1, "the demo photographs rectified hazards");
+    Ok(())
+}
 
 /// A real JPEG photo of `width` × `height` with a pattern seeded by `seed`.
 fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {

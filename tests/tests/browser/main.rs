@@ -5,7 +5,10 @@
 //! One scenario walks what a community supervisor does: sign in, read the dashboard, open an
 //! overdue case, accept and dispatch it (and a phone of the grid receives the dispatch through
 //! sync), reveal a masked ID number with a reason (and the administrator finds the reveal in
-//! the audit log), resolve a conflict two phones made (and a phone receives the choice).
+//! the audit log), resolve a conflict two phones made (and a phone receives the choice), see a
+//! hazard's photos before and after rectification (real JPEGs the worker's phone uploads; the
+//! verification refused while there is no photo after; the viewer; a placeholder for a photo
+//! not uploaded yet).
 //!
 //! Without Chromium the test says so and passes, except under `CI=true`, where it fails:
 //! `.ci/run` installs the packages. With `GRIDBOOK_SCREENSHOTS=DIR` (see `scripts/screenshots`)
@@ -825,6 +828,12 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
             .await?
             .is_empty()
     );
+    b.driver()
+        .execute(
+            "document.getElementById('before-after').scrollIntoView();",
+            Vec::new(),
+        )
+        .await?;
     b.shot("hazard-photos").await?;
     // The viewer: the full-size photo in a dialog; Esc closes it.
     b.click("[data-stage-column=after] button[data-open]", "")

@@ -1006,7 +1006,7 @@ async function householdPage(id) {
     api(`/v1/cases${query({ household: id, per_page: 50 })}`).catch(() => ({ items: [] })),
     api(`/v1/records/${id}/history${query({ per_page: 50 })}`),
   ]);
-  if (detail.kind !== "household") return go(recordHref(detail.kind, id).slice(1));
+  if (["case", "visit", "patrol"].includes(detail.kind)) return go(recordHref(detail.kind, id).slice(1));
   const r = detail.record;
   const residents = r.residents ?? [];
   return show(
@@ -1082,7 +1082,7 @@ function showValue(value) {
 
 async function conflictPage(id, flash) {
   const report = await api(`/v1/conflicts/${id}`);
-  const link = report.kind === "case" ? `#/cases/${id}` : `#/households/${id}`;
+  const link = recordHref(report.kind, id);
   const fields = report.fields.map((f) => h("section", { class: "card conflict", "data-field": f.field },
     h("h2", {}, `${t("field")}: ${f.field}`),
     h("div", { class: "side-by-side" }, f.values.map((v) => {

@@ -874,6 +874,36 @@ mod tests {
         assert_eq!(Cell::text("=1").csv(), "'=1");
     }
 
+    /// Workbook links lead to the console at the address the request came to, and only for
+    /// a plain host: a `Host` header with anything else in it gets no link.
+    #[test]
+    fn console_links_use_a_plain_host_only() {
+        let headers = |host: &'static str, proto: Option<&'static str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static(host));
+            if let Some(p) = proto {
+                h.insert("x-forwarded-proto", HeaderValue::from_static(p));
+            }
+            h
+        };
+        assert_eq!(
+            console_address(&headers("gridbook.example.cn", None)).as_deref(),
+            Some("http://gridbook.example.cn/console/")
+        );
+        assert_eq!(
+            console_address(&headers("10.0.0.5:8080", Some("https"))).as_deref(),
+            Some("https://10.0.0.5:8080/console/")
+        );
+        assert_eq!(
+            console_address(&headers("[::1]:80", Some("gopher"))).as_deref(),
+            Some("http://[::1]:80/console/")
+        );
+        for bad in ["evil.example/x?", "a b", "x\"onmouseover", "user@host", ""] {
+            assert_eq!(console_address(&headers(bad, None)), None, "{bad:?}");
+        }
+        assert_eq!(console_address(&HeaderMap::new()), None);
+    }
+
     /// One name per code: each record list's sheet is its kind's name in the vocabulary (a
     /// case list is 案件, not 事件; party registrations 双报到, not 党员报到; patrols 巡逻).
     #[test]

@@ -302,8 +302,32 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     phone.create_household(&household, vec![identity], long_ago(1))?;
     // The phone number lives in the household's private document.
     let private_id = HouseholdPrivate::id_for(&household_id);
+    // A home visit with a photo of the situation, uploaded by the phone.
+    let doorway = jpeg(640, 480, 200);
+    let visit_photo = photo(
+        &doorway,
+        &phone,
+        sync_core::models::AttachmentStage::Situation,
+        "老人独居，门口堆放杂物",
+        long_ago(2),
+    );
+    let visit_id = phone.replica.create(
+        &sync_core::models::visit::Visit {
+            attachments: vec![visit_photo],
+            id: DocId::new(),
+            place: place.clone(),
+            household: household_id.clone(),
+            worker: worker.id.clone(),
+            at: long_ago(2),
+            method: sync_core::models::visit::VisitMethod::DoorToDoor,
+            summary: "上门看望周桂兰".into(),
+            opened_cases: Vec::new(),
+        },
+        long_ago(2),
+    )?;
     phone.sync(app).await?;
     other_phone.sync(app).await?;
+    put_photo(app, &phone, &doorway).await?;
 
     // 1. Sign in as the community supervisor of 丁字口; the dashboard shows figures and charts.
     b.sign_in(app, "dzk-sup", DEMO_PASSWORD).await?;
@@ -455,6 +479,11 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.click(".reveal-form button[type=submit]", "").await?;
     b.wait_for(".revealed", &id_number).await?;
     b.shot("household").await?;
+    // The visit's page from the household's: its photo, fetched with the token.
+    b.click(&format!("a[data-visit='{visit_id}']"), "").await?;
+    b.wait_for("#record-title", "走访").await?;
+    b.wait_for("#photos figcaption", "门口堆放杂物").await?;
+    wait_for_picture(b, "#photos button[data-open] img").await?;
 
     // On a tablet (portrait, 820 px wide) the household and case pages fit the width.
     b.driver().set_window_rect(0, 0, 820, 1180).await?;

@@ -660,6 +660,30 @@ async fn lists_and_exports_count_photos_and_workbooks_link_to_the_console(
     let homes = get_ok(&app, &sup, "/v1/households").await?;
     assert_eq!(photos_of(&homes, &home_id), Some(json!(0)), "{homes}");
 
+    // The record pages say who attached each photo, and name a visit's worker.
+    let detail = get_ok(&app, &sup, &format!("/v1/records/{with_photos}")).await?;
+    let source = &detail["attachment_sources"][w.session.device.to_string()];
+    assert_eq!(source["user"], li.id.to_string(), "{detail}");
+    assert!(
+        source["user_name"]
+            .as_str()
+            .is_some_and(|n| n.contains("li")),
+        "{detail}"
+    );
+    assert!(source["device_name"].is_string(), "{detail}");
+    let detail = get_ok(&app, &sup, &format!("/v1/records/{visit}")).await?;
+    assert!(
+        detail["people"][li.id.to_string()]
+            .as_str()
+            .is_some_and(|n| n.contains("li")),
+        "{detail}"
+    );
+    assert_eq!(
+        detail["uploaded_blobs"],
+        json!([BlobHash::of(&first).to_string()]),
+        "{detail}"
+    );
+
     // CSV: the column holds the count.
     let (status, _, body) = get_raw(&app, &sup, "/v1/exports/cases.csv").await?;
     assert_eq!(status, 200);

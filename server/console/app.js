@@ -29,8 +29,11 @@ function h(tag, attrs = {}, ...children) {
 
 const view = () => document.getElementById("view");
 
-/** Replaces the page's content; arrays are flattened, empty parts skipped. */
+/** Replaces the page's content; arrays are flattened, empty parts skipped. The photos of the
+ * page left behind are closed and their object URLs revoked. */
 function show(...nodes) {
+  closeViewer();
+  revokeObjectUrls();
   view().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== "" && n !== null && n !== undefined && n !== false));
 }
 
@@ -259,6 +262,8 @@ async function route() {
       case "tasks": return tasksPage();
       case "cases": return parts[1] ? casePage(parts[1]) : casesPage(params);
       case "households": return parts[1] ? householdPage(parts[1]) : householdsPage(params);
+      case "visits": return parts[1] ? visitPage(parts[1]) : show(notice(t("not_found"), "error"));
+      case "patrols": return parts[1] ? patrolPage(parts[1]) : show(notice(t("not_found"), "error"));
       case "conflicts": return parts[1] ? conflictPage(parts[1]) : conflictsPage(params);
       case "assets": return parts[1] ? assetPage(parts[1], params) : assetsPage(params);
       case "reports": return reportPage(params);
@@ -607,7 +612,12 @@ function actionForm(id, detail, action, done) {
       await api(`/v1/cases/${id}/actions`, { method: "POST", body: { action, ...data } });
       done();
     } catch (err) {
-      message.replaceChildren(errorView(err));
+      // The server refuses a hazard's verification without a photo after rectification.
+      const noAfterPhoto = action === "verify_pass" && err.status === 422 && /attachments/.test(err.message ?? "");
+      message.replaceChildren(noAfterPhoto
+        ? h("div", { class: "notice error", role: "alert", id: "verify-refused" },
+          h("strong", {}, t("verify_refused_no_after_photo")), h("div", { class: "muted" }, err.message))
+        : errorView(err));
     }
   });
   return form;
@@ -625,7 +635,12 @@ async function casePage(id, flash) {
   const step = (status.steps ?? []).at(-1);
   const actionArea = h("div", { class: "action-area" });
   const allowed = detail.allowed_actions ?? [];
+  const attachments = c.attachments ?? [];
+  const hazard = c.case_kind === "hazard";
+  // A hazard is verified only with a photo after rectification, taken on a phone.
+  const needsAfterPhoto = hazard && allowed.includes("verify_pass") && !attachments.some((a) => a.stage === "after");
   const actions = h("section", { class: "card", id: "actions" }, h("h2", {}, t("actions")),
+    needsAfterPhoto ? h("p", { class: "notice warn", id: "needs-after-photo" }, t("verify_needs_after_photo")) : "",
     allowed.length
       ? h("div", { class: "buttons" }, allowed.map((action) =>
         h("button", {
@@ -698,7 +713,210 @@ async function casePage(id, flash) {
           p.household ? [" · ", h("a", { href: `#/households/${p.household}` }, t("households"))] : "")))),
       actions),
     kindParts,
+    hazard ? beforeAfterCard(detail) : "",
+    hazard && attachments.every((a) => ["before", "after"].includes(a.stage))
+      ? ""
+      : photosCard(detail, hazard ? attachments.filter((a) => !["before", "after"].includes(a.stage)) : attachments),
     h("section", { class: "card" }, h("h2", {}, t("timeline")), timeline),
+  );
+}
+
+
+// --- photos and files --------------------------------------------------------------------------
+
+// A record's attachments are fetched with the bearer token (an <img src> could not send it) and
+// shown through object URLs, which the Content-Security-Policy admits as `blob:` images. The
+// URLs of a page are revoked when another page is shown.
+const objectUrls = new Set();
+
+function revokeObjectUrls() {
+  for (const url of objectUrls) URL.revokeObjectURL(url);
+  objectUrls.clear();
+}
+
+/** An object URL of the bytes at `path` (GET /v1/blobs/...), revoked with the page. */
+async function blobUrl(path) {
+  const res = await api(path, { raw: true });
+  const url = URL.createObjectURL(await res.blob());
+  objectUrls.add(url);
+  return url;
+}
+
+/** The console's page of a record, by kind. */
+function recordHref(kind, id) {
+  const pages = { case: "cases", household: "households", visit: "visits", patrol: "patrols" };
+  return `#/${pages[kind] ?? "households"}/${id}`;
+}
+
+/** What a record page needs to show its attachments: which have arrived, who attached them. */
+function attachmentContext(detail) {
+  return { uploaded: new Set(detail.uploaded_blobs ?? []), sources: detail.attachment_sources ?? {} };
+}
+
+/** Who attached it (user and device) and when. */
+function attachmentMeta(a, ctx) {
+  const source = ctx.sources[a.device] ?? {};
+  const who = source.user_name ? `${source.user_name}${source.device_name ? `（${source.device_name}）` : ""}` : "";
+  return [who, fmtTime(a.taken_at)].filter(Boolean).join(" · ");
+}
+
+function attachmentTitle(a) {
+  return a.caption || (a.stage ? code(a.stage, "attachment_stage") : "") || t("photo");
+}
+
+function photoError(err) {
+  if (err.status === 403) return t("forbidden");
+  return `${t("photo_failed")}${err.message ? `: ${err.message}` : ""}`;
+}
+
+function missingFrame(a) {
+  return h("div", { class: "photo-frame missing", "data-missing": a.sha256 }, t("photo_not_uploaded"));
+}
+
+/** The thumbnail (a button opening the viewer), a file's download button, or the placeholder. */
+function attachmentFrame(a, ctx) {
+  if (!ctx.uploaded.has(a.sha256)) return missingFrame(a);
+  if (a.media_type === "application/pdf") {
+    const button = h("button", { type: "button", class: "photo-frame file", "data-download": a.sha256 },
+      `${code(a.media_type, "media_type")} · ${t("download_file")}`);
+    button.addEventListener("click", () =>
+      downloadFile(`/v1/blobs/${a.sha256}`, `${attachmentTitle(a)}.pdf`, button));
+    return button;
+  }
+  const img = h("img", { alt: attachmentTitle(a) });
+  const button = h("button", { type: "button", class: "photo-frame", "data-open": a.sha256, title: t("photo_open") }, img);
+  button.addEventListener("click", () => openViewer(a, ctx));
+  blobUrl(`/v1/blobs/${a.sha256}?size=thumb`).then(
+    (url) => { img.src = url; },
+    (err) => button.replaceWith(err.code === "blob_not_uploaded"
+      ? missingFrame(a)
+      : h("div", { class: "photo-frame failed", role: "alert" }, photoError(err))));
+  return button;
+}
+
+/** One attachment: its frame, its stage, caption and place, who and when. */
+function photoFigure(a, ctx) {
+  return h("figure", { class: "photo", "data-attachment": a.id, "data-stage": a.stage ?? "" },
+    attachmentFrame(a, ctx),
+    h("figcaption", {},
+      h("div", {},
+        a.stage ? h("span", { class: `badge stage stage-${a.stage}` }, code(a.stage, "attachment_stage")) : "",
+        a.caption ? ` ${a.caption}` : ""),
+      a.location ? h("div", { class: "muted" }, a.location) : "",
+      h("div", { class: "muted" }, attachmentMeta(a, ctx))));
+}
+
+function photoGrid(attachments, ctx) {
+  return attachments.length === 0
+    ? h("p", { class: "muted" }, t("no_photos"))
+    : h("div", { class: "photo-grid" }, attachments.map((a) => photoFigure(a, ctx)));
+}
+
+/** A card of a record's photos and files. */
+function photosCard(detail, attachments = detail.record?.attachments ?? []) {
+  return h("section", { class: "card", id: "photos" },
+    h("h2", {}, `${t("photos")} (${attachments.length})`),
+    photoGrid(attachments, attachmentContext(detail)));
+}
+
+/** A hazard's photos before and after rectification, side by side (整改前 | 整改后). */
+function beforeAfterCard(detail) {
+  const all = detail.record?.attachments ?? [];
+  const ctx = attachmentContext(detail);
+  const column = (stage) => h("div", { class: "stage-column", "data-stage-column": stage },
+    h("h3", {}, code(stage, "attachment_stage")),
+    photoGrid(all.filter((a) => a.stage === stage), ctx));
+  return h("section", { class: "card", id: "before-after" },
+    h("h2", {}, t("rectification_photos")),
+    h("div", { class: "before-after" }, column("before"), column("after")));
+}
+
+let viewerUrl = null;
+
+/** The full-size picture in a modal dialog; Esc, the close button or a click beside it close it. */
+function openViewer(a, ctx) {
+  closeViewer();
+  const img = h("img", { alt: attachmentTitle(a) });
+  const status = h("p", { class: "muted" }, t("loading"));
+  const close = h("button", { type: "button", class: "secondary", id: "viewer-close" }, t("close_viewer"));
+  const dialog = h("dialog", { id: "photo-viewer", "data-sha256": a.sha256, "aria-label": t("photo_viewer") },
+    h("div", { class: "viewer-bar" },
+      h("div", {},
+        a.stage ? h("strong", {}, code(a.stage, "attachment_stage")) : "",
+        a.caption ? ` ${a.caption}` : "",
+        h("div", { class: "muted" }, [a.location, attachmentMeta(a, ctx)].filter(Boolean).join(" · "))),
+      close),
+    status,
+    img);
+  close.addEventListener("click", closeViewer);
+  dialog.addEventListener("close", closeViewer);
+  dialog.addEventListener("click", (e) => { if (e.target === dialog) closeViewer(); });
+  document.body.append(dialog);
+  dialog.showModal();
+  blobUrl(`/v1/blobs/${a.sha256}`).then(
+    (url) => {
+      if (!dialog.isConnected) return;
+      viewerUrl = url;
+      img.src = url;
+      status.remove();
+    },
+    (err) => status.replaceWith(err.code === "blob_not_uploaded"
+      ? notice(t("photo_not_uploaded"), "error")
+      : notice(photoError(err), "error")));
+}
+
+function closeViewer() {
+  const dialog = document.getElementById("photo-viewer");
+  if (viewerUrl) {
+    URL.revokeObjectURL(viewerUrl);
+    objectUrls.delete(viewerUrl);
+    viewerUrl = null;
+  }
+  if (!dialog) return;
+  if (dialog.open) dialog.close();
+  dialog.remove();
+}
+
+// --- visits and patrols ------------------------------------------------------------------------
+
+async function visitPage(id) {
+  const detail = await api(`/v1/records/${id}`);
+  if (detail.kind !== "visit") return go(recordHref(detail.kind, id).slice(1));
+  const v = detail.record;
+  const people = detail.people ?? {};
+  return show(
+    h("p", {}, h("a", { href: `#/households/${v.household}` }, `← ${t("households")}`)),
+    h("h1", { id: "record-title" }, `${code("visit", "record_kind")} · ${fmtTime(v.at)}`),
+    h("section", { class: "card" }, h("dl", {},
+      h("dt", {}, t("method")), h("dd", {}, code(v.method, "visit_method")),
+      h("dt", {}, t("worker")), h("dd", {}, people[v.worker] ?? "–"),
+      h("dt", {}, t("grid")), h("dd", {}, detail.place_names?.grid_name ?? v.place?.grid ?? ""),
+      h("dt", {}, t("households")), h("dd", {}, h("a", { href: `#/households/${v.household}` }, t("open"))),
+      h("dt", {}, t("summary")), h("dd", {}, v.summary ?? ""),
+      (v.opened_cases ?? []).length === 0 ? "" : [h("dt", {}, t("related_cases")),
+        h("dd", {}, (v.opened_cases ?? []).map((c) => h("a", { href: `#/cases/${c}`, class: "tag" }, t("open"))))])),
+    photosCard(detail),
+  );
+}
+
+async function patrolPage(id) {
+  const detail = await api(`/v1/records/${id}`);
+  if (detail.kind !== "patrol") return go(recordHref(detail.kind, id).slice(1));
+  const p = detail.record;
+  return show(
+    h("h1", { id: "record-title" }, `${code("patrol", "record_kind")} · ${fmtTime(p.started_at)}`),
+    h("section", { class: "card" }, h("dl", {},
+      h("dt", {}, t("patrol_route")), h("dd", {}, p.route || "–"),
+      h("dt", {}, t("at")), h("dd", {}, `${fmtTime(p.started_at)}${p.ended_at ? ` – ${fmtTime(p.ended_at)}` : ""}`),
+      h("dt", {}, t("grid")), h("dd", {}, detail.place_names?.grid_name ?? p.place?.grid ?? ""),
+      h("dt", {}, t("patrol_team")), h("dd", {}, (p.team ?? []).map((m) => `${m.name}（${code(m.role, "patrol_role")}）`).join("、") || "–"))),
+    h("section", { class: "card" }, h("h2", {}, t("patrol_findings")),
+      table([
+        [t("at"), (f) => fmtTime(f.at)],
+        [t("note"), (f) => f.note],
+        [t("related_cases"), (f) => (f.case ? h("a", { href: `#/cases/${f.case}` }, t("open")) : "")],
+      ], p.findings ?? [])),
+    photosCard(detail),
   );
 }
 
@@ -788,7 +1006,7 @@ async function householdPage(id) {
     api(`/v1/cases${query({ household: id, per_page: 50 })}`).catch(() => ({ items: [] })),
     api(`/v1/records/${id}/history${query({ per_page: 50 })}`),
   ]);
-  if (detail.kind === "case") return go(`/cases/${id}`);
+  if (["case", "visit", "patrol"].includes(detail.kind)) return go(recordHref(detail.kind, id).slice(1));
   const r = detail.record;
   const residents = r.residents ?? [];
   return show(
@@ -817,8 +1035,14 @@ async function householdPage(id) {
       ], residents)),
     h("div", { class: "two" },
       h("section", { class: "card" }, h("h2", {}, t("visits")),
-        table([[t("at"), (v) => fmtTime(v.at)], [t("summary"), (v) => v.label], [t("method"), (v) => code(v.method, "visit_method")]], visits.items)),
+        table([
+          [t("at"), (v) => h("a", { href: `#/visits/${v.id}`, "data-visit": v.id }, fmtTime(v.at))],
+          [t("summary"), (v) => v.label],
+          [t("method"), (v) => code(v.method, "visit_method")],
+          [t("photos"), (v) => v.photos ?? 0],
+        ], visits.items)),
       h("section", { class: "card" }, h("h2", {}, t("related_cases")), caseTable(cases.items))),
+    photosCard(detail),
     h("section", { class: "card" }, h("h2", {}, t("history")),
       history.total > history.entries.length
         ? h("p", { class: "muted" }, `${t("history_latest")}: ${history.entries.length} / ${history.total}`)
@@ -858,7 +1082,7 @@ function showValue(value) {
 
 async function conflictPage(id, flash) {
   const report = await api(`/v1/conflicts/${id}`);
-  const link = report.kind === "case" ? `#/cases/${id}` : `#/households/${id}`;
+  const link = recordHref(report.kind, id);
   const fields = report.fields.map((f) => h("section", { class: "card conflict", "data-field": f.field },
     h("h2", {}, `${t("field")}: ${f.field}`),
     h("div", { class: "side-by-side" }, f.values.map((v) => {

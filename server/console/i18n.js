@@ -77,6 +77,12 @@ const zh = {
   import_households_created: "新增住户", import_households_updated: "更新住户", import_households_unchanged: "未变住户",
   import_residents_created: "新增居民", import_residents_updated: "更新居民",
   import_row: "行号", import_column: "列", import_problem: "问题", import_more_problems: "其余问题见检查报告",
+  photos: "照片", photo: "照片", photo_not_uploaded: "照片尚未上传", photo_failed: "照片加载失败",
+  photo_open: "查看大图", photo_viewer: "照片查看", close_viewer: "关闭", download_file: "下载",
+  no_photos: "暂无照片", rectification_photos: "整改前后照片",
+  verify_needs_after_photo: "核查通过需要至少一张整改后照片：请网格员在手机上拍摄整改后照片并同步后再核查。",
+  verify_refused_no_after_photo: "未能核查通过：隐患须有整改后照片",
+  patrol_route: "巡逻路线", patrol_team: "巡逻人员", patrol_findings: "巡逻发现",
 };
 
 const en = {
@@ -156,6 +162,12 @@ const en = {
   import_households_created: "Households created", import_households_updated: "Households updated", import_households_unchanged: "Households unchanged",
   import_residents_created: "Residents created", import_residents_updated: "Residents updated",
   import_row: "Row", import_column: "Column", import_problem: "Problem", import_more_problems: "More problems are in the report",
+  photos: "Photos", photo: "Photo", photo_not_uploaded: "Not yet uploaded", photo_failed: "The photo could not be loaded",
+  photo_open: "View full size", photo_viewer: "Photo viewer", close_viewer: "Close", download_file: "Download",
+  no_photos: "No photos", rectification_photos: "Before and after rectification",
+  verify_needs_after_photo: "Verifying needs at least one photo after rectification: the grid worker takes it on the phone and syncs, then verify.",
+  verify_refused_no_after_photo: "Not verified: a hazard needs a photo after rectification",
+  patrol_route: "Route", patrol_team: "Team", patrol_findings: "Findings",
 };
 
 // Labels of the API's codes come from the server's one vocabulary (GET /v1/vocabulary), loaded

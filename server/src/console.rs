@@ -4,7 +4,8 @@
 //!
 //! Every answer carries a strict Content-Security-Policy (scripts, styles and requests from
 //! this origin only, no inline script or style, no framing), so text from records, which the
-//! console only ever inserts as text, cannot become script.
+//! console only ever inserts as text, cannot become script. Images may also come from `blob:`
+//! URLs: photos need the bearer token, so the console fetches them and shows object URLs.
 
 use axum::Router;
 use axum::extract::Path;
@@ -44,7 +45,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// `/` (redirect), `/console/` and `/console/{file}`.

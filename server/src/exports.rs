@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Query;
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::TimeZone;
 use serde::de::DeserializeOwned;
@@ -41,6 +41,10 @@ use crate::lists::audit::{self as audit_list, AuditParams};
 use crate::lists::conflicts::{self, ConflictQuery, conflict_filter};
 use crate::lists::records::{self, ActivityQuery, CaseQuery, HouseholdQuery};
 use crate::state::AppState;
+
+/// Most links to records' pages in one worksheet (Excel's limit is 65,530); later rows get
+/// the count alone.
+const MAX_LINKS: usize = 65_000;
 
 /// Rows read from the index per query.
 pub const PAGE_ROWS: i64 = 2000;
@@ -92,6 +96,7 @@ impl List {
                 "标签",
                 "联户分组",
                 "更新时间",
+                "照片",
             ],
             Self::Cases => &[
                 "编号",
@@ -112,6 +117,7 @@ impl List {
                 "当前环节",
                 "截止时间",
                 "更新时间",
+                "照片",
             ],
             Self::Other(RecordKind::Visit) => &[
                 "编号",
@@ -123,6 +129,7 @@ impl List {
                 "网格员",
                 "摘要",
                 "更新时间",
+                "照片",
             ],
             Self::Other(RecordKind::Patrol) => &[
                 "编号",
@@ -132,6 +139,7 @@ impl List {
                 "人数",
                 "路线",
                 "更新时间",
+                "照片",
             ],
             Self::Other(RecordKind::Activity) => &[
                 "编号",
@@ -198,6 +206,12 @@ impl List {
 enum Cell {
     Text(String),
     Int(i64),
+    /// The 照片 column: how many photos and files the record has, and in a workbook a link to
+    /// its console page (`page`, e.g. `#/cases/{id}`), where a signed-in supervisor sees them.
+    Photos {
+        count: i64,
+        page: String,
+    },
     Empty,
 }
 
@@ -215,7 +229,7 @@ impl Cell {
     fn csv(&self) -> String {
         match self {
             Self::Text(s) => csv_text(s),
-            Self::Int(i) => i.to_string(),
+            Self::Int(i) | Self::Photos { count: i, .. } => i.to_string(),
             Self::Empty => String::new(),
         }
     }
@@ -275,6 +289,9 @@ struct Source {
     order_by: &'static str,
     now: i64,
     names: HashMap<String, String>,
+    /// The console's address as the caller reached it (`https://host/console/`), for the
+    /// workbook's links to records' pages; `None` when the request did not say.
+    console: Option<String>,
 }
 
 impl Source {
@@ -284,6 +301,26 @@ impl Source {
 
     fn opt_name(&self, id: Option<&str>) -> Cell {
         id.map_or(Cell::Empty, |id| self.name(id))
+    }
+
+    /// The 照片 cells of a page of records (`route`: the console's hash route of their
+    /// kind, `cases`, `households`, `visits`, `patrols`).
+    async fn photos(
+        db: &Db,
+        ids: &[String],
+        route: &str,
+    ) -> Result<HashMap<String, Cell>, sqlx::Error> {
+        let counts = crate::db::blobs::attachment_counts(db, ids).await?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let cell = Cell::Photos {
+                    count: counts.get(id).copied().unwrap_or(0),
+                    page: format!("#/{route}/{id}"),
+                };
+                (id.clone(), cell)
+            })
+            .collect())
     }
 
     /// The rows from `offset`, at most [`PAGE_ROWS`].
@@ -296,8 +333,11 @@ impl Source {
         Ok(match self.list {
             List::Households => {
                 let (rows, _) = idx::list_households(db, &self.filter, page).await?;
+                let ids: Vec<String> = rows.iter().map(|(h, _)| h.id.clone()).collect();
+                let mut photos = Self::photos(db, &ids, "households").await?;
                 rows.into_iter()
                     .map(|(h, updated)| {
+                        let photo = photos.remove(&h.id).unwrap_or(Cell::Empty);
                         let address = sync_core::models::household::Address {
                             compound: h.compound.clone(),
                             building: h.building.clone(),
@@ -320,14 +360,18 @@ impl Source {
                             Cell::text(zh_list("household_tag", &h.tags)),
                             Cell::opt(h.liaison_group),
                             local_time(Some(updated)),
+                            photo,
                         ]
                     })
                     .collect()
             }
             List::Cases => {
                 let (rows, _) = idx::list_cases(db, &self.filter, page).await?;
+                let ids: Vec<String> = rows.iter().map(|(c, _)| c.id.clone()).collect();
+                let mut photos = Self::photos(db, &ids, "cases").await?;
                 rows.into_iter()
                     .map(|(c, updated)| {
+                        let photo = photos.remove(&c.id).unwrap_or(Cell::Empty);
                         let level =
                             index::level_at(&c, self.now).map(|l| zh("deadline_level", l.as_str()));
                         vec![
@@ -350,6 +394,7 @@ impl Source {
                             Cell::opt(c.step.as_deref().map(|s| zh("step", s))),
                             local_time(c.due_at),
                             local_time(Some(updated)),
+                            photo,
                         ]
                     })
                     .collect()
@@ -361,6 +406,18 @@ impl Source {
                     .filter_map(|(a, _)| a.household.clone())
                     .collect();
                 let addresses = idx::household_addresses(db, &households).await?;
+                let route = match kind {
+                    RecordKind::Visit => Some("visits"),
+                    RecordKind::Patrol => Some("patrols"),
+                    _ => None,
+                };
+                let mut photos = match route {
+                    Some(route) => {
+                        let ids: Vec<String> = rows.iter().map(|(a, _)| a.id.clone()).collect();
+                        Self::photos(db, &ids, route).await?
+                    }
+                    None => HashMap::new(),
+                };
                 let address = |id: Option<String>| {
                     id.map_or(Cell::Empty, |id| {
                         Cell::text(addresses.get(&id).cloned().unwrap_or(id))
@@ -368,6 +425,7 @@ impl Source {
                 };
                 rows.into_iter()
                     .map(|(a, updated)| {
+                        let photo = photos.remove(&a.id);
                         let mut row = vec![
                             Cell::text(a.id),
                             self.name(&a.community_id),
@@ -408,6 +466,7 @@ impl Source {
                             _ => row.extend([subtype, Cell::text(a.label)]),
                         }
                         row.push(local_time(Some(updated)));
+                        row.extend(photo);
                         row
                     })
                     .collect()
@@ -501,6 +560,7 @@ pub async fn export(
     addr: Option<IpAddr>,
     file: &str,
     uri: &Uri,
+    headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let (name, format) = file
         .rsplit_once('.')
@@ -582,6 +642,7 @@ pub async fn export(
         order_by,
         now,
         names,
+        console: console_address(headers),
     };
     let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let db = app.db.clone();
@@ -620,6 +681,30 @@ pub async fn export(
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// The console's address as the caller reached this server (`Host`, and
+/// `X-Forwarded-Proto` when a proxy in front says `https`), for the links of a workbook. The
+/// links lead to the console's pages, which ask whoever opens them to sign in: they grant
+/// nothing by themselves. `None` for a host that is not a plain host name or address.
+fn console_address(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let plain = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !plain {
+        return None;
+    }
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    Some(format!("{scheme}://{host}/console/"))
 }
 
 /// A small file made in memory (an account, a report) as a download: its type, an
@@ -679,6 +764,7 @@ fn write_xlsx(
     }
     let mut row_no: u32 = 1;
     let mut offset = 0;
+    let mut links = 0;
     loop {
         let rows = handle.block_on(source.page(db, offset))?;
         for row in &rows {
@@ -692,6 +778,23 @@ fn write_xlsx(
                     Cell::Int(i) => {
                         sheet.write_number(row_no, c, *i as f64)?;
                     }
+                    // A record with photos links to its console page (sign-in required).
+                    Cell::Photos { count, page } => match &source.console {
+                        Some(console) if *count > 0 && links < MAX_LINKS => {
+                            links += 1;
+                            sheet.write_url_with_options(
+                                row_no,
+                                c,
+                                format!("{console}{page}").as_str(),
+                                count.to_string(),
+                                "在督办工作台查看照片（需登录）",
+                                None,
+                            )?;
+                        }
+                        _ => {
+                            sheet.write_number(row_no, c, *count as f64)?;
+                        }
+                    },
                     Cell::Empty => {}
                 }
             }
@@ -769,6 +872,36 @@ mod tests {
         }
         assert_eq!(Cell::Int(-5).csv(), "-5");
         assert_eq!(Cell::text("=1").csv(), "'=1");
+    }
+
+    /// Workbook links lead to the console at the address the request came to, and only for
+    /// a plain host: a `Host` header with anything else in it gets no link.
+    #[test]
+    fn console_links_use_a_plain_host_only() {
+        let headers = |host: &'static str, proto: Option<&'static str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static(host));
+            if let Some(p) = proto {
+                h.insert("x-forwarded-proto", HeaderValue::from_static(p));
+            }
+            h
+        };
+        assert_eq!(
+            console_address(&headers("gridbook.example.cn", None)).as_deref(),
+            Some("http://gridbook.example.cn/console/")
+        );
+        assert_eq!(
+            console_address(&headers("10.0.0.5:8080", Some("https"))).as_deref(),
+            Some("https://10.0.0.5:8080/console/")
+        );
+        assert_eq!(
+            console_address(&headers("[::1]:80", Some("gopher"))).as_deref(),
+            Some("http://[::1]:80/console/")
+        );
+        for bad in ["evil.example/x?", "a b", "x\"onmouseover", "user@host", ""] {
+            assert_eq!(console_address(&headers(bad, None)), None, "{bad:?}");
+        }
+        assert_eq!(console_address(&HeaderMap::new()), None);
     }
 
     /// One name per code: each record list's sheet is its kind's name in the vocabulary (a

@@ -241,18 +241,7 @@ pub struct BlobRef {
 /// record's community and grid; `None` when the merged record cannot be read as its type (its
 /// previous references stay until a readable version arrives).
 pub fn blob_refs_of(record: &StoredRecord) -> Option<(&Place, Vec<BlobRef>)> {
-    let typed = record.record.as_ref()?;
-    let (place, attachments) = match typed {
-        AnyRecord::Case(c) => (&c.place, c.attachments.as_slice()),
-        AnyRecord::Visit(v) => (&v.place, v.attachments.as_slice()),
-        AnyRecord::Patrol(p) => (&p.place, p.attachments.as_slice()),
-        AnyRecord::Household(h) => (&h.place, h.attachments.as_slice()),
-        AnyRecord::HouseholdPrivate(_)
-        | AnyRecord::Activity(_)
-        | AnyRecord::PartyRegistration(_)
-        | AnyRecord::Asset(_)
-        | AnyRecord::Report(_) => return None,
-    };
+    let (place, attachments) = attachments_of(record)?;
     let refs: BTreeSet<BlobRef> = attachments
         .iter()
         .map(|a| BlobRef {
@@ -262,6 +251,23 @@ pub fn blob_refs_of(record: &StoredRecord) -> Option<(&Place, Vec<BlobRef>)> {
         })
         .collect();
     Some((place, refs.into_iter().collect()))
+}
+
+/// A record's place and `attachments` (cases, visits, patrols and households); `None` for the
+/// kinds without attachments and a merged record that cannot be read as its type.
+pub fn attachments_of(record: &StoredRecord) -> Option<(&Place, &[sync_core::models::Attachment])> {
+    let typed = record.record.as_ref()?;
+    Some(match typed {
+        AnyRecord::Case(c) => (&c.place, c.attachments.as_slice()),
+        AnyRecord::Visit(v) => (&v.place, v.attachments.as_slice()),
+        AnyRecord::Patrol(p) => (&p.place, p.attachments.as_slice()),
+        AnyRecord::Household(h) => (&h.place, h.attachments.as_slice()),
+        AnyRecord::HouseholdPrivate(_)
+        | AnyRecord::Activity(_)
+        | AnyRecord::PartyRegistration(_)
+        | AnyRecord::Asset(_)
+        | AnyRecord::Report(_) => return None,
+    })
 }
 
 /// The index row of one record.

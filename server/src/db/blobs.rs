@@ -196,3 +196,30 @@ pub async fn rectified_hazards(db: &Db) -> Result<Vec<(DocId, GridId)>, sqlx::Er
         .filter_map(|(id, grid)| Some((id.parse().ok()?, grid.parse().ok()?)))
         .collect())
 }
+
+/// How many photos and files each of the records `ids` refers to (distinct references of
+/// `blob_refs`), by record id; records without any are absent. The lists' 照片 column.
+pub async fn attachment_counts(
+    db: &Db,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, i64)> = on_db!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT doc_id, COUNT(*) AS n FROM blob_refs WHERE doc_id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            qb.push(") GROUP BY doc_id");
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("doc_id")?, r.try_get("n")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}

@@ -77,6 +77,29 @@ pub async fn with_place_names(app: &AppState, items: &mut [Value]) -> ApiResult<
     Ok(())
 }
 
+/// Adds `photos` to each item: how many photos and files its record refers to (0 for none),
+/// counted from `blob_refs`. For the lists of records with attachments (cases, households,
+/// visits, patrols).
+pub async fn with_photo_counts(app: &AppState, items: &mut [Value]) -> ApiResult<()> {
+    let ids: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let counts = crate::db::blobs::attachment_counts(&app.db, &ids).await?;
+    for item in items {
+        let n = item
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| counts.get(id))
+            .copied()
+            .unwrap_or(0);
+        if let Some(object) = item.as_object_mut() {
+            object.insert("photos".to_owned(), Value::from(n));
+        }
+    }
+    Ok(())
+}
+
 impl ListPage {
     /// Page `page` of `per_page` items out of `total`, each row made an item by `item`.
     pub fn of<T>(

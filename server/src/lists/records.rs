@@ -62,6 +62,7 @@ pub async fn households(
         idx::list_households(&app.db, &f, page_of(order_by, page, per_page)).await?;
     let mut list = ListPage::of(&rows, household_item, page, per_page, total);
     crate::lists::with_place_names(app, &mut list.items).await?;
+    crate::lists::with_photo_counts(app, &mut list.items).await?;
     Ok(list)
 }
 
@@ -177,6 +178,7 @@ pub async fn cases(
     let (rows, total) = idx::list_cases(&app.db, &f, page_of(order_by, page, per_page)).await?;
     let mut list = ListPage::of(&rows, |row| case_item(row, now), page, per_page, total);
     crate::lists::with_place_names(app, &mut list.items).await?;
+    crate::lists::with_photo_counts(app, &mut list.items).await?;
     Ok(list)
 }
 
@@ -383,6 +385,9 @@ pub async fn activities(
         idx::list_activities(&app.db, &f, page_of(order_by, page, per_page)).await?;
     let mut list = ListPage::of(&rows, |row| activity_item(row, kind), page, per_page, total);
     crate::lists::with_place_names(app, &mut list.items).await?;
+    if matches!(kind, RecordKind::Visit | RecordKind::Patrol) {
+        crate::lists::with_photo_counts(app, &mut list.items).await?;
+    }
     Ok(list)
 }
 

@@ -7,7 +7,10 @@
 //!   carries `deadline` (the running step's, with its level), `allowed_actions` (what the
 //!   caller may do now), `assignees` and `departments` (whom a dispatch may go to), `department_names` (code →
 //!   name of the departments the case was dispatched to), `people` (user id → name for
-//!   the log) and `event_sources` (event id → the device and user that added it).
+//!   the log) and `event_sources` (event id → the device and user that added it). A record
+//!   with `attachments` carries `uploaded_blobs` (which of its blobs have arrived) and
+//!   `attachment_sources` (device id → the device's name and its user's, who attached them);
+//!   a visit or patrol carries `people` (user id → name of its worker or team members).
 //! * [`reveal`]: one masked value in clear, for community and street supervisors only, with a
 //!   reason of 4–500 characters; written to the audit log before the answer.
 //! * [`history()`]: a page of the record's changes (newest first by default, at most 200), each
@@ -99,7 +102,41 @@ pub async fn view(
         Some(AnyRecord::Case(case)) => Some(case_extras(app, caller, &loaded, case).await?),
         _ => None,
     };
+    // The names of a visit's worker and a patrol's members with accounts (a case's people
+    // come with its extras).
+    let named: Vec<UserId> = match &loaded.record.record {
+        Some(AnyRecord::Visit(v)) => vec![v.worker.clone()],
+        Some(AnyRecord::Patrol(p)) => p.team.iter().filter_map(|m| m.user.clone()).collect(),
+        _ => Vec::new(),
+    };
+    let mut record_people: BTreeMap<String, Json> = BTreeMap::new();
+    for id in named {
+        if let Some(user) = users::get_user(&app.db, &id).await? {
+            record_people.insert(id.to_string(), json!(user.display_name));
+        }
+    }
     let blob_refs = crate::index::blob_refs_of(&loaded.record).map(|(_, refs)| refs);
+    // Who attached each photo: the device, its name and its user's name.
+    let attachment_sources = match crate::index::attachments_of(&loaded.record) {
+        Some((_, attachments)) => {
+            let owners =
+                store::device_owners(&app.db, attachments.iter().map(|a| &a.device)).await?;
+            Some(
+                owners
+                    .into_iter()
+                    .map(|(device, o)| {
+                        let value = json!({
+                            "device_name": o.device_name,
+                            "user": o.user_id,
+                            "user_name": o.display_name,
+                        });
+                        (device.to_string(), value)
+                    })
+                    .collect::<BTreeMap<String, Json>>(),
+            )
+        }
+        None => None,
+    };
     let mut body = blocking(move || {
         let stored = &loaded.record;
         let mut record = joined(&loaded, private.as_deref());
@@ -138,6 +175,12 @@ pub async fn view(
         if let Some(map) = body.as_object_mut() {
             map.insert("uploaded_blobs".into(), json!(uploaded));
         }
+    }
+    if let (false, Some(map)) = (record_people.is_empty(), body.as_object_mut()) {
+        map.insert("people".into(), json!(record_people));
+    }
+    if let (Some(sources), Some(map)) = (attachment_sources, body.as_object_mut()) {
+        map.insert("attachment_sources".into(), json!(sources));
     }
     // The record's place by name (`community_name`, `grid_name`), as the lists give it.
     if let Some(place) = body.pointer("/record/place").cloned() {

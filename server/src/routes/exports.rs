@@ -1,7 +1,7 @@
 //! `GET /v1/exports/{list}.{csv|xlsx}`: a list as a file ([`crate::exports`]).
 
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 use crate::auth::AuthUser;
@@ -31,6 +31,7 @@ pub async fn export(
     ClientAddr(addr): ClientAddr,
     ApiPath(file): ApiPath<String>,
     uri: Uri,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    exports::export(&app, &caller, addr, &file, &uri).await
+    exports::export(&app, &caller, addr, &file, &uri, &headers).await
 }

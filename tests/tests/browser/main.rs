@@ -5,7 +5,10 @@
 //! One scenario walks what a community supervisor does: sign in, read the dashboard, open an
 //! overdue case, accept and dispatch it (and a phone of the grid receives the dispatch through
 //! sync), reveal a masked ID number with a reason (and the administrator finds the reveal in
-//! the audit log), resolve a conflict two phones made (and a phone receives the choice).
+//! the audit log), resolve a conflict two phones made (and a phone receives the choice), see a
+//! hazard's photos before and after rectification (real JPEGs the worker's phone uploads; the
+//! verification refused while there is no photo after; the viewer; a placeholder for a photo
+//! not uploaded yet).
 //!
 //! Without Chromium the test says so and passes, except under `CI=true`, where it fails:
 //! `.ci/run` installs the packages. With `GRIDBOOK_SCREENSHOTS=DIR` (see `scripts/screenshots`)
@@ -299,8 +302,32 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     phone.create_household(&household, vec![identity], long_ago(1))?;
     // The phone number lives in the household's private document.
     let private_id = HouseholdPrivate::id_for(&household_id);
+    // A home visit with a photo of the situation, uploaded by the phone.
+    let doorway = jpeg(640, 480, 200);
+    let visit_photo = photo(
+        &doorway,
+        &phone,
+        sync_core::models::AttachmentStage::Situation,
+        "老人独居，门口堆放杂物",
+        long_ago(2),
+    );
+    let visit_id = phone.replica.create(
+        &sync_core::models::visit::Visit {
+            attachments: vec![visit_photo],
+            id: DocId::new(),
+            place: place.clone(),
+            household: household_id.clone(),
+            worker: worker.id.clone(),
+            at: long_ago(2),
+            method: sync_core::models::visit::VisitMethod::DoorToDoor,
+            summary: "上门看望周桂兰".into(),
+            opened_cases: Vec::new(),
+        },
+        long_ago(2),
+    )?;
     phone.sync(app).await?;
     other_phone.sync(app).await?;
+    put_photo(app, &phone, &doorway).await?;
 
     // 1. Sign in as the community supervisor of 丁字口; the dashboard shows figures and charts.
     b.sign_in(app, "dzk-sup", DEMO_PASSWORD).await?;
@@ -452,6 +479,11 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.click(".reveal-form button[type=submit]", "").await?;
     b.wait_for(".revealed", &id_number).await?;
     b.shot("household").await?;
+    // The visit's page from the household's: its photo, fetched with the token.
+    b.click(&format!("a[data-visit='{visit_id}']"), "").await?;
+    b.wait_for("#record-title", "走访").await?;
+    b.wait_for("#photos figcaption", "门口堆放杂物").await?;
+    wait_for_picture(b, "#photos button[data-open] img").await?;
 
     // On a tablet (portrait, 820 px wide) the household and case pages fit the width.
     b.driver().set_window_rect(0, 0, 820, 1180).await?;
@@ -667,6 +699,15 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     from_report.subject = "楼道私拉电线充电（联户长随手报）".into();
     from_report.opened_at = noticed;
     from_report.events[0].at = noticed;
+    // The worker photographs the place as found (整改前) and the phone uploads the photo.
+    let before = jpeg(640, 480, 40);
+    from_report.attachments.push(photo(
+        &before,
+        &phone,
+        sync_core::models::AttachmentStage::Before,
+        "楼道插线板连着电动车",
+        noticed,
+    ));
     let loop_case = phone.replica.create(&from_report, noticed)?;
     let mut triaged: sync_core::models::Report = phone
         .replica
@@ -682,6 +723,7 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     });
     phone.replica.replace(&triaged, None, noticed)?;
     phone.sync(app).await?;
+    put_photo(app, &phone, &before).await?;
 
     b.driver().goto(app.url("/console/#/tasks")).await?;
     b.click(&format!("a[data-task='{loop_case}']"), "私拉电线")
@@ -721,10 +763,18 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
         .await?;
     b.shot("department-resolved").await?;
 
-    // The grid worker re-checks on site from the phone (someone other than the resolver);
-    // the community closes it.
+    // The grid worker re-checks on site from the phone (someone other than the resolver) and
+    // photographs the corridor, a photo the phone has not uploaded yet.
     phone.sync(app).await?;
     let recheck_at = gridbook_tests_now();
+    let situation = jpeg(480, 640, 90);
+    let overview = photo(
+        &situation,
+        &phone,
+        sync_core::models::AttachmentStage::Situation,
+        "楼道全景",
+        recheck_at,
+    );
     phone
         .replica
         .update(&loop_case, recheck_at, |k: &mut Case| {
@@ -739,35 +789,103 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
                     note: Some("复查合格".into()),
                 }),
             });
-            k.attachments.push(sync_core::models::Attachment {
-                id: sync_core::ids::ItemId::new(),
-                sha256: sync_core::ids::BlobHash::of(b"after"),
-                media_type: sync_core::models::MediaType::Jpeg,
-                size: 5,
-                width: None,
-                height: None,
-                taken_at: recheck_at,
-                device: phone.session.device.clone(),
-                caption: None,
-                location: None,
-                stage: Some(sync_core::models::AttachmentStage::After),
-                part: None,
-            });
-            k.events.push(sync_core::workflow::new_event(
-                worker.id.clone(),
-                Role::GridWorker,
-                CaseAction::VerifyPass,
-                recheck_at,
-            ));
+            k.attachments.push(overview.clone());
         })?;
     phone.sync(app).await?;
+
+    // The community supervisor sees that verifying needs a photo after rectification, and the
+    // server's refusal when trying without one.
     b.sign_out().await?;
     b.sign_in(app, "dzk-sup", DEMO_PASSWORD).await?;
     b.driver()
         .goto(app.url(&format!("/console/#/cases/{loop_case}")))
         .await?;
+    b.wait_for("#needs-after-photo", "整改后照片").await?;
+    b.wait_for("[data-stage-column=after]", "暂无照片").await?;
+    b.click("button[data-action=verify_pass]", "").await?;
+    b.click("form[data-action-form=verify_pass] button[type=submit]", "")
+        .await?;
+    b.wait_for("#verify-refused", "隐患须有整改后照片").await?;
+
+    // The worker photographs the place after rectification, the phone uploads it, and the
+    // worker verifies.
+    let after = jpeg(640, 480, 160);
+    let verified_at = gridbook_tests_now();
+    let after_ref = photo(
+        &after,
+        &phone,
+        sync_core::models::AttachmentStage::After,
+        "电线已拆除，楼道畅通",
+        verified_at,
+    );
+    phone
+        .replica
+        .update(&loop_case, verified_at, |k: &mut Case| {
+            k.attachments.push(after_ref.clone());
+            k.events.push(sync_core::workflow::new_event(
+                worker.id.clone(),
+                Role::GridWorker,
+                CaseAction::VerifyPass,
+                verified_at,
+            ));
+        })?;
+    phone.sync(app).await?;
+    put_photo(app, &phone, &after).await?;
+    b.driver().refresh().await?;
     b.wait_for("#timeline li[data-event=verify_pass]", "")
         .await?;
+    // 整改前 | 整改后 side by side, each a thumbnail fetched with the token; the photo not
+    // uploaded yet a placeholder.
+    b.wait_for("[data-stage-column=before] h3", "整改前")
+        .await?;
+    b.wait_for("[data-stage-column=after] h3", "整改后").await?;
+    b.wait_for("[data-stage-column=after] figcaption", "电线已拆除")
+        .await?;
+    b.wait_for("[data-stage-column=after] figcaption", "wang")
+        .await?;
+    for column in ["before", "after"] {
+        wait_for_picture(
+            b,
+            &format!("[data-stage-column={column}] button[data-open] img"),
+        )
+        .await?;
+    }
+    b.wait_for("#photos [data-missing]", "照片尚未上传").await?;
+    assert!(
+        b.driver()
+            .find_all(By::Css("#needs-after-photo"))
+            .await?
+            .is_empty()
+    );
+    b.driver()
+        .execute(
+            "document.getElementById('before-after').scrollIntoView();",
+            Vec::new(),
+        )
+        .await?;
+    b.shot("hazard-photos").await?;
+    // The viewer: the full-size photo in a dialog; Esc closes it.
+    b.click("[data-stage-column=after] button[data-open]", "")
+        .await?;
+    b.wait_for("#photo-viewer", "电线已拆除").await?;
+    let size = wait_for_picture(b, "#photo-viewer img").await?;
+    assert_eq!(size, 640, "the viewer shows the photo at full size");
+    b.shot("photo-viewer").await?;
+    b.driver()
+        .action_chain()
+        .send_keys(Key::Escape)
+        .perform()
+        .await?;
+    let started = Instant::now();
+    while !b
+        .driver()
+        .find_all(By::Css("#photo-viewer"))
+        .await?
+        .is_empty()
+    {
+        anyhow::ensure!(started.elapsed() < PATIENCE, "Esc did not close the viewer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     b.click("button[data-action=close]", "").await?;
     b.click("form[data-action-form=close] button[type=submit]", "")
         .await?;
@@ -909,6 +1027,84 @@ fn assert_no_conflict_left(phone: &Phone, id: &DocId) -> anyhow::Result<()> {
         report.fields
     );
     Ok(())
+}
+
+/// A real JPEG photo (a colour gradient) of `width` × `height`.
+fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([((x * 255) / width) as u8, ((y * 255) / height) as u8, seed])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&picture)
+        .expect("a JPEG");
+    out.into_inner()
+}
+
+/// The reference to photo `bytes` as `phone` attaches it.
+fn photo(
+    bytes: &[u8],
+    phone: &Phone,
+    stage: sync_core::models::AttachmentStage,
+    caption: &str,
+    at: Timestamp,
+) -> sync_core::models::Attachment {
+    let (width, height) = image::load_from_memory(bytes)
+        .map(|p| (p.width(), p.height()))
+        .unwrap_or_default();
+    sync_core::models::Attachment {
+        id: ItemId::new(),
+        sha256: sync_core::ids::BlobHash::of(bytes),
+        media_type: sync_core::models::MediaType::Jpeg,
+        size: bytes.len() as u64,
+        width: Some(width),
+        height: Some(height),
+        taken_at: at,
+        device: phone.session.device.clone(),
+        caption: Some(caption.into()),
+        location: Some("丁字口老街9栋1单元".into()),
+        stage: Some(stage),
+        part: None,
+    }
+}
+
+/// Uploads a photo as the phone does (`PUT /v1/blobs/{sha256}`, whole).
+async fn put_photo(app: &TestApp, phone: &Phone, bytes: &[u8]) -> anyhow::Result<()> {
+    let hash = sync_core::ids::BlobHash::of(bytes);
+    let response = reqwest::Client::new()
+        .put(app.url(&format!("/v1/blobs/{hash}")))
+        .bearer_auth(&phone.session.access_token)
+        .header("Content-Type", "image/jpeg")
+        .body(bytes.to_vec())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    anyhow::ensure!(status == 201, "upload: {status} {}", response.text().await?);
+    Ok(())
+}
+
+/// Waits until the image at `css` shows a picture from an object URL; its natural width.
+async fn wait_for_picture(b: &Browser, css: &str) -> anyhow::Result<i64> {
+    let started = Instant::now();
+    loop {
+        let ret = b
+            .driver()
+            .execute(
+                "const i = document.querySelector(arguments[0]); \
+                 return i && i.complete && i.src.startsWith('blob:') ? i.naturalWidth : 0;",
+                vec![serde_json::json!(css)],
+            )
+            .await?;
+        let width = ret.json().as_i64().unwrap_or(0);
+        if width > 0 {
+            return Ok(width);
+        }
+        if started.elapsed() > PATIENCE {
+            let body = b.driver().find(By::Tag("body")).await?.text().await?;
+            bail!("no picture at {css} after {PATIENCE:?}; the page says:\n{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The device clock now.

@@ -18,7 +18,8 @@ use sync_core::models::{Attachment, AttachmentStage, MediaType};
 use sync_core::record::Role;
 
 use crate::support::{
-    after_photo, case, event, now, on_both_backends, on_the_small_demo, photo_of,
+    after_photo, case, event, get_ok, get_raw, household_and_identities, now, on_both_backends,
+    on_the_small_demo, photo_of, unzip_all,
 };
 
 on_both_backends!(
@@ -28,6 +29,7 @@ on_both_backends!(
     bytes_that_are_not_what_they_claim_store_nothing,
     a_hazard_is_verified_only_with_a_photo_after_rectification,
     blobs_no_record_refers_to_are_collected_after_the_grace_period,
+    lists_and_exports_count_photos_and_workbooks_link_to_the_console,
 );
 
 on_the_small_demo!(the_demo_shows_rectified_hazards_before_and_after,);
@@ -652,4 +654,142 @@ async fn blobs_no_record_refers_to_are_collected_after_the_grace_period(
     let (status, body, _) = fetch(&app, &token, &BlobHash::of(&kept), "").await?;
     assert_eq!((status, body), (200, kept));
     Ok(())
+}
+
+/// The lists of cases, households, visits and patrols carry `photos` (from `blob_refs`), the
+/// uploaded or not; their exports get a 照片 column, in a workbook a link to the record's
+/// console page for records with photos (the console asks whoever opens it to sign in).
+async fn lists_and_exports_count_photos_and_workbooks_link_to_the_console(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    use sync_core::models::visit::{Visit, VisitMethod};
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let boss = app
+        .user("sup", Role::CommunitySupervisor, app.grid_a())
+        .await?;
+    let mut w = app.phone(&li).await?;
+    let (first, second) = (jpeg(64, 48, 1), jpeg(64, 48, 2));
+    let mut photographed = case(&app.grid_a(), &li.id);
+    photographed.attachments = vec![
+        photo(&first, &w, Some(AttachmentStage::Situation)),
+        photo(&second, &w, None),
+    ];
+    let with_photos = w.replica.create(&photographed, now())?;
+    let without = w.replica.create(&case(&app.grid_a(), &li.id), now())?;
+    let (home, identities) = household_and_identities(&app.grid_a(), "101");
+    let home_id = home.id.clone();
+    w.create_household(&home, identities, now())?;
+    let visit = w.replica.create(
+        &Visit {
+            attachments: vec![photo(&first, &w, None)],
+            id: DocId::new(),
+            place: app.grid_a(),
+            household: home_id.clone(),
+            worker: li.id.clone(),
+            at: now(),
+            method: VisitMethod::DoorToDoor,
+            summary: "上门走访".into(),
+            opened_cases: Vec::new(),
+        },
+        now(),
+    )?;
+    w.sync(&app).await?;
+    // Only one of the photos has arrived: the count is of references all the same.
+    assert_eq!(
+        put_whole(&app, &w.session.access_token, &first)
+            .await?
+            .status,
+        201
+    );
+    let sup = app.phone(&boss).await?;
+
+    let cases = get_ok(&app, &sup, "/v1/cases").await?;
+    let photos_of = |list: &serde_json::Value, id: &DocId| {
+        list["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["id"] == id.to_string()))
+            .map(|i| i["photos"].clone())
+    };
+    assert_eq!(photos_of(&cases, &with_photos), Some(json!(2)), "{cases}");
+    assert_eq!(photos_of(&cases, &without), Some(json!(0)), "{cases}");
+    let visits = get_ok(&app, &sup, "/v1/visits").await?;
+    assert_eq!(photos_of(&visits, &visit), Some(json!(1)), "{visits}");
+    let homes = get_ok(&app, &sup, "/v1/households").await?;
+    assert_eq!(photos_of(&homes, &home_id), Some(json!(0)), "{homes}");
+
+    // The record pages say who attached each photo, and name a visit's worker.
+    let detail = get_ok(&app, &sup, &format!("/v1/records/{with_photos}")).await?;
+    let source = &detail["attachment_sources"][w.session.device.to_string()];
+    assert_eq!(source["user"], li.id.to_string(), "{detail}");
+    assert!(
+        source["user_name"]
+            .as_str()
+            .is_some_and(|n| n.contains("li")),
+        "{detail}"
+    );
+    assert!(source["device_name"].is_string(), "{detail}");
+    let detail = get_ok(&app, &sup, &format!("/v1/records/{visit}")).await?;
+    assert!(
+        detail["people"][li.id.to_string()]
+            .as_str()
+            .is_some_and(|n| n.contains("li")),
+        "{detail}"
+    );
+    assert_eq!(
+        detail["uploaded_blobs"],
+        json!([BlobHash::of(&first).to_string()]),
+        "{detail}"
+    );
+
+    // CSV: the column holds the count.
+    let (status, _, body) = get_raw(&app, &sup, "/v1/exports/cases.csv").await?;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body)
+        .trim_start_matches('\u{feff}')
+        .to_owned();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let column = header
+        .iter()
+        .position(|h| *h == "照片")
+        .expect("a 照片 column");
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let expected = if line.starts_with(&with_photos.to_string()) {
+            "2"
+        } else {
+            "0"
+        };
+        assert_eq!(cells.get(column), Some(&expected), "{line}");
+    }
+    for list in ["households", "visits", "patrols"] {
+        let (status, _, body) = get_raw(&app, &sup, &format!("/v1/exports/{list}.csv")).await?;
+        assert_eq!(status, 200, "{list}");
+        let text = String::from_utf8_lossy(&body);
+        let header = text.lines().next().unwrap_or_default();
+        assert!(header.ends_with(",照片"), "{list}: {header}");
+    }
+
+    // XLSX: a record with photos links to its page of the console at the address the request
+    // came to; one without has the bare count.
+    let (status, _, body) = get_raw(&app, &sup, "/v1/exports/cases.xlsx").await?;
+    assert_eq!(status, 200);
+    let all = unzip_all(body)?;
+    let console = app.url("/console/");
+    assert!(all.contains(&format!("Target=\"{console}\"")), "{all}");
+    assert!(all.contains("TargetMode=\"External\""), "{all}");
+    assert!(
+        all.contains(&format!("location=\"/cases/{with_photos}\"")),
+        "{all}"
+    );
+    assert!(!all.contains(&format!("/cases/{without}")), "{all}");
+    assert_eq!(all.matches("<hyperlink ").count(), 1, "{all}");
+    let (status, _, body) = get_raw(&app, &sup, "/v1/exports/visits.xlsx").await?;
+    assert_eq!(status, 200);
+    let all = unzip_all(body)?;
+    assert!(
+        all.contains(&format!("location=\"/visits/{visit}\"")),
+        "{all}"
+    );
+    app.stop().await
 }

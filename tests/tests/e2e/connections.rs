@@ -215,6 +215,10 @@ fn expected_limit(method: &Method, path: &str) -> anyhow::Result<(usize, bool)> 
         ("POST", p) if p.starts_with("/v1/auth/") => (8 * KIB, true),
         ("POST", "/v1/conflicts/{id}/resolve") => (1024 * KIB, true),
         ("POST", "/v1/imports/households") => (20 * 1024 * KIB, true),
+        ("POST", "/v1/blobs/status") => (64 * KIB, true),
+        // A photo is streamed to disk part by part, never buffered; what a part may hold is
+        // its Content-Range (tests/e2e/blobs.rs), so only the declared size is checked here.
+        ("PUT", "/v1/blobs/{sha256}") => (50 * 1024 * KIB, false),
         ("POST" | "PUT", p)
             if p.starts_with("/v1/admin/")
                 || p == "/v1/cases/{id}/actions"
@@ -236,6 +240,7 @@ fn concrete(path: &str) -> String {
         path.replace("{id}", &id)
             .replace("{device_id}", &id)
             .replace("{file}", "households.csv")
+            .replace("{sha256}", &"ab".repeat(32))
     }
 }
 

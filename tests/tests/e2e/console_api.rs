@@ -49,6 +49,11 @@ async fn the_console_is_served_with_a_strict_content_security_policy(
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        // Photos are fetched with the token and shown through object URLs: `blob:` images,
+        // nothing else widened.
+        assert!(csp.contains("img-src 'self' data: blob:;"), "{path}: {csp}");
+        assert!(csp.contains("connect-src 'self';"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert!(!r.text().await?.is_empty());
     }

@@ -105,7 +105,7 @@ async fn store_blob(app: &AppState, bytes: &[u8]) -> anyhow::Result<BlobHash> {
     Ok(hash)
 }
 
-/// Photographs up to [`PER_GRID`] rectified hazards of each grid (before and after). Returns
+/// Photographs up to two rectified hazards of each grid (before and after). Returns
 /// how many hazards got photos.
 pub async fn attach(app: &AppState, now: Timestamp) -> anyhow::Result<usize> {
     let hazards = blob_db::rectified_hazards(&app.db).await?;

@@ -89,6 +89,14 @@ async fn the_demo_shows_rectified_hazards_before_and_after(app: TestApp) -> anyh
     Ok(())
 }
 
+/// A hazard of grid a opened by `worker`.
+fn hazard(app: &TestApp, worker: &sync_core::ids::UserId) -> Case {
+    let mut hazard = case(&app.grid_a(), worker);
+    hazard.case_kind = CaseKind::Hazard;
+    hazard.category = "fire_exit_blocked".into();
+    hazard
+}
+
 /// A real JPEG photo of `width` × `height` with a pattern seeded by `seed`.
 fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
     let picture = image::RgbImage::from_fn(width, height, |x, y| {
@@ -190,9 +198,7 @@ async fn photos_attached_offline_on_two_phones_are_both_merged_uploaded_and_read
         .await?;
     let mut one = app.phone(&li).await?;
     let mut two = app.phone(&li).await?;
-    let mut hazard = case(&app.grid_a(), &li.id);
-    hazard.case_kind = CaseKind::Hazard;
-    hazard.category = "fire_exit_blocked".into();
+    let hazard = hazard(&app, &li.id);
     let id = one.replica.create(&hazard, now())?;
     one.sync(&app).await?;
     two.sync(&app).await?;
@@ -563,9 +569,7 @@ async fn a_hazard_is_verified_only_with_a_photo_after_rectification(
         .user("sup", Role::CommunitySupervisor, app.grid_a())
         .await?;
     let mut w = app.phone(&li).await?;
-    let mut hazard = case(&app.grid_a(), &li.id);
-    hazard.case_kind = CaseKind::Hazard;
-    hazard.category = "fire_exit_blocked".into();
+    let mut hazard = hazard(&app, &li.id);
     hazard.events = vec![event(
         &li.id,
         Role::GridWorker,

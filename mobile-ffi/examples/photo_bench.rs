@@ -28,6 +28,8 @@ use sync_core::time::Timestamp;
 
 const RUNS: usize = 3;
 const PHOTOS: usize = 40;
+/// A shorter day, to show the server's memory does not grow with the photos uploaded.
+const FEW: usize = 10;
 const STORE_KEY: &str = "5f0c2a9e7d4b13c8a6e2f9d0b7c45a18e3f6d9c2b5a8e1f4c7d0a3b6e9f2c5d8";
 
 /// A camera-like 4000 × 3000 JPEG: smooth light with fine grain, about 3 MB at quality 92.
@@ -37,7 +39,7 @@ fn camera_photo(seed: u32) -> anyhow::Result<Vec<u8>> {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        let grain = (x % 41) as i32 - 20;
+        let grain = (x % 17) as i32 - 8;
         let base = |v: u32, scale: u32| ((v * 255 / scale) as i32 + grain).clamp(0, 255) as u8;
         image::Rgb([
             base((px + seed * 97) % 4000, 4000),
@@ -277,12 +279,26 @@ fn main() -> anyhow::Result<()> {
         camera_bytes as f64 / 1e6 / PHOTOS as f64,
         made.elapsed().as_secs_f64()
     );
+    let few_bytes = photos[..FEW]
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()))
+        .sum::<std::io::Result<u64>>()?;
+    let mut few = Vec::new();
     let mut runs = Vec::new();
     for n in 0..RUNS {
+        let run = run_once(&binary, &photos[..FEW], few_bytes)?;
+        println!("run {} with {FEW} photos: {run:?}", n + 1);
+        few.push(run);
         let run = run_once(&binary, &photos, camera_bytes)?;
-        println!("run {}: {run:?}", n + 1);
+        println!("run {} with {PHOTOS} photos: {run:?}", n + 1);
         runs.push(run);
     }
+    println!(
+        "  with {FEW} photos: server RSS {:.1} MiB before, {:.1} MiB peak; CPU {:.2} s",
+        median(&few, |r| r.rss_before_mib),
+        median(&few, |r| r.rss_peak_mib),
+        median(&few, |r| r.server_cpu_s)
+    );
     println!("medians of {RUNS} runs:");
     println!(
         "  uploaded {:.2} MB of the camera's {:.1} MB ({:.1} %), {:.0} KB per photo",

@@ -193,11 +193,17 @@ pub async fn status(
             }
         } else {
             received = app.blobs.received(hash).await.map_err(ApiError::internal)?;
-            state = if received > 0 {
-                BlobState::Partial
+            if received > 0 && complete_held(app, hash, &refs, received).await? {
+                state = BlobState::Stored;
             } else {
-                BlobState::Missing
-            };
+                // What is held now: completing may have discarded bytes that were not the blob.
+                received = app.blobs.received(hash).await.map_err(ApiError::internal)?;
+                state = if received > 0 {
+                    BlobState::Partial
+                } else {
+                    BlobState::Missing
+                };
+            }
         }
         answers.push(BlobStatus {
             sha256: hash.to_string(),
@@ -373,6 +379,42 @@ pub async fn upload(
     finish(app, &hash, media_type, range.total).await?;
     drop(file);
     Ok((StatusCode::CREATED, answer(range.total, true)))
+}
+
+/// Completes an upload whose last part arrived but which was never checked and stored (the
+/// server stopped in between): when the partial file holds as many bytes as a reference
+/// claims, it is checked and stored now. True when the blob is stored; a mismatch discards
+/// the bytes (the phone starts again from byte 0).
+async fn complete_held(
+    app: &AppState,
+    hash: &BlobHash,
+    refs: &[db::Referrer],
+    held: u64,
+) -> ApiResult<bool> {
+    let held_i64 = i64::try_from(held).unwrap_or(i64::MAX);
+    let Some(claim) = refs.iter().find(|r| r.size == held_i64) else {
+        return Ok(false);
+    };
+    let Ok(media_type) = claim.media_type.parse::<MediaType>() else {
+        return Ok(false);
+    };
+    let Some(_guard) = app.blobs.start_upload(hash) else {
+        return Ok(false);
+    };
+    let partial = app.blobs.partial_path(hash);
+    let opened = tokio::task::spawn_blocking(move || store::open_partial_locked(&partial))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let Some(file) = opened else {
+        return Ok(false);
+    };
+    if file.metadata().map_err(ApiError::internal)?.len() != held {
+        return Ok(false);
+    }
+    let stored = finish(app, hash, media_type, held).await.is_ok();
+    drop(file);
+    Ok(stored)
 }
 
 fn range_mismatch(held: u64) -> ApiError {

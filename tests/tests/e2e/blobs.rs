@@ -25,6 +25,7 @@ use crate::support::{
 on_both_backends!(
     photos_attached_offline_on_two_phones_are_both_merged_uploaded_and_read_back,
     an_interrupted_upload_continues_where_it_stopped,
+    an_upload_whose_last_part_arrived_before_a_crash_is_completed,
     a_blob_of_another_grid_is_neither_read_nor_written,
     bytes_that_are_not_what_they_claim_store_nothing,
     a_hazard_is_verified_only_with_a_photo_after_rectification,
@@ -383,6 +384,48 @@ async fn an_interrupted_upload_continues_where_it_stopped(app: TestApp) -> anyho
     let (status, body, _) = fetch(&app, &token, &hash, "").await?;
     assert_eq!(status, 200);
     assert_eq!(body, bytes);
+    Ok(())
+}
+
+/// The server stopped after the last part was on disk but before it checked and stored the
+/// blob: the next status check finishes the job (or, for bytes that are not the blob,
+/// discards them so the phone starts again).
+async fn an_upload_whose_last_part_arrived_before_a_crash_is_completed(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
+    let mut w = app.phone(&li).await?;
+    let (whole, damaged) = (jpeg(320, 240, 4), jpeg(320, 240, 6));
+    let mut c = case(&app.grid_a(), &li.id);
+    c.attachments.push(photo(&whole, &w, None));
+    c.attachments.push(photo(&damaged, &w, None));
+    w.replica.create(&c, now())?;
+    w.sync(&app).await?;
+    let token = w.session.access_token.clone();
+    let blobs = &app.state().blobs;
+    for (hash, bytes) in [
+        (BlobHash::of(&whole), whole.clone()),
+        (BlobHash::of(&damaged), {
+            let mut other = damaged.clone();
+            let last = other.len() - 3;
+            other[last] ^= 0x55;
+            other
+        }),
+    ] {
+        let partial = blobs.partial_path(&hash);
+        std::fs::create_dir_all(partial.parent().expect("a folder"))?;
+        std::fs::write(&partial, &bytes)?;
+    }
+    assert_eq!(
+        status_of(&app, &token, &BlobHash::of(&whole)).await?,
+        ("stored".to_owned(), whole.len() as u64)
+    );
+    let (status, body, _) = fetch(&app, &token, &BlobHash::of(&whole), "").await?;
+    assert_eq!((status, body), (200, whole));
+    assert_eq!(
+        status_of(&app, &token, &BlobHash::of(&damaged)).await?,
+        ("missing".to_owned(), 0)
+    );
     Ok(())
 }
 

@@ -13,13 +13,15 @@ CREATE TABLE blobs (
 );
 
 -- Which record references which blob, with the media type and size the reference claims
--- (an upload must match one of them), and the record's place: replaced whole with the
--- record's other index rows at every write.
+-- (an upload must match one of them), what it shows (`stage`: before / after rectification,
+-- ...) and the record's place: replaced whole with the record's other index rows at every
+-- write.
 CREATE TABLE blob_refs (
     doc_id       TEXT NOT NULL,
     sha256       TEXT NOT NULL,
     media_type   TEXT NOT NULL,
     size         INTEGER NOT NULL,
+    stage        TEXT,
     community_id TEXT NOT NULL,
     grid_id      TEXT NOT NULL,
     PRIMARY KEY (doc_id, sha256, media_type, size)

@@ -235,6 +235,8 @@ pub struct BlobRef {
     pub media_type: String,
     /// The size the reference claims.
     pub size: i64,
+    /// What the photo shows (`before`, `after`, ...), if said.
+    pub stage: Option<String>,
 }
 
 /// The blobs a record references (its `attachments`), each (hash, type, size) once, with the
@@ -248,6 +250,7 @@ pub fn blob_refs_of(record: &StoredRecord) -> Option<(&Place, Vec<BlobRef>)> {
             sha256: a.sha256.to_string(),
             media_type: a.media_type.as_str().to_owned(),
             size: i64::try_from(a.size).unwrap_or(i64::MAX),
+            stage: a.stage.map(|s| s.as_str().to_owned()),
         })
         .collect();
     Some((place, refs.into_iter().collect()))

@@ -38,6 +38,8 @@ string_enum! {
         HazardsFound = "hazards_found" ["排查安全隐患（处）", "hazards found"],
         /// Hazards rectified (cases closed) in the period.
         HazardsRectified = "hazards_rectified" ["整改安全隐患（处）", "hazards rectified"],
+        /// Of those, hazards with a photo after rectification.
+        HazardsRectifiedWithPhoto = "hazards_rectified_with_photo" ["整改有照片隐患（处）", "hazards rectified, with an after photo"],
         /// Appeals resolved in the period.
         AppealsResolved = "appeals_resolved" ["办结群众诉求（件）", "appeals resolved"],
         /// Of those, resolved within their step's time limit.

@@ -45,13 +45,15 @@ pub async fn replace_refs(
             return Ok(());
         }
         let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO blob_refs (doc_id, sha256, media_type, size, community_id, grid_id) ",
+            "INSERT INTO blob_refs (doc_id, sha256, media_type, size, stage, community_id,
+                grid_id) ",
         );
         qb.push_values(refs, |mut b, r| {
             b.push_bind(doc.as_str())
                 .push_bind(r.sha256.clone())
                 .push_bind(r.media_type.clone())
                 .push_bind(r.size)
+                .push_bind(r.stage.clone())
                 .push_bind(community)
                 .push_bind(grid);
         });

@@ -299,6 +299,9 @@ pub struct ReportExtras {
     pub party_members_total: i64,
     /// Of the disputes mediated in the period, those whose last session reached an agreement.
     pub disputes_agreed: i64,
+    /// Of the hazards rectified (closed) in the period, those with a photo after
+    /// rectification (`blob_refs` of stage `after`).
+    pub hazards_rectified_with_photo: i64,
     /// Hours of service entries dated in the period.
     pub service_hours: i64,
     /// Ledger income of the grid's assets dated in the period, in fen.
@@ -314,6 +317,7 @@ impl ReportExtras {
         self.liaison_households += o.liaison_households;
         self.party_members_total += o.party_members_total;
         self.disputes_agreed += o.disputes_agreed;
+        self.hazards_rectified_with_photo += o.hazards_rectified_with_photo;
         self.service_hours += o.service_hours;
         self.asset_income_fen += o.asset_income_fen;
         self.asset_expense_fen += o.asset_expense_fen;
@@ -373,6 +377,17 @@ pub async fn report_extras(
     run!(db, agreed_sql, [from, to], grids, r => {
         out.entry(r.try_get::<String, _>("grid_id")?).or_default().disputes_agreed =
             r.try_get("n")?;
+    });
+    let photographed_sql = format!(
+        "SELECT grid_id, COUNT(*) AS n FROM case_index c
+         WHERE case_kind = 'hazard' AND state = 'closed' AND closed_at >= $1 AND closed_at <= $2
+           AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.doc_id = c.id AND r.stage = 'after')
+           AND grid_id IN ({in2}) GROUP BY grid_id"
+    );
+    run!(db, photographed_sql, [from, to], grids, r => {
+        out.entry(r.try_get::<String, _>("grid_id")?)
+            .or_default()
+            .hazards_rectified_with_photo = r.try_get("n")?;
     });
     let items_sql = format!(
         "SELECT grid_id, kind, COALESCE(subtype, '') AS subtype,

@@ -99,6 +99,8 @@ pub struct MonthFigures {
     pub hazards_found: i64,
     /// Hazard cases closed in the month.
     pub hazards_rectified: i64,
+    /// Of those, with a photo after rectification.
+    pub hazards_rectified_with_photo: i64,
     /// Appeals resolved in the month.
     pub appeals_resolved: i64,
     /// Of those, resolved within their step's time limit.
@@ -151,6 +153,7 @@ impl PlaceFigures {
                 mediation_success_rate: share(x.disputes_agreed, c.disputes_mediated),
                 hazards_found: c.hazards_found,
                 hazards_rectified: c.hazards_rectified,
+                hazards_rectified_with_photo: x.hazards_rectified_with_photo,
                 appeals_resolved: c.appeals_resolved,
                 appeals_resolved_on_time: c.appeals_resolved_on_time,
                 appeals_on_time_rate: share(c.appeals_resolved_on_time, c.appeals_resolved),
@@ -188,6 +191,7 @@ impl PlaceFigures {
                     F::MediationSuccessRate => Rate(m.mediation_success_rate),
                     F::HazardsFound => Count(m.hazards_found),
                     F::HazardsRectified => Count(m.hazards_rectified),
+                    F::HazardsRectifiedWithPhoto => Count(m.hazards_rectified_with_photo),
                     F::AppealsResolved => Count(m.appeals_resolved),
                     F::AppealsResolvedOnTime => Count(m.appeals_resolved_on_time),
                     F::AppealsOnTimeRate => Rate(m.appeals_on_time_rate),
@@ -588,8 +592,13 @@ fn summary_text(
         .map(|r| format!("，调解成功率{}", percent(r)))
         .unwrap_or_default();
     parts.push(format!("调处矛盾纠纷{}起{mediation}", m.disputes_mediated));
+    let photographed = if m.hazards_rectified > 0 {
+        format!("（其中{}处有整改后照片）", m.hazards_rectified_with_photo)
+    } else {
+        String::new()
+    };
     parts.push(format!(
-        "排查安全隐患{}处，整改{}处",
+        "排查安全隐患{}处，整改{}处{photographed}",
         m.hazards_found, m.hazards_rectified
     ));
     let on_time = m

@@ -267,6 +267,7 @@ const TABLE_FIGURES: &[ReportFigure] = &[
     ReportFigure::MediationSuccessRate,
     ReportFigure::HazardsFound,
     ReportFigure::HazardsRectified,
+    ReportFigure::HazardsRectifiedWithPhoto,
     ReportFigure::AppealsResolved,
     ReportFigure::AppealsOnTimeRate,
     ReportFigure::Visits,

@@ -351,6 +351,7 @@ async fn the_monthly_report_matches_hand_counts(app: TestApp) -> anyhow::Result<
         ("mediation_success_rate", 0.5),
         ("hazards_found", 1.0),
         ("hazards_rectified", 0.0),
+        ("hazards_rectified_with_photo", 0.0),
         ("appeals_resolved", 1.0),
         ("appeals_resolved_on_time", 1.0),
         ("appeals_on_time_rate", 1.0),
@@ -469,13 +470,16 @@ async fn the_monthly_report_matches_hand_counts(app: TestApp) -> anyhow::Result<
     assert_eq!(so_far["complete"], false);
     check(
         &so_far["totals"],
-        &[("hazards_rectified", 1.0)],
+        &[
+            ("hazards_rectified", 1.0),
+            ("hazards_rectified_with_photo", 1.0),
+        ],
         "this month",
     );
     assert!(
         so_far["summary"]
             .as_str()
-            .is_some_and(|s| s.contains("（截至")),
+            .is_some_and(|s| s.contains("（截至") && s.contains("（其中1处有整改后照片）")),
         "{}",
         so_far["summary"]
     );

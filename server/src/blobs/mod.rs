@@ -186,11 +186,13 @@ pub async fn status(
         let mut received = 0;
         if refs.is_empty() {
             state = BlobState::NotReferenced;
-        } else if stored.contains(hash.as_str()) {
+        } else if let Some(blob) = if stored.contains(hash.as_str()) {
+            db::stored(&app.db, hash).await?
+        } else {
+            recorded(app, hash).await?
+        } {
             state = BlobState::Stored;
-            if let Some(blob) = db::stored(&app.db, hash).await? {
-                received = u64::try_from(blob.size).unwrap_or(0);
-            }
+            received = u64::try_from(blob.size).unwrap_or(0);
         } else {
             received = app.blobs.received(hash).await.map_err(ApiError::internal)?;
             if received > 0 && complete_held(app, hash, &refs, received).await? {
@@ -337,7 +339,7 @@ pub async fn upload(
         received,
         complete,
     };
-    if db::stored(&app.db, &hash).await?.is_some() {
+    if recorded(app, &hash).await?.is_some() {
         return Ok((StatusCode::OK, answer(range.total, true)));
     }
     let Some(_guard) = app.blobs.start_upload(&hash) else {
@@ -415,6 +417,32 @@ async fn complete_held(
     let stored = finish(app, hash, media_type, held).await.is_ok();
     drop(file);
     Ok(stored)
+}
+
+/// The stored blob `hash`, recording it first if its checked file is in place without its row:
+/// a server stopped between moving a checked upload into place and recording it. (Only bytes
+/// whose hash was checked are ever moved to a blob's path, so the file is the blob.)
+async fn recorded(app: &AppState, hash: &BlobHash) -> ApiResult<Option<db::StoredBlob>> {
+    if let Some(blob) = db::stored(&app.db, hash).await? {
+        return Ok(Some(blob));
+    }
+    let path = app.blobs.path(hash);
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
+        return Ok(None);
+    };
+    let size = file.metadata().await.map_err(ApiError::internal)?.len();
+    let mut head = [0u8; 16];
+    let n = file.read(&mut head).await.map_err(ApiError::internal)?;
+    let Some(media_type) = MediaType::sniff(&head[..n]) else {
+        return Ok(None);
+    };
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    db::insert(&app.db, hash, media_type.as_str(), size, now_millis()).await?;
+    tracing::warn!(%hash, "recorded a checked blob the server had stopped before recording");
+    Ok(Some(db::StoredBlob {
+        media_type: media_type.as_str().to_owned(),
+        size,
+    }))
 }
 
 fn range_mismatch(held: u64) -> ApiError {
@@ -561,7 +589,7 @@ pub async fn download(
             )
         });
     }
-    let Some(blob) = db::stored(&app.db, &hash).await? else {
+    let Some(blob) = recorded(app, &hash).await? else {
         return Err(ApiError::not_found_as(
             "blob_not_uploaded",
             "the photo or file has not been uploaded yet",

@@ -426,6 +426,22 @@ async fn an_upload_whose_last_part_arrived_before_a_crash_is_completed(
         status_of(&app, &token, &BlobHash::of(&damaged)).await?,
         ("missing".to_owned(), 0)
     );
+
+    // Stopped after the checked file was moved into place, before it was recorded.
+    let moved = jpeg(320, 240, 8);
+    let mut c = case(&app.grid_a(), &li.id);
+    c.attachments.push(photo(&moved, &w, None));
+    w.replica.create(&c, now())?;
+    w.sync(&app).await?;
+    let target = blobs.path(&BlobHash::of(&moved));
+    std::fs::create_dir_all(target.parent().expect("a folder"))?;
+    std::fs::write(&target, &moved)?;
+    assert_eq!(
+        status_of(&app, &token, &BlobHash::of(&moved)).await?,
+        ("stored".to_owned(), moved.len() as u64)
+    );
+    let (status, body, _) = fetch(&app, &token, &BlobHash::of(&moved), "").await?;
+    assert_eq!((status, body), (200, moved));
     Ok(())
 }
 

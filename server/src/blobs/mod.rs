@@ -16,13 +16,17 @@
 //! stored under a hash its bytes do not have. The body is streamed to disk in the chunks it
 //! arrives in, never held whole in memory.
 //!
+//! A server stopped half-way through completing an upload recovers when the blob is next asked
+//! for: a partial file holding every byte is checked and stored by `POST /v1/blobs/status`
+//! (the phone has no part left to send), and a checked file already moved into place without
+//! its row is recorded (only checked bytes ever reach a blob's path).
+//!
 //! [`collect_periodically`] deletes blobs no record has referenced for the grace period, and
 //! uploads left unfinished as long.
 
 pub mod store;
 pub mod thumb;
 
-use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, SystemTime};
 
@@ -175,10 +179,6 @@ pub async fn status(
         .map(|h| path_id::<BlobHash>("hashes", h))
         .collect::<ApiResult<Vec<_>>>()?;
     let (_, scope) = caller_scope(app, caller).await?;
-    let stored: BTreeSet<String> = db::stored_among(&app.db, &hashes.iter().collect::<Vec<_>>())
-        .await?
-        .into_iter()
-        .collect();
     let mut answers = Vec::with_capacity(hashes.len());
     for hash in &hashes {
         let (_, refs) = accessible_refs(app, &scope, hash, Need::Write).await?;
@@ -186,11 +186,7 @@ pub async fn status(
         let mut received = 0;
         if refs.is_empty() {
             state = BlobState::NotReferenced;
-        } else if let Some(blob) = if stored.contains(hash.as_str()) {
-            db::stored(&app.db, hash).await?
-        } else {
-            recorded(app, hash).await?
-        } {
+        } else if let Some(blob) = recorded(app, hash).await? {
             state = BlobState::Stored;
             received = u64::try_from(blob.size).unwrap_or(0);
         } else {

@@ -37,34 +37,38 @@ impl From<sync_core::protocol::FieldError> for FieldViolation {
 }
 
 /// What went wrong, as something an app can act on.
+///
+/// The variants' text field is `reason`, not `message`: in Kotlin this type is
+/// `GridbookException` and every `Throwable` already has a `message` (UniFFI fills it with the
+/// variant's fields, e.g. `reason=...`), so a field of that name would not compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum GridbookError {
     /// The server could not be reached, timed out, or failed (5xx, 429). Nothing was lost:
     /// try again later.
-    #[error("network: {message}")]
+    #[error("network: {reason}")]
     Network {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// Not signed in, or the session ended (expired refresh token, disabled user, revoked
     /// device). Ask the user to sign in again; local records are kept.
-    #[error("unauthorized: {message}")]
+    #[error("unauthorized: {reason}")]
     Unauthorized {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// The signed-in user may not do this (another grid's record, another user's store).
-    #[error("forbidden: {message}")]
+    #[error("forbidden: {reason}")]
     Forbidden {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// An administrator reset the password: call `change_password` (with the temporary
     /// password as the old one) before anything else. Local records are kept.
-    #[error("password change required: {message}")]
+    #[error("password change required: {reason}")]
     PasswordChangeRequired {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// The record breaks its rules; nothing was written. Show the violations by field.
     #[error("invalid record: {} broken rule(s)", violations.len())]
@@ -74,89 +78,89 @@ pub enum GridbookError {
     },
     /// The edit does not fit the record's current state: an illegal case action, a record
     /// that exists already, an edit based on a version this phone does not hold.
-    #[error("conflict: {message}")]
+    #[error("conflict: {reason}")]
     Conflict {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// No record with this id on this phone (or not of the asked kind).
-    #[error("not found: {message}")]
+    #[error("not found: {reason}")]
     NotFound {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// The local store could not be read or written (disk full, corrupt file). The edit
     /// in progress was not kept; earlier acknowledged edits are.
-    #[error("storage: {message}")]
+    #[error("storage: {reason}")]
     Storage {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// The key given at open was refused: empty, longer than 1024 bytes or holding a NUL
     /// (nothing was opened), or not the key this store was created with (or the file is not
     /// an encrypted Gridbook store). The file was not changed. A lost key cannot be
     /// recovered: delete the store, sign in again and sync (unsent edits are lost).
-    #[error("wrong key: {message}")]
+    #[error("wrong key: {reason}")]
     WrongKey {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
     /// A file given to attach is not one Gridbook takes (a JPEG, PNG or WebP photo, a PDF
     /// document, recognised by its first bytes), is larger than 50 MiB, or does not decode
     /// as the picture it claims to be (or exceeds the decoding limits). Nothing was stored.
-    #[error("unsupported file: {message}")]
+    #[error("unsupported file: {reason}")]
     UnsupportedFile {
         /// What is wrong with the file.
-        message: String,
+        reason: String,
     },
     /// The server and this library do not understand each other (a request refused as
     /// malformed, an unreadable response). Update the app; report it if it persists.
-    #[error("protocol: {message}")]
+    #[error("protocol: {reason}")]
     Protocol {
-        /// What happened.
-        message: String,
+        /// What happened, in English, for logs (never record contents).
+        reason: String,
     },
 }
 
 impl GridbookError {
-    pub(crate) fn network(message: impl Into<String>) -> Self {
+    pub(crate) fn network(reason: impl Into<String>) -> Self {
         Self::Network {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
-    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(reason: impl Into<String>) -> Self {
         Self::Unauthorized {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
-    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(reason: impl Into<String>) -> Self {
         Self::Forbidden {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
-    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+    pub(crate) fn conflict(reason: impl Into<String>) -> Self {
         Self::Conflict {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(reason: impl Into<String>) -> Self {
         Self::NotFound {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
-    pub(crate) fn storage(message: impl Into<String>) -> Self {
+    pub(crate) fn storage(reason: impl Into<String>) -> Self {
         Self::Storage {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
-    pub(crate) fn wrong_key(message: impl Into<String>) -> Self {
+    pub(crate) fn wrong_key(reason: impl Into<String>) -> Self {
         Self::WrongKey {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
-    pub(crate) fn protocol(message: impl Into<String>) -> Self {
+    pub(crate) fn protocol(reason: impl Into<String>) -> Self {
         Self::Protocol {
-            message: message.into(),
+            reason: reason.into(),
         }
     }
 }

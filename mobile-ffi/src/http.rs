@@ -72,7 +72,7 @@ impl Answer {
         };
         match self.status {
             403 if code == "password_change_required" => {
-                GridbookError::PasswordChangeRequired { message: text }
+                GridbookError::PasswordChangeRequired { reason: text }
             }
             401 => GridbookError::unauthorized(text),
             403 => GridbookError::forbidden(text),

@@ -41,9 +41,9 @@ pub(crate) struct Prepared {
     pub thumb: Option<Vec<u8>>,
 }
 
-fn unsupported(message: impl Into<String>) -> GridbookError {
+fn unsupported(reason: impl Into<String>) -> GridbookError {
     GridbookError::UnsupportedFile {
-        message: message.into(),
+        reason: reason.into(),
     }
 }
 

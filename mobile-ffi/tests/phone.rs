@@ -336,8 +336,8 @@ fn a_password_reset_by_an_administrator_surfaces_as_password_change_required() {
             .unwrap();
         assert!(account.must_change_password);
         match phone.sync() {
-            Err(GridbookError::PasswordChangeRequired { message }) => {
-                assert!(message.contains("password_change_required"), "{message}");
+            Err(GridbookError::PasswordChangeRequired { reason }) => {
+                assert!(reason.contains("password_change_required"), "{reason}");
             }
             other => panic!("expected PasswordChangeRequired, got {other:?}"),
         }

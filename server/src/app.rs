@@ -25,8 +25,10 @@ use crate::state::AppState;
 /// The router with its middleware.
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
+    let counted = state.clone();
     routes::router(limit)
         .merge(crate::console::router())
+        .merge(crate::metrics::router())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
@@ -42,6 +44,10 @@ pub fn router(state: AppState) -> Router {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            crate::metrics::track,
+        ))
 }
 
 /// The most bytes of request headers (names and values) the server reads. An access token
@@ -125,6 +131,8 @@ async fn json_errors(response: Response) -> Response {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where the separate metrics address listens, if configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// Cancel to shut down gracefully (requests in progress finish, within the grace period).
     pub shutdown: CancellationToken,
     /// The state it serves with.
@@ -135,6 +143,10 @@ pub struct Running {
     eraser: JoinHandle<()>,
     /// Deletes blobs no record refers to any more, after the grace period.
     collector: JoinHandle<()>,
+    /// On PostgreSQL, hears other nodes' writes and wakes this node's long polls.
+    listener: Option<JoinHandle<()>>,
+    /// Serves the separate metrics address.
+    metrics_server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
@@ -143,6 +155,13 @@ impl Running {
         self.shutdown.cancel();
         self.eraser.abort();
         self.collector.abort();
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+        if let Some(server) = self.metrics_server {
+            // Stops with the same token.
+            let _ = server.await;
+        }
         let result = self
             .task
             .await
@@ -184,13 +203,39 @@ pub async fn start(state: AppState) -> anyhow::Result<Running> {
     );
     let eraser = tokio::spawn(crate::records::retention::erase_periodically(state.clone()));
     let collector = tokio::spawn(crate::blobs::collect_periodically(state.clone()));
+    let listener = match &state.db {
+        crate::db::Db::Postgres(pool) => Some(tokio::spawn(crate::db::notify::listen(
+            state.live.clone(),
+            pool.clone(),
+        ))),
+        crate::db::Db::Sqlite(_) => None,
+    };
+    let (metrics_addr, metrics_server) = match state.settings.metrics_listen {
+        Some(at) => {
+            let listener = TcpListener::bind(at).await?;
+            let bound = listener.local_addr()?;
+            let router = crate::metrics::open_router(state.clone());
+            let stop = shutdown.clone();
+            tracing::info!(addr = %bound, "metrics listening");
+            let server = tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            });
+            (Some(bound), Some(server))
+        }
+        None => (None, None),
+    };
     Ok(Running {
         addr,
+        metrics_addr,
         shutdown,
         state,
         task,
         eraser,
         collector,
+        listener,
+        metrics_server,
     })
 }
 

@@ -42,11 +42,13 @@ use crate::vocabulary;
 #[serde(deny_unknown_fields)]
 pub struct AccountsQuery {
     /// A community in the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     community: Option<String>,
     /// A grid in the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     grid: Option<String>,
     /// The calendar year (`2026`); the current one by default.
-    #[param(minimum = 2000, maximum = 2100)]
+    #[param(schema_with = crate::openapi::values::year)]
     year: Option<String>,
 }
 
@@ -56,7 +58,7 @@ pub struct AccountsQuery {
 #[serde(deny_unknown_fields)]
 pub struct AccountQuery {
     /// The calendar year (`2026`); the current one by default.
-    #[param(minimum = 2000, maximum = 2100)]
+    #[param(schema_with = crate::openapi::values::year)]
     year: Option<String>,
 }
 
@@ -401,15 +403,22 @@ pub struct Account {
     pub ledger: Vec<LedgerLine>,
 }
 
+/// The first year an account can be asked for.
+pub const MIN_YEAR: i32 = 2000;
+/// The last year an account can be asked for.
+pub const MAX_YEAR: i32 = 2100;
+
 fn parse_year(text: Option<&String>, today: Date) -> ApiResult<i32> {
-    match text.map(|t| t.trim()).filter(|t| !t.is_empty()) {
+    match text.map(String::as_str).filter(|t| !t.is_empty()) {
         None => Ok(today.0.year()),
         Some(t) => t
             .parse::<i32>()
             .ok()
-            .filter(|y| (2000..=2100).contains(y))
+            .filter(|y| (MIN_YEAR..=MAX_YEAR).contains(y))
             .ok_or_else(|| {
-                crate::http::params::malformed("year: expected a year from 2000 to 2100")
+                crate::http::params::malformed(format!(
+                    "year: expected a year from {MIN_YEAR} to {MAX_YEAR}"
+                ))
             }),
     }
 }

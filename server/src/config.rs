@@ -119,6 +119,21 @@ pub const MAX_CONNECTIONS_CEILING: usize = 4096;
 /// about 20 at rest.
 pub const RESERVED_FILES: u64 = 128;
 
+/// Flags of `gridbook backup`.
+#[derive(clap::Args, Debug)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The blob folder, when not the default beside the database.
+    #[arg(long, env = "GRIDBOOK_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// Where to write the backup (a new file).
+    pub file: PathBuf,
+}
+
+/// The shortest metrics token accepted.
+pub const MIN_METRICS_TOKEN_CHARS: usize = 24;
+
 /// Flags of `gridbook serve`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -216,6 +231,15 @@ pub struct ServeArgs {
     /// Load the demo street (Heping Street) first if the database has no places yet.
     #[arg(long)]
     pub demo: bool,
+    /// The operators' metrics token: `GET /metrics` on the main address answers a request
+    /// bearing it (`Authorization: Bearer TOKEN`, at least 24 characters). Without it (and
+    /// without `--metrics-listen`) there is no `/metrics` on the main address.
+    #[arg(long, env = "GRIDBOOK_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// A separate address serving only `GET /metrics`, with no token: bind it where only the
+    /// monitoring system reaches (loopback or the operators' network).
+    #[arg(long, env = "GRIDBOOK_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Fault injection for tests: hold every writing sync transaction this long after it took
     /// its sequence numbers, before it commits. Never set in production.
     #[arg(long, env = "GRIDBOOK_FAULT_HOLD_WRITE_MS", hide = true)]
@@ -280,6 +304,10 @@ pub struct Settings {
     pub blob_grace: Duration,
     /// Whether a hazard's verification needs a photo after rectification.
     pub hazard_after_photo: bool,
+    /// The token that opens `GET /metrics` on the main address.
+    pub metrics_token: Option<String>,
+    /// The separate address serving `GET /metrics` without a token.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl fmt::Debug for Settings {
@@ -304,6 +332,11 @@ impl fmt::Debug for Settings {
             .field("max_blob_bytes", &self.max_blob_bytes)
             .field("blob_grace", &self.blob_grace)
             .field("hazard_after_photo", &self.hazard_after_photo)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -331,6 +364,8 @@ impl Settings {
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
             blob_grace: Duration::from_secs(DEFAULT_BLOB_GRACE_DAYS * 86_400),
             hazard_after_photo: true,
+            metrics_token: None,
+            metrics_listen: None,
         }
     }
 
@@ -404,6 +439,16 @@ impl TryFrom<&ServeArgs> for Settings {
                 reason: "must be 1 byte to 50 MiB",
             });
         }
+        if args
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.chars().count() < MIN_METRICS_TOKEN_CHARS)
+        {
+            return Err(SettingError {
+                name: "metrics_token",
+                reason: "must be at least 24 characters",
+            });
+        }
         if args.max_connections == Some(0) {
             return Err(SettingError {
                 name: "max_connections",
@@ -432,6 +477,8 @@ impl TryFrom<&ServeArgs> for Settings {
             max_blob_bytes: args.max_blob_bytes,
             blob_grace: Duration::from_secs(args.blob_grace_days.saturating_mul(86_400)),
             hazard_after_photo: args.hazard_after_photo,
+            metrics_token: args.metrics_token.clone(),
+            metrics_listen: args.metrics_listen,
         })
     }
 }

@@ -70,6 +70,8 @@ pub mod responses {
         Invalid = 422;
         /// Rate limited (see Retry-After)
         RateLimited = 429;
+        /// The request body is larger than the route takes
+        TooLarge = 413;
         /// The database is unavailable
         Unavailable = 503;
     }

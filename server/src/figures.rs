@@ -15,8 +15,8 @@ use sync_core::time::Timestamp;
 use crate::auth::AuthUser;
 use crate::db::figures::{self as store, GridCounts};
 use crate::db::places;
-use crate::error::ApiResult;
-use crate::http::params::{malformed, time_bound};
+use crate::error::{ApiError, ApiResult};
+use crate::http::params::time_bound;
 use crate::lists::reader;
 use crate::state::AppState;
 
@@ -31,9 +31,17 @@ const DAY_MS: i64 = 86_400_000;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FiguresQuery {
+    /// A community of the caller's scope (default: the whole scope).
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     community: Option<String>,
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     grid: Option<String>,
+    /// The period's first instant: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = crate::openapi::values::time_bound)]
     from: Option<String>,
+    /// The period's last instant: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = crate::openapi::values::time_bound)]
     to: Option<String>,
 }
 
@@ -128,7 +136,11 @@ async fn asked(app: &AppState, caller: &AuthUser, p: &FiguresQuery, now: i64) ->
         (None, None) => (now - DEFAULT_PERIOD_MS, now),
     };
     if from > to {
-        return Err(malformed("from must not be after to"));
+        // Each bound is well formed; together they name no period.
+        return Err(ApiError::unprocessable(
+            "bad_period",
+            "from must not be after to",
+        ));
     }
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers("figures")?;

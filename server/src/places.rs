@@ -28,7 +28,8 @@ pub async fn hierarchy(app: &AppState) -> ApiResult<Hierarchy> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreetBody {
-    /// Display name.
+    /// Display name (1 to 100 characters, trimmed).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -36,10 +37,11 @@ pub struct StreetBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommunityBody {
-    /// Display name.
+    /// Display name (1 to 100 characters, trimmed).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The street's code.
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::openapi::values::code)]
     pub street: StreetId,
 }
 
@@ -47,10 +49,11 @@ pub struct CommunityBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GridBody {
-    /// Display name.
+    /// Display name (1 to 100 characters, trimmed).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The community's code.
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::openapi::values::code)]
     pub community: CommunityId,
 }
 
@@ -58,10 +61,11 @@ pub struct GridBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentBody {
-    /// Display name, e.g. 和平派出所.
+    /// Display name, e.g. 和平派出所 (1 to 100 characters, trimmed).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The street's code.
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::openapi::values::code)]
     pub street: StreetId,
 }
 

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::imports::jobs::ImportJobs;
 use crate::live::Live;
+use crate::metrics::Metrics;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -35,6 +36,8 @@ pub struct AppState {
     pub imports: Arc<ImportJobs>,
     /// The blob folder (photos and files) and the uploads in progress.
     pub blobs: Arc<BlobStore>,
+    /// What this node counts for the operators ([`crate::metrics`]).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             throttle: Arc::new(LoginThrottle::default()),
             live: Arc::new(Live::default()),
             imports: Arc::new(ImportJobs::default()),
+            metrics: Arc::new(Metrics::new()),
         };
         crate::records::legacy::migrate_all(&state).await?;
         Ok(state)

@@ -99,6 +99,20 @@ macro_rules! string_enum {
             }
         }
 
+        impl $crate::schema::__schemars::JsonSchema for $name {
+            fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(stringify!($name))
+            }
+            fn schema_id() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(concat!(module_path!(), "::", stringify!($name)))
+            }
+            fn json_schema(
+                _: &mut $crate::schema::__schemars::SchemaGenerator,
+            ) -> $crate::schema::__schemars::Schema {
+                $crate::schema::string_enum_schema(Self::LABELS)
+            }
+        }
+
         impl ::autosurgeon::Reconcile for $name {
             type Key<'a> = ::autosurgeon::reconcile::NoKey;
             fn reconcile<R: ::autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {

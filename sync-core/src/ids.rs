@@ -91,6 +91,24 @@ macro_rules! impl_text_id_common {
     };
 }
 
+/// The JSON Schema of an id type: inline, a string with the UUID or code pattern
+/// ([`crate::schema`]).
+macro_rules! text_id_json_schema {
+    ($name:ident, $description:expr, $uuid:expr) => {
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                crate::schema::text_id_schema($description, $uuid)
+            }
+        }
+    };
+}
+
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident, $what:literal) => {
         $(#[$meta])*
@@ -127,6 +145,8 @@ macro_rules! uuid_id {
         }
 
         impl_text_id_common!($name, $what);
+
+        text_id_json_schema!($name, concat!("A ", $what, ": a canonical UUID (lowercase, hyphenated)."), true);
     };
 }
 
@@ -144,6 +164,8 @@ macro_rules! code_id {
         }
 
         impl_text_id_common!($name, $what);
+
+        text_id_json_schema!($name, concat!("A ", $what, ": 1 to 64 of a-z, 0-9, '-', '_'."), false);
     };
 }
 

@@ -35,11 +35,19 @@ fn hydrated_at(value: &hydrate::Value, depth: usize) -> Json {
     match value {
         hydrate::Value::Scalar(s) => scalar_to_json(s),
         _ if depth > WALK_LIMIT => Json::Null,
-        hydrate::Value::Map(map) => Json::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), hydrated_at(&v.value, depth + 1)))
-                .collect(),
-        ),
+        hydrate::Value::Map(map) => {
+            // Keys in sorted order, so that the same document renders as the same text
+            // everywhere: a hydrated map iterates in no fixed order, and serde_json keeps
+            // insertion order when any crate in the build enables its `preserve_order`.
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), hydrated_at(&v.value, depth + 1)))
+                    .collect(),
+            )
+        }
         hydrate::Value::List(list) => Json::Array(
             list.iter()
                 .map(|v| hydrated_at(&v.value, depth + 1))
@@ -134,5 +142,28 @@ mod tests {
             assert_eq!(depth, WALK_LIMIT + 1);
             assert_eq!(*here, Json::Null);
         }
+    }
+
+    /// The same document renders as the same text, keys sorted, whatever order its map
+    /// iterates in and whether or not serde_json keeps insertion order (a phone app compares
+    /// two phones' JSON of a record as text; the workspace's test build enables
+    /// `preserve_order` through a test dependency).
+    #[test]
+    fn maps_render_with_sorted_keys() {
+        let mut am = Automerge::new();
+        let mut tx = am.transaction();
+        for key in ["zeta", "alpha", "mid", "beta", "omega", "kappa"] {
+            tx.put(ROOT, key, key).unwrap_or(());
+        }
+        let nested = tx.put_object(ROOT, "nested", ObjType::Map).unwrap_or(ROOT);
+        for key in ["y", "b", "x", "a"] {
+            tx.put(&nested, key, 1_i64).unwrap_or(());
+        }
+        tx.commit();
+        let text = hydrated_to_json(&am.hydrate(None)).to_string();
+        assert_eq!(
+            text,
+            r#"{"alpha":"alpha","beta":"beta","kappa":"kappa","mid":"mid","nested":{"a":1,"b":1,"x":1,"y":1},"omega":"omega","zeta":"zeta"}"#
+        );
     }
 }

@@ -52,6 +52,7 @@ pub mod json;
 pub mod models;
 pub mod protocol;
 pub mod record;
+pub mod schema;
 pub mod server;
 pub mod shape;
 pub mod tasks;

@@ -327,6 +327,7 @@ impl FromStr for GridCursor {
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
     /// Always [`PROTOCOL_VERSION`].
+    #[serde(deserialize_with = "whole_u32")]
     pub protocol: u32,
     /// The sending device; must match the device of the access token.
     pub device: DeviceId,
@@ -340,8 +341,48 @@ pub struct SyncRequest {
     /// hold it up to this many milliseconds (at most [`MAX_WAIT_MS`]) until something in the
     /// device's scope changes, and answers once writes to its grids in progress at the server
     /// have finished. Absent or 0: answer at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_u32_opt"
+    )]
     pub wait_ms: Option<u32>,
+}
+
+/// A `u32` of a request, also written with a zero fraction (`406.0`): JSON has one number
+/// type, and JSON Schema's `integer` (so the server's OpenAPI document) includes `406.0`.
+fn whole_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    whole(&number).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "expected a whole number from 0 to {}, not {number}",
+            u32::MAX
+        ))
+    })
+}
+
+/// [`whole_u32`], or `null`.
+fn whole_u32_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(number) => whole(&number).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected a whole number from 0 to {}, not {number}",
+                u32::MAX
+            ))
+        }),
+    }
+}
+
+fn whole(number: &serde_json::Number) -> Option<u32> {
+    if let Some(n) = number.as_u64() {
+        return u32::try_from(n).ok();
+    }
+    let f = number.as_f64()?;
+    // Whole and within u32's range, so the cast loses nothing.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = (f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f)).then_some(f as u32);
+    n
 }
 
 /// The longest a server holds a long-poll answer (`SyncRequest::wait_ms`).
@@ -843,6 +884,37 @@ impl SyncRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let device = DeviceId::new();
+        let request = |rest: &str| {
+            decode_request(format!(r#"{{"device": "{device}", {rest}}}"#).as_bytes())
+                .map(|r| (r.protocol, r.wait_ms))
+        };
+        // schemathesis sent `"wait_ms": 406.0`, a JSON Schema integer: it was refused.
+        assert_eq!(
+            request(r#""protocol": 1.0, "wait_ms": 406.0"#).ok(),
+            Some((1, Some(406)))
+        );
+        assert_eq!(
+            request(r#""protocol": 1, "wait_ms": null"#).ok(),
+            Some((1, None))
+        );
+        assert_eq!(request(r#""protocol": 1"#).ok(), Some((1, None)));
+        for bad in [
+            r#""protocol": 1, "wait_ms": 406.5"#,
+            r#""protocol": 1, "wait_ms": -1"#,
+            r#""protocol": 1, "wait_ms": 5e9"#,
+            r#""protocol": 1.5"#,
+            r#""protocol": "1""#,
+        ] {
+            assert!(
+                matches!(request(bad), Err(DecodeError::Json { .. })),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn uleb128_reads_and_refuses_overflow() {

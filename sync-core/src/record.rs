@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::ids::{CommunityId, DepartmentId, DeviceId, DocId, GridId, LiaisonGroupId};
@@ -154,7 +155,7 @@ impl Role {
 }
 
 /// Where a record belongs in the place hierarchy (street → community → grid).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Place {
     /// The community (社区).

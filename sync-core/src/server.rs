@@ -209,6 +209,23 @@ pub fn apply_push(
     }
 }
 
+/// `invalid_record` naming one field of the pushed document.
+fn invalid_at(
+    push: &DocPush,
+    field: impl Into<String>,
+    message: impl Into<String>,
+) -> Box<DocResult> {
+    Box::new(DocResult::rejected(
+        push.id.clone(),
+        PushError::invalid(&RecordInvalid::single(
+            Some(push.id.clone()),
+            Some(push.kind),
+            field,
+            message,
+        )),
+    ))
+}
+
 fn rejected(push: &DocPush, code: &str, message: impl Into<String>) -> Refusal {
     Box::new(DocResult::rejected(
         push.id.clone(),
@@ -388,18 +405,22 @@ fn merge_and_check(
     };
     apply_checked(&mut merged_am, &new_changes).map_err(|e| match e {
         ApplyError::Corrupt(reason) => rejected(push, codes::CORRUPT, reason),
-        ApplyError::Shape(shape) => Box::new(DocResult::rejected(
-            push.id.clone(),
-            PushError::invalid(&RecordInvalid::single(
-                Some(push.id.clone()),
-                Some(push.kind),
-                "(root)",
-                shape.to_string(),
-            )),
-        )),
+        ApplyError::Shape(shape) => invalid_at(push, "(root)", shape.to_string()),
     })?;
     if !merged_am.get_missing_deps(&[]).is_empty() {
         return Err(need_full(push, stored_record, known));
+    }
+    match crate::shape::text_object_field(&merged_am, &new_changes) {
+        Ok(None) => {}
+        Ok(Some(field)) => {
+            return Err(invalid_at(
+                push,
+                field,
+                "is an Automerge Text object; text fields are string scalars \
+                 (in Automerge JavaScript, write them as ImmutableString)",
+            ));
+        }
+        Err(shape) => return Err(invalid_at(push, "(root)", shape.to_string())),
     }
     // Automerge must be able to send what it just took: a document whose new changes it
     // cannot collect again (found by fuzzing: a change graph missing a dependency that

@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ReadDoc};
 
 use crate::protocol::guard;
 
@@ -64,6 +64,30 @@ pub fn check_new_objects(am: &Automerge, changes: &[Change]) -> Result<(), Shape
     Ok(())
 }
 
+/// The top-level field under which `changes` create an Automerge `Text` object, if they do.
+/// `am` must already hold the changes (run [`check_new_objects`] first).
+///
+/// Records hold text as string scalars ([`crate::schema`], `x-automerge: "str"`): a `Text`
+/// object (what Automerge JavaScript makes of a plain string unless it is written as an
+/// `ImmutableString`) reads the same in the JSON view, but a phone that edits the field writes
+/// a scalar over it, so two phones' edits of it would no longer merge as edits of one value.
+/// The server refuses such changes (`invalid_record` naming the field).
+pub fn text_object_field(am: &Automerge, changes: &[Change]) -> Result<Option<String>, ShapeError> {
+    let mut tree = Tree::new(am);
+    let mut made = Vec::new();
+    for change in changes {
+        made.extend(tree.learn(change)?);
+    }
+    for object in made {
+        if tree.placements.get(&object).is_some_and(|p| p.text) {
+            // Learns the parents, so that the field can be named.
+            tree.depth(&object)?;
+            return Ok(Some(tree.top_level_field(&object)));
+        }
+    }
+    Ok(None)
+}
+
 /// An object's id: the counter and actor of the operation that made it.
 type ObjKey = (u64, ActorId);
 
@@ -72,6 +96,8 @@ type ObjKey = (u64, ActorId);
 struct Placement {
     parent: Option<ObjKey>,
     key: Option<String>,
+    /// The object is an Automerge `Text` (records hold none: [`text_object_field`]).
+    text: bool,
 }
 
 /// The parent links of the objects met so far, read from the operations that made them.
@@ -115,8 +141,9 @@ impl<'a> Tree<'a> {
                 Key::Seq(_) => None,
             };
             let id = (start + offset as u64, decoded.actor_id.clone());
+            let text = matches!(op.action, OpType::Make(ObjType::Text));
             self.placements
-                .insert(id.clone(), Placement { parent, key });
+                .insert(id.clone(), Placement { parent, key, text });
             made.push(id);
         }
         Ok(made)
@@ -180,6 +207,7 @@ impl<'a> Tree<'a> {
                 Some(Placement {
                     parent: None,
                     key: Some(key),
+                    ..
                 }) => return key.clone(),
                 _ => break,
             }

@@ -211,3 +211,56 @@ impl sync_core::server::Access for Everything {
         true
     }
 }
+
+/// A text field written as an Automerge `Text` object (what Automerge JavaScript makes of a
+/// plain string) reads like a string in the JSON view, but records hold string scalars: the
+/// push is refused naming the field, nothing is stored, and the same record written with a
+/// scalar is accepted.
+#[test]
+fn a_text_field_written_as_a_text_object_is_refused_naming_the_field() {
+    let mut server = MemoryServer::default();
+    let device = DeviceId::new();
+    let caller = caller(&device, Role::GridWorker);
+    server.add_user(
+        caller.user.clone(),
+        caller.role,
+        [GRID.parse::<GridId>().unwrap()],
+    );
+    let author = Author::new(
+        actor_for_device(&device),
+        Timestamp::from_millis(1_770_000_000_000),
+    );
+    let mut doc = Document::create(&household(), &author, &ValidationContext::default()).unwrap();
+    let am = doc.automerge_mut();
+    let mut tx = am.transaction();
+    let notes = tx.put_object(ROOT, "notes", ObjType::Text).unwrap();
+    tx.splice_text(&notes, 0, 0, "三楼漏水").unwrap();
+    tx.commit();
+    assert_eq!(
+        doc.json()["notes"],
+        "三楼漏水",
+        "the JSON view hides the difference"
+    );
+
+    let request = SyncRequest::new(device.clone(), None, vec![push_of(&doc)]);
+    let response = server.sync(&caller, &request).unwrap();
+    let result = &response.docs[0];
+    assert_eq!(result.status, DocStatus::Rejected);
+    let error = result.error.as_ref().unwrap();
+    assert_eq!(error.code, codes::INVALID_RECORD);
+    assert_eq!(error.fields[0].field, "notes", "{error:?}");
+    assert!(
+        error.fields[0].message.contains("ImmutableString"),
+        "{error:?}"
+    );
+    assert!(server.document(doc.id()).is_none(), "nothing stored");
+
+    // The same text as a scalar is an ordinary record.
+    let mut fine = Document::create(&household(), &author, &ValidationContext::default()).unwrap();
+    let mut tx = fine.automerge_mut().transaction();
+    tx.put(ROOT, "notes", "三楼漏水").unwrap();
+    tx.commit();
+    let request = SyncRequest::new(device, None, vec![push_of(&fine)]);
+    let response = server.sync(&caller, &request).unwrap();
+    assert_eq!(response.docs[0].status, DocStatus::Ok);
+}

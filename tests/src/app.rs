@@ -145,6 +145,11 @@ impl TestApp {
         self.running().addr
     }
 
+    /// Where the separate metrics address listens (`Settings::metrics_listen`).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running().metrics_addr
+    }
+
     fn running(&self) -> &Running {
         // Present except during `restart`.
         self.running.as_ref().expect("server running")

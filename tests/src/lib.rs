@@ -7,6 +7,8 @@
 //!   demo loader or start-up, with no server or before one starts ([`TestApp::start_on`]).
 //! * [`client`]: requests and their [`Answer`]s, and sign-in calls, against a [`TestApp`] or a
 //!   child process.
+//! * [`conformance`]: the sync protocol's conformance fixtures (`tests/conformance/`): their
+//!   generator and the harness that replays them.
 //! * [`process`]: the real `gridbook` binary as a child process (its command line, `serve`
 //!   killed and restarted, signals, limits, memory): `tests/process/`.
 //!
@@ -27,6 +29,7 @@
 
 mod app;
 pub mod client;
+pub mod conformance;
 pub mod db;
 mod phone;
 pub mod process;

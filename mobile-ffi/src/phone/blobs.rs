@@ -158,12 +158,12 @@ fn read_source(source: AttachSource) -> Result<Vec<u8>, GridbookError> {
         AttachSource::Bytes { bytes } => Ok(bytes),
         AttachSource::Path { path } => {
             let unreadable = |e: std::io::Error| GridbookError::UnsupportedFile {
-                message: format!("cannot read the file: {e}"),
+                reason: format!("cannot read the file: {e}"),
             };
             let len = std::fs::metadata(&path).map_err(unreadable)?.len();
             if len > MAX_BLOB_BYTES {
                 return Err(GridbookError::UnsupportedFile {
-                    message: format!(
+                    reason: format!(
                         "the file is larger than {} MiB",
                         MAX_BLOB_BYTES / (1024 * 1024)
                     ),

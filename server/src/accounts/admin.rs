@@ -81,7 +81,12 @@ pub struct ResetPasswordRequest {
     /// The temporary password to set (8 to 1024 characters, not the login, not a common
     /// password); absent: the server makes one and answers it once.
     #[serde(default)]
+    #[schema(schema_with = reset_password_schema)]
     pub password: Option<String>,
+}
+
+fn reset_password_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::text_or_null(8, 1024)
 }
 
 impl std::fmt::Debug for ResetPasswordRequest {

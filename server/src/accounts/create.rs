@@ -17,37 +17,48 @@ use crate::error::ApiError;
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name: 1 to 64 characters, no whitespace or control characters. Unique.
+    #[schema(
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub login: String,
-    /// Name shown to people.
+    /// Name shown to people (1 to 100 characters, trimmed).
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: String,
     /// Initial password (8 to 1024 characters, not the login, not a common password).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// Role.
-    #[schema(value_type = String, example = "grid_worker")]
+    #[schema(schema_with = role_schema, example = "grid_worker")]
     pub role: Role,
     /// Street: required for street supervisors and admins; for other roles, optional and
     /// checked against the hierarchy.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::values::code_or_null)]
     pub street: Option<StreetId>,
     /// Community: required for community supervisors; for grid workers and liaisons,
     /// optional and checked against the hierarchy.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::values::code_or_null)]
     pub community: Option<CommunityId>,
     /// Grid: required for grid workers and liaisons.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::values::code_or_null)]
     pub grid: Option<GridId>,
     /// Department: required for department staff (with their street), refused for everyone
     /// else.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::values::code_or_null)]
     pub department: Option<DepartmentId>,
     /// Liaison group: required for liaisons, refused for everyone else.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::values::code_or_null)]
     pub liaison_group: Option<LiaisonGroupId>,
+}
+
+fn role_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::one_of_labels(Role::LABELS)
 }
 
 impl std::fmt::Debug for NewUser {

@@ -21,9 +21,11 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password (after an administrator's reset: the temporary one).
+    #[schema(max_length = 1024)]
     pub old_password: String,
     /// The new password: 8 to 1024 characters, not the login, not a common password, not the
     /// old one.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 

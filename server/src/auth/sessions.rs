@@ -37,9 +37,9 @@ pub struct LoginRequest {
     /// The device signing in: absent for a new installation (the server makes an id). A device
     /// that signed in as this user before is let through a sign-in lockout caused by others.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::values::uuid_or_null)]
     pub device_id: Option<DeviceId>,
-    /// A name for the device ("Wang's phone").
+    /// A name for the device ("Wang's phone"); cut to 100 characters.
     #[serde(default)]
     pub device_name: Option<String>,
 }
@@ -66,7 +66,7 @@ pub struct RefreshRequest {
     /// lost refresh response is answered only when it names the token's device; naming another
     /// device revokes the token's session. Ignored by logout.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::values::uuid_or_null)]
     pub device_id: Option<DeviceId>,
 }
 

@@ -62,6 +62,7 @@ const COLLECT_EVERY: Duration = Duration::from_secs(3600);
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     /// SHA-256 hashes (64 lowercase hex digits), at most 500.
+    #[schema(schema_with = crate::openapi::values::sha256_list)]
     pub hashes: Vec<String>,
 }
 
@@ -182,27 +183,29 @@ pub async fn status(
     let mut answers = Vec::with_capacity(hashes.len());
     for hash in &hashes {
         let (_, refs) = accessible_refs(app, &scope, hash, Need::Write).await?;
-        let state;
-        let mut received = 0;
-        if refs.is_empty() {
-            state = BlobState::NotReferenced;
+        let (state, received) = if refs.is_empty() {
+            (BlobState::NotReferenced, 0)
         } else if let Some(blob) = recorded(app, hash).await? {
-            state = BlobState::Stored;
-            received = u64::try_from(blob.size).unwrap_or(0);
+            (BlobState::Stored, u64::try_from(blob.size).unwrap_or(0))
         } else {
-            received = app.blobs.received(hash).await.map_err(ApiError::internal)?;
-            if received > 0 && complete_held(app, hash, &refs, received).await? {
-                state = BlobState::Stored;
+            let held = app.blobs.received(hash).await.map_err(ApiError::internal)?;
+            if held > 0 {
+                match complete_held(app, hash, &refs, held).await? {
+                    Completion::Stored => (BlobState::Stored, held),
+                    // Another request is writing or completing it: what it held when looked
+                    // at stays held (a completion moves the bytes into place whole).
+                    Completion::Busy | Completion::Short => (BlobState::Partial, held),
+                    Completion::Discarded => (BlobState::Missing, 0),
+                }
+            } else if let Some(blob) = recorded(app, hash).await? {
+                // No partial file: it may have just been moved into place by the request
+                // completing it, so look for the stored blob again before saying it is missing
+                // (a phone told "missing" starts again from byte 0).
+                (BlobState::Stored, u64::try_from(blob.size).unwrap_or(0))
             } else {
-                // What is held now: completing may have discarded bytes that were not the blob.
-                received = app.blobs.received(hash).await.map_err(ApiError::internal)?;
-                state = if received > 0 {
-                    BlobState::Partial
-                } else {
-                    BlobState::Missing
-                };
+                (BlobState::Missing, 0)
             }
-        }
+        };
         answers.push(BlobStatus {
             sha256: hash.to_string(),
             state,
@@ -370,7 +373,7 @@ pub async fn upload(
     if range.start != held {
         return Err(range_mismatch(held));
     }
-    let received = append(&mut file, held, range, body).await?;
+    let received = append(&mut file, held, range, body, &app.metrics).await?;
     if received < range.total {
         return Ok((StatusCode::ACCEPTED, answer(received, false)));
     }
@@ -379,25 +382,37 @@ pub async fn upload(
     Ok((StatusCode::CREATED, answer(range.total, true)))
 }
 
+/// What [`complete_held`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Completion {
+    /// The held bytes were the blob: it is stored now.
+    Stored,
+    /// The held bytes were not the blob: they were discarded (the phone starts again).
+    Discarded,
+    /// Fewer bytes are held than any reference claims: the upload goes on.
+    Short,
+    /// Another request (of this process or another node) is writing the partial file.
+    Busy,
+}
+
 /// Completes an upload whose last part arrived but which was never checked and stored (the
 /// server stopped in between): when the partial file holds as many bytes as a reference
-/// claims, it is checked and stored now. True when the blob is stored; a mismatch discards
-/// the bytes (the phone starts again from byte 0).
+/// claims, it is checked and stored now; a mismatch discards the bytes.
 async fn complete_held(
     app: &AppState,
     hash: &BlobHash,
     refs: &[db::Referrer],
     held: u64,
-) -> ApiResult<bool> {
+) -> ApiResult<Completion> {
     let held_i64 = i64::try_from(held).unwrap_or(i64::MAX);
     let Some(claim) = refs.iter().find(|r| r.size == held_i64) else {
-        return Ok(false);
+        return Ok(Completion::Short);
     };
     let Ok(media_type) = claim.media_type.parse::<MediaType>() else {
-        return Ok(false);
+        return Ok(Completion::Short);
     };
     let Some(_guard) = app.blobs.start_upload(hash) else {
-        return Ok(false);
+        return Ok(Completion::Busy);
     };
     let partial = app.blobs.partial_path(hash);
     let opened = tokio::task::spawn_blocking(move || store::open_partial_locked(&partial))
@@ -405,14 +420,19 @@ async fn complete_held(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let Some(file) = opened else {
-        return Ok(false);
+        return Ok(Completion::Busy);
     };
     if file.metadata().map_err(ApiError::internal)?.len() != held {
-        return Ok(false);
+        // Changed since it was looked at (another request got there first).
+        return Ok(Completion::Busy);
     }
     let stored = finish(app, hash, media_type, held).await.is_ok();
     drop(file);
-    Ok(stored)
+    Ok(if stored {
+        Completion::Stored
+    } else {
+        Completion::Discarded
+    })
 }
 
 /// The stored blob `hash`, recording it first if its checked file is in place without its row:
@@ -456,6 +476,7 @@ async fn append(
     held: u64,
     range: ByteRange,
     body: Body,
+    metrics: &crate::metrics::Metrics,
 ) -> ApiResult<u64> {
     let expected = range.end - range.start;
     let mut stream = body.into_data_stream();
@@ -488,6 +509,7 @@ async fn append(
         }
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
         written += len;
+        metrics.blob_bytes_received.inc_by(len);
     }
     file.sync_data().await.map_err(ApiError::internal)?;
     if let Some(e) = failure {
@@ -540,6 +562,7 @@ async fn finish(app: &AppState, hash: &BlobHash, declared: MediaType, size: u64)
         now_millis(),
     )
     .await?;
+    app.metrics.blob_bytes_stored.inc_by(size);
     Ok(())
 }
 

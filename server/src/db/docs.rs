@@ -160,12 +160,28 @@ pub async fn version_for_update(tx: &mut Tx, id: &DocId) -> Result<Option<i64>, 
 
 /// Bumps a grid's sequence counter and returns the new value. On PostgreSQL the grid's row
 /// stays locked until the transaction ends, so writers of one grid commit in sequence order and
-/// a cursor never skips a change. `None` when the grid does not exist.
+/// a cursor never skips a change; and the grid is announced on [`super::notify::CHANNEL`], which
+/// PostgreSQL delivers to every listening node when (and only if) the transaction commits.
+/// `None` when the grid does not exist.
 pub async fn bump_grid_seq(tx: &mut Tx, grid: &GridId) -> Result<Option<i64>, sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query_scalar("UPDATE grids SET seq = seq + 1 WHERE id = $1 RETURNING seq")
-        .bind(grid.as_str())
-        .fetch_optional(conn)
-        .await)
+    match tx {
+        Tx::Sqlite(tx) => {
+            sqlx::query_scalar("UPDATE grids SET seq = seq + 1 WHERE id = $1 RETURNING seq")
+                .bind(grid.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+        }
+        Tx::Postgres(tx) => {
+            sqlx::query_scalar(
+                "WITH bumped AS (UPDATE grids SET seq = seq + 1 WHERE id = $1 RETURNING seq)
+                 SELECT seq, pg_notify($2, $1) FROM bumped",
+            )
+            .bind(grid.as_str())
+            .bind(super::notify::CHANNEL)
+            .fetch_optional(&mut **tx)
+            .await
+        }
+    }
 }
 
 /// Appends changes to the log ("insert if absent": a retried push inserts nothing), several

@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod audit;
+pub mod backup;
 pub mod blobs;
 pub mod bulk;
 pub mod docs;
@@ -15,15 +16,17 @@ pub mod imports;
 pub mod index;
 pub mod keys;
 pub mod migrations;
+pub mod notify;
 pub mod places;
 pub mod query;
 pub mod retention;
+pub mod targets;
 pub mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
@@ -133,12 +136,21 @@ impl Db {
                 Ok(Self::Sqlite(pool))
             }
             Backend::Postgres => {
-                let options = PgConnectOptions::from_str(url)?;
-                let pool = PgPoolOptions::new()
+                let mut servers = targets::parse(url)?;
+                let pool_options = PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options)
+                    .acquire_timeout(Duration::from_secs(30));
+                if servers.len() == 1 {
+                    let options = servers.remove(0);
+                    return Ok(Self::Postgres(pool_options.connect_with(options).await?));
+                }
+                // A primary and its standbys (see [`targets`]).
+                let primary = targets::primary_among(&servers).await?;
+                let pool = pool_options
+                    .after_connect(targets::reject_standby)
+                    .connect_with(servers[primary].clone())
                     .await?;
+                tokio::spawn(targets::follow_primary(pool.clone(), servers, primary));
                 Ok(Self::Postgres(pool))
             }
         }
@@ -152,6 +164,7 @@ impl Db {
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
+        migrations::mark_all_done_if_empty(self).await?;
         let stored: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
             "SELECT version FROM index_state WHERE id = 1",
         )

@@ -17,7 +17,7 @@ use sync_core::validate::ValidationContext;
 
 use super::household::HouseholdGen;
 use super::plan::{CommunityPlan, DemoUser, GridPlan, Plan};
-use super::rng::{Rng, SEED};
+use super::rng::Rng;
 use super::steps::Actor;
 use super::summary::Stats;
 use super::{HOUR, MINUTE, YEAR};
@@ -106,7 +106,7 @@ impl<'a> GridGen<'a> {
                 community: community.id.clone(),
                 grid: grid.id.clone(),
             },
-            rng: Rng::derive(SEED, 1000 + g as u64),
+            rng: Rng::derive(plan.number.seed(), 1000 + g as u64),
             ctx: ValidationContext::default(),
             policy: DeadlinePolicy::default(),
             today: calendar.local_date(plan.now),

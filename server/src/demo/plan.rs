@@ -25,6 +25,46 @@ use crate::db::users::UserRow;
 pub(super) const STREET_CODE: &str = "heping";
 pub(super) const STREET_NAME: &str = "和平街道";
 
+/// Which of a city's demo streets (`gridbook demo --streets N`) a plan is for. Street 0 is
+/// Heping Street itself, code for code and draw for draw; street `k` is shaped like it, with
+/// every code and login prefixed `sKKK-` and random streams of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreetNo(pub usize);
+
+impl StreetNo {
+    /// What its codes and logins begin with.
+    pub(super) fn prefix(self) -> String {
+        if self.0 == 0 {
+            String::new()
+        } else {
+            format!("s{:03}-", self.0)
+        }
+    }
+
+    /// Its code.
+    fn code(self) -> String {
+        if self.0 == 0 {
+            STREET_CODE.to_owned()
+        } else {
+            format!("s{:03}", self.0)
+        }
+    }
+
+    /// Its name.
+    fn name(self) -> String {
+        if self.0 == 0 {
+            STREET_NAME.to_owned()
+        } else {
+            format!("和平{}街道", self.0)
+        }
+    }
+
+    /// The seed of its random streams.
+    pub(super) fn seed(self) -> u64 {
+        SEED.wrapping_add((self.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+}
+
 /// A community as it is in Heping Street: its grids at full size and where its people live.
 pub(super) struct CommunitySpec {
     pub(super) code: &'static str,
@@ -181,7 +221,10 @@ impl DemoUser {
 pub(super) struct Plan {
     pub(super) size: DemoSize,
     pub(super) now: Timestamp,
+    /// Which street of the city.
+    pub(super) number: StreetNo,
     pub(super) street: StreetId,
+    pub(super) street_name: String,
     pub(super) communities: Vec<CommunityPlan>,
     pub(super) grids: Vec<GridPlan>,
     pub(super) users: Vec<DemoUser>,
@@ -203,9 +246,16 @@ where
 }
 
 impl Plan {
-    /// The plan for `size` at `now`, from random stream 1.
+    /// The plan of Heping Street for `size` at `now`.
+    #[cfg(test)]
     pub(super) fn new(size: DemoSize, now: Timestamp) -> Self {
-        let mut rng = Rng::derive(SEED, 1);
+        Self::of_street(size, now, StreetNo::default())
+    }
+
+    /// The plan of street `number` for `size` at `now`, from its random stream 1.
+    pub(super) fn of_street(size: DemoSize, now: Timestamp, number: StreetNo) -> Self {
+        let prefix = number.prefix();
+        let mut rng = Rng::derive(number.seed(), 1);
         let made = now.plus_millis(-YEAR - 30 * DAY_MS);
         let mut users: Vec<DemoUser> = Vec::new();
         let mut add_user = |rng: &mut Rng,
@@ -234,10 +284,10 @@ impl Plan {
             });
             users.len() - 1
         };
-        let street: StreetId = code(STREET_CODE);
+        let street: StreetId = code(&number.code());
         add_user(
             &mut rng,
-            "admin".into(),
+            format!("{prefix}admin"),
             "系统管理员".into(),
             Role::Admin,
             (Some(street.clone()), None, None, None),
@@ -245,7 +295,7 @@ impl Plan {
         let street_name = person_name(&mut rng, Gender::Female);
         let street_supervisor = add_user(
             &mut rng,
-            "street".into(),
+            format!("{prefix}street"),
             street_name,
             Role::StreetSupervisor,
             (Some(street.clone()), None, None, None),
@@ -258,11 +308,11 @@ impl Plan {
         let mut communities = Vec::new();
         let mut grids: Vec<GridPlan> = Vec::new();
         for spec in specs {
-            let id: CommunityId = code(spec.code);
+            let id: CommunityId = code(&format!("{prefix}{}", spec.code));
             let sup_name = any_name(&mut rng);
             let supervisor = add_user(
                 &mut rng,
-                format!("{}-sup", spec.code),
+                format!("{prefix}{}-sup", spec.code),
                 sup_name,
                 Role::CommunitySupervisor,
                 (None, Some(id.clone()), None, None),
@@ -279,7 +329,7 @@ impl Plan {
                 DemoSize::Small => 2,
             };
             for number in 1..=count {
-                let gcode = format!("{}-{number:02}", spec.code);
+                let gcode = format!("{prefix}{}-{number:02}", spec.code);
                 let gid: GridId = code(&gcode);
                 let worker_name = any_name(&mut rng);
                 let worker = add_user(
@@ -398,11 +448,11 @@ impl Plan {
         // Departments last, so that adding them changed no earlier draw.
         let mut departments = Vec::new();
         for &(dcode, name) in DEPARTMENTS {
-            let id: DepartmentId = code(dcode);
+            let id: DepartmentId = code(&format!("{prefix}{dcode}"));
             let person = any_name(&mut rng);
             let staff = add_user(
                 &mut rng,
-                format!("dept-{dcode}"),
+                format!("{prefix}dept-{dcode}"),
                 format!("{name} {person}"),
                 Role::Department,
                 (Some(street.clone()), None, None, None),
@@ -418,7 +468,9 @@ impl Plan {
         Self {
             size,
             now,
+            number,
             street,
+            street_name: number.name(),
             communities,
             grids,
             users,
@@ -432,6 +484,31 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_street_of_the_city_has_codes_logins_and_ids_of_its_own() {
+        let now = Timestamp::from_millis(1_767_225_600_000);
+        let heping = Plan::new(DemoSize::Small, now);
+        let other = Plan::of_street(DemoSize::Small, now, StreetNo(7));
+        assert_eq!(heping.street.as_str(), "heping");
+        assert_eq!(other.street.as_str(), "s007");
+        assert_eq!(other.street_name, "和平7街道");
+        assert_eq!(other.grids[0].id.as_str(), "s007-dzk-01");
+        assert!(other.users.iter().all(|u| u.login.starts_with("s007-")));
+        assert!(
+            heping
+                .users
+                .iter()
+                .all(|u| !u.login.starts_with('s') || u.login == "street")
+        );
+        for (a, b) in heping.users.iter().zip(&other.users) {
+            assert_ne!(a.id, b.id);
+            assert_ne!(a.device, b.device);
+        }
+        // Shaped alike.
+        assert_eq!(heping.grids.len(), other.grids.len());
+        assert_eq!(heping.users.len(), other.users.len());
+    }
 
     #[test]
     fn full_plan_has_heping_shape() {

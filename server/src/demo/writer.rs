@@ -4,14 +4,14 @@
 use anyhow::Context;
 
 use super::grid::GridOut;
-use super::plan::{Plan, STREET_NAME};
+use super::plan::Plan;
 use super::{DEMO_DEVICE_NAME, DEMO_PASSWORD};
 use crate::db::bulk::{self, DeviceRow};
 use crate::db::{Db, docs, index as index_db, now_millis, places, users};
 
 /// Writes the street, its communities, its grids and its departments.
 pub(super) async fn write_places(db: &Db, plan: &Plan) -> anyhow::Result<()> {
-    places::upsert_street(db, &plan.street, STREET_NAME).await?;
+    places::upsert_street(db, &plan.street, &plan.street_name).await?;
     for c in &plan.communities {
         places::upsert_community(db, &c.id, &plan.street, &format!("{}社区", c.name)).await?;
     }

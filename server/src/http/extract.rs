@@ -136,6 +136,30 @@ mod tests {
             .map(|ApiJson(b)| b.name)
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    struct Count {
+        #[serde(default, deserialize_with = "whole_number")]
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn whole_numbers_may_have_a_zero_fraction() {
+        let n = |json: &str| serde_json::from_str::<Count>(json).map(|c| c.n).ok();
+        assert_eq!(n(r#"{"n": 3}"#), Some(Some(3)));
+        assert_eq!(n(r#"{"n": 3.0}"#), Some(Some(3)));
+        assert_eq!(n(r#"{"n": 3e1}"#), Some(Some(30)));
+        assert_eq!(n(r#"{"n": null}"#), Some(None));
+        assert_eq!(n("{}"), Some(None));
+        for bad in [
+            r#"{"n": 3.5}"#,
+            r#"{"n": -1}"#,
+            r#"{"n": 1e300}"#,
+            r#"{"n": "3"}"#,
+        ] {
+            assert_eq!(n(bad), None, "{bad}");
+        }
+    }
+
     #[tokio::test]
     async fn bad_bodies_are_400_malformed() {
         let json = Some("application/json");
@@ -156,6 +180,35 @@ mod tests {
             );
         }
     }
+}
+
+/// Reads an optional whole number of a JSON body (`#[serde(default, deserialize_with =
+/// "whole_number")]`), also when it is written with a zero fraction (`3.0`): JSON Schema's
+/// `integer`, and so the OpenAPI document, counts `3.0` as an integer, and clients (JavaScript
+/// among them) may send one. A fraction, or a number out of `T`'s range, is refused.
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    /// Floats are exact integers up to 2^53.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = match (number.as_i64(), number.as_f64()) {
+        (Some(n), _) => Some(n),
+        // Checked to be whole and within the exact range, so the cast loses nothing.
+        #[allow(clippy::cast_possible_truncation)]
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() <= EXACT => Some(f as i64),
+        _ => None,
+    };
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, not {number}")))
 }
 
 /// The client's address, when the server was started with connect info (see `app::start`).

@@ -92,6 +92,12 @@ pub struct JobView {
 #[into_params(parameter_in = Query)]
 pub struct StartQuery {
     /// The grid to import into (required).
+    #[param(
+        pattern = "^[a-z0-9_-]{1,64}$",
+        min_length = 1,
+        max_length = 64,
+        required = true
+    )]
     pub grid: Option<String>,
     /// `true`: check and plan only, write nothing.
     pub dry_run: Option<bool>,

@@ -290,23 +290,23 @@ pub struct Roster {
 }
 
 impl Roster {
-    /// Reads the file and finds its header row: `400 not_a_roster` for a file that is neither
-    /// XLSX nor CSV, `400 no_header` when no row names the roster's columns.
+    /// Reads the file and finds its header row: `422 not_a_roster` for a file that is neither
+    /// XLSX nor CSV, `422 no_header` when no row names the roster's columns.
     pub fn read(
         kind: Option<FileKind>,
         bytes: &[u8],
         mapping: &BTreeMap<String, ImportField>,
     ) -> ApiResult<Self> {
         let kind = kind.ok_or_else(|| {
-            ApiError::bad_request(
+            ApiError::unprocessable(
                 "not_a_roster",
                 "the file is neither an XLSX workbook nor a CSV file",
             )
         })?;
         let table = read::read_table(kind, bytes)
-            .map_err(|e| ApiError::bad_request("not_a_roster", e.to_string()))?;
+            .map_err(|e| ApiError::unprocessable("not_a_roster", e.to_string()))?;
         let layout = roster::layout(&table, mapping).ok_or_else(|| {
-            ApiError::bad_request(
+            ApiError::unprocessable(
                 "no_header",
                 "no header row naming the roster's columns (姓名, 身份证号, 地址 or 小区/门牌 ...) in the first 10 rows; name the columns with a mapping file",
             )
@@ -378,11 +378,11 @@ async fn audit(
     Ok(())
 }
 
-/// Parses a mapping file (`{"column header": "field"}`): `400 bad_mapping` naming the first
+/// Parses a mapping file (`{"column header": "field"}`): `422 bad_mapping` naming the first
 /// field that is not an [`ImportField`].
 pub fn parse_mapping(bytes: &[u8]) -> ApiResult<BTreeMap<String, ImportField>> {
     let raw: BTreeMap<String, String> = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(
+        ApiError::unprocessable(
             "bad_mapping",
             format!("the mapping is not a JSON object of header → field: {e}"),
         )
@@ -390,7 +390,7 @@ pub fn parse_mapping(bytes: &[u8]) -> ApiResult<BTreeMap<String, ImportField>> {
     raw.into_iter()
         .map(|(header, field)| {
             let field = field.parse::<ImportField>().map_err(|_| {
-                ApiError::bad_request(
+                ApiError::unprocessable(
                     "bad_mapping",
                     format!(
                         "the mapping names an unknown field {field:?} (one of: {})",

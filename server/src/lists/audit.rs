@@ -23,17 +23,30 @@ pub struct AuditParams {
     /// User id or login.
     pub actor: Option<String>,
     /// What happened: `login`, `login_failed`, `reveal`, `export`, `case_action`, ...
+    #[param(schema_with = audit_action)]
     pub action: Option<String>,
     /// Record id (a lowercase, hyphenated UUID).
+    #[param(pattern = "^$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub record: Option<String>,
     /// At or after: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = crate::openapi::values::time_bound)]
     pub from: Option<String>,
     /// At or before: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = crate::openapi::values::time_bound)]
     pub to: Option<String>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Entries per page (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
+}
+
+fn audit_action() -> utoipa::openapi::Object {
+    crate::openapi::values::param_one_of_labels(
+        "What happened: `login`, `login_failed`, `reveal`, `export`, `case_action`, ...",
+        AuditAction::LABELS,
+    )
 }
 
 /// The audit log's filter from its query (administrators only: 403 for anyone else).

@@ -25,11 +25,25 @@ pub const ORDER_BY: &str = "updated_at DESC, id";
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictQuery {
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     community: Option<String>,
+    /// The record kind.
+    #[param(schema_with = record_kind)]
     kind: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
+    /// Records per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub per_page: Option<u32>,
+}
+
+fn record_kind() -> utoipa::openapi::Object {
+    crate::openapi::values::param_one_of_labels("The record kind.", RecordKind::LABELS)
 }
 
 /// The inbox's filter from its query, within the caller's scope (supervisors only).

@@ -22,6 +22,7 @@ use crate::error::ApiResult;
 use crate::http::params::{codes, given, malformed, paging, parse, time_bound};
 use crate::index::{self, ActivityRow, CaseRow, HouseholdRow};
 use crate::lists::{ListPage, page_of, reader};
+use crate::openapi::values;
 use crate::state::AppState;
 
 /// Longest `q` (characters).
@@ -38,16 +39,44 @@ fn rfc3339(ms: i64) -> String {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdQuery {
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     community: Option<String>,
+    /// The household's status.
+    #[param(schema_with = household_status)]
     status: Option<String>,
+    /// Households with a resident of this special group (a code of the vocabulary).
     special_group: Option<String>,
+    /// Households with this tag.
     tag: Option<String>,
+    /// The household liaison's group.
     liaison_group: Option<String>,
+    /// A part of the address or of a resident's name (case-insensitive).
+    #[param(max_length = 100)]
     q: Option<String>,
+    /// The order (default `address`).
+    #[param(schema_with = household_sort)]
     sort: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
+    /// Households per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub per_page: Option<u32>,
+}
+
+fn household_status() -> utoipa::openapi::Object {
+    values::param_one_of_labels("The household's status.", HouseholdStatus::LABELS)
+}
+
+fn household_sort() -> utoipa::openapi::Object {
+    values::param_one_of(
+        "The order (default `address`).",
+        ["address", "-address", "updated_at", "-updated_at"],
+    )
 }
 
 /// A page of households.
@@ -85,10 +114,13 @@ pub async fn household_filter(
         }
     };
     let status: Option<HouseholdStatus> = parse("status", p.status.as_ref())?;
-    let q = given(p.q.as_ref()).map(str::to_lowercase);
-    if q.as_ref().is_some_and(|q| q.chars().count() > MAX_Q_CHARS) {
+    // Counted as sent: lowercasing lengthens some characters (`İ` is two).
+    // Free text: surrounding blanks are dropped.
+    let q = given(p.q.as_ref()).map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > MAX_Q_CHARS) {
         return Err(malformed(format!("q: at most {MAX_Q_CHARS} characters")));
     }
+    let q = q.map(str::to_lowercase);
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     if r.scope.role == Role::Department {
         r.only_supervisors_and_workers("households")?;
@@ -151,19 +183,73 @@ fn household_item((h, updated_at): &(HouseholdRow, i64)) -> Value {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseQuery {
+    /// The case's kind.
+    #[param(schema_with = case_kind)]
     kind: Option<String>,
+    /// Where the case stands.
+    #[param(schema_with = case_state)]
     state: Option<String>,
+    /// The deadline's level now (`overdue` is the same as `red`).
+    #[param(schema_with = case_level)]
     level: Option<String>,
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     community: Option<String>,
+    /// The assigned user's id.
+    #[param(pattern = "^$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     assignee: Option<String>,
+    /// Opened at or after: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = values::time_bound)]
     opened_from: Option<String>,
+    /// Opened at or before: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = values::time_bound)]
     opened_to: Option<String>,
+    /// Escalated to the street, or not.
     escalated: Option<bool>,
+    /// Cases about this household (its record id).
+    #[param(pattern = "^$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     household: Option<String>,
+    /// The order (default `-opened_at`).
+    #[param(schema_with = case_sort)]
     sort: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
+    /// Cases per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub per_page: Option<u32>,
+}
+
+fn case_kind() -> utoipa::openapi::Object {
+    values::param_one_of_labels("The case's kind.", CaseKind::LABELS)
+}
+
+fn case_state() -> utoipa::openapi::Object {
+    values::param_one_of_labels("Where the case stands.", CaseState::LABELS)
+}
+
+fn case_level() -> utoipa::openapi::Object {
+    values::param_one_of(
+        "The deadline's level now (`overdue` is the same as `red`).",
+        ["on_time", "yellow", "red", "overdue"],
+    )
+}
+
+fn case_sort() -> utoipa::openapi::Object {
+    values::param_one_of(
+        "The order (default `-opened_at`).",
+        [
+            "opened_at",
+            "-opened_at",
+            "due_at",
+            "-due_at",
+            "updated_at",
+            "-updated_at",
+        ],
+    )
 }
 
 /// A page of cases, with deadline levels as of `now`.
@@ -309,9 +395,9 @@ fn case_item((c, updated_at): &(CaseRow, i64), now: i64) -> Value {
 
 // --- visits, patrols, activities, party registrations, assets -----------------------------------
 
-/// Parameters of the other lists.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Parameters of the other lists (each list's own are [`VisitParams`], [`PatrolParams`],
+/// [`ActivityParams`], [`PartyRegistrationParams`] and [`AssetParams`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
     grid: Option<String>,
@@ -335,6 +421,188 @@ pub struct ActivityQuery {
     sort: Option<String>,
     pub page: Option<u32>,
     pub per_page: Option<u32>,
+}
+
+// What each list of [`ActivityQuery`] takes, for the OpenAPI document only: a filter given to
+// a list it does not belong to is `400 malformed`, so each list documents its own.
+
+/// `GET /v1/visits` parameters.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct VisitParams {
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    community: Option<String>,
+    /// At or after: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = values::time_bound)]
+    from: Option<String>,
+    /// At or before: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = values::time_bound)]
+    to: Option<String>,
+    /// Only visits of this household (its record id).
+    #[param(pattern = "^$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    household: Option<String>,
+    /// How the household was visited.
+    #[param(schema_with = visit_method)]
+    method: Option<String>,
+    /// The grid worker who visited (user id).
+    #[param(pattern = "^$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    worker: Option<String>,
+    /// The order (default `-at`).
+    #[param(schema_with = dated_sort)]
+    sort: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
+    page: Option<u32>,
+    /// Items per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
+}
+
+/// `GET /v1/patrols` parameters.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PatrolParams {
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    community: Option<String>,
+    /// At or after: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = values::time_bound)]
+    from: Option<String>,
+    /// At or before: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = values::time_bound)]
+    to: Option<String>,
+    /// The order (default `-at`).
+    #[param(schema_with = dated_sort)]
+    sort: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
+    page: Option<u32>,
+    /// Items per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
+}
+
+/// `GET /v1/activities` parameters.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ActivityParams {
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    community: Option<String>,
+    /// At or after: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = values::time_bound)]
+    from: Option<String>,
+    /// At or before: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = values::time_bound)]
+    to: Option<String>,
+    /// The activity's kind.
+    #[param(schema_with = activity_kind)]
+    activity_kind: Option<String>,
+    /// The organiser (user id).
+    #[param(pattern = "^$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    organizer: Option<String>,
+    /// The order (default `-at`).
+    #[param(schema_with = dated_sort)]
+    sort: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
+    page: Option<u32>,
+    /// Items per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
+}
+
+/// `GET /v1/party-registrations` parameters.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PartyRegistrationParams {
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    community: Option<String>,
+    /// Registered on or after: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = values::time_bound)]
+    from: Option<String>,
+    /// Registered on or before: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = values::time_bound)]
+    to: Option<String>,
+    /// A member or an organisation.
+    #[param(schema_with = registrant_kind)]
+    registrant_kind: Option<String>,
+    /// The order (default `-at`).
+    #[param(schema_with = dated_sort)]
+    sort: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
+    page: Option<u32>,
+    /// Items per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
+}
+
+/// `GET /v1/assets` parameters (assets have no date).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AssetParams {
+    /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    grid: Option<String>,
+    /// A community of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
+    community: Option<String>,
+    /// The asset's kind.
+    #[param(schema_with = asset_kind)]
+    asset_kind: Option<String>,
+    /// The order (default `label`).
+    #[param(schema_with = label_sort)]
+    sort: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
+    page: Option<u32>,
+    /// Items per page (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
+}
+
+fn visit_method() -> utoipa::openapi::Object {
+    values::param_one_of_labels("How the household was visited.", VisitMethod::LABELS)
+}
+
+fn activity_kind() -> utoipa::openapi::Object {
+    values::param_one_of_labels("The activity's kind.", ActivityKind::LABELS)
+}
+
+fn registrant_kind() -> utoipa::openapi::Object {
+    values::param_one_of_labels("A member or an organisation.", RegistrantKind::LABELS)
+}
+
+fn asset_kind() -> utoipa::openapi::Object {
+    values::param_one_of_labels("The asset's kind.", AssetKind::LABELS)
+}
+
+fn dated_sort() -> utoipa::openapi::Object {
+    values::param_one_of("The order (default `-at`).", ["at", "-at"])
+}
+
+fn label_sort() -> utoipa::openapi::Object {
+    values::param_one_of("The order (default `label`).", ["label", "-label"])
 }
 
 /// The value of a kind-specific filter, checked: given only on its own list, and a value its

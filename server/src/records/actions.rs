@@ -44,30 +44,62 @@ pub const MAX_NOTE_CHARS: usize = 2000;
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     /// The action (`accept`, `reject`, `dispatch`, ...).
+    #[schema(schema_with = action_schema)]
     pub action: String,
-    /// Reason, instructions or remarks.
+    /// Reason, instructions or remarks (at most 2,000 characters).
     #[serde(default)]
+    #[schema(schema_with = note_schema)]
     pub note: Option<String>,
     /// For `dispatch`: the grid worker to handle the case (user id).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::values::uuid_or_null)]
     pub assignee: Option<String>,
     /// For `dispatch`: the department of the street to handle the case instead (its code).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::values::code_or_null)]
     pub department: Option<String>,
-    /// For `dispatch`: departments that co-handle the case (codes).
+    /// For `dispatch`: departments that co-handle the case (codes, at most 10).
     #[serde(default)]
+    #[schema(schema_with = co_departments_schema)]
     pub co_departments: Option<Vec<String>>,
-    /// Working days (only `request_delay` uses it; supervisors may not request delays).
-    #[serde(default)]
+    /// Working days, 1 to 60 (only `request_delay` uses it; supervisors may not request
+    /// delays).
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
+    #[schema(schema_with = delay_days_schema)]
     pub delay_days: Option<i64>,
     /// For `supervise`: `yellow` or `red`.
     #[serde(default)]
+    #[schema(schema_with = level_schema)]
     pub level: Option<String>,
     /// For `acknowledge`: the id of the event made illegal by a merge that was reviewed (as
     /// listed under `illegal_events` by `GET /v1/conflicts/{id}`).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::values::uuid_or_null)]
     pub target: Option<String>,
 }
+
+fn action_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::one_of_labels(CaseAction::LABELS)
+}
+
+fn note_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::text_or_null(0, MAX_NOTE_CHARS)
+}
+
+fn co_departments_schema() -> utoipa::openapi::schema::Array {
+    crate::openapi::values::codes_or_null(MAX_CO_DEPARTMENTS)
+}
+
+fn delay_days_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::integer_or_null(1, 60)
+}
+
+fn level_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::one_of_labels_or_null(SupervisionLevel::LABELS)
+}
+
+/// Most co-handling departments of a dispatch.
+pub const MAX_CO_DEPARTMENTS: usize = 10;
 
 fn payload_error(message: impl Into<String>) -> ApiError {
     ApiError::unprocessable("bad_payload", message)
@@ -109,7 +141,7 @@ pub fn build_event(
         event = event.with_department(department);
     }
     if let Some(co) = &req.co_departments {
-        if co.len() > 10 {
+        if co.len() > MAX_CO_DEPARTMENTS {
             return Err(payload_error("co_departments: at most 10"));
         }
         let co = co

@@ -62,7 +62,12 @@ pub struct RevealRequest {
     /// Why (required; 4–500 characters). Optional here so a missing reason is a 422, not a
     /// malformed body.
     #[serde(default)]
+    #[schema(schema_with = reason_schema)]
     pub reason: Option<String>,
+}
+
+fn reason_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::text_or_null(MIN_REASON_CHARS, MAX_REASON_CHARS)
 }
 
 /// Record `id` (a path parameter) as `caller` may see it.
@@ -470,12 +475,22 @@ pub struct HistoryItem {
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Changes per page (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub per_page: Option<u32>,
     /// `newest` (default): the latest change first; `oldest`: causal order (a change always
     /// after the ones it built on).
+    #[param(schema_with = history_order)]
     pub order: Option<String>,
+}
+
+fn history_order() -> utoipa::openapi::Object {
+    crate::openapi::values::param_one_of(
+        "`newest` (default): the latest change first; `oldest`: causal order (a change always after the ones it built on).",
+        ["newest", "oldest"],
+    )
 }
 
 /// A page of record `id`'s history for `caller`: `{id, kind, entries, page, per_page, total,
@@ -487,7 +502,7 @@ pub async fn history(
     params: &HistoryParams,
 ) -> ApiResult<Json> {
     let (page, per_page) = paging(params.page, params.per_page)?;
-    let order = match params.order.as_deref().map(str::trim) {
+    let order = match params.order.as_deref() {
         None | Some("" | "newest") => history::Order::NewestFirst,
         Some("oldest") => history::Order::OldestFirst,
         Some(_) => {

@@ -37,7 +37,7 @@ use crate::records::push::{decide_and_persist, push_since};
 use crate::state::AppState;
 
 /// The name of the data migration in `data_migrations`.
-const MIGRATION: &str = "0010_household_private_split";
+const MIGRATION: &str = crate::db::migrations::HOUSEHOLD_PRIVATE_SPLIT;
 
 /// The server's own device and user: the author of the changes that move old-layout values.
 /// A fixed id, so the history of a household names the same device for every such change.

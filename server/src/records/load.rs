@@ -29,8 +29,10 @@ impl From<LoadError> for ApiError {
 /// A stored record, from the cache or else the database (then cached).
 pub async fn load(app: &AppState, id: &DocId) -> ApiResult<Option<Arc<LoadedDoc>>> {
     if let Some(hit) = app.cache.get(id) {
+        app.metrics.cache_hits.inc();
         return Ok(Some(hit));
     }
+    app.metrics.cache_misses.inc();
     reload(app, id).await
 }
 

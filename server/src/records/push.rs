@@ -357,6 +357,7 @@ async fn persist(
             // the fresh copy, under the lock.
             let fresh = docs::load_for_update(&mut tx, &push.id).await?;
             app.cache.remove(&push.id);
+            app.metrics.cache_stale.inc();
             let version = fresh.as_ref().map(|f| f.version);
             let pending = fresh.as_ref().map(|f| f.pending);
             match apply_push(
@@ -403,6 +404,7 @@ async fn persist(
             version,
         )
         .await?;
+        app.metrics.changes_applied.inc_by(inserted);
         if moved {
             docs::retag_changes(&mut tx, &push.id, &grid, seq).await?;
         }

@@ -161,8 +161,13 @@ pub struct ResolveRequest {
     #[schema(value_type = Option<serde_json::Value>)]
     pub value: Option<Json>,
     /// The position of one of the competing values as listed by `GET /v1/conflicts/{id}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
+    #[schema(schema_with = choice_schema)]
     pub choice: Option<usize>,
+}
+
+fn choice_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::integer_or_null(0, i64::from(u32::MAX))
 }
 
 /// The inbox's report of record `id` (a path parameter) for `caller`.

@@ -33,7 +33,15 @@ pub const ERASE_CHECK_EVERY: Duration = Duration::from_secs(3600);
 pub struct ArchiveRequest {
     /// Why (required; 4–500 characters), e.g. 全户迁往铜仁.
     #[serde(default)]
+    #[schema(schema_with = reason_schema)]
     pub reason: Option<String>,
+}
+
+fn reason_schema() -> utoipa::openapi::Object {
+    crate::openapi::values::text_or_null(
+        crate::records::detail::MIN_REASON_CHARS,
+        crate::records::detail::MAX_REASON_CHARS,
+    )
 }
 
 /// The answer of an archive.

@@ -74,6 +74,15 @@ pub async fn exchange(
     let grids: Vec<GridId> = scope.grids.iter().cloned().collect();
     let (results, thresholds) =
         decide_and_persist(app, &syncing, &scope, grids.clone(), pushes).await?;
+    for result in &results {
+        match (&result.status, &result.error) {
+            (DocStatus::Ok, _) => {
+                app.metrics.sync_documents.inc();
+            }
+            (_, Some(e)) => app.metrics.refused(&e.code),
+            (status, None) => app.metrics.refused(status.as_str()),
+        }
+    }
     if !old_layout.is_empty() {
         let accepted: Vec<_> = old_layout
             .into_iter()
@@ -155,8 +164,8 @@ async fn wait_for_news(
     wait_ms: u32,
 ) -> ApiResult<bool> {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::from(wait_ms));
-    // Subscribed before looking, so a write that ends in between still wakes us.
-    let mut ended = app.live.subscribe();
+    // Registered before looking, so a write that ends in between still wakes us.
+    let waiter = app.live.wait_for(grids);
     loop {
         if app.live.is_closing() {
             return Ok(false);
@@ -173,11 +182,7 @@ async fn wait_for_news(
             }
         }
         tokio::select! {
-            changed = ended.changed() => {
-                if changed.is_err() {
-                    return Ok(false);
-                }
-            }
+            () = waiter.woken() => {}
             () = tokio::time::sleep_until(deadline) => return Ok(false),
         }
     }

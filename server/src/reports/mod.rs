@@ -43,11 +43,13 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct MonthlyQuery {
     /// The month, `YYYY-MM` (China time). Default: the last month that has ended.
-    #[param(pattern = r"^\d{4}-\d{2}$", example = "2026-11")]
+    #[param(pattern = "^$|^2[0-9]{3}-(0[1-9]|1[0-2])$", example = "2026-11")]
     month: Option<String>,
     /// A community of the caller's scope (default: the whole scope).
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     community: Option<String>,
     /// A grid of the caller's scope.
+    #[param(pattern = "^$|^[a-z0-9_-]{1,64}$", max_length = 64)]
     grid: Option<String>,
 }
 
@@ -401,10 +403,11 @@ pub async fn monthly(
     };
     let (from, end) = month.span();
     if from > now {
-        return Err(malformed(format!(
-            "month {} has not begun yet",
-            month.code()
-        )));
+        // Well formed, but there is nothing to report yet: not a malformed request.
+        return Err(ApiError::unprocessable(
+            "month_not_begun",
+            format!("month {} has not begun yet", month.code()),
+        ));
     }
     let to = end.min(now);
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;

@@ -15,7 +15,7 @@ use crate::state::AppState;
     path = "/v1/cases/{id}/actions",
     tag = "cases",
     params(
-        ("id" = String, Path, description = "Case id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("id" = String, Path, description = "Case id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     ),
     request_body = ActionRequest,
     responses(

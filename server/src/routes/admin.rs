@@ -58,7 +58,7 @@ pub async fn list_places(
     put,
     path = "/v1/admin/streets/{id}",
     tag = "admin",
-    params(("id" = String, Path, description = "Street code")),
+    params(("id" = String, Path, description = "Street code: 1 to 64 of a-z, 0-9, - and _", pattern = "^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64)),
     request_body = StreetBody,
     responses(
         (status = 200, description = "The street", body = StreetRow),
@@ -85,7 +85,7 @@ pub async fn put_street(
     put,
     path = "/v1/admin/communities/{id}",
     tag = "admin",
-    params(("id" = String, Path, description = "Community code")),
+    params(("id" = String, Path, description = "Community code: 1 to 64 of a-z, 0-9, - and _", pattern = "^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64)),
     request_body = CommunityBody,
     responses(
         (status = 200, description = "The community", body = CommunityRow),
@@ -112,7 +112,7 @@ pub async fn put_community(
     put,
     path = "/v1/admin/grids/{id}",
     tag = "admin",
-    params(("id" = String, Path, description = "Grid code")),
+    params(("id" = String, Path, description = "Grid code: 1 to 64 of a-z, 0-9, - and _", pattern = "^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64)),
     request_body = GridBody,
     responses(
         (status = 200, description = "The grid", body = GridRow),
@@ -140,7 +140,7 @@ pub async fn put_grid(
     put,
     path = "/v1/admin/departments/{id}",
     tag = "admin",
-    params(("id" = String, Path, description = "Department code")),
+    params(("id" = String, Path, description = "Department code: 1 to 64 of a-z, 0-9, - and _", pattern = "^[a-z0-9_-]{1,64}$", min_length = 1, max_length = 64)),
     request_body = crate::places::DepartmentBody,
     responses(
         (status = 200, description = "The department", body = crate::db::places::DepartmentRow),
@@ -191,7 +191,7 @@ pub async fn create_user(
     post,
     path = "/v1/admin/users/{login}/disable",
     tag = "admin",
-    params(("login" = String, Path, description = "Login name")),
+    params(("login" = String, Path, description = "Login name (1 to 64 characters)", min_length = 1, max_length = 64)),
     responses(
         (status = 204, description = "Done"),
         RecordErrors,
@@ -214,7 +214,7 @@ pub async fn disable_user(
     post,
     path = "/v1/admin/users/{login}/enable",
     tag = "admin",
-    params(("login" = String, Path, description = "Login name")),
+    params(("login" = String, Path, description = "Login name (1 to 64 characters)", min_length = 1, max_length = 64)),
     responses(
         (status = 204, description = "Done"),
         RecordErrors,
@@ -236,7 +236,7 @@ pub async fn enable_user(
     post,
     path = "/v1/admin/users/{login}/reset-password",
     tag = "admin",
-    params(("login" = String, Path, description = "Login name")),
+    params(("login" = String, Path, description = "Login name (1 to 64 characters)", min_length = 1, max_length = 64)),
     request_body = ResetPasswordRequest,
     responses(
         (status = 200, description = "Reset; the user's sessions have ended", body = ResetPasswordResponse),

@@ -38,7 +38,7 @@ pub async fn get_accounts(
     path = "/v1/assets/{id}/account",
     tag = "assets",
     params(
-        ("id" = String, Path, description = "The asset's record id (a lowercase, hyphenated UUID)"),
+        ("id" = String, Path, description = "The asset's record id (a lowercase, hyphenated UUID)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
         AccountQuery,
     ),
     responses(
@@ -62,7 +62,7 @@ pub async fn get_account(
     path = "/v1/assets/{id}/account.xlsx",
     tag = "assets",
     params(
-        ("id" = String, Path, description = "The asset's record id (a lowercase, hyphenated UUID)"),
+        ("id" = String, Path, description = "The asset's record id (a lowercase, hyphenated UUID)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
         AccountQuery,
     ),
     responses(

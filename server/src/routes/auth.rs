@@ -23,7 +23,9 @@ use crate::accounts::password::{self, ChangePasswordRequest};
 use crate::auth::sessions::{self, LoginRequest, MeResponse, RefreshRequest, TokenResponse};
 use crate::auth::{AuthUser, SignedIn};
 use crate::error::ApiResult;
-use crate::error::responses::{Forbidden, Malformed, RateLimited, RecordErrors, Unauthorized};
+use crate::error::responses::{
+    Forbidden, Malformed, RateLimited, RecordErrors, TooLarge, Unauthorized,
+};
 use crate::http::extract::{ApiJson, ApiPath, ClientAddr};
 use crate::http::params::path_id;
 use crate::state::AppState;
@@ -37,6 +39,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         Malformed,
+        TooLarge,
         (status = 401, description = "invalid_credentials", body = crate::error::ErrorBody),
         Forbidden,
         RateLimited,
@@ -59,6 +62,7 @@ pub async fn sign_in(
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
         Malformed,
+        TooLarge,
         Unauthorized,
     ),
 )]
@@ -78,6 +82,7 @@ pub async fn refresh_tokens(
     responses(
         (status = 204, description = "Done"),
         Malformed,
+        TooLarge,
     ),
 )]
 pub async fn sign_out(
@@ -115,6 +120,7 @@ pub async fn get_me(
     responses(
         (status = 204, description = "Changed; the user's other sessions have ended"),
         Malformed,
+        TooLarge,
         Unauthorized,
         (status = 403, description = "wrong_password: the old password is wrong", body = crate::error::ErrorBody),
         (status = 422, description = "weak_password, password_is_login, common_password or password_unchanged", body = crate::error::ErrorBody),
@@ -138,7 +144,7 @@ pub async fn change_password(
     path = "/v1/auth/devices/{device_id}/revoke",
     tag = "auth",
     params(
-        ("device_id" = String, Path, description = "Device id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("device_id" = String, Path, description = "Device id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     ),
     responses(
         (status = 204, description = "Done"),

@@ -40,7 +40,7 @@ pub async fn list_conflicts(
     path = "/v1/conflicts/{id}",
     tag = "conflicts",
     params(
-        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     ),
     responses(
         (status = 200, description = "The record's conflict report", body = serde_json::Value),
@@ -62,7 +62,7 @@ pub async fn get_conflict(
     path = "/v1/conflicts/{id}/resolve",
     tag = "conflicts",
     params(
-        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     ),
     request_body = ResolveRequest,
     responses(

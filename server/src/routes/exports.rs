@@ -17,7 +17,7 @@ use crate::state::AppState;
     tag = "exports",
     description = "Takes the list route's filters and sort as query parameters, without page or per_page.",
     params(
-        ("file" = String, Path, description = "`{list}.csv` or `{list}.xlsx`; list is households, cases, visits, patrols, activities, party-registrations, assets, conflicts (supervisors) or audit (administrators)"),
+        ("file" = String, Path, description = "`{list}.csv` or `{list}.xlsx`; list is households, cases, visits, patrols, activities, party-registrations, assets, conflicts (supervisors) or audit (administrators)", pattern = "^(households|cases|visits|patrols|activities|party-registrations|assets|conflicts|audit)\\.(csv|xlsx)$"),
     ),
     responses(
         (status = 200, description = "The list as a file (streamed)", content((String = "text/csv"), (crate::openapi::BinaryFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),

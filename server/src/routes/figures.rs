@@ -29,6 +29,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "Figures for the place and period", body = Figures),
         crate::error::responses::ReadErrors,
+        (status = 422, description = "`bad_period`: `from` is after `to`", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -51,6 +52,7 @@ pub async fn get_figures(
     responses(
         (status = 200, description = "Cases opened and closed per day, week or month of the period", body = Timeline),
         crate::error::responses::ReadErrors,
+        (status = 422, description = "`bad_period`: `from` is after `to`", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])),
 )]

@@ -18,7 +18,7 @@ use crate::state::AppState;
     path = "/v1/households/{id}/archive",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Household id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("id" = String, Path, description = "Household id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     ),
     request_body = ArchiveRequest,
     responses(

@@ -27,6 +27,7 @@ use crate::state::AppState;
         (status = 202, description = "The import started", body = JobView),
         crate::error::responses::ReadErrors,
         (status = 413, description = "Body too large", body = crate::error::ErrorBody),
+        (status = 422, description = "`not_a_roster` (neither XLSX nor CSV), `no_header` (no row names the roster's columns) or `bad_mapping` (`mapping` is not a JSON object of header → field)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -51,7 +52,7 @@ pub async fn start_household_import(
     get,
     path = "/v1/imports/{id}",
     tag = "imports",
-    params(("id" = String, Path, description = "The import's id")),
+    params(("id" = String, Path, description = "The import's id (a lowercase, hyphenated UUID)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     responses(
         (status = 200, description = "The import's progress, and its summary once finished", body = JobView),
         crate::error::responses::RecordErrors,
@@ -71,7 +72,7 @@ pub async fn get_import(
     get,
     path = "/v1/imports/{id}/report.xlsx",
     tag = "imports",
-    params(("id" = String, Path, description = "The import's id")),
+    params(("id" = String, Path, description = "The import's id (a lowercase, hyphenated UUID)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")),
     responses(
         (status = 200, description = "The validation report: the summary, and every problem of every row with its reason", content((crate::openapi::BinaryFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         crate::error::responses::RecordErrors,

@@ -17,7 +17,7 @@ use crate::state::AppState;
     path = "/v1/records/{id}",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     ),
     responses(
         (status = 200, description = "The record, masked, with heads and conflict report", body = serde_json::Value),
@@ -40,7 +40,7 @@ pub async fn get_record(
     path = "/v1/records/{id}/reveal",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     ),
     request_body = RevealRequest,
     responses(
@@ -71,7 +71,7 @@ pub async fn reveal(
     path = "/v1/records/{id}/history",
     tag = "records",
     params(
-        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)"),
+        ("id" = String, Path, description = "Record id: a lowercase, hyphenated UUID (anything else is 400 malformed)", format = "uuid", pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
         HistoryParams,
     ),
     responses(

@@ -97,7 +97,7 @@ pub async fn list_tasks(
     path = "/v1/visits",
     tag = "records",
     params(
-        ActivityQuery,
+        records::VisitParams,
     ),
     responses(
         (status = 200, description = "A page of visits", body = crate::openapi::ListPage),
@@ -121,7 +121,7 @@ pub async fn list_visits(
     path = "/v1/patrols",
     tag = "records",
     params(
-        ActivityQuery,
+        records::PatrolParams,
     ),
     responses(
         (status = 200, description = "A page of patrols", body = crate::openapi::ListPage),
@@ -145,7 +145,7 @@ pub async fn list_patrols(
     path = "/v1/activities",
     tag = "records",
     params(
-        ActivityQuery,
+        records::ActivityParams,
     ),
     responses(
         (status = 200, description = "A page of activities", body = crate::openapi::ListPage),
@@ -170,7 +170,7 @@ pub async fn list_activities(
     path = "/v1/party-registrations",
     tag = "records",
     params(
-        ActivityQuery,
+        records::PartyRegistrationParams,
     ),
     responses(
         (status = 200, description = "A page of party registrations", body = crate::openapi::ListPage),
@@ -201,7 +201,7 @@ pub async fn list_party_registrations(
     path = "/v1/assets",
     tag = "records",
     params(
-        ActivityQuery,
+        records::AssetParams,
     ),
     responses(
         (status = 200, description = "A page of assets", body = crate::openapi::ListPage),

@@ -23,6 +23,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "The monthly report (工作月报) of the place: figures as of the report and of the month, per community and grid, and a summary in Chinese", body = MonthlyReport),
         crate::error::responses::ReadErrors,
+        (status = 422, description = "`month_not_begun`: the month is still to come", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -45,6 +46,7 @@ pub async fn get_monthly(
     responses(
         (status = 200, description = "The monthly report as a workbook (月报, 分社区, 分网格)", content((crate::openapi::BinaryFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         crate::error::responses::ReadErrors,
+        (status = 422, description = "`month_not_begun`: the month is still to come", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -70,6 +72,7 @@ pub async fn get_monthly_xlsx(
     responses(
         (status = 200, description = "The monthly report as a PDF (A4)", content((crate::openapi::BinaryFile = "application/pdf"))),
         crate::error::responses::ReadErrors,
+        (status = 422, description = "`month_not_begun`: the month is still to come", body = crate::error::ErrorBody),
         (status = 503, description = "No font with Chinese glyphs on the server (`no_font`: install fonts-noto-cjk or set GRIDBOOK_REPORT_FONT)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])),

@@ -1,6 +1,7 @@
 //! Activities: services (服务), cultural events (文化) and policy outreach (宣传).
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, ItemId, ResidentId, UserId};
@@ -8,6 +9,18 @@ use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Timestamp;
 use crate::validate::{ValidationContext, Violations};
+
+/// Longest `Activity.title`, in characters (the kind's rules and its JSON Schema).
+pub const TITLE_MAX_CHARS: usize = 200;
+
+/// Longest `Activity.location`, in characters (the kind's rules and its JSON Schema).
+pub const LOCATION_MAX_CHARS: usize = 200;
+
+/// Longest `Activity.summary`, in characters (the kind's rules and its JSON Schema).
+pub const SUMMARY_MAX_CHARS: usize = 4000;
+
+/// Longest `Participant.name`, in characters (the kind's rules and its JSON Schema).
+pub const NAME_MAX_CHARS: usize = 50;
 
 string_enum! {
     /// What kind of activity.
@@ -36,13 +49,14 @@ string_enum! {
 }
 
 /// A named participant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Participant {
     /// Identity of the entry.
     #[key]
     pub id: ItemId,
     /// Name.
+    #[schemars(length(min = 1, max = NAME_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub name: String,
     /// Their household record, if any.
     #[serde(default)]
@@ -53,7 +67,7 @@ pub struct Participant {
 }
 
 /// An activity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Activity {
     /// The record id.
@@ -66,11 +80,13 @@ pub struct Activity {
     #[serde(default)]
     pub outreach_form: Option<OutreachForm>,
     /// Title.
+    #[schemars(length(min = 1, max = TITLE_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub title: String,
     /// When.
     pub at: Timestamp,
     /// Where.
     #[serde(default)]
+    #[schemars(length(max = LOCATION_MAX_CHARS))]
     pub location: String,
     /// Who organised it.
     pub organizer: UserId,
@@ -81,6 +97,7 @@ pub struct Activity {
     pub head_count: u32,
     /// What happened.
     #[serde(default)]
+    #[schemars(length(max = SUMMARY_MAX_CHARS))]
     pub summary: String,
 }
 
@@ -93,9 +110,9 @@ impl Record for Activity {
         &self.place
     }
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
-        v.text("title", &self.title, 200);
-        v.max_len("location", &self.location, 200);
-        v.max_len("summary", &self.summary, 4000);
+        v.text("title", &self.title, TITLE_MAX_CHARS);
+        v.max_len("location", &self.location, LOCATION_MAX_CHARS);
+        v.max_len("summary", &self.summary, SUMMARY_MAX_CHARS);
         match (self.activity_kind, self.outreach_form) {
             (ActivityKind::Outreach, None) => {
                 v.push("outreach_form", "is required for outreach");
@@ -112,7 +129,11 @@ impl Record for Activity {
             );
         }
         for (i, p) in self.participants.iter().enumerate() {
-            v.text(format_args!("participants[{i}].name"), &p.name, 50);
+            v.text(
+                format_args!("participants[{i}].name"),
+                &p.name,
+                NAME_MAX_CHARS,
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, ItemId, UserId};
@@ -11,6 +12,18 @@ use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Date;
 use crate::validate::{ValidationContext, Violations};
+
+/// Longest `Asset.name`, in characters (the kind's rules and its JSON Schema).
+pub const NAME_MAX_CHARS: usize = 200;
+
+/// Longest `Asset.description`, in characters (the kind's rules and its JSON Schema).
+pub const DESCRIPTION_MAX_CHARS: usize = 4000;
+
+/// Longest `Lease.tenant`, in characters (the kind's rules and its JSON Schema).
+pub const TENANT_MAX_CHARS: usize = 200;
+
+/// Longest `LedgerEntry.note`, in characters (the kind's rules and its JSON Schema).
+pub const LEDGER_NOTE_MAX_CHARS: usize = 500;
 
 string_enum! {
     /// The three kinds of collective assets.
@@ -64,13 +77,14 @@ pub fn lease_state(start: Date, end: Date, day: Date) -> (LeaseState, i64) {
 }
 
 /// A lease of the asset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lease {
     /// Identity of the lease.
     #[key]
     pub id: ItemId,
     /// Tenant (person or company).
+    #[schemars(length(min = 1, max = TENANT_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub tenant: String,
     /// First day.
     pub start: Date,
@@ -81,7 +95,7 @@ pub struct Lease {
 }
 
 /// A ledger entry; the ledger is append-only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerEntry {
     /// Identity of the entry.
@@ -92,15 +106,17 @@ pub struct LedgerEntry {
     /// Income or expense.
     pub direction: LedgerDirection,
     /// Amount in fen, positive.
+    #[schemars(range(min = 1))]
     pub amount_fen: i64,
     /// What for.
+    #[schemars(length(min = 1, max = LEDGER_NOTE_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub note: String,
     /// Who recorded it.
     pub recorded_by: UserId,
 }
 
 /// A collective asset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Asset {
     /// The record id.
@@ -110,11 +126,14 @@ pub struct Asset {
     /// Fund, fixed asset or resource.
     pub asset_kind: AssetKind,
     /// Name (社区超市, 停车场).
+    #[schemars(length(min = 1, max = NAME_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub name: String,
     /// Description.
     #[serde(default)]
+    #[schemars(length(max = DESCRIPTION_MAX_CHARS))]
     pub description: String,
     /// Book value in fen.
+    #[schemars(range(min = 0))]
     pub value_fen: i64,
     /// Leases.
     #[serde(default)]
@@ -133,13 +152,17 @@ impl Record for Asset {
         &self.place
     }
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
-        v.text("name", &self.name, 200);
-        v.max_len("description", &self.description, 4000);
+        v.text("name", &self.name, NAME_MAX_CHARS);
+        v.max_len("description", &self.description, DESCRIPTION_MAX_CHARS);
         if self.value_fen < 0 {
             v.push("value_fen", "must not be negative");
         }
         for (i, l) in self.leases.iter().enumerate() {
-            v.text(format_args!("leases[{i}].tenant"), &l.tenant, 200);
+            v.text(
+                format_args!("leases[{i}].tenant"),
+                &l.tenant,
+                TENANT_MAX_CHARS,
+            );
             v.ordered(
                 format_args!("leases[{i}].end"),
                 Some(&l.start),
@@ -161,7 +184,11 @@ impl Record for Asset {
             if e.amount_fen <= 0 {
                 v.push(format!("ledger[{i}].amount_fen"), "must be positive");
             }
-            v.text(format_args!("ledger[{i}].note"), &e.note, 500);
+            v.text(
+                format_args!("ledger[{i}].note"),
+                &e.note,
+                LEDGER_NOTE_MAX_CHARS,
+            );
         }
     }
     fn check_update(before: &Self, after: &Self, v: &mut Violations) {

@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BlobHash, DeviceId, ItemId};
@@ -29,6 +30,9 @@ pub const MAX_BLOB_BYTES: u64 = 50 * 1024 * 1024;
 pub const MAX_PIXELS_PER_SIDE: u32 = 20_000;
 /// Longest caption, in characters.
 pub const MAX_CAPTION_CHARS: usize = 200;
+
+/// Longest `Attachment.location`, in characters (the kind's rules and its JSON Schema).
+pub const LOCATION_MAX_CHARS: usize = 200;
 
 string_enum! {
     /// What an attachment holds, by its media type. The server checks the bytes' own signature
@@ -83,7 +87,7 @@ string_enum! {
 
 /// A photo or file a record refers to. The bytes are stored by `sha256`, never in the
 /// document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
     /// Identity of this reference (two phones attaching the same bytes make two references).
@@ -94,12 +98,15 @@ pub struct Attachment {
     /// What the bytes are.
     pub media_type: MediaType,
     /// Size in bytes.
+    #[schemars(range(min = 1, max = MAX_BLOB_BYTES))]
     pub size: u64,
     /// Width in pixels (pictures).
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_PIXELS_PER_SIDE))]
     pub width: Option<u32>,
     /// Height in pixels (pictures).
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_PIXELS_PER_SIDE))]
     pub height: Option<u32>,
     /// When it was taken or attached (device clock).
     pub taken_at: Timestamp,
@@ -107,10 +114,12 @@ pub struct Attachment {
     pub device: DeviceId,
     /// What it shows, in words.
     #[serde(default)]
+    #[schemars(length(max = MAX_CAPTION_CHARS))]
     pub caption: Option<String>,
     /// Where it was taken, in words (never coordinates from the photo's metadata, which the
     /// phone strips unless the app asks to keep them).
     #[serde(default)]
+    #[schemars(length(max = LOCATION_MAX_CHARS))]
     pub location: Option<String>,
     /// Before or after rectification, an agreement, the situation.
     #[serde(default)]
@@ -167,7 +176,7 @@ pub fn check(attachments: &[Attachment], stages: &[AttachmentStage], v: &mut Vio
             v.max_len(at("caption"), caption, MAX_CAPTION_CHARS);
         }
         if let Some(location) = &a.location {
-            v.max_len(at("location"), location, 200);
+            v.max_len(at("location"), location, LOCATION_MAX_CHARS);
         }
         if let Some(stage) = a.stage
             && !stages.contains(&stage)

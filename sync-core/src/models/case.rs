@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DepartmentId, DeviceId, DocId, ItemId, ResidentId, UserId};
@@ -15,6 +16,33 @@ use crate::record::{Place, Record, RecordKind, Role};
 use crate::string_enum;
 use crate::time::{Date, Timestamp};
 use crate::validate::{RecordInvalid, ValidationContext, Violations};
+
+/// Longest `Case.category`, in characters (the kind's rules and its JSON Schema).
+pub const CATEGORY_MAX_CHARS: usize = 60;
+
+/// Longest `Case.subject`, in characters (the kind's rules and its JSON Schema).
+pub const SUBJECT_MAX_CHARS: usize = 200;
+
+/// Longest `Case.description`, in characters (the kind's rules and its JSON Schema).
+pub const DESCRIPTION_MAX_CHARS: usize = 8000;
+
+/// Longest `Case.location`, in characters (the kind's rules and its JSON Schema).
+pub const LOCATION_MAX_CHARS: usize = 200;
+
+/// Longest `CaseParty.name`, in characters (the kind's rules and its JSON Schema).
+pub const NAME_MAX_CHARS: usize = 50;
+
+/// Longest `CaseEvent.note`, in characters (the kind's rules and its JSON Schema).
+pub const EVENT_NOTE_MAX_CHARS: usize = 2000;
+
+/// Longest `MediationSession.summary`, in characters (the kind's rules and its JSON Schema).
+pub const MEDIATION_SUMMARY_MAX_CHARS: usize = 4000;
+
+/// Longest `Rectification.measure`, in characters (the kind's rules and its JSON Schema).
+pub const MEASURE_MAX_CHARS: usize = 2000;
+
+/// Longest `Rectification.responsible`, in characters (the kind's rules and its JSON Schema).
+pub const RESPONSIBLE_MAX_CHARS: usize = 100;
 
 string_enum! {
     /// What a case is about.
@@ -121,7 +149,7 @@ string_enum! {
 }
 
 /// Someone the case concerns: a resident, a household, or a named outsider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseParty {
     /// Identity of this entry.
@@ -136,11 +164,12 @@ pub struct CaseParty {
     #[serde(default)]
     pub resident: Option<ResidentId>,
     /// The name as told (for people without a record).
+    #[schemars(length(min = 1, max = NAME_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub name: String,
 }
 
 /// One entry of the append-only event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseEvent {
     /// Identity of the event.
@@ -154,6 +183,7 @@ pub struct CaseEvent {
     pub action: CaseAction,
     /// Reason, instructions or remarks.
     #[serde(default)]
+    #[schemars(length(max = EVENT_NOTE_MAX_CHARS))]
     pub note: Option<String>,
     /// The acting device's clock.
     pub at: Timestamp,
@@ -186,7 +216,7 @@ pub struct CaseEvent {
 }
 
 /// One mediation session of a dispute (调解).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediationSession {
     /// Identity of the session.
@@ -200,13 +230,14 @@ pub struct MediationSession {
     #[serde(default)]
     pub participants: Vec<String>,
     /// What was said and agreed.
+    #[schemars(length(min = 1, max = MEDIATION_SUMMARY_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub summary: String,
     /// How it ended.
     pub outcome: MediationOutcome,
 }
 
 /// The re-check of a rectified hazard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recheck {
     /// When it was re-checked.
@@ -221,12 +252,14 @@ pub struct Recheck {
 }
 
 /// How a hazard is being rectified (整改).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rectification {
     /// The measure to take.
+    #[schemars(length(min = 1, max = MEASURE_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub measure: String,
     /// Who is responsible (person or unit).
+    #[schemars(length(min = 1, max = RESPONSIBLE_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub responsible: String,
     /// Day by which it must be done.
     #[serde(default)]
@@ -237,7 +270,7 @@ pub struct Rectification {
 }
 
 /// A case record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     /// The record id.
@@ -246,16 +279,20 @@ pub struct Case {
     pub case_kind: CaseKind,
     /// Category within the kind (`neighbour_noise`, `fire_exit_blocked`, ...); deadlines may
     /// depend on it.
+    #[schemars(length(min = 1, max = CATEGORY_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub category: String,
     /// One-line subject.
+    #[schemars(length(min = 1, max = SUBJECT_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub subject: String,
     /// What happened.
     #[serde(default)]
+    #[schemars(length(max = DESCRIPTION_MAX_CHARS))]
     pub description: String,
     /// Community and grid.
     pub place: Place,
     /// Where exactly, in words.
     #[serde(default)]
+    #[schemars(length(max = LOCATION_MAX_CHARS))]
     pub location: Option<String>,
     /// The household the case is about, if any.
     #[serde(default)]
@@ -302,14 +339,14 @@ impl Record for Case {
     }
 
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
-        v.text("category", &self.category, 60);
-        v.text("subject", &self.subject, 200);
-        v.max_len("description", &self.description, 8000);
+        v.text("category", &self.category, CATEGORY_MAX_CHARS);
+        v.text("subject", &self.subject, SUBJECT_MAX_CHARS);
+        v.max_len("description", &self.description, DESCRIPTION_MAX_CHARS);
         if let Some(location) = &self.location {
-            v.max_len("location", location, 200);
+            v.max_len("location", location, LOCATION_MAX_CHARS);
         }
         for (i, p) in self.parties.iter().enumerate() {
-            v.text(format_args!("parties[{i}].name"), &p.name, 50);
+            v.text(format_args!("parties[{i}].name"), &p.name, NAME_MAX_CHARS);
             if p.resident.is_some() && p.household.is_none() {
                 v.push(
                     format!("parties[{i}].household"),
@@ -323,7 +360,7 @@ impl Record for Case {
                 v.push(format!("events[{i}].id"), "is used by two events");
             }
             if let Some(note) = &e.note {
-                v.max_len(format_args!("events[{i}].note"), note, 2000);
+                v.max_len(format_args!("events[{i}].note"), note, EVENT_NOTE_MAX_CHARS);
             }
             check_event_payload(i, e, v);
         }
@@ -331,7 +368,11 @@ impl Record for Case {
             v.push("mediation", "is only for disputes");
         }
         for (i, m) in self.mediation.iter().enumerate() {
-            v.text(format_args!("mediation[{i}].summary"), &m.summary, 4000);
+            v.text(
+                format_args!("mediation[{i}].summary"),
+                &m.summary,
+                MEDIATION_SUMMARY_MAX_CHARS,
+            );
             if m.mediators.is_empty() {
                 v.push(
                     format!("mediation[{i}].mediators"),
@@ -344,8 +385,12 @@ impl Record for Case {
                 v.push("rectification", "is only for hazards");
             }
             (Some(r), CaseKind::Hazard) => {
-                v.text("rectification.measure", &r.measure, 2000);
-                v.text("rectification.responsible", &r.responsible, 100);
+                v.text("rectification.measure", &r.measure, MEASURE_MAX_CHARS);
+                v.text(
+                    "rectification.responsible",
+                    &r.responsible,
+                    RESPONSIBLE_MAX_CHARS,
+                );
             }
             (None, _) => {}
         }

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use serde_json::Value;
@@ -15,6 +16,27 @@ use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Date;
 use crate::validate::{ValidationContext, Violations};
+
+/// Longest `Address.compound`, in characters (the kind's rules and its JSON Schema).
+pub const COMPOUND_MAX_CHARS: usize = 100;
+
+/// Longest `Address.building`, in characters (the kind's rules and its JSON Schema).
+pub const BUILDING_MAX_CHARS: usize = 50;
+
+/// Longest `Address.unit`, in characters (the kind's rules and its JSON Schema).
+pub const UNIT_MAX_CHARS: usize = 50;
+
+/// Longest `Address.room`, in characters (the kind's rules and its JSON Schema).
+pub const ROOM_MAX_CHARS: usize = 50;
+
+/// Longest `Household.notes`, in characters (the kind's rules and its JSON Schema).
+pub const NOTES_MAX_CHARS: usize = 4000;
+
+/// Longest `Resident.name`, in characters (the kind's rules and its JSON Schema).
+pub const NAME_MAX_CHARS: usize = 50;
+
+/// Longest `Household.tags`, in characters (the kind's rules and its JSON Schema).
+pub const TAG_MAX_CHARS: usize = 40;
 
 string_enum! {
     /// Whether the household still lives at the address.
@@ -70,16 +92,20 @@ string_enum! {
 }
 
 /// The address within the community (小区 / 楼栋 / 单元 / 房号).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     /// Compound (小区), e.g. 乌江水岸.
+    #[schemars(length(min = 1, max = COMPOUND_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub compound: String,
     /// Building (楼栋).
+    #[schemars(length(max = BUILDING_MAX_CHARS))]
     pub building: String,
     /// Unit (单元).
+    #[schemars(length(max = UNIT_MAX_CHARS))]
     pub unit: String,
     /// Room (房号).
+    #[schemars(length(min = 1, max = ROOM_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub room: String,
 }
 
@@ -162,13 +188,14 @@ fn natural_key_into(text: &str, key: &mut String) {
 /// resident's identity and sensitive attributes (ID number, phone, birth date, special groups)
 /// are kept in the household's [`HouseholdPrivate`](super::household_private::HouseholdPrivate)
 /// document under the same resident id. Residents are never removed: moving out sets the status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resident {
     /// Identity of the resident within the household.
     #[key]
     pub id: ResidentId,
     /// Full name.
+    #[schemars(length(min = 1, max = NAME_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub name: String,
     /// Gender.
     pub gender: Gender,
@@ -185,7 +212,7 @@ pub struct Resident {
 }
 
 /// A household's living archive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Household {
     /// The record id.
@@ -204,6 +231,7 @@ pub struct Household {
     pub merged_into: Option<DocId>,
     /// Free tags (`rental`, `party_member_home`, ...).
     #[serde(default)]
+    #[schemars(inner(length(min = 1, max = TAG_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN)))]
     pub tags: Vec<String>,
     /// Everyone who lives or lived here.
     #[serde(default)]
@@ -211,6 +239,7 @@ pub struct Household {
     /// Free notes of the grid worker that a liaison may read (sensitive notes belong in the
     /// private document).
     #[serde(default)]
+    #[schemars(length(max = NOTES_MAX_CHARS))]
     pub notes: String,
     /// Photos and files (references; the bytes are stored by hash, outside the document).
     #[serde(default)]
@@ -271,11 +300,19 @@ impl Record for Household {
     }
 
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
-        v.text("address.compound", &self.address.compound, 100);
-        v.max_len("address.building", &self.address.building, 50);
-        v.max_len("address.unit", &self.address.unit, 50);
-        v.text("address.room", &self.address.room, 50);
-        v.max_len("notes", &self.notes, 4000);
+        v.text(
+            "address.compound",
+            &self.address.compound,
+            COMPOUND_MAX_CHARS,
+        );
+        v.max_len(
+            "address.building",
+            &self.address.building,
+            BUILDING_MAX_CHARS,
+        );
+        v.max_len("address.unit", &self.address.unit, UNIT_MAX_CHARS);
+        v.text("address.room", &self.address.room, ROOM_MAX_CHARS);
+        v.max_len("notes", &self.notes, NOTES_MAX_CHARS);
         match (self.status, &self.merged_into) {
             (HouseholdStatus::Merged, None) => {
                 v.push("merged_into", "is required when status is merged");
@@ -291,7 +328,7 @@ impl Record for Household {
         // Duplicate tags are not an error: two phones adding the same tag offline is a
         // normal merge, and a merge must never make a record unacceptable.
         for (i, tag) in self.tags.iter().enumerate() {
-            v.text(format_args!("tags[{i}]"), tag, 40);
+            v.text(format_args!("tags[{i}]"), tag, TAG_MAX_CHARS);
         }
         let mut ids = BTreeSet::new();
         for (i, r) in self.residents.iter().enumerate() {
@@ -319,7 +356,7 @@ impl Record for Household {
 
 fn check_resident(i: usize, r: &Resident, v: &mut Violations) {
     let at = |field: &str| format!("residents[{i}].{field}");
-    v.text(at("name"), &r.name, 50);
+    v.text(at("name"), &r.name, NAME_MAX_CHARS);
     v.ordered(
         at("moved_out"),
         r.moved_in.as_ref(),

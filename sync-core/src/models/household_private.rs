@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc};
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -42,8 +43,11 @@ pub const LEGACY_RESIDENT_KEYS: [&str; 4] = ["id_number", "phone", "birth_date",
 const PRIVATE_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x5c2e_4b1a_9d3f_4e07_8a61_0f3b_7c9d_2e14);
 
+/// Longest `HouseholdPrivate.notes`, in characters (the kind's rules and its JSON Schema).
+pub const NOTES_MAX_CHARS: usize = 4000;
+
 /// A resident's membership of a special group (特殊人群).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpecialGroup {
     /// Identity of this membership within the household.
@@ -62,7 +66,7 @@ pub struct SpecialGroup {
 }
 
 /// What identifies one resident, and what is sensitive about them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResidentIdentity {
     /// The resident's id in the household document.
@@ -70,9 +74,11 @@ pub struct ResidentIdentity {
     pub id: ResidentId,
     /// Resident ID number (GB 11643). Masked in every view but the grid worker's phone.
     #[serde(default)]
+    #[schemars(regex(pattern = crate::schema::ID_NUMBER_PATTERN))]
     pub id_number: Option<String>,
     /// Phone number.
     #[serde(default)]
+    #[schemars(length(min = 5, max = 20), regex(pattern = crate::schema::PHONE_PATTERN))]
     pub phone: Option<String>,
     /// Birth date (must agree with the ID number).
     #[serde(default)]
@@ -104,7 +110,7 @@ impl ResidentIdentity {
 }
 
 /// A household's private document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdPrivate {
     /// The record id: [`HouseholdPrivate::id_for`] the household.
@@ -118,6 +124,7 @@ pub struct HouseholdPrivate {
     pub residents: Vec<ResidentIdentity>,
     /// The grid worker's sensitive notes (health, welfare, family circumstances).
     #[serde(default)]
+    #[schemars(length(max = NOTES_MAX_CHARS))]
     pub notes: String,
 }
 
@@ -271,7 +278,7 @@ impl Record for HouseholdPrivate {
         if self.id != Self::id_for(&self.household) {
             v.push("id", "is not the private document id of the household");
         }
-        v.max_len("notes", &self.notes, 4000);
+        v.max_len("notes", &self.notes, NOTES_MAX_CHARS);
         let mut ids = BTreeSet::new();
         for (i, r) in self.residents.iter().enumerate() {
             let at = |field: &str| format!("residents[{i}].{field}");

@@ -2,6 +2,7 @@
 //! community where they live, and the service they then give.
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, ItemId, ResidentId};
@@ -9,6 +10,15 @@ use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::{Date, Timestamp};
 use crate::validate::{ValidationContext, Violations};
+
+/// Longest `PartyRegistration.name`, in characters (the kind's rules and its JSON Schema).
+pub const NAME_MAX_CHARS: usize = 100;
+
+/// Longest `PartyRegistration.home_organization`, in characters (the kind's rules and its JSON Schema).
+pub const ORGANIZATION_MAX_CHARS: usize = 200;
+
+/// Longest `ServiceEntry.note`, in characters (the kind's rules and its JSON Schema).
+pub const SERVICE_NOTE_MAX_CHARS: usize = 2000;
 
 string_enum! {
     /// Who registers.
@@ -21,7 +31,7 @@ string_enum! {
 }
 
 /// A service given after registering.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEntry {
     /// Identity of the entry.
@@ -32,11 +42,12 @@ pub struct ServiceEntry {
     /// Hours served.
     pub hours: u32,
     /// What was done.
+    #[schemars(length(min = 1, max = SERVICE_NOTE_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub note: String,
 }
 
 /// A registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartyRegistration {
     /// The record id.
@@ -46,8 +57,10 @@ pub struct PartyRegistration {
     /// Member or organisation.
     pub registrant_kind: RegistrantKind,
     /// The member's or organisation's name.
+    #[schemars(length(min = 1, max = NAME_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub name: String,
     /// The party organisation the member belongs to (所在党组织).
+    #[schemars(length(min = 1, max = ORGANIZATION_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub home_organization: String,
     /// The member's household, if they live here.
     #[serde(default)]
@@ -59,6 +72,7 @@ pub struct PartyRegistration {
     pub registered_on: Date,
     /// Phone number. Personal data.
     #[serde(default)]
+    #[schemars(length(min = 5, max = 20), regex(pattern = crate::schema::PHONE_PATTERN))]
     pub phone: Option<String>,
     /// Service given.
     #[serde(default)]
@@ -74,8 +88,12 @@ impl Record for PartyRegistration {
         &self.place
     }
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
-        v.text("name", &self.name, 100);
-        v.text("home_organization", &self.home_organization, 200);
+        v.text("name", &self.name, NAME_MAX_CHARS);
+        v.text(
+            "home_organization",
+            &self.home_organization,
+            ORGANIZATION_MAX_CHARS,
+        );
         if let Some(phone) = &self.phone {
             v.phone("phone", phone);
         }
@@ -83,7 +101,11 @@ impl Record for PartyRegistration {
             v.push("resident", "is only for members");
         }
         for (i, s) in self.services.iter().enumerate() {
-            v.text(format_args!("services[{i}].note"), &s.note, 2000);
+            v.text(
+                format_args!("services[{i}].note"),
+                &s.note,
+                SERVICE_NOTE_MAX_CHARS,
+            );
             if s.hours > 24 {
                 v.push(
                     format!("services[{i}].hours"),

@@ -1,6 +1,7 @@
 //! Patrols, e.g. the red-armband night patrol (party member + grid worker + volunteer).
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, ItemId, UserId};
@@ -9,6 +10,15 @@ use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Timestamp;
 use crate::validate::{ValidationContext, Violations};
+
+/// Longest `PatrolMember.name`, in characters (the kind's rules and its JSON Schema).
+pub const NAME_MAX_CHARS: usize = 50;
+
+/// Longest `Patrol.route`, in characters (the kind's rules and its JSON Schema).
+pub const ROUTE_MAX_CHARS: usize = 500;
+
+/// Longest `PatrolFinding.note`, in characters (the kind's rules and its JSON Schema).
+pub const FINDING_NOTE_MAX_CHARS: usize = 2000;
 
 string_enum! {
     /// A patrol member's part.
@@ -27,13 +37,14 @@ string_enum! {
 }
 
 /// One member of the patrol team.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatrolMember {
     /// Identity of the entry.
     #[key]
     pub id: ItemId,
     /// Name.
+    #[schemars(length(min = 1, max = NAME_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub name: String,
     /// Part in the patrol.
     pub role: PatrolRole,
@@ -43,7 +54,7 @@ pub struct PatrolMember {
 }
 
 /// Something the patrol found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatrolFinding {
     /// Identity of the finding.
@@ -52,6 +63,7 @@ pub struct PatrolFinding {
     /// When.
     pub at: Timestamp,
     /// What.
+    #[schemars(length(min = 1, max = FINDING_NOTE_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub note: String,
     /// The case opened for it, if any.
     #[serde(default)]
@@ -59,7 +71,7 @@ pub struct PatrolFinding {
 }
 
 /// A patrol.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Patrol {
     /// The record id.
@@ -67,6 +79,7 @@ pub struct Patrol {
     /// Community and grid.
     pub place: Place,
     /// Who patrolled.
+    #[schemars(length(min = 1))]
     pub team: Vec<PatrolMember>,
     /// Start.
     pub started_at: Timestamp,
@@ -75,6 +88,7 @@ pub struct Patrol {
     pub ended_at: Option<Timestamp>,
     /// The route, in words.
     #[serde(default)]
+    #[schemars(length(max = ROUTE_MAX_CHARS))]
     pub route: String,
     /// What was found; appended from several phones.
     #[serde(default)]
@@ -97,7 +111,7 @@ impl Record for Patrol {
             v.push("team", "must name at least one member");
         }
         for (i, m) in self.team.iter().enumerate() {
-            v.text(format_args!("team[{i}].name"), &m.name, 50);
+            v.text(format_args!("team[{i}].name"), &m.name, NAME_MAX_CHARS);
         }
         v.ordered(
             "ended_at",
@@ -105,9 +119,13 @@ impl Record for Patrol {
             self.ended_at.as_ref(),
             "started_at",
         );
-        v.max_len("route", &self.route, 500);
+        v.max_len("route", &self.route, ROUTE_MAX_CHARS);
         for (i, f) in self.findings.iter().enumerate() {
-            v.text(format_args!("findings[{i}].note"), &f.note, 2000);
+            v.text(
+                format_args!("findings[{i}].note"),
+                &f.note,
+                FINDING_NOTE_MAX_CHARS,
+            );
         }
         attachment::check(&self.attachments, &[AttachmentStage::Situation], v);
     }

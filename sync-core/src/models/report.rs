@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, LiaisonGroupId, UserId};
@@ -21,6 +22,12 @@ use crate::record::{Place, Record, RecordKind, Role};
 use crate::string_enum;
 use crate::time::Timestamp;
 use crate::validate::{ValidationContext, Violations};
+
+/// Longest `Report.location`, in characters (the kind's rules and its JSON Schema).
+pub const LOCATION_MAX_CHARS: usize = 200;
+
+/// Longest `Triage.reason`, in characters (the kind's rules and its JSON Schema).
+pub const REASON_MAX_CHARS: usize = 500;
 
 string_enum! {
     /// What the grid worker decided about a report.
@@ -33,7 +40,7 @@ string_enum! {
 }
 
 /// The grid worker's decision on a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Triage {
     /// Accepted or closed.
@@ -43,6 +50,7 @@ pub struct Triage {
     pub case: Option<DocId>,
     /// Why it was closed, or a word to the liaison.
     #[serde(default)]
+    #[schemars(length(max = REASON_MAX_CHARS))]
     pub reason: Option<String>,
     /// The grid worker who decided.
     pub by: UserId,
@@ -51,7 +59,7 @@ pub struct Triage {
 }
 
 /// A liaison's report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
     /// The record id.
@@ -63,9 +71,11 @@ pub struct Report {
     /// The liaison who reported.
     pub reporter: UserId,
     /// What was noticed.
+    #[schemars(length(min = 1, max = MAX_WHAT_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub what: String,
     /// Where, in words.
     #[serde(default)]
+    #[schemars(length(max = LOCATION_MAX_CHARS))]
     pub location: Option<String>,
     /// Which of the group's households it concerns, if any.
     #[serde(default)]
@@ -100,7 +110,7 @@ impl Record for Report {
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
         v.text("what", &self.what, MAX_WHAT_CHARS);
         if let Some(location) = &self.location {
-            v.max_len("location", location, 200);
+            v.max_len("location", location, LOCATION_MAX_CHARS);
         }
         if self.households.len() > MAX_HOUSEHOLDS {
             v.push(
@@ -130,7 +140,7 @@ impl Record for Report {
                 v.push("triage.reason", "a reason is required to close a report");
             }
             if let Some(reason) = &t.reason {
-                v.max_len("triage.reason", reason, 500);
+                v.max_len("triage.reason", reason, REASON_MAX_CHARS);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Visits (走访): a grid worker at a household's door.
 
 use autosurgeon::Reconcile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocId, UserId};
@@ -9,6 +10,9 @@ use crate::record::{Place, Record, RecordKind};
 use crate::string_enum;
 use crate::time::Timestamp;
 use crate::validate::{ValidationContext, Violations};
+
+/// Longest `Visit.summary`, in characters (the kind's rules and its JSON Schema).
+pub const SUMMARY_MAX_CHARS: usize = 4000;
 
 string_enum! {
     /// How the household was reached.
@@ -25,7 +29,7 @@ string_enum! {
 }
 
 /// One visit to one household.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Visit {
     /// The record id.
@@ -41,6 +45,7 @@ pub struct Visit {
     /// How.
     pub method: VisitMethod,
     /// What was found.
+    #[schemars(length(min = 1, max = SUMMARY_MAX_CHARS), regex(pattern = crate::schema::NOT_BLANK_PATTERN))]
     pub summary: String,
     /// Cases this visit opened.
     #[serde(default)]
@@ -59,7 +64,7 @@ impl Record for Visit {
         &self.place
     }
     fn check(&self, _ctx: &ValidationContext, v: &mut Violations) {
-        v.text("summary", &self.summary, 4000);
+        v.text("summary", &self.summary, SUMMARY_MAX_CHARS);
         if self.household == self.id {
             v.push("household", "must name a household record");
         }

@@ -766,7 +766,7 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             http(401, "invalid_credentials"),
         ),
         Bad::post(
-            "login: password of 1 MiB (past the route's 8 KiB)",
+            "login: password of 1 MiB (past the route's 32 KiB)",
             Nobody,
             "/v1/auth/login",
             json!({"login": "li", "password": "p".repeat(1 << 20)}).to_string(),
@@ -933,11 +933,11 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
         )
         .encoding("gzip"),
         Bad::post(
-            "login: gzip of a sign-in inflating past the route's 8 KiB",
+            "login: gzip of a sign-in inflating past the route's 32 KiB",
             Nobody,
             "/v1/auth/login",
             gzip(
-                json!({"login": "li", "password": PASSWORD, "device_name": "机".repeat(3_000)})
+                json!({"login": "li", "password": PASSWORD, "device_name": "机".repeat(12_000)})
                     .to_string()
                     .as_bytes(),
             )?,
@@ -988,10 +988,10 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             http(401, "unauthorized"),
         ),
         Bad::post(
-            "refresh: a token of 10,000 characters (past the route's 8 KiB)",
+            "refresh: a token of 40,000 characters (past the route's 32 KiB)",
             Nobody,
             "/v1/auth/refresh",
-            json!({"refresh_token": "x".repeat(10_000)}).to_string(),
+            json!({"refresh_token": "x".repeat(40_000)}).to_string(),
             http(413, "payload_too_large"),
         ),
         Bad::post(
@@ -1357,10 +1357,10 @@ async fn bad_input_is_refused_with_a_json_4xx_and_changes_nothing(
             malformed(),
         ),
         Bad::get(
-            "figures: from after to",
+            "figures: from after to (well formed, so 422)",
             Supervisor,
             "/v1/figures?from=2026-03-05&to=2026-03-01",
-            malformed(),
+            http(422, "bad_period"),
         ),
         Bad::get(
             "figures: unknown parameter",

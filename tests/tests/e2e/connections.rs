@@ -212,7 +212,8 @@ fn expected_limit(method: &Method, path: &str) -> anyhow::Result<(usize, bool)> 
             | "/v1/admin/users/{login}/enable",
         ) => (KIB, false),
         ("POST", "/v1/sync") => (SYNC_LIMIT, true),
-        ("POST", p) if p.starts_with("/v1/auth/") => (8 * KIB, true),
+        // Two passwords of 1,024 characters, JSON-escaped outside the BMP (12 bytes each).
+        ("POST", p) if p.starts_with("/v1/auth/") => (32 * KIB, true),
         ("POST", "/v1/conflicts/{id}/resolve") => (1024 * KIB, true),
         ("POST", "/v1/imports/households") => (20 * 1024 * KIB, true),
         ("POST", "/v1/blobs/status") => (64 * KIB, true),

@@ -312,3 +312,13 @@ pub async fn get_ok(
     anyhow::ensure!(status == 200, "{path}: {status} {body}");
     Ok(body)
 }
+
+/// A JSON Schema validator (draft 2020-12) that also checks formats (`uuid`, `date`,
+/// `date-time`), for the record kinds' schemas.
+pub fn schema_validator(schema: &serde_json::Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("the schema compiles")
+}

@@ -13,15 +13,12 @@ use anyhow::{Context, ensure};
 use gridbook_tests::Backend;
 use gridbook_tests::process::{Serve, load_small_demo};
 use serde_json::{Value, json};
-use sync_core::ids::{BlobHash, ItemId};
-use sync_core::models::household::Household;
-use sync_core::models::{Attachment, AttachmentStage, MediaType};
-use sync_core::record::RecordKind;
+use sync_core::ids::BlobHash;
 use sync_core::time::Timestamp;
 use tokio::sync::Mutex;
 
 use crate::on;
-use crate::phones::new_phone;
+use crate::phones::{a_household, attach_photos, new_phone};
 
 const KILLS: usize = 4;
 const PHOTOS: usize = 6;
@@ -147,42 +144,14 @@ async fn sigkill_while_photos_upload(database: String, dir: PathBuf) -> anyhow::
     // The worker attaches six photos to a household of the grid and syncs the record.
     let mut phone = new_phone(&http, &url, "a1", "dzk-01").await?;
     phone.sync(&http, &url, Duration::from_secs(30)).await?;
-    let household = phone
-        .replica
-        .doc_ids()
-        .into_iter()
-        .find(|id| {
-            phone
-                .replica
-                .document(id)
-                .is_some_and(|d| d.kind() == RecordKind::Household)
-        })
-        .context("a household of the grid")?;
+    let household = a_household(&phone)?;
     let photos: Vec<Vec<u8>> = (0..PHOTOS).map(photo_bytes).collect();
-    let device = phone.replica.device().clone();
     let now = Timestamp::from_millis(i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis(),
     )?);
-    phone.replica.update(&household, now, |h: &mut Household| {
-        for bytes in &photos {
-            h.attachments.push(Attachment {
-                id: ItemId::new(),
-                sha256: BlobHash::of(bytes),
-                media_type: MediaType::Jpeg,
-                size: bytes.len() as u64,
-                width: None,
-                height: None,
-                taken_at: now,
-                device: device.clone(),
-                caption: Some("门牌 door plate".into()),
-                location: None,
-                stage: Some(AttachmentStage::Situation),
-                part: None,
-            });
-        }
-    })?;
+    attach_photos(&mut phone, &household, &photos, now)?;
     phone.sync(&http, &url, Duration::from_secs(30)).await?;
     let token = phone.token.clone();
 

@@ -172,7 +172,7 @@ async fn check_sqlite_integrity(database: &str) -> anyhow::Result<()> {
 }
 
 /// A fresh phone per grid pulls everything; every confirmed (record, heads) must be held.
-async fn check_stored(
+pub(crate) async fn check_stored(
     http: &reqwest::Client,
     url: &str,
     confirmed: &[(DocId, Vec<ChangeHash>)],

@@ -11,14 +11,18 @@ use gridbook_tests::process::{Serve, Serving};
 use gridbook_tests::{Backend, FreshDb};
 use serde_json::{Value, json};
 
+mod backup;
 mod blob_crash;
 mod bombs;
+mod city;
 mod cli;
 mod crash;
+mod failover;
 mod load;
 mod open_files;
 mod phones;
 mod shutdown;
+mod three_nodes;
 mod two_nodes;
 
 /// The password of the users the command line adds.

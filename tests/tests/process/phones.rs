@@ -8,8 +8,9 @@ use automerge::ChangeHash;
 use gridbook_server::demo::DEMO_PASSWORD;
 use serde_json::Value;
 use sync_core::client::Replica;
-use sync_core::ids::{DeviceId, DocId};
+use sync_core::ids::{BlobHash, DeviceId, DocId, ItemId};
 use sync_core::models::household::Household;
+use sync_core::models::{Attachment, AttachmentStage, MediaType};
 use sync_core::protocol::{SyncRequest, SyncResponse};
 use sync_core::record::RecordKind;
 use sync_core::time::Timestamp;
@@ -177,5 +178,93 @@ pub fn same_records(a: &Phone, b: &Phone) -> anyhow::Result<()> {
         let hb = b.replica.document(&id).map(|d| d.heads());
         ensure!(ha == hb, "{} and {} differ on {id}", a.name, b.name);
     }
+    Ok(())
+}
+
+/// Two phones on each of the demo's grids `dzk-01` (`p1`, `p2`) and `dzk-02` (`q1`, `q2`),
+/// signed in and synced through `url`.
+pub async fn four_phones(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Phone>> {
+    let mut phones = Vec::new();
+    for (name, grid) in [
+        ("p1", "dzk-01"),
+        ("p2", "dzk-01"),
+        ("q1", "dzk-02"),
+        ("q2", "dzk-02"),
+    ] {
+        let mut p = new_phone(http, url, name, grid).await?;
+        p.sync(http, url, Duration::from_secs(30)).await?;
+        phones.push(p);
+    }
+    Ok(phones)
+}
+
+/// [`four_phones`] after their work: each syncs twice, alternating between `urls`; then the
+/// phones of a grid must hold the same records. Every (record, heads) they were confirmed.
+pub async fn converge(
+    http: &reqwest::Client,
+    phones: &mut [Phone],
+    urls: &[String],
+) -> anyhow::Result<Vec<(DocId, Vec<ChangeHash>)>> {
+    for round in 0..2 {
+        for (i, p) in phones.iter_mut().enumerate() {
+            p.sync(
+                http,
+                &urls[(i + round) % urls.len()],
+                Duration::from_secs(60),
+            )
+            .await?;
+        }
+    }
+    same_records(&phones[0], &phones[1])?;
+    same_records(&phones[2], &phones[3])?;
+    let confirmed: Vec<_> = phones
+        .iter()
+        .flat_map(|p| p.confirmed.iter().cloned())
+        .collect();
+    ensure!(!confirmed.is_empty(), "the phones synced");
+    Ok(confirmed)
+}
+
+/// The first household `phone` holds.
+pub fn a_household(phone: &Phone) -> anyhow::Result<DocId> {
+    phone
+        .replica
+        .doc_ids()
+        .into_iter()
+        .find(|id| {
+            phone
+                .replica
+                .document(id)
+                .is_some_and(|d| d.kind() == RecordKind::Household)
+        })
+        .context("a household of the grid")
+}
+
+/// Attaches JPEG photos with `bytes` to household `id` on `phone` at `now`, offline.
+pub fn attach_photos(
+    phone: &mut Phone,
+    id: &DocId,
+    photos: &[Vec<u8>],
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let device = phone.replica.device().clone();
+    phone.replica.update(id, now, |h: &mut Household| {
+        for bytes in photos {
+            h.attachments.push(Attachment {
+                id: ItemId::new(),
+                sha256: BlobHash::of(bytes),
+                media_type: MediaType::Jpeg,
+                size: bytes.len() as u64,
+                width: None,
+                height: None,
+                taken_at: now,
+                device: device.clone(),
+                caption: Some("门牌 door plate".into()),
+                location: None,
+                stage: Some(AttachmentStage::Situation),
+                part: None,
+            });
+        }
+    })?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use gridbook_tests::process::load_small_demo;
 use sync_core::protocol::{Bytes, DocPush, DocStatus, SyncRequest, SyncResponse};
 use sync_core::record::RecordKind;
 
-use crate::phones::{new_phone, same_records};
+use crate::phones::{four_phones, new_phone, same_records};
 use crate::{node, on};
 
 async fn two_nodes(database: String, dir: PathBuf) -> anyhow::Result<()> {
@@ -118,17 +118,7 @@ async fn two_nodes(database: String, dir: PathBuf) -> anyhow::Result<()> {
     ensure!(overlapped, "the writers never overlapped");
 
     // Then four phones on two grids, each round trip through a random node, for a while.
-    let mut phones = Vec::new();
-    for (name, grid) in [
-        ("p1", "dzk-01"),
-        ("p2", "dzk-01"),
-        ("q1", "dzk-02"),
-        ("q2", "dzk-02"),
-    ] {
-        let mut p = new_phone(&http, &urls[1], name, grid).await?;
-        p.sync(&http, &urls[1], Duration::from_secs(30)).await?;
-        phones.push(p);
-    }
+    let phones = four_phones(&http, &urls[1]).await?;
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut tasks = Vec::new();
     for mut p in phones {

@@ -10,10 +10,15 @@
 //! * W4, a district: W1 with the full demo street (~70,000 records) in the database.
 //! * W5, load: 50 and 200 phones, each on a grid of its own, pushing an edit per round trip
 //!   for 60 s; latency p50/p99 and errors.
+//! * W6, the city: the W4 template's streets stored, three server nodes on one database; a
+//!   street supervisor's lists and figures (p50/p99 each), then 1,000 phones on grids of
+//!   their own over 20 streets pushing an edit every 5 s for 60 s (p50/p99, errors, every
+//!   node's memory). See [`city`].
 //!
 //! Every run starts a fresh server process (pinned to CPU 0; the phones and the counting
 //! proxy run on CPU 1), on a fresh database with durable commits.
 
+mod city;
 mod fieldday;
 mod ours;
 mod peers;
@@ -39,7 +44,8 @@ use crate::report::{Row, Summary};
     about = "Gridbook's sync benchmark (docs/BENCHMARKS.md)"
 )]
 struct Args {
-    /// Workloads: w1 (field day), w2 (nothing new), w3 (first sync), w4 (district), w5 (load).
+    /// Workloads: w1 (field day), w2 (nothing new), w3 (first sync), w4 (district), w5 (load),
+    /// w6 (the city: lists and figures, then many phones on three nodes).
     #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3")]
     workloads: Vec<String>,
     /// Gridbook's backends.
@@ -89,6 +95,25 @@ struct Args {
     /// W5: households per phone's grid.
     #[arg(long, default_value_t = 30)]
     load_households: usize,
+    /// W4: demo streets stored beside the field day's grid (1: Heping Street; 120: a city of
+    /// about 2 million households).
+    #[arg(long, default_value_t = 1)]
+    district_streets: usize,
+    /// W6: phones on three nodes, each on a load grid of its own.
+    #[arg(long, default_value_t = 1_000)]
+    city_phones: usize,
+    /// W6: streets the phones' grids are spread over.
+    #[arg(long, default_value_t = 20)]
+    city_phone_streets: usize,
+    /// W6: households each phone records on its grid first.
+    #[arg(long, default_value_t = 10)]
+    city_households: usize,
+    /// W6: each phone pushes an edit this often, ms.
+    #[arg(long, default_value_t = 5_000)]
+    city_interval_ms: u64,
+    /// W6: seconds the phones push.
+    #[arg(long, default_value_t = 60)]
+    city_secs: u64,
     /// Do not pin the server and the client to different CPUs.
     #[arg(long)]
     no_pin: bool,
@@ -164,11 +189,28 @@ async fn main() -> anyhow::Result<()> {
 
     // W4 databases: the demo street loaded once per backend, copied for every run.
     let mut district = Vec::new();
-    if wants("w4") && run_ours {
+    if (wants("w4") || wants("w6")) && run_ours {
         for &backend in &backends {
-            eprintln!("seeding the district template on {} ...", backend.name());
+            eprintln!(
+                "seeding the district template on {}: {} demo streets ...",
+                backend.name(),
+                args.district_streets
+            );
+            let started = std::time::Instant::now();
             let db = Database::create(backend, &settings, "district_template", None).await?;
-            ours::seed(&db.url, true).await?;
+            ours::seed(&db.url, args.district_streets.max(1)).await?;
+            let bytes = db.size_bytes().await?;
+            eprintln!(
+                "  loaded in {:.0} s; {:.1} GB on disk",
+                started.elapsed().as_secs_f64(),
+                bytes as f64 / 1e9
+            );
+            floors.push(json!({
+                "district_template": backend.name(),
+                "streets": args.district_streets.max(1),
+                "load_s": started.elapsed().as_secs_f64(),
+                "bytes": bytes,
+            }));
             district.push((backend, db));
         }
     }
@@ -181,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
                     break;
                 }
                 let db = Database::create(backend, &settings, &format!("w1_{run}"), None).await?;
-                ours::seed(&db.url, false).await?;
+                ours::seed(&db.url, 0).await?;
                 let outcome =
                     ours::field_day(&settings, backend, &db, run, "w1", field_day_follow_up)
                         .await
@@ -255,7 +297,7 @@ async fn main() -> anyhow::Result<()> {
                     let db =
                         Database::create(backend, &settings, &format!("w5_{phones}_{run}"), None)
                             .await?;
-                    let logins = ours::seed_load(&db.url, phones).await?;
+                    let logins = ours::seed_load(&db.url, phones, 1).await?;
                     let row = ours::load(
                         &settings,
                         backend,
@@ -275,10 +317,35 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        for (backend, template) in &district {
+        for (backend, template) in district.iter().filter(|_| wants("w6")) {
+            let db =
+                Database::create(*backend, &settings, &format!("w6_{run}"), Some(template)).await?;
+            let logins =
+                ours::seed_load(&db.url, args.city_phones, args.city_phone_streets).await?;
+            let load = city::CityLoad {
+                supervisor: match args.district_streets {
+                    0 | 1 => "street".to_owned(),
+                    n => format!("s{:03}-street", n - 1),
+                },
+                password: gridbook_server::demo::DEMO_PASSWORD.to_owned(),
+                logins,
+                households: args.city_households,
+                interval: Duration::from_millis(args.city_interval_ms.max(1)),
+                secs: args.city_secs,
+            };
+            let city_rows = city::run(&settings, *backend, &db, run, &load)
+                .await
+                .with_context(|| format!("gridbook {} W6 run {run}", backend.name()))?;
+            db.drop_now().await?;
+            for r in &city_rows {
+                progress(r);
+            }
+            rows.extend(city_rows);
+        }
+        for (backend, template) in district.iter().filter(|_| wants("w4")) {
             let db =
                 Database::create(*backend, &settings, &format!("w4_{run}"), Some(template)).await?;
-            let outcome = ours::field_day(&settings, *backend, &db, run, "w4", false)
+            let outcome = ours::field_day(&settings, *backend, &db, run, "w4", true)
                 .await
                 .with_context(|| format!("gridbook {} W4 run {run}", backend.name()))?;
             db.drop_now().await?;

@@ -133,6 +133,30 @@ impl Database {
         }
     }
 
+    /// The database's size on disk: PostgreSQL's `pg_database_size`, or the SQLite file with
+    /// its write-ahead log.
+    pub async fn size_bytes(&self) -> anyhow::Result<u64> {
+        match self.backend {
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.admin).await?;
+                let size: i64 = sqlx::query_scalar("SELECT pg_database_size($1)")
+                    .bind(&self.name)
+                    .fetch_one(&pool)
+                    .await?;
+                pool.close().await;
+                Ok(u64::try_from(size)?)
+            }
+            Backend::Sqlite => {
+                let file = self.url.trim_start_matches("sqlite://");
+                let mut total = std::fs::metadata(file)?.len();
+                if let Ok(wal) = std::fs::metadata(format!("{file}-wal")) {
+                    total += wal.len();
+                }
+                Ok(total)
+            }
+        }
+    }
+
     /// Drops a PostgreSQL database (a SQLite folder goes with `self`).
     pub async fn drop_now(self) -> anyhow::Result<()> {
         if self.backend == Backend::Postgres {
@@ -149,15 +173,31 @@ impl Database {
     }
 }
 
-/// Writes the bench grid and its worker into `url` (migrating first). With `district`, the
-/// full demo street (17,000 households and ~70,000 records) is loaded first and the bench
-/// grid is added beside it.
-pub async fn seed(url: &str, district: bool) -> anyhow::Result<()> {
+/// Writes the bench grid and its worker into `url` (migrating first). With
+/// `district_streets` ≥ 1, that many full demo streets (17,000 households and ~70,000 records
+/// each) are loaded first and the bench grid is added beside them.
+pub async fn seed(url: &str, district_streets: usize) -> anyhow::Result<()> {
     let db = Db::connect(url).await?;
     db.migrate().await?;
-    if district {
-        let now = Timestamp::from_millis(1_794_000_000_000);
-        demo::load(&db, DemoSize::Full, now, &mut |_| {}).await?;
+    let now = Timestamp::from_millis(1_794_000_000_000);
+    match district_streets {
+        0 => {}
+        1 => {
+            demo::load(&db, DemoSize::Full, now, &mut |_| {}).await?;
+        }
+        n => {
+            let started = std::time::Instant::now();
+            demo::load_city(&db, DemoSize::Full, n, now, &mut |street, progress| {
+                if matches!(progress, demo::DemoProgress::Done { .. }) {
+                    eprintln!(
+                        "  street {}/{n} loaded ({:.0} s so far)",
+                        street + 1,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            })
+            .await?;
+        }
     }
     let street: StreetId = "bench".parse()?;
     let community: CommunityId = "bench".parse()?;
@@ -432,8 +472,20 @@ pub async fn field_day(
     let mut rows = vec![row];
 
     if follow_up && converged {
-        rows.push(nothing_new(&server, &http, &mut phones, backend, run, &expected).await?);
-        rows.push(first_sync(&server, &http, backend, run, &expected).await?);
+        // W2 and W3 after W1; after W4 (the city stored) as `w4-w2` and `w4-w3`.
+        let label = |w: &str| {
+            if workload == "w1" {
+                w.to_owned()
+            } else {
+                format!("{workload}-{w}")
+            }
+        };
+        let mut again = nothing_new(&server, &http, &mut phones, backend, run, &expected).await?;
+        again.workload = label("w2");
+        rows.push(again);
+        let mut first = first_sync(&server, &http, backend, run, &expected).await?;
+        first.workload = label("w3");
+        rows.push(first);
     }
     server.proc.stop()?;
     Ok(FieldDayOutcome { rows, day })
@@ -513,21 +565,42 @@ pub fn check_binary(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `grids` load grids (`load-001`, ...) with one grid worker each (login = grid code,
-/// password [`PASSWORD`], hashed once).
-pub async fn seed_load(url: &str, grids: usize) -> anyhow::Result<Vec<String>> {
+/// A load phone's worker: their login (= their grid's code) and their grid's community.
+#[derive(Debug, Clone)]
+pub struct LoadLogin {
+    /// The login, also the grid's code.
+    pub login: String,
+    /// The grid's community.
+    pub community: CommunityId,
+}
+
+/// Writes `grids` load grids (`load-0001`, ...) with one grid worker each (login = grid code,
+/// password [`PASSWORD`], hashed once), spread over `streets` streets of one community each
+/// (street and community `load` when there is one, `load-01`, ... otherwise).
+pub async fn seed_load(url: &str, grids: usize, streets: usize) -> anyhow::Result<Vec<LoadLogin>> {
     let db = Db::connect(url).await?;
     db.migrate().await?;
-    let street: StreetId = "load".parse()?;
-    let community: CommunityId = "load".parse()?;
-    places::upsert_street(&db, &street, "负载街道").await?;
-    places::upsert_community(&db, &community, &street, "负载社区").await?;
+    let streets = streets.clamp(1, grids.max(1));
+    let mut communities = Vec::with_capacity(streets);
+    for s in 1..=streets {
+        let code = if streets == 1 {
+            "load".to_owned()
+        } else {
+            format!("load-{s:02}")
+        };
+        let street: StreetId = code.parse()?;
+        let community: CommunityId = code.parse()?;
+        places::upsert_street(&db, &street, &format!("负载{s}街道")).await?;
+        places::upsert_community(&db, &community, &street, &format!("负载{s}社区")).await?;
+        communities.push(community);
+    }
     let hash =
         tokio::task::spawn_blocking(|| gridbook_server::accounts::hash_password(PASSWORD)).await?;
     let mut logins = Vec::with_capacity(grids);
     for n in 1..=grids {
-        let code = format!("load-{n:03}");
+        let code = format!("load-{n:04}");
         let grid: GridId = code.parse()?;
+        let community = communities[(n - 1) % streets].clone();
         places::upsert_grid(&db, &grid, &community, &format!("负载第{n}网格")).await?;
         gridbook_server::accounts::create_user_with_hash(
             &db,
@@ -545,10 +618,57 @@ pub async fn seed_load(url: &str, grids: usize) -> anyhow::Result<Vec<String>> {
             &hash,
         )
         .await?;
-        logins.push(code);
+        logins.push(LoadLogin {
+            login: code,
+            community,
+        });
     }
     db.close().await;
     Ok(logins)
+}
+
+/// Load phones' set-up: phone `n` signs in as `logins[n]` through `bases[n % bases.len()]`
+/// (one after another: sign-ins in flight from one address count against its failure budget
+/// until they succeed), then records `households` households of its grid and syncs them.
+/// The phones with their households' ids, their counters reset.
+pub async fn load_phones(
+    http: &reqwest::Client,
+    bases: &[String],
+    logins: &[LoadLogin],
+    households: usize,
+) -> anyhow::Result<Vec<(Phone, Vec<DocId>)>> {
+    let mut signed_in = Vec::with_capacity(logins.len());
+    for (n, l) in logins.iter().enumerate() {
+        let base = &bases[n % bases.len()];
+        signed_in.push((
+            Phone::sign_in(http, base, &l.login, &l.login, PASSWORD).await?,
+            l.clone(),
+            base.clone(),
+        ));
+    }
+    let mut setup = Vec::with_capacity(logins.len());
+    for (mut p, l, base) in signed_in {
+        let http = http.clone();
+        setup.push(tokio::spawn(async move {
+            let place = Place {
+                community: l.community,
+                grid: l.login.parse()?,
+            };
+            let created = Timestamp::from_millis(1_794_000_000_000);
+            let mut ids = Vec::with_capacity(households);
+            for i in 0..households {
+                ids.push(p.replica.create(&fieldday::household(&place, i), created)?);
+            }
+            p.sync(&http, &base).await?;
+            p.reset_counters();
+            anyhow::Ok((p, ids))
+        }));
+    }
+    let mut phones = Vec::with_capacity(setup.len());
+    for t in setup {
+        phones.push(t.await??);
+    }
+    Ok(phones)
 }
 
 /// W5: `phones` phones, each on a grid of its own with `households` households, sync for
@@ -558,7 +678,7 @@ pub async fn load(
     backend: Backend,
     db: &Database,
     run: usize,
-    logins: &[String],
+    logins: &[LoadLogin],
     households: usize,
     secs: u64,
 ) -> anyhow::Result<Row> {
@@ -571,39 +691,7 @@ pub async fn load(
     let http = phone::http_client()?;
     let base = server.base.clone();
 
-    // Set-up: every phone signs in (one after another: sign-ins in flight from one address
-    // count against its failure budget until they succeed), then records its grid's
-    // households and syncs them.
-    let mut signed_in = Vec::with_capacity(phones_n);
-    for login in logins {
-        signed_in.push((
-            Phone::sign_in(&http, &base, login, login, PASSWORD).await?,
-            login.clone(),
-        ));
-    }
-    let mut setup = Vec::with_capacity(phones_n);
-    for (mut p, login) in signed_in {
-        let http = http.clone();
-        let base = base.clone();
-        setup.push(tokio::spawn(async move {
-            let place = Place {
-                community: "load".parse()?,
-                grid: login.parse()?,
-            };
-            let created = Timestamp::from_millis(1_794_000_000_000);
-            let mut ids = Vec::with_capacity(households);
-            for i in 0..households {
-                ids.push(p.replica.create(&fieldday::household(&place, i), created)?);
-            }
-            p.sync(&http, &base).await?;
-            p.reset_counters();
-            anyhow::Ok((p, ids))
-        }));
-    }
-    let mut phones = Vec::with_capacity(phones_n);
-    for t in setup {
-        phones.push(t.await??);
-    }
+    let phones = load_phones(&http, std::slice::from_ref(&base), logins, households).await?;
 
     let mut row = Row {
         system: "gridbook".into(),

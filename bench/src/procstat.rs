@@ -79,15 +79,25 @@ pub fn sample_all(name: &str) -> Sample {
 
 /// Peak resident set size of a process (`VmHWM`), bytes.
 pub fn peak_rss(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:") * 1024
+}
+
+/// Resident set size of a process now (`VmRSS`), bytes.
+pub fn rss(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:") * 1024
+}
+
+/// A `kB` line of `/proc/<pid>/status` (0 when unreadable).
+fn status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(key))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
 }
 
 /// A child process, killed when dropped.

@@ -208,6 +208,7 @@ pub fn table(summaries: &[Summary]) -> String {
     out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for s in summaries {
         let latency = match (s.p50_ms, s.p99_ms) {
+            (Some(a), Some(b)) if b < 100.0 => format!("{a:.1} / {b:.1} ms"),
             (Some(a), Some(b)) => format!("{a:.0} / {b:.0} ms"),
             _ => "-".to_owned(),
         };

@@ -14,10 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use sync_core::models::household::Household;
 
-use crate::fieldday;
-use crate::ours::{Backend, Database, LoadLogin, Server, Settings, load_phones};
+use crate::ours::{Backend, Database, LoadLogin, Server, Settings, load_phones, push_one_edit};
 use crate::phone;
 use crate::procstat;
 use crate::report::{self, Row};
@@ -243,21 +241,10 @@ async fn phones(
                     break;
                 }
                 next += interval;
-                let i = (n * 7 + k) % ids.len();
-                let note = fieldday::visit_note(n % 3, k, i);
-                let at = fieldday::edit_time(0, k, i);
+                if !push_one_edit(&mut p, &ids, n, k, &http, &base).await {
+                    errors += 1;
+                }
                 k += 1;
-                if p.replica
-                    .update(&ids[i], at, |h: &mut Household| h.notes = note)
-                    .is_err()
-                {
-                    errors += 1;
-                    continue;
-                }
-                if let Err(e) = p.round_trip(&http, &base, None).await {
-                    errors += 1;
-                    eprintln!("  {e:#}");
-                }
             }
             let pending = p.replica.pending().len();
             (p.latencies, errors, pending)

@@ -671,6 +671,34 @@ pub async fn load_phones(
     Ok(phones)
 }
 
+/// A load phone's `k`-th push: phone `n` edits one of its households (`ids`) and syncs with
+/// `base`. Whether it went through (an error is printed).
+pub async fn push_one_edit(
+    p: &mut Phone,
+    ids: &[DocId],
+    n: usize,
+    k: usize,
+    http: &reqwest::Client,
+    base: &str,
+) -> bool {
+    let i = (n * 7 + k) % ids.len();
+    let note = fieldday::visit_note(n % 3, k, i);
+    let at = fieldday::edit_time(0, k, i);
+    if p.replica
+        .update(&ids[i], at, |h: &mut Household| h.notes = note)
+        .is_err()
+    {
+        return false;
+    }
+    match p.round_trip(http, base, None).await {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("  {e:#}");
+            false
+        }
+    }
+}
+
 /// W5: `phones` phones, each on a grid of its own with `households` households, sync for
 /// `secs`: each round trip pushes one edited household. Latency p50/p99 over all round trips.
 pub async fn load(
@@ -711,21 +739,10 @@ pub async fn load(
             let mut errors = 0u64;
             let mut k = 0usize;
             while Instant::now() < deadline {
-                let i = (n * 7 + k) % ids.len();
-                let note = fieldday::visit_note(n % 3, k, i);
-                let at = fieldday::edit_time(0, k, i);
+                if !push_one_edit(&mut p, &ids, n, k, &http, &base).await {
+                    errors += 1;
+                }
                 k += 1;
-                if p.replica
-                    .update(&ids[i], at, |h: &mut Household| h.notes = note)
-                    .is_err()
-                {
-                    errors += 1;
-                    continue;
-                }
-                if let Err(e) = p.round_trip(&http, &base, None).await {
-                    errors += 1;
-                    eprintln!("  {e:#}");
-                }
             }
             let pending = p.replica.pending().len();
             (p.latencies, errors, pending)

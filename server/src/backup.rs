@@ -8,6 +8,8 @@
 //!   `FILE`'s blob folder (`backup.db` → `backup.blobs/`, where a server started on the backup
 //!   looks by default). Blobs never change once stored, so a hard link is a copy that costs
 //!   nothing; across file systems they are copied.
+//! - The copy and its blob folder are open to the server's user only (modes 0600 and 0700):
+//!   they hold residents' personal data.
 //! - The JWT key file is **not** copied: keys were moved out of the database so that a backup
 //!   cannot mint tokens. After a restore without it, phones sign in again.
 //!
@@ -76,6 +78,10 @@ pub async fn backup(settings: &Settings, target: &Path) -> anyhow::Result<Backup
         .into_owned();
     let partial = folder.join(format!(".{file_name}.partial-{}", std::process::id()));
 
+    // The copy holds residents' personal data: only the server's user may read it. The
+    // file is created empty with that mode first (VACUUM INTO fills an empty file), so it is
+    // never readable by others, not even while it is written.
+    create_private(&partial).with_context(|| format!("creating {}", partial.display()))?;
     if let Err(e) = db_backup::vacuum_into(&source, &partial).await {
         let _ = std::fs::remove_file(&partial);
         return Err(e).with_context(|| format!("copying {}", source.display()));
@@ -98,6 +104,10 @@ pub async fn backup(settings: &Settings, target: &Path) -> anyhow::Result<Backup
         blob_bytes: 0,
         blobs_missing: 0,
     };
+    if !hashes.is_empty() {
+        create_private_dir(&report.blob_dir)
+            .with_context(|| format!("creating {}", report.blob_dir.display()))?;
+    }
     for hash in hashes {
         let from = blobs.path(&hash);
         let to = copies.path(&hash);
@@ -116,6 +126,29 @@ pub async fn backup(settings: &Settings, target: &Path) -> anyhow::Result<Backup
         sync_dir(&report.blob_dir)?;
     }
     Ok(report)
+}
+
+/// Creates the new, empty file `path`, readable and writable by its owner only.
+fn create_private(path: &Path) -> io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop)
+}
+
+/// Creates the new folder `path`, open to its owner only.
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
 }
 
 /// Hard-links `from` to `to` (creating its folder), copying when a link is impossible; the

@@ -46,7 +46,7 @@ use crate::state::AppState;
 /// A request's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -54,7 +54,7 @@ struct RequestLabels {
 /// A route's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -284,7 +284,7 @@ fn pool_use(db: &Db) -> (u32, usize, u32) {
 /// Counts every request by its route's pattern, status and time (the outermost layer).
 pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -294,7 +294,7 @@ pub async fn track(State(app): State<AppState>, request: Request, next: Next) ->
     metrics
         .requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
+            method,
             route: route.clone(),
             status: response.status().as_u16(),
         })
@@ -304,6 +304,24 @@ pub async fn track(State(app): State<AppState>, request: Request, next: Next) ->
         .get_or_create(&RouteLabels { method, route })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// A request method as a label: the standard ones by name, any other as `other`. Any token is
+/// a valid method, so naming each would let a client add series without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics` on the main address: for the metrics token's bearer only.

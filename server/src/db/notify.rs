@@ -19,18 +19,15 @@ pub const CHANNEL: &str = "gridbook_grid_written";
 pub async fn listen(live: Arc<Live>, pool: sqlx::PgPool) {
     let mut pause = Duration::from_millis(100);
     loop {
-        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(CHANNEL).await {
-                Ok(()) => listener,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for other nodes' writes; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            },
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match connected.await {
+            Ok(listener) => listener,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot connect to listen for other nodes' writes; retrying");
+                tracing::warn!(error = %e, "cannot listen for other nodes' writes; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(10));
                 continue;

@@ -153,8 +153,20 @@ async fn operators_scrape_the_figures_with_their_token(app: TestApp) -> anyhow::
     phone.sync(&app).await?;
     let answered = tokio::time::timeout(Duration::from_secs(10), poll).await???;
     assert_eq!(answered.status(), 200);
+    // Made-up methods (any token is a valid HTTP method) must not each add a series: a
+    // client could otherwise grow the metrics without bound.
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("GBX{n}").as_bytes())?;
+        app.http.request(method, app.url("/v1/sync")).send().await?;
+    }
 
     let (_, _, text) = scrape(&url, Some(TOKEN)).await?;
+    assert!(!text.contains("GBX"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gridbook_http_requests_total{method=\"other\"")),
+        "{text}"
+    );
     assert_eq!(sample(&text, "gridbook_long_polls_waiting"), Some(0.0));
     let syncs = sample(
         &text,

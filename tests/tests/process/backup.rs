@@ -103,6 +103,23 @@ async fn backup_while_syncing_then_restore(database: String, dir: PathBuf) -> an
         .await??
     };
     ensure!(out.contains("1 photos and files"), "{out}");
+    // Residents' personal data: the copy is its owner's alone.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| -> anyhow::Result<u32> {
+            Ok(std::fs::metadata(dir.join(p))?.permissions().mode() & 0o777)
+        };
+        ensure!(
+            mode("backup.db")? == 0o600,
+            "backup.db is {:o}",
+            mode("backup.db")?
+        );
+        ensure!(
+            mode("backup.blobs")? == 0o700,
+            "backup.blobs is {:o}",
+            mode("backup.blobs")?
+        );
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut edits = 0;

@@ -327,7 +327,7 @@ impl FromStr for GridCursor {
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
     /// Always [`PROTOCOL_VERSION`].
-    #[serde(deserialize_with = "whole_u32")]
+    #[serde(deserialize_with = "whole_number_de")]
     pub protocol: u32,
     /// The sending device; must match the device of the access token.
     pub device: DeviceId,
@@ -344,45 +344,54 @@ pub struct SyncRequest {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_u32_opt"
+        deserialize_with = "whole_number_opt"
     )]
     pub wait_ms: Option<u32>,
 }
 
-/// A `u32` of a request, also written with a zero fraction (`406.0`): JSON has one number
-/// type, and JSON Schema's `integer` (so the server's OpenAPI document) includes `406.0`.
-fn whole_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+/// A whole number of a JSON request, also when written with a zero fraction (`406.0`): JSON
+/// has one number type, and JSON Schema's `integer` (so the server's OpenAPI document)
+/// includes `406.0`, which clients (JavaScript among them) may send. `None` for a fraction or
+/// a number outside `T`'s range. The one reading of such numbers, for the sync request here
+/// and for the server's other JSON bodies (`#[serde(deserialize_with = ...)]` through
+/// [`whole_number_opt`]).
+pub fn whole_number<T: TryFrom<i64>>(number: &serde_json::Number) -> Option<T> {
+    /// Floats are exact integers up to 2^53.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let whole = match (number.as_i64(), number.as_f64()) {
+        (Some(n), _) => n,
+        // Checked to be whole and within the exact range, so the cast loses nothing.
+        #[allow(clippy::cast_possible_truncation)]
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() <= EXACT => f as i64,
+        _ => return None,
+    };
+    T::try_from(whole).ok()
+}
+
+/// Deserialises a [`whole_number`].
+fn whole_number_de<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
     let number = serde_json::Number::deserialize(deserializer)?;
-    whole(&number).ok_or_else(|| {
-        serde::de::Error::custom(format!(
-            "expected a whole number from 0 to {}, not {number}",
-            u32::MAX
-        ))
+    whole_number(&number).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a whole number in range, not {number}"))
     })
 }
 
-/// [`whole_u32`], or `null`.
-fn whole_u32_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+/// Deserialises an optional [`whole_number`] (absent with `#[serde(default)]`, or `null`).
+pub fn whole_number_opt<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
     match Option::<serde_json::Number>::deserialize(deserializer)? {
         None => Ok(None),
-        Some(number) => whole(&number).map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "expected a whole number from 0 to {}, not {number}",
-                u32::MAX
-            ))
+        Some(number) => whole_number(&number).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a whole number in range, not {number}"))
         }),
     }
-}
-
-fn whole(number: &serde_json::Number) -> Option<u32> {
-    if let Some(n) = number.as_u64() {
-        return u32::try_from(n).ok();
-    }
-    let f = number.as_f64()?;
-    // Whole and within u32's range, so the cast loses nothing.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let n = (f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f)).then_some(f as u32);
-    n
 }
 
 /// The longest a server holds a long-poll answer (`SyncRequest::wait_ms`).

@@ -183,33 +183,9 @@ mod tests {
 }
 
 /// Reads an optional whole number of a JSON body (`#[serde(default, deserialize_with =
-/// "whole_number")]`), also when it is written with a zero fraction (`3.0`): JSON Schema's
-/// `integer`, and so the OpenAPI document, counts `3.0` as an integer, and clients (JavaScript
-/// among them) may send one. A fraction, or a number out of `T`'s range, is refused.
-pub fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    use serde::Deserialize as _;
-    use serde::de::Error as _;
-    /// Floats are exact integers up to 2^53.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = match (number.as_i64(), number.as_f64()) {
-        (Some(n), _) => Some(n),
-        // Checked to be whole and within the exact range, so the cast loses nothing.
-        #[allow(clippy::cast_possible_truncation)]
-        (None, Some(f)) if f.fract() == 0.0 && f.abs() <= EXACT => Some(f as i64),
-        _ => None,
-    };
-    whole
-        .and_then(|n| T::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, not {number}")))
-}
+/// "whole_number")]`), also when it is written with a zero fraction (`3.0`); a fraction, or a
+/// number out of range, is refused. The sync request reads its numbers the same way.
+pub use sync_core::protocol::whole_number_opt as whole_number;
 
 /// The client's address, when the server was started with connect info (see `app::start`).
 #[derive(Debug, Clone, Copy)]

@@ -120,6 +120,7 @@ pub struct Figures {
 /// and the period in ms, both ends included.
 struct Asked {
     grids: Vec<String>,
+    street: Option<String>,
     from: i64,
     to: i64,
 }
@@ -145,6 +146,7 @@ async fn asked(app: &AppState, caller: &AuthUser, p: &FiguresQuery, now: i64) ->
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers("figures")?;
     Ok(Asked {
+        street: r.scope.street.as_ref().map(ToString::to_string),
         grids: r.grids,
         from,
         to,
@@ -152,6 +154,13 @@ async fn asked(app: &AppState, caller: &AuthUser, p: &FiguresQuery, now: i64) ->
 }
 
 impl Asked {
+    fn among(&self) -> store::Among<'_> {
+        store::Among {
+            street: self.street.as_deref(),
+            grids: &self.grids,
+        }
+    }
+
     fn period(&self) -> Period {
         Period {
             from: Timestamp::from_millis(self.from).to_string(),
@@ -168,7 +177,7 @@ pub async fn figures(
     now: i64,
 ) -> ApiResult<Figures> {
     let asked = asked(app, caller, p, now).await?;
-    let counts = store::by_grid(&app.db, &asked.grids, asked.from, asked.to, now).await?;
+    let counts = store::by_grid(&app.db, asked.among(), asked.from, asked.to, now).await?;
     let places = places::hierarchy(&app.db).await?;
     let grid_info: HashMap<&str, (&str, &str)> = places
         .grids
@@ -206,7 +215,7 @@ pub async fn figures(
         })
         .collect();
     let mut departments =
-        store::by_department(&app.db, &asked.grids, asked.from, asked.to, now).await?;
+        store::by_department(&app.db, asked.among(), asked.from, asked.to, now).await?;
     let names: HashMap<String, String> = places::departments(&app.db)
         .await?
         .into_iter()
@@ -257,7 +266,7 @@ pub async fn timeline(
     now: i64,
 ) -> ApiResult<Timeline> {
     let asked = asked(app, caller, p, now).await?;
-    let cases = store::case_times(&app.db, &asked.grids, asked.from, asked.to).await?;
+    let cases = store::case_times(&app.db, asked.among(), asked.from, asked.to).await?;
     let (bucket, points) = timeline_points(&cases, asked.from, asked.to);
     Ok(Timeline {
         period: asked.period(),

@@ -2,7 +2,9 @@
 //! /v1/admin/{streets,communities,grids}/{id}`): creating or renaming a place, checking its
 //! parent, and auditing the change with its target (`grid:hp-dzk-01`).
 //!
-//! A grid that holds records keeps its community (409 `conflict`): its records name both.
+//! A grid that holds records keeps its community (409 `conflict`): its records name both. A
+//! community with grids keeps its street (409 `conflict`): the grids' rows and their records'
+//! are keyed by the street (the key the tables are distributed by).
 
 use std::net::IpAddr;
 
@@ -138,7 +140,8 @@ pub async fn save_street(
     saved(app, admin, addr, format!("street:{id}"), detail, row).await
 }
 
-/// Creates or changes the community `id`: its street must exist (else 422 `unknown_place`).
+/// Creates or changes the community `id`: its street must exist (else 422 `unknown_place`),
+/// and a community with grids cannot move to another street (409 `conflict`).
 pub async fn save_community(
     app: &AppState,
     admin: &AuthUser,
@@ -149,6 +152,14 @@ pub async fn save_community(
     let name = place_name(&body.name)?;
     if !places::street_exists(&app.db, &body.street).await? {
         return Err(ApiError::unprocessable("unknown_place", "no such street"));
+    }
+    let current = places::street_of_community(&app.db, id).await?;
+    if current.is_some_and(|s| s != body.street) && places::community_has_grids(&app.db, id).await?
+    {
+        return Err(ApiError::conflict(
+            "conflict",
+            "the community has grids, whose records are kept by its street: it cannot move",
+        ));
     }
     places::upsert_community(&app.db, id, &body.street, &name).await?;
     let detail = json!({ "name": name, "street": body.street.to_string() });

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use sync_core::ids::{DepartmentId, GridId, LiaisonGroupId};
+use sync_core::ids::{DepartmentId, GridId, LiaisonGroupId, StreetId};
 use sync_core::record::{RecordKind, RecordMeta, Role};
 use sync_core::server::Access;
 
@@ -26,6 +26,10 @@ pub struct Scope {
     pub role: Role,
     /// The grids the user reads.
     pub grids: BTreeSet<GridId>,
+    /// The street those grids are in (every scope but an administrator's lies in one street):
+    /// lists name it, so that they read the street's rows only (the key rows are distributed
+    /// by, and the lead of the lists' indexes).
+    pub street: Option<StreetId>,
     /// A liaison's group.
     pub liaison_group: Option<LiaisonGroupId>,
     /// Department staff's department.
@@ -50,9 +54,22 @@ impl Scope {
             },
             Role::Admin => BTreeSet::new(),
         };
+        let street = match user.role {
+            Role::GridWorker | Role::Liaison => match &user.grid {
+                Some(g) => places::street_of_grid(db, g).await?,
+                None => None,
+            },
+            Role::CommunitySupervisor => match &user.community {
+                Some(c) => places::street_of_community(db, c).await?,
+                None => None,
+            },
+            Role::StreetSupervisor | Role::Department => user.street.clone(),
+            Role::Admin => None,
+        };
         Ok(Self {
             role: user.role,
             grids,
+            street,
             liaison_group: user.liaison_group.clone(),
             department: user.department.clone(),
         })

@@ -190,3 +190,152 @@ fn only_the_phone_library_knows_uniffi() {
         assert!(!manifest.contains("uniffi"), "{krate} depends on uniffi");
     }
 }
+
+/// The text of every string literal of `code` (SQL is written in them), in order; escapes are
+/// kept as written (SQL needs none of them).
+fn string_literals(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = code.chars().peekable();
+    let mut in_comment = false;
+    while let Some(c) = chars.next() {
+        if in_comment {
+            in_comment = c != '\n';
+            continue;
+        }
+        match c {
+            '/' if chars.peek() == Some(&'/') => in_comment = true,
+            '\'' => {
+                // A char literal ('"', '\'') or a lifetime: skip what a char literal can hold.
+                let ahead: String = chars.clone().take(3).collect();
+                if ahead.starts_with("\\") {
+                    chars.nth(2);
+                } else if ahead.chars().nth(1) == Some('\'') {
+                    chars.nth(1);
+                }
+            }
+            '"' => {
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(next) = chars.next() {
+                                text.push('\\');
+                                text.push(next);
+                            }
+                        }
+                        '"' => break,
+                        _ => text.push(c),
+                    }
+                }
+                out.push(text);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The words of `sql` (split at blanks, parentheses and commas).
+fn words(sql: &str) -> Vec<&str> {
+    sql.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+#[test]
+fn every_join_between_tables_distributed_by_street_matches_the_street() {
+    // Shard-ready (docs/ARCHITECTURE.md "Beyond one database server"): two tables distributed
+    // by street are joined only on their street (a join that stays on one shard), and a table
+    // kept on the coordinator is never joined with a distributed one, except by the blob
+    // collector (a maintenance job that reads every street's references).
+    use gridbook_server::db::{DISTRIBUTED_BY_STREET, SHARED_TABLES, Shared};
+    let coordinator: Vec<&str> = SHARED_TABLES
+        .iter()
+        .filter(|(_, kind, _)| *kind == Shared::Coordinator)
+        .map(|(name, _, _)| *name)
+        .collect();
+    let allowed = [
+        "from blob_refs r where r.sha256 = blobs.sha256",
+        "from blob_refs r where r.sha256 = $1",
+    ];
+    let root = workspace();
+    let mut found = Vec::new();
+    let mut joins_checked = 0;
+    for (path, text) in sources(&workspace().join("server/src/db")) {
+        for literal in string_literals(without_tests(&text)) {
+            let sql = literal
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            let w = words(&sql);
+            // The tables a statement reads or writes, and those it joins (or reads in a
+            // subquery): `FROM t`, `UPDATE t`, `INTO t`, `JOIN t`.
+            let mut tables = Vec::new();
+            for pair in w.windows(2) {
+                if matches!(pair[0], "from" | "join" | "update" | "into") {
+                    tables.push(pair[1]);
+                }
+            }
+            let distributed: Vec<&str> = tables
+                .iter()
+                .copied()
+                .filter(|t| DISTRIBUTED_BY_STREET.contains(t))
+                .collect();
+            let local: Vec<&str> = tables
+                .iter()
+                .copied()
+                .filter(|t| coordinator.contains(t))
+                .collect();
+            let shown = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            if !distributed.is_empty()
+                && !local.is_empty()
+                && !allowed.iter().any(|a| sql.contains(a))
+            {
+                found.push(format!(
+                    "{shown}: joins {local:?} kept on the coordinator with {distributed:?}: {sql}"
+                ));
+            }
+            // Each `JOIN t a ON cond` or `EXISTS (SELECT .. FROM t a WHERE cond)` between two
+            // distributed tables names `street_id` in its condition.
+            for (i, word) in w.iter().enumerate() {
+                let joined = match *word {
+                    "join" => w.get(i + 1),
+                    "exists" if w.get(i + 1) == Some(&"select") => w[i..]
+                        .iter()
+                        .position(|x| *x == "from")
+                        .and_then(|p| w.get(i + p + 1)),
+                    _ => None,
+                };
+                let Some(joined) = joined else { continue };
+                if !DISTRIBUTED_BY_STREET.contains(joined) || distributed.len() < 2 {
+                    continue;
+                }
+                joins_checked += 1;
+                let cond: Vec<&str> = w[i + 2..]
+                    .iter()
+                    .skip_while(|x| !matches!(**x, "on" | "where"))
+                    .skip(1)
+                    .take_while(|x| {
+                        !matches!(**x, "join" | "left" | "where" | "group" | "order" | "limit")
+                    })
+                    .copied()
+                    .collect();
+                if !cond.iter().any(|x| x.contains("street_id")) {
+                    found.push(format!(
+                        "{shown}: joins {joined} without matching the street: {sql}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        joins_checked >= 3,
+        "the check found the joins it guards ({joins_checked})"
+    );
+    assert!(found.is_empty(), "joins that cross streets: {found:#?}");
+}

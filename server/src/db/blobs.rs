@@ -2,7 +2,7 @@
 //! (which record references which blob), for [`crate::blobs`].
 
 use sqlx::Row;
-use sync_core::ids::{BlobHash, DocId, GridId};
+use sync_core::ids::{BlobHash, DocId, GridId, StreetId};
 use sync_core::record::Place;
 
 use super::{Db, Tx, on_db, on_tx};
@@ -31,25 +31,28 @@ pub struct StoredBlob {
 /// Replaces the blob references of record `doc` (in its writing transaction).
 pub async fn replace_refs(
     tx: &mut Tx,
+    street: &StreetId,
     doc: &DocId,
     place: &Place,
     refs: &[BlobRef],
 ) -> Result<(), sqlx::Error> {
     let (community, grid) = (place.community.as_str(), place.grid.as_str());
     on_tx!(tx, conn => {
-        sqlx::query("DELETE FROM blob_refs WHERE doc_id = $1")
+        sqlx::query("DELETE FROM blob_refs WHERE street_id = $2 AND doc_id = $1")
             .bind(doc.as_str())
+            .bind(street.as_str())
             .execute(&mut *conn)
             .await?;
         if refs.is_empty() {
             return Ok(());
         }
         let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO blob_refs (doc_id, sha256, media_type, size, stage, community_id,
-                grid_id) ",
+            "INSERT INTO blob_refs (street_id, doc_id, sha256, media_type, size, stage,
+                community_id, grid_id) ",
         );
         qb.push_values(refs, |mut b, r| {
-            b.push_bind(doc.as_str())
+            b.push_bind(street.as_str())
+                .push_bind(doc.as_str())
                 .push_bind(r.sha256.clone())
                 .push_bind(r.media_type.clone())
                 .push_bind(r.size)

@@ -11,12 +11,12 @@ use sync_core::ids::{DeviceId, DocId, GridId, UserId};
 use sync_core::record::RecordMeta;
 use sync_core::server::StoredRecord;
 
-use super::docs::heads_text;
+use super::docs::{GridWrite, heads_text};
 use super::{Db, Tx, now_millis, on_tx};
 
-/// Rows per `INSERT` into `changes` (6 bound parameters each: well under SQLite's 32,766).
+/// Rows per `INSERT` into `changes` (7 bound parameters each: well under SQLite's 32,766).
 const CHANGES_PER_INSERT: usize = 2000;
-/// Rows per `INSERT` into `docs` (10 bound parameters each).
+/// Rows per `INSERT` into `docs` (11 bound parameters each).
 const DOCS_PER_INSERT: usize = 1000;
 /// Rows per `INSERT` into `devices` (3 bound parameters each).
 const DEVICES_PER_INSERT: usize = 2000;
@@ -106,18 +106,21 @@ impl DocRow {
 /// [`super::docs::insert_changes`]), all in the write of `grid` numbered `seq`.
 pub async fn insert_changes(
     tx: &mut Tx,
+    write: &GridWrite,
     rows: &[ChangeRow],
     grid: &GridId,
-    seq: i64,
 ) -> Result<(), sqlx::Error> {
+    let (street, seq) = (write.street.as_str(), write.seq);
     let now = now_millis();
     for chunk in rows.chunks(CHANGES_PER_INSERT) {
         on_tx!(tx, conn => {
             let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO changes (doc_id, hash, bytes, device_id, grid_id, seq, idx, received_at) ",
+                "INSERT INTO changes (street_id, doc_id, hash, bytes, device_id, grid_id, seq, idx,
+                    received_at) ",
             );
             qb.push_values(chunk, |mut b, r| {
-                b.push_bind(r.doc_id.clone())
+                b.push_bind(street)
+                    .push_bind(r.doc_id.clone())
                     .push_bind(r.hash.clone())
                     .push_bind(r.bytes.clone())
                     .push_bind(r.device_id.clone())
@@ -126,7 +129,7 @@ pub async fn insert_changes(
                     .push_bind(r.idx)
                     .push(now);
             });
-            qb.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
+            qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(conn).await.map(|_| ())
         })?;
     }
@@ -137,10 +140,11 @@ pub async fn insert_changes(
 /// `seq` (insert, or update as [`super::docs::upsert`] does).
 pub async fn upsert_docs(
     tx: &mut Tx,
+    write: &GridWrite,
     rows: &[DocRow],
     version: i64,
-    seq: i64,
 ) -> Result<(), sqlx::Error> {
+    let (street, seq) = (write.street.as_str(), write.seq);
     let now = now_millis();
     for chunk in rows.chunks(DOCS_PER_INSERT) {
         on_tx!(tx, conn => {
@@ -148,7 +152,7 @@ pub async fn upsert_docs(
                 "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential,
                                    heads, snapshot, version, seq, change_count,
                                    merged_invalid, created_at, updated_at, snapshot_version,
-                                   pending_changes, departments) ",
+                                   pending_changes, departments, street_id) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id.clone())
@@ -167,10 +171,11 @@ pub async fn upsert_docs(
                     .push(now)
                     .push(version)
                     .push("0")
-                    .push_bind(r.departments.clone());
+                    .push_bind(r.departments.clone())
+                    .push_bind(street);
             });
             qb.push(
-                " ON CONFLICT (id) DO UPDATE SET
+                " ON CONFLICT (street_id, id) DO UPDATE SET
                      community_id = excluded.community_id, grid_id = excluded.grid_id,
                      liaison_group = excluded.liaison_group, confidential = excluded.confidential,
                      heads = excluded.heads, snapshot = excluded.snapshot,

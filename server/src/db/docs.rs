@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use automerge::{Change, ChangeHash};
 use sqlx::Row;
 use sync_core::doc::{Document, device_of_actor};
-use sync_core::ids::{DocId, GridId};
+use sync_core::ids::{DocId, GridId, StreetId};
 use sync_core::record::RecordMeta;
 use sync_core::server::StoredRecord;
 use sync_core::validate::RecordInvalid;
@@ -24,6 +24,8 @@ pub struct LoadedDoc {
     pub seq: i64,
     /// Changes logged since the stored snapshot was last rewritten (see [`SNAPSHOT_AFTER`]).
     pub pending: i64,
+    /// The street of its grid (`docs.street_id`, the key its rows are distributed by).
+    pub street: String,
 }
 
 /// A record's snapshot is rewritten once more than this many changes were logged since it was
@@ -57,11 +59,13 @@ struct DocRowRead {
     snapshot_version: i64,
     pending: i64,
     personal_history: bool,
+    street: String,
 }
 
-/// The logged changes of record `$1` after its snapshot (`$2` = the row's `snapshot_version`).
+/// The logged changes of record `$1` after its snapshot (`$2` = the row's `snapshot_version`)
+/// in street `$3` (the record's).
 pub(crate) const PENDING_SQL: &str =
-    "SELECT bytes FROM changes WHERE doc_id = $1 AND doc_version > $2";
+    "SELECT bytes FROM changes WHERE street_id = $3 AND doc_id = $1 AND doc_version > $2";
 
 /// Opens the snapshot, applies the changes logged after it and checks that the result has the
 /// heads the row says the record has (a change missing from the log would show here).
@@ -107,11 +111,11 @@ pub async fn load_for_update(tx: &mut Tx, id: &DocId) -> Result<Option<LoadedDoc
 async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc>, LoadError> {
     let sql = if lock && tx.backend() == Backend::Postgres {
         "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes,
-                personal_history
+                personal_history, street_id
          FROM docs WHERE id = $1 FOR UPDATE"
     } else {
         "SELECT snapshot, heads, version, seq, snapshot_version, pending_changes,
-                personal_history
+                personal_history, street_id
          FROM docs WHERE id = $1"
     };
     let row = on_tx!(tx, conn => sqlx::query(sql)
@@ -126,6 +130,7 @@ async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc
             snapshot_version: r.try_get("snapshot_version")?,
             pending: r.try_get("pending_changes")?,
             personal_history: r.try_get("personal_history")?,
+            street: r.try_get("street_id")?,
         }))
         .transpose())?;
     let Some(row) = row else {
@@ -135,6 +140,7 @@ async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc
         on_tx!(tx, conn => sqlx::query_scalar(PENDING_SQL)
             .bind(id.as_str())
             .bind(row.snapshot_version)
+            .bind(&row.street)
             .fetch_all(conn)
             .await)?
     } else {
@@ -146,6 +152,7 @@ async fn load_in(tx: &mut Tx, id: &DocId, lock: bool) -> Result<Option<LoadedDoc
         version: row.version,
         seq: row.seq,
         pending: row.pending,
+        street: row.street,
     }))
 }
 
@@ -162,26 +169,44 @@ pub async fn version_for_update(tx: &mut Tx, id: &DocId) -> Result<Option<i64>, 
 /// stays locked until the transaction ends, so writers of one grid commit in sequence order and
 /// a cursor never skips a change; and the grid is announced on [`super::notify::CHANNEL`], which
 /// PostgreSQL delivers to every listening node when (and only if) the transaction commits.
+/// Returns the grid's street too: every row the transaction writes is keyed by it.
 /// `None` when the grid does not exist.
-pub async fn bump_grid_seq(tx: &mut Tx, grid: &GridId) -> Result<Option<i64>, sqlx::Error> {
-    match tx {
+pub async fn bump_grid_seq(tx: &mut Tx, grid: &GridId) -> Result<Option<GridWrite>, sqlx::Error> {
+    let row: Option<(i64, String)> = match tx {
         Tx::Sqlite(tx) => {
-            sqlx::query_scalar("UPDATE grids SET seq = seq + 1 WHERE id = $1 RETURNING seq")
+            sqlx::query_as("UPDATE grids SET seq = seq + 1 WHERE id = $1 RETURNING seq, street_id")
                 .bind(grid.as_str())
                 .fetch_optional(&mut **tx)
-                .await
+                .await?
         }
         Tx::Postgres(tx) => {
-            sqlx::query_scalar(
-                "WITH bumped AS (UPDATE grids SET seq = seq + 1 WHERE id = $1 RETURNING seq)
-                 SELECT seq, pg_notify($2, $1) FROM bumped",
+            sqlx::query_as(
+                "WITH bumped AS (UPDATE grids SET seq = seq + 1 WHERE id = $1
+                                 RETURNING seq, street_id)
+                 SELECT seq, street_id, pg_notify($2, $1) FROM bumped",
             )
             .bind(grid.as_str())
             .bind(super::notify::CHANNEL)
             .fetch_optional(&mut **tx)
-            .await
+            .await?
         }
-    }
+    };
+    row.map(|(seq, street)| {
+        let street = street.parse().map_err(|e| {
+            sqlx::Error::Decode(format!("grid {grid} has an unreadable street: {e}").into())
+        })?;
+        Ok(GridWrite { seq, street })
+    })
+    .transpose()
+}
+
+/// A write's place in its grid's sequence, from [`bump_grid_seq`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridWrite {
+    /// The grid's sequence number of this write.
+    pub seq: i64,
+    /// The grid's street: the key of every row the write adds.
+    pub street: StreetId,
 }
 
 /// Appends changes to the log ("insert if absent": a retried push inserts nothing), several
@@ -189,6 +214,7 @@ pub async fn bump_grid_seq(tx: &mut Tx, grid: &GridId) -> Result<Option<i64>, sq
 /// (`doc_version`). Returns how many were new.
 pub async fn insert_changes(
     tx: &mut Tx,
+    street: &StreetId,
     doc: &DocId,
     changes: &[Change],
     grid: &GridId,
@@ -205,10 +231,12 @@ pub async fn insert_changes(
             .collect();
         inserted += on_tx!(tx, conn => {
             let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO changes (doc_id, hash, bytes, device_id, grid_id, seq, idx, received_at, doc_version) ",
+                "INSERT INTO changes (street_id, doc_id, hash, bytes, device_id, grid_id, seq, idx,
+                    received_at, doc_version) ",
             );
             qb.push_values(&rows, |mut b, (idx, change)| {
-                b.push_bind(doc.as_str())
+                b.push_bind(street.as_str())
+                    .push_bind(doc.as_str())
                     .push_bind(change.hash().to_string())
                     .push_bind(change.raw_bytes())
                     .push_bind(device_of_actor(change.actor_id()).map(|d| d.to_string()))
@@ -218,28 +246,32 @@ pub async fn insert_changes(
                     .push_bind(now)
                     .push_bind(doc_version);
             });
-            qb.push(" ON CONFLICT (doc_id, hash) DO NOTHING");
+            qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(conn).await?.rows_affected()
         });
     }
     Ok(inserted)
 }
 
-/// Change rows per `INSERT` (9 parameters each, well under SQLite's 32,766).
+/// Change rows per `INSERT` (10 parameters each, well under SQLite's 32,766).
 const CHANGES_PER_INSERT: usize = 500;
 
 /// Moves every change of a record to another grid's log at `seq`: devices of the new grid have
-/// none of its history, so it is announced there whole.
+/// none of its history, so it is announced there whole. Both grids are of the record's street.
 pub async fn retag_changes(
     tx: &mut Tx,
+    street: &StreetId,
     doc: &DocId,
     grid: &GridId,
     seq: i64,
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query("UPDATE changes SET grid_id = $1, seq = $2 WHERE doc_id = $3")
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE changes SET grid_id = $1, seq = $2 WHERE street_id = $4 AND doc_id = $3",
+    )
         .bind(grid.as_str())
         .bind(seq)
         .bind(doc.as_str())
+        .bind(street.as_str())
         .execute(conn)
         .await
         .map(|_| ()))
@@ -256,6 +288,7 @@ pub async fn retag_changes(
 #[allow(clippy::too_many_arguments)]
 pub async fn upsert(
     tx: &mut Tx,
+    street: &StreetId,
     record: &StoredRecord,
     meta: &RecordMeta,
     version: i64,
@@ -280,7 +313,7 @@ pub async fn upsert(
                  change_count = change_count + $9, pending_changes = $10,
                  merged_invalid = $11, updated_at = $12,
                  personal_history = personal_history OR $13, departments = $14
-             WHERE id = $1",
+             WHERE street_id = $15 AND id = $1",
         )
         .bind(doc.id().as_str())
         .bind(meta.place.community.as_str())
@@ -296,6 +329,7 @@ pub async fn upsert(
         .bind(now)
         .bind(record.personal_history)
         .bind(departments_text(&meta.departments))
+        .bind(street.as_str())
         .execute(conn)
         .await
         .map(|_| ()))?;
@@ -306,9 +340,10 @@ pub async fn upsert(
         "INSERT INTO docs (id, kind, community_id, grid_id, liaison_group, confidential, heads,
                            snapshot, version, seq, change_count, merged_invalid,
                            created_at, updated_at, snapshot_version, pending_changes,
-                           personal_history, departments)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $9, 0, $14, $15)
-         ON CONFLICT (id) DO UPDATE SET
+                           personal_history, departments, street_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $9, 0, $14, $15,
+                 $16)
+         ON CONFLICT (street_id, id) DO UPDATE SET
              community_id = excluded.community_id, grid_id = excluded.grid_id,
              liaison_group = excluded.liaison_group, confidential = excluded.confidential,
              heads = excluded.heads, snapshot = excluded.snapshot,
@@ -335,6 +370,7 @@ pub async fn upsert(
     .bind(now)
     .bind(record.personal_history)
     .bind(departments_text(&meta.departments))
+    .bind(street.as_str())
     .execute(conn)
     .await
     .map(|_| ()))?;
@@ -422,7 +458,7 @@ pub async fn changes_in_grid(
     let rows = on_tx!(tx, conn => sqlx::query(
         "SELECT c.doc_id, c.seq, c.bytes, d.kind, d.heads, d.liaison_group, d.confidential,
                 d.personal_history, d.departments
-         FROM changes c JOIN docs d ON d.id = c.doc_id
+         FROM changes c JOIN docs d ON d.street_id = c.street_id AND d.id = c.doc_id
          WHERE c.grid_id = $1 AND c.seq > $2 AND c.seq <= $3 AND NOT d.archived
          ORDER BY c.seq, c.doc_id, c.idx",
     )

@@ -72,6 +72,33 @@ impl GridCounts {
     }
 }
 
+/// The grids figures are asked for, all in `street` when it is named (every scope but an
+/// administrator's lies in one street).
+#[derive(Debug, Clone, Copy)]
+pub struct Among<'a> {
+    /// The street of the grids.
+    pub street: Option<&'a str>,
+    /// The grids (ids).
+    pub grids: &'a [String],
+}
+
+impl Among<'_> {
+    /// `{alias}grid_id IN ($first, ...)`, and `AND {alias}street_id = $n` after them when the
+    /// street is named: so that the statement reads the street's rows only, through the
+    /// indexes led by it.
+    fn place(&self, alias: &str, first: usize) -> String {
+        let n = self.grids.len();
+        let grids = placeholders(first, n);
+        match self.street {
+            Some(_) => format!(
+                "{alias}grid_id IN ({grids}) AND {alias}street_id = ${}",
+                first + n
+            ),
+            None => format!("{alias}grid_id IN ({grids})"),
+        }
+    }
+}
+
 /// `$first, $first+1, ...` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -80,17 +107,22 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Binds `$1` from, `$2` to, `$3` now (when the statement uses it), then the grids.
+/// Binds `$1` from, `$2` to, `$3` now (when the statement uses it), then the grids, then the
+/// street when it is named (see [`Among::place`]).
 macro_rules! run {
-    ($db:expr, $sql:expr, $ints:expr, $grids:expr, $row:ident => $each:expr) => {{
+    ($db:expr, $sql:expr, $ints:expr, $among:expr, $row:ident => $each:expr) => {{
         let sql = $sql;
+        let among: Among<'_> = $among;
         on_db!($db, pool => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for i in $ints {
                 q = q.bind(i);
             }
-            for g in $grids {
+            for g in among.grids {
                 q = q.bind(g.clone());
+            }
+            if let Some(street) = among.street {
+                q = q.bind(street);
             }
             let rows = q.fetch_all(pool).await?;
             for $row in &rows {
@@ -104,21 +136,23 @@ macro_rules! run {
 /// counted at `now`. Grids with nothing at all are present with zeros.
 pub async fn by_grid(
     db: &Db,
-    grids: &[String],
+    among: Among<'_>,
     from: i64,
     to: i64,
     now: i64,
 ) -> Result<BTreeMap<String, GridCounts>, sqlx::Error> {
-    let mut out: BTreeMap<String, GridCounts> = grids
+    let mut out: BTreeMap<String, GridCounts> = among
+        .grids
         .iter()
         .map(|g| (g.clone(), GridCounts::default()))
         .collect();
-    if grids.is_empty() {
+    if among.grids.is_empty() {
         return Ok(out);
     }
-    let in3 = placeholders(4, grids.len());
-    let in2 = placeholders(3, grids.len());
-    let in0 = placeholders(1, grids.len());
+    let in3 = among.place("", 4);
+    let in2 = among.place("", 3);
+    let a_in2 = among.place("a.", 3);
+    let in0 = among.place("", 1);
     let resolved_in =
         "state IN ('resolved', 'verified', 'closed') AND resolved_at >= $1 AND resolved_at <= $2";
     let open = "state NOT IN ('draft', 'closed', 'not_filed', 'cancelled')";
@@ -138,9 +172,9 @@ pub async fn by_grid(
                 AS supervised_yellow,
             CAST(SUM(CASE WHEN supervision = 'red' AND {open} THEN 1 ELSE 0 END) AS BIGINT)
                 AS supervised_red
-         FROM case_index WHERE grid_id IN ({in3}) GROUP BY grid_id"
+         FROM case_index WHERE {in3} GROUP BY grid_id"
     );
-    run!(db, case_sql, [from, to, now], grids, r => {
+    run!(db, case_sql, [from, to, now], among, r => {
         let g = out.entry(r.try_get::<String, _>("grid_id")?).or_default();
         g.disputes_mediated = r.try_get("disputes")?;
         g.hazards_found = r.try_get("hazards_found")?;
@@ -153,20 +187,21 @@ pub async fn by_grid(
     });
     let household_sql = format!(
         "SELECT grid_id, COUNT(*) AS n FROM household_index
-         WHERE status = 'active' AND grid_id IN ({in0}) GROUP BY grid_id"
+         WHERE status = 'active' AND {in0} GROUP BY grid_id"
     );
-    run!(db, household_sql, [0i64; 0], grids, r => {
+    run!(db, household_sql, [0i64; 0], among, r => {
         out.entry(r.try_get::<String, _>("grid_id")?).or_default().households = r.try_get("n")?;
     });
     let visit_sql = format!(
         "SELECT a.grid_id, COUNT(*) AS visits,
             COUNT(DISTINCT CASE WHEN h.status = 'active' AND h.grid_id = a.grid_id
                 THEN a.household END) AS visited
-         FROM activity_index a LEFT JOIN household_index h ON h.id = a.household
-         WHERE a.kind = 'visit' AND a.at >= $1 AND a.at <= $2 AND a.grid_id IN ({in2})
+         FROM activity_index a
+         LEFT JOIN household_index h ON h.street_id = a.street_id AND h.id = a.household
+         WHERE a.kind = 'visit' AND a.at >= $1 AND a.at <= $2 AND {a_in2}
          GROUP BY a.grid_id"
     );
-    run!(db, visit_sql, [from, to], grids, r => {
+    run!(db, visit_sql, [from, to], among, r => {
         let g = out.entry(r.try_get::<String, _>("grid_id")?).or_default();
         g.visits = r.try_get("visits")?;
         g.households_visited = r.try_get("visited")?;
@@ -175,10 +210,10 @@ pub async fn by_grid(
         "SELECT grid_id, kind, COALESCE(subtype, '') AS subtype, COUNT(*) AS n
          FROM activity_index
          WHERE kind IN ('patrol', 'activity', 'party_registration')
-            AND at >= $1 AND at <= $2 AND grid_id IN ({in2})
+            AND at >= $1 AND at <= $2 AND {in2}
          GROUP BY grid_id, kind, subtype"
     );
-    run!(db, other_sql, [from, to], grids, r => {
+    run!(db, other_sql, [from, to], among, r => {
         let g = out.entry(r.try_get::<String, _>("grid_id")?).or_default();
         let n: i64 = r.try_get("n")?;
         let kind: String = r.try_get("kind")?;
@@ -201,23 +236,23 @@ pub async fn by_grid(
 /// dashboard's "opened vs. closed over time" chart. Closed means the `closed` state.
 pub async fn case_times(
     db: &Db,
-    grids: &[String],
+    among: Among<'_>,
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, Option<i64>)>, sqlx::Error> {
     let mut out = Vec::new();
-    if grids.is_empty() {
+    if among.grids.is_empty() {
         return Ok(out);
     }
     let sql = format!(
         "SELECT opened_at, CASE WHEN state = 'closed' THEN closed_at END AS closed_at
          FROM case_index
-         WHERE grid_id IN ({}) AND state <> 'draft'
+         WHERE {} AND state <> 'draft'
            AND ((opened_at >= $1 AND opened_at <= $2)
              OR (state = 'closed' AND closed_at >= $1 AND closed_at <= $2))",
-        placeholders(3, grids.len())
+        among.place("", 3)
     );
-    run!(db, sql, [from, to], grids, r => {
+    run!(db, sql, [from, to], among, r => {
         out.push((r.try_get::<i64, _>("opened_at")?, r.try_get::<Option<i64>, _>("closed_at")?));
     });
     Ok(out)
@@ -245,16 +280,16 @@ pub struct DepartmentCounts {
 /// Per department handling cases of `grids`: cases, resolved, on time, overdue now.
 pub async fn by_department(
     db: &Db,
-    grids: &[String],
+    among: Among<'_>,
     from: i64,
     to: i64,
     now: i64,
 ) -> Result<Vec<DepartmentCounts>, sqlx::Error> {
     let mut out = Vec::new();
-    if grids.is_empty() {
+    if among.grids.is_empty() {
         return Ok(out);
     }
-    let in4 = placeholders(4, grids.len());
+    let in4 = among.place("", 4);
     let resolved_in =
         "state IN ('resolved', 'verified', 'closed') AND resolved_at >= $1 AND resolved_at <= $2";
     let sql = format!(
@@ -267,10 +302,10 @@ pub async fn by_department(
             CAST(SUM(CASE WHEN (paused = FALSE AND due_at <= $3)
                 OR (paused = TRUE AND paused_level = 'red') THEN 1 ELSE 0 END) AS BIGINT)
                 AS overdue
-         FROM case_index WHERE department IS NOT NULL AND grid_id IN ({in4})
+         FROM case_index WHERE department IS NOT NULL AND {in4}
          GROUP BY department ORDER BY department"
     );
-    run!(db, sql, [from, to, now], grids, r => {
+    run!(db, sql, [from, to, now], among, r => {
         let resolved: i64 = r.try_get("resolved")?;
         let on_time: i64 = r.try_get("on_time")?;
         let id: String = r.try_get("department")?;
@@ -329,42 +364,50 @@ impl ReportExtras {
 /// the present); registrations up to `to`. Grids with nothing are present with zeros.
 pub async fn report_extras(
     db: &Db,
-    grids: &[String],
+    among: Among<'_>,
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<String, ReportExtras>, sqlx::Error> {
-    let mut out: BTreeMap<String, ReportExtras> = grids
+    let mut out: BTreeMap<String, ReportExtras> = among
+        .grids
         .iter()
         .map(|g| (g.clone(), ReportExtras::default()))
         .collect();
-    if grids.is_empty() {
+    if among.grids.is_empty() {
         return Ok(out);
     }
-    let in0 = placeholders(1, grids.len());
-    let in1 = placeholders(2, grids.len());
-    let in2 = placeholders(3, grids.len());
+    // Users are not keyed by street (they are not distributed): their grid is enough.
+    let users = Among {
+        street: None,
+        grids: among.grids,
+    };
+    let in0 = among.place("", 1);
+    let in1 = among.place("", 2);
+    let in2 = among.place("", 3);
+    let c_in2 = among.place("c.", 3);
     let liaisons_sql = format!(
         "SELECT grid_id, COUNT(*) AS n FROM users
-         WHERE role = 'liaison' AND disabled = FALSE AND grid_id IN ({in0}) GROUP BY grid_id"
+         WHERE role = 'liaison' AND disabled = FALSE AND {} GROUP BY grid_id",
+        users.place("", 1)
     );
-    run!(db, liaisons_sql, [0i64; 0], grids, r => {
+    run!(db, liaisons_sql, [0i64; 0], users, r => {
         out.entry(r.try_get::<String, _>("grid_id")?).or_default().liaisons = r.try_get("n")?;
     });
     let covered_sql = format!(
         "SELECT grid_id, COUNT(*) AS n FROM household_index
          WHERE status = 'active' AND liaison_group IS NOT NULL AND liaison_group <> ''
-           AND grid_id IN ({in0}) GROUP BY grid_id"
+           AND {in0} GROUP BY grid_id"
     );
-    run!(db, covered_sql, [0i64; 0], grids, r => {
+    run!(db, covered_sql, [0i64; 0], among, r => {
         out.entry(r.try_get::<String, _>("grid_id")?).or_default().liaison_households =
             r.try_get("n")?;
     });
     let members_sql = format!(
         "SELECT grid_id, COUNT(*) AS n FROM activity_index
          WHERE kind = 'party_registration' AND subtype = 'member' AND at <= $1
-           AND grid_id IN ({in1}) GROUP BY grid_id"
+           AND {in1} GROUP BY grid_id"
     );
-    run!(db, members_sql, [to], grids, r => {
+    run!(db, members_sql, [to], among, r => {
         out.entry(r.try_get::<String, _>("grid_id")?).or_default().party_members_total =
             r.try_get("n")?;
     });
@@ -372,19 +415,21 @@ pub async fn report_extras(
         "SELECT grid_id, COUNT(*) AS n FROM case_index
          WHERE case_kind = 'dispute' AND state IN ('resolved', 'verified', 'closed')
            AND resolved_at >= $1 AND resolved_at <= $2 AND mediation_outcome = 'agreed'
-           AND grid_id IN ({in2}) GROUP BY grid_id"
+           AND {in2} GROUP BY grid_id"
     );
-    run!(db, agreed_sql, [from, to], grids, r => {
+    run!(db, agreed_sql, [from, to], among, r => {
         out.entry(r.try_get::<String, _>("grid_id")?).or_default().disputes_agreed =
             r.try_get("n")?;
     });
     let photographed_sql = format!(
-        "SELECT grid_id, COUNT(*) AS n FROM case_index c
-         WHERE case_kind = 'hazard' AND state = 'closed' AND closed_at >= $1 AND closed_at <= $2
-           AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.doc_id = c.id AND r.stage = 'after')
-           AND grid_id IN ({in2}) GROUP BY grid_id"
+        "SELECT c.grid_id, COUNT(*) AS n FROM case_index c
+         WHERE c.case_kind = 'hazard' AND c.state = 'closed'
+           AND c.closed_at >= $1 AND c.closed_at <= $2
+           AND EXISTS (SELECT 1 FROM blob_refs r
+                       WHERE r.street_id = c.street_id AND r.doc_id = c.id AND r.stage = 'after')
+           AND {c_in2} GROUP BY c.grid_id"
     );
-    run!(db, photographed_sql, [from, to], grids, r => {
+    run!(db, photographed_sql, [from, to], among, r => {
         out.entry(r.try_get::<String, _>("grid_id")?)
             .or_default()
             .hazards_rectified_with_photo = r.try_get("n")?;
@@ -393,10 +438,10 @@ pub async fn report_extras(
         "SELECT grid_id, kind, COALESCE(subtype, '') AS subtype,
             CAST(SUM(amount) AS BIGINT) AS total
          FROM record_items
-         WHERE kind IN ('service', 'ledger') AND at >= $1 AND at <= $2 AND grid_id IN ({in2})
+         WHERE kind IN ('service', 'ledger') AND at >= $1 AND at <= $2 AND {in2}
          GROUP BY grid_id, kind, subtype"
     );
-    run!(db, items_sql, [from, to], grids, r => {
+    run!(db, items_sql, [from, to], among, r => {
         let g = out.entry(r.try_get::<String, _>("grid_id")?).or_default();
         let total: i64 = r.try_get("total")?;
         let kind: String = r.try_get("kind")?;

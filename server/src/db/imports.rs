@@ -18,7 +18,7 @@ pub struct GridHousehold {
 pub async fn households_of_grid(db: &Db, grid: &str) -> Result<Vec<GridHousehold>, sqlx::Error> {
     let rows: Vec<(String, String, String)> = on_db!(db, pool => sqlx::query_as(
         "SELECT h.id, h.address_key, h.status FROM household_index h
-         JOIN docs d ON d.id = h.id
+         JOIN docs d ON d.street_id = h.street_id AND d.id = h.id
          WHERE h.grid_id = $1 AND NOT d.archived
          ORDER BY h.address_key, h.id",
     )

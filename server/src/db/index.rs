@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::Row;
-use sync_core::ids::DocId;
+use sync_core::ids::{DocId, StreetId};
 use sync_core::record::{RecordKind, RecordMeta};
 use sync_core::server::StoredRecord;
 use sync_core::time::Timestamp;
@@ -21,17 +21,29 @@ pub const INDEX_VERSION: i64 = 1;
 /// Rows per bulk `INSERT` (at most 29 bound parameters each: under SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 1000;
 
-/// Computes and writes the index row of one record, in the record's writing transaction.
-pub async fn upsert(tx: &mut Tx, record: &StoredRecord) -> Result<(), sqlx::Error> {
+/// Computes and writes the index row of one record of `street`, in the record's writing
+/// transaction.
+pub async fn upsert(
+    tx: &mut Tx,
+    street: &StreetId,
+    record: &StoredRecord,
+) -> Result<(), sqlx::Error> {
     let now = now_millis();
     match index::row_of(record, Timestamp::from_millis(now)) {
-        Some(row) => upsert_rows(tx, std::slice::from_ref(&row), now).await,
+        Some(row) => upsert_rows(tx, street, std::slice::from_ref(&row), now).await,
         None => Ok(()),
     }
 }
 
-/// Writes index rows (insert, or replace the record's row), in a few statements per table.
-pub async fn upsert_rows(tx: &mut Tx, rows: &[IndexRow], now: i64) -> Result<(), sqlx::Error> {
+/// Writes index rows of records of `street` (insert, or replace the record's row), in a few
+/// statements per table.
+pub async fn upsert_rows(
+    tx: &mut Tx,
+    street: &StreetId,
+    rows: &[IndexRow],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let street = street.as_str();
     let mut households = Vec::new();
     let mut privates = Vec::new();
     let mut cases = Vec::new();
@@ -45,10 +57,10 @@ pub async fn upsert_rows(tx: &mut Tx, rows: &[IndexRow], now: i64) -> Result<(),
         }
     }
     for chunk in households.chunks(ROWS_PER_INSERT) {
-        upsert_households(tx, chunk, now).await?;
+        upsert_households(tx, street, chunk, now).await?;
     }
     for chunk in privates.chunks(ROWS_PER_INSERT) {
-        upsert_privates(tx, chunk).await?;
+        upsert_privates(tx, street, chunk).await?;
     }
     let touched: BTreeSet<&str> = households
         .iter()
@@ -57,24 +69,28 @@ pub async fn upsert_rows(tx: &mut Tx, rows: &[IndexRow], now: i64) -> Result<(),
         .collect();
     let touched: Vec<&str> = touched.into_iter().collect();
     for chunk in touched.chunks(ROWS_PER_INSERT) {
-        refresh_special_groups(tx, chunk).await?;
+        refresh_special_groups(tx, street, chunk).await?;
     }
     for chunk in cases.chunks(ROWS_PER_INSERT) {
-        upsert_cases(tx, chunk, now).await?;
+        upsert_cases(tx, street, chunk, now).await?;
     }
     for chunk in activities.chunks(ROWS_PER_INSERT) {
-        upsert_activities(tx, chunk, now).await?;
-        replace_items(tx, chunk).await?;
+        upsert_activities(tx, street, chunk, now).await?;
+        replace_items(tx, street, chunk).await?;
     }
     Ok(())
 }
 
-/// Items per `INSERT` into `record_items` (10 bound parameters each).
+/// Items per `INSERT` into `record_items` (11 bound parameters each).
 const ITEMS_PER_INSERT: usize = 2000;
 
 /// Replaces the `record_items` rows of these records with their current items. An item id
 /// given twice (a crafted document) keeps its first row.
-async fn replace_items(tx: &mut Tx, rows: &[&ActivityRow]) -> Result<(), sqlx::Error> {
+async fn replace_items(
+    tx: &mut Tx,
+    street: &str,
+    rows: &[&ActivityRow],
+) -> Result<(), sqlx::Error> {
     let with_items: Vec<&&ActivityRow> = rows
         .iter()
         .filter(|r| {
@@ -85,7 +101,9 @@ async fn replace_items(tx: &mut Tx, rows: &[&ActivityRow]) -> Result<(), sqlx::E
         return Ok(());
     }
     on_tx!(tx, conn => {
-        let mut qb = sqlx::QueryBuilder::new("DELETE FROM record_items WHERE doc_id IN (");
+        let mut qb = sqlx::QueryBuilder::new("DELETE FROM record_items WHERE street_id = ");
+        qb.push_bind(street);
+        qb.push(" AND doc_id IN (");
         let mut list = qb.separated(", ");
         for r in &with_items {
             list.push_bind(r.id.clone());
@@ -98,11 +116,12 @@ async fn replace_items(tx: &mut Tx, rows: &[&ActivityRow]) -> Result<(), sqlx::E
             .collect();
         for chunk in items.chunks(ITEMS_PER_INSERT) {
             let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO record_items (doc_id, item_id, kind, community_id, grid_id, at,
-                    until, amount, subtype, label) ",
+                "INSERT INTO record_items (street_id, doc_id, item_id, kind, community_id,
+                    grid_id, at, until, amount, subtype, label) ",
             );
             qb.push_values(chunk, |mut b, (r, i)| {
-                b.push_bind(r.id.clone())
+                b.push_bind(street)
+                    .push_bind(r.id.clone())
                     .push_bind(i.item_id.clone())
                     .push_bind(i.kind.as_str())
                     .push_bind(r.community_id.clone())
@@ -122,6 +141,7 @@ async fn replace_items(tx: &mut Tx, rows: &[&ActivityRow]) -> Result<(), sqlx::E
 
 async fn upsert_households(
     tx: &mut Tx,
+    street: &str,
     rows: &[&HouseholdRow],
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -129,7 +149,7 @@ async fn upsert_households(
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO household_index (id, community_id, grid_id, liaison_group, status,
                 compound, building, unit, room, search, residents, special_groups, tags,
-                updated_at, present_residents, address_key) ",
+                updated_at, present_residents, address_key, street_id) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -147,10 +167,11 @@ async fn upsert_households(
                 .push_bind(r.tags.clone())
                 .push_bind(now)
                 .push_bind(r.present_residents.clone())
-                .push_bind(r.address_key.clone());
+                .push_bind(r.address_key.clone())
+                .push_bind(street);
         });
         qb.push(
-            " ON CONFLICT (id) DO UPDATE SET
+            " ON CONFLICT (street_id, id) DO UPDATE SET
                 community_id = excluded.community_id, grid_id = excluded.grid_id,
                 liaison_group = excluded.liaison_group, status = excluded.status,
                 compound = excluded.compound, building = excluded.building,
@@ -163,26 +184,38 @@ async fn upsert_households(
     })
 }
 
-async fn upsert_privates(tx: &mut Tx, rows: &[&PrivateRow]) -> Result<(), sqlx::Error> {
+async fn upsert_privates(
+    tx: &mut Tx,
+    street: &str,
+    rows: &[&PrivateRow],
+) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
-        let mut qb =
-            sqlx::QueryBuilder::new("INSERT INTO household_private_index (household_id, groups) ");
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO household_private_index (street_id, household_id, groups) ",
+        );
         qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.household_id.clone())
+            b.push_bind(street)
+                .push_bind(r.household_id.clone())
                 .push_bind(serde_json::to_string(&r.groups).unwrap_or_else(|_| "{}".into()));
         });
-        qb.push(" ON CONFLICT (household_id) DO UPDATE SET groups = excluded.groups");
+        qb.push(" ON CONFLICT (street_id, household_id) DO UPDATE SET groups = excluded.groups");
         qb.build().execute(conn).await.map(|_| ())
     })
 }
 
 /// Recomputes the `special_groups` column of these households from both of their documents'
 /// rows (whichever of the two was written last, the column is right).
-async fn refresh_special_groups(tx: &mut Tx, households: &[&str]) -> Result<(), sqlx::Error> {
+async fn refresh_special_groups(
+    tx: &mut Tx,
+    street: &str,
+    households: &[&str],
+) -> Result<(), sqlx::Error> {
     let present: Vec<(String, String)> = on_tx!(tx, conn => {
         let mut qb = sqlx::QueryBuilder::new(
-            "SELECT id, present_residents FROM household_index WHERE id IN (",
+            "SELECT id, present_residents FROM household_index WHERE street_id = ",
         );
+        qb.push_bind(street);
+        qb.push(" AND id IN (");
         let mut list = qb.separated(", ");
         for id in households {
             list.push_bind(*id);
@@ -195,8 +228,10 @@ async fn refresh_special_groups(tx: &mut Tx, households: &[&str]) -> Result<(), 
     }
     let groups: Vec<(String, String)> = on_tx!(tx, conn => {
         let mut qb = sqlx::QueryBuilder::new(
-            "SELECT household_id, groups FROM household_private_index WHERE household_id IN (",
+            "SELECT household_id, groups FROM household_private_index WHERE street_id = ",
         );
+        qb.push_bind(street);
+        qb.push(" AND household_id IN (");
         let mut list = qb.separated(", ");
         for (id, _) in &present {
             list.push_bind(id.clone());
@@ -212,11 +247,13 @@ async fn refresh_special_groups(tx: &mut Tx, households: &[&str]) -> Result<(), 
     for (id, present_residents) in present {
         let codes = index::special_groups_of(&present_residents, groups.get(&id).unwrap_or(&empty));
         on_tx!(tx, conn => sqlx::query(
-            "UPDATE household_index SET special_groups = $1 WHERE id = $2 AND special_groups <> $3",
+            "UPDATE household_index SET special_groups = $1
+             WHERE street_id = $4 AND id = $2 AND special_groups <> $3",
         )
         .bind(&codes)
         .bind(&id)
         .bind(&codes)
+        .bind(street)
         .execute(conn)
         .await
         .map(|_| ()))?;
@@ -224,14 +261,19 @@ async fn refresh_special_groups(tx: &mut Tx, households: &[&str]) -> Result<(), 
     Ok(())
 }
 
-async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sqlx::Error> {
+async fn upsert_cases(
+    tx: &mut Tx,
+    street: &str,
+    rows: &[&CaseRow],
+    now: i64,
+) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO case_index (id, community_id, grid_id, case_kind, category, state,
                 escalated, supervision, assignee, opened_by, opened_at, resolved_at, closed_at,
                 step, started_at, yellow_at, due_at, paused, paused_level, reopened,
                 illegal_events, confidential, subject, updated_at, resolved_on_time,
-                households, department, co_departments, mediation_outcome) ",
+                households, department, co_departments, mediation_outcome, street_id) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -262,10 +304,11 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
                 .push_bind(r.households.clone())
                 .push_bind(r.department.clone())
                 .push_bind(r.co_departments.clone())
-                .push_bind(r.mediation_outcome.clone());
+                .push_bind(r.mediation_outcome.clone())
+                .push_bind(street);
         });
         qb.push(
-            " ON CONFLICT (id) DO UPDATE SET
+            " ON CONFLICT (street_id, id) DO UPDATE SET
                 community_id = excluded.community_id, grid_id = excluded.grid_id,
                 case_kind = excluded.case_kind, category = excluded.category,
                 state = excluded.state, escalated = excluded.escalated,
@@ -289,13 +332,14 @@ async fn upsert_cases(tx: &mut Tx, rows: &[&CaseRow], now: i64) -> Result<(), sq
 
 async fn upsert_activities(
     tx: &mut Tx,
+    street: &str,
     rows: &[&ActivityRow],
     now: i64,
 ) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO activity_index (id, kind, community_id, grid_id, at, subtype, household,
-                worker, head_count, label, updated_at) ",
+                worker, head_count, label, updated_at, street_id) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id.clone())
@@ -308,10 +352,11 @@ async fn upsert_activities(
                 .push_bind(r.worker.clone())
                 .push_bind(r.head_count)
                 .push_bind(r.label.clone())
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(street);
         });
         qb.push(
-            " ON CONFLICT (id) DO UPDATE SET
+            " ON CONFLICT (street_id, id) DO UPDATE SET
                 kind = excluded.kind, community_id = excluded.community_id,
                 grid_id = excluded.grid_id, at = excluded.at, subtype = excluded.subtype,
                 household = excluded.household, worker = excluded.worker,
@@ -333,8 +378,8 @@ pub async fn rebuild(db: &Db) -> Result<u64, sqlx::Error> {
     let mut indexed = 0u64;
     loop {
         let mut read = db.begin_read().await?;
-        let batch: Vec<(String, Vec<u8>, String, i64, i64)> = on_tx!(&mut read, conn => sqlx::query(
-            "SELECT id, snapshot, heads, snapshot_version, pending_changes
+        let batch: Vec<(String, Vec<u8>, String, i64, i64, String)> = on_tx!(&mut read, conn => sqlx::query(
+            "SELECT id, snapshot, heads, snapshot_version, pending_changes, street_id
              FROM docs WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(&after)
@@ -349,6 +394,7 @@ pub async fn rebuild(db: &Db) -> Result<u64, sqlx::Error> {
                 r.try_get::<String, _>("heads")?,
                 r.try_get::<i64, _>("snapshot_version")?,
                 r.try_get::<i64, _>("pending_changes")?,
+                r.try_get::<String, _>("street_id")?,
             )))
             .collect::<Result<Vec<_>, sqlx::Error>>()))?;
         let Some((last, ..)) = batch.last() else {
@@ -356,24 +402,25 @@ pub async fn rebuild(db: &Db) -> Result<u64, sqlx::Error> {
         };
         after = last.clone();
         let mut loaded = Vec::with_capacity(batch.len());
-        for (id, snapshot, heads, snapshot_version, pending) in batch {
+        for (id, snapshot, heads, snapshot_version, pending, street) in batch {
             let logged: Vec<Vec<u8>> = if pending > 0 {
                 on_tx!(&mut read, conn => sqlx::query_scalar(docs::PENDING_SQL)
                     .bind(&id)
                     .bind(snapshot_version)
+                    .bind(&street)
                     .fetch_all(conn)
                     .await)?
             } else {
                 Vec::new()
             };
-            loaded.push((id, snapshot, logged, heads));
+            loaded.push((id, snapshot, logged, heads, street));
         }
         read.commit().await?;
         let now = now_millis();
-        let rows: Vec<IndexRow> = tokio::task::spawn_blocking(move || {
+        let rows: Vec<(String, IndexRow)> = tokio::task::spawn_blocking(move || {
             loaded
                 .iter()
-                .filter_map(|(id, snapshot, logged, heads)| {
+                .filter_map(|(id, snapshot, logged, heads, street)| {
                     let opened =
                         id.parse::<DocId>()
                             .map_err(|e| e.to_string())
@@ -384,6 +431,7 @@ pub async fn rebuild(db: &Db) -> Result<u64, sqlx::Error> {
                     match opened {
                         Ok(doc) => {
                             index::row_of(&StoredRecord::new(doc), Timestamp::from_millis(now))
+                                .map(|row| (street.clone(), row))
                         }
                         Err(e) => {
                             tracing::warn!(id, error = %e, "reindex: unreadable record skipped");
@@ -396,8 +444,17 @@ pub async fn rebuild(db: &Db) -> Result<u64, sqlx::Error> {
         .await
         .map_err(|e| sqlx::Error::Protocol(format!("reindex worker: {e}")))?;
         indexed += rows.len() as u64;
+        let mut by_street: BTreeMap<String, Vec<IndexRow>> = BTreeMap::new();
+        for (street, row) in rows {
+            by_street.entry(street).or_default().push(row);
+        }
         let mut tx = db.begin_write().await?;
-        upsert_rows(&mut tx, &rows, now).await?;
+        for (street, rows) in by_street {
+            let street: StreetId = street.parse().map_err(|e| {
+                sqlx::Error::Decode(format!("a record's street is unreadable: {e}").into())
+            })?;
+            upsert_rows(&mut tx, &street, &rows, now).await?;
+        }
         tx.commit().await?;
     }
     Ok(indexed)
@@ -555,15 +612,21 @@ impl ConflictRow {
 /// Writes (or deletes) a record's conflict inbox row, in the record's writing transaction.
 pub async fn upsert_conflicts(
     tx: &mut Tx,
+    street: &StreetId,
     record: &StoredRecord,
     meta: &RecordMeta,
     merged_invalid: bool,
 ) -> Result<(), sqlx::Error> {
     match ConflictRow::of(record, meta, merged_invalid) {
-        Some(row) => upsert_conflict_rows(tx, std::slice::from_ref(&row), now_millis()).await,
+        Some(row) => {
+            upsert_conflict_rows(tx, street, std::slice::from_ref(&row), now_millis()).await
+        }
         None => {
-            on_tx!(tx, conn => sqlx::query("DELETE FROM conflict_index WHERE id = $1")
+            on_tx!(tx, conn => sqlx::query(
+                "DELETE FROM conflict_index WHERE street_id = $2 AND id = $1",
+            )
                 .bind(record.doc.id().as_str())
+                .bind(street.as_str())
                 .execute(conn)
                 .await
                 .map(|_| ()))
@@ -574,6 +637,7 @@ pub async fn upsert_conflicts(
 /// Writes conflict inbox rows (insert, or replace the record's row).
 pub async fn upsert_conflict_rows(
     tx: &mut Tx,
+    street: &StreetId,
     rows: &[ConflictRow],
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -581,7 +645,7 @@ pub async fn upsert_conflict_rows(
         on_tx!(tx, conn => {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO conflict_index (id, kind, community_id, grid_id, fields,
-                    illegal_events, merged_invalid, updated_at) ",
+                    illegal_events, merged_invalid, updated_at, street_id) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id.clone())
@@ -591,10 +655,11 @@ pub async fn upsert_conflict_rows(
                     .push_bind(r.fields)
                     .push_bind(r.illegal_events)
                     .push_bind(r.merged_invalid)
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(street.as_str());
             });
             qb.push(
-                " ON CONFLICT (id) DO UPDATE SET
+                " ON CONFLICT (street_id, id) DO UPDATE SET
                     kind = excluded.kind, community_id = excluded.community_id,
                     grid_id = excluded.grid_id, fields = excluded.fields,
                     illegal_events = excluded.illegal_events,

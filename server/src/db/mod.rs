@@ -30,6 +30,104 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+/// The tables distributed by street (docs/ARCHITECTURE.md, "Beyond one database server"):
+/// each has a `street_id` column, the street of its rows' grid, which leads its primary key
+/// on PostgreSQL and is in every unique constraint, and every join between two of them
+/// matches it. A transaction that writes a record writes rows of one street only (its grid's,
+/// returned by [`docs::bump_grid_seq`]). Checked over the migrated schema by
+/// `tests/tests/e2e/street_keys.rs` and over the SQL by `server/tests/architecture.rs`.
+pub const DISTRIBUTED_BY_STREET: &[&str] = &[
+    "grids",
+    "docs",
+    "changes",
+    "household_index",
+    "household_private_index",
+    "case_index",
+    "activity_index",
+    "conflict_index",
+    "record_items",
+    "blob_refs",
+    "removals",
+    "archived_households",
+];
+
+/// The tables that are not distributed, each with why: small reference tables that a
+/// distributed database copies to every shard (the distributed tables may join them and name
+/// them in foreign keys), and tables kept on the coordinator (accounts, keys, the audit log,
+/// the blob register), which no query joins with a distributed table.
+pub const SHARED_TABLES: &[(&str, Shared, &str)] = &[
+    (
+        "streets",
+        Shared::Reference,
+        "the place hierarchy: a few hundred rows a city",
+    ),
+    (
+        "communities",
+        Shared::Reference,
+        "the place hierarchy: a few thousand rows a city",
+    ),
+    (
+        "departments",
+        Shared::Reference,
+        "a few departments (站所) a street",
+    ),
+    (
+        "users",
+        Shared::Coordinator,
+        "accounts: signing in reads them by login, before any street is known",
+    ),
+    (
+        "devices",
+        Shared::Coordinator,
+        "each user's phones, read with the user",
+    ),
+    (
+        "sessions",
+        Shared::Coordinator,
+        "sign-in sessions, read with the user",
+    ),
+    (
+        "refresh_tokens",
+        Shared::Coordinator,
+        "sign-in tokens, read with the user",
+    ),
+    ("signing_keys", Shared::Coordinator, "the server's JWT keys"),
+    (
+        "audit_log",
+        Shared::Coordinator,
+        "who processed what, read by actor and time across streets",
+    ),
+    (
+        "blobs",
+        Shared::Coordinator,
+        "content-addressed photos, one copy whichever streets reference it",
+    ),
+    (
+        "data_migrations",
+        Shared::Coordinator,
+        "the data migrations done",
+    ),
+    (
+        "index_state",
+        Shared::Coordinator,
+        "the query index's rules version",
+    ),
+    (
+        "_sqlx_migrations",
+        Shared::Coordinator,
+        "the schema migrations applied",
+    ),
+];
+
+/// How a table that is not distributed by street is kept (see [`SHARED_TABLES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shared {
+    /// Copied to every shard: distributed tables may join it and reference it.
+    Reference,
+    /// Kept on the coordinator: never joined with a distributed table.
+    Coordinator,
+}
+
 /// A connection pool to one of the two backends.
 #[derive(Debug, Clone)]
 pub enum Db {

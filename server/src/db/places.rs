@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sync_core::ids::{CommunityId, DepartmentId, GridId, StreetId};
 
-use super::{Db, on_db};
+use super::{Db, on_db, on_tx};
 
 /// A place row, as listed for administrators and scope decisions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -48,23 +48,68 @@ pub async fn upsert_community(
     .map(|_| ()))
 }
 
-/// Creates or renames a grid of a community.
+/// Creates or renames a grid of a community; the grid carries its community's street (the key
+/// its rows are distributed by). A grid moved to a community of another street (only while it
+/// holds no record, see `places::save_grid`) is written again under its new street with its
+/// sequence counter, so no phone's cursor on it ever goes back.
 pub async fn upsert_grid(
     db: &Db,
     id: &GridId,
     community: &CommunityId,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query(
-        "INSERT INTO grids (id, community_id, name) VALUES ($1, $2, $3)
-         ON CONFLICT (id) DO UPDATE SET community_id = excluded.community_id, name = excluded.name",
+    let mut tx = db.begin_write().await?;
+    let street: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT street_id FROM communities WHERE id = $1",
     )
+    .bind(community.as_str())
+    .fetch_optional(conn)
+    .await)?;
+    let street = street.ok_or(sqlx::Error::RowNotFound)?;
+    let moved: Option<i64> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "DELETE FROM grids WHERE id = $1 AND street_id <> $2 RETURNING seq",
+    )
+    .bind(id.as_str())
+    .bind(&street)
+    .fetch_optional(conn)
+    .await)?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "INSERT INTO grids (street_id, id, community_id, name, seq) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (street_id, id) DO UPDATE SET
+             community_id = excluded.community_id, name = excluded.name",
+    )
+    .bind(&street)
     .bind(id.as_str())
     .bind(community.as_str())
     .bind(name)
-    .execute(pool)
+    .bind(moved.unwrap_or(0))
+    .execute(conn)
     .await
-    .map(|_| ()))
+    .map(|_| ()))?;
+    tx.commit().await
+}
+
+/// The street a grid belongs to.
+pub async fn street_of_grid(db: &Db, grid: &GridId) -> Result<Option<StreetId>, sqlx::Error> {
+    let row: Option<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT street_id FROM grids WHERE id = $1",
+    )
+    .bind(grid.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.and_then(|s| s.parse().ok()))
+}
+
+/// Does this community have any grid? (A community with grids keeps its street: the grids'
+/// rows are keyed by it.)
+pub async fn community_has_grids(db: &Db, community: &CommunityId) -> Result<bool, sqlx::Error> {
+    let row: Option<i64> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT CAST(1 AS BIGINT) FROM grids WHERE community_id = $1 LIMIT 1",
+    )
+    .bind(community.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.is_some())
 }
 
 /// The community a grid belongs to.
@@ -109,8 +154,7 @@ pub async fn grids_of_community(
 /// Every grid of a street.
 pub async fn grids_of_street(db: &Db, street: &StreetId) -> Result<Vec<GridId>, sqlx::Error> {
     let rows: Vec<String> = on_db!(db, pool => sqlx::query_scalar(
-        "SELECT g.id FROM grids g JOIN communities c ON c.id = g.community_id
-         WHERE c.street_id = $1 ORDER BY g.id",
+        "SELECT id FROM grids WHERE street_id = $1 ORDER BY id",
     )
     .bind(street.as_str())
     .fetch_all(pool)

@@ -51,6 +51,16 @@ impl Filter {
         self.clause(format!("{column} IN ({})", ps.join(", ")));
     }
 
+    /// Rows of `grids` (all in `street` when it is given): `street_id = street AND grid_id IN
+    /// (grids)`. Naming the street lets a list read through the indexes led by it, so that
+    /// reading one street's rows does not grow with the other streets stored.
+    pub fn in_place(&mut self, street: Option<&str>, grids: &[String]) {
+        if let Some(street) = street {
+            self.eq("street_id", street);
+        }
+        self.within("grid_id", grids);
+    }
+
     /// `column LIKE '%text%'`, with `%`, `_` and `\` in `text` matched literally.
     pub fn contains(&mut self, column: &'static str, text: &str) {
         let p = self.arg(Arg::Text(format!("%{}%", like_escape(text))));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use sync_core::ids::{DocId, GridId};
+use sync_core::ids::{DocId, GridId, StreetId};
 
 use super::{Backend, Db, Tx, now_millis, on_db, on_tx};
 
@@ -18,6 +18,8 @@ pub struct Archived {
     pub grid_id: String,
     /// The household document goes too (its history holds personal data).
     pub with_household: bool,
+    /// The grid's street (the rows' key).
+    pub street_id: String,
 }
 
 /// Registers the archive of `household` (in its writing transaction, after the grid's
@@ -28,6 +30,7 @@ pub struct Archived {
 #[allow(clippy::too_many_arguments)]
 pub async fn archive(
     tx: &mut Tx,
+    street: &StreetId,
     household: &DocId,
     private: &DocId,
     grid: &GridId,
@@ -38,8 +41,8 @@ pub async fn archive(
 ) -> Result<bool, sqlx::Error> {
     let inserted = on_tx!(tx, conn => sqlx::query(
         "INSERT INTO archived_households (household_id, private_id, grid_id, archived_at,
-                                          archived_by, erase_after, with_household)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (household_id) DO NOTHING",
+                                          archived_by, erase_after, with_household, street_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
     )
     .bind(household.as_str())
     .bind(private.as_str())
@@ -48,6 +51,7 @@ pub async fn archive(
     .bind(by)
     .bind(erase_after)
     .bind(with_household)
+    .bind(street.as_str())
     .execute(conn)
     .await
     .map(|r| r.rows_affected()))?;
@@ -59,16 +63,20 @@ pub async fn archive(
         leaving.push(household);
     }
     for id in leaving {
-        on_tx!(tx, conn => sqlx::query("UPDATE docs SET archived = TRUE WHERE id = $1")
+        on_tx!(tx, conn => sqlx::query(
+            "UPDATE docs SET archived = TRUE WHERE street_id = $2 AND id = $1",
+        )
             .bind(id.as_str())
+            .bind(street.as_str())
             .execute(conn)
             .await.map(|_| ()))?;
         on_tx!(tx, conn => sqlx::query(
-            "INSERT INTO removals (grid_id, seq, doc_id) VALUES ($1, $2, $3)",
+            "INSERT INTO removals (street_id, grid_id, seq, doc_id) VALUES ($4, $1, $2, $3)",
         )
         .bind(grid.as_str())
         .bind(seq)
         .bind(id.as_str())
+        .bind(street.as_str())
         .execute(conn)
         .await.map(|_| ()))?;
     }
@@ -126,8 +134,9 @@ const ARCHIVED_AMONG_CHUNK: usize = 1000;
 
 /// Archived households whose private document is due for erasure at `now`.
 pub async fn due(db: &Db, now: i64) -> Result<Vec<Archived>, sqlx::Error> {
-    let rows: Vec<(String, String, String, bool)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT household_id, private_id, grid_id, with_household FROM archived_households
+    let rows: Vec<(String, String, String, bool, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT household_id, private_id, grid_id, with_household, street_id
+         FROM archived_households
          WHERE erased_at IS NULL AND erase_after <= $1 ORDER BY erase_after",
     )
     .bind(now)
@@ -136,11 +145,12 @@ pub async fn due(db: &Db, now: i64) -> Result<Vec<Archived>, sqlx::Error> {
     Ok(rows
         .into_iter()
         .map(
-            |(household_id, private_id, grid_id, with_household)| Archived {
+            |(household_id, private_id, grid_id, with_household, street_id)| Archived {
                 household_id,
                 private_id,
                 grid_id,
                 with_household,
+                street_id,
             },
         )
         .collect())
@@ -159,23 +169,30 @@ pub async fn erase(tx: &mut Tx, archived: &Archived) -> Result<(), sqlx::Error> 
     }
     for id in erasing {
         for sql in [
-            "DELETE FROM changes WHERE doc_id = $1",
-            "DELETE FROM docs WHERE id = $1",
-            "DELETE FROM conflict_index WHERE id = $1",
-            "DELETE FROM household_index WHERE id = $1",
+            "DELETE FROM changes WHERE street_id = $2 AND doc_id = $1",
+            "DELETE FROM docs WHERE street_id = $2 AND id = $1",
+            "DELETE FROM conflict_index WHERE street_id = $2 AND id = $1",
+            "DELETE FROM household_index WHERE street_id = $2 AND id = $1",
         ] {
             on_tx!(tx, conn => sqlx::query(sql)
                 .bind(id)
+                .bind(&archived.street_id)
                 .execute(conn)
                 .await.map(|_| ()))?;
         }
     }
-    on_tx!(tx, conn => sqlx::query("DELETE FROM household_private_index WHERE household_id = $1")
+    on_tx!(tx, conn => sqlx::query(
+        "DELETE FROM household_private_index WHERE street_id = $2 AND household_id = $1",
+    )
         .bind(&archived.household_id)
+        .bind(&archived.street_id)
         .execute(conn)
         .await.map(|_| ()))?;
-    on_tx!(tx, conn => sqlx::query("UPDATE household_index SET special_groups = '' WHERE id = $1")
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE household_index SET special_groups = '' WHERE street_id = $2 AND id = $1",
+    )
         .bind(&archived.household_id)
+        .bind(&archived.street_id)
         .execute(conn)
         .await.map(|_| ()))?;
     on_tx!(tx, conn => sqlx::query(

@@ -46,13 +46,13 @@ pub(super) async fn write_users(db: &Db, plan: &Plan, password_hash: &str) -> an
 /// grid sequence number, the change log and the rows.
 pub(super) async fn write_grid(db: &Db, out: &GridOut) -> anyhow::Result<()> {
     let mut tx = db.begin_write().await?;
-    let seq = docs::bump_grid_seq(&mut tx, &out.grid)
+    let write = docs::bump_grid_seq(&mut tx, &out.grid)
         .await?
         .with_context(|| format!("grid {} is not in the database", out.grid))?;
-    bulk::insert_changes(&mut tx, &out.changes, &out.grid, seq).await?;
-    bulk::upsert_docs(&mut tx, &out.docs, 1, seq).await?;
-    index_db::upsert_rows(&mut tx, &out.index, now_millis()).await?;
-    index_db::upsert_conflict_rows(&mut tx, &out.conflicts, now_millis()).await?;
+    bulk::insert_changes(&mut tx, &write, &out.changes, &out.grid).await?;
+    bulk::upsert_docs(&mut tx, &write, &out.docs, 1).await?;
+    index_db::upsert_rows(&mut tx, &write.street, &out.index, now_millis()).await?;
+    index_db::upsert_conflict_rows(&mut tx, &write.street, &out.conflicts, now_millis()).await?;
     tx.commit().await?;
     Ok(())
 }

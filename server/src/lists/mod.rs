@@ -23,7 +23,7 @@ use sync_core::record::Role;
 
 use crate::auth::AuthUser;
 use crate::db::places;
-use crate::db::query::Page;
+use crate::db::query::{Filter, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::params::parse;
 use crate::records::load::caller_scope;
@@ -137,6 +137,21 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// The `WHERE` clauses of a list of the grids read (in the scope's street).
+    pub fn filter(&self) -> Filter {
+        let mut f = Filter::default();
+        f.in_place(self.scope.street.as_ref().map(|s| s.as_str()), &self.grids);
+        f
+    }
+
+    /// The grids read, in the scope's street, as the figures take them.
+    pub fn among(&self) -> crate::db::figures::Among<'_> {
+        crate::db::figures::Among {
+            street: self.scope.street.as_ref().map(|s| s.as_str()),
+            grids: &self.grids,
+        }
+    }
+
     /// Refuses a liaison a list of anything but households, and department staff anything
     /// but their cases, their tasks and the figures.
     pub fn only_supervisors_and_workers(&self, what: &str) -> ApiResult<()> {

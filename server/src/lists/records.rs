@@ -125,8 +125,7 @@ pub async fn household_filter(
     if r.scope.role == Role::Department {
         r.only_supervisors_and_workers("households")?;
     }
-    let mut f = Filter::default();
-    f.within("grid_id", &r.grids);
+    let mut f = r.filter();
     if r.scope.role == Role::Liaison {
         match &r.scope.liaison_group {
             Some(g) => f.eq("liaison_group", g.as_str()),
@@ -304,8 +303,7 @@ pub async fn case_filter(
     let to = time_bound("opened_to", p.opened_to.as_ref(), true)?;
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers("cases")?;
-    let mut f = Filter::default();
-    f.within("grid_id", &r.grids);
+    let mut f = r.filter();
     department_cases(&mut f, &r.scope);
     if let Some(k) = kind {
         f.eq("case_kind", k.as_str());
@@ -707,9 +705,8 @@ pub async fn activity_filter(
     .next();
     let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
     r.only_supervisors_and_workers(what)?;
-    let mut f = Filter::default();
+    let mut f = r.filter();
     f.eq("kind", kind.as_str());
-    f.within("grid_id", &r.grids);
     if let Some(h) = &household {
         f.eq("household", h.as_str());
     }

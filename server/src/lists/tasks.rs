@@ -20,7 +20,7 @@ use sync_core::workflow::CaseState;
 
 use crate::auth::AuthUser;
 use crate::db::index as idx;
-use crate::db::query::{Arg, Filter};
+use crate::db::query::Arg;
 use crate::error::ApiResult;
 use crate::lists::{page_of, reader};
 use crate::records::load::load;
@@ -45,8 +45,7 @@ const WAITING: &[CaseState] = &[
 pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Value> {
     let r = reader(app, caller, None, None).await?;
     r.only_supervisors_and_workers("tasks")?;
-    let mut f = Filter::default();
-    f.within("grid_id", &r.grids);
+    let mut f = r.filter();
     let states: Vec<String> = WAITING.iter().map(|s| s.as_str().to_owned()).collect();
     f.within("state", &states);
     if caller.role == Role::StreetSupervisor {
@@ -81,8 +80,7 @@ pub async fn tasks(app: &AppState, caller: &AuthUser, now: i64) -> ApiResult<Val
     }
     let mut reports: Vec<Report> = Vec::new();
     if caller.role == Role::GridWorker {
-        let mut rf = Filter::default();
-        rf.within("grid_id", &r.grids);
+        let mut rf = r.filter();
         rf.eq("kind", RecordKind::Report.as_str());
         rf.eq("subtype", "pending");
         let (rows, _) =

@@ -335,10 +335,10 @@ async fn persist(
         .collect();
     let mut seqs = BTreeMap::new();
     for grid in grids {
-        let seq = docs::bump_grid_seq(&mut tx, &grid)
+        let write = docs::bump_grid_seq(&mut tx, &grid)
             .await?
             .ok_or_else(|| ApiError::internal(format!("grid {grid} is not in the database")))?;
-        seqs.insert(grid, seq);
+        seqs.insert(grid, write);
     }
     if let Some(hold) = app.settings.fault_hold_write {
         // Tests make this writer slow while it holds its sequence numbers (see
@@ -382,7 +382,7 @@ async fn persist(
             }
         };
         let grid = accepted.meta.place.grid.clone();
-        let Some(&seq) = seqs.get(&grid) else {
+        let Some(docs::GridWrite { seq, street }) = seqs.get(&grid).cloned() else {
             // The fresh decision moved the record to a grid not locked above: refuse to
             // guess; the device retries.
             return Err(ApiError::conflict(
@@ -390,6 +390,14 @@ async fn persist(
                 "the record changed while syncing; retry",
             ));
         };
+        if before.as_ref().is_some_and(|b| b.street != street.as_str()) {
+            // Rows are keyed by their street (the key a distributed database shards by): a
+            // record stays in its street. No scope spans two streets, so no caller gets here.
+            return Err(ApiError::forbidden(
+                "forbidden",
+                "a record cannot move to another street",
+            ));
+        }
         let moved = before
             .as_ref()
             .and_then(|b| b.record.meta.as_ref())
@@ -397,6 +405,7 @@ async fn persist(
         let version = version_before.unwrap_or(0) + 1;
         let inserted = docs::insert_changes(
             &mut tx,
+            &street,
             &push.id,
             &accepted.new_changes,
             &grid,
@@ -406,10 +415,11 @@ async fn persist(
         .await?;
         app.metrics.changes_applied.inc_by(inserted);
         if moved {
-            docs::retag_changes(&mut tx, &push.id, &grid, seq).await?;
+            docs::retag_changes(&mut tx, &street, &push.id, &grid, seq).await?;
         }
         let pending = docs::upsert(
             &mut tx,
+            &street,
             &accepted.stored,
             &accepted.meta,
             version,
@@ -419,12 +429,13 @@ async fn persist(
             pending_before,
         )
         .await?;
-        crate::db::index::upsert(&mut tx, &accepted.stored).await?;
+        crate::db::index::upsert(&mut tx, &street, &accepted.stored).await?;
         if let Some((place, refs)) = crate::index::blob_refs_of(&accepted.stored) {
-            crate::db::blobs::replace_refs(&mut tx, &push.id, place, &refs).await?;
+            crate::db::blobs::replace_refs(&mut tx, &street, &push.id, place, &refs).await?;
         }
         crate::db::index::upsert_conflicts(
             &mut tx,
+            &street,
             &accepted.stored,
             &accepted.meta,
             accepted.merged_invalid.is_some(),
@@ -437,6 +448,7 @@ async fn persist(
             version,
             seq,
             pending,
+            street: street.to_string(),
         });
     }
     tx.commit().await?;
@@ -460,15 +472,16 @@ pub async fn archive_in_sequence(
 ) -> ApiResult<bool> {
     let _writing = app.live.writing(vec![grid.clone()]).await;
     let mut tx = app.db.begin_write().await?;
-    let seq = docs::bump_grid_seq(&mut tx, grid)
+    let write = docs::bump_grid_seq(&mut tx, grid)
         .await?
         .ok_or_else(|| ApiError::internal(format!("grid {grid} is not in the database")))?;
     let archived = crate::db::retention::archive(
         &mut tx,
+        &write.street,
         household,
         &sync_core::models::HouseholdPrivate::id_for(household),
         grid,
-        seq,
+        write.seq,
         by,
         erase_after,
         with_household,

@@ -300,6 +300,7 @@ mod tests {
         let scope = |role| Scope {
             role,
             grids: BTreeSet::from(["ca-1".parse().unwrap_or_else(|_| unreachable!())]),
+            street: None,
             liaison_group: None,
             department: None,
         };

@@ -418,8 +418,8 @@ pub async fn monthly(
             "department staff do not read the monthly report",
         ));
     }
-    let counts = store::by_grid(&app.db, &r.grids, from, to, now).await?;
-    let extras = store::report_extras(&app.db, &r.grids, from, to).await?;
+    let counts = store::by_grid(&app.db, r.among(), from, to, now).await?;
+    let extras = store::report_extras(&app.db, r.among(), from, to).await?;
     let hierarchy = places::hierarchy(&app.db).await?;
     let grid_info: HashMap<&str, (&str, &str)> = hierarchy
         .grids

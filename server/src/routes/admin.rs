@@ -90,6 +90,7 @@ pub async fn put_street(
     responses(
         (status = 200, description = "The community", body = CommunityRow),
         ReadErrors,
+        Conflicting,
         Invalid,
     ),
     security(("bearer" = [])),

@@ -471,7 +471,12 @@ async fn grid_codes(db: &Db) -> Vec<String> {
 async fn assert_no_day_opens_a_burst(db: &Db, now: Timestamp) {
     const CHINA: i64 = 8 * 3_600_000;
     let from = now.millis() - 365 * DAY_MS;
-    let cases = figures::case_times(db, &grid_codes(db).await, from, now.millis())
+    let grids = grid_codes(db).await;
+    let among = figures::Among {
+        street: None,
+        grids: &grids,
+    };
+    let cases = figures::case_times(db, among, from, now.millis())
         .await
         .expect("case times");
     let mut per_day: BTreeMap<i64, usize> = BTreeMap::new();

@@ -35,6 +35,7 @@ mod review;
 mod schemas;
 mod server_settings;
 mod signing_keys;
+mod street_keys;
 mod support;
 mod sync;
 mod upgrade;

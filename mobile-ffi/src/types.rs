@@ -125,6 +125,8 @@ pub enum Role {
     Admin,
     /// Staff of a department of the street (站所): handles the cases dispatched to it.
     Department,
+    /// The county office above the streets: reads the streets' figures only.
+    County,
 }
 
 /// Where a record belongs in the place hierarchy (street → community → grid).

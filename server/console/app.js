@@ -206,10 +206,14 @@ function go(path, params = {}) {
 }
 
 const isAdmin = () => session?.user?.role === "admin";
+// The county office reads the streets' figures only: counts, never a record or a list.
+const isCounty = () => session?.user?.role === "county";
 
 function navLinks() {
   const links = isAdmin()
     ? [["audit", "#/audit"]]
+    : isCounty()
+    ? [["dashboard", "#/"]]
     : [["dashboard", "#/"], ["tasks", "#/tasks"], ["cases", "#/cases"], ["households", "#/households"],
        ["conflicts", "#/conflicts"], ["assets", "#/assets"], ["reports", "#/reports"], ["exports", "#/exports"], ["import", "#/import"]];
   const { parts } = currentRoute();
@@ -258,7 +262,7 @@ async function route() {
     switch (parts[0]) {
       case "login": return loginPage();
       case "password": return passwordPage();
-      case undefined: return isAdmin() ? auditPage(params) : dashboardPage(params);
+      case undefined: return isAdmin() ? auditPage(params) : isCounty() ? countyPage(params) : dashboardPage(params);
       case "tasks": return tasksPage();
       case "cases": return parts[1] ? casePage(parts[1]) : casesPage(params);
       case "households": return parts[1] ? householdPage(parts[1]) : householdsPage(params);
@@ -421,6 +425,39 @@ function addressText(address) {
 }
 
 // --- dashboard ---------------------------------------------------------------------------------
+
+// The county office's dashboard: every street's figures for a period, counts only.
+async function countyPage(params) {
+  const days = params.days ?? "90";
+  const figures = await api(`/v1/figures/streets${query(periodOf(days))}`);
+  const controls = filterForm("/", { days, ...params }, [
+    ["days", t("period"), selectInput("days", [["30", t("last_30")], ["90", t("last_90")], ["365", t("last_365")]])],
+  ]);
+  const totals = figures.totals;
+  const cardKeys = ["households", "overdue_cases", "appeals_resolved", "appeals_resolved_on_time", "disputes_mediated",
+    "hazards_found", "hazards_rectified", "visit_coverage", "visits", "patrols"];
+  const cards = h("div", { class: "cards" }, cardKeys.map((key) =>
+    h("div", { class: `figure ${key === "overdue_cases" && totals[key] > 0 ? "alert" : ""}`, "data-figure": key },
+      h("span", { class: "value" }, key === "visit_coverage" ? percent(totals[key]) : totals[key]),
+      h("span", { class: "label" }, figureLabel(key)))));
+  return show(
+    h("h1", {}, t("dashboard")),
+    controls,
+    cards,
+    h("section", { class: "card", id: "streets" }, h("h2", {}, t("by_street")),
+      table([
+        [t("street"), (r) => r.name],
+        [figureLabel("households"), (r) => r.households],
+        [figureLabel("visit_coverage"), (r) => percent(r.visit_coverage)],
+        [figureLabel("overdue_cases"), (r) => r.overdue_cases],
+        [t("supervised"), (r) => supervisedCell(r)],
+        [figureLabel("appeals_resolved"), (r) => r.appeals_resolved],
+        [figureLabel("disputes_mediated"), (r) => r.disputes_mediated],
+        [figureLabel("hazards_found"), (r) => r.hazards_found],
+        [figureLabel("hazards_rectified"), (r) => r.hazards_rectified],
+        [figureLabel("patrols"), (r) => r.patrols],
+      ], figures.streets)));
+}
 
 async function dashboardPage(params) {
   const days = params.days ?? "90";

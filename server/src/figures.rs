@@ -3,13 +3,15 @@
 //! ([`crate::db::figures`]) for a place and a period.
 //!
 //! Community and street supervisors read their community or street (or any community or grid
-//! in it), grid workers their grid; liaisons and administrators are refused (403), and so is
-//! a place outside the caller's scope. The period defaults to the twelve months before now;
+//! in it), grid workers their grid; liaisons, administrators and the county office are refused
+//! (403), and so is a place outside the caller's scope. The county office reads every
+//! street's figures (`GET /v1/figures/streets`): counts per street, no grid, no list, no name. The period defaults to the twelve months before now;
 //! `from` / `to` are RFC 3339 instants or days (`YYYY-MM-DD`, China time, inclusive).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use sync_core::record::Role;
 use sync_core::time::Timestamp;
 
 use crate::auth::AuthUser;
@@ -128,8 +130,22 @@ struct Asked {
 /// Checks a figures query of `caller` at `now`: the period (the default filled in, `from` not
 /// after `to`), the place and the role (no liaisons).
 async fn asked(app: &AppState, caller: &AuthUser, p: &FiguresQuery, now: i64) -> ApiResult<Asked> {
-    let from = time_bound("from", p.from.as_ref(), false)?;
-    let to = time_bound("to", p.to.as_ref(), true)?;
+    let (from, to) = period(p.from.as_ref(), p.to.as_ref(), now)?;
+    let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
+    r.only_supervisors_and_workers("figures")?;
+    Ok(Asked {
+        street: r.scope.street.as_ref().map(ToString::to_string),
+        grids: r.grids,
+        from,
+        to,
+    })
+}
+
+/// The period `from`..`to` asked for at `now` (ms, both ends included): the default filled
+/// in, `from` not after `to` (else 422 `bad_period`).
+fn period(from: Option<&String>, to: Option<&String>, now: i64) -> ApiResult<(i64, i64)> {
+    let from = time_bound("from", from, false)?;
+    let to = time_bound("to", to, true)?;
     let (from, to) = match (from, to) {
         (Some(f), Some(t)) => (f, t),
         (Some(f), None) => (f, now.max(f)),
@@ -143,14 +159,7 @@ async fn asked(app: &AppState, caller: &AuthUser, p: &FiguresQuery, now: i64) ->
             "from must not be after to",
         ));
     }
-    let r = reader(app, caller, p.grid.as_ref(), p.community.as_ref()).await?;
-    r.only_supervisors_and_workers("figures")?;
-    Ok(Asked {
-        street: r.scope.street.as_ref().map(ToString::to_string),
-        grids: r.grids,
-        from,
-        to,
-    })
+    Ok((from, to))
 }
 
 impl Asked {
@@ -426,4 +435,101 @@ mod tests {
         assert!(empty["visit_coverage"].is_null());
         assert_eq!(empty.as_object().map(|m| m.len()), Some(18));
     }
+}
+
+/// `GET /v1/figures/streets` parameters: the period.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    /// The period's first instant: an RFC 3339 time, or a day (China time).
+    #[param(schema_with = crate::openapi::values::time_bound)]
+    from: Option<String>,
+    /// The period's last instant: an RFC 3339 time, or a day (China time; its last instant).
+    #[param(schema_with = crate::openapi::values::time_bound)]
+    to: Option<String>,
+}
+
+/// A street's figures (the sum of its grids).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StreetFigures {
+    /// The street's code.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: FigureSet,
+}
+
+/// The answer of `GET /v1/figures/streets`: the county office's figures, the totals of every
+/// street and each street's, counts only.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CountyFigures {
+    /// The period.
+    pub period: Period,
+    /// Every street together.
+    pub totals: FigureSet,
+    /// Per street, by code.
+    pub streets: Vec<StreetFigures>,
+}
+
+/// The figures of every street for the county office (other roles: 403), with overdue cases
+/// counted at `now`. Each street is summed on its own, through the indexes led by the street
+/// (as a distributed database would ask each shard), and the streets are added here.
+pub async fn county(
+    app: &AppState,
+    caller: &AuthUser,
+    p: &PeriodQuery,
+    now: i64,
+) -> ApiResult<CountyFigures> {
+    if caller.role != Role::County {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "the figures of every street are the county office's",
+        ));
+    }
+    let (from, to) = period(p.from.as_ref(), p.to.as_ref(), now)?;
+    let places = places::hierarchy(&app.db).await?;
+    let street_of: HashMap<&str, &str> = places
+        .communities
+        .iter()
+        .map(|c| (c.id.as_str(), c.street.as_str()))
+        .collect();
+    let mut grids_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for g in &places.grids {
+        if let Some(street) = street_of.get(g.community.as_str()) {
+            grids_of.entry(street).or_default().push(g.id.clone());
+        }
+    }
+    let mut totals = GridCounts::default();
+    let mut streets = Vec::with_capacity(places.streets.len());
+    for street in &places.streets {
+        let grids = grids_of.remove(street.id.as_str()).unwrap_or_default();
+        let among = store::Among {
+            street: Some(&street.id),
+            grids: &grids,
+        };
+        let mut sum = GridCounts::default();
+        for c in store::by_grid(&app.db, among, from, to, now)
+            .await?
+            .values()
+        {
+            sum.add(c);
+        }
+        totals.add(&sum);
+        streets.push(StreetFigures {
+            id: street.id.clone(),
+            name: street.name.clone(),
+            figures: (&sum).into(),
+        });
+    }
+    Ok(CountyFigures {
+        period: Period {
+            from: Timestamp::from_millis(from).to_string(),
+            to: Timestamp::from_millis(to).to_string(),
+        },
+        totals: (&totals).into(),
+        streets,
+    })
 }

@@ -57,6 +57,7 @@ use crate::routes;
         routes::imports::get_import_report,
         routes::figures::get_figures,
         routes::figures::get_timeline,
+        routes::figures::get_streets,
         routes::reports::get_monthly,
         routes::reports::get_monthly_xlsx,
         routes::reports::get_monthly_pdf,

@@ -8,6 +8,7 @@ use sync_core::server::Access;
 
 use crate::db::users::UserRow;
 use crate::db::{Db, places};
+use crate::error::ApiError;
 
 /// A user's scope.
 ///
@@ -19,7 +20,8 @@ use crate::db::{Db, places};
 /// * community supervisor: reads every record of the community's grids, writes cases (the
 ///   workflow's events, each checked to name its author) and nothing else through sync;
 /// * street supervisor: the same across the street;
-/// * admin: maintains places and users; no records through sync.
+/// * admin: maintains places and users; no records through sync;
+/// * county office: the figures of every street (counts only); no records, lists or names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     /// The role.
@@ -52,7 +54,7 @@ impl Scope {
                 Some(s) => places::grids_of_street(db, s).await?.into_iter().collect(),
                 None => BTreeSet::new(),
             },
-            Role::Admin => BTreeSet::new(),
+            Role::Admin | Role::County => BTreeSet::new(),
         };
         let street = match user.role {
             Role::GridWorker | Role::Liaison => match &user.grid {
@@ -64,7 +66,7 @@ impl Scope {
                 None => None,
             },
             Role::StreetSupervisor | Role::Department => user.street.clone(),
-            Role::Admin => None,
+            Role::Admin | Role::County => None,
         };
         Ok(Self {
             role: user.role,
@@ -74,6 +76,17 @@ impl Scope {
             department: user.department.clone(),
         })
     }
+}
+
+/// The refusal (403) for a role that never reads records ([`Role::reads_records`]):
+/// administrators, and the county office, which reads the streets' figures only (counts, no
+/// record, list or name). `what` is what was asked ("read records", "sync records").
+pub fn records_refused(role: Role, what: &str) -> ApiError {
+    let who = match role {
+        Role::County => "the county office reads the streets' figures only, and does not",
+        _ => "administrators do not",
+    };
+    ApiError::forbidden("forbidden", format!("{who} {what}"))
 }
 
 impl Scope {

@@ -50,6 +50,9 @@ string_enum! {
         Admin = "admin" ["系统管理员", "administrator"],
         /// Staff of a department of the street (站所): handles the cases dispatched to it.
         Department = "department" ["站所人员", "department staff"],
+        /// The county (district) office above the streets: reads the figures of every
+        /// street, counts only; never a record, a list or a name.
+        County = "county" ["区县社会治理中心", "county office"],
     }
 }
 
@@ -70,9 +73,9 @@ impl RecordKind {
 /// are a user's own, and a liaison's group, are decided by whoever builds the scope.
 impl Role {
     /// Does this role read records at all? Administrators keep places and users, never
-    /// records.
+    /// records; the county office reads the streets' figures (counts), never records.
     pub fn reads_records(self) -> bool {
-        self != Self::Admin
+        !matches!(self, Self::Admin | Self::County)
     }
 
     /// May this role read a record of `kind` of its grids (`confidential`: a confidential
@@ -87,7 +90,7 @@ impl Role {
             }
             // Only the cases dispatched to their department (the server narrows it).
             Self::Department => kind == RecordKind::Case,
-            Self::Admin => false,
+            Self::Admin | Self::County => false,
         }
     }
 
@@ -118,7 +121,7 @@ impl Role {
             Self::CommunitySupervisor | Self::StreetSupervisor => {
                 self.reads(kind, confidential) && !kind.holds_personal_data()
             }
-            Self::GridWorker | Self::Liaison | Self::Department | Self::Admin => {
+            Self::GridWorker | Self::Liaison | Self::Department | Self::Admin | Self::County => {
                 self.reads(kind, confidential)
             }
         }
@@ -142,7 +145,7 @@ impl Role {
                 kind == RecordKind::Case
             }
             Self::Liaison => kind == RecordKind::Report,
-            Self::Admin => false,
+            Self::Admin | Self::County => false,
         }
     }
 

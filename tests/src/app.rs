@@ -209,7 +209,8 @@ impl TestApp {
     }
 
     /// Creates a user with [`PASSWORD`]. Grid workers and liaisons get the place's grid,
-    /// community supervisors its community, street supervisors and admins the street.
+    /// community supervisors its community, street supervisors and admins the street, the
+    /// county office no place.
     pub async fn user(&self, login: &str, role: Role, at: Place) -> anyhow::Result<TestUser> {
         self.user_in_group(login, role, at, None).await
     }
@@ -227,6 +228,7 @@ impl TestApp {
             Role::GridWorker | Role::Liaison => (None, None, Some(at.grid.clone())),
             Role::CommunitySupervisor => (None, Some(at.community.clone()), None),
             Role::StreetSupervisor | Role::Admin | Role::Department => (Some(street), None, None),
+            Role::County => (None, None, None),
         };
         let user = accounts::create_user(
             self.db(),

@@ -308,6 +308,19 @@ async fn resolve_place(db: &Db, new: &NewUser) -> Result<StoredPlace, CreateUser
             place.department = Some(department);
             None
         }
+        Role::County => {
+            // The whole county: no place of its own.
+            for (given, place) in [
+                (new.grid.is_some(), "grid"),
+                (new.community.is_some(), "community"),
+                (new.street.is_some(), "street"),
+            ] {
+                if given {
+                    return Err(unexpected(place));
+                }
+            }
+            None
+        }
         Role::StreetSupervisor | Role::Admin => {
             if new.grid.is_some() {
                 return Err(unexpected("grid"));

@@ -153,9 +153,9 @@ fn records_reader(caller: &AuthUser) -> ApiResult<()> {
     if caller.role.reads_records() {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "forbidden",
-            "administrators do not read records or their photos",
+        Err(crate::scope::records_refused(
+            caller.role,
+            "read records or their photos",
         ))
     }
 }

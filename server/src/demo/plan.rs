@@ -459,11 +459,22 @@ impl Plan {
             );
             departments.push((id, name, staff));
         }
+        // Cases last too.
+        let case_targets = story::case_targets(size, first_case, &mut rng);
+        // The county office reads every street's figures: one login for the city, made with
+        // its first street after every draw of the plan.
+        if number.0 == 0 {
+            add_user(
+                &mut rng,
+                "county".into(),
+                "区县社会治理中心".into(),
+                Role::County,
+                (None, None, None, None),
+            );
+        }
         for (id, _, staff) in &departments {
             users[*staff].department = Some(id.clone());
         }
-        // Cases last too.
-        let case_targets = story::case_targets(size, first_case, &mut rng);
 
         Self {
             size,

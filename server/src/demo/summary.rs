@@ -147,6 +147,7 @@ impl DemoSummary {
                 "community supervisors",
             ),
             (Role::Department, "站所人员", "department staff"),
+            (Role::County, "区县社会治理中心", "county office"),
         ] {
             let logins = of(role);
             push(
@@ -269,6 +270,7 @@ impl Plan {
                 Role::GridWorker => 3,
                 Role::Liaison => 4,
                 Role::Department => 5,
+                Role::County => 6,
             };
             (rank, l.login.clone())
         });

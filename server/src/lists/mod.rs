@@ -179,10 +179,7 @@ pub async fn reader(
     community: Option<&String>,
 ) -> ApiResult<Reader> {
     if !caller.role.reads_records() {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "administrators do not read records",
-        ));
+        return Err(crate::scope::records_refused(caller.role, "read records"));
     }
     let grid: Option<GridId> = parse("grid", grid)?;
     let community: Option<CommunityId> = parse("community", community)?;

@@ -74,10 +74,7 @@ pub struct Readable {
 pub async fn readable(app: &AppState, caller: &AuthUser, id: &str) -> ApiResult<Readable> {
     let id: DocId = path_id("id", id)?;
     if !caller.role.reads_records() {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "administrators do not read records",
-        ));
+        return Err(crate::scope::records_refused(caller.role, "read records"));
     }
     let loaded = load(app, &id)
         .await?

@@ -57,10 +57,7 @@ pub async fn exchange(
         None => GridCursor::default(),
     };
     if !caller.role.reads_records() {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "administrators do not sync records",
-        ));
+        return Err(crate::scope::records_refused(caller.role, "sync records"));
     }
     let (user, scope) = caller_scope(app, caller).await?;
     let syncing = Caller {

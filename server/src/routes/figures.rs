@@ -1,5 +1,7 @@
-//! `GET /v1/figures?community=&grid=&from=&to=` and `GET /v1/figures/timeline?...`: the
-//! parameters read, the figures computed by [`crate::figures`], the answer given.
+//! `GET /v1/figures?community=&grid=&from=&to=`, `GET /v1/figures/timeline?...` and the
+//! county office's `GET /v1/figures/streets?from=&to=` (`{"period", "totals", "streets":
+//! [{"id", "name", ...}]}`): the parameters read, the figures computed by
+//! [`crate::figures`], the answer given.
 //!
 //! The figures: `{"period": {"from", "to"}, "totals": {...}, "communities": [{"id", "name",
 //! ...}], "grids": [{"id", "name", "community", ...}]}` where each figure set holds
@@ -16,7 +18,7 @@ use axum::extract::State;
 use crate::auth::AuthUser;
 use crate::db::now_millis;
 use crate::error::ApiResult;
-use crate::figures::{self, Figures, FiguresQuery, Timeline};
+use crate::figures::{self, CountyFigures, Figures, FiguresQuery, PeriodQuery, Timeline};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
@@ -63,5 +65,28 @@ pub async fn get_timeline(
 ) -> ApiResult<ApiJson<Timeline>> {
     Ok(ApiJson(
         figures::timeline(&app, &caller, &p, now_millis()).await?,
+    ))
+}
+
+/// `GET /v1/figures/streets?from=&to=`
+#[utoipa::path(
+    get,
+    path = "/v1/figures/streets",
+    tag = "figures",
+    params(PeriodQuery),
+    responses(
+        (status = 200, description = "The county office's figures: every street's, counts only", body = CountyFigures),
+        crate::error::responses::ReadErrors,
+        (status = 422, description = "`bad_period`: `from` is after `to`", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn get_streets(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(p): ApiQuery<PeriodQuery>,
+) -> ApiResult<ApiJson<CountyFigures>> {
+    Ok(ApiJson(
+        figures::county(&app, &caller, &p, now_millis()).await?,
     ))
 }

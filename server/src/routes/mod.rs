@@ -260,6 +260,12 @@ fn table() -> Vec<Route> {
         ),
         (
             Method::GET,
+            "/v1/figures/streets",
+            BodyLimit::NoBody,
+            get(figures::get_streets),
+        ),
+        (
+            Method::GET,
             "/v1/reports/monthly",
             BodyLimit::NoBody,
             get(reports::get_monthly),

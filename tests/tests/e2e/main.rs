@@ -13,6 +13,7 @@ mod case_actions;
 mod conformance;
 mod connections;
 mod console_api;
+mod county;
 mod deep_documents;
 mod demo;
 mod departments;

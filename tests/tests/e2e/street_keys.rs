@@ -11,9 +11,9 @@ use gridbook_tests::TestApp;
 use gridbook_tests::client::{get, post, put};
 use serde_json::json;
 use sync_core::models::household::{Household, HouseholdStatus, ResidentStatus};
-use sync_core::record::{Place, Role};
+use sync_core::record::Role;
 
-use crate::support::{case, create_household, household, now, on_both_backends};
+use crate::support::{case, create_household, household, now, on_both_backends, second_street};
 
 on_both_backends!(
     every_table_is_keyed_by_street_or_shared_for_a_reason,
@@ -208,28 +208,6 @@ async fn count(db: &Db, table: &str, street: &str) -> anyhow::Result<i64> {
                 .fetch_one(pool)
                 .await?
         }
-    })
-}
-
-/// A second street `s2` with community `cz` and grid `cz-1`, made by an administrator.
-async fn second_street(app: &TestApp, token: &str) -> anyhow::Result<Place> {
-    for (path, body) in [
-        ("/v1/admin/streets/s2", json!({ "name": "第二街道" })),
-        (
-            "/v1/admin/communities/cz",
-            json!({ "name": "丁社区", "street": "s2" }),
-        ),
-        (
-            "/v1/admin/grids/cz-1",
-            json!({ "name": "丁一格", "community": "cz" }),
-        ),
-    ] {
-        let a = put(app, token, path, &body).await?;
-        ensure!(a.status == 200, "{path}: {} {}", a.status, a.text);
-    }
-    Ok(Place {
-        community: "cz".parse()?,
-        grid: "cz-1".parse()?,
     })
 }
 

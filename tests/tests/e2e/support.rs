@@ -322,3 +322,28 @@ pub fn schema_validator(schema: &serde_json::Value) -> jsonschema::Validator {
         .build(schema)
         .expect("the schema compiles")
 }
+
+/// A second street `s2` with community `cz` and grid `cz-1`, made by an administrator.
+pub async fn second_street(app: &gridbook_tests::TestApp, token: &str) -> anyhow::Result<Place> {
+    for (path, body) in [
+        (
+            "/v1/admin/streets/s2",
+            serde_json::json!({ "name": "第二街道" }),
+        ),
+        (
+            "/v1/admin/communities/cz",
+            serde_json::json!({ "name": "丁社区", "street": "s2" }),
+        ),
+        (
+            "/v1/admin/grids/cz-1",
+            serde_json::json!({ "name": "丁一格", "community": "cz" }),
+        ),
+    ] {
+        let a = gridbook_tests::client::put(app, token, path, &body).await?;
+        anyhow::ensure!(a.status == 200, "{path}: {} {}", a.status, a.text);
+    }
+    Ok(Place {
+        community: "cz".parse()?,
+        grid: "cz-1".parse()?,
+    })
+}

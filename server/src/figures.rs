@@ -123,6 +123,7 @@ pub struct Figures {
 struct Asked {
     grids: Vec<String>,
     street: Option<String>,
+    whole_street: bool,
     from: i64,
     to: i64,
 }
@@ -135,6 +136,7 @@ async fn asked(app: &AppState, caller: &AuthUser, p: &FiguresQuery, now: i64) ->
     r.only_supervisors_and_workers("figures")?;
     Ok(Asked {
         street: r.scope.street.as_ref().map(ToString::to_string),
+        whole_street: r.among().whole_street,
         grids: r.grids,
         from,
         to,
@@ -167,6 +169,7 @@ impl Asked {
         store::Among {
             street: self.street.as_deref(),
             grids: &self.grids,
+            whole_street: self.whole_street,
         }
     }
 
@@ -509,6 +512,7 @@ pub async fn county(
         let among = store::Among {
             street: Some(&street.id),
             grids: &grids,
+            whole_street: true,
         };
         let mut sum = GridCounts::default();
         for c in store::by_grid(&app.db, among, from, to, now)

@@ -6,6 +6,7 @@ use sync_core::ids::{DepartmentId, GridId, LiaisonGroupId, StreetId};
 use sync_core::record::{RecordKind, RecordMeta, Role};
 use sync_core::server::Access;
 
+use crate::db::query::Among;
 use crate::db::users::UserRow;
 use crate::db::{Db, places};
 use crate::error::ApiError;
@@ -87,6 +88,20 @@ pub fn records_refused(role: Role, what: &str) -> ApiError {
         _ => "administrators do not",
     };
     ApiError::forbidden("forbidden", format!("{who} {what}"))
+}
+
+impl Scope {
+    /// `grids` (of this scope) as a query reads them: in the scope's street, and by the street
+    /// alone when they are all of a street supervisor's (or department's) street.
+    pub fn among<'a>(&'a self, grids: &'a [String]) -> Among<'a> {
+        Among {
+            street: self.street.as_ref().map(|s| s.as_str()),
+            grids,
+            whole_street: matches!(self.role, Role::StreetSupervisor | Role::Department)
+                && !grids.is_empty()
+                && grids.len() == self.grids.len(),
+        }
+    }
 }
 
 impl Scope {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+pub use super::query::Among;
 use super::{Db, on_db};
 
 /// The figures of one grid for a period (also the counts of a figure set in the answer of
@@ -72,43 +73,8 @@ impl GridCounts {
     }
 }
 
-/// The grids figures are asked for, all in `street` when it is named (every scope but an
-/// administrator's lies in one street).
-#[derive(Debug, Clone, Copy)]
-pub struct Among<'a> {
-    /// The street of the grids.
-    pub street: Option<&'a str>,
-    /// The grids (ids).
-    pub grids: &'a [String],
-}
-
-impl Among<'_> {
-    /// `{alias}grid_id IN ($first, ...)`, and `AND {alias}street_id = $n` after them when the
-    /// street is named: so that the statement reads the street's rows only, through the
-    /// indexes led by it.
-    fn place(&self, alias: &str, first: usize) -> String {
-        let n = self.grids.len();
-        let grids = placeholders(first, n);
-        match self.street {
-            Some(_) => format!(
-                "{alias}grid_id IN ({grids}) AND {alias}street_id = ${}",
-                first + n
-            ),
-            None => format!("{alias}grid_id IN ({grids})"),
-        }
-    }
-}
-
-/// `$first, $first+1, ...` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Binds `$1` from, `$2` to, `$3` now (when the statement uses it), then the grids, then the
-/// street when it is named (see [`Among::place`]).
+/// Binds `$1` from, `$2` to, `$3` now (when the statement uses it), then the place's values
+/// ([`Among::args`]).
 macro_rules! run {
     ($db:expr, $sql:expr, $ints:expr, $among:expr, $row:ident => $each:expr) => {{
         let sql = $sql;
@@ -118,11 +84,8 @@ macro_rules! run {
             for i in $ints {
                 q = q.bind(i);
             }
-            for g in among.grids {
-                q = q.bind(g.clone());
-            }
-            if let Some(street) = among.street {
-                q = q.bind(street);
+            for arg in among.args() {
+                q = q.bind(arg);
             }
             let rows = q.fetch_all(pool).await?;
             for $row in &rows {
@@ -380,6 +343,7 @@ pub async fn report_extras(
     let users = Among {
         street: None,
         grids: among.grids,
+        whole_street: false,
     };
     let in0 = among.place("", 1);
     let in1 = among.place("", 2);

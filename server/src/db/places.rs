@@ -184,6 +184,36 @@ pub async fn list_places(db: &Db) -> Result<Vec<PlaceRow>, sqlx::Error> {
     Ok(rows)
 }
 
+/// The names of the communities and grids among `codes`, by code: what a list shows beside
+/// its items' codes, read for one page's places only (not the whole city's hierarchy).
+pub async fn names_of(
+    db: &Db,
+    codes: &[String],
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in codes.chunks(NAMES_PER_QUERY) {
+        let rows: Vec<(String, String)> = on_db!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT id, name FROM communities WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for code in chunk {
+                list.push_bind(code.as_str());
+            }
+            qb.push(") UNION ALL SELECT id, name FROM grids WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for code in chunk {
+                list.push_bind(code.as_str());
+            }
+            qb.push(")");
+            qb.build_query_as::<(String, String)>().fetch_all(pool).await
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Codes per [`names_of`] query (each bound twice).
+const NAMES_PER_QUERY: usize = 500;
+
 /// Does this street exist?
 pub async fn street_exists(db: &Db, street: &StreetId) -> Result<bool, sqlx::Error> {
     let row: Option<i64> = on_db!(db, pool => sqlx::query_scalar(

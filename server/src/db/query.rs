@@ -51,14 +51,13 @@ impl Filter {
         self.clause(format!("{column} IN ({})", ps.join(", ")));
     }
 
-    /// Rows of `grids` (all in `street` when it is given): `street_id = street AND grid_id IN
-    /// (grids)`. Naming the street lets a list read through the indexes led by it, so that
-    /// reading one street's rows does not grow with the other streets stored.
-    pub fn in_place(&mut self, street: Option<&str>, grids: &[String]) {
-        if let Some(street) = street {
-            self.eq("street_id", street);
+    /// The rows of `among` ([`Among::place`]).
+    pub fn in_place(&mut self, among: Among<'_>) {
+        let first = self.args.len() + 1;
+        self.clause(among.place("", first));
+        for arg in among.args() {
+            self.args.push(Arg::Text(arg.to_owned()));
         }
-        self.within("grid_id", grids);
     }
 
     /// `column LIKE '%text%'`, with `%`, `_` and `\` in `text` matched literally.
@@ -79,6 +78,61 @@ impl Filter {
             String::new()
         } else {
             format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// The grids a list or a figure reads, all in `street` when it is named (every scope but an
+/// administrator's lies in one street). Naming the street lets a query read through the
+/// indexes led by it, so that reading one street's rows does not grow with the other streets
+/// stored; when the grids are the whole street, the street alone selects the rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Among<'a> {
+    /// The street of the grids.
+    pub street: Option<&'a str>,
+    /// The grids (ids).
+    pub grids: &'a [String],
+    /// `grids` are every grid of `street` (a street supervisor's whole scope).
+    pub whole_street: bool,
+}
+
+impl Among<'_> {
+    /// The condition on `{alias}street_id` / `{alias}grid_id`, its placeholders numbered from
+    /// `$first` in the order of [`Among::args`]: `street_id = $first` for a whole street,
+    /// else `grid_id IN (...)`, with `AND street_id = $n` after the grids when the street is
+    /// named. No grids match nothing.
+    pub fn place(&self, alias: &str, first: usize) -> String {
+        match (self.street, self.whole_street) {
+            (Some(_), true) => format!("{alias}street_id = ${first}"),
+            _ if self.grids.is_empty() => "1 = 0".to_owned(),
+            (street, _) => {
+                let n = self.grids.len();
+                let grids = (first..first + n)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                match street {
+                    Some(_) => format!(
+                        "{alias}grid_id IN ({grids}) AND {alias}street_id = ${}",
+                        first + n
+                    ),
+                    None => format!("{alias}grid_id IN ({grids})"),
+                }
+            }
+        }
+    }
+
+    /// The values of [`Among::place`]'s placeholders, in order.
+    pub fn args(&self) -> Vec<&str> {
+        match (self.street, self.whole_street) {
+            (Some(street), true) => vec![street],
+            _ if self.grids.is_empty() => Vec::new(),
+            (street, _) => self
+                .grids
+                .iter()
+                .map(String::as_str)
+                .chain(street)
+                .collect(),
         }
     }
 }
@@ -154,3 +208,42 @@ macro_rules! list_query {
     }};
 }
 pub(crate) use list_query;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_is_read_by_its_street_its_grids_or_both() {
+        let grids = ["a-1".to_owned(), "a-2".to_owned()];
+        let among = |street, whole_street| Among {
+            street,
+            grids: &grids,
+            whole_street,
+        };
+        let whole = among(Some("st"), true);
+        assert_eq!(whole.place("h.", 3), "h.street_id = $3");
+        assert_eq!(whole.args(), ["st"]);
+        let some = among(Some("st"), false);
+        assert_eq!(some.place("", 1), "grid_id IN ($1, $2) AND street_id = $3");
+        assert_eq!(some.args(), ["a-1", "a-2", "st"]);
+        let anywhere = among(None, false);
+        assert_eq!(anywhere.place("", 2), "grid_id IN ($2, $3)");
+        assert_eq!(anywhere.args(), ["a-1", "a-2"]);
+        let none = Among {
+            street: Some("st"),
+            grids: &[],
+            whole_street: false,
+        };
+        assert_eq!(none.place("", 1), "1 = 0");
+        assert!(none.args().is_empty());
+        let mut f = Filter::default();
+        f.eq("kind", "visit");
+        f.in_place(some);
+        assert_eq!(
+            f.where_sql(),
+            " WHERE kind = $1 AND grid_id IN ($2, $3) AND street_id = $4"
+        );
+        assert_eq!(f.args.len(), 4);
+    }
+}

@@ -60,7 +60,7 @@ pub async fn conflict_filter(
     let grids = narrow_grids(app, &scope, community, grid).await?;
     let mut f = Filter::default();
     let grids: Vec<String> = grids.iter().map(ToString::to_string).collect();
-    f.in_place(scope.street.as_ref().map(|s| s.as_str()), &grids);
+    f.in_place(scope.among(&grids));
     if let Some(kind) = kind {
         f.eq("kind", kind.as_str());
     }

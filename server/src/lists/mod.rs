@@ -23,7 +23,7 @@ use sync_core::record::Role;
 
 use crate::auth::AuthUser;
 use crate::db::places;
-use crate::db::query::{Filter, Page};
+use crate::db::query::{Among, Filter, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::http::params::parse;
 use crate::records::load::caller_scope;
@@ -47,18 +47,14 @@ pub struct ListPage {
 /// Adds `community_name` and `grid_name` beside each item's `community` and `grid` codes, so
 /// that what people read is a place's name, never its code.
 pub async fn with_place_names(app: &AppState, items: &mut [Value]) -> ApiResult<()> {
-    let places = places::hierarchy(&app.db).await?;
-    let names: std::collections::HashMap<&str, &str> = places
-        .communities
+    let codes: BTreeSet<String> = items
         .iter()
-        .map(|c| (c.id.as_str(), c.name.as_str()))
-        .chain(
-            places
-                .grids
-                .iter()
-                .map(|g| (g.id.as_str(), g.name.as_str())),
-        )
+        .flat_map(|item| ["community", "grid"].map(|key| item.get(key).and_then(Value::as_str)))
+        .flatten()
+        .map(str::to_owned)
         .collect();
+    let codes: Vec<String> = codes.into_iter().collect();
+    let names = places::names_of(&app.db, &codes).await?;
     for item in items {
         let Some(object) = item.as_object_mut() else {
             continue;
@@ -68,7 +64,7 @@ pub async fn with_place_names(app: &AppState, items: &mut [Value]) -> ApiResult<
                 .get(code)
                 .and_then(Value::as_str)
                 .and_then(|c| names.get(c))
-                .map(|n| (*n).to_owned());
+                .cloned();
             if let Some(found) = found {
                 object.insert(name.to_owned(), Value::String(found));
             }
@@ -140,16 +136,13 @@ impl Reader {
     /// The `WHERE` clauses of a list of the grids read (in the scope's street).
     pub fn filter(&self) -> Filter {
         let mut f = Filter::default();
-        f.in_place(self.scope.street.as_ref().map(|s| s.as_str()), &self.grids);
+        f.in_place(self.among());
         f
     }
 
-    /// The grids read, in the scope's street, as the figures take them.
-    pub fn among(&self) -> crate::db::figures::Among<'_> {
-        crate::db::figures::Among {
-            street: self.scope.street.as_ref().map(|s| s.as_str()),
-            grids: &self.grids,
-        }
+    /// The grids read, in the scope's street.
+    pub fn among(&self) -> Among<'_> {
+        self.scope.among(&self.grids)
     }
 
     /// Refuses a liaison a list of anything but households, and department staff anything

@@ -1012,6 +1012,24 @@ async fn walk(app: &TestApp, b: &Browser) -> anyhow::Result<()> {
     b.wait_for("tbody tr [data-audit-action=export]", "")
         .await?;
     b.wait_for("tbody tr", "dzk-sup").await?;
+
+    // 8. The county office reads every street's figures, counts only: no list to open.
+    b.sign_out().await?;
+    b.sign_in(app, "county", DEMO_PASSWORD).await?;
+    b.wait_for("#streets tbody tr", "和平街道").await?;
+    let nav: Vec<String> = {
+        let mut keys = Vec::new();
+        for link in b.driver().find_all(By::Css("nav a[data-nav]")).await? {
+            keys.push(link.attr("data-nav").await?.unwrap_or_default());
+        }
+        keys
+    };
+    assert_eq!(
+        nav,
+        ["dashboard"],
+        "the county office's console offers the figures only"
+    );
+    b.shot("county").await?;
     b.sign_out().await?;
     b.shot("sign-in").await?;
     Ok(())

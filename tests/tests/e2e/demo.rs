@@ -475,6 +475,7 @@ async fn assert_no_day_opens_a_burst(db: &Db, now: Timestamp) {
     let among = figures::Among {
         street: None,
         grids: &grids,
+        whole_street: false,
     };
     let cases = figures::case_times(db, among, from, now.millis())
         .await

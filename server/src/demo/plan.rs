@@ -516,9 +516,17 @@ mod tests {
             assert_ne!(a.id, b.id);
             assert_ne!(a.device, b.device);
         }
-        // Shaped alike.
+        // Shaped alike, and the city's one county office account is made with street 0.
         assert_eq!(heping.grids.len(), other.grids.len());
-        assert_eq!(heping.users.len(), other.users.len());
+        assert_eq!(heping.users.len(), other.users.len() + 1);
+        let county: Vec<&str> = heping
+            .users
+            .iter()
+            .filter(|u| u.role == Role::County)
+            .map(|u| u.login.as_str())
+            .collect();
+        assert_eq!(county, ["county"]);
+        assert!(other.users.iter().all(|u| u.role != Role::County));
     }
 
     #[test]

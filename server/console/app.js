@@ -426,6 +426,14 @@ function addressText(address) {
 
 // --- dashboard ---------------------------------------------------------------------------------
 
+// The figures `keys` of `totals` as cards (overdue cases in alert colours when any).
+function figureCards(totals, keys) {
+  return h("div", { class: "cards" }, keys.map((key) =>
+    h("div", { class: `figure ${key === "overdue_cases" && totals[key] > 0 ? "alert" : ""}`, "data-figure": key },
+      h("span", { class: "value" }, key === "visit_coverage" ? percent(totals[key]) : totals[key]),
+      h("span", { class: "label" }, figureLabel(key)))));
+}
+
 // The county office's dashboard: every street's figures for a period, counts only.
 async function countyPage(params) {
   const days = params.days ?? "90";
@@ -436,10 +444,7 @@ async function countyPage(params) {
   const totals = figures.totals;
   const cardKeys = ["households", "overdue_cases", "appeals_resolved", "appeals_resolved_on_time", "disputes_mediated",
     "hazards_found", "hazards_rectified", "visit_coverage", "visits", "patrols"];
-  const cards = h("div", { class: "cards" }, cardKeys.map((key) =>
-    h("div", { class: `figure ${key === "overdue_cases" && totals[key] > 0 ? "alert" : ""}`, "data-figure": key },
-      h("span", { class: "value" }, key === "visit_coverage" ? percent(totals[key]) : totals[key]),
-      h("span", { class: "label" }, figureLabel(key)))));
+  const cards = figureCards(totals, cardKeys);
   return show(
     h("h1", {}, t("dashboard")),
     controls,
@@ -482,10 +487,7 @@ async function dashboardPage(params) {
   const cardKeys = ["overdue_cases", "appeals_resolved", "appeals_resolved_on_time", "disputes_mediated",
     "hazards_found", "hazards_rectified", "households_visited", "visit_coverage", "visits", "patrols",
     "service_activities", "cultural_activities", "outreach_activities", "party_members_registered"];
-  const cards = h("div", { class: "cards" }, cardKeys.map((key) =>
-    h("div", { class: `figure ${key === "overdue_cases" && totals[key] > 0 ? "alert" : ""}`, "data-figure": key },
-      h("span", { class: "value" }, key === "visit_coverage" ? percent(totals[key]) : totals[key]),
-      h("span", { class: "label" }, figureLabel(key)))));
+  const cards = figureCards(totals, cardKeys);
   const labels = timeline.points.map((p) => fmtDay(p.start).slice(5));
   const lines = lineChart(labels, [
     { name: t("opened"), values: timeline.points.map((p) => p.opened), cls: "opened" },

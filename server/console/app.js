@@ -426,8 +426,8 @@ function addressText(address) {
 
 // --- dashboard ---------------------------------------------------------------------------------
 
-// The figures `keys` of `totals` as cards (overdue cases in alert colours when any).
-function figureCards(totals, keys) {
+// The figures `keys` of `totals` as the dashboards' cards (overdue cases in alert colours).
+function figureCardsOf(totals, keys) {
   return h("div", { class: "cards" }, keys.map((key) =>
     h("div", { class: `figure ${key === "overdue_cases" && totals[key] > 0 ? "alert" : ""}`, "data-figure": key },
       h("span", { class: "value" }, key === "visit_coverage" ? percent(totals[key]) : totals[key]),
@@ -444,7 +444,7 @@ async function countyPage(params) {
   const totals = figures.totals;
   const cardKeys = ["households", "overdue_cases", "appeals_resolved", "appeals_resolved_on_time", "disputes_mediated",
     "hazards_found", "hazards_rectified", "visit_coverage", "visits", "patrols"];
-  const cards = figureCards(totals, cardKeys);
+  const cards = figureCardsOf(totals, cardKeys);
   return show(
     h("h1", {}, t("dashboard")),
     controls,
@@ -487,7 +487,7 @@ async function dashboardPage(params) {
   const cardKeys = ["overdue_cases", "appeals_resolved", "appeals_resolved_on_time", "disputes_mediated",
     "hazards_found", "hazards_rectified", "households_visited", "visit_coverage", "visits", "patrols",
     "service_activities", "cultural_activities", "outreach_activities", "party_members_registered"];
-  const cards = figureCards(totals, cardKeys);
+  const cards = figureCardsOf(totals, cardKeys);
   const labels = timeline.points.map((p) => fmtDay(p.start).slice(5));
   const lines = lineChart(labels, [
     { name: t("opened"), values: timeline.points.map((p) => p.opened), cls: "opened" },

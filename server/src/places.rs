@@ -111,9 +111,10 @@ async fn saved<T>(
 
 /// A place's name, trimmed: 1 to 100 characters, else 422 `invalid_name`.
 fn place_name(name: &str) -> ApiResult<String> {
+    // Counted as sent (the documented limit); surrounding blanks are then dropped.
+    let sent = name.chars().count();
     let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_PLACE_NAME_CHARS {
+    if name.is_empty() || sent > MAX_PLACE_NAME_CHARS {
         return Err(ApiError::unprocessable(
             "invalid_name",
             "the name must be 1 to 100 characters",

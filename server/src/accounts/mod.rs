@@ -60,18 +60,38 @@ pub fn verify_password(password_hash: &str, password: &str) -> bool {
         .is_ok()
 }
 
-/// Hashes a password on a blocking thread; `None` if the thread failed.
-pub async fn hash_password_blocking(password: &str) -> Option<String> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .ok()
+/// How many password hashes run at once in this process: one per CPU. Each argon2id hash
+/// holds its 19 MiB memory block while it runs, and every sign-in runs one (an unknown login
+/// too), so without a bound a burst of sign-ins held one block per waiting blocking thread:
+/// 1,000 phones signing in at once across three nodes lifted a node past 400 MiB
+/// (docs/BENCHMARKS.md, W6), and a flood of sign-ins could exhaust the memory. A sign-in past
+/// the bound waits its turn; more CPUs would not finish the hashes sooner anyway.
+pub fn password_work_limit() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-/// Verifies a password on a blocking thread (false if the thread failed).
+/// Runs password work (`f`, CPU- and memory-heavy) on a blocking thread once one of the
+/// [`password_work_limit`] places is free; `None` if the thread failed.
+async fn password_work<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    static PLACES: LazyLock<tokio::sync::Semaphore> =
+        LazyLock::new(|| tokio::sync::Semaphore::new(password_work_limit()));
+    // The semaphore is never closed, so acquiring fails only if it were.
+    let _place = PLACES.acquire().await.ok()?;
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+/// Hashes a password on a blocking thread, at most [`password_work_limit`] at a time; `None`
+/// if the thread failed.
+pub async fn hash_password_blocking(password: &str) -> Option<String> {
+    let password = password.to_owned();
+    password_work(move || hash_password(&password)).await
+}
+
+/// Verifies a password on a blocking thread, at most [`password_work_limit`] at a time (false
+/// if the thread failed).
 pub async fn verify_password_blocking(password_hash: &str, password: &str) -> bool {
     let (hash, password) = (password_hash.to_owned(), password.to_owned());
-    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+    password_work(move || verify_password(&hash, &password))
         .await
         .unwrap_or(false)
 }
@@ -146,6 +166,40 @@ pub async fn user_view(db: &Db, user: &UserRow) -> Result<UserView, sqlx::Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A burst of password work never runs more than [`password_work_limit`] hashes at once
+    /// (each holds 19 MiB), and every piece of the burst still runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_work_runs_at_most_one_hash_per_cpu_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let burst = 8 * password_work_limit() + 3;
+        let mut works = tokio::task::JoinSet::new();
+        for _ in 0..burst {
+            let (running, most) = (running.clone(), most.clone());
+            works.spawn(password_work(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                running.fetch_sub(1, Ordering::SeqCst);
+            }));
+        }
+        let mut done = 0;
+        while let Some(work) = works.join_next().await {
+            assert_eq!(work.ok(), Some(Some(())));
+            done += 1;
+        }
+        assert_eq!(done, burst);
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=password_work_limit()).contains(&most),
+            "{most} hashes ran at once, the limit is {}",
+            password_work_limit()
+        );
+    }
 
     #[test]
     fn passwords_hash_to_salted_argon2id_phc_strings_and_verify() {

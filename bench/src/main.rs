@@ -317,9 +317,19 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        // With one run and no W4, W6 is the template's only user: it runs on the template
+        // itself, because a copy of a 120-street city would need a second ~37 GB on disk.
+        let w6_in_place = args.runs == 1 && !wants("w4");
         for (backend, template) in district.iter().filter(|_| wants("w6")) {
-            let db =
-                Database::create(*backend, &settings, &format!("w6_{run}"), Some(template)).await?;
+            let copy = if w6_in_place {
+                None
+            } else {
+                Some(
+                    Database::create(*backend, &settings, &format!("w6_{run}"), Some(template))
+                        .await?,
+                )
+            };
+            let db = copy.as_ref().unwrap_or(template);
             let logins =
                 ours::seed_load(&db.url, args.city_phones, args.city_phone_streets).await?;
             let load = city::CityLoad {
@@ -333,10 +343,12 @@ async fn main() -> anyhow::Result<()> {
                 interval: Duration::from_millis(args.city_interval_ms.max(1)),
                 secs: args.city_secs,
             };
-            let city_rows = city::run(&settings, *backend, &db, run, &load)
+            let city_rows = city::run(&settings, *backend, db, run, &load)
                 .await
                 .with_context(|| format!("gridbook {} W6 run {run}", backend.name()))?;
-            db.drop_now().await?;
+            if let Some(copy) = copy {
+                copy.drop_now().await?;
+            }
             for r in &city_rows {
                 progress(r);
             }

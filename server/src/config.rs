@@ -79,8 +79,11 @@ pub const DEFAULT_REFRESH_TTL_DAYS: u64 = 30;
 /// Default largest request body after decompression (`POST /v1/sync`; other routes take
 /// less, see `crate::routes`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-/// Default capacity of the document cache.
+/// Default capacity of the record cache, in records.
 pub const DEFAULT_DOC_CACHE: usize = 4096;
+/// Default capacity of the record cache, in MiB of the records' estimated heap
+/// (`crate::cache::weight`): a node's cache stays within it whatever the records' sizes.
+pub const DEFAULT_DOC_CACHE_MIB: usize = 64;
 /// Days an archived household's private document is kept before it is erased.
 pub const DEFAULT_ARCHIVE_RETENTION_DAYS: u64 = 30;
 /// Where the monthly report's PDF font is looked for, in order, when `GRIDBOOK_REPORT_FONT`
@@ -163,9 +166,13 @@ pub struct ServeArgs {
     /// other routes take far less: a few KiB for sign-in).
     #[arg(long, env = "GRIDBOOK_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
-    /// How many documents the in-memory cache holds.
+    /// How many records the in-memory cache holds at most.
     #[arg(long, env = "GRIDBOOK_DOC_CACHE", default_value_t = DEFAULT_DOC_CACHE)]
     pub doc_cache: usize,
+    /// How much memory the record cache's records may hold at most, in MiB (estimated from
+    /// each record's operations and fields).
+    #[arg(long, env = "GRIDBOOK_DOC_CACHE_MIB", default_value_t = DEFAULT_DOC_CACHE_MIB)]
+    pub doc_cache_mib: usize,
     /// Days an archived household's private document (residents' ID numbers, phones, special
     /// groups) is kept on the server before it is erased (0: at the next check, within the
     /// hour).
@@ -279,8 +286,10 @@ pub struct Settings {
     pub refresh_ttl: Duration,
     /// Body size limit of `POST /v1/sync` (after decompression).
     pub max_body_bytes: usize,
-    /// Document cache capacity.
+    /// Record cache capacity, in records.
     pub doc_cache: usize,
+    /// Record cache capacity, in bytes of the records' estimated heap.
+    pub doc_cache_bytes: usize,
     /// Longest time a request's headers may take, from their first byte.
     pub header_read_timeout: Duration,
     /// Longest time a connection may stay open with no request in progress.
@@ -321,6 +330,7 @@ impl fmt::Debug for Settings {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("doc_cache", &self.doc_cache)
+            .field("doc_cache_bytes", &self.doc_cache_bytes)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_connections", &self.max_connections)
@@ -353,6 +363,7 @@ impl Settings {
             refresh_ttl: Duration::from_secs(DEFAULT_REFRESH_TTL_DAYS * 86_400),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             doc_cache: DEFAULT_DOC_CACHE,
+            doc_cache_bytes: DEFAULT_DOC_CACHE_MIB << 20,
             header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
             max_connections: None,
@@ -420,6 +431,18 @@ impl TryFrom<&ServeArgs> for Settings {
                 reason: "must be at least 1",
             });
         }
+        if args.doc_cache_mib == 0 {
+            return Err(SettingError {
+                name: "doc_cache_mib",
+                reason: "must be at least 1",
+            });
+        }
+        let Some(doc_cache_bytes) = args.doc_cache_mib.checked_mul(1 << 20) else {
+            return Err(SettingError {
+                name: "doc_cache_mib",
+                reason: "is more memory than this machine can address",
+            });
+        };
         for (name, value) in [
             ("header_read_timeout_secs", args.header_read_timeout_secs),
             ("idle_timeout_secs", args.idle_timeout_secs),
@@ -464,6 +487,7 @@ impl TryFrom<&ServeArgs> for Settings {
             refresh_ttl: Duration::from_secs(args.refresh_ttl_days.max(1) * 86_400),
             max_body_bytes: args.max_body_bytes,
             doc_cache: args.doc_cache,
+            doc_cache_bytes,
             header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
             idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             max_connections: args.max_connections,
@@ -638,6 +662,34 @@ mod tests {
         assert_eq!(settings.connection_cap(None), MAX_CONNECTIONS_CEILING);
         settings.max_connections = Some(10_000);
         assert_eq!(settings.connection_cap(Some(1024)), 10_000);
+    }
+
+    #[test]
+    fn the_record_cache_is_bounded_in_records_and_in_mib() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["serve"];
+            argv.extend_from_slice(extra);
+            <Serve as clap::Parser>::try_parse_from(argv).map(|s| Settings::try_from(&s.args))
+        };
+        let defaults = args(&[]).unwrap().unwrap();
+        assert_eq!(defaults.doc_cache, DEFAULT_DOC_CACHE);
+        assert_eq!(defaults.doc_cache_bytes, DEFAULT_DOC_CACHE_MIB << 20);
+        let set = args(&["--doc-cache", "10", "--doc-cache-mib", "3"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((set.doc_cache, set.doc_cache_bytes), (10, 3 << 20));
+        for zero in [["--doc-cache", "0"], ["--doc-cache-mib", "0"]] {
+            let refused = args(&zero).unwrap().unwrap_err();
+            assert_eq!(refused.reason, "must be at least 1", "{zero:?}");
+        }
+        let huge = usize::MAX.to_string();
+        let refused = args(&["--doc-cache-mib", &huge]).unwrap().unwrap_err();
+        assert_eq!(refused.name, "doc_cache_mib");
     }
 
     #[test]

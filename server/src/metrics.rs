@@ -11,9 +11,9 @@
 //! - `gridbook_long_polls_waiting`: syncs waiting for news ([`crate::live`]);
 //!   `gridbook_remote_wakes_total` and `gridbook_listener_reconnects_total`: wake-ups heard from
 //!   other nodes, and lost listening connections;
-//! - `gridbook_record_cache_{hits,misses,stale}_total` and `gridbook_record_cache_records`: the
-//!   record cache, and the writes that found their cached copy stale (another node wrote
-//!   first) and decided again;
+//! - `gridbook_record_cache_{hits,misses,stale}_total`, `gridbook_record_cache_records` and
+//!   `gridbook_record_cache_bytes`: the record cache (its records' estimated heap), and the
+//!   writes that found their cached copy stale (another node wrote first) and decided again;
 //! - `gridbook_db_pool_connections{state}`: the database pool's open and idle connections,
 //!   and `gridbook_db_pool_max_connections`;
 //! - `gridbook_blob_bytes_received_total` and `gridbook_blob_bytes_stored_total`.
@@ -102,6 +102,7 @@ pub struct Metrics {
     remote_wakes: Counter,
     listener_reconnects: Counter,
     cache_records: Gauge,
+    cache_bytes: Gauge,
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
 }
@@ -131,6 +132,7 @@ impl Metrics {
             remote_wakes: Counter::default(),
             listener_reconnects: Counter::default(),
             cache_records: Gauge::default(),
+            cache_bytes: Gauge::default(),
             pool: Family::default(),
             pool_max: Gauge::default(),
             registry: Registry::default(),
@@ -196,6 +198,11 @@ impl Metrics {
             this.cache_records.clone(),
         );
         registry.register(
+            "record_cache_bytes",
+            "Estimated heap of the records in the cache, in bytes (bounded by GRIDBOOK_DOC_CACHE_MIB)",
+            this.cache_bytes.clone(),
+        );
+        registry.register(
             "db_pool_connections",
             "Database pool connections, open and idle",
             this.pool.clone(),
@@ -242,6 +249,8 @@ impl Metrics {
         );
         self.cache_records
             .set(i64::try_from(app.cache.len()).unwrap_or(i64::MAX));
+        self.cache_bytes
+            .set(i64::try_from(app.cache.bytes()).unwrap_or(i64::MAX));
         let (size, idle, max) = pool_use(&app.db);
         self.pool
             .get_or_create(&PoolLabels { state: "open" })

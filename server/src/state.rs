@@ -53,7 +53,7 @@ impl AppState {
         };
         let blobs = BlobStore::open(settings.blob_dir(), settings.max_blob_bytes);
         let state = Self {
-            cache: Arc::new(DocCache::new(settings.doc_cache)),
+            cache: Arc::new(DocCache::new(settings.doc_cache, settings.doc_cache_bytes)),
             db,
             keys: Arc::new(keys),
             settings: Arc::new(settings),

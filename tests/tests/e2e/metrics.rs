@@ -202,6 +202,15 @@ async fn operators_scrape_the_figures_with_their_token(app: TestApp) -> anyhow::
     assert!(sample(&text, "gridbook_sync_changes_applied_total") == Some(2.0));
     assert!(sample(&text, "gridbook_record_cache_hits_total").is_some());
     assert!(sample(&text, "gridbook_record_cache_misses_total").is_some());
+    // The two accepted households are cached, and their estimated heap is counted.
+    assert!(
+        sample(&text, "gridbook_record_cache_records").unwrap_or(0.0) >= 2.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "gridbook_record_cache_bytes").unwrap_or(0.0) >= 2.0 * 12_288.0,
+        "{text}"
+    );
     assert!(sample(&text, "gridbook_db_pool_connections{state=\"open\"}").unwrap_or(0.0) >= 1.0);
     assert!(sample(&text, "gridbook_db_pool_max_connections").unwrap_or(0.0) >= 1.0);
     assert!(sample(&text, "gridbook_blob_bytes_received_total").is_some());

@@ -31,6 +31,11 @@ on_both_backends_with!(
     a_document_cache_smaller_than_the_grid_keeps_phones_and_projections_right,
 );
 
+on_both_backends_with!(
+    tiny_doc_cache_bytes =>
+    a_cache_of_few_bytes_stays_within_them_and_keeps_phones_and_projections_right,
+);
+
 /// A JWT key whose secret is `fill` repeated.
 fn key(kid: &str, fill: char) -> JwtKey {
     JwtKey {
@@ -48,6 +53,13 @@ const CACHE: usize = 3;
 
 fn tiny_doc_cache(settings: &mut Settings) {
     settings.doc_cache = CACHE;
+}
+
+/// The bytes the cache may hold: about three small records' estimated heap.
+const CACHE_BYTES: usize = 60 * 1024;
+
+fn tiny_doc_cache_bytes(settings: &mut Settings) {
+    settings.doc_cache_bytes = CACHE_BYTES;
 }
 
 /// Every writing sync holds its transaction this long (the hidden fault-injection setting).
@@ -192,9 +204,19 @@ async fn a_signing_key_rotates_without_logging_anyone_out_until_the_old_key_is_d
 }
 
 /// The server's cache holds at least one document and never more than its capacity.
+/// The cache holds something, and no more than its settings allow, in records and in bytes.
 fn assert_cache_bounded(app: &TestApp, when: &str) {
-    let len = app.state().cache.len();
-    assert!((1..=CACHE).contains(&len), "{when}: {len} cached");
+    let (settings, cache) = (&app.state().settings, &app.state().cache);
+    let (len, bytes) = (cache.len(), cache.bytes());
+    assert!(
+        (1..=settings.doc_cache).contains(&len),
+        "{when}: {len} cached"
+    );
+    assert!(
+        bytes <= settings.doc_cache_bytes,
+        "{when}: {bytes} bytes cached, more than {}",
+        settings.doc_cache_bytes
+    );
 }
 
 /// Every phone holds the same heads as the server, and the server's projection is the JSON
@@ -215,6 +237,23 @@ async fn a_document_cache_smaller_than_the_grid_keeps_phones_and_projections_rig
     app: TestApp,
 ) -> anyhow::Result<()> {
     assert_eq!(app.state().settings.doc_cache, CACHE);
+    a_small_cache_keeps_phones_and_projections_right(app).await
+}
+
+/// A record cache bounded by bytes that hold about three records (and 4,096 records by
+/// count) never holds more than those bytes, and nothing phones or the supervisor see changes.
+async fn a_cache_of_few_bytes_stays_within_them_and_keeps_phones_and_projections_right(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    assert_eq!(app.state().settings.doc_cache_bytes, CACHE_BYTES);
+    assert_eq!(
+        app.state().settings.doc_cache,
+        gridbook_server::config::DEFAULT_DOC_CACHE
+    );
+    a_small_cache_keeps_phones_and_projections_right(app).await
+}
+
+async fn a_small_cache_keeps_phones_and_projections_right(app: TestApp) -> anyhow::Result<()> {
     let li = app.user("li", Role::GridWorker, app.grid_a()).await?;
     let wang = app.user("wang", Role::GridWorker, app.grid_a()).await?;
     let sup = app

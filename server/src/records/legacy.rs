@@ -175,11 +175,10 @@ async fn lift(
         let private = private.clone();
         let edit = edit.map(|(b, v)| (b.to_vec(), v.to_vec()));
         let ctx = app.validation.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::records::work::blocking(move || {
             moving_changes(&household, private.as_deref(), edit, &ctx)
         })
-        .await
-        .map_err(ApiError::internal)??
+        .await??
     };
     let Some(household_push) = household_push else {
         return Ok(false);

@@ -272,7 +272,7 @@ where
     let caller = caller.clone();
     let access = access.clone();
     let ctx: Arc<ValidationContext> = app.validation.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::records::work::blocking(move || {
         pushes
             .iter()
             .zip(&stored)
@@ -288,7 +288,6 @@ where
             .collect()
     })
     .await
-    .map_err(ApiError::internal)
 }
 
 /// Per document: the grid sequence number up to which its `DocResult` already told the device

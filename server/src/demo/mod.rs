@@ -119,7 +119,9 @@ pub async fn load(
     progress: &mut dyn FnMut(DemoProgress),
 ) -> anyhow::Result<DemoSummary> {
     refuse_unless_empty(db).await?;
-    load_street(db, size, now, StreetNo::default(), progress).await
+    let summary = load_street(db, size, now, StreetNo::default(), progress).await?;
+    bulk::analyze(db).await?;
+    Ok(summary)
 }
 
 /// Loads a city of `streets` demo streets shaped like Heping Street (`gridbook demo --streets
@@ -138,6 +140,7 @@ pub async fn load_city(
     for k in 0..streets {
         summaries.push(load_street(db, size, now, StreetNo(k), &mut |p| progress(k, p)).await?);
     }
+    bulk::analyze(db).await?;
     Ok(summaries)
 }
 

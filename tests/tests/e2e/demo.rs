@@ -52,6 +52,49 @@ async fn load(db: &Db, size: DemoSize) -> (DemoSummary, Vec<DemoProgress>) {
     (summary, seen)
 }
 
+/// The demo loader leaves the query planner's statistics of the query indexes behind
+/// (`ANALYZE`): without them PostgreSQL took the freshly loaded indexes for empty and joined
+/// a street's 40,000 visits to their households one by one.
+async fn assert_planner_statistics(fresh: &FreshDb) {
+    const TABLES: [&str; 3] = ["household_index", "activity_index", "case_index"];
+    let analysed: i64 = match fresh.backend() {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(fresh.url())
+                .await
+                .expect("SQLite");
+            let n = sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT tbl) FROM sqlite_stat1
+                 WHERE tbl IN ('household_index', 'activity_index', 'case_index')",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("sqlite_stat1 exists once ANALYZE ran");
+            pool.close().await;
+            n
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(fresh.url())
+                .await
+                .expect("PostgreSQL");
+            let n = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_user_tables
+                 WHERE relname IN ('household_index', 'activity_index', 'case_index')
+                   AND last_analyze IS NOT NULL",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("pg_stat_user_tables");
+            pool.close().await;
+            n
+        }
+    };
+    assert_eq!(
+        analysed,
+        TABLES.len() as i64,
+        "tables analysed of {TABLES:?}"
+    );
+}
+
 /// What the database holds, read back through the storage API the sync route uses.
 #[derive(Debug, Default)]
 struct Stored {
@@ -162,8 +205,9 @@ async fn read_back(db: &Db, ctx: &ValidationContext) -> Stored {
 
 #[tokio::test]
 async fn small_demo_loads_valid_records_in_every_state() {
-    let (_dir, db) = fresh_sqlite().await;
+    let (dir, db) = fresh_sqlite().await;
     let (summary, progress) = load(&db, DemoSize::Small).await;
+    assert_planner_statistics(&dir).await;
 
     // Places: 1 street, 2 communities, 2 grids each.
     let places = places::list_places(&db).await.expect("places");
@@ -397,6 +441,7 @@ async fn small_demo_loads_on_postgres() {
     };
     let db = fresh.connect().await.expect("connect");
     let (summary, _) = load(&db, DemoSize::Small).await;
+    assert_planner_statistics(&fresh).await;
     let stored = read_back(&db, &ValidationContext::default()).await;
     assert_eq!(stored.records, summary.records);
     assert_eq!(stored.cases, summary.cases);

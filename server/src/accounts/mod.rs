@@ -27,6 +27,7 @@ use sync_core::record::Role;
 
 use crate::db::users::UserRow;
 use crate::db::{Db, places};
+use crate::records::work::WorkGate;
 
 pub use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordProblem};
 pub use create::{CreateUserError, NewUser, create_user, create_user_with_hash};
@@ -73,11 +74,8 @@ pub fn password_work_limit() -> usize {
 /// Runs password work (`f`, CPU- and memory-heavy) on a blocking thread once one of the
 /// [`password_work_limit`] places is free; `None` if the thread failed.
 async fn password_work<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    static PLACES: LazyLock<tokio::sync::Semaphore> =
-        LazyLock::new(|| tokio::sync::Semaphore::new(password_work_limit()));
-    // The semaphore is never closed, so acquiring fails only if it were.
-    let _place = PLACES.acquire().await.ok()?;
-    tokio::task::spawn_blocking(f).await.ok()
+    static PASSWORDS: LazyLock<WorkGate> = LazyLock::new(|| WorkGate::new(password_work_limit()));
+    PASSWORDS.run(f).await.ok()
 }
 
 /// Hashes a password on a blocking thread, at most [`password_work_limit`] at a time; `None`
@@ -171,29 +169,11 @@ mod tests {
     /// (each holds 19 MiB), and every piece of the burst still runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn password_work_runs_at_most_one_hash_per_cpu_at_once() {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let burst = 8 * password_work_limit() + 3;
-        let mut works = tokio::task::JoinSet::new();
-        for _ in 0..burst {
-            let (running, most) = (running.clone(), most.clone());
-            works.spawn(password_work(move || {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                std::thread::sleep(std::time::Duration::from_millis(5));
-                running.fetch_sub(1, Ordering::SeqCst);
-            }));
-        }
-        let mut done = 0;
-        while let Some(work) = works.join_next().await {
-            assert_eq!(work.ok(), Some(Some(())));
-            done += 1;
-        }
-        assert_eq!(done, burst);
-        let most = most.load(Ordering::SeqCst);
+        let most = crate::records::work::tests::most_at_once(
+            8 * password_work_limit() + 3,
+            |piece| async move { password_work(piece).await.is_some() },
+        )
+        .await;
         assert!(
             (1..=password_work_limit()).contains(&most),
             "{most} hashes ran at once, the limit is {}",

@@ -95,6 +95,17 @@ macro_rules! run {
     }};
 }
 
+/// The statement counting the active households of each grid among `among` (its places bound
+/// from `$1`). Led by the street and holding status and grid, `household_index_street_status`
+/// answers it from the index alone (`tests/tests/e2e/street_keys.rs`).
+pub fn active_households_sql(among: &Among<'_>) -> String {
+    format!(
+        "SELECT grid_id, COUNT(*) AS n FROM household_index
+         WHERE status = 'active' AND {} GROUP BY grid_id",
+        among.place("", 1)
+    )
+}
+
 /// The figures of each of `grids` (grid ids) for `[from, to]` (ms, inclusive), with overdue
 /// counted at `now`. Grids with nothing at all are present with zeros.
 pub async fn by_grid(
@@ -115,7 +126,6 @@ pub async fn by_grid(
     let in3 = among.place("", 4);
     let in2 = among.place("", 3);
     let a_in2 = among.place("a.", 3);
-    let in0 = among.place("", 1);
     let resolved_in =
         "state IN ('resolved', 'verified', 'closed') AND resolved_at >= $1 AND resolved_at <= $2";
     let open = "state NOT IN ('draft', 'closed', 'not_filed', 'cancelled')";
@@ -148,11 +158,7 @@ pub async fn by_grid(
         g.supervised_yellow = r.try_get("supervised_yellow")?;
         g.supervised_red = r.try_get("supervised_red")?;
     });
-    let household_sql = format!(
-        "SELECT grid_id, COUNT(*) AS n FROM household_index
-         WHERE status = 'active' AND {in0} GROUP BY grid_id"
-    );
-    run!(db, household_sql, [0i64; 0], among, r => {
+    run!(db, active_households_sql(&among), [0i64; 0], among, r => {
         out.entry(r.try_get::<String, _>("grid_id")?).or_default().households = r.try_get("n")?;
     });
     // Visits are first counted per household (one hashed pass), so each visited household

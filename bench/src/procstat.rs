@@ -195,16 +195,12 @@ pub fn has_taskset() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Pins the calling process (the client side: phones, proxy) to `cpu`.
-pub fn pin_self(cpu: usize) {
+/// Pins the calling thread, and the threads it starts from now on (the client side: phones,
+/// proxy), to the CPUs of `cpus` (a `taskset` list: `1`, `0-1`).
+pub fn pin_self(cpus: &str) {
     if has_taskset() {
         let _ = Command::new("taskset")
-            .args([
-                "-p",
-                "-c",
-                &cpu.to_string(),
-                &std::process::id().to_string(),
-            ])
+            .args(["-p", "-c", cpus, &std::process::id().to_string()])
             .stdout(Stdio::null())
             .status();
     }

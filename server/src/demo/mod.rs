@@ -120,7 +120,7 @@ pub async fn load(
 ) -> anyhow::Result<DemoSummary> {
     refuse_unless_empty(db).await?;
     let summary = load_street(db, size, now, StreetNo::default(), progress).await?;
-    bulk::analyze(db).await?;
+    bulk::after_bulk_load(db).await?;
     Ok(summary)
 }
 
@@ -140,7 +140,7 @@ pub async fn load_city(
     for k in 0..streets {
         summaries.push(load_street(db, size, now, StreetNo(k), &mut |p| progress(k, p)).await?);
     }
-    bulk::analyze(db).await?;
+    bulk::after_bulk_load(db).await?;
     Ok(summaries)
 }
 

@@ -191,13 +191,12 @@ pub async fn figures(
 ) -> ApiResult<Figures> {
     let asked = asked(app, caller, p, now).await?;
     let counts = store::by_grid(&app.db, asked.among(), asked.from, asked.to, now).await?;
-    let places = places::hierarchy(&app.db).await?;
-    let grid_info: HashMap<&str, (&str, &str)> = places
-        .grids
-        .iter()
-        .map(|g| (g.id.as_str(), (g.name.as_str(), g.community.as_str())))
-        .collect();
-    let community_names: HashMap<&str, &str> = places
+    // Names of the grids, communities and departments shown only: reading the whole city's
+    // hierarchy on every request grew with the city (9,000 rows with 120 streets).
+    let grid_ids: Vec<String> = counts.keys().cloned().collect();
+    let shown = places::shown(&app.db, &grid_ids).await?;
+    let grid_info = shown.grid_info();
+    let community_names: HashMap<&str, &str> = shown
         .communities
         .iter()
         .map(|c| (c.id.as_str(), c.name.as_str()))
@@ -229,11 +228,8 @@ pub async fn figures(
         .collect();
     let mut departments =
         store::by_department(&app.db, asked.among(), asked.from, asked.to, now).await?;
-    let names: HashMap<String, String> = places::departments(&app.db)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.name))
-        .collect();
+    let department_ids: Vec<String> = departments.iter().map(|d| d.id.clone()).collect();
+    let names = places::names_in(&app.db, places::Named::Departments, &department_ids).await?;
     for d in &mut departments {
         if let Some(name) = names.get(&d.id) {
             d.name.clone_from(name);

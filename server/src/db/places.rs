@@ -214,6 +214,121 @@ pub async fn names_of(
 /// Codes per [`names_of`] query (each bound twice).
 const NAMES_PER_QUERY: usize = 500;
 
+/// The grids among `ids`, with their names and communities: what an answer about a few grids
+/// shows beside their codes, read for those grids only (not the whole city's hierarchy).
+pub async fn grids_by_id(db: &Db, ids: &[String]) -> Result<Vec<GridRow>, sqlx::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(NAMES_PER_QUERY) {
+        let rows: Vec<(String, String, String)> = on_db!(db, pool => {
+            let mut qb =
+                sqlx::QueryBuilder::new("SELECT id, name, community_id FROM grids WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            qb.push(")");
+            qb.build_query_as::<(String, String, String)>().fetch_all(pool).await
+        })?;
+        out.extend(rows.into_iter().map(|(id, name, community)| GridRow {
+            id,
+            name,
+            community,
+        }));
+    }
+    Ok(out)
+}
+
+/// The communities among `ids`, with their names and streets (see [`grids_by_id`]).
+pub async fn communities_by_id(db: &Db, ids: &[String]) -> Result<Vec<CommunityRow>, sqlx::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(NAMES_PER_QUERY) {
+        let rows: Vec<(String, String, String)> = on_db!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT id, name, street_id FROM communities WHERE id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            qb.push(")");
+            qb.build_query_as::<(String, String, String)>().fetch_all(pool).await
+        })?;
+        out.extend(
+            rows.into_iter()
+                .map(|(id, name, street)| CommunityRow { id, name, street }),
+        );
+    }
+    Ok(out)
+}
+
+/// The grids an answer shows and their communities (read by code, not the whole city's
+/// hierarchy, which grows with the city: 8,000 grids with 120 streets).
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    /// The grids found among the codes asked for.
+    pub grids: Vec<GridRow>,
+    /// Their communities.
+    pub communities: Vec<CommunityRow>,
+}
+
+impl Shown {
+    /// Each grid's name and community, by code.
+    pub fn grid_info(&self) -> std::collections::HashMap<&str, (&str, &str)> {
+        self.grids
+            .iter()
+            .map(|g| (g.id.as_str(), (g.name.as_str(), g.community.as_str())))
+            .collect()
+    }
+}
+
+/// The grids among `grid_ids` and their communities.
+pub async fn shown(db: &Db, grid_ids: &[String]) -> Result<Shown, sqlx::Error> {
+    let grids = grids_by_id(db, grid_ids).await?;
+    let community_ids: Vec<String> = grids
+        .iter()
+        .map(|g| g.community.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let communities = communities_by_id(db, &community_ids).await?;
+    Ok(Shown { grids, communities })
+}
+
+/// A table whose names [`names_in`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Named {
+    /// `streets`.
+    Streets,
+    /// `departments`.
+    Departments,
+}
+
+/// The names of the streets or departments among `ids`, by code.
+pub async fn names_in(
+    db: &Db,
+    table: Named,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let select = match table {
+        Named::Streets => "SELECT id, name FROM streets WHERE id IN (",
+        Named::Departments => "SELECT id, name FROM departments WHERE id IN (",
+    };
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(NAMES_PER_QUERY) {
+        let rows: Vec<(String, String)> = on_db!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(select);
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            qb.push(")");
+            qb.build_query_as::<(String, String)>().fetch_all(pool).await
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// Does this street exist?
 pub async fn street_exists(db: &Db, street: &StreetId) -> Result<bool, sqlx::Error> {
     let row: Option<i64> = on_db!(db, pool => sqlx::query_scalar(

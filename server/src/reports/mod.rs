@@ -420,13 +420,11 @@ pub async fn monthly(
     }
     let counts = store::by_grid(&app.db, r.among(), from, to, now).await?;
     let extras = store::report_extras(&app.db, r.among(), from, to).await?;
-    let hierarchy = places::hierarchy(&app.db).await?;
-    let grid_info: HashMap<&str, (&str, &str)> = hierarchy
-        .grids
-        .iter()
-        .map(|g| (g.id.as_str(), (g.name.as_str(), g.community.as_str())))
-        .collect();
-    let community_info: HashMap<&str, (&str, &str)> = hierarchy
+    // Names of the places shown only, not the whole city's hierarchy (see `figures`).
+    let grid_ids: Vec<String> = counts.keys().cloned().collect();
+    let shown = places::shown(&app.db, &grid_ids).await?;
+    let grid_info = shown.grid_info();
+    let community_info: HashMap<&str, (&str, &str)> = shown
         .communities
         .iter()
         .map(|c| (c.id.as_str(), (c.name.as_str(), c.street.as_str())))
@@ -492,11 +490,8 @@ pub async fn monthly(
             .and_then(|c| community_info.get(c.id.as_str()))
             .map(|(_, street)| *street)
             .unwrap_or_default();
-        let name = hierarchy
-            .streets
-            .iter()
-            .find(|s| s.id == street)
-            .map_or(street, |s| s.name.as_str());
+        let names = places::names_in(&app.db, places::Named::Streets, &[street.to_owned()]).await?;
+        let name = names.get(street).map_or(street, String::as_str);
         ReportPlace {
             level: PlaceLevel::Street,
             id: street.to_owned(),

@@ -35,10 +35,34 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
+        match axum::Json::<ObjectOnly<T>>::from_request(req, state).await {
+            Ok(axum::Json(ObjectOnly(value))) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// A request body that must be a JSON object, as every request body of the OpenAPI document
+/// is. serde reads a struct from a JSON array too, by position, and `[]` gave every field its
+/// default: `POST /v1/admin/users/{login}/reset-password` with the body `[]` reset the
+/// password (found by schemathesis). Any other top-level value is `400 malformed`.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Object(std::marker::PhantomData))
+            .map(ObjectOnly)
     }
 }
 

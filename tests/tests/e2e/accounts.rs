@@ -336,6 +336,31 @@ async fn an_administrators_reset_forces_a_password_change_before_anything_else(
     let root = app.user("root", Role::Admin, app.grid_a()).await?;
     let admin = app.login(&root).await?;
     let before = app.login(&li).await?;
+    // A body that is not a JSON object is refused and resets nothing (serde had read `[]` as
+    // a request with every field defaulted: found by schemathesis).
+    for body in [
+        json!([]),
+        json!(["a temporary password"]),
+        json!("x"),
+        json!(null),
+    ] {
+        let a = post(
+            &app,
+            &admin.access_token,
+            "/v1/admin/users/li/reset-password",
+            &body,
+        )
+        .await?;
+        assert_eq!(a.status, 400, "{body}: {}", a.text);
+        assert_eq!(a.body["error"]["code"], "malformed", "{}", a.text);
+    }
+    assert_eq!(
+        get(&app, &before.access_token, "/v1/households")
+            .await?
+            .status,
+        200,
+        "a refused reset ends no session"
+    );
     let a = post(
         &app,
         &admin.access_token,
